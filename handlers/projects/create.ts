@@ -1,0 +1,33 @@
+import * as v from 'valibot';
+import { generateProjectKey } from '../../src/auth/keys.ts';
+import type { Handler } from '../../src/context.ts';
+import { conflict } from '../../src/http/errors.ts';
+import { readJson } from '../../src/http/request.ts';
+import { json } from '../../src/http/respond.ts';
+import { ProjectIdSchema, SettingsSchema } from '../../src/http/schemas.ts';
+import { projectView } from '../../src/storage/projects.ts';
+
+export const CreateProjectSchema = v.object({
+  id: ProjectIdSchema,
+  name: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(255))), null),
+  settings: v.optional(SettingsSchema, null),
+});
+
+/** POST /projects — creates a project and returns its key, once. */
+export const createProject: Handler = async (request, ctx) => {
+  const body = await readJson(request, CreateProjectSchema);
+  const { catalog } = ctx.services;
+  const refuseExisting = () => {
+    const existing = catalog.getProject(body.id);
+    if (existing) {
+      throw conflict('project_exists', `Project ${existing.id} already exists`, { project_id: existing.id, status: existing.status });
+    }
+  };
+  refuseExisting();
+  const now = new Date().toISOString();
+  const key = generateProjectKey(body.id);
+  const project = { id: body.id, name: body.name, settings: body.settings, status: 'active' as const, createdAt: now, updatedAt: now };
+  await catalog.createProject(project, key, refuseExisting);
+  ctx.logFields.project_id = project.id;
+  return json({ ...(await projectView(ctx.services, project)), api_key: key.key }, 201);
+};

@@ -1,0 +1,71 @@
+import type { HandlerContext } from '../context.ts';
+import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
+import { HttpError, notFound } from './errors.ts';
+import { validate } from './request.ts';
+import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+
+/** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
+export function projectFromPath(ctx: HandlerContext, allowDeleted = false): ProjectRecord {
+  const id = validate(ProjectIdSchema, ctx.params.id, 'path.id');
+  const project = ctx.services.catalog.getProject(id);
+  if (!project || (project.status !== 'active' && !allowDeleted)) {
+    throw notFound('not_found', `Project ${id} not found`, { project_id: id });
+  }
+  ctx.logFields.project_id = project.id;
+  return project;
+}
+
+/** §5–§8: the active project of the path; 404 `project_not_found` otherwise. */
+export function scopedProject(ctx: HandlerContext): ProjectRecord {
+  const id = validate(ProjectIdSchema, ctx.params.id, 'path.id');
+  const project = ctx.services.catalog.getActiveProject(id);
+  if (!project) throw notFound('project_not_found', `Project ${id} not found`, { project_id: id });
+  ctx.logFields.project_id = project.id;
+  return project;
+}
+
+/** The bucket of the path (own or linked); 404 `bucket_not_found` when missing. */
+export function bucketFromPath(ctx: HandlerContext): { project: ProjectRecord; bucket: BucketRecord } {
+  const project = scopedProject(ctx);
+  const name = validate(BucketNameSchema, ctx.params.bucket, 'path.bucket');
+  const bucket = ctx.services.catalog.getBucket(project.id, name);
+  if (!bucket) {
+    throw notFound('bucket_not_found', `Bucket ${name} not found in project ${project.id}`, { project_id: project.id, bucket_name: name });
+  }
+  return { project, bucket };
+}
+
+/** Where a bucket's tables live: the source bucket for a linked one, itself otherwise. */
+export function dataBucket(ctx: HandlerContext, bucket: BucketRecord): BucketRecord {
+  if (!bucket.source) return bucket;
+  const source = ctx.services.catalog.getBucket(bucket.source.projectId, bucket.source.bucket);
+  if (!source) {
+    throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${bucket.projectId}`, { project_id: bucket.projectId, bucket_name: bucket.name });
+  }
+  return source;
+}
+
+/** 403 `bucket_readonly` for writes into a linked bucket. */
+export function requireWritable(bucket: BucketRecord): void {
+  if (bucket.source) {
+    throw new HttpError(403, 'bucket_readonly', `Bucket ${bucket.name} is linked from ${bucket.source.projectId}.${bucket.source.bucket} and is read-only`, {
+      project_id: bucket.projectId,
+      bucket_name: bucket.name,
+    });
+  }
+}
+
+/**
+ * The table of the path, read through a link when the bucket is linked; 404
+ * `table_not_found` when missing. `table.bucket`/`table.projectId` name where the rows live.
+ */
+export function tableFromPath(ctx: HandlerContext): { project: ProjectRecord; bucket: BucketRecord; table: TableRecord } {
+  const { project, bucket } = bucketFromPath(ctx);
+  const name = validate(TableNameSchema, ctx.params.table, 'path.table');
+  const source = dataBucket(ctx, bucket);
+  const table = ctx.services.catalog.getTable(source.projectId, source.name, name);
+  if (!table) {
+    throw notFound('table_not_found', `Table ${name} not found in bucket ${bucket.name}`, { project_id: project.id, bucket_name: bucket.name, table_name: name });
+  }
+  return { project, bucket, table };
+}

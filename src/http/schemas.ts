@@ -1,0 +1,45 @@
+import * as v from 'valibot';
+
+export const ProjectIdSchema = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'Project id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'),
+);
+
+export const BucketNameSchema = v.pipe(
+  v.string(),
+  v.regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$/,
+    'Bucket name must be 1-96 characters of A-Z, a-z, 0-9, _ or -, starting with a letter or digit',
+  ),
+);
+
+export const TableNameSchema = v.pipe(
+  v.string(),
+  v.regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$/,
+    'Table name must be 1-96 characters of A-Z, a-z, 0-9, _ or -, starting with a letter or digit',
+  ),
+);
+
+export const ColumnNameSchema = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'Column name must be 1-64 characters of A-Z, a-z, 0-9 or _, starting with a letter or _'),
+);
+
+/** `true`/`false` in a query string. */
+export const QueryBoolSchema = v.pipe(
+  v.picklist(['true', 'false'], 'Expected true or false'),
+  v.transform((s) => s === 'true'),
+);
+
+/** A whole number in a query string, within [min, max]. */
+export const queryInt = (min: number, max: number) =>
+  v.pipe(
+    v.string(),
+    v.regex(/^-?\d{1,16}$/, 'Expected a whole number'),
+    v.transform(Number),
+    v.minValue(min, `Must be at least ${min}`),
+    v.maxValue(max, `Must be at most ${max}`),
+  );
+
+export const SettingsSchema = v.nullable(v.record(v.string(), v.unknown()));

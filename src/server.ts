@@ -1,0 +1,65 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServerAdapter } from '@whatwg-node/server';
+import type { Logger } from 'pino';
+import { createApp } from './app.ts';
+import type { Config } from './config.ts';
+import { openServices, type Services } from './services.ts';
+
+export interface RunningServer {
+  server: Server;
+  services: Services;
+  url: string;
+  /** Stops accepting, waits (bounded) for requests in flight, then closes DuckDB. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Opens the storage, mounts the app on node:http and listens. Used by main and by tests. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const services = await openServices(config, logger);
+  const app = createApp(services);
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const adapter = createServerAdapter(async (request: Request) => {
+    inFlight++;
+    try {
+      return await app.fetch(request);
+    } finally {
+      inFlight--;
+      if (inFlight === 0) drained?.();
+    }
+  });
+  const server = createServer(adapter);
+  // Big imports stream for a long time: no overall request deadline, but a client must
+  // finish sending its headers promptly, and idle keep-alive sockets are closed.
+  server.requestTimeout = 0;
+  server.headersTimeout = 20_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ event: 'startup', url, data_dir: config.dataDir, version: services.version }, 'listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = 10_000) =>
+    (stopping ??= (async () => {
+      logger.info({ event: 'shutdown', in_flight: inFlight }, 'shutting down');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+      await services.close();
+      logger.info({ event: 'shutdown' }, 'stopped');
+    })());
+  return { server, services, url, stop };
+}

@@ -1,0 +1,103 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { generateAdminKey } from './auth/keys.ts';
+import type { Config } from './config.ts';
+import { Catalog } from './storage/catalog.ts';
+import { Database } from './storage/db.ts';
+import { StoragePaths } from './storage/paths.ts';
+import { reconcile } from './storage/reconcile.ts';
+import { AttachmentRegistry } from './storage/registry.ts';
+
+/** Everything the handlers share; built once by `openServices` and passed to `createApp`. */
+export interface Services {
+  config: Config;
+  version: string;
+  paths: StoragePaths;
+  db: Database;
+  catalog: Catalog;
+  registry: AttachmentRegistry;
+  logger: Logger;
+  adminKey: string;
+  /** How many imports run now (checked against MAX_CONCURRENT_IMPORTS). */
+  activeImports: { count: number };
+  close(): Promise<void>;
+}
+
+export const VERSION = '0.1.0';
+
+/** Creates the §9 folders that are missing; returns the names of those it created. */
+export async function ensureLayout(paths: StoragePaths): Promise<string[]> {
+  const created: string[] = [];
+  for (const [name, dir] of Object.entries(paths.folders)) {
+    if (!existsSync(dir)) {
+      await mkdir(dir, { recursive: true });
+      created.push(name);
+    }
+  }
+  return created;
+}
+
+/** The admin key: from the config, else read from (or generated into) `$DATA_DIR/admin.key`. */
+async function resolveAdminKey(config: Config, paths: StoragePaths, logger: Logger): Promise<string> {
+  if (config.adminApiKey) return config.adminApiKey;
+  try {
+    const stored = (await readFile(paths.adminKeyFile, 'utf8')).trim();
+    if (stored) {
+      logger.info({ file: paths.adminKeyFile }, 'using the admin key stored in the data folder');
+      return stored;
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = generateAdminKey();
+  await writeFile(paths.adminKeyFile, `${key}\n`, { mode: 0o600 });
+  await chmod(paths.adminKeyFile, 0o600);
+  logger.warn({ file: paths.adminKeyFile }, 'ADMIN_API_KEY is not set: generated an admin key and stored it in the data folder');
+  return key;
+}
+
+/**
+ * Opens the storage of one data folder: layout, admin key, the DuckDB instance on
+ * metadata.duckdb, the catalog, and reconciliation with the files on disk.
+ */
+export async function openServices(config: Config, logger: Logger): Promise<Services> {
+  const paths = new StoragePaths(config.dataDir);
+  const created = await ensureLayout(paths);
+  if (created.length) logger.info({ created }, 'created storage folders');
+  const adminKey = await resolveAdminKey(config, paths, logger);
+  // A marker that exists while the service runs: found at start, the last stop was unclean.
+  const runningMarker = join(paths.dataDir, '.running');
+  const uncleanStop = existsSync(runningMarker);
+  const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
+  try {
+    const catalog = await Catalog.load(db);
+    const registry = new AttachmentRegistry(db);
+    await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
+    await writeFile(runningMarker, `${process.pid}\n`);
+    let closed = false;
+    return {
+      config,
+      version: VERSION,
+      paths,
+      db,
+      catalog,
+      registry,
+      logger,
+      adminKey,
+      activeImports: { count: 0 },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
+        db.close();
+        await rm(runningMarker, { force: true });
+      },
+    };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,469 @@
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import type { Database } from './db.ts';
+import { Mutex } from './mutex.ts';
+
+export interface ColumnDef {
+  name: string;
+  /** DuckDB's own name for the type, e.g. `DECIMAL(10,2)`. */
+  type: string;
+  nullable: boolean;
+  /** The default as the user gave it (a literal or one of the allowed functions). */
+  default?: string | number | boolean | null;
+}
+
+export interface ProjectRecord {
+  id: string;
+  name: string | null;
+  settings: Record<string, unknown> | null;
+  status: 'active' | 'deleted';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface BucketRecord {
+  projectId: string;
+  name: string;
+  description: string | null;
+  createdAt: string;
+  readonlyAccess: boolean;
+  /** Set on a linked bucket: the bucket it is a window on. */
+  source: { projectId: string; bucket: string } | null;
+}
+
+export interface TableRecord {
+  projectId: string;
+  bucket: string;
+  name: string;
+  columns: ColumnDef[];
+  primaryKey: string[];
+  rowCount: number;
+  createdAt: string;
+}
+
+export interface ShareRecord {
+  projectId: string;
+  bucket: string;
+  targetProjectId: string;
+  createdAt: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS projects (
+  id VARCHAR PRIMARY KEY, name VARCHAR, settings VARCHAR, status VARCHAR NOT NULL,
+  created_at VARCHAR NOT NULL, updated_at VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+  digest VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, prefix VARCHAR NOT NULL, created_at VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS buckets (
+  project_id VARCHAR NOT NULL, name VARCHAR NOT NULL, description VARCHAR, created_at VARCHAR NOT NULL,
+  readonly_access BOOLEAN NOT NULL DEFAULT false, source_project_id VARCHAR, source_bucket_name VARCHAR,
+  PRIMARY KEY (project_id, name));
+CREATE TABLE IF NOT EXISTS shares (
+  project_id VARCHAR NOT NULL, bucket_name VARCHAR NOT NULL, target_project_id VARCHAR NOT NULL,
+  created_at VARCHAR NOT NULL, PRIMARY KEY (project_id, bucket_name, target_project_id));
+CREATE TABLE IF NOT EXISTS tables_catalog (
+  project_id VARCHAR NOT NULL, bucket_name VARCHAR NOT NULL, name VARCHAR NOT NULL,
+  columns VARCHAR NOT NULL, primary_key VARCHAR NOT NULL, row_count BIGINT NOT NULL, created_at VARCHAR NOT NULL,
+  PRIMARY KEY (project_id, bucket_name, name));
+`;
+
+const lower = (s: string) => s.toLowerCase();
+const bucketKey = (projectId: string, bucket: string) => `${lower(projectId)}\u0000${lower(bucket)}`;
+
+/**
+ * The catalog: projects, key digests, buckets, shares, links and table descriptions.
+ * metadata.duckdb is the durable record; this process is its only writer, so reads are
+ * served from an in-memory copy that every write updates after the row is committed.
+ * Names are looked up without regard to case and returned as they were created.
+ */
+export class Catalog {
+  private readonly projects = new Map<string, ProjectRecord>();
+  private readonly keys = new Map<string, string>();
+  private readonly buckets = new Map<string, Map<string, BucketRecord>>();
+  private readonly tables = new Map<string, Map<string, TableRecord>>();
+  private readonly shares = new Map<string, ShareRecord[]>();
+  private readonly writer = new Mutex();
+
+  private constructor(private readonly db: Database) {}
+
+  static async load(db: Database): Promise<Catalog> {
+    const catalog = new Catalog(db);
+    await db.with(async (c) => {
+      await c.run(SCHEMA);
+      await catalog.readAll(c);
+    });
+    return catalog;
+  }
+
+  private async readAll(c: DuckDBConnection): Promise<void> {
+    const rows = async (sql: string) => (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+    for (const r of await rows('SELECT * FROM projects')) {
+      this.projects.set(lower(r.id as string), {
+        id: r.id as string,
+        name: (r.name as string | null) ?? null,
+        settings: r.settings == null ? null : JSON.parse(r.settings as string),
+        status: r.status as ProjectRecord['status'],
+        createdAt: r.created_at as string,
+        updatedAt: r.updated_at as string,
+      });
+    }
+    for (const r of await rows('SELECT digest, project_id FROM api_keys')) this.keys.set(r.digest as string, r.project_id as string);
+    for (const r of await rows('SELECT * FROM buckets')) {
+      this.putBucket({
+        projectId: r.project_id as string,
+        name: r.name as string,
+        description: (r.description as string | null) ?? null,
+        createdAt: r.created_at as string,
+        readonlyAccess: r.readonly_access as boolean,
+        source: r.source_project_id == null ? null : { projectId: r.source_project_id as string, bucket: r.source_bucket_name as string },
+      });
+    }
+    for (const r of await rows('SELECT * FROM shares')) {
+      this.putShare({
+        projectId: r.project_id as string,
+        bucket: r.bucket_name as string,
+        targetProjectId: r.target_project_id as string,
+        createdAt: r.created_at as string,
+      });
+    }
+    for (const r of await rows('SELECT * FROM tables_catalog')) {
+      this.putTable({
+        projectId: r.project_id as string,
+        bucket: r.bucket_name as string,
+        name: r.name as string,
+        columns: JSON.parse(r.columns as string),
+        primaryKey: JSON.parse(r.primary_key as string),
+        rowCount: Number(r.row_count),
+        createdAt: r.created_at as string,
+      });
+    }
+  }
+
+  /** Serialises durable writes; `apply` updates the in-memory copy once the SQL committed. */
+  private write<T>(work: (c: DuckDBConnection) => Promise<T>, apply: (result: T) => void, guard?: () => void): Promise<T> {
+    return this.writer.run(() =>
+      this.db.with(async (c) => {
+        guard?.();
+        const result = await work(c);
+        apply(result);
+        return result;
+      }),
+    );
+  }
+
+  /** Runs several statements in one metadata transaction. */
+  private async transaction(c: DuckDBConnection, statements: [string, DuckDBValue[]][]): Promise<void> {
+    await c.run('BEGIN TRANSACTION');
+    try {
+      for (const [sql, values] of statements) await c.run(sql, values);
+      await c.run('COMMIT');
+    } catch (error) {
+      await c.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  // ---- projects and keys -------------------------------------------------------------
+
+  getProject(id: string): ProjectRecord | undefined {
+    return this.projects.get(lower(id));
+  }
+
+  getActiveProject(id: string): ProjectRecord | undefined {
+    const project = this.projects.get(lower(id));
+    return project?.status === 'active' ? project : undefined;
+  }
+
+  listProjects(): ProjectRecord[] {
+    return [...this.projects.values()];
+  }
+
+  projectIdForKeyDigest(digest: string): string | undefined {
+    return this.keys.get(digest);
+  }
+
+  /** `guard` runs under the writer lock, so a conflict check there cannot race. */
+  createProject(project: ProjectRecord, key: { digest: string; prefix: string }, guard?: () => void): Promise<void> {
+    return this.write(
+      (c) =>
+        this.transaction(c, [
+          [
+            'INSERT INTO projects VALUES ($1, $2, $3, $4, $5, $6)',
+            [project.id, project.name, project.settings == null ? null : JSON.stringify(project.settings), project.status, project.createdAt, project.updatedAt],
+          ],
+          ['INSERT INTO api_keys VALUES ($1, $2, $3, $4)', [key.digest, project.id, key.prefix, project.createdAt]],
+        ]),
+      () => {
+        this.projects.set(lower(project.id), { ...project });
+        this.keys.set(key.digest, project.id);
+      },
+      guard,
+    );
+  }
+
+  updateProject(id: string, patch: { name?: string | null; settings?: Record<string, unknown> | null }, now: string): Promise<ProjectRecord> {
+    const current = this.getActiveProject(id);
+    if (!current) throw new Error(`project ${id} is not active`);
+    const next: ProjectRecord = { ...current, updatedAt: now };
+    if (patch.name !== undefined) next.name = patch.name;
+    if (patch.settings !== undefined) next.settings = patch.settings;
+    return this.write(
+      async (c) => {
+        await c.run('UPDATE projects SET name = $1, settings = $2, updated_at = $3 WHERE id = $4', [
+          next.name,
+          next.settings == null ? null : JSON.stringify(next.settings),
+          now,
+          current.id,
+        ]);
+        return next;
+      },
+      () => this.projects.set(lower(current.id), next),
+    );
+  }
+
+  /**
+   * Marks a project deleted and drops, in one transaction, its keys, buckets, tables, the
+   * shares it made or received and every link into or out of it.
+   */
+  markProjectDeleted(id: string, now: string): Promise<void> {
+    const project = this.getProject(id);
+    if (!project) throw new Error(`project ${id} not found`);
+    const pid = project.id;
+    return this.write(
+      (c) =>
+        this.transaction(c, [
+          ["UPDATE projects SET status = 'deleted', updated_at = $1 WHERE id = $2", [now, pid]],
+          ['DELETE FROM api_keys WHERE project_id = $1', [pid]],
+          ['DELETE FROM tables_catalog WHERE project_id = $1', [pid]],
+          ['DELETE FROM buckets WHERE project_id = $1 OR source_project_id = $1', [pid]],
+          ['DELETE FROM shares WHERE project_id = $1 OR target_project_id = $1', [pid]],
+        ]),
+      () => {
+        this.projects.set(lower(pid), { ...project, status: 'deleted', updatedAt: now });
+        for (const [digest, owner] of this.keys) if (lower(owner) === lower(pid)) this.keys.delete(digest);
+        for (const bucket of this.listBuckets(pid)) this.dropBucketInMemory(bucket);
+        for (const [key, list] of this.shares) {
+          const kept = list.filter((s) => lower(s.projectId) !== lower(pid) && lower(s.targetProjectId) !== lower(pid));
+          if (kept.length) this.shares.set(key, kept);
+          else this.shares.delete(key);
+        }
+        for (const projectBuckets of this.buckets.values()) {
+          for (const bucket of [...projectBuckets.values()]) {
+            if (bucket.source && lower(bucket.source.projectId) === lower(pid)) this.dropBucketInMemory(bucket);
+          }
+        }
+      },
+    );
+  }
+
+  // ---- buckets -----------------------------------------------------------------------
+
+  getBucket(projectId: string, name: string): BucketRecord | undefined {
+    return this.buckets.get(lower(projectId))?.get(lower(name));
+  }
+
+  /** Buckets of a project sorted by name (linked buckets included). */
+  listBuckets(projectId: string): BucketRecord[] {
+    const list = [...(this.buckets.get(lower(projectId))?.values() ?? [])];
+    return list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Linked buckets (in any project) whose source is the given bucket. */
+  linksTo(projectId: string, bucket: string): BucketRecord[] {
+    const out: BucketRecord[] = [];
+    for (const projectBuckets of this.buckets.values()) {
+      for (const b of projectBuckets.values()) {
+        if (b.source && lower(b.source.projectId) === lower(projectId) && lower(b.source.bucket) === lower(bucket)) out.push(b);
+      }
+    }
+    return out;
+  }
+
+  createBucket(bucket: BucketRecord, guard?: () => void): Promise<void> {
+    return this.write(
+      async (c) => {
+        await c.run('INSERT INTO buckets VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+          bucket.projectId,
+          bucket.name,
+          bucket.description,
+          bucket.createdAt,
+          bucket.readonlyAccess,
+          bucket.source?.projectId ?? null,
+          bucket.source?.bucket ?? null,
+        ]);
+      },
+      () => this.putBucket({ ...bucket }),
+      guard,
+    );
+  }
+
+  setReadonlyAccess(projectId: string, name: string, value: boolean): Promise<void> {
+    const bucket = this.getBucket(projectId, name);
+    if (!bucket) throw new Error('bucket not found');
+    return this.write(
+      async (c) => {
+        await c.run('UPDATE buckets SET readonly_access = $1 WHERE project_id = $2 AND name = $3', [value, bucket.projectId, bucket.name]);
+      },
+      () => this.putBucket({ ...bucket, readonlyAccess: value }),
+    );
+  }
+
+  /**
+   * Removes a bucket row with its table rows, the shares it was part of and (when
+   * `withLinks`) the linked buckets other projects made of it, in one transaction.
+   */
+  deleteBucket(projectId: string, name: string, withLinks: boolean): Promise<void> {
+    const bucket = this.getBucket(projectId, name);
+    if (!bucket) throw new Error('bucket not found');
+    const links = withLinks ? this.linksTo(bucket.projectId, bucket.name) : [];
+    const statements: [string, DuckDBValue[]][] = [
+      ['DELETE FROM tables_catalog WHERE project_id = $1 AND bucket_name = $2', [bucket.projectId, bucket.name]],
+      ['DELETE FROM shares WHERE project_id = $1 AND bucket_name = $2', [bucket.projectId, bucket.name]],
+      ['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [bucket.projectId, bucket.name]],
+    ];
+    for (const link of links) statements.push(['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]);
+    return this.write(
+      (c) => this.transaction(c, statements),
+      () => {
+        this.dropBucketInMemory(bucket);
+        for (const link of links) this.dropBucketInMemory(link);
+      },
+    );
+  }
+
+  private putBucket(bucket: BucketRecord): void {
+    let projectBuckets = this.buckets.get(lower(bucket.projectId));
+    if (!projectBuckets) {
+      projectBuckets = new Map();
+      this.buckets.set(lower(bucket.projectId), projectBuckets);
+    }
+    projectBuckets.set(lower(bucket.name), bucket);
+  }
+
+  private dropBucketInMemory(bucket: BucketRecord): void {
+    this.buckets.get(lower(bucket.projectId))?.delete(lower(bucket.name));
+    this.tables.delete(bucketKey(bucket.projectId, bucket.name));
+    this.shares.delete(bucketKey(bucket.projectId, bucket.name));
+  }
+
+  // ---- shares ------------------------------------------------------------------------
+
+  sharesOf(projectId: string, bucket: string): ShareRecord[] {
+    return this.shares.get(bucketKey(projectId, bucket)) ?? [];
+  }
+
+  /** Shares other projects made with `targetProjectId`. */
+  sharesWith(targetProjectId: string): ShareRecord[] {
+    const out: ShareRecord[] = [];
+    for (const list of this.shares.values()) for (const s of list) if (lower(s.targetProjectId) === lower(targetProjectId)) out.push(s);
+    return out;
+  }
+
+  addShare(share: ShareRecord, guard?: () => void): Promise<void> {
+    return this.write(
+      async (c) => {
+        await c.run('INSERT INTO shares VALUES ($1, $2, $3, $4)', [share.projectId, share.bucket, share.targetProjectId, share.createdAt]);
+      },
+      () => this.putShare({ ...share }),
+      guard,
+    );
+  }
+
+  /** Removes a share and, with it, the given linked buckets (the target's links to it). */
+  removeShare(share: ShareRecord, links: BucketRecord[]): Promise<void> {
+    const statements: [string, DuckDBValue[]][] = [
+      ['DELETE FROM shares WHERE project_id = $1 AND bucket_name = $2 AND target_project_id = $3', [share.projectId, share.bucket, share.targetProjectId]],
+    ];
+    for (const link of links) statements.push(['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]);
+    return this.write(
+      (c) => this.transaction(c, statements),
+      () => {
+        const key = bucketKey(share.projectId, share.bucket);
+        const kept = this.sharesOf(share.projectId, share.bucket).filter((s) => lower(s.targetProjectId) !== lower(share.targetProjectId));
+        if (kept.length) this.shares.set(key, kept);
+        else this.shares.delete(key);
+        for (const link of links) this.dropBucketInMemory(link);
+      },
+    );
+  }
+
+  private putShare(share: ShareRecord): void {
+    const key = bucketKey(share.projectId, share.bucket);
+    this.shares.set(key, [...(this.shares.get(key) ?? []), share]);
+  }
+
+  // ---- tables ------------------------------------------------------------------------
+
+  getTable(projectId: string, bucket: string, name: string): TableRecord | undefined {
+    return this.tables.get(bucketKey(projectId, bucket))?.get(lower(name));
+  }
+
+  /** Tables of a bucket sorted by name. */
+  listTables(projectId: string, bucket: string): TableRecord[] {
+    const list = [...(this.tables.get(bucketKey(projectId, bucket))?.values() ?? [])];
+    return list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  listProjectTables(projectId: string): TableRecord[] {
+    return this.listBuckets(projectId).flatMap((b) => (b.source ? [] : this.listTables(projectId, b.name)));
+  }
+
+  allTables(): TableRecord[] {
+    return [...this.tables.values()].flatMap((m) => [...m.values()]);
+  }
+
+  /** Inserts or replaces a table's description (create, adopt, schema or row-count change). */
+  putTableRow(table: TableRecord): Promise<void> {
+    return this.write(
+      async (c) => {
+        await c.run('INSERT OR REPLACE INTO tables_catalog VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+          table.projectId,
+          table.bucket,
+          table.name,
+          JSON.stringify(table.columns),
+          JSON.stringify(table.primaryKey),
+          table.rowCount,
+          table.createdAt,
+        ]);
+      },
+      () => this.putTable({ ...table }),
+    );
+  }
+
+  setRowCount(table: TableRecord, rowCount: number): Promise<void> {
+    return this.write(
+      async (c) => {
+        await c.run('UPDATE tables_catalog SET row_count = $1 WHERE project_id = $2 AND bucket_name = $3 AND name = $4', [
+          rowCount,
+          table.projectId,
+          table.bucket,
+          table.name,
+        ]);
+      },
+      () => {
+        const current = this.getTable(table.projectId, table.bucket, table.name);
+        if (current) this.putTable({ ...current, rowCount });
+      },
+    );
+  }
+
+  deleteTableRow(projectId: string, bucket: string, name: string): Promise<void> {
+    const table = this.getTable(projectId, bucket, name);
+    if (!table) return Promise.resolve();
+    return this.write(
+      async (c) => {
+        await c.run('DELETE FROM tables_catalog WHERE project_id = $1 AND bucket_name = $2 AND name = $3', [table.projectId, table.bucket, table.name]);
+      },
+      () => this.tables.get(bucketKey(projectId, bucket))?.delete(lower(name)),
+    );
+  }
+
+  private putTable(table: TableRecord): void {
+    const key = bucketKey(table.projectId, table.bucket);
+    let bucketTables = this.tables.get(key);
+    if (!bucketTables) {
+      bucketTables = new Map();
+      this.tables.set(key, bucketTables);
+    }
+    bucketTables.set(lower(table.name), table);
+  }
+}

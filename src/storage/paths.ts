@@ -1,0 +1,55 @@
+import { join, resolve, sep } from 'node:path';
+
+const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$|^[A-Za-z0-9_-]{1,64}$/;
+
+/** The §9 layout under one data folder. Every path is built from validated names only. */
+export class StoragePaths {
+  readonly dataDir: string;
+  readonly duckdbDir: string;
+  readonly filesDir: string;
+  readonly snapshotsDir: string;
+  readonly metadataFile: string;
+  readonly adminKeyFile: string;
+
+  constructor(dataDir: string) {
+    this.dataDir = resolve(dataDir);
+    this.duckdbDir = join(this.dataDir, 'duckdb');
+    this.filesDir = join(this.dataDir, 'files');
+    this.snapshotsDir = join(this.dataDir, 'snapshots');
+    this.metadataFile = join(this.dataDir, 'metadata.duckdb');
+    this.adminKeyFile = join(this.dataDir, 'admin.key');
+  }
+
+  get folders(): Record<'data_dir' | 'duckdb_dir' | 'files_dir' | 'snapshots_dir', string> {
+    return { data_dir: this.dataDir, duckdb_dir: this.duckdbDir, files_dir: this.filesDir, snapshots_dir: this.snapshotsDir };
+  }
+
+  projectDir(projectId: string): string {
+    return this.inside(this.duckdbDir, `project_${segment(projectId)}`);
+  }
+
+  bucketDir(projectId: string, bucket: string): string {
+    return this.inside(this.projectDir(projectId), segment(bucket));
+  }
+
+  tableFile(projectId: string, bucket: string, table: string): string {
+    return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb`);
+  }
+
+  stagingFile(name: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name)) throw new Error('unsafe staging file name');
+    return this.inside(this.filesDir, name);
+  }
+
+  /** Joins and checks the result stays below `parent` (defence in depth behind validation). */
+  private inside(parent: string, child: string): string {
+    const full = resolve(parent, child);
+    if (!full.startsWith(parent + sep)) throw new Error('path escapes the data folder');
+    return full;
+  }
+}
+
+function segment(name: string): string {
+  if (!SAFE_SEGMENT.test(name)) throw new Error('unsafe path segment');
+  return name;
+}

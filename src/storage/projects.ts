@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Services } from '../services.ts';
+import type { ProjectRecord } from './catalog.ts';
+import { tableSize } from './tables.ts';
+
+export interface ProjectStats {
+  size_bytes: number;
+  table_count: number;
+  bucket_count: number;
+}
+
+/** Live figures: table files measured on disk, counts from the catalog. */
+export async function projectStats(services: Services, projectId: string): Promise<ProjectStats> {
+  const tables = services.catalog.listProjectTables(projectId);
+  const sizes = await Promise.all(tables.map((table) => tableSize(services.paths, table)));
+  return {
+    size_bytes: sizes.reduce((a, b) => a + b, 0),
+    table_count: tables.length,
+    bucket_count: services.catalog.listBuckets(projectId).length,
+  };
+}
+
+export async function projectView(services: Services, project: ProjectRecord) {
+  const stats = project.status === 'active' ? await projectStats(services, project.id) : { size_bytes: 0, table_count: 0, bucket_count: 0 };
+  return {
+    id: project.id,
+    name: project.name,
+    db_path: `project_${project.id}`,
+    created_at: project.createdAt,
+    updated_at: project.updatedAt,
+    ...stats,
+    status: project.status,
+    settings: project.settings,
+  };
+}
+
+/**
+ * Deletes a project: waits for every request using its tables (directly or through a
+ * link), marks it deleted in one catalog transaction (keys, buckets, shares, links gone),
+ * then removes its folder. A crash after the catalog step leaves a folder that startup
+ * reconciliation removes.
+ */
+export async function deleteProject(services: Services, project: ProjectRecord): Promise<void> {
+  const { catalog, paths, registry } = services;
+  const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
+  await registry.exclusive(tablePaths, async () => {
+    await catalog.markProjectDeleted(project.id, new Date().toISOString());
+    const folder = paths.projectDir(project.id);
+    const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
+    try {
+      await rename(folder, trash);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    await rm(trash, { recursive: true, force: true });
+  });
+}

@@ -1,0 +1,137 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
+
+const PROJECT_DIR = /^project_([A-Za-z0-9_-]{1,64})$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$/;
+
+async function entries(dir: string) {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Brings the catalog in line with the files after a start, the files being the truth
+ * for buckets and tables: leftovers of interrupted creates and deletes are removed, a
+ * table file without a catalog row is adopted, a row without a file is dropped. After an
+ * unclean stop every table is re-read, so row counts written after the last catalog
+ * update are not lost. Each repair is logged.
+ */
+export async function reconcile(deps: TableStoreDeps, logger: Logger, options: { verifyAll: boolean }): Promise<void> {
+  const { catalog, paths } = deps;
+  const seenBuckets = new Set<string>();
+  const seenTables = new Set<string>();
+  const key = (...parts: string[]) => parts.map((p) => p.toLowerCase()).join('\u0000');
+
+  for (const projectEntry of await entries(paths.duckdbDir)) {
+    const full = join(paths.duckdbDir, projectEntry.name);
+    if (projectEntry.name.startsWith('.trash-')) {
+      await rm(full, { recursive: true, force: true });
+      logger.info({ event: 'reconcile', repair: 'removed_trash', path: projectEntry.name }, 'removed an interrupted delete');
+      continue;
+    }
+    const match = PROJECT_DIR.exec(projectEntry.name);
+    if (!projectEntry.isDirectory() || !match) continue;
+    const project = catalog.getProject(match[1]!);
+    if (!project || project.status !== 'active' || project.id !== match[1]) {
+      if (project?.status === 'deleted') {
+        await rm(full, { recursive: true, force: true });
+        logger.info({ event: 'reconcile', repair: 'removed_deleted_project_folder', project_id: match[1] }, 'finished deleting a project folder');
+      } else {
+        logger.warn({ event: 'reconcile', repair: 'unknown_project_folder', folder: projectEntry.name }, 'folder of an unknown project left alone');
+      }
+      continue;
+    }
+    for (const bucketEntry of await entries(full)) {
+      const bucketPath = join(full, bucketEntry.name);
+      if (bucketEntry.name.startsWith('.trash-')) {
+        await rm(bucketPath, { recursive: true, force: true });
+        logger.info({ event: 'reconcile', repair: 'removed_trash', project_id: project.id }, 'removed an interrupted bucket delete');
+        continue;
+      }
+      if (!bucketEntry.isDirectory() || !NAME.test(bucketEntry.name)) continue;
+      let bucket = catalog.getBucket(project.id, bucketEntry.name);
+      if (bucket?.source) continue;
+      if (!bucket || bucket.name !== bucketEntry.name) {
+        if (bucket) continue; // a folder differing only in case from a known bucket: not ours
+        await catalog.createBucket({
+          projectId: project.id,
+          name: bucketEntry.name,
+          description: null,
+          createdAt: new Date().toISOString(),
+          readonlyAccess: false,
+          source: null,
+        });
+        bucket = catalog.getBucket(project.id, bucketEntry.name)!;
+        logger.info({ event: 'reconcile', repair: 'adopted_bucket', project_id: project.id, bucket: bucket.name }, 'adopted a bucket folder');
+      }
+      seenBuckets.add(key(project.id, bucket.name));
+      for (const fileEntry of await entries(bucketPath)) {
+        const filePath = join(bucketPath, fileEntry.name);
+        if (/\.creating-[0-9a-f-]+(\.wal)?$/.test(fileEntry.name)) {
+          await rm(filePath, { force: true });
+          logger.info({ event: 'reconcile', repair: 'removed_partial_create', project_id: project.id, bucket: bucket.name }, 'removed an interrupted table create');
+          continue;
+        }
+        const tableMatch = /^(.+)\.duckdb$/.exec(fileEntry.name);
+        if (!fileEntry.isFile() || !tableMatch || !NAME.test(tableMatch[1]!)) continue;
+        const tableName = tableMatch[1]!;
+        const known = catalog.getTable(project.id, bucket.name, tableName);
+        if (known && known.name !== tableName) continue;
+        if (known && !options.verifyAll) {
+          seenTables.add(key(project.id, bucket.name, tableName));
+          continue;
+        }
+        let inspected;
+        try {
+          inspected = await withPrivateAttachment(deps, filePath, (c, alias) => inspectAttached(c, alias));
+        } catch (error) {
+          logger.error({ event: 'reconcile', project_id: project.id, bucket: bucket.name, table: tableName, err: (error as Error).message }, 'table file could not be read; left alone');
+          continue;
+        }
+        if (!inspected) {
+          logger.warn({ event: 'reconcile', project_id: project.id, bucket: bucket.name, table: tableName }, 'file has no main.data table; left alone');
+          continue;
+        }
+        seenTables.add(key(project.id, bucket.name, tableName));
+        if (!known) {
+          await catalog.putTableRow({ projectId: project.id, bucket: bucket.name, name: tableName, ...inspected, createdAt: new Date().toISOString() });
+          logger.info({ event: 'reconcile', repair: 'adopted_table', project_id: project.id, bucket: bucket.name, table: tableName }, 'adopted a table file');
+        } else if (known.rowCount !== inspected.rowCount) {
+          await catalog.setRowCount(known, inspected.rowCount);
+          logger.info({ event: 'reconcile', repair: 'row_count', project_id: project.id, bucket: bucket.name, table: tableName, row_count: inspected.rowCount }, 'corrected a row count');
+        }
+      }
+    }
+  }
+
+  for (const project of catalog.listProjects()) {
+    if (project.status !== 'active') continue;
+    for (const bucket of catalog.listBuckets(project.id)) {
+      if (bucket.source) continue;
+      if (!seenBuckets.has(key(project.id, bucket.name))) {
+        await catalog.deleteBucket(project.id, bucket.name, true);
+        logger.info({ event: 'reconcile', repair: 'dropped_bucket', project_id: project.id, bucket: bucket.name }, 'dropped a bucket row without a folder');
+        continue;
+      }
+      for (const table of catalog.listTables(project.id, bucket.name)) {
+        if (seenTables.has(key(project.id, bucket.name, table.name))) continue;
+        await catalog.deleteTableRow(project.id, bucket.name, table.name);
+        logger.info({ event: 'reconcile', repair: 'dropped_table', project_id: project.id, bucket: bucket.name, table: table.name }, 'dropped a table row without a file');
+      }
+    }
+  }
+  // Links whose source vanished (a bucket dropped above, or a deleted project) go too.
+  for (const project of catalog.listProjects()) {
+    for (const bucket of catalog.listBuckets(project.id)) {
+      if (bucket.source && !catalog.getBucket(bucket.source.projectId, bucket.source.bucket)) {
+        await catalog.deleteBucket(project.id, bucket.name, false);
+        logger.info({ event: 'reconcile', repair: 'dropped_link', project_id: project.id, bucket: bucket.name }, 'dropped a link to a missing bucket');
+      }
+    }
+  }
+}

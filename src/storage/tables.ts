@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import type { Database } from './db.ts';
+import type { StoragePaths } from './paths.ts';
+import type { AttachmentRegistry } from './registry.ts';
+import { quoteIdent, quoteLiteral } from './sql.ts';
+import { defaultFunction, defaultLiteral } from './types.ts';
+
+export interface TableStoreDeps {
+  db: Database;
+  paths: StoragePaths;
+  catalog: Catalog;
+  registry: AttachmentRegistry;
+}
+
+/** Column definitions as SQL; every identifier is a validated name, every type normalised. */
+export function columnsDdl(columns: ColumnDef[], primaryKey: string[]): string {
+  const parts = columns.map((column) => {
+    let sql = `${quoteIdent(column.name)} ${column.type}`;
+    if (!column.nullable) sql += ' NOT NULL';
+    const fn = defaultFunction(column.default);
+    const literal = fn ? undefined : defaultLiteral(column.default);
+    if (fn) sql += ` DEFAULT ${fn}`;
+    else if (literal !== undefined) sql += ` DEFAULT CAST(${quoteLiteral(literal)} AS ${column.type})`;
+    return sql;
+  });
+  if (primaryKey.length) parts.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
+  return parts.join(', ');
+}
+
+/** Attaches a file outside the registry (a file nobody else can know of yet), runs `work`, detaches. */
+export async function withPrivateAttachment<T>(
+  deps: TableStoreDeps,
+  path: string,
+  work: (connection: DuckDBConnection, alias: string) => Promise<T>,
+): Promise<T> {
+  const alias = deps.registry.nextAlias();
+  return deps.db.with(async (c) => {
+    await deps.registry.runDdl(() => c.run(`ATTACH ${quoteLiteral(path)} AS ${quoteIdent(alias)}`));
+    try {
+      return await work(c, alias);
+    } finally {
+      await deps.registry.runDdl(() => c.run(`DETACH ${quoteIdent(alias)}`));
+    }
+  });
+}
+
+/**
+ * Creates the table file under a temporary name, then renames it into place and only
+ * then writes the catalog row: a crash leaves either no table or a complete file, which
+ * startup reconciliation adopts.
+ */
+export async function createTableFile(deps: TableStoreDeps, table: TableRecord): Promise<void> {
+  const finalPath = deps.paths.tableFile(table.projectId, table.bucket, table.name);
+  const tempPath = `${finalPath}.creating-${randomUUID()}`;
+  await mkdir(deps.paths.bucketDir(table.projectId, table.bucket), { recursive: true });
+  try {
+    await withPrivateAttachment(deps, tempPath, async (c, alias) => {
+      await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.data (${columnsDdl(table.columns, table.primaryKey)})`);
+    });
+    await rm(`${tempPath}.wal`, { force: true });
+    await rename(tempPath, finalPath);
+  } catch (error) {
+    await rm(tempPath, { force: true });
+    await rm(`${tempPath}.wal`, { force: true });
+    throw error;
+  }
+  try {
+    await deps.catalog.putTableRow(table);
+  } catch (error) {
+    await removeTableFiles(finalPath);
+    throw error;
+  }
+}
+
+export async function removeTableFiles(path: string): Promise<void> {
+  await rm(path, { force: true });
+  await rm(`${path}.wal`, { force: true });
+}
+
+/**
+ * Deletes a table: waits for its current users, removes the file, then the catalog row
+ * (a crash in between leaves a row without a file, which reconciliation drops).
+ */
+export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord): Promise<void> {
+  const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
+  await deps.registry.withWriteLock(path, () =>
+    deps.registry.exclusive([path], async () => {
+      await removeTableFiles(path);
+      await deps.catalog.deleteTableRow(table.projectId, table.bucket, table.name);
+    }),
+  );
+}
+
+/** Size of a table's file(s) on disk; 0 when the file is gone. */
+export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name'>): Promise<number> {
+  const path = paths.tableFile(table.projectId, table.bucket, table.name);
+  let size = 0;
+  for (const file of [path, `${path}.wal`]) {
+    try {
+      size += (await stat(file)).size;
+    } catch {
+      /* missing file: nothing to count */
+    }
+  }
+  return size;
+}
+
+export interface InspectedTable {
+  columns: ColumnDef[];
+  primaryKey: string[];
+  rowCount: number;
+}
+
+/** Reads a table file's own description (used to adopt a file and to refresh counts). */
+export async function inspectAttached(c: DuckDBConnection, alias: string): Promise<InspectedTable | undefined> {
+  const columns = (
+    await c.runAndReadAll(
+      `SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns()
+       WHERE database_name = $1 AND schema_name = 'main' AND table_name = 'data' ORDER BY column_index`,
+      [alias],
+    )
+  ).getRowObjectsJS();
+  if (columns.length === 0) return undefined;
+  const constraint = (
+    await c.runAndReadAll(
+      `SELECT constraint_column_names FROM duckdb_constraints()
+       WHERE database_name = $1 AND schema_name = 'main' AND table_name = 'data' AND constraint_type = 'PRIMARY KEY'`,
+      [alias],
+    )
+  ).getRowObjectsJS();
+  const primaryKey = (constraint[0]?.constraint_column_names as string[] | undefined) ?? [];
+  const count = (await c.runAndReadAll(`SELECT count(*) AS n FROM ${quoteIdent(alias)}.main.data`)).getRowObjectsJS();
+  return {
+    columns: columns.map((col) => {
+      const def: ColumnDef = { name: col.column_name as string, type: col.data_type as string, nullable: col.is_nullable as boolean };
+      if (col.column_default != null) def.default = String(col.column_default);
+      return def;
+    }),
+    primaryKey,
+    rowCount: Number(count[0]!.n),
+  };
+}
