@@ -40,7 +40,14 @@ const EnvSchema = v.object({
   PORT: v.optional(Int(0, 65535), '8000'),
   DUCKDB_THREADS: v.optional(Int(1, 1024), '4'),
   DUCKDB_MEMORY_LIMIT: v.optional(
-    v.pipe(v.string(), v.trim(), v.check((s) => parseByteSize(s) !== undefined, 'must be a size such as 4GB or 512MB')),
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.check((s) => parseByteSize(s) !== undefined, 'must be a size such as 4GB or 512MB'),
+      // DuckDB refuses a bare number ("Failed to set config"), which would stop the start
+      // without naming the variable: give it the unit it means.
+      v.transform((s) => (/[A-Za-z]/.test(s) ? s : `${parseByteSize(s)}B`)),
+    ),
     '4GB',
   ),
   MAX_IMPORT_BYTES: v.optional(Bytes, '10GB'),

@@ -11,6 +11,16 @@ import { ListProjectsQuerySchema, listProjects } from '../handlers/projects/list
 import { getProjectStats } from '../handlers/projects/stats.ts';
 import { UpdateProjectSchema, updateProject } from '../handlers/projects/update.ts';
 
+import { CreateBucketSchema, createBucket } from '../handlers/buckets/create.ts';
+import { DeleteBucketQuerySchema, deleteBucket } from '../handlers/buckets/delete.ts';
+import { getBucket } from '../handlers/buckets/get.ts';
+import { listBuckets } from '../handlers/buckets/list.ts';
+import { CreateTableSchema, createTable } from '../handlers/tables/create.ts';
+import { deleteTable } from '../handlers/tables/delete.ts';
+import { getTable } from '../handlers/tables/get.ts';
+import { listTables } from '../handlers/tables/list.ts';
+import { PreviewQuerySchema, previewTable } from '../handlers/tables/preview.ts';
+
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** One endpoint: how it is reached, who may call it, what it accepts, and its handler. */
@@ -29,6 +39,8 @@ export interface RouteDef {
 }
 
 const P = '/projects/:id';
+const B = `${P}/buckets/:bucket`;
+const T = `${B}/tables/:table`;
 
 /** The route table: the single list of endpoints (routing, auth matrix and docs read it). */
 export const routes: RouteDef[] = [
@@ -43,4 +55,16 @@ export const routes: RouteDef[] = [
   { method: 'PUT', path: P, auth: 'project', handler: updateProject, body: UpdateProjectSchema, summary: 'Update a project', tag: 'projects', responses: [200, 401, 403, 404, 413, 415, 422] },
   { method: 'DELETE', path: P, auth: 'project', handler: deleteProject, summary: 'Delete a project', tag: 'projects', responses: [204, 401, 403, 404, 422] },
   { method: 'GET', path: `${P}/stats`, auth: 'project', handler: getProjectStats, summary: 'Live project statistics', tag: 'projects', responses: [200, 401, 403, 404, 422] },
+
+
+  { method: 'POST', path: `${P}/buckets`, auth: 'project', handler: createBucket, body: CreateBucketSchema, summary: 'Create a bucket', tag: 'buckets', responses: [201, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'GET', path: `${P}/buckets`, auth: 'project', handler: listBuckets, summary: 'List buckets (linked ones included)', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: B, auth: 'project', handler: getBucket, summary: 'Get a bucket', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: B, auth: 'project', handler: deleteBucket, query: DeleteBucketQuerySchema, summary: 'Delete a bucket (or unlink a linked one)', tag: 'buckets', responses: [204, 401, 403, 404, 409, 422] },
+
+  { method: 'POST', path: `${B}/tables`, auth: 'project', handler: createTable, body: CreateTableSchema, summary: 'Create a table', tag: 'tables', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'GET', path: `${B}/tables`, auth: 'project', handler: listTables, summary: 'List tables', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: T, auth: 'project', handler: getTable, summary: 'Get a table', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: T, auth: 'project', handler: deleteTable, summary: 'Delete a table', tag: 'tables', responses: [204, 401, 403, 404, 422] },
+  { method: 'GET', path: `${T}/preview`, auth: 'project', handler: previewTable, query: PreviewQuerySchema, summary: 'Preview rows', tag: 'tables', responses: [200, 401, 403, 404, 422] },
 ];

@@ -1,0 +1,29 @@
+import * as v from 'valibot';
+import type { Handler } from '../../src/context.ts';
+import { conflict } from '../../src/http/errors.ts';
+import { scopedProject } from '../../src/http/lookup.ts';
+import { readJson } from '../../src/http/request.ts';
+import { json } from '../../src/http/respond.ts';
+import { BucketNameSchema } from '../../src/http/schemas.ts';
+import { bucketView } from '../../src/http/views.ts';
+import { createBucket as storeBucket } from '../../src/storage/buckets.ts';
+
+export const CreateBucketSchema = v.object({
+  name: BucketNameSchema,
+  description: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(4096))), null),
+});
+
+/** POST /projects/{id}/buckets */
+export const createBucket: Handler = async (request, ctx) => {
+  const project = scopedProject(ctx);
+  const body = await readJson(request, CreateBucketSchema);
+  const { catalog } = ctx.services;
+  const refuseExisting = () => {
+    const existing = catalog.getBucket(project.id, body.name);
+    if (existing) throw conflict('bucket_exists', `Bucket ${existing.name} already exists in project ${project.id}`, { project_id: project.id, bucket_name: existing.name });
+  };
+  refuseExisting();
+  const bucket = { projectId: project.id, name: body.name, description: body.description, createdAt: new Date().toISOString(), readonlyAccess: false, source: null };
+  await storeBucket(ctx.services, bucket, refuseExisting);
+  return json(bucketView(ctx.services, bucket), 201);
+};

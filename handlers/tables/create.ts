@@ -1,0 +1,45 @@
+import * as v from 'valibot';
+import type { Handler } from '../../src/context.ts';
+import { conflict, notFound } from '../../src/http/errors.ts';
+import { bucketFromPath, requireWritable } from '../../src/http/lookup.ts';
+import { readJson } from '../../src/http/request.ts';
+import { json } from '../../src/http/respond.ts';
+import { ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
+import { tableView } from '../../src/http/views.ts';
+import { checkDefaults, resolveColumns } from '../../src/storage/table-spec.ts';
+import { createTableFile } from '../../src/storage/tables.ts';
+
+export const ColumnSchema = v.object({
+  name: ColumnNameSchema,
+  type: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  nullable: v.optional(v.boolean(), true),
+  default: v.optional(v.nullable(v.union([v.pipe(v.string(), v.maxLength(1000)), v.pipe(v.number(), v.finite()), v.boolean()]))),
+});
+
+export const CreateTableSchema = v.object({
+  name: TableNameSchema,
+  columns: v.pipe(v.array(ColumnSchema), v.minLength(1, 'A table needs at least one column'), v.maxLength(1000, 'At most 1000 columns')),
+  primary_key: v.optional(v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(1000)), []),
+});
+
+/** POST /projects/{id}/buckets/{bucket}/tables */
+export const createTable: Handler = async (request, ctx) => {
+  const { project, bucket } = bucketFromPath(ctx);
+  requireWritable(bucket);
+  const body = await readJson(request, CreateTableSchema);
+  const { columns, primaryKey } = resolveColumns(body.columns, body.primary_key);
+  const { catalog, paths, registry, db } = ctx.services;
+  await checkDefaults(db, columns);
+  const refuseExisting = () => {
+    const existing = catalog.getTable(project.id, bucket.name, body.name);
+    if (existing) throw conflict('table_exists', `Table ${existing.name} already exists in bucket ${bucket.name}`, { project_id: project.id, bucket_name: bucket.name, table_name: existing.name });
+  };
+  refuseExisting();
+  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: new Date().toISOString() };
+  await registry.withWriteLock(paths.tableFile(project.id, bucket.name, body.name), async () => {
+    refuseExisting();
+    if (!catalog.getBucket(project.id, bucket.name)) throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${project.id}`, { project_id: project.id, bucket_name: bucket.name });
+    await createTableFile(ctx.services, table);
+  });
+  return json(await tableView(ctx.services, table), 201);
+};

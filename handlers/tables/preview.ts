@@ -1,0 +1,36 @@
+import * as v from 'valibot';
+import type { Handler } from '../../src/context.ts';
+import { tableFromPath } from '../../src/http/lookup.ts';
+import { readQuery } from '../../src/http/request.ts';
+import { json } from '../../src/http/respond.ts';
+import { queryInt } from '../../src/http/schemas.ts';
+import { columnViews } from '../../src/http/views.ts';
+import { readJsonRows } from '../../src/storage/read.ts';
+import { quoteIdent } from '../../src/storage/sql.ts';
+
+export const PreviewQuerySchema = v.object({
+  limit: v.optional(queryInt(1, 10_000), '1000'),
+});
+
+/** GET …/tables/{table}/preview — the first `limit` rows, values mapped as in §7. */
+export const previewTable: Handler = async (request, ctx) => {
+  const { table } = tableFromPath(ctx);
+  const { limit } = readQuery(request, PreviewQuerySchema);
+  const { paths, db } = ctx.services;
+  const alias = await ctx.storage.attach(paths.tableFile(table.projectId, table.bucket, table.name));
+  const data = `${quoteIdent(alias)}.main.data`;
+  const { rows, total } = await db.with(async (c) => {
+    const rows = await readJsonRows(c, `SELECT * FROM ${data} LIMIT $1`, [limit]);
+    if (rows.length < limit) return { rows, total: rows.length };
+    // Rows and count from one snapshot, so they agree even while an import commits.
+    await c.run('BEGIN TRANSACTION');
+    try {
+      const again = await readJsonRows(c, `SELECT * FROM ${data} LIMIT $1`, [limit]);
+      const count = Number((await c.runAndReadAll(`SELECT count(*) FROM ${data}`)).getRows()[0]![0]);
+      return { rows: again, total: count };
+    } finally {
+      await c.run('COMMIT');
+    }
+  });
+  return json({ columns: columnViews(table), rows, total_row_count: total, preview_row_count: rows.length });
+};

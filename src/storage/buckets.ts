@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Services } from '../services.ts';
+import type { BucketRecord } from './catalog.ts';
+
+/**
+ * Creates a bucket: its folder first, then the catalog row (a crash in between leaves a
+ * folder that reconciliation adopts). `guard` runs under the catalog lock and may refuse;
+ * then a folder this call created is removed again.
+ */
+export async function createBucket(services: Services, bucket: BucketRecord, guard: () => void): Promise<void> {
+  const dir = services.paths.bucketDir(bucket.projectId, bucket.name);
+  const created = await mkdir(dir, { recursive: true });
+  try {
+    await services.catalog.createBucket(bucket, guard);
+  } catch (error) {
+    if (created) await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * Deletes an own bucket with its tables: waits for every request using them, moves the
+ * folder aside in one rename (all tables vanish at once), drops the catalog rows in one
+ * transaction, then removes the folder. Reconciliation finishes an interrupted delete.
+ */
+export async function deleteOwnBucket(services: Services, bucket: BucketRecord, withLinks: boolean): Promise<void> {
+  const { catalog, paths, registry } = services;
+  const tablePaths = catalog.listTables(bucket.projectId, bucket.name).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
+  await registry.exclusive(tablePaths, async () => {
+    const dir = paths.bucketDir(bucket.projectId, bucket.name);
+    const trash = join(paths.projectDir(bucket.projectId), `.trash-${randomUUID()}`);
+    let moved = true;
+    try {
+      await rename(dir, trash);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      moved = false;
+    }
+    try {
+      await catalog.deleteBucket(bucket.projectId, bucket.name, withLinks);
+    } catch (error) {
+      if (moved) await rename(trash, dir).catch(() => {});
+      throw error;
+    }
+    if (moved) await rm(trash, { recursive: true, force: true });
+  });
+}

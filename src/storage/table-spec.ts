@@ -1,0 +1,75 @@
+import { HttpError, validationError, type ValidationIssue } from '../http/errors.ts';
+import type { ColumnDef } from './catalog.ts';
+import type { Database } from './db.ts';
+import { defaultFunction, defaultLiteral, normalizeType } from './types.ts';
+
+export interface ColumnInput {
+  name: string;
+  type: string;
+  nullable?: boolean;
+  default?: string | number | boolean | null;
+}
+
+/**
+ * Turns a create-table request into column definitions: normalised types, no duplicate
+ * column (case-insensitive), primary-key columns present and NOT NULL. Throws 422 for
+ * bad columns and 400 `invalid_primary_key` for a bad key.
+ */
+export function resolveColumns(columns: ColumnInput[], primaryKey: string[]): { columns: ColumnDef[]; primaryKey: string[] } {
+  const issues: ValidationIssue[] = [];
+  const seen = new Map<string, number>();
+  const resolved: ColumnDef[] = columns.map((input, index) => {
+    const type = normalizeType(input.type);
+    if (!type) issues.push({ path: `columns.${index}.type`, message: `Unsupported column type ${JSON.stringify(input.type.slice(0, 80))}` });
+    const lower = input.name.toLowerCase();
+    if (seen.has(lower)) issues.push({ path: `columns.${index}.name`, message: `Duplicate column ${input.name} (same as columns.${seen.get(lower)})` });
+    else seen.set(lower, index);
+    const column: ColumnDef = { name: input.name, type: type ?? 'VARCHAR', nullable: input.nullable ?? true };
+    if (input.default !== undefined && input.default !== null) column.default = input.default;
+    return column;
+  });
+  if (issues.length) throw validationError(issues, issues[0]!.message);
+
+  const keyIssues: string[] = [];
+  const keySeen = new Set<string>();
+  const key = primaryKey.map((name) => {
+    const column = resolved.find((c) => c.name === name) ?? resolved.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (!column) keyIssues.push(`${name} is not a column of the table`);
+    else if (keySeen.has(column.name)) keyIssues.push(`${name} appears twice in the primary key`);
+    else keySeen.add(column.name);
+    return column?.name ?? name;
+  });
+  if (keyIssues.length) {
+    throw new HttpError(400, 'invalid_primary_key', `Invalid primary key: ${keyIssues.join('; ')}`, { primary_key: primaryKey });
+  }
+  for (const column of resolved) if (keySeen.has(column.name)) column.nullable = false;
+  return { columns: resolved, primaryKey: key };
+}
+
+/**
+ * Checks every default converts to its column's type. The literal is a bound parameter
+ * and the type comes from the allow-list, so nothing the user sent becomes SQL text.
+ */
+export async function checkDefaults(db: Database, columns: ColumnDef[]): Promise<void> {
+  const checks: { index: number; expr: string; param?: string }[] = [];
+  columns.forEach((column, index) => {
+    const fn = defaultFunction(column.default);
+    if (fn) checks.push({ index, expr: `TRY_CAST(${fn} AS ${column.type})` });
+    else {
+      const literal = defaultLiteral(column.default);
+      if (literal !== undefined) checks.push({ index, expr: `TRY_CAST(?::VARCHAR AS ${column.type})`, param: literal });
+    }
+  });
+  if (!checks.length) return;
+  const sql = `SELECT ${checks.map((c, i) => `(${c.expr}) IS NOT NULL AS ok${i}`).join(', ')}`;
+  const params = checks.filter((c) => c.param !== undefined).map((c) => c.param!);
+  const row = await db.with(async (c) => (await c.runAndReadAll(sql, params)).getRows()[0]!);
+  const issues: ValidationIssue[] = [];
+  checks.forEach((check, i) => {
+    if (row[i] !== true) {
+      const column = columns[check.index]!;
+      issues.push({ path: `columns.${check.index}.default`, message: `Default ${JSON.stringify(column.default)} is not a valid ${column.type}` });
+    }
+  });
+  if (issues.length) throw validationError(issues, issues[0]!.message);
+}
