@@ -4,6 +4,7 @@ import { requireAdmin, requireProjectAccess } from './auth/guards.ts';
 import type { Handler, HandlerContext } from './context.ts';
 import { errorBody, HttpError } from './http/errors.ts';
 import { json } from './http/respond.ts';
+import { callerForLog } from './logger.ts';
 import { routes, type RouteDef } from './routes.ts';
 import type { Services } from './services.ts';
 import { TableGoneError } from './storage/registry.ts';
@@ -120,7 +121,12 @@ export function createApp(services: Services, options: AppOptions = {}): App {
       ...ctx.logFields,
     };
     if (ctx.principal?.kind === 'project' && !fields.project_id) fields.project_id = ctx.principal.projectId;
+    const caller = callerForLog(request.headers.get('authorization'), ctx.principal);
+    if (caller) fields.caller = caller;
     log[response.status >= 500 ? 'error' : 'info'](fields, 'request');
+    // Labelled by route pattern (bounded), never by the raw path.
+    const routeLabel = typeof ctx.logFields.route === 'string' ? ctx.logFields.route : request.method === 'OPTIONS' ? '(preflight)' : '(unmatched)';
+    services.metrics.observeRequest(request.method, routeLabel, response.status, (performance.now() - started) / 1000);
     return response;
   }
 

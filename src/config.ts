@@ -90,7 +90,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const picked = Object.fromEntries(Object.keys(EnvSchema.entries).map((k) => [k, env[k]]).filter(([, value]) => value !== undefined));
   const result = v.safeParse(EnvSchema, picked);
   if (!result.success) {
-    const lines = result.issues.map((issue) => `${v.getDotPath(issue) ?? 'environment'}: ${issue.message} (got ${JSON.stringify(issue.input)})`);
+    // Quote what was set (not what a transform made of it), and never the admin key.
+    const lines = result.issues.map((issue) => {
+      const name = v.getDotPath(issue);
+      const got = name === 'ADMIN_API_KEY' ? '' : ` (got ${JSON.stringify(name ? picked[name] : issue.input)})`;
+      return `${name ?? 'environment'}: ${issue.message}${got}`;
+    });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const c = result.output;

@@ -4,6 +4,9 @@ import { getHealth } from '../handlers/service/health.ts';
 import { initBackend } from '../handlers/service/init.ts';
 import { removeBackend } from '../handlers/service/remove.ts';
 import { getRoot } from '../handlers/service/root.ts';
+import { getDocs, getDocsAsset } from '../handlers/service/docs.ts';
+import { getMetrics } from '../handlers/service/metrics.ts';
+import { getOpenApi } from '../handlers/service/openapi.ts';
 import { CreateProjectSchema, createProject } from '../handlers/projects/create.ts';
 import { deleteProject } from '../handlers/projects/delete.ts';
 import { getProject } from '../handlers/projects/get.ts';
@@ -20,6 +23,18 @@ import { deleteTable } from '../handlers/tables/delete.ts';
 import { getTable } from '../handlers/tables/get.ts';
 import { listTables } from '../handlers/tables/list.ts';
 import { PreviewQuerySchema, previewTable } from '../handlers/tables/preview.ts';
+import { DeleteRowsSchema, deleteTableRows } from '../handlers/data/delete-rows.ts';
+import { ExportBodySchema, ExportQuerySchema, exportTableGet, exportTablePost } from '../handlers/data/export.ts';
+import { FilteredPreviewSchema, previewFiltered } from '../handlers/data/preview.ts';
+import { truncateTable } from '../handlers/data/truncate.ts';
+import { ImportQuerySchema, importTable } from '../handlers/data/import.ts';
+import { grantReadonly } from '../handlers/sharing/grant-readonly.ts';
+import { LinkBucketSchema, linkBucket } from '../handlers/sharing/link.ts';
+import { revokeReadonly } from '../handlers/sharing/revoke-readonly.ts';
+import { ShareBucketSchema, shareBucket } from '../handlers/sharing/share.ts';
+import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
+import { unlinkBucket } from '../handlers/sharing/unlink.ts';
+import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -36,6 +51,8 @@ export interface RouteDef {
   query?: GenericSchema<unknown, unknown>;
   /** Status codes the contract documents for this route (success first). */
   responses: number[];
+  /** Served but left out of the OpenAPI document (the docs page's static files). */
+  internal?: boolean;
 }
 
 const P = '/projects/:id';
@@ -48,6 +65,10 @@ export const routes: RouteDef[] = [
   { method: 'GET', path: '/health', auth: 'none', handler: getHealth, summary: 'Health of the storage folders', tag: 'service', responses: [200, 503] },
   { method: 'POST', path: '/backend/init', auth: 'admin', handler: initBackend, summary: 'Create and check the storage folders', tag: 'service', responses: [200, 401, 500] },
   { method: 'POST', path: '/backend/remove', auth: 'admin', handler: removeBackend, summary: 'Acknowledge backend removal (deletes nothing)', tag: 'service', responses: [200, 401] },
+  { method: 'GET', path: '/openapi.json', auth: 'none', handler: getOpenApi, summary: 'This OpenAPI 3.1 document', tag: 'service', responses: [200] },
+  { method: 'GET', path: '/docs', auth: 'none', handler: getDocs, summary: 'Interactive API reference (HTML)', tag: 'service', responses: [200] },
+  { method: 'GET', path: '/docs/assets/:file', auth: 'none', handler: getDocsAsset, summary: 'A static file of the API reference page', tag: 'service', responses: [200, 404], internal: true },
+  { method: 'GET', path: '/metrics', auth: 'admin', handler: getMetrics, summary: 'Prometheus metrics', tag: 'service', responses: [200, 401] },
 
   { method: 'POST', path: '/projects', auth: 'admin', handler: createProject, body: CreateProjectSchema, summary: 'Create a project and its key', tag: 'projects', responses: [201, 401, 409, 413, 415, 422] },
   { method: 'GET', path: '/projects', auth: 'admin', handler: listProjects, query: ListProjectsQuerySchema, summary: 'List projects', tag: 'projects', responses: [200, 401, 422] },
@@ -67,4 +88,17 @@ export const routes: RouteDef[] = [
   { method: 'GET', path: T, auth: 'project', handler: getTable, summary: 'Get a table', tag: 'tables', responses: [200, 401, 403, 404, 422] },
   { method: 'DELETE', path: T, auth: 'project', handler: deleteTable, summary: 'Delete a table', tag: 'tables', responses: [204, 401, 403, 404, 422] },
   { method: 'GET', path: `${T}/preview`, auth: 'project', handler: previewTable, query: PreviewQuerySchema, summary: 'Preview rows', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${B}/share`, auth: 'project', handler: shareBucket, body: ShareBucketSchema, summary: 'Share a bucket with another project', tag: 'sharing', responses: [200, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'DELETE', path: `${B}/share`, auth: 'project', handler: unshareBucket, query: UnshareQuerySchema, summary: 'Stop sharing a bucket with a project', tag: 'sharing', responses: [204, 401, 403, 404, 409, 422] },
+  { method: 'POST', path: `${B}/link`, auth: 'project', handler: linkBucket, body: LinkBucketSchema, summary: 'Link a bucket shared with this project', tag: 'sharing', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'DELETE', path: `${B}/link`, auth: 'project', handler: unlinkBucket, summary: 'Remove a linked bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
+  { method: 'POST', path: `${B}/grant-readonly`, auth: 'project', handler: grantReadonly, summary: 'Grant read-only access to a bucket', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: `${B}/grant-readonly`, auth: 'project', handler: revokeReadonly, summary: 'Revoke read-only access to a bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
+  { method: 'GET', path: `${P}/shared-buckets`, auth: 'project', handler: listSharedBuckets, summary: 'Buckets other projects shared with this one', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/preview`, auth: 'project', handler: previewFiltered, body: FilteredPreviewSchema, summary: 'Preview rows with columns, filters and sort keys', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'GET', path: `${T}/export`, auth: 'project', handler: exportTableGet, query: ExportQuerySchema, summary: 'Export rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/export`, auth: 'project', handler: exportTablePost, body: ExportBodySchema, summary: 'Export filtered rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'POST', path: `${T}/delete-rows`, auth: 'project', handler: deleteTableRows, body: DeleteRowsSchema, summary: 'Delete the rows matching filters', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'POST', path: `${T}/truncate`, auth: 'project', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/import`, auth: 'project', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
 ];

@@ -20,16 +20,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const app = createApp(services);
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const adapter = createServerAdapter(async (request: Request) => {
+  const adapter = createServerAdapter((request: Request) => app.fetch(request));
+  // A request is in flight from its headers until its response has been written out (or
+  // the connection dropped): counting around app.fetch alone would let stop() cut the
+  // socket between the handler's return and the adapter writing the response.
+  const server = createServer((req, res) => {
     inFlight++;
-    try {
-      return await app.fetch(request);
-    } finally {
+    res.once('close', () => {
       inFlight--;
       if (inFlight === 0) drained?.();
-    }
+    });
+    void adapter(req, res);
   });
-  const server = createServer(adapter);
   // Big imports stream for a long time: no overall request deadline, but a client must
   // finish sending its headers promptly, and idle keep-alive sockets are closed.
   server.requestTimeout = 0;

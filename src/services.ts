@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
@@ -22,6 +23,8 @@ export interface Services {
   adminKey: string;
   /** How many imports run now (checked against MAX_CONCURRENT_IMPORTS). */
   activeImports: { count: number };
+  /** Prometheus metrics of this instance (its own registry). */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -45,7 +48,7 @@ async function resolveAdminKey(config: Config, paths: StoragePaths, logger: Logg
   try {
     const stored = (await readFile(paths.adminKeyFile, 'utf8')).trim();
     if (stored) {
-      logger.info({ file: paths.adminKeyFile }, 'using the admin key stored in the data folder');
+      logger.info({ event: 'startup', file: paths.adminKeyFile }, 'using the admin key stored in the data folder');
       return stored;
     }
   } catch (error) {
@@ -54,7 +57,7 @@ async function resolveAdminKey(config: Config, paths: StoragePaths, logger: Logg
   const key = generateAdminKey();
   await writeFile(paths.adminKeyFile, `${key}\n`, { mode: 0o600 });
   await chmod(paths.adminKeyFile, 0o600);
-  logger.warn({ file: paths.adminKeyFile }, 'ADMIN_API_KEY is not set: generated an admin key and stored it in the data folder');
+  logger.warn({ event: 'startup', file: paths.adminKeyFile }, 'ADMIN_API_KEY is not set: generated an admin key and stored it in the data folder');
   return key;
 }
 
@@ -65,7 +68,7 @@ async function resolveAdminKey(config: Config, paths: StoragePaths, logger: Logg
 export async function openServices(config: Config, logger: Logger): Promise<Services> {
   const paths = new StoragePaths(config.dataDir);
   const created = await ensureLayout(paths);
-  if (created.length) logger.info({ created }, 'created storage folders');
+  if (created.length) logger.info({ event: 'startup', created }, 'created storage folders');
   const adminKey = await resolveAdminKey(config, paths, logger);
   // A marker that exists while the service runs: found at start, the last stop was unclean.
   const runningMarker = join(paths.dataDir, '.running');
@@ -74,10 +77,21 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
   try {
     const catalog = await Catalog.load(db);
     const registry = new AttachmentRegistry(db);
+    const reconcileStarted = performance.now();
     await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
+    logger.info(
+      { event: 'reconcile', unclean_stop: uncleanStop, projects: catalog.listProjects().length, duration_ms: Math.round(performance.now() - reconcileStarted) },
+      'catalog reconciled with the table files',
+    );
     await writeFile(runningMarker, `${process.pid}\n`);
     let closed = false;
+    const activeImports = { count: 0 };
+    const metrics = createMetrics({
+      openAttachments: () => registry.openCount,
+      pendingTableWrites: () => registry.waitingWrites,
+      activeImports: () => activeImports.count,
+    });
     return {
       config,
       version: VERSION,
@@ -87,7 +101,8 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       registry,
       logger,
       adminKey,
-      activeImports: { count: 0 },
+      activeImports,
+      metrics,
       async close() {
         if (closed) return;
         closed = true;

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { conflict } from '../../src/http/errors.ts';
+import { conflict, notFound } from '../../src/http/errors.ts';
 import { bucketFromPath } from '../../src/http/lookup.ts';
 import { readQuery } from '../../src/http/request.ts';
 import { noContent } from '../../src/http/respond.ts';
@@ -25,17 +25,23 @@ export const deleteBucket: Handler = async (request, ctx) => {
     return noContent();
   }
   const details = { project_id: project.id, bucket_name: bucket.name };
-  const tables = catalog.listTables(project.id, bucket.name);
-  if (tables.length && !query.cascade) {
-    throw conflict('bucket_not_empty', `Bucket ${bucket.name} has ${tables.length} table(s); use cascade=true`, { ...details, table_count: tables.length });
-  }
-  const links = catalog.linksTo(project.id, bucket.name);
-  if (links.length && !query.force) {
-    throw conflict('bucket_in_use', `Bucket ${bucket.name} is linked by other projects; use force=true`, {
-      ...details,
-      linked_by: links.map((l) => ({ project_id: l.projectId, bucket_name: l.name })),
-    });
-  }
-  await deleteOwnBucket(ctx.services, bucket, query.force);
+  // Checked now and again under the bucket lock: a request that waited there (another
+  // delete, a table create) may have changed the answer.
+  const check = () => {
+    if (!catalog.getBucket(project.id, bucket.name)) throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${project.id}`, details);
+    const tables = catalog.listTables(project.id, bucket.name);
+    if (tables.length && !query.cascade) {
+      throw conflict('bucket_not_empty', `Bucket ${bucket.name} has ${tables.length} table(s); use cascade=true`, { ...details, table_count: tables.length });
+    }
+    const links = catalog.linksTo(project.id, bucket.name);
+    if (links.length && !query.force) {
+      throw conflict('bucket_in_use', `Bucket ${bucket.name} is linked by other projects; use force=true`, {
+        ...details,
+        linked_by: links.map((l) => ({ project_id: l.projectId, bucket_name: l.name })),
+      });
+    }
+  };
+  check();
+  await deleteOwnBucket(ctx.services, bucket, query.force, check);
   return noContent();
 };

@@ -7,6 +7,7 @@ import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
 import { checkDefaults, resolveColumns } from '../../src/storage/table-spec.ts';
+import { withBucketLock } from '../../src/storage/buckets.ts';
 import { createTableFile } from '../../src/storage/tables.ts';
 
 export const ColumnSchema = v.object({
@@ -36,10 +37,14 @@ export const createTable: Handler = async (request, ctx) => {
   };
   refuseExisting();
   const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: new Date().toISOString() };
-  await registry.withWriteLock(paths.tableFile(project.id, bucket.name, body.name), async () => {
-    refuseExisting();
-    if (!catalog.getBucket(project.id, bucket.name)) throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${project.id}`, { project_id: project.id, bucket_name: bucket.name });
-    await createTableFile(ctx.services, table);
-  });
+  // The bucket lock keeps a bucket delete from moving the folder away mid-create.
+  await withBucketLock(ctx.services, project.id, bucket.name, () =>
+    registry.withWriteLock(paths.tableFile(project.id, bucket.name, body.name), async () => {
+      if (!catalog.getActiveProject(project.id)) throw notFound('project_not_found', `Project ${project.id} not found`, { project_id: project.id });
+      if (!catalog.getBucket(project.id, bucket.name)) throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${project.id}`, { project_id: project.id, bucket_name: bucket.name });
+      refuseExisting();
+      await createTableFile(ctx.services, table);
+    }),
+  );
   return json(await tableView(ctx.services, table), 201);
 };

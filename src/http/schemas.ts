@@ -42,4 +42,11 @@ export const queryInt = (min: number, max: number) =>
     v.maxValue(max, `Must be at most ${max}`),
   );
 
-export const SettingsSchema = v.nullable(v.record(v.string(), v.unknown()));
+// v.record turns an array into {"0": …, "1": …}: refuse arrays before it sees them.
+export const SettingsSchema = v.nullable(
+  v.pipe(
+    v.unknown(),
+    v.check((value) => !Array.isArray(value), 'Settings must be an object'),
+    v.record(v.string(), v.unknown()),
+  ),
+);

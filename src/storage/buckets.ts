@@ -10,22 +10,51 @@ import type { BucketRecord } from './catalog.ts';
  * then a folder this call created is removed again.
  */
 export async function createBucket(services: Services, bucket: BucketRecord, guard: () => void): Promise<void> {
-  const dir = services.paths.bucketDir(bucket.projectId, bucket.name);
-  const created = await mkdir(dir, { recursive: true });
-  try {
-    await services.catalog.createBucket(bucket, guard);
-  } catch (error) {
-    if (created) await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
+  await withBucketLock(services, bucket.projectId, bucket.name, async () => {
+    guard();
+    const dir = services.paths.bucketDir(bucket.projectId, bucket.name);
+    const created = await mkdir(dir, { recursive: true });
+    try {
+      await services.catalog.createBucket(bucket, guard);
+    } catch (error) {
+      if (created) await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
+  });
 }
 
 /**
- * Deletes an own bucket with its tables: waits for every request using them, moves the
- * folder aside in one rename (all tables vanish at once), drops the catalog rows in one
- * transaction, then removes the folder. Reconciliation finishes an interrupted delete.
+ * Runs `work` holding the bucket's lock. Creating and deleting the bucket and creating
+ * tables in it take turns, so a delete cannot move the folder away while a create is
+ * writing into it (which would leave files and catalog rows behind for a deleted bucket).
  */
-export async function deleteOwnBucket(services: Services, bucket: BucketRecord, withLinks: boolean): Promise<void> {
+export function withBucketLock<T>(services: Services, projectId: string, bucket: string, work: () => Promise<T>): Promise<T> {
+  // The key is a folder path: it cannot collide with a table file's lock (`….duckdb`).
+  return services.registry.withWriteLock(services.paths.bucketDir(projectId, bucket), work);
+}
+
+/** Runs `work` holding the locks of several buckets of one project (taken in name order). */
+export function withBucketLocks<T>(services: Services, projectId: string, buckets: string[], work: () => Promise<T>): Promise<T> {
+  const names = [...new Set(buckets.map((b) => b.toLowerCase()))].sort();
+  const step = (i: number): Promise<T> => (i === names.length ? work() : withBucketLock(services, projectId, names[i]!, () => step(i + 1)));
+  return step(0);
+}
+
+/**
+ * Deletes an own bucket with its tables: under the bucket lock, `check` runs first (it
+ * re-checks what the caller checked before waiting, and may refuse); then it waits for
+ * every request using the tables, moves the folder aside in one rename (all tables vanish
+ * at once), drops the catalog rows in one transaction, then removes the folder.
+ * Reconciliation finishes an interrupted delete.
+ */
+export async function deleteOwnBucket(services: Services, bucket: BucketRecord, withLinks: boolean, check: () => void = () => {}): Promise<void> {
+  await withBucketLock(services, bucket.projectId, bucket.name, async () => {
+    check();
+    await deleteLockedBucket(services, bucket, withLinks);
+  });
+}
+
+async function deleteLockedBucket(services: Services, bucket: BucketRecord, withLinks: boolean): Promise<void> {
   const { catalog, paths, registry } = services;
   const tablePaths = catalog.listTables(bucket.projectId, bucket.name).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {

@@ -303,26 +303,35 @@ export class Catalog {
       async (c) => {
         await c.run('UPDATE buckets SET readonly_access = $1 WHERE project_id = $2 AND name = $3', [value, bucket.projectId, bucket.name]);
       },
-      () => this.putBucket({ ...bucket, readonlyAccess: value }),
+      () => {
+        // Re-read: the bucket may have been deleted while this write waited for the lock.
+        const current = this.getBucket(bucket.projectId, bucket.name);
+        if (current) this.putBucket({ ...current, readonlyAccess: value });
+      },
     );
   }
 
   /**
-   * Removes a bucket row with its table rows, the shares it was part of and (when
-   * `withLinks`) the linked buckets other projects made of it, in one transaction.
+   * Removes a bucket row with its table rows, the shares it was part of and the linked
+   * buckets other projects made of it, in one transaction. `withLinks` is the caller's
+   * force: without it the caller has refused (`bucket_in_use`) when links existed.
    */
   deleteBucket(projectId: string, name: string, withLinks: boolean): Promise<void> {
     const bucket = this.getBucket(projectId, name);
     if (!bucket) throw new Error('bucket not found');
-    const links = withLinks ? this.linksTo(bucket.projectId, bucket.name) : [];
     const statements: [string, DuckDBValue[]][] = [
       ['DELETE FROM tables_catalog WHERE project_id = $1 AND bucket_name = $2', [bucket.projectId, bucket.name]],
       ['DELETE FROM shares WHERE project_id = $1 AND bucket_name = $2', [bucket.projectId, bucket.name]],
       ['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [bucket.projectId, bucket.name]],
     ];
-    for (const link of links) statements.push(['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]);
+    // The links are read under the writer lock. Without `withLinks` the caller checked there
+    // were none; one made since then must not outlive its source either, so it goes too.
+    let links: BucketRecord[] = [];
     return this.write(
-      (c) => this.transaction(c, statements),
+      (c) => {
+        links = this.linksTo(bucket.projectId, bucket.name);
+        return this.transaction(c, [...statements, ...links.map((l): [string, DuckDBValue[]] => ['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [l.projectId, l.name]])]);
+      },
       () => {
         this.dropBucketInMemory(bucket);
         for (const link of links) this.dropBucketInMemory(link);
@@ -376,6 +385,32 @@ export class Catalog {
     for (const link of links) statements.push(['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]);
     return this.write(
       (c) => this.transaction(c, statements),
+      () => {
+        const key = bucketKey(share.projectId, share.bucket);
+        const kept = this.sharesOf(share.projectId, share.bucket).filter((s) => lower(s.targetProjectId) !== lower(share.targetProjectId));
+        if (kept.length) this.shares.set(key, kept);
+        else this.shares.delete(key);
+        for (const link of links) this.dropBucketInMemory(link);
+      },
+    );
+  }
+
+  /**
+   * Removes a share and the target's links to the bucket. The links are read under the
+   * writer lock, so one made a moment ago is not left behind; `check` sees them there and
+   * may refuse by throwing.
+   */
+  unshare(share: ShareRecord, check: (links: BucketRecord[]) => void): Promise<void> {
+    let links: BucketRecord[] = [];
+    return this.write(
+      (c) => {
+        links = this.linksTo(share.projectId, share.bucket).filter((l) => lower(l.projectId) === lower(share.targetProjectId));
+        check(links);
+        return this.transaction(c, [
+          ['DELETE FROM shares WHERE project_id = $1 AND bucket_name = $2 AND target_project_id = $3', [share.projectId, share.bucket, share.targetProjectId]],
+          ...links.map((link): [string, DuckDBValue[]] => ['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]),
+        ]);
+      },
       () => {
         const key = bucketKey(share.projectId, share.bucket);
         const kept = this.sharesOf(share.projectId, share.bucket).filter((s) => lower(s.targetProjectId) !== lower(share.targetProjectId));

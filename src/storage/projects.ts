@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from '../services.ts';
+import { withBucketLocks } from './buckets.ts';
 import type { ProjectRecord } from './catalog.ts';
 import { tableSize } from './tables.ts';
 
@@ -43,6 +44,13 @@ export async function projectView(services: Services, project: ProjectRecord) {
  * reconciliation removes.
  */
 export async function deleteProject(services: Services, project: ProjectRecord): Promise<void> {
+  const { catalog } = services;
+  // Table creates hold their bucket's lock: wait for those running, keep new ones out.
+  const buckets = catalog.listBuckets(project.id).filter((b) => !b.source).map((b) => b.name);
+  await withBucketLocks(services, project.id, buckets, () => deleteUnlocked(services, project));
+}
+
+async function deleteUnlocked(services: Services, project: ProjectRecord): Promise<void> {
   const { catalog, paths, registry } = services;
   const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {

@@ -12,3 +12,26 @@ export async function readJsonRows(c: DuckDBConnection, sql: string, params: Duc
     return out;
   });
 }
+
+/**
+ * Up to `limit` rows and the number of rows the query would return without the limit,
+ * both from one snapshot (one transaction), so they agree even while a write commits.
+ */
+export async function readRowsAndCount(
+  c: DuckDBConnection,
+  rows: { sql: string; params: DuckDBValue[] },
+  count: { sql: string; params: DuckDBValue[] },
+  limit: number,
+): Promise<{ rows: Record<string, JsonValue>[]; total: number }> {
+  await c.run('BEGIN TRANSACTION');
+  try {
+    const page = await readJsonRows(c, rows.sql, rows.params);
+    // Fewer rows than the limit: the page is every matching row, no count needed.
+    const total = page.length < limit ? page.length : Number((await c.runAndReadAll(count.sql, count.params)).getRows()[0]![0]);
+    await c.run('COMMIT');
+    return { rows: page, total };
+  } catch (error) {
+    await c.run('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}

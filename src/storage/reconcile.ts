@@ -70,11 +70,20 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
         logger.info({ event: 'reconcile', repair: 'adopted_bucket', project_id: project.id, bucket: bucket.name }, 'adopted a bucket folder');
       }
       seenBuckets.add(key(project.id, bucket.name));
-      for (const fileEntry of await entries(bucketPath)) {
+      const bucketFiles = await entries(bucketPath);
+      const fileNames = new Set(bucketFiles.map((e) => e.name));
+      for (const fileEntry of bucketFiles) {
         const filePath = join(bucketPath, fileEntry.name);
         if (/\.creating-[0-9a-f-]+(\.wal)?$/.test(fileEntry.name)) {
           await rm(filePath, { force: true });
           logger.info({ event: 'reconcile', repair: 'removed_partial_create', project_id: project.id, bucket: bucket.name }, 'removed an interrupted table create');
+          continue;
+        }
+        // A WAL whose table file is gone (a delete cut short) would corrupt a later table of that name.
+        const walMatch = /^(.+\.duckdb)\.wal$/.exec(fileEntry.name);
+        if (walMatch && !fileNames.has(walMatch[1]!)) {
+          await rm(filePath, { force: true });
+          logger.info({ event: 'reconcile', repair: 'removed_orphan_wal', project_id: project.id, bucket: bucket.name }, 'removed a WAL without its table file');
           continue;
         }
         const tableMatch = /^(.+)\.duckdb$/.exec(fileEntry.name);

@@ -24,6 +24,10 @@ export function resolveColumns(columns: ColumnInput[], primaryKey: string[]): { 
     const lower = input.name.toLowerCase();
     if (seen.has(lower)) issues.push({ path: `columns.${index}.name`, message: `Duplicate column ${input.name} (same as columns.${seen.get(lower)})` });
     else seen.set(lower, index);
+    // A NUL cannot be written into the DDL's quoted literal; refuse it here rather than fail later.
+    if (typeof input.default === 'string' && input.default.includes('\0')) {
+      issues.push({ path: `columns.${index}.default`, message: 'Default must not contain a NUL character' });
+    }
     const column: ColumnDef = { name: input.name, type: type ?? 'VARCHAR', nullable: input.nullable ?? true };
     if (input.default !== undefined && input.default !== null) column.default = input.default;
     return column;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
@@ -59,8 +60,13 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
   try {
     await withPrivateAttachment(deps, tempPath, async (c, alias) => {
       await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.data (${columnsDdl(table.columns, table.primaryKey)})`);
+      // Checkpoint here, outside the registry's DDL lock: a DETACH would otherwise do it
+      // (three fsyncs) while every other ATTACH and DETACH waits behind it.
+      await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
     });
     await rm(`${tempPath}.wal`, { force: true });
+    // A WAL left by an earlier table of this name would be replayed into the new file.
+    await rm(`${finalPath}.wal`, { force: true });
     await rename(tempPath, finalPath);
   } catch (error) {
     await rm(tempPath, { force: true });
@@ -75,9 +81,10 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
   }
 }
 
+/** WAL first: a crash in between must not leave a WAL without its file (see createTableFile). */
 export async function removeTableFiles(path: string): Promise<void> {
-  await rm(path, { force: true });
   await rm(`${path}.wal`, { force: true });
+  await rm(path, { force: true });
 }
 
 /**
@@ -94,15 +101,19 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord):
   );
 }
 
-/** Size of a table's file(s) on disk; 0 when the file is gone. */
+/**
+ * Size of a table's file(s) on disk; 0 when the file is gone. A synchronous stat of a
+ * local file takes microseconds, a tenth of the CPU of fs/promises' (which also builds an
+ * error for the usually missing WAL): listing 200 tables makes 400 of these.
+ */
 export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name'>): Promise<number> {
   const path = paths.tableFile(table.projectId, table.bucket, table.name);
   let size = 0;
   for (const file of [path, `${path}.wal`]) {
     try {
-      size += (await stat(file)).size;
+      size += statSync(file, { throwIfNoEntry: false })?.size ?? 0;
     } catch {
-      /* missing file: nothing to count */
+      /* unreadable: nothing to count */
     }
   }
   return size;

@@ -3,13 +3,16 @@ import {
   DuckDBBlobValue,
   DuckDBIntervalValue,
   DuckDBListValue,
+  DuckDBMapType,
   DuckDBMapValue,
+  DuckDBStructType,
   DuckDBStructValue,
   DuckDBTimestampMillisecondsValue,
   DuckDBTimestampNanosecondsValue,
   DuckDBTimestampSecondsValue,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
+  DuckDBUnionType,
   DuckDBUnionValue,
   type DuckDBType,
   type DuckDBValue,
@@ -70,7 +73,11 @@ export function toJsonValue(value: DuckDBValue, type?: DuckDBType): JsonValue {
       }
       return value;
   }
-  if (value instanceof DuckDBTimestampTZValue) return value.toString().replace(' ', 'T').replace(/\+00(:00)?$/, 'Z');
+  if (value instanceof DuckDBTimestampTZValue) {
+    // Its toString() uses the host's time zone; format the instant as UTC instead.
+    const utc = new DuckDBTimestampValue(value.micros).toString().replace(' ', 'T');
+    return value.isFinite ? `${utc}Z` : utc;
+  }
   if (
     value instanceof DuckDBTimestampValue ||
     value instanceof DuckDBTimestampSecondsValue ||
@@ -85,17 +92,27 @@ export function toJsonValue(value: DuckDBValue, type?: DuckDBType): JsonValue {
     const child = (type as { valueType?: DuckDBType } | undefined)?.valueType;
     return value.items.map((item) => toJsonValue(item, child));
   }
+  // Child types travel with the values so that a JSON field nested anywhere is parsed too.
   if (value instanceof DuckDBStructValue) {
+    const struct = type instanceof DuckDBStructType ? type : undefined;
     const out: Record<string, JsonValue> = {};
-    for (const [key, item] of Object.entries(value.entries)) out[key] = toJsonValue(item);
+    for (const [key, item] of Object.entries(value.entries)) {
+      const index = struct?.entryIndexes[key];
+      out[key] = toJsonValue(item, index === undefined ? undefined : struct!.entryTypes[index]);
+    }
     return out;
   }
   if (value instanceof DuckDBMapValue) {
+    const map = type instanceof DuckDBMapType ? type : undefined;
     const out: Record<string, JsonValue> = {};
-    for (const { key, value: item } of value.entries) out[String(toJsonValue(key))] = toJsonValue(item);
+    for (const { key, value: item } of value.entries) out[String(toJsonValue(key, map?.keyType))] = toJsonValue(item, map?.valueType);
     return out;
   }
-  if (value instanceof DuckDBUnionValue) return toJsonValue(value.value);
+  if (value instanceof DuckDBUnionValue) {
+    const union = type instanceof DuckDBUnionType ? type : undefined;
+    const index = union?.tagMemberIndexes[value.tag];
+    return toJsonValue(value.value, index === undefined ? undefined : union!.memberTypes[index]);
+  }
   // Decimal, date, time, UUID, bit, enum-like values: their text form is the contract's.
   return String(value);
 }

@@ -1,0 +1,491 @@
+import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
+import type { GenericSchema } from 'valibot';
+import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
+import type { RouteDef } from './routes.ts';
+
+/**
+ * The OpenAPI 3.1 document, built from the route table at call time: every route that is
+ * not `internal` becomes an operation; bodies and query parameters are converted from the
+ * very valibot schemas that validate requests, path parameters from the pattern, responses
+ * from the route's `responses` list. Nothing here lists endpoints by hand, so a route added
+ * to the table is documented without touching this file.
+ */
+
+type Schema = JsonSchema | Record<string, unknown>;
+
+const JSON_MEDIA = 'application/json';
+/** The data formats of import bodies and export responses (contract §8). */
+export const DATA_MEDIA_TYPES = ['text/csv', 'application/x-ndjson', 'application/vnd.apache.parquet'] as const;
+
+/** Path parameters share names across routes; each is validated by one schema. */
+const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; description: string }> = {
+  id: { schema: ProjectIdSchema, description: 'Project id' },
+  bucket: { schema: BucketNameSchema, description: 'Bucket name' },
+  table: { schema: TableNameSchema, description: 'Table name' },
+};
+
+/** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
+export function wireSchema(schema: GenericSchema<unknown, unknown>): Schema {
+  const { $schema: _, ...rest } = toJsonSchema(schema as never, { target: 'draft-2020-12', typeMode: 'input', errorMode: 'ignore' });
+  return rest;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const nullable = (schema: Schema): Schema => ({ anyOf: [schema, { type: 'null' }] });
+const timestamp = { type: 'string', format: 'date-time', examples: ['2026-11-29T12:21:47.826Z'] };
+const count = { type: 'integer', minimum: 0 };
+const folders = (type: Schema, example: Record<string, unknown>): Schema => ({
+  type: 'object',
+  required: ['data_dir', 'duckdb_dir', 'files_dir', 'snapshots_dir'],
+  properties: { data_dir: type, duckdb_dir: type, files_dir: type, snapshots_dir: type },
+  examples: [example],
+});
+
+/** Bodies of successful responses (contract §3–§8). */
+const SCHEMAS: Record<string, Schema> = {
+  Error: {
+    type: 'object',
+    description: 'Every error response. `error` is a stable machine code, `message` is for humans.',
+    required: ['detail'],
+    properties: {
+      detail: {
+        type: 'object',
+        required: ['error', 'message'],
+        properties: {
+          error: { type: 'string', examples: ['bucket_not_found'] },
+          message: { type: 'string', examples: ['Bucket in_c_sales not found in project 123'] },
+          details: {
+            type: 'object',
+            description: 'Facts about the failure; for validation_error, `issues`: [{path, message}]. Never secrets, stacks or host paths.',
+            additionalProperties: true,
+          },
+        },
+      },
+    },
+    examples: [{ detail: { error: 'bucket_not_found', message: 'Bucket in_c_sales not found in project 123', details: { project_id: '123', bucket_name: 'in_c_sales' } } }],
+  },
+  ServiceInfo: {
+    type: 'object',
+    required: ['service', 'version', 'health', 'docs'],
+    properties: { service: { type: 'string' }, version: { type: 'string' }, health: { type: 'string' }, docs: { type: 'string' } },
+    examples: [{ service: 'DuckDB Storage API', version: '0.1.0', health: '/health', docs: '/docs' }],
+  },
+  Health: {
+    type: 'object',
+    required: ['status', 'version', 'storage_available', 'details'],
+    properties: {
+      status: { const: 'healthy' },
+      version: { type: 'string' },
+      storage_available: { type: 'boolean' },
+      details: folders({ type: 'boolean' }, { data_dir: true, duckdb_dir: true, files_dir: true, snapshots_dir: true }),
+    },
+  },
+  BackendResult: {
+    type: 'object',
+    required: ['success', 'message', 'storage_paths'],
+    properties: {
+      success: { type: 'boolean' },
+      message: { type: 'string' },
+      storage_paths: nullable(folders({ type: 'string' }, { data_dir: '/data', duckdb_dir: '/data/duckdb', files_dir: '/data/files', snapshots_dir: '/data/snapshots' })),
+    },
+  },
+  Project: {
+    type: 'object',
+    required: ['id', 'name', 'db_path', 'created_at', 'updated_at', 'size_bytes', 'table_count', 'bucket_count', 'status', 'settings'],
+    properties: {
+      id: { type: 'string' },
+      name: nullable({ type: 'string' }),
+      db_path: { type: 'string', description: "The project's folder relative to the DuckDB folder" },
+      created_at: timestamp,
+      updated_at: timestamp,
+      size_bytes: count,
+      table_count: count,
+      bucket_count: count,
+      status: { enum: ['active', 'deleted'] },
+      settings: nullable({ type: 'object', additionalProperties: true }),
+    },
+    examples: [
+      {
+        id: '123', name: 'My Project', db_path: 'project_123', created_at: '2026-11-29T12:21:47.826Z', updated_at: '2026-11-29T12:21:47.826Z',
+        size_bytes: 0, table_count: 0, bucket_count: 0, status: 'active', settings: null,
+      },
+    ],
+  },
+  ProjectCreated: {
+    allOf: [
+      ref('Project'),
+      {
+        type: 'object',
+        required: ['api_key'],
+        properties: { api_key: { type: 'string', description: 'The project key; returned once, never again', examples: ['proj_123_admin_0123456789abcdef0123456789abcdef'] } },
+      },
+    ],
+  },
+  ProjectList: {
+    type: 'object',
+    required: ['projects', 'total'],
+    properties: { projects: { type: 'array', items: ref('Project') }, total: { ...count, description: 'Matching projects, without paging' } },
+  },
+  ProjectStats: {
+    type: 'object',
+    required: ['id', 'size_bytes', 'table_count', 'bucket_count'],
+    properties: { id: { type: 'string' }, size_bytes: count, table_count: count, bucket_count: count },
+  },
+  Bucket: {
+    type: 'object',
+    required: ['name', 'table_count', 'description', 'is_linked', 'source_project_id', 'source_bucket_name', 'shared_with', 'readonly_access', 'created_at'],
+    properties: {
+      name: { type: 'string' },
+      table_count: count,
+      description: nullable({ type: 'string' }),
+      is_linked: { type: 'boolean' },
+      source_project_id: nullable({ type: 'string' }),
+      source_bucket_name: nullable({ type: 'string' }),
+      shared_with: { type: 'array', items: { type: 'string' } },
+      readonly_access: { type: 'boolean' },
+      created_at: timestamp,
+    },
+    examples: [
+      {
+        name: 'in_c_sales', table_count: 2, description: 'Sales data', is_linked: false, source_project_id: null, source_bucket_name: null,
+        shared_with: ['456'], readonly_access: false, created_at: '2026-11-29T12:21:47.826Z',
+      },
+    ],
+  },
+  BucketList: {
+    type: 'object',
+    required: ['buckets', 'total'],
+    properties: { buckets: { type: 'array', items: ref('Bucket') }, total: count },
+  },
+  ShareResult: {
+    type: 'object',
+    required: ['shared_with', 'is_linked', 'source_project_id', 'source_bucket_name'],
+    properties: {
+      shared_with: { type: 'array', items: { type: 'string' } },
+      is_linked: { type: 'boolean' },
+      source_project_id: { type: 'null' },
+      source_bucket_name: { type: 'null' },
+    },
+    examples: [{ shared_with: ['456'], is_linked: false, source_project_id: null, source_bucket_name: null }],
+  },
+  SharedBucketList: {
+    type: 'object',
+    required: ['buckets', 'total'],
+    properties: {
+      buckets: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['source_project_id', 'source_bucket_name', 'description', 'table_count', 'linked_as'],
+          properties: {
+            source_project_id: { type: 'string' },
+            source_bucket_name: { type: 'string' },
+            description: nullable({ type: 'string' }),
+            table_count: count,
+            linked_as: nullable({ type: 'string' }),
+          },
+        },
+      },
+      total: count,
+    },
+  },
+  GrantReadonlyResult: {
+    type: 'object',
+    required: ['status', 'message', 'bucket_name'],
+    properties: { status: { const: 'success' }, message: { type: 'string' }, bucket_name: { type: 'string' } },
+  },
+  Column: {
+    type: 'object',
+    required: ['name', 'type', 'nullable', 'ordinal_position'],
+    properties: {
+      name: { type: 'string' },
+      type: { type: 'string', description: "DuckDB's name for the type", examples: ['INTEGER', 'VARCHAR', 'DECIMAL(10,2)'] },
+      nullable: { type: 'boolean' },
+      ordinal_position: { type: 'integer', minimum: 1 },
+    },
+  },
+  Table: {
+    type: 'object',
+    required: ['name', 'bucket', 'columns', 'row_count', 'size_bytes', 'primary_key', 'created_at'],
+    properties: {
+      name: { type: 'string' },
+      bucket: { type: 'string' },
+      columns: { type: 'array', items: ref('Column') },
+      row_count: count,
+      size_bytes: count,
+      primary_key: { type: 'array', items: { type: 'string' } },
+      created_at: timestamp,
+    },
+    examples: [
+      {
+        name: 'orders', bucket: 'in_c_sales', columns: [{ name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1 }],
+        row_count: 0, size_bytes: 12288, primary_key: ['id'], created_at: '2026-11-29T12:21:47.826Z',
+      },
+    ],
+  },
+  TableList: {
+    type: 'object',
+    required: ['tables', 'total'],
+    properties: { tables: { type: 'array', items: ref('Table') }, total: count },
+  },
+  Preview: {
+    type: 'object',
+    required: ['columns', 'rows', 'total_row_count', 'preview_row_count'],
+    properties: {
+      columns: { type: 'array', items: ref('Column') },
+      rows: { type: 'array', items: { type: 'object', additionalProperties: true, description: 'Column name → value, mapped to JSON as in §7' } },
+      total_row_count: count,
+      preview_row_count: count,
+    },
+    examples: [
+      { columns: [{ name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1 }], rows: [{ id: 1 }], total_row_count: 1, preview_row_count: 1 },
+    ],
+  },
+  ImportResult: {
+    type: 'object',
+    required: ['imported_rows', 'row_count', 'table'],
+    properties: { imported_rows: count, row_count: count, table: ref('Table') },
+  },
+  DeleteRowsResult: {
+    type: 'object',
+    required: ['deleted_rows', 'row_count'],
+    properties: { deleted_rows: count, row_count: count },
+  },
+};
+
+const P = '/projects/:id';
+const B = `${P}/buckets/:bucket`;
+const T = `${B}/tables/:table`;
+
+/** Which component a route's success body is, by `METHOD pattern` (contract §3–§8). */
+const SUCCESS_BODY: Record<string, string> = {
+  'GET /': 'ServiceInfo',
+  'GET /health': 'Health',
+  'POST /backend/init': 'BackendResult',
+  'POST /backend/remove': 'BackendResult',
+  'POST /projects': 'ProjectCreated',
+  'GET /projects': 'ProjectList',
+  [`GET ${P}`]: 'Project',
+  [`PUT ${P}`]: 'Project',
+  [`GET ${P}/stats`]: 'ProjectStats',
+  [`GET ${P}/shared-buckets`]: 'SharedBucketList',
+  [`POST ${P}/buckets`]: 'Bucket',
+  [`GET ${P}/buckets`]: 'BucketList',
+  [`GET ${B}`]: 'Bucket',
+  [`POST ${B}/share`]: 'ShareResult',
+  [`POST ${B}/link`]: 'Bucket',
+  [`POST ${B}/grant-readonly`]: 'GrantReadonlyResult',
+  [`POST ${B}/tables`]: 'Table',
+  [`GET ${B}/tables`]: 'TableList',
+  [`GET ${T}`]: 'Table',
+  [`GET ${T}/preview`]: 'Preview',
+  [`POST ${T}/preview`]: 'Preview',
+  [`POST ${T}/import`]: 'ImportResult',
+  [`POST ${T}/delete-rows`]: 'DeleteRowsResult',
+  [`POST ${T}/truncate`]: 'DeleteRowsResult',
+};
+
+/** Success bodies that are not JSON objects. */
+const SUCCESS_CONTENT: Record<string, Record<string, { schema: Schema }>> = {
+  'GET /openapi.json': { [JSON_MEDIA]: { schema: { type: 'object', description: 'This document' } } },
+  'GET /docs': { 'text/html': { schema: { type: 'string' } } },
+  'GET /metrics': { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } },
+};
+
+const exportContent = (): Record<string, { schema: Schema }> => ({
+  'text/csv': { schema: { type: 'string', description: 'CSV with a header row (RFC 4180)' } },
+  'application/x-ndjson': { schema: { type: 'string', description: 'One JSON object per line' } },
+  'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary', contentMediaType: 'application/vnd.apache.parquet' } },
+});
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No content',
+  400: 'Bad request',
+  401: 'Missing, malformed or wrong key',
+  403: 'The key has no access here',
+  404: 'Not found',
+  405: 'Method not allowed',
+  409: 'Conflict with the current state',
+  413: 'Body too large',
+  415: 'Unsupported media type',
+  422: 'Validation failed (body, query or a name in the path)',
+  429: 'Too many concurrent imports; retry after Retry-After seconds',
+  500: 'Internal error; nothing half-done is left behind',
+  503: 'Storage unavailable',
+};
+
+/** The contract's error codes by status (§1–§8). */
+const ERROR_CODES: Record<number, string[]> = {
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source'],
+  401: ['unauthorized'],
+  403: ['forbidden', 'not_shared', 'bucket_readonly'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found'],
+  405: ['method_not_allowed'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked'],
+  413: ['payload_too_large'],
+  415: ['unsupported_media_type'],
+  422: ['validation_error'],
+  429: ['too_many_requests'],
+  500: ['internal_server_error', 'init_failed'],
+  503: ['storage_unavailable'],
+};
+
+const ERROR_EXAMPLE: Record<number, { detail: Record<string, unknown> }> = {
+  401: { detail: { error: 'unauthorized', message: 'Missing Authorization header' } },
+  403: { detail: { error: 'forbidden', message: 'This key has no access to the project', details: { project_id: '123' } } },
+  404: { detail: { error: 'bucket_not_found', message: 'Bucket in_c_sales not found in project 123', details: { project_id: '123', bucket_name: 'in_c_sales' } } },
+  422: { detail: { error: 'validation_error', message: 'Request validation failed', details: { issues: [{ path: 'name', message: 'Invalid name' }] } } },
+};
+
+export interface OpenApiOptions {
+  version: string;
+  /** Where the routes answer (the app's mount point); becomes the server URL. */
+  basePath?: string;
+}
+
+/** `/projects/:id/buckets/:bucket` → `/projects/{id}/buckets/{bucket}`. */
+export function openApiPath(pattern: string): string {
+  return pattern.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+}
+
+export const routeKey = (route: Pick<RouteDef, 'method' | 'path'>) => `${route.method} ${route.path}`;
+
+const isImport = (route: RouteDef) => route.method === 'POST' && route.path.endsWith('/import');
+const isExport = (route: RouteDef) => route.path.endsWith('/export');
+
+function operationId(route: RouteDef, used: Set<string>): string {
+  const fromHandler = route.handler.name;
+  let id = /^[A-Za-z_][A-Za-z0-9_]*$/.test(fromHandler) ? fromHandler : '';
+  if (!id || used.has(id)) {
+    const words = route.path.split(/[^A-Za-z0-9]+/).filter(Boolean);
+    id = route.method.toLowerCase() + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  }
+  while (used.has(id)) id += '_';
+  used.add(id);
+  return id;
+}
+
+function parameters(route: RouteDef): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const [, name] of route.path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)) {
+    const known = PATH_PARAMS[name!];
+    out.push({ name, in: 'path', required: true, description: known?.description, schema: known ? wireSchema(known.schema) : { type: 'string' } });
+  }
+  if (route.query) {
+    const query = wireSchema(route.query) as { properties?: Record<string, Schema>; required?: string[] };
+    for (const [name, schema] of Object.entries(query.properties ?? {})) {
+      const { description, ...rest } = schema as Record<string, unknown>;
+      out.push({ name, in: 'query', required: query.required?.includes(name) ?? false, ...(description ? { description } : {}), schema: rest });
+    }
+  }
+  return out;
+}
+
+function requestBody(route: RouteDef): Record<string, unknown> | undefined {
+  if (isImport(route)) {
+    return {
+      required: true,
+      description: 'The data itself, streamed. The format comes from `format` or else from Content-Type (CSV when neither says); `Content-Encoding: gzip` is accepted.',
+      content: {
+        'text/csv': { schema: { type: 'string' } },
+        'application/x-ndjson': { schema: { type: 'string' } },
+        'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary', contentMediaType: 'application/vnd.apache.parquet' } },
+      },
+    };
+  }
+  if (!route.body) return undefined;
+  const schema = wireSchema(route.body) as { required?: string[] };
+  return {
+    // An empty body counts as {}: only a body with required fields must be sent.
+    required: (schema.required?.length ?? 0) > 0,
+    content: { [JSON_MEDIA]: { schema } },
+  };
+}
+
+function success(route: RouteDef, status: number): Record<string, unknown> {
+  const response: Record<string, unknown> = { description: STATUS_TEXT[status] ?? 'Success', headers: { 'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' } } };
+  if (status === 204) return response;
+  const key = routeKey(route);
+  if (isExport(route)) {
+    response.description = 'The rows, streamed in the requested format';
+    response.headers = { ...(response.headers as object), 'Content-Disposition': { $ref: '#/components/headers/Content-Disposition' } };
+    response.content = exportContent();
+  } else if (SUCCESS_CONTENT[key]) {
+    response.content = SUCCESS_CONTENT[key];
+  } else {
+    response.content = { [JSON_MEDIA]: { schema: SUCCESS_BODY[key] ? ref(SUCCESS_BODY[key]) : { type: 'object' } } };
+  }
+  return response;
+}
+
+function failure(status: number): Record<string, unknown> {
+  const codes = ERROR_CODES[status];
+  const headers: Record<string, unknown> = { 'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' } };
+  if (status === 401) headers['WWW-Authenticate'] = { schema: { type: 'string', const: 'Bearer' } };
+  if (status === 429) headers['Retry-After'] = { schema: { type: 'integer', minimum: 0 }, description: 'Seconds to wait' };
+  const media: Record<string, unknown> = { schema: ref('Error') };
+  const example = ERROR_EXAMPLE[status] ?? (codes ? { detail: { error: codes[0], message: STATUS_TEXT[status] ?? 'Error' } } : undefined);
+  if (example) media.example = example;
+  return {
+    description: `${STATUS_TEXT[status] ?? 'Error'}${codes ? `. \`error\`: ${codes.map((c) => `\`${c}\``).join(', ')}` : ''}`,
+    headers,
+    content: { [JSON_MEDIA]: media },
+  };
+}
+
+/** Routes that appear in the document: every route not marked `internal`. */
+export const documentedRoutes = (routes: readonly RouteDef[]) => routes.filter((route) => !route.internal);
+
+/** Builds the OpenAPI 3.1 document of `routes`. */
+export function buildOpenApi(routes: readonly RouteDef[], options: OpenApiOptions): Record<string, any> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const used = new Set<string>();
+  const tags = new Set<string>();
+  for (const route of documentedRoutes(routes)) {
+    tags.add(route.tag);
+    const responses: Record<string, unknown> = {};
+    for (const status of route.responses) responses[String(status)] = status < 400 ? success(route, status) : failure(status);
+    const auth = route.auth === 'none' ? undefined : route.auth === 'admin' ? 'Needs the admin key.' : 'Needs the admin key or a key of project `{id}`.';
+    const operation: Record<string, unknown> = {
+      operationId: operationId(route, used),
+      summary: route.summary,
+      ...(auth ? { description: auth } : {}),
+      tags: [route.tag],
+      security: route.auth === 'none' ? [] : [{ bearerAuth: [] }],
+    };
+    const params = parameters(route);
+    if (params.length) operation.parameters = params;
+    const body = requestBody(route);
+    if (body) operation.requestBody = body;
+    operation.responses = responses;
+    (paths[openApiPath(route.path)] ??= {})[route.method.toLowerCase()] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'DuckDB Storage API',
+      version: options.version,
+      description:
+        'Projects, buckets and tables on DuckDB, with sharing, import and export. Every error has the body `{"detail": {"error", "message", "details"?}}`; every response carries `X-Request-ID`.',
+    },
+    servers: [{ url: options.basePath || '/' }],
+    tags: [...tags].map((name) => ({ name })),
+    paths,
+    components: {
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The admin key (ADMIN_API_KEY) or a project key `proj_{id}_admin_{32 hex}`.',
+        },
+      },
+      headers: {
+        'X-Request-ID': { description: "The caller's X-Request-ID when valid, else a fresh UUID; also in the log lines", schema: { type: 'string' } },
+        'Content-Disposition': { description: 'attachment; filename="{table}.{csv|ndjson|parquet}[.gz]"', schema: { type: 'string' } },
+      },
+      schemas: SCHEMAS,
+    },
+  };
+}

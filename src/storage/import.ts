@@ -1,0 +1,432 @@
+import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { HttpError } from '../http/errors.ts';
+import { payloadTooLarge } from '../http/request.ts';
+import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import type { Database } from './db.ts';
+import type { StoragePaths } from './paths.ts';
+import { TableGoneError, type AttachmentRegistry } from './registry.ts';
+import { quoteIdent, quoteLiteral } from './sql.ts';
+
+export type ImportFormat = 'csv' | 'ndjson' | 'parquet';
+
+export interface CsvOptions {
+  delimiter: string;
+  quote: string;
+  escape: string;
+  header: boolean;
+  /** The file's column names in order; overrides the header row when given. */
+  columns?: string[];
+  /** The unquoted field text that means NULL; by default an empty unquoted field is NULL. */
+  nullString?: string;
+}
+
+export interface ImportSpec {
+  format: ImportFormat;
+  incremental: boolean;
+  csv: CsvOptions;
+}
+
+export interface ImportDeps {
+  db: Database;
+  paths: StoragePaths;
+  catalog: Catalog;
+  registry: AttachmentRegistry;
+}
+
+/** A file column and the table column it fills. */
+interface MatchedColumn {
+  file: string;
+  column: ColumnDef;
+}
+
+/** Bytes per write to the staging file (and per read of the body, where the source allows). */
+const STAGE_CHUNK = 1 << 20;
+/** A CSV header row longer than this is refused rather than buffered. */
+const MAX_HEADER_BYTES = 16 << 20;
+
+const importFailed = (message: string, details?: Record<string, unknown>) => new HttpError(400, 'import_failed', message, details);
+
+// ---- staging -----------------------------------------------------------------------
+
+/**
+ * Streams a request body into a new staging file, counting the bytes received (before
+ * any decompression) against `limit`: 413 as soon as it is passed, without reading on.
+ * A gzip body is decompressed on the way, so DuckDB reads a plain file in parallel.
+ */
+export async function stageBody(body: ReadableStream<Uint8Array> | null, path: string, options: { limit: number; gzip: boolean }): Promise<void> {
+  const { limit, gzip } = options;
+  async function* received(): AsyncGenerator<Uint8Array> {
+    if (!body) return;
+    const reader = body.getReader();
+    let size = 0;
+    let done = false;
+    try {
+      for (;;) {
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await reader.read();
+        } catch {
+          throw importFailed('The request body could not be read to its end');
+        }
+        if (next.done) {
+          done = true;
+          return;
+        }
+        size += next.value.byteLength;
+        if (size > limit) throw payloadTooLarge(limit);
+        yield next.value;
+      }
+    } finally {
+      if (!done) await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
+  }
+  const sink = createWriteStream(path, { flags: 'wx', highWaterMark: STAGE_CHUNK });
+  try {
+    if (gzip) await pipeline(received(), createGunzip({ chunkSize: 256 << 10 }), sink);
+    else await pipeline(received(), sink);
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) throw importFailed('The body is not valid gzip data', { reason: (error as Error).message });
+    throw error;
+  }
+}
+
+// ---- the file's columns ------------------------------------------------------------
+
+/**
+ * The fields of the first CSV record, parsed as DuckDB will: `quote` opens and closes a
+ * quoted field, inside which `escape` before a quote (or before itself) stands for that
+ * character. Returns [] for an empty file.
+ */
+export function parseCsvRecord(text: string, options: Pick<CsvOptions, 'delimiter' | 'quote' | 'escape'>, complete: boolean): string[] | undefined {
+  const { delimiter, quote, escape } = options;
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  let started = false;
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (quoted) {
+      const next = text[i + 1];
+      if (ch === escape && (next === quote || (escape !== quote && next === escape))) {
+        field += next;
+        i += 2;
+        continue;
+      }
+      if (ch === escape && escape === quote && next === undefined && !complete) return undefined;
+      if (ch === quote) quoted = false;
+      else field += ch;
+      i++;
+      continue;
+    }
+    if (ch === '\n' || ch === '\r') {
+      fields.push(field);
+      return fields;
+    }
+    started = true;
+    if (ch === delimiter) {
+      fields.push(field);
+      field = '';
+    } else if (ch === quote) {
+      quoted = true;
+    } else {
+      field += ch;
+    }
+    i++;
+  }
+  if (!complete) return undefined;
+  if (!started && fields.length === 0 && field === '') return [];
+  fields.push(field);
+  return fields;
+}
+
+/** Reads the first record of a staged CSV file (the header row). */
+async function readCsvHeader(path: string, csv: CsvOptions): Promise<string[]> {
+  const handle = await open(path, 'r');
+  try {
+    const decoder = new TextDecoder('utf-8');
+    const buffer = Buffer.alloc(64 << 10);
+    let text = '';
+    let read = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, read);
+      read += bytesRead;
+      const complete = bytesRead === 0;
+      text += complete ? decoder.decode() : decoder.decode(buffer.subarray(0, bytesRead), { stream: true });
+      const fields = parseCsvRecord(text, csv, complete);
+      if (fields) return fields;
+      if (read > MAX_HEADER_BYTES) throw importFailed(`The header row is longer than ${MAX_HEADER_BYTES} bytes`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The names of the file's columns, in file order where the format has one. */
+async function fileColumnNames(c: DuckDBConnection, path: string, spec: ImportSpec): Promise<string[]> {
+  const file = quoteLiteral(path);
+  switch (spec.format) {
+    case 'csv':
+      return spec.csv.columns ?? (spec.csv.header ? await readCsvHeader(path, spec.csv) : []);
+    case 'ndjson': {
+      const rows = await c.runAndReadAll(`SELECT DISTINCT unnest(json_keys(json)) AS name FROM read_ndjson_objects(${file}) ORDER BY name`);
+      const names = rows.getRows().map((row) => String(row[0]));
+      if (names.length === 0 && (await countRows(c, `read_ndjson_objects(${file})`)) > 0) {
+        throw importFailed('The rows of the file name no columns');
+      }
+      return names;
+    }
+    case 'parquet': {
+      const rows = await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${file})`);
+      return rows.getRowObjectsJS().map((row) => String(row.column_name));
+    }
+  }
+}
+
+/**
+ * Pairs each file column with the table column of the same name (without regard to
+ * case): 400 `duplicate_columns` when the file names a column twice, 400
+ * `unknown_columns` when it names columns the table does not have.
+ */
+export function matchColumns(table: TableRecord, names: string[]): MatchedColumn[] {
+  const byName = new Map(table.columns.map((column) => [column.name.toLowerCase(), column]));
+  const seen = new Set<string>();
+  const duplicates = new Set<string>();
+  const unknown: string[] = [];
+  const matched: MatchedColumn[] = [];
+  for (const name of names) {
+    const key = name.toLowerCase();
+    if (seen.has(key)) duplicates.add(name);
+    seen.add(key);
+    const column = byName.get(key);
+    if (column) matched.push({ file: name, column });
+    else unknown.push(name);
+  }
+  if (duplicates.size) {
+    throw new HttpError(400, 'duplicate_columns', `The file names these columns more than once: ${[...duplicates].join(', ').slice(0, 300)}`, {
+      columns: [...duplicates].slice(0, 100),
+    });
+  }
+  if (unknown.length) {
+    throw new HttpError(400, 'unknown_columns', `The file has columns that table ${table.name} does not have: ${unknown.join(', ').slice(0, 300)}`, {
+      columns: unknown.slice(0, 100).map((name) => name.slice(0, 200)),
+      table_columns: table.columns.map((column) => column.name),
+    });
+  }
+  return matched;
+}
+
+// ---- reading the file in SQL ------------------------------------------------------
+
+/**
+ * A SELECT over the staged file whose columns are the matched table columns, named as in
+ * the table. CSV and NDJSON are parsed straight into the table's types (so a bad value is
+ * reported with its line); Parquet keeps its own types and is cast by the INSERT.
+ * Every option is a quoted literal; types are passed as strings for DuckDB to parse.
+ */
+function sourceSelect(path: string, spec: ImportSpec, matched: MatchedColumn[]): string {
+  const file = quoteLiteral(path);
+  const struct = (key: (m: MatchedColumn) => string) =>
+    `{${matched.map((m) => `${quoteLiteral(key(m))}: ${quoteLiteral(m.column.type)}`).join(', ')}}`;
+  const select = (from: string) => `SELECT ${matched.map((m) => `${quoteIdent(m.file)} AS ${quoteIdent(m.column.name)}`).join(', ')} FROM ${from}`;
+  switch (spec.format) {
+    case 'csv': {
+      const { csv } = spec;
+      const options = [
+        'auto_detect = false',
+        `header = ${csv.header ? 'true' : 'false'}`,
+        `delim = ${quoteLiteral(csv.delimiter)}`,
+        `quote = ${quoteLiteral(csv.quote)}`,
+        `escape = ${quoteLiteral(csv.escape)}`,
+        // Named as in the file; the select renames them to the table's spelling.
+        `columns = ${struct((m) => m.file)}`,
+        // A quoted field is text, never NULL: `""` is an empty string (as export writes it).
+        'allow_quoted_nulls = false',
+      ];
+      if (csv.nullString !== undefined) options.push(`nullstr = ${quoteLiteral(csv.nullString)}`);
+      return select(`read_csv(${file}, ${options.join(', ')})`);
+    }
+    case 'ndjson':
+      return select(`read_json(${file}, format = 'newline_delimited', records = true, auto_detect = false, columns = ${struct((m) => m.file)})`);
+    case 'parquet':
+      return select(`read_parquet(${file})`);
+  }
+}
+
+// ---- writing -----------------------------------------------------------------------
+
+/** DuckDB errors caused by the data rather than by the service. */
+const DATA_ERROR = /^(Conversion|Constraint|Invalid Input|Out of Range|Parser|Mismatch Type) Error/;
+const DUPLICATE_KEY = /PRIMARY KEY or UNIQUE constraint violation|Duplicate key/i;
+
+/** 400 `import_failed` with DuckDB's reason (host paths removed) and the line where given. */
+function importFailure(error: Error, path: string, dataDir: string): HttpError {
+  const text = error.message.split(path).join('the file').split(dataDir).join('$DATA_DIR');
+  // DuckDB appends hints and an option dump after a blank line; the reason comes first.
+  const reason = text
+    .split(/\n\s*\n/)[0]!
+    .split('\n')
+    .filter((line) => !/^(Try setting|Possible (fixes|solutions)|\* )/.test(line))
+    .join('\n')
+    .trim()
+    .slice(0, 1000);
+  const details: Record<string, unknown> = { reason };
+  const line = /on Line: (\d+)|in line (\d+)/i.exec(text);
+  if (line) details.line = Number(line[1] ?? line[2]);
+  const column = /converting column "([^"]+)"/.exec(text);
+  if (column) details.column = column[1];
+  // The line that says what is wrong (a CSV error starts with where and the raw line).
+  const lines = reason.split('\n').map((l) => l.trim()).filter(Boolean);
+  const what = lines.find((l) => !/CSV Error on Line|^Original Line:/.test(l)) ?? lines[0] ?? 'the file could not be read';
+  const where = details.line === undefined ? '' : ` at line ${details.line}`;
+  return importFailed(`Import failed${where}: ${what}`.slice(0, 500), details);
+}
+
+async function inTransaction<T>(c: DuckDBConnection, work: () => Promise<T>): Promise<T> {
+  await c.run('BEGIN TRANSACTION');
+  try {
+    const result = await work();
+    await c.run('COMMIT');
+    return result;
+  } catch (error) {
+    await c.run('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+const countRows = async (c: DuckDBConnection, relation: string) => Number((await c.runAndReadAll(`SELECT count(*) FROM ${relation}`)).getRows()[0]![0]);
+
+/**
+ * Empties the table inside the caller's transaction. Dropping and re-creating it from its
+ * own DDL costs next to nothing, where deleting every row of a keyed table makes the
+ * commit remove each key from the index (seconds per million rows). Readers on older
+ * snapshots keep seeing the old rows. Falls back to DELETE for a DDL it does not know.
+ */
+async function emptyTable(c: DuckDBConnection, alias: string): Promise<void> {
+  const data = `${quoteIdent(alias)}.main.data`;
+  const rows = await c.runAndReadAll(
+    "SELECT sql FROM duckdb_tables() WHERE database_name = $1 AND schema_name = 'main' AND table_name = 'data'",
+    [alias],
+  );
+  const ddl = rows.getRows()[0]?.[0];
+  const head = typeof ddl === 'string' ? /^CREATE TABLE (?:"data"|data)\s*\(/i.exec(ddl) : null;
+  if (typeof ddl === 'string' && head) {
+    await c.run(`DROP TABLE ${data}`);
+    await c.run(`CREATE TABLE ${data}(${ddl.slice(head[0].length)}`);
+  } else {
+    await c.run(`DELETE FROM ${data}`);
+  }
+}
+
+interface LoadPlan {
+  data: string;
+  columns: MatchedColumn[];
+  primaryKey: string[];
+  incremental: boolean;
+  source: string;
+}
+
+/**
+ * Loads the staged rows into the table in one transaction. Full load: the rows are
+ * replaced. Incremental: appended, or upserted by key when the table has a primary key.
+ * Where the file repeats a key the last occurrence wins: the rows are staged in a temporary
+ * table first (in file order, so its rowid is the file position) and reduced to the last
+ * row per key. A full load tries the direct INSERT first and only stages when the key
+ * index reports a duplicate, so the common case reads the file once.
+ */
+async function load(c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
+  const { data, columns, primaryKey, incremental, source } = plan;
+  const list = columns.map((m) => quoteIdent(m.column.name)).join(', ');
+  if (columns.length === 0) {
+    // An empty file: nothing to insert.
+    if (incremental) return { imported: 0, rowCount: await countRows(c, data) };
+    await inTransaction(c, () => emptyTable(c, alias));
+    return { imported: 0, rowCount: 0 };
+  }
+  const insertDirect = `INSERT INTO ${data} (${list}) ${source}`;
+  if (!primaryKey.length || !incremental) {
+    try {
+      return await inTransaction(c, async () => {
+        if (!incremental) await emptyTable(c, alias);
+        const imported = (await c.run(insertDirect)).rowsChanged;
+        return { imported, rowCount: incremental ? await countRows(c, data) : imported };
+      });
+    } catch (error) {
+      if (!primaryKey.length || !DUPLICATE_KEY.test((error as Error).message)) throw error;
+    }
+  }
+  const stage = `import_stage_${alias}`;
+  const staged = `temp.main.${quoteIdent(stage)}`;
+  await c.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(stage)} AS ${source}`);
+  try {
+    const imported = await countRows(c, staged);
+    const key = primaryKey.map(quoteIdent).join(', ');
+    const lastPerKey = `SELECT ${list} FROM ${staged} QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY rowid DESC) = 1`;
+    return await inTransaction(c, async () => {
+      if (!incremental) {
+        await emptyTable(c, alias);
+        const inserted = (await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey}`)).rowsChanged;
+        return { imported, rowCount: inserted };
+      }
+      const keyNames = new Set(primaryKey.map((k) => k.toLowerCase()));
+      const updates = columns.filter((m) => !keyNames.has(m.column.name.toLowerCase())).map((m) => `${quoteIdent(m.column.name)} = EXCLUDED.${quoteIdent(m.column.name)}`);
+      const action = updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING';
+      await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey} ON CONFLICT (${key}) ${action}`);
+      return { imported, rowCount: await countRows(c, data) };
+    });
+  } finally {
+    await c.run(`DROP TABLE IF EXISTS ${staged}`).catch(() => {});
+  }
+}
+
+/**
+ * Imports a staged file into a table (§8): reads the file's columns, matches them to the
+ * table's, and loads the rows under the table's write lock in one transaction, then
+ * records the new row count in the catalog. A row that does not convert or violates a
+ * constraint fails the whole import with 400 `import_failed`; the table is left as it was.
+ */
+export async function importFile(
+  deps: ImportDeps,
+  attach: (path: string) => Promise<string>,
+  table: TableRecord,
+  stagedPath: string,
+  spec: ImportSpec,
+): Promise<{ importedRows: number; table: TableRecord }> {
+  const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
+  const fail = (error: unknown): never => {
+    if (error instanceof Error && !(error instanceof HttpError) && DATA_ERROR.test(error.message)) {
+      throw importFailure(error, stagedPath, deps.paths.dataDir);
+    }
+    throw error;
+  };
+  const names = await deps.db.with((c) => fileColumnNames(c, stagedPath, spec)).catch(fail);
+  return deps.registry.withWriteLock(path, async () => {
+    // The table may have been deleted or re-created while the body was uploading.
+    const current = deps.catalog.getTable(table.projectId, table.bucket, table.name);
+    if (!current) throw new TableGoneError();
+    const columns = matchColumns(current, names);
+    const present = new Set(columns.map((m) => m.column.name.toLowerCase()));
+    const missingKey = current.primaryKey.filter((k) => !present.has(k.toLowerCase()));
+    if (columns.length && missingKey.length) {
+      throw importFailed(`The file lacks primary key column(s) ${missingKey.join(', ')}`, { missing_columns: missingKey });
+    }
+    const alias = await attach(path);
+    const plan: LoadPlan = {
+      data: `${quoteIdent(alias)}.main.data`,
+      columns,
+      primaryKey: current.primaryKey,
+      incremental: spec.incremental,
+      source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
+    };
+    const { imported, rowCount } = await deps.db.with((c) => load(c, alias, plan)).catch(fail);
+    await deps.catalog.setRowCount(current, rowCount);
+    return { importedRows: imported, table: deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? { ...current, rowCount } };
+  });
+}

@@ -1,0 +1,310 @@
+// `npm run bench`: the real server on a temporary data folder, measured over HTTP with a
+// keep-alive client, printed as one JSON line. Sections are independent: each gets the
+// running server and returns its figures and their targets; `main` runs them in order and
+// merges the results. Add a section by exporting it and appending it to `sections`.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pino from 'pino';
+import { parseConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import type { Services } from '../../src/services.ts';
+import { quoteIdent } from '../../src/storage/sql.ts';
+
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+/** A figure's goal: at most `max` (latencies) or at least `min` (throughput). */
+export interface Target {
+  max?: number;
+  min?: number;
+}
+
+export interface SectionResult {
+  figures: Record<string, number>;
+  targets: Record<string, Target>;
+}
+
+export interface BenchContext {
+  server: RunningServer;
+  /** The storage of the running server, for setup the API cannot do (yet). */
+  services: Services;
+  url: string;
+  projectId: string;
+  projectKey: string;
+  /** One HTTP call with the project key; the body is read to the end. */
+  request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+}
+
+export interface Section {
+  name: string;
+  run(ctx: BenchContext): Promise<SectionResult>;
+}
+
+// ---- measuring ---------------------------------------------------------------------
+
+/** Nearest-rank percentile of samples in milliseconds. */
+export function percentile(samples: number[], p: number): number {
+  if (!samples.length) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Runs `call(i)` `count` times one after the other; the latency of each in ms. */
+export async function sequential(count: number, call: (i: number) => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await call(i);
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+/** Runs `total` calls with `concurrency` workers; completed calls per second. */
+export async function throughput(concurrency: number, total: number, call: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < total; i = next++) await call(i);
+    }),
+  );
+  return total / ((performance.now() - started) / 1000);
+}
+
+/** Throws unless the response has the expected status (a benchmark of errors is no benchmark). */
+export function expectStatus(response: { status: number; body: unknown }, status: number, what: string): void {
+  if (response.status !== status) throw new Error(`${what}: expected ${status}, got ${response.status} ${JSON.stringify(response.body).slice(0, 300)}`);
+}
+
+// ---- the control plane -------------------------------------------------------------
+
+const COLUMN_TYPES = ['VARCHAR', 'DOUBLE', 'TIMESTAMP', 'BOOLEAN', 'DECIMAL(10,2)'];
+
+/** 4–6 columns: an id key and a rotating mix of types. */
+function benchColumns(i: number) {
+  const count = 4 + (i % 3);
+  const columns: { name: string; type: string; nullable?: boolean; default?: string }[] = [{ name: 'id', type: 'BIGINT', nullable: false }];
+  for (let c = 1; c < count; c++) columns.push({ name: `col_${c}`, type: COLUMN_TYPES[(i + c) % COLUMN_TYPES.length]! });
+  const defaults: Record<string, string> = { VARCHAR: 'n/a', DOUBLE: '0', TIMESTAMP: 'CURRENT_TIMESTAMP', BOOLEAN: 'false', 'DECIMAL(10,2)': '0.00' };
+  if (i % 4 === 0) columns[1]!.default = defaults[columns[1]!.type];
+  return columns;
+}
+
+/**
+ * Tables and buckets over HTTP: create, list, get, preview, mixed concurrent reads and
+ * concurrent create+delete, with GET /health from the same client as the floor.
+ */
+export const controlPlane: Section = {
+  name: 'control-plane',
+  async run(ctx) {
+    const { projectId: id, request } = ctx;
+    const P = `/projects/${id}`;
+    for (const name of ['in_c_bench', 'in_c_data', 'in_c_churn', 'in_c_warm']) {
+      expectStatus(await request('POST', `${P}/buckets`, { name }), 201, `create bucket ${name}`);
+    }
+    const B = `${P}/buckets/in_c_bench`;
+
+    // Floor: the cheapest request the same client can make.
+    await sequential(50, () => request('GET', '/health'));
+    const health = await sequential(300, () => request('GET', '/health'));
+
+    // Create 200 tables in one bucket (a few warm-up creates elsewhere first).
+    await sequential(5, async (i) => expectStatus(await request('POST', `${P}/buckets/in_c_warm/tables`, { name: `warm_${i}`, columns: benchColumns(i), primary_key: ['id'] }), 201, 'warm-up create'));
+    const create = await sequential(200, async (i) => {
+      const response = await request('POST', `${B}/tables`, { name: `table_${String(i).padStart(3, '0')}`, columns: benchColumns(i), primary_key: i % 2 ? ['id'] : [] });
+      expectStatus(response, 201, 'create table');
+    });
+
+    // List the 200 tables.
+    await sequential(5, () => request('GET', `${B}/tables`));
+    const list = await sequential(50, async () => {
+      const response = await request('GET', `${B}/tables`);
+      expectStatus(response, 200, 'list tables');
+      if (response.body.total !== 200) throw new Error(`list tables: expected 200 tables, got ${response.body.total}`);
+    });
+
+    // Get one table.
+    const tableName = (i: number) => `table_${String((i * 37) % 200).padStart(3, '0')}`;
+    await sequential(20, (i) => request('GET', `${B}/tables/${tableName(i)}`));
+    const get = await sequential(500, async (i) => expectStatus(await request('GET', `${B}/tables/${tableName(i)}`), 200, 'get table'));
+
+    // Preview 100 rows of a table holding 2000. Rows go in through the registry, the way
+    // the import endpoint writes them, and the catalog is told the count.
+    const D = `${P}/buckets/in_c_data`;
+    expectStatus(await request('POST', `${D}/tables`, { name: 'rows', columns: benchColumns(2), primary_key: ['id'] }), 201, 'create data table');
+    await fillTable(ctx.services, id, 'in_c_data', 'rows', 2000);
+    const previewPath = `${D}/tables/rows/preview?limit=100`;
+    const first = await request('GET', previewPath);
+    expectStatus(first, 200, 'preview');
+    if (first.body.preview_row_count !== 100 || first.body.total_row_count !== 2000) throw new Error(`preview: unexpected counts ${first.body.preview_row_count}/${first.body.total_row_count}`);
+    await sequential(20, () => request('GET', previewPath));
+    const preview = await sequential(300, async () => expectStatus(await request('GET', previewPath), 200, 'preview'));
+
+    // Mixed reads at concurrency 8.
+    const reads = [
+      (i: number) => `${B}/tables/${tableName(i)}`,
+      () => `${B}/tables`,
+      () => previewPath,
+      () => B,
+    ];
+    const mixed = await throughput(8, 2000, async (i) => expectStatus(await request('GET', reads[i % reads.length]!(i)), 200, 'mixed read'));
+
+    // Create+delete at concurrency 4: each worker creates a table and deletes it again.
+    const C = `${P}/buckets/in_c_churn`;
+    const churn = await throughput(4, 150, async (i) => {
+      expectStatus(await request('POST', `${C}/tables`, { name: `churn_${i}`, columns: benchColumns(i), primary_key: ['id'] }), 201, 'churn create');
+      expectStatus(await request('DELETE', `${C}/tables/churn_${i}`), 204, 'churn delete');
+    });
+
+    return {
+      figures: {
+        health_p50_ms: round(percentile(health, 50)),
+        create_table_p50_ms: round(percentile(create, 50)),
+        create_table_p95_ms: round(percentile(create, 95)),
+        list_200_tables_p50_ms: round(percentile(list, 50)),
+        list_200_tables_p95_ms: round(percentile(list, 95)),
+        get_table_p50_ms: round(percentile(get, 50)),
+        get_table_p95_ms: round(percentile(get, 95)),
+        preview_100_rows_p50_ms: round(percentile(preview, 50)),
+        preview_100_rows_p95_ms: round(percentile(preview, 95)),
+        mixed_reads_c8_rps: round(mixed, 1),
+        // Each create and each delete is one op.
+        create_delete_c4_ops_per_s: round(churn * 2, 1),
+      },
+      targets: {
+        get_table_p50_ms: { max: 5 },
+        preview_100_rows_p50_ms: { max: 5 },
+        list_200_tables_p50_ms: { max: 25 },
+        create_table_p50_ms: { max: 25 },
+        mixed_reads_c8_rps: { min: 400 },
+        create_delete_c4_ops_per_s: { min: 80 },
+      },
+    };
+  },
+};
+
+/** Writes `rows` generated rows into a table under its write lock and records the count. */
+export async function fillTable(services: Services, projectId: string, bucket: string, table: string, rows: number): Promise<void> {
+  const { registry, db, catalog, paths } = services;
+  const path = paths.tableFile(projectId, bucket, table);
+  await registry.withWriteLock(path, async () => {
+    const alias = await registry.acquire(path);
+    try {
+      const columns = catalog.getTable(projectId, bucket, table)!.columns;
+      const values = columns.map((column) =>
+        column.name === 'id'
+          ? 'i'
+          : column.type === 'VARCHAR'
+            ? `'value ' || i`
+            : column.type === 'BOOLEAN'
+              ? 'i % 2 = 0'
+              : column.type === 'TIMESTAMP'
+                ? `TIMESTAMP '2026-01-01' + to_seconds(i)`
+                : `i / 7`,
+      );
+      await db.with((c) => c.run(`INSERT INTO ${quoteIdent(alias)}.main.data SELECT ${values.join(', ')} FROM range(${rows}) t(i)`));
+    } finally {
+      registry.release(path);
+    }
+    await catalog.setRowCount(catalog.getTable(projectId, bucket, table)!, rows);
+  });
+}
+
+/** The sections `npm run bench` runs, in order. */
+export const sections: Section[] = [controlPlane];
+
+// ---- running -----------------------------------------------------------------------
+
+/** Starts the server on a fresh data folder with one project; `stop` removes everything. */
+export async function startBench(): Promise<{ ctx: BenchContext; stop(): Promise<void> }> {
+  const root = await mkdtemp(join(tmpdir(), 'dsa-bench-'));
+  try {
+    const config = parseConfig({ DATA_DIR: join(root, 'data'), PORT: '0', HOST: '127.0.0.1', ADMIN_API_KEY: ADMIN_KEY, DEBUG: 'false', LOG_LEVEL: 'warn' });
+    // Logs go to stderr so that stdout carries only the result line.
+    const server = await startServer(config, createLogger('warn', pino.destination({ dest: 2, sync: false })));
+    const call = async (key: string, method: string, path: string, body?: unknown) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const response = await fetch(server.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    };
+    const projectId = 'bench';
+    const created = await call(ADMIN_KEY, 'POST', '/projects', { id: projectId });
+    expectStatus(created, 201, 'create project');
+    const projectKey = created.body.api_key as string;
+    const ctx: BenchContext = {
+      server,
+      services: server.services,
+      url: server.url,
+      projectId,
+      projectKey,
+      request: (method, path, body) => call(projectKey, method, path, body),
+    };
+    return {
+      ctx,
+      async stop() {
+        try {
+          await server.stop();
+        } finally {
+          await rm(root, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (error) {
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Runs the sections against one server and merges their figures, targets and verdicts. */
+export async function runBench(list: Section[] = sections): Promise<Record<string, unknown>> {
+  // Figures are wall-clock times: the machine's load says how far to trust them.
+  const loadBefore = loadavg()[0]!;
+  const { ctx, stop } = await startBench();
+  const figures: Record<string, number> = {};
+  const targets: Record<string, Target> = {};
+  const started = performance.now();
+  try {
+    for (const section of list) {
+      const result = await section.run(ctx);
+      Object.assign(figures, result.figures);
+      Object.assign(targets, result.targets);
+    }
+  } finally {
+    await stop();
+  }
+  const meets: Record<string, boolean> = {};
+  for (const [name, target] of Object.entries(targets)) {
+    const value = figures[name];
+    meets[name] = value !== undefined && (target.max === undefined || value <= target.max) && (target.min === undefined || value >= target.min);
+  }
+  return {
+    bench: 'duckdb-storage-api',
+    sections: list.map((s) => s.name),
+    node: process.version,
+    cpus: availableParallelism(),
+    load_avg_1m: [round(loadBefore, 1), round(loadavg()[0]!, 1)],
+    duration_s: round((performance.now() - started) / 1000, 1),
+    ...figures,
+    targets,
+    meets,
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runBench().then(
+    (result) => {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    },
+    (error) => {
+      process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

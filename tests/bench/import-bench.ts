@@ -1,0 +1,208 @@
+/**
+ * Import benchmark: a 1M-row CSV (integer key, text, decimal, timestamp; ~50 MB) streamed
+ * over HTTP into a keyed table by the real server, against DuckDB's own
+ * `INSERT INTO t SELECT * FROM read_csv(file)` into an identical table in a fresh file;
+ * then an incremental upsert of 100k rows (half new keys, half existing) against DuckDB's
+ * own `INSERT … ON CONFLICT DO UPDATE`. Same threads and memory limit on both sides; each
+ * figure is the median of a few rounds, each round on fresh tables.
+ *
+ * Run alone: `node --import tsx tests/bench/import-bench.ts` prints one JSON line.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import pino from 'pino';
+import { parseConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer } from '../../src/server.ts';
+
+const ROWS = 1_000_000;
+const UPSERT_ROWS = 100_000;
+const RUNS = 3;
+const THREADS = 4;
+const MEMORY_LIMIT = '4GB';
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+const COLUMNS = [
+  { name: 'id', type: 'BIGINT', nullable: false },
+  { name: 'name', type: 'VARCHAR' },
+  { name: 'amount', type: 'DECIMAL(12,2)' },
+  { name: 'ts', type: 'TIMESTAMP' },
+];
+const REFERENCE_DDL = 'id BIGINT NOT NULL, name VARCHAR, amount DECIMAL(12,2), ts TIMESTAMP, PRIMARY KEY (id)';
+
+/** Rows `from`..`to` (inclusive) as CSV with a header, written by DuckDB. */
+async function writeCsv(c: DuckDBConnection, path: string, from: number, to: number, salt: string): Promise<void> {
+  await c.run(
+    `COPY (SELECT i AS id, ${sqlString(salt)} || ' ' || md5(i::VARCHAR)[1:10] AS name, ((i * 37) % 1000000) / 100.0 AS amount,
+       TIMESTAMP '2024-01-01' + to_seconds(i * 13) AS ts FROM range(${from}, ${to + 1}) r(i))
+     TO ${sqlString(path)} (FORMAT csv, HEADER)`,
+  );
+}
+
+/** Streams a file as the body of a POST (node:http, the file piped in 1 MiB chunks). */
+function upload(url: string, file: string, size: number, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-length': String(size) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    createReadStream(file, { highWaterMark: 1 << 20 }).on('error', reject).pipe(req);
+  });
+}
+
+async function api(url: string, method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<[number, T]> {
+  const started = performance.now();
+  const result = await work();
+  return [performance.now() - started, result];
+}
+
+export async function importBench(): Promise<Record<string, unknown>> {
+  const root = await mkdtemp(join(tmpdir(), 'dsa-import-bench-'));
+  const fullCsv = join(root, 'full.csv');
+  const upsertCsv = join(root, 'upsert.csv');
+  const settings = { threads: String(THREADS), memory_limit: MEMORY_LIMIT };
+  let stopServer: (() => Promise<void>) | undefined;
+  let reference: DuckDBInstance | undefined;
+  try {
+    // The files, written by DuckDB: 1M rows, then 100k rows whose first half updates keys
+    // already loaded and whose second half adds new ones.
+    {
+      const generator = await DuckDBInstance.create(':memory:', settings);
+      const c = await generator.connect();
+      await writeCsv(c, fullCsv, 1, ROWS, 'customer');
+      await writeCsv(c, upsertCsv, ROWS - UPSERT_ROWS / 2 + 1, ROWS + UPSERT_ROWS / 2, 'updated');
+      c.closeSync();
+      generator.closeSync();
+    }
+    const fullSize = (await stat(fullCsv)).size;
+    const upsertSize = (await stat(upsertCsv)).size;
+
+    const config = parseConfig({
+      DATA_DIR: join(root, 'data'),
+      HOST: '127.0.0.1',
+      PORT: '0',
+      ADMIN_API_KEY: ADMIN_KEY,
+      DEBUG: 'false',
+      LOG_LEVEL: 'warn',
+      DUCKDB_THREADS: String(THREADS),
+      DUCKDB_MEMORY_LIMIT: MEMORY_LIMIT,
+    });
+    const server = await startServer(config, createLogger('warn', pino.destination({ dest: 2, sync: false })));
+    stopServer = () => server.stop();
+    await api(server.url, 'POST', '/projects', { id: 'bench' });
+    await api(server.url, 'POST', '/projects/bench/buckets', { name: 'in_c_import' });
+    const tables = `${server.url}/projects/bench/buckets/in_c_import/tables`;
+    const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' };
+
+    reference = await DuckDBInstance.create(join(root, 'reference.duckdb'), settings);
+    const rc = await reference.connect();
+
+    const serverRun = async (round: number) => {
+      const name = `t${round}`;
+      await api(server.url, 'POST', '/projects/bench/buckets/in_c_import/tables', { name, columns: COLUMNS, primary_key: ['id'] });
+      const [fullMs, full] = await timed(() => upload(`${tables}/${name}/import`, fullCsv, fullSize, headers));
+      if (full.status !== 200 || full.body.row_count !== ROWS) throw new Error(`full import: ${full.status} ${JSON.stringify(full.body).slice(0, 300)}`);
+      const [upsertMs, upsert] = await timed(() => upload(`${tables}/${name}/import?incremental=true`, upsertCsv, upsertSize, headers));
+      if (upsert.status !== 200 || upsert.body.row_count !== ROWS + UPSERT_ROWS / 2) {
+        throw new Error(`upsert: ${upsert.status} ${JSON.stringify(upsert.body).slice(0, 300)}`);
+      }
+      return { fullMs, upsertMs };
+    };
+    const referenceRun = async (round: number) => {
+      const alias = `ref${round}`;
+      await rc.run(`ATTACH ${sqlString(join(root, `${alias}.duckdb`))} AS ${alias}`);
+      await rc.run(`CREATE TABLE ${alias}.main.data (${REFERENCE_DDL})`);
+      const [fullMs] = await timed(() => rc.run(`INSERT INTO ${alias}.main.data SELECT * FROM read_csv(${sqlString(fullCsv)})`));
+      const [upsertMs] = await timed(() =>
+        rc.run(
+          `INSERT INTO ${alias}.main.data SELECT * FROM read_csv(${sqlString(upsertCsv)})
+           ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, amount = EXCLUDED.amount, ts = EXCLUDED.ts`,
+        ),
+      );
+      const count = Number((await rc.runAndReadAll(`SELECT count(*) FROM ${alias}.main.data`)).getRows()[0]![0]);
+      if (count !== ROWS + UPSERT_ROWS / 2) throw new Error(`reference: ${count} rows`);
+      await rc.run(`DETACH ${alias}`);
+      return { fullMs, upsertMs };
+    };
+
+    // A warm-up round of each (page cache, code paths), then measured rounds in alternating order.
+    await serverRun(0);
+    await referenceRun(0);
+    const ours: { fullMs: number; upsertMs: number }[] = [];
+    const theirs: { fullMs: number; upsertMs: number }[] = [];
+    for (let round = 1; round <= RUNS; round++) {
+      if (round % 2) {
+        ours.push(await serverRun(round));
+        theirs.push(await referenceRun(round));
+      } else {
+        theirs.push(await referenceRun(round));
+        ours.push(await serverRun(round));
+      }
+    }
+    rc.closeSync();
+
+    const importMs = median(ours.map((r) => r.fullMs));
+    const referenceMs = median(theirs.map((r) => r.fullMs));
+    const upsertMs = median(ours.map((r) => r.upsertMs));
+    const upsertReferenceMs = median(theirs.map((r) => r.upsertMs));
+    return {
+      bench: 'import',
+      rows: ROWS,
+      csv_mb: round(fullSize / 1e6, 1),
+      upsert_rows: UPSERT_ROWS,
+      runs: RUNS,
+      threads: THREADS,
+      import_1m_ms: round(importMs, 0),
+      reference_ms: round(referenceMs, 0),
+      ratio: round(importMs / referenceMs),
+      upsert_100k_ms: round(upsertMs, 0),
+      upsert_reference_ms: round(upsertReferenceMs, 0),
+      upsert_ratio: round(upsertMs / upsertReferenceMs),
+      samples: { import_ms: ours.map((r) => round(r.fullMs, 0)), reference_ms: theirs.map((r) => round(r.fullMs, 0)), upsert_ms: ours.map((r) => round(r.upsertMs, 0)), upsert_reference_ms: theirs.map((r) => round(r.upsertMs, 0)) },
+    };
+  } finally {
+    try {
+      reference?.closeSync();
+    } catch {
+      /* already closed */
+    }
+    await stopServer?.().catch(() => {});
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  importBench().then(
+    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+    (error) => {
+      process.stderr.write(`import bench failed: ${(error as Error).stack ?? error}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,356 @@
+import { request as httpRequest } from 'node:http';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../src/server.ts';
+import { quoteLiteral } from '../src/storage/sql.ts';
+import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
+
+const T = '/projects/p1/buckets/b1/tables';
+
+/** Creates a table through the API, then fills it straight through DuckDB with `insert` (SQL over `data`). */
+async function seed(t: Pick<TestApp, 'callJson' | 'services'>, table: string, columns: unknown[], insert: string, primaryKey: string[] = []) {
+  const created = await t.callJson('POST', `${T}`, { body: { name: table, columns, primary_key: primaryKey } });
+  expect(created.status).toBe(201);
+  const { registry, db, paths, catalog } = t.services;
+  const path = paths.tableFile('p1', 'b1', table);
+  const alias = await registry.acquire(path);
+  try {
+    await db.with((c) => c.run(insert.replaceAll('data', `"${alias}".main.data`)));
+    const n = await db.with(async (c) => Number((await c.runAndReadAll(`SELECT count(*) FROM "${alias}".main.data`)).getRows()[0]![0]));
+    await catalog.setRowCount(catalog.getTable('p1', 'b1', table)!, n);
+  } finally {
+    registry.release(path);
+  }
+}
+
+/** RFC 4180 parser that tells a quoted empty field ("") from an unquoted one (returned as null). */
+function parseCsv(text: string): (string | null)[][] {
+  const rows: (string | null)[][] = [];
+  let row: (string | null)[] = [];
+  let field = '';
+  let quoted = false;
+  let i = 0;
+  const endField = () => {
+    row.push(quoted || field !== '' ? field : null);
+    field = '';
+    quoted = false;
+  };
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (ch === '"' && field === '' && !quoted) {
+      quoted = true;
+      i++;
+      for (;;) {
+        const next = text[i]!;
+        if (next === '"' && text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+        } else if (next === '"') {
+          i++;
+          break;
+        } else {
+          field += next;
+          i++;
+        }
+      }
+    } else if (ch === ',') {
+      endField();
+      i++;
+    } else if (ch === '\n' || ch === '\r') {
+      endField();
+      rows.push(row);
+      row = [];
+      i += ch === '\r' && text[i + 1] === '\n' ? 2 : 1;
+    } else {
+      field += ch;
+      i++;
+    }
+  }
+  if (field !== '' || quoted || row.length) {
+    endField();
+    rows.push(row);
+  }
+  return rows;
+}
+
+const until = async (check: () => boolean | Promise<boolean>, what: string) => {
+  for (let i = 0; i < 1000; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+const COLUMNS = [
+  { name: 'id', type: 'INTEGER' },
+  { name: 'name', type: 'VARCHAR' },
+  { name: 'price', type: 'DECIMAL(10,2)' },
+  { name: 'ts', type: 'TIMESTAMP' },
+  { name: 'big', type: 'BIGINT' },
+  { name: 'doc', type: 'JSON' },
+  { name: 'flag', type: 'BOOLEAN' },
+];
+const ROWS = `INSERT INTO data VALUES
+  (1, 'plain', 1.50, '2024-01-01 10:00:00', 9007199254740993, '{"a":[1,2]}', true),
+  (2, '', NULL, NULL, 1, NULL, false),
+  (3, NULL, 2.00, '2024-01-01 10:00:00.25', NULL, '"s"', NULL),
+  (4, 'a,b "quoted"', 10.25, NULL, -7, '3', true),
+  (5, 'two
+lines', 7.00, '2024-02-01 00:00:00', 42, 'null', false)`;
+
+describe('export', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await makeApp();
+    await t.createProject('p1');
+    expect((await t.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
+    await seed(t, 'items', COLUMNS, ROWS, ['id']);
+  });
+  afterAll(() => t.close());
+
+  const stagingFiles = async () => (await readdir(t.services.paths.filesDir)).filter((name) => name.startsWith('export-'));
+
+  it('GET exports CSV with a header, RFC 4180 quoting, NULL as an empty field and "" for an empty string', async () => {
+    const response = await t.call('GET', `${T}/items/export?format=csv`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
+    expect(response.headers.get('content-disposition')).toBe('attachment; filename="items.csv"');
+    expect(response.headers.get('content-encoding')).toBeNull();
+    const text = await response.text();
+    const rows = parseCsv(text);
+    expect(rows[0]).toEqual(['id', 'name', 'price', 'ts', 'big', 'doc', 'flag']);
+    expect(rows.slice(1)).toEqual([
+      ['1', 'plain', '1.50', '2024-01-01 10:00:00', '9007199254740993', '{"a":[1,2]}', 'true'],
+      ['2', '', null, null, '1', null, 'false'],
+      ['3', null, '2.00', '2024-01-01 10:00:00.25', null, '"s"', null],
+      ['4', 'a,b "quoted"', '10.25', null, '-7', '3', 'true'],
+      ['5', 'two\nlines', '7.00', '2024-02-01 00:00:00', '42', 'null', 'false'],
+    ]);
+    // The raw text: an empty string is "" and NULL is nothing at all.
+    expect(text).toContain('\n2,"",,,1,,false\n');
+    expect(text).toContain('"a,b ""quoted"""');
+    await until(async () => t.services.registry.openCount === 0 && (await stagingFiles()).length === 0, 'release after a CSV export');
+  });
+
+  it('defaults to CSV and honours columns and limit in the query', async () => {
+    const response = await t.call('GET', `${T}/items/export?columns=PRICE,id&limit=2`);
+    expect(response.status).toBe(200);
+    expect(parseCsv(await response.text())).toEqual([
+      ['price', 'id'],
+      ['1.50', '1'],
+      [null, '2'],
+    ]);
+  });
+
+  it('exports NDJSON with the §7 value mapping', async () => {
+    const response = await t.call('GET', `${T}/items/export?format=ndjson`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/x-ndjson');
+    expect(response.headers.get('content-disposition')).toBe('attachment; filename="items.ndjson"');
+    const text = await response.text();
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text.trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(lines).toEqual([
+      { id: 1, name: 'plain', price: '1.50', ts: '2024-01-01T10:00:00', big: '9007199254740993', doc: { a: [1, 2] }, flag: true },
+      { id: 2, name: '', price: null, ts: null, big: 1, doc: null, flag: false },
+      { id: 3, name: null, price: '2.00', ts: '2024-01-01T10:00:00.25', big: null, doc: 's', flag: null },
+      { id: 4, name: 'a,b "quoted"', price: '10.25', ts: null, big: -7, doc: 3, flag: true },
+      { id: 5, name: 'two\nlines', price: '7.00', ts: '2024-02-01T00:00:00', big: 42, doc: null, flag: false },
+    ]);
+    expect(Object.keys(lines[0])).toEqual(['id', 'name', 'price', 'ts', 'big', 'doc', 'flag']);
+  });
+
+  it('exports Parquet that DuckDB reads back', async () => {
+    const response = await t.call('GET', `${T}/items/export?format=parquet&columns=id,name,price,ts`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/vnd.apache.parquet');
+    expect(response.headers.get('content-disposition')).toBe('attachment; filename="items.parquet"');
+    const bytes = Buffer.from(await response.arrayBuffer());
+    expect(bytes.subarray(0, 4).toString()).toBe('PAR1');
+    const file = join(t.root, 'read-back.parquet');
+    await writeFile(file, bytes);
+    const rows = await t.services.db.with(async (c) =>
+      (await c.runAndReadAll(`SELECT id, name, CAST(price AS VARCHAR) AS price, typeof(price) AS type, CAST(ts AS VARCHAR) AS ts FROM read_parquet(${quoteLiteral(file)}) ORDER BY id`)).getRowObjectsJS(),
+    );
+    expect(rows).toEqual([
+      { id: 1, name: 'plain', price: '1.50', type: 'DECIMAL(10,2)', ts: '2024-01-01 10:00:00' },
+      { id: 2, name: '', price: null, type: 'DECIMAL(10,2)', ts: null },
+      { id: 3, name: null, price: '2.00', type: 'DECIMAL(10,2)', ts: '2024-01-01 10:00:00.25' },
+      { id: 4, name: 'a,b "quoted"', price: '10.25', type: 'DECIMAL(10,2)', ts: null },
+      { id: 5, name: 'two\nlines', price: '7.00', type: 'DECIMAL(10,2)', ts: '2024-02-01 00:00:00' },
+    ]);
+  });
+
+  it.each(['csv', 'ndjson', 'parquet'] as const)('gzip=true gives the same %s as a .gz file', async (format) => {
+    const plain = Buffer.from(await (await t.call('POST', `${T}/items/export`, { body: { format } })).arrayBuffer());
+    const response = await t.call('POST', `${T}/items/export`, { body: { format, gzip: true } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-disposition')).toBe(`attachment; filename="items.${format}.gz"`);
+    expect(response.headers.get('content-encoding')).toBeNull();
+    expect(response.headers.get('content-type')).toBe('application/gzip');
+    const gz = Buffer.from(await response.arrayBuffer());
+    expect(gz.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    const unzipped = gunzipSync(gz);
+    if (format === 'parquet') expect(unzipped.subarray(0, 4).toString()).toBe('PAR1');
+    else expect(unzipped.toString()).toBe(plain.toString());
+  });
+
+  it('GET takes gzip=true too', async () => {
+    const response = await t.call('GET', `${T}/items/export?format=ndjson&gzip=true&columns=id`);
+    expect(response.headers.get('content-disposition')).toBe('attachment; filename="items.ndjson.gz"');
+    expect(gunzipSync(Buffer.from(await response.arrayBuffer())).toString()).toBe('{"id":1}\n{"id":2}\n{"id":3}\n{"id":4}\n{"id":5}\n');
+  });
+
+  it('POST applies filters, order_by, columns and limit in every format', async () => {
+    const body = {
+      columns: ['name', 'id'],
+      filters: [{ column: 'id', operator: 'not_in', values: [2] }],
+      order_by: [{ column: 'price', order: 'desc' }],
+      limit: 3,
+    };
+    const csv = await t.call('POST', `${T}/items/export`, { body: { ...body, format: 'csv' } });
+    expect(parseCsv(await csv.text())).toEqual([
+      ['name', 'id'],
+      ['a,b "quoted"', '4'],
+      ['two\nlines', '5'],
+      [null, '3'],
+    ]);
+    const ndjson = await t.call('POST', `${T}/items/export`, { body: { ...body, format: 'ndjson' } });
+    expect(await ndjson.text()).toBe('{"name":"a,b \\"quoted\\"","id":4}\n{"name":"two\\nlines","id":5}\n{"name":null,"id":3}\n');
+    const parquet = await t.call('POST', `${T}/items/export`, { body: { ...body, format: 'parquet' } });
+    const file = join(t.root, 'filtered.parquet');
+    await writeFile(file, Buffer.from(await parquet.arrayBuffer()));
+    const ids = await t.services.db.with(async (c) => (await c.runAndReadAll(`SELECT id FROM read_parquet(${quoteLiteral(file)})`)).getRowObjectsJS());
+    expect(ids).toEqual([{ id: 4 }, { id: 5 }, { id: 3 }]);
+  });
+
+  it('an export of no rows is a header only (CSV) or empty (NDJSON)', async () => {
+    const filters = [{ column: 'id', operator: 'gt', values: [100] }];
+    expect(await (await t.call('POST', `${T}/items/export`, { body: { filters, columns: ['id', 'name'] } })).text()).toBe('id,name\n');
+    expect(await (await t.call('POST', `${T}/items/export`, { body: { filters, format: 'ndjson' } })).text()).toBe('');
+  });
+
+  it('validates before the response starts', async () => {
+    const cases: [string, string, unknown, string][] = [
+      ['GET', `${T}/items/export?format=xml`, undefined, 'query.format'],
+      ['GET', `${T}/items/export?columns=id,nope`, undefined, 'query.columns.1'],
+      ['GET', `${T}/items/export?limit=0`, undefined, 'query.limit'],
+      ['GET', `${T}/items/export?gzip=yes`, undefined, 'query.gzip'],
+      ['POST', `${T}/items/export`, { format: 'xlsx' }, 'format'],
+      ['POST', `${T}/items/export`, { filters: [{ column: 'id', operator: 'eq', values: ['x'] }] }, 'filters.0.values.0'],
+      ['POST', `${T}/items/export`, { filters: [{ column: 'id', operator: 'eq', values: [] }] }, 'filters.0.values'],
+      ['POST', `${T}/items/export`, { order_by: [{ column: 'nope' }] }, 'order_by.0.column'],
+      ['POST', `${T}/items/export`, { gzip: 'yes' }, 'gzip'],
+      ['POST', `${T}/items/export`, { limit: 0 }, 'limit'],
+    ];
+    for (const [method, path, body, issuePath] of cases) {
+      const { status, body: error } = await t.callJson(method, path, { body });
+      expect(status, `${method} ${path} ${JSON.stringify(body)}`).toBe(422);
+      expect(error.detail.error).toBe('validation_error');
+      expect(error.detail.details.issues[0].path).toBe(issuePath);
+    }
+    expect((await t.callJson('GET', `${T}/missing/export`)).body.detail.error).toBe('table_not_found');
+    await until(() => t.services.registry.openCount === 0, 'release after refused exports');
+    expect(await stagingFiles()).toEqual([]);
+  });
+
+  it.each(['csv', 'ndjson'] as const)('a %s stream cancelled by its reader releases the table and leaves no staging file', async (format) => {
+    await seed(t, `big_${format}`, [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT range, repeat('x', 40) FROM range(100000)`);
+    const response = await t.call('GET', `${T}/big_${format}/export?format=${format}`);
+    const reader = response.body!.getReader();
+    const first = await reader.read();
+    expect(first.done).toBe(false);
+    await reader.cancel();
+    await until(async () => t.services.registry.openCount === 0 && (await stagingFiles()).length === 0, 'release after cancel');
+    // The table is free: deleting it does not wait.
+    expect((await t.call('DELETE', `${T}/big_${format}`)).status).toBe(204);
+  });
+  it('a request aborted while DuckDB writes the file stops the query and releases the table', async () => {
+    await seed(t, 'sorted', [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT range, md5(range::VARCHAR) FROM range(200000)`);
+    const controller = new AbortController();
+    const request = new Request(`http://local.test${T}/sorted/export`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ order_by: [{ column: 's', order: 'desc' }] }),
+      signal: controller.signal,
+    });
+    const response = await t.app.fetch(request);
+    expect(response.status).toBe(200);
+    // COPY creates its file when it starts: abort while it runs.
+    await until(async () => (await stagingFiles()).length > 0, 'COPY to start');
+    controller.abort();
+    await until(async () => t.services.registry.openCount === 0 && (await stagingFiles()).length === 0, 'release after abort');
+    // The body ends without data once the export is stopped.
+    expect((await response.arrayBuffer()).byteLength).toBe(0);
+    expect((await t.call('DELETE', `${T}/sorted`)).status).toBe(204);
+  });
+});
+
+describe('export over a real socket', () => {
+  let root: string;
+  let running: RunningServer;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-export-'));
+    const { logger } = captureLogger();
+    running = await startServer(testConfig(join(root, 'data'), { HOST: '127.0.0.1', PORT: '0' }), logger);
+    const callJson = async (method: string, path: string, options: { body?: unknown } = {}) => {
+      const response = await fetch(running.url + path, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined, response };
+    };
+    expect((await callJson('POST', '/projects', { body: { id: 'p1' } })).status).toBe(201);
+    expect((await callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
+    for (const name of ['wide_ndjson', 'wide_csv']) {
+      await seed(
+        { callJson, services: running.services },
+        name,
+        [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }],
+        `INSERT INTO data SELECT range, repeat('y', 60) FROM range(100000)`,
+      );
+    }
+  });
+  afterAll(async () => {
+    await running.stop(1000);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Starts an export, reads `bytes` of it and then drops the connection. */
+  const readAndHangUp = (path: string, bytes: number) =>
+    new Promise<number>((resolve, reject) => {
+      const request = httpRequest(running.url + path, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, agent: false }, (response) => {
+        if (response.statusCode !== 200) reject(new Error(`status ${response.statusCode}`));
+        let received = 0;
+        response.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received >= bytes) {
+            request.destroy();
+            resolve(received);
+          }
+        });
+        response.on('end', () => reject(new Error('export ended before the hang-up')));
+      });
+      request.on('error', () => {});
+      request.end();
+    });
+
+  it.each([
+    ['ndjson', 'wide_ndjson'],
+    ['csv', 'wide_csv'],
+  ])('a client that hangs up mid-%s stops the export and frees the table for DELETE', async (format, table) => {
+    const received = await readAndHangUp(`${T}/${table}/export?format=${format}`, 8 * 1024);
+    expect(received).toBeGreaterThanOrEqual(8 * 1024);
+    const { registry, paths } = running.services;
+    await until(async () => registry.openCount === 0 && !(await readdir(paths.filesDir)).some((f) => f.startsWith('export-')), 'the export to let go');
+    const deleted = await fetch(`${running.url}${T}/${table}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(deleted.status).toBe(204);
+  });
+});

@@ -1,0 +1,488 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeApp, type TestApp } from './helpers.ts';
+
+const B = '/projects/p1/buckets/b1';
+const T = `${B}/tables`;
+
+type Column = { name: string; type: string; nullable?: boolean; default?: string | number | boolean };
+
+/** (Re)creates a table through the API. */
+async function createTable(t: TestApp, name: string, columns: Column[], primaryKey: string[] = []) {
+  if (t.services.catalog.getTable('p1', 'b1', name)) expect((await t.call('DELETE', `${T}/${name}`)).status).toBe(204);
+  const created = await t.callJson('POST', T, { body: { name, columns, primary_key: primaryKey } });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+}
+
+const PEOPLE: Column[] = [
+  { name: 'id', type: 'INTEGER', nullable: false },
+  { name: 'name', type: 'VARCHAR' },
+  { name: 'score', type: 'DECIMAL(8,2)' },
+  { name: 'born', type: 'DATE' },
+];
+
+/** Every row of a table ordered by its first column, straight from the file. */
+async function fileRows(t: TestApp, table: string): Promise<Record<string, unknown>[]> {
+  const { registry, db, paths } = t.services;
+  const path = paths.tableFile('p1', 'b1', table);
+  const alias = await registry.acquire(path);
+  try {
+    return await db.with(async (c) => {
+      const reader = await c.runAndReadAll(`SELECT * FROM "${alias}".main.data ORDER BY 1, 2`);
+      return reader.getRowObjectsJson() as Record<string, unknown>[];
+    });
+  } finally {
+    registry.release(path);
+  }
+}
+
+describe('import', () => {
+  let t: TestApp;
+
+  const importRaw = (table: string, body: BodyInit | null, query = '', headers: Record<string, string> = {}, app: TestApp = t) =>
+    app.callJson('POST', `${T}/${table}/import${query ? `?${query}` : ''}`, { raw: body ?? undefined, headers });
+  const catalogRowCount = async (table: string) => (await t.callJson('GET', `${T}/${table}`)).body.row_count as number;
+
+  beforeAll(async () => {
+    t = await makeApp();
+    await t.createProject('p1');
+    await t.createProject('p2');
+    expect((await t.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
+  });
+  afterAll(() => t.close());
+  afterEach(async () => {
+    // Whatever happened, no staging file is left behind.
+    expect(await readdir(t.services.paths.filesDir)).toEqual([]);
+    expect(t.services.activeImports.count).toBe(0);
+  });
+
+  describe('formats', () => {
+    it('imports a CSV body and answers with the counts and the table', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const csv = 'id,name,score,born\n1,Ann,10.5,2001-02-03\n2,"Bob, Jr.",,2002-03-04\n3,"say ""hi""",3,\n';
+      const { status, body } = await importRaw('people', csv, '', { 'content-type': 'text/csv' });
+      expect(status, JSON.stringify(body)).toBe(200);
+      expect(body.imported_rows).toBe(3);
+      expect(body.row_count).toBe(3);
+      expect(body.table).toMatchObject({ name: 'people', bucket: 'b1', row_count: 3, primary_key: ['id'] });
+      expect(body.table.size_bytes).toBeGreaterThan(0);
+      expect(await fileRows(t, 'people')).toEqual([
+        { id: 1, name: 'Ann', score: '10.50', born: '2001-02-03' },
+        { id: 2, name: 'Bob, Jr.', score: null, born: '2002-03-04' },
+        { id: 3, name: 'say "hi"', score: '3.00', born: null },
+      ]);
+      expect(await catalogRowCount('people')).toBe(3);
+    });
+
+    it('imports NDJSON, chosen by the query or by Content-Type, keys in any order', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const ndjson = '{"name":"Ann","id":1,"score":1.25}\n\n{"id":2,"born":"2020-01-01","name":null}\n';
+      let response = await importRaw('people', ndjson, 'format=ndjson');
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(response.body.imported_rows).toBe(2);
+      expect(await fileRows(t, 'people')).toEqual([
+        { id: 1, name: 'Ann', score: '1.25', born: null },
+        { id: 2, name: null, score: null, born: '2020-01-01' },
+      ]);
+      response = await importRaw('people', '{"id":7,"name":"Zed"}\n', '', { 'content-type': 'application/x-ndjson' });
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 7, name: 'Zed', score: null, born: null }]);
+    });
+
+    it('imports Parquet written by DuckDB, columns matched by name', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const file = join(t.root, 'people.parquet');
+      await t.services.db.with((c) =>
+        c.run(`COPY (SELECT DATE '2000-01-01' + i::INTEGER AS born, i AS id, 'p' || i AS name FROM range(1, 6) r(i)) TO '${file}' (FORMAT parquet)`),
+      );
+      const bytes = await readFile(file);
+      await rm(file);
+      let response = await importRaw('people', bytes, 'format=parquet');
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(response.body).toMatchObject({ imported_rows: 5, row_count: 5 });
+      const rows = await fileRows(t, 'people');
+      expect(rows[0]).toEqual({ id: 1, name: 'p1', score: null, born: '2000-01-02' });
+      response = await importRaw('people', bytes, '', { 'content-type': 'application/vnd.apache.parquet' });
+      expect(response.status).toBe(200);
+      expect(response.body.row_count).toBe(5);
+    });
+
+    it('refuses a body that is not Parquet with 400 import_failed', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const { status, body } = await importRaw('people', 'id,name\n1,a\n', 'format=parquet');
+      expect(status).toBe(400);
+      expect(body.detail.error).toBe('import_failed');
+      expect(JSON.stringify(body)).not.toContain(t.dataDir);
+    });
+
+    it('accepts a gzip body (the limit counts the bytes received)', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const lines = ['id,name'];
+      for (let i = 1; i <= 2000; i++) lines.push(`${i},name number ${i} padded to compress well`);
+      const compressed = gzipSync(`${lines.join('\n')}\n`);
+      const small = await makeApp({ env: { MAX_IMPORT_BYTES: String(compressed.length + 10) } });
+      try {
+        await small.createProject('p1');
+        await small.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } });
+        await createTable(small, 'people', PEOPLE, ['id']);
+        const { status, body } = await importRaw('people', compressed, '', { 'content-encoding': 'gzip', 'content-type': 'text/csv' }, small);
+        expect(status, JSON.stringify(body)).toBe(200);
+        expect(body.imported_rows).toBe(2000);
+        expect(await readdir(small.services.paths.filesDir)).toEqual([]);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('answers 400 for a gzip body that is not gzip, and 415 for another encoding', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      let response = await importRaw('people', 'id\n1\n', '', { 'content-encoding': 'gzip' });
+      expect(response.status).toBe(400);
+      expect(response.body.detail.error).toBe('import_failed');
+      response = await importRaw('people', 'id\n1\n', '', { 'content-encoding': 'br' });
+      expect(response.status).toBe(415);
+      expect(response.body.detail.error).toBe('unsupported_media_type');
+      expect(await catalogRowCount('people')).toBe(0);
+    });
+  });
+
+  describe('full and incremental loads', () => {
+    it('full load replaces every row; incremental appends (no primary key)', async () => {
+      await createTable(t, 'log', [{ name: 'k', type: 'INTEGER' }, { name: 'v', type: 'VARCHAR' }]);
+      expect((await importRaw('log', 'k,v\n1,a\n2,b\n')).body.row_count).toBe(2);
+      let { body } = await importRaw('log', 'k,v\n1,c\n3,d\n', 'incremental=true');
+      expect(body).toMatchObject({ imported_rows: 2, row_count: 4 });
+      expect((await fileRows(t, 'log')).map((r) => `${r.k}${r.v}`)).toEqual(['1a', '1c', '2b', '3d']);
+      ({ body } = await importRaw('log', 'k,v\n9,z\n', 'incremental=false'));
+      expect(body).toMatchObject({ imported_rows: 1, row_count: 1 });
+      expect(await fileRows(t, 'log')).toEqual([{ k: 9, v: 'z' }]);
+      expect(await catalogRowCount('log')).toBe(1);
+    });
+
+    it('full load into a keyed table replaces the rows, also when keys repeat the old ones', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', 'id,name\n1,a\n2,b\n3,c\n');
+      const { status, body } = await importRaw('people', 'id,name\n2,B\n3,C\n4,D\n');
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ imported_rows: 3, row_count: 3 });
+      expect((await fileRows(t, 'people')).map((r) => `${r.id}${r.name}`)).toEqual(['2B', '3C', '4D']);
+      // The table keeps its key and constraints after the reload.
+      const again = await importRaw('people', 'id,name\n5,x\n', 'incremental=true');
+      expect(again.body.row_count).toBe(4);
+      const nullKey = await importRaw('people', 'id,name\n,x\n', 'incremental=true');
+      expect(nullKey.status).toBe(400);
+      const table = (await t.callJson('GET', `${T}/people`)).body;
+      expect(table.primary_key).toEqual(['id']);
+      expect(table.row_count).toBe(4);
+    });
+
+    it('incremental load upserts by key; columns absent from the file keep their values', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', 'id,name,score\n1,a,1\n2,b,2\n');
+      const { status, body } = await importRaw('people', 'name,id\nB,2\nC,3\n', 'incremental=true');
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ imported_rows: 2, row_count: 3 });
+      expect(await fileRows(t, 'people')).toEqual([
+        { id: 1, name: 'a', score: '1.00', born: null },
+        { id: 2, name: 'B', score: '2.00', born: null },
+        { id: 3, name: 'C', score: null, born: null },
+      ]);
+      // A file of key columns only adds the missing keys.
+      const keys = await importRaw('people', 'id\n3\n4\n', 'incremental=true');
+      expect(keys.body).toMatchObject({ imported_rows: 2, row_count: 4 });
+      expect(await catalogRowCount('people')).toBe(4);
+    });
+
+    it('the last occurrence of a repeated key wins (full and incremental)', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      let { status, body } = await importRaw('people', 'id,name\n1,first\n2,x\n1,second\n1,third\n');
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ imported_rows: 4, row_count: 2 });
+      expect((await fileRows(t, 'people')).map((r) => `${r.id}${r.name}`)).toEqual(['1third', '2x']);
+      ({ status, body } = await importRaw('people', 'id,name\n2,y1\n5,n1\n2,y2\n5,n2\n', 'incremental=true'));
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ imported_rows: 4, row_count: 3 });
+      expect((await fileRows(t, 'people')).map((r) => `${r.id}${r.name}`)).toEqual(['1third', '2y2', '5n2']);
+      expect(await catalogRowCount('people')).toBe(3);
+    });
+
+    it('keeps the file order for repeated keys spread over a larger file', async () => {
+      await createTable(t, 'kv', [{ name: 'k', type: 'INTEGER' }, { name: 'v', type: 'INTEGER' }], ['k']);
+      const lines = ['k,v'];
+      for (let i = 0; i < 30_000; i++) lines.push(`${i % 100},${i}`);
+      const csv = `${lines.join('\n')}\n`;
+      for (const query of ['', 'incremental=true']) {
+        const { status, body } = await importRaw('kv', csv, query);
+        expect(status).toBe(200);
+        expect(body).toMatchObject({ imported_rows: 30_000, row_count: 100 });
+        const rows = await fileRows(t, 'kv');
+        expect(rows.every((r) => r.v === (r.k as number) + 29_900)).toBe(true);
+      }
+    });
+
+    it('gives table columns absent from the file their default or NULL', async () => {
+      await createTable(t, 'defaults', [
+        { name: 'id', type: 'INTEGER' },
+        { name: 'status', type: 'VARCHAR', default: 'new' },
+        { name: 'qty', type: 'INTEGER', default: 7 },
+        { name: 'note', type: 'VARCHAR' },
+      ]);
+      const { status } = await importRaw('defaults', 'qty,id\n1,1\n,2\n');
+      expect(status).toBe(200);
+      expect(await fileRows(t, 'defaults')).toEqual([
+        { id: 1, status: 'new', qty: 1, note: null },
+        { id: 2, status: 'new', qty: null, note: null },
+      ]);
+    });
+
+    it('an empty body empties the table on a full load and adds nothing incrementally', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', 'id\n1\n2\n');
+      expect((await importRaw('people', '', 'incremental=true')).body).toMatchObject({ imported_rows: 0, row_count: 2 });
+      expect((await importRaw('people', 'id,name\n')).body).toMatchObject({ imported_rows: 0, row_count: 0 });
+      expect(await catalogRowCount('people')).toBe(0);
+    });
+  });
+
+  describe('columns', () => {
+    it('refuses columns the table does not have with 400 unknown_columns, listing them', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', 'id\n1\n');
+      const { status, body } = await importRaw('people', 'id,name,colour,size\n2,a,red,3\n');
+      expect(status).toBe(400);
+      expect(body.detail.error).toBe('unknown_columns');
+      expect(body.detail.details.columns).toEqual(['colour', 'size']);
+      const json = await importRaw('people', '{"id":1,"extra":true}\n', 'format=ndjson');
+      expect(json.status).toBe(400);
+      expect(json.body.detail.details.columns).toEqual(['extra']);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: null, score: null, born: null }]);
+    });
+
+    it('refuses a file naming a column twice with 400', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const { status, body } = await importRaw('people', 'id,name,NAME\n1,a,b\n');
+      expect(status).toBe(400);
+      expect(body.detail.error).toBe('duplicate_columns');
+      expect(body.detail.details.columns).toEqual(['NAME']);
+    });
+
+    it('matches header names without regard to case', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const { status } = await importRaw('people', 'ID,Name\n1,a\n');
+      expect(status).toBe(200);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: 'a', score: null, born: null }]);
+    });
+
+    it('reads a file without a header row using the columns parameter', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const { status, body } = await importRaw('people', 'x,1\ny,2\n', 'header=false&columns=name,id');
+      expect(status, JSON.stringify(body)).toBe(200);
+      expect(body.imported_rows).toBe(2);
+      expect((await fileRows(t, 'people')).map((r) => `${r.id}${r.name}`)).toEqual(['1x', '2y']);
+    });
+
+    it('answers 422 for header=false without columns, and for bad parameters', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      let response = await importRaw('people', '1,a\n', 'header=false');
+      expect(response.status).toBe(422);
+      expect(response.body.detail.error).toBe('validation_error');
+      expect(response.body.detail.details.issues[0].path).toBe('query.columns');
+      for (const query of ['format=xml', 'delimiter=ab', 'incremental=yes', 'columns=a.b', 'header=maybe']) {
+        response = await importRaw('people', 'id\n1\n', query);
+        expect(response.status, query).toBe(422);
+      }
+      expect(await catalogRowCount('people')).toBe(0);
+    });
+
+    it('honours delimiter, quote, escape and null_string', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const csv = "id;name;score\n1;'a;b';NULL\n2;'it\\'s';2.5\n3;'';1\n4;'NULL';1\n";
+      const { status, body } = await importRaw('people', csv, `delimiter=%3B&quote=%27&escape=%5C&null_string=NULL`);
+      expect(status, JSON.stringify(body)).toBe(200);
+      expect(await fileRows(t, 'people')).toEqual([
+        { id: 1, name: 'a;b', score: null, born: null },
+        { id: 2, name: "it's", score: '2.50', born: null },
+        { id: 3, name: '', score: '1.00', born: null },
+        { id: 4, name: 'NULL', score: '1.00', born: null },
+      ]);
+      const tabs = await importRaw('people', 'id\tname\n5\tx\n', 'delimiter=%5Ct&incremental=true');
+      expect(tabs.status).toBe(200);
+      expect(tabs.body.row_count).toBe(5);
+    });
+
+    it('by default an empty unquoted field is NULL and "" is an empty string', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', 'id,name\n1,\n2,""\n');
+      expect((await fileRows(t, 'people')).map((r) => r.name)).toEqual([null, '']);
+    });
+  });
+
+  describe('failures leave the table as it was', () => {
+    const GOOD = 'id,name,score\n1,a,1\n2,b,2\n';
+    const rowsOf = (n: number, bad: number, badLine: string) => {
+      const lines = ['id,name,score'];
+      for (let i = 1; i <= n; i++) lines.push(i === bad ? badLine : `${i + 100},n${i},${i}`);
+      return `${lines.join('\n')}\n`;
+    };
+
+    for (const [where, position] of [['first', 1], ['middle', 1500], ['last', 3000]] as const) {
+      for (const incremental of [false, true]) {
+        it(`a bad number on the ${where} row fails the ${incremental ? 'incremental' : 'full'} import with its line`, async () => {
+          await createTable(t, 'people', PEOPLE, ['id']);
+          expect((await importRaw('people', GOOD)).status).toBe(200);
+          const { status, body } = await importRaw('people', rowsOf(3000, position, `${position + 100},x,not-a-number`), `incremental=${incremental}`);
+          expect(status).toBe(400);
+          expect(body.detail.error).toBe('import_failed');
+          expect(body.detail.details.line).toBe(position + 1);
+          expect(body.detail.details.column).toBe('score');
+          expect(body.detail.message).toMatch(/not-a-number/);
+          expect(JSON.stringify(body)).not.toContain(t.dataDir);
+          expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([1, 2]);
+          expect(await catalogRowCount('people')).toBe(2);
+        });
+      }
+    }
+
+    it('a NULL in a NOT NULL column fails the import', async () => {
+      await createTable(t, 'people', [...PEOPLE.slice(0, 3), { name: 'born', type: 'DATE', nullable: false }], ['id']);
+      expect((await importRaw('people', 'id,born\n1,2000-01-01\n')).status).toBe(200);
+      for (const query of ['', 'incremental=true']) {
+        const { status, body } = await importRaw('people', 'id,born\n5,2000-01-01\n6,\n', query);
+        expect(status).toBe(400);
+        expect(body.detail.error).toBe('import_failed');
+        expect(body.detail.message).toMatch(/NOT NULL/);
+      }
+      // Leaving out a NOT NULL column without a default fails the same way.
+      expect((await importRaw('people', 'id\n7\n', 'incremental=true')).status).toBe(400);
+      expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([1]);
+      expect(await catalogRowCount('people')).toBe(1);
+    });
+
+    it('a bad date, a short row and bad NDJSON fail too', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', GOOD);
+      let response = await importRaw('people', 'id,born\n3,2001-02-30\n');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.details.line).toBe(2);
+      response = await importRaw('people', 'id,name\n3,a\n4,b,c\n');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.details.line).toBe(3);
+      response = await importRaw('people', '{"id":3}\n{"id":"four"}\n', 'format=ndjson');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.details.line).toBe(2);
+      response = await importRaw('people', '{"id":3}\n{"id":\n', 'format=ndjson&incremental=true');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.error).toBe('import_failed');
+      expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([1, 2]);
+    });
+
+    it('an incremental load into a keyed table needs the key columns', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const { status, body } = await importRaw('people', 'name\nx\n', 'incremental=true');
+      expect(status).toBe(400);
+      expect(body.detail.error).toBe('import_failed');
+      expect(body.detail.details.missing_columns).toEqual(['id']);
+    });
+  });
+
+  describe('limits and access', () => {
+    it('answers 413 for a body over MAX_IMPORT_BYTES and leaves no staging file', async () => {
+      const small = await makeApp({ env: { MAX_IMPORT_BYTES: '1000' } });
+      try {
+        await small.createProject('p1');
+        await small.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } });
+        await createTable(small, 'people', PEOPLE, ['id']);
+        const lines = ['id,name'];
+        for (let i = 0; i < 500; i++) lines.push(`${i},row ${i}`);
+        // A stream that would go on for ever: refused once 1000 bytes have arrived.
+        let pulls = 0;
+        const endless = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            pulls++;
+            controller.enqueue(new TextEncoder().encode(`${lines.join('\n')}\n`));
+          },
+        });
+        let response = await importRaw('people', endless, '', {}, small);
+        expect(response.status).toBe(413);
+        expect(response.body.detail.error).toBe('payload_too_large');
+        expect(pulls).toBeLessThan(5);
+        // A declared length over the limit is refused without reading the body.
+        let read = 0;
+        const declared = new ReadableStream<Uint8Array>({ pull: () => void read++ }, { highWaterMark: 0 });
+        response = await importRaw('people', declared, '', { 'content-length': '5000' }, small);
+        expect(response.status).toBe(413);
+        expect(read).toBe(0);
+        // At the limit it is accepted.
+        response = await importRaw('people', 'id,name\n1,a\n', '', {}, small);
+        expect(response.status).toBe(200);
+        expect(await readdir(small.services.paths.filesDir)).toEqual([]);
+        expect((await small.callJson('GET', `${T}/people`)).body.row_count).toBe(1);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('answers 429 with Retry-After beyond MAX_CONCURRENT_IMPORTS, reading nothing of the refused body', async () => {
+      const one = await makeApp({ env: { MAX_CONCURRENT_IMPORTS: '1' } });
+      try {
+        await one.createProject('p1');
+        await one.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } });
+        await createTable(one, 'people', PEOPLE, ['id']);
+        let open!: ReadableStreamDefaultController<Uint8Array>;
+        const held = new ReadableStream<Uint8Array>({
+          start(controller) {
+            open = controller;
+            controller.enqueue(new TextEncoder().encode('id,name\n1,a\n'));
+          },
+        });
+        const first = importRaw('people', held, '', {}, one);
+        for (let i = 0; i < 500 && one.services.activeImports.count === 0; i++) await new Promise((r) => setTimeout(r, 5));
+        expect(one.services.activeImports.count).toBe(1);
+        let pulls = 0;
+        const refusedBody = new ReadableStream<Uint8Array>({ pull: () => void pulls++ }, { highWaterMark: 0 });
+        const refused = await importRaw('people', refusedBody, '', {}, one);
+        expect(refused.status).toBe(429);
+        expect(refused.body.detail.error).toBe('too_many_requests');
+        expect(Number(refused.response.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(pulls).toBe(0);
+        open.enqueue(new TextEncoder().encode('2,b\n'));
+        open.close();
+        const done = await first;
+        expect(done.status).toBe(200);
+        expect(done.body.imported_rows).toBe(2);
+        expect(one.services.activeImports.count).toBe(0);
+        // The slot is free again.
+        expect((await importRaw('people', 'id\n3\n', 'incremental=true', {}, one)).status).toBe(200);
+        expect(await readdir(one.services.paths.filesDir)).toEqual([]);
+      } finally {
+        await one.close();
+      }
+    });
+
+    it('refuses an import into a linked bucket with 403 bucket_readonly and changes nothing', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', 'id\n1\n');
+      expect((await t.callJson('POST', `${B}/share`, { body: { target_project_id: 'p2' } })).status).toBe(200);
+      const link = await t.callJson('POST', '/projects/p2/buckets/linked/link', { body: { source_project_id: 'p1', source_bucket_name: 'b1' } });
+      expect(link.status).toBe(201);
+      let pulls = 0;
+      const body = new ReadableStream<Uint8Array>({ pull: () => void pulls++ }, { highWaterMark: 0 });
+      const { status, body: answer } = await t.callJson('POST', '/projects/p2/buckets/linked/tables/people/import', { raw: body });
+      expect(status).toBe(403);
+      expect(answer.detail.error).toBe('bucket_readonly');
+      expect(pulls).toBe(0);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: null, score: null, born: null }]);
+    });
+
+    it('answers 404 for a missing table and 401/403 for bad keys', async () => {
+      expect((await importRaw('nope', 'id\n1\n')).body.detail.error).toBe('table_not_found');
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await t.callJson('POST', `${T}/people/import`, { raw: 'id\n1\n', key: null })).status).toBe(401);
+      const otherKey = (await t.callJson('POST', '/projects', { body: { id: 'p3' } })).body.api_key;
+      expect((await t.callJson('POST', `${T}/people/import`, { raw: 'id\n1\n', key: otherKey })).status).toBe(403);
+      expect(await catalogRowCount('people')).toBe(0);
+    });
+  });
+});
