@@ -14,8 +14,18 @@ export interface RunningServer {
   stop(graceMs?: number): Promise<void>;
 }
 
+export interface ServerOptions {
+  /** How long a client may take to send its request headers (ms); default 20 s. */
+  headersTimeoutMs?: number;
+  /**
+   * How often node checks connections against that deadline (ms); default 1 s. Node's own
+   * default is 30 s, which would let a slow client hold a socket for up to 50 s.
+   */
+  connectionsCheckingIntervalMs?: number;
+}
+
 /** Opens the storage, mounts the app on node:http and listens. Used by main and by tests. */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const services = await openServices(config, logger);
   const app = createApp(services);
   let inFlight = 0;
@@ -24,7 +34,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // A request is in flight from its headers until its response has been written out (or
   // the connection dropped): counting around app.fetch alone would let stop() cut the
   // socket between the handler's return and the adapter writing the response.
-  const server = createServer((req, res) => {
+  const server = createServer({ connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1_000 }, (req, res) => {
     inFlight++;
     res.once('close', () => {
       inFlight--;
@@ -35,7 +45,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // Big imports stream for a long time: no overall request deadline, but a client must
   // finish sending its headers promptly, and idle keep-alive sockets are closed.
   server.requestTimeout = 0;
-  server.headersTimeout = 20_000;
+  server.headersTimeout = options.headersTimeoutMs ?? 20_000;
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -8,7 +8,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
-import { reconcile } from './storage/reconcile.ts';
+import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
 
 /** Everything the handlers share; built once by `openServices` and passed to `createApp`. */
@@ -78,6 +78,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
     const catalog = await Catalog.load(db);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
+    await removeStaleStaging(paths, logger);
     await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(

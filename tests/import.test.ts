@@ -1,8 +1,11 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeApp, type TestApp } from './helpers.ts';
+import { startServer, type RunningServer } from '../src/server.ts';
+import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
 
 const B = '/projects/p1/buckets/b1';
 const T = `${B}/tables`;
@@ -484,5 +487,73 @@ describe('import', () => {
       expect((await t.callJson('POST', `${T}/people/import`, { raw: 'id\n1\n', key: otherKey })).status).toBe(403);
       expect(await catalogRowCount('people')).toBe(0);
     });
+  });
+});
+
+/** POSTs `chunks` one by one as a chunked body over a real socket; resolves with the answer. */
+function postChunks(url: string, chunks: Buffer[], headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, ...headers } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => parts.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString('utf8')) }));
+      res.on('error', reject);
+    });
+    // The server may answer (413) and close before the whole body went out.
+    req.on('error', () => {});
+    let next = 0;
+    const pump = () => {
+      while (next < chunks.length) {
+        if (!req.write(chunks[next++]!)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe('import over a real socket', () => {
+  let root: string;
+  let running: RunningServer;
+  const T1 = () => `${running.url}/projects/p1/buckets/b1/tables/people`;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-import-server-'));
+    running = await startServer(testConfig(join(root, 'data'), { PORT: '0', HOST: '127.0.0.1', MAX_IMPORT_BYTES: '200000' }), captureLogger().logger);
+    const json = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+    const post = (path: string, body: unknown) => fetch(running.url + path, { method: 'POST', headers: json, body: JSON.stringify(body) });
+    expect((await post('/projects', { id: 'p1' })).status).toBe(201);
+    expect((await post('/projects/p1/buckets', { name: 'b1' })).status).toBe(201);
+    expect((await post('/projects/p1/buckets/b1/tables', { name: 'people', columns: PEOPLE, primary_key: ['id'] })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await running.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    expect(await readdir(running.services.paths.filesDir)).toEqual([]);
+  });
+
+  it('streams a chunked gzip body into the table', async () => {
+    const lines = ['id,name,score'];
+    for (let i = 1; i <= 5000; i++) lines.push(`${i},person ${i},${i % 100}.5`);
+    const gz = gzipSync(`${lines.join('\n')}\n`);
+    const chunks = [];
+    for (let at = 0; at < gz.length; at += 4096) chunks.push(gz.subarray(at, at + 4096));
+    const { status, body } = await postChunks(`${T1()}/import`, chunks, { 'content-type': 'text/csv', 'content-encoding': 'gzip' });
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ imported_rows: 5000, row_count: 5000 });
+    const preview = await (await fetch(`${T1()}/preview?limit=1`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json();
+    expect(preview.total_row_count).toBe(5000);
+  });
+
+  it('answers 413 while the body is still arriving and keeps the rows', async () => {
+    const chunk = Buffer.from(`${'9,'.padEnd(1000, 'x')}\n`);
+    const { status, body } = await postChunks(`${T1()}/import?header=false&columns=id,name`, Array.from({ length: 1000 }, () => chunk));
+    expect(status).toBe(413);
+    expect(body.detail.error).toBe('payload_too_large');
+    const table = await (await fetch(T1(), { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json();
+    expect(table.row_count).toBe(5000);
+    expect(running.services.activeImports.count).toBe(0);
   });
 });

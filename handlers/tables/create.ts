@@ -37,7 +37,7 @@ export const createTable: Handler = async (request, ctx) => {
   };
   refuseExisting();
   const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: new Date().toISOString() };
-  // The bucket lock keeps a bucket delete from moving the folder away mid-create.
+  // Table creates share the bucket lock; a bucket delete waits for them to finish.
   await withBucketLock(ctx.services, project.id, bucket.name, () =>
     registry.withWriteLock(paths.tableFile(project.id, bucket.name, body.name), async () => {
       if (!catalog.getActiveProject(project.id)) throw notFound('project_not_found', `Project ${project.id} not found`, { project_id: project.id });
@@ -45,6 +45,7 @@ export const createTable: Handler = async (request, ctx) => {
       refuseExisting();
       await createTableFile(ctx.services, table);
     }),
+    'shared',
   );
   return json(await tableView(ctx.services, table), 201);
 };

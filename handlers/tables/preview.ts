@@ -5,7 +5,7 @@ import { readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { queryInt } from '../../src/http/schemas.ts';
 import { columnViews } from '../../src/http/views.ts';
-import { readJsonRows } from '../../src/storage/read.ts';
+import { readRowsWithTotal, TOTAL } from '../../src/storage/read.ts';
 import { quoteIdent } from '../../src/storage/sql.ts';
 
 export const PreviewQuerySchema = v.object({
@@ -19,18 +19,7 @@ export const previewTable: Handler = async (request, ctx) => {
   const { paths, db } = ctx.services;
   const alias = await ctx.storage.attach(paths.tableFile(table.projectId, table.bucket, table.name));
   const data = `${quoteIdent(alias)}.main.data`;
-  const { rows, total } = await db.with(async (c) => {
-    const rows = await readJsonRows(c, `SELECT * FROM ${data} LIMIT $1`, [limit]);
-    if (rows.length < limit) return { rows, total: rows.length };
-    // Rows and count from one snapshot, so they agree even while an import commits.
-    await c.run('BEGIN TRANSACTION');
-    try {
-      const again = await readJsonRows(c, `SELECT * FROM ${data} LIMIT $1`, [limit]);
-      const count = Number((await c.runAndReadAll(`SELECT count(*) FROM ${data}`)).getRows()[0]![0]);
-      return { rows: again, total: count };
-    } finally {
-      await c.run('COMMIT');
-    }
-  });
+  // One statement: the rows and the table's count come from the same snapshot.
+  const { rows, total } = await db.with((c) => readRowsWithTotal(c, `SELECT *, (SELECT count(*) FROM ${data}) AS ${TOTAL} FROM ${data} LIMIT $1`, [limit]));
   return json({ columns: columnViews(table), rows, total_row_count: total, preview_row_count: rows.length });
 };

@@ -51,6 +51,26 @@ async function readLimitedText(request: Request, limit: number): Promise<string>
   }
 }
 
+/** Deeper JSON parses, but cannot be serialised again (JSON.stringify recurses): refused up front. */
+export const MAX_JSON_DEPTH = 100;
+
+/** The deepest nesting of arrays and objects in JSON text (brackets inside strings skipped). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 export const payloadTooLarge = (limit: number) =>
   new HttpError(413, 'payload_too_large', `Request body exceeds ${limit} bytes`, { limit_bytes: limit });
 
@@ -66,6 +86,9 @@ export async function readJson<S extends AnySchema>(request: Request, schema: S)
     throw new HttpError(415, 'unsupported_media_type', 'Request body must be application/json', {
       content_type: contentType.slice(0, 100),
     });
+  }
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw validationError([{ path: '(body)', message: `JSON nesting is deeper than ${MAX_JSON_DEPTH} levels` }], 'Body is nested too deeply');
   }
   let parsed: unknown;
   try {

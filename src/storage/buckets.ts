@@ -24,13 +24,18 @@ export async function createBucket(services: Services, bucket: BucketRecord, gua
 }
 
 /**
- * Runs `work` holding the bucket's lock. Creating and deleting the bucket and creating
- * tables in it take turns, so a delete cannot move the folder away while a create is
+ * Runs `work` holding the bucket's lock. Creating and deleting the bucket take it alone;
+ * table creates in it share it, so a delete cannot move the folder away while a create is
  * writing into it (which would leave files and catalog rows behind for a deleted bucket).
  */
-export function withBucketLock<T>(services: Services, projectId: string, bucket: string, work: () => Promise<T>): Promise<T> {
-  // The key is a folder path: it cannot collide with a table file's lock (`….duckdb`).
-  return services.registry.withWriteLock(services.paths.bucketDir(projectId, bucket), work);
+export function withBucketLock<T>(
+  services: Services,
+  projectId: string,
+  bucket: string,
+  work: () => Promise<T>,
+  mode: 'shared' | 'exclusive' = 'exclusive',
+): Promise<T> {
+  return services.registry.withFolderLock(services.paths.bucketDir(projectId, bucket), mode, work);
 }
 
 /** Runs `work` holding the locks of several buckets of one project (taken in name order). */

@@ -19,6 +19,10 @@ export class Database {
       // Table files are attached by path; nothing else on disk may be reached from SQL
       // by accident, so extensions are never auto-installed from the network.
       autoinstall_known_extensions: 'false',
+      // DuckDB 1.5 rewrites `SELECT … LIMIT n` with n > 50 into a rowid semi-join ("late
+      // materialization"): a 100-row preview took 4x as long (2.8 ms instead of 0.7 ms on
+      // 2,000 rows) and ORDER BY … LIMIT gained nothing from it in our measurements.
+      disabled_optimizers: 'late_materialization',
     });
     return new Database(instance);
   }

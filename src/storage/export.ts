@@ -123,6 +123,11 @@ abstract class ExportSource {
         await this.pending.catch(() => {});
       }
       await this.dispose().catch(() => {});
+      // A streaming result left unread keeps its transaction open, and with it the table's
+      // file: detached, it could not be attached again (500 on the next request for it)
+      // until the result was garbage-collected. Closing the connection does not end it; a
+      // new statement on the connection does.
+      if (this.connection && (broken || this.cancelled)) await this.connection.run('SELECT 1').catch(() => {});
       // A connection interrupted mid-query (or left with an unread result) is not reused.
       this.doneWithTable(broken || this.cancelled);
     })());
@@ -245,44 +250,74 @@ class NdjsonSource extends ExportSource {
 }
 
 /**
- * The body of an export response. Memory stays bounded: chunks are produced only when the
- * consumer pulls. Whatever ends the stream (its end, an error, a cancel, the client going
- * away), the query is stopped and the table released through `hooks.release`.
+ * Starts an export and resolves with the response body once its first chunk is ready (or it
+ * is empty), so a failure before any byte is an ordinary error response rather than a broken
+ * stream. Memory stays bounded: chunks are produced only when the consumer pulls. Whatever
+ * ends the stream (its end, an error, a cancel, the client going away), the query is
+ * stopped and the table released through `hooks.release`.
  */
-export function exportStream(deps: ExportDeps, job: ExportJob, hooks: ExportHooks): ReadableStream<Uint8Array> {
+export async function openExport(deps: ExportDeps, job: ExportJob, hooks: ExportHooks): Promise<ReadableStream<Uint8Array>> {
   const source = job.format === 'ndjson' ? new NdjsonSource(deps, job, hooks) : new CopySource(deps, job, hooks);
-  const onAbort = () => void source.close(true);
-  // The client may be gone already (it hung up while the request was validated).
-  if (hooks.signal?.aborted) onAbort();
-  else hooks.signal?.addEventListener('abort', onAbort, { once: true });
-  const finish = async (controller: ReadableStreamDefaultController<Uint8Array>, error?: unknown) => {
-    hooks.signal?.removeEventListener('abort', onAbort);
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let started = false;
+  let first!: { resolve: () => void; reject: (error: unknown) => void };
+  const ready = new Promise<void>((resolve, reject) => (first = { resolve, reject }));
+  const settle = (error?: unknown) => {
     try {
-      if (error !== undefined && !source.cancelled) controller.error(error);
+      if (error !== undefined) controller.error(error);
       else controller.close();
     } catch {
-      /* the stream was cancelled already */
+      /* cancelled or settled already */
     }
-    await source.close(error !== undefined);
   };
+  // The client went away: stop the query and end the body. Not with an error: nobody reads
+  // it any more, and the node adapter's own cancel of an errored body would go unhandled.
+  const onAbort = () => {
+    settle();
+    void source.close(true);
+  };
+  const stopListening = () => hooks.signal?.removeEventListener('abort', onAbort);
   const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
+    start(c) {
+      controller = c;
+    },
+    async pull() {
+      const isFirst = !started;
+      started = true;
       let chunk: Uint8Array | null;
       try {
         chunk = await source.next();
       } catch (error) {
-        if (!source.cancelled) hooks.onError?.(error);
-        await finish(controller, error);
+        stopListening();
+        const cancelled = source.cancelled;
+        await source.close(true);
+        // Before the first byte, a failure becomes the handler's error response; a stop
+        // asked for by the client just ends the body.
+        if (isFirst && !cancelled) first.reject(error);
+        else {
+          if (!cancelled) hooks.onError?.(error);
+          settle(cancelled ? undefined : error);
+          first.resolve();
+        }
         return;
       }
       if (chunk && !source.closed) controller.enqueue(chunk);
-      else await finish(controller);
+      else {
+        stopListening();
+        settle();
+        await source.close(false);
+      }
+      if (isFirst) first.resolve();
     },
     cancel() {
-      hooks.signal?.removeEventListener('abort', onAbort);
+      stopListening();
       return source.close(true);
     },
   });
+  // The client may be gone already (it hung up while the request was validated).
+  if (hooks.signal?.aborted) onAbort();
+  else hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  await ready;
   // CompressionStream takes any BufferSource in, which the DOM typings do not relate to Uint8Array.
   return job.gzip ? stream.pipeThrough(new CompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>) : stream;
 }

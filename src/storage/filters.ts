@@ -15,7 +15,12 @@ const COMPARISONS: Partial<Record<FilterOperator, string>> = { eq: '=', ne: '<>'
 const MAX_VALUES = 10_000;
 
 /** A column as the caller names it; matched to the table's columns without regard to case. */
-export const ColumnRefSchema = v.pipe(v.string(), v.minLength(1, 'Column name must not be empty'), v.maxLength(255));
+export const ColumnRefSchema = v.pipe(
+  v.string(),
+  v.minLength(1, 'Column name must not be empty'),
+  v.maxLength(255),
+  v.description("A column of the table, matched to the table's column names without regard to case"),
+);
 
 /** Filter values are JSON scalars; each is sent to DuckDB as text and cast to the column's type. */
 const FilterValueSchema = v.union(
@@ -38,6 +43,10 @@ export const FilterSchema = v.pipe(
   v.forward(
     v.check((f) => valueCountError(f.operator, f.values.length) === undefined, (issue) => valueCountError(issue.input.operator, issue.input.values.length)!),
     ['values'],
+  ),
+  v.description(
+    'eq, ne, gt, ge, lt, le take one value; in, not_in one or more; is_null, not_null none. Values are compared as the column type ' +
+      '(a value that does not convert exactly is a 422). As in SQL, ne and not_in do not match NULL.',
   ),
 );
 export type Filter = v.InferOutput<typeof FilterSchema>;

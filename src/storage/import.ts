@@ -309,20 +309,28 @@ const countRows = async (c: DuckDBConnection, relation: string) => Number((await
  * commit remove each key from the index (seconds per million rows). Readers on older
  * snapshots keep seeing the old rows. Falls back to DELETE for a DDL it does not know.
  */
-async function emptyTable(c: DuckDBConnection, alias: string): Promise<void> {
+async function emptyTable(c: DuckDBConnection, alias: string, primaryKey: string[]): Promise<void> {
   const data = `${quoteIdent(alias)}.main.data`;
-  const rows = await c.runAndReadAll(
-    "SELECT sql FROM duckdb_tables() WHERE database_name = $1 AND schema_name = 'main' AND table_name = 'data'",
-    [alias],
-  );
-  const ddl = rows.getRows()[0]?.[0];
-  const head = typeof ddl === 'string' ? /^CREATE TABLE (?:"data"|data)\s*\(/i.exec(ddl) : null;
-  if (typeof ddl === 'string' && head) {
-    await c.run(`DROP TABLE ${data}`);
-    await c.run(`CREATE TABLE ${data}(${ddl.slice(head[0].length)}`);
-  } else {
+  // Not duckdb_tables(): a catalog-wide function pulls every attached database into this
+  // (long, writing) transaction, which then pins the files other requests detach (their
+  // next ATTACH fails with a file handle conflict) and makes CHECKPOINT of any of them fail
+  // until it commits. pragma_table_info binds this one table only.
+  const info = (await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(${quoteLiteral(data)})`)).getRowObjectsJS();
+  const keyed = new Set(info.filter((col) => col.pk).map((col) => String(col.name).toLowerCase()));
+  const sameKey = keyed.size === primaryKey.length && primaryKey.every((k) => keyed.has(k.toLowerCase()));
+  if (info.length === 0 || !sameKey) {
     await c.run(`DELETE FROM ${data}`);
+    return;
   }
+  const columns = info.map((col) => {
+    let sql = `${quoteIdent(String(col.name))} ${String(col.type)}`;
+    if (col.notnull) sql += ' NOT NULL';
+    if (col.dflt_value != null) sql += ` DEFAULT (${String(col.dflt_value)})`;
+    return sql;
+  });
+  if (primaryKey.length) columns.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
+  await c.run(`DROP TABLE ${data}`);
+  await c.run(`CREATE TABLE ${data} (${columns.join(', ')})`);
 }
 
 interface LoadPlan {
@@ -335,11 +343,16 @@ interface LoadPlan {
 
 /**
  * Loads the staged rows into the table in one transaction. Full load: the rows are
- * replaced. Incremental: appended, or upserted by key when the table has a primary key.
- * Where the file repeats a key the last occurrence wins: the rows are staged in a temporary
- * table first (in file order, so its rowid is the file position) and reduced to the last
- * row per key. A full load tries the direct INSERT first and only stages when the key
- * index reports a duplicate, so the common case reads the file once.
+ * replaced. Incremental: appended, or upserted by key when the table has a primary key
+ * (the file's columns overwrite the stored row's; columns absent from the file keep their
+ * values, as with DuckDB's INSERT OR REPLACE).
+ *
+ * Where the file repeats a key the last occurrence wins, full load and upsert alike: the
+ * rows are copied to a temporary table (in file order, so its rowid is the file position)
+ * and reduced to the last row per key. That costs a second pass, so it is only done when
+ * needed: a full load tries the direct INSERT first and falls back when the key index
+ * reports a duplicate; an upsert (where DuckDB would silently keep an arbitrary one of the
+ * repeated rows) counts rows and distinct keys first and goes direct when they agree.
  */
 async function load(c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
   const { data, columns, primaryKey, incremental, source } = plan;
@@ -347,14 +360,29 @@ async function load(c: DuckDBConnection, alias: string, plan: LoadPlan): Promise
   if (columns.length === 0) {
     // An empty file: nothing to insert.
     if (incremental) return { imported: 0, rowCount: await countRows(c, data) };
-    await inTransaction(c, () => emptyTable(c, alias));
+    await inTransaction(c, () => emptyTable(c, alias, primaryKey));
     return { imported: 0, rowCount: 0 };
   }
   const insertDirect = `INSERT INTO ${data} (${list}) ${source}`;
-  if (!primaryKey.length || !incremental) {
+  const key = primaryKey.map(quoteIdent).join(', ');
+  const keyNames = new Set(primaryKey.map((k) => k.toLowerCase()));
+  const updates = columns.filter((m) => !keyNames.has(m.column.name.toLowerCase())).map((m) => `${quoteIdent(m.column.name)} = EXCLUDED.${quoteIdent(m.column.name)}`);
+  const onConflict = `ON CONFLICT (${key}) ${updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
+  let imported: number | undefined;
+  if (primaryKey.length && incremental) {
+    // A cheap parallel pass (only the key columns are converted); it also gives imported_rows.
+    const counts = (await c.runAndReadAll(`SELECT count(*), count(DISTINCT (${key})) FROM (${source})`)).getRows()[0]!;
+    imported = Number(counts[0]);
+    if (imported === Number(counts[1])) {
+      return inTransaction(c, async () => {
+        await c.run(`${insertDirect} ${onConflict}`);
+        return { imported: imported!, rowCount: await countRows(c, data) };
+      });
+    }
+  } else {
     try {
       return await inTransaction(c, async () => {
-        if (!incremental) await emptyTable(c, alias);
+        if (!incremental) await emptyTable(c, alias, primaryKey);
         const imported = (await c.run(insertDirect)).rowsChanged;
         return { imported, rowCount: incremental ? await countRows(c, data) : imported };
       });
@@ -366,20 +394,16 @@ async function load(c: DuckDBConnection, alias: string, plan: LoadPlan): Promise
   const staged = `temp.main.${quoteIdent(stage)}`;
   await c.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(stage)} AS ${source}`);
   try {
-    const imported = await countRows(c, staged);
-    const key = primaryKey.map(quoteIdent).join(', ');
+    const total = imported ?? (await countRows(c, staged));
     const lastPerKey = `SELECT ${list} FROM ${staged} QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY rowid DESC) = 1`;
     return await inTransaction(c, async () => {
       if (!incremental) {
-        await emptyTable(c, alias);
+        await emptyTable(c, alias, primaryKey);
         const inserted = (await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey}`)).rowsChanged;
-        return { imported, rowCount: inserted };
+        return { imported: total, rowCount: inserted };
       }
-      const keyNames = new Set(primaryKey.map((k) => k.toLowerCase()));
-      const updates = columns.filter((m) => !keyNames.has(m.column.name.toLowerCase())).map((m) => `${quoteIdent(m.column.name)} = EXCLUDED.${quoteIdent(m.column.name)}`);
-      const action = updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING';
-      await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey} ON CONFLICT (${key}) ${action}`);
-      return { imported, rowCount: await countRows(c, data) };
+      await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey} ${onConflict}`);
+      return { imported: total, rowCount: await countRows(c, data) };
     });
   } finally {
     await c.run(`DROP TABLE IF EXISTS ${staged}`).catch(() => {});

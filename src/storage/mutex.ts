@@ -42,3 +42,74 @@ export class KeyedMutex {
     }
   }
 }
+
+/**
+ * A readers–writer lock: many `shared` holders at once, or one `exclusive` holder. A
+ * waiting exclusive caller blocks new shared ones, so it cannot starve.
+ */
+export class RwLock {
+  private readers = 0;
+  private writer = false;
+  private readonly queue: { exclusive: boolean; wake: () => void }[] = [];
+
+  get idle(): boolean {
+    return this.readers === 0 && !this.writer && this.queue.length === 0;
+  }
+
+  async shared<T>(work: () => Promise<T>): Promise<T> {
+    if (this.writer || this.queue.length) await new Promise<void>((wake) => this.queue.push({ exclusive: false, wake }));
+    else this.readers++;
+    try {
+      return await work();
+    } finally {
+      this.readers--;
+      this.pump();
+    }
+  }
+
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    if (this.writer || this.readers || this.queue.length) await new Promise<void>((wake) => this.queue.push({ exclusive: true, wake }));
+    else this.writer = true;
+    try {
+      return await work();
+    } finally {
+      this.writer = false;
+      this.pump();
+    }
+  }
+
+  /** Hands the lock to the next waiters: one exclusive, or every shared one in a row. */
+  private pump(): void {
+    if (this.writer) return;
+    while (this.queue.length) {
+      const next = this.queue[0]!;
+      if (next.exclusive) {
+        if (this.readers) return;
+        this.queue.shift();
+        this.writer = true;
+        next.wake();
+        return;
+      }
+      this.queue.shift();
+      this.readers++;
+      next.wake();
+    }
+  }
+}
+
+/** One readers–writer lock per key, forgotten when idle. */
+export class KeyedRwLock {
+  private readonly locks = new Map<string, RwLock>();
+
+  run<T>(key: string, mode: 'shared' | 'exclusive', work: () => Promise<T>): Promise<T> {
+    let lock = this.locks.get(key);
+    if (!lock) {
+      lock = new RwLock();
+      this.locks.set(key, lock);
+    }
+    const held = lock;
+    return held[mode](work).finally(() => {
+      if (held.idle && this.locks.get(key) === held) this.locks.delete(key);
+    });
+  }
+}

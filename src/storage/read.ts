@@ -13,6 +13,28 @@ export async function readJsonRows(c: DuckDBConnection, sql: string, params: Duc
   });
 }
 
+/** Name of the extra column that carries the total row count in `readRowsWithTotal` queries. */
+export const TOTAL = '"__total_row_count__"';
+
+/**
+ * Runs a query whose last column is a total count (named TOTAL) next to the rows: one
+ * statement, so rows and count share a snapshot. The count column is not returned as data.
+ */
+export async function readRowsWithTotal(c: DuckDBConnection, sql: string, params: DuckDBValue[]): Promise<{ rows: Record<string, JsonValue>[]; total: number }> {
+  const reader = await c.runAndReadAll(sql, params);
+  const names = reader.columnNames();
+  const types = reader.columnTypes();
+  const last = names.length - 1;
+  let total = 0;
+  const rows = reader.getRows().map((row) => {
+    const out: Record<string, JsonValue> = {};
+    for (let i = 0; i < last; i++) out[names[i]!] = toJsonValue(row[i]!, types[i]);
+    total = Number(row[last]);
+    return out;
+  });
+  return { rows, total };
+}
+
 /**
  * Up to `limit` rows and the number of rows the query would return without the limit,
  * both from one snapshot (one transaction), so they agree even while a write commits.

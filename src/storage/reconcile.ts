@@ -15,6 +15,20 @@ async function entries(dir: string) {
 }
 
 /**
+ * Empties the staging folder (`files/`) at start: whatever is there was an upload or an
+ * export of a process that is gone (killed mid-import), and nothing else reads it. Runs once
+ * the DuckDB instance holds its lock, so a second process on the same folder never gets here.
+ */
+export async function removeStaleStaging(paths: TableStoreDeps['paths'], logger: Logger): Promise<void> {
+  let removed = 0;
+  for (const entry of await entries(paths.filesDir)) {
+    await rm(join(paths.filesDir, entry.name), { recursive: true, force: true });
+    removed++;
+  }
+  if (removed) logger.info({ event: 'reconcile', repair: 'removed_staging_files', count: removed }, 'removed staging files left by an earlier run');
+}
+
+/**
  * Brings the catalog in line with the files after a start, the files being the truth
  * for buckets and tables: leftovers of interrupted creates and deletes are removed, a
  * table file without a catalog row is adopted, a row without a file is dropped. After an

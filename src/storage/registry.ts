@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Database } from './db.ts';
-import { KeyedMutex, Mutex } from './mutex.ts';
+import { KeyedMutex, KeyedRwLock, Mutex } from './mutex.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 interface Attachment {
@@ -28,6 +28,7 @@ export class AttachmentRegistry {
   private readonly attachments = new Map<string, Attachment>();
   private readonly ddl = new Mutex();
   private readonly writeLocks = new KeyedMutex();
+  private readonly folderLocks = new KeyedRwLock();
   private readonly closing = new Set<string>();
   private counter = 0;
 
@@ -93,6 +94,14 @@ export class AttachmentRegistry {
       .finally(() => {
         if (this.attachments.get(path) === entry) this.attachments.delete(path);
       });
+  }
+
+  /**
+   * Runs `work` holding a bucket folder's lock: `shared` for work inside the bucket (table
+   * creates run in parallel), `exclusive` for creating or deleting the bucket itself.
+   */
+  withFolderLock<T>(path: string, mode: 'shared' | 'exclusive', work: () => Promise<T>): Promise<T> {
+    return this.folderLocks.run(path.toLowerCase(), mode, work);
   }
 
   /** Runs `work` with the table's write lock held. */

@@ -22,7 +22,7 @@ import { startServer } from '../../src/server.ts';
 
 const ROWS = 1_000_000;
 const UPSERT_ROWS = 100_000;
-const RUNS = 3;
+const RUNS = Number(process.env.RUNS ?? 5);
 const THREADS = 4;
 const MEMORY_LIMIT = '4GB';
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -76,9 +76,13 @@ async function api(url: string, method: string, path: string, body?: unknown): P
   return text ? JSON.parse(text) : undefined;
 }
 
-async function timed<T>(work: () => Promise<T>): Promise<[number, T]> {
+/** Wall time of `work` in ms (process CPU time, all threads, is added to `cpu` when given). */
+async function timed<T>(work: () => Promise<T>, cpu?: number[]): Promise<[number, T]> {
   const started = performance.now();
+  const cpuStart = process.cpuUsage();
   const result = await work();
+  const used = process.cpuUsage(cpuStart);
+  cpu?.push((used.user + used.system) / 1000);
   return [performance.now() - started, result];
 }
 
@@ -121,41 +125,66 @@ export async function importBench(): Promise<Record<string, unknown>> {
     const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' };
 
     reference = await DuckDBInstance.create(join(root, 'reference.duckdb'), settings);
+    // CPU time of the whole process (server, client and DuckDB threads) per measured call.
+    const cpu = { import: [] as number[], reference: [] as number[], upsert: [] as number[], upsertReference: [] as number[] };
     const rc = await reference.connect();
 
+    // The server detaches a table file (and DuckDB checkpoints it) once the last request
+    // using it is done; the next request then opens it again.
+    const settled = async () => {
+      for (let i = 0; i < 6000 && server.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    };
     const serverRun = async (round: number) => {
       const name = `t${round}`;
       await api(server.url, 'POST', '/projects/bench/buckets/in_c_import/tables', { name, columns: COLUMNS, primary_key: ['id'] });
-      const [fullMs, full] = await timed(() => upload(`${tables}/${name}/import`, fullCsv, fullSize, headers));
+      const [fullMs, full] = await timed(() => upload(`${tables}/${name}/import`, fullCsv, fullSize, headers), cpu.import);
       if (full.status !== 200 || full.body.row_count !== ROWS) throw new Error(`full import: ${full.status} ${JSON.stringify(full.body).slice(0, 300)}`);
-      const [upsertMs, upsert] = await timed(() => upload(`${tables}/${name}/import?incremental=true`, upsertCsv, upsertSize, headers));
+      await settled();
+      const [upsertMs, upsert] = await timed(() => upload(`${tables}/${name}/import?incremental=true`, upsertCsv, upsertSize, headers), cpu.upsert);
       if (upsert.status !== 200 || upsert.body.row_count !== ROWS + UPSERT_ROWS / 2) {
         throw new Error(`upsert: ${upsert.status} ${JSON.stringify(upsert.body).slice(0, 300)}`);
       }
       return { fullMs, upsertMs };
     };
+    const referenceUpsert = (alias: string, cpuSamples?: number[]) =>
+      timed(
+        () =>
+          rc.run(
+            `INSERT INTO ${alias}.main.data SELECT * FROM read_csv(${sqlString(upsertCsv)})
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, amount = EXCLUDED.amount, ts = EXCLUDED.ts`,
+          ),
+        cpuSamples,
+      );
     const referenceRun = async (round: number) => {
       const alias = `ref${round}`;
-      await rc.run(`ATTACH ${sqlString(join(root, `${alias}.duckdb`))} AS ${alias}`);
+      const file = sqlString(join(root, `${alias}.duckdb`));
+      await rc.run(`ATTACH ${file} AS ${alias}`);
       await rc.run(`CREATE TABLE ${alias}.main.data (${REFERENCE_DDL})`);
-      const [fullMs] = await timed(() => rc.run(`INSERT INTO ${alias}.main.data SELECT * FROM read_csv(${sqlString(fullCsv)})`));
-      const [upsertMs] = await timed(() =>
-        rc.run(
-          `INSERT INTO ${alias}.main.data SELECT * FROM read_csv(${sqlString(upsertCsv)})
-           ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, amount = EXCLUDED.amount, ts = EXCLUDED.ts`,
-        ),
-      );
+      const [fullMs] = await timed(() => rc.run(`INSERT INTO ${alias}.main.data SELECT * FROM read_csv(${sqlString(fullCsv)})`), cpu.reference);
+      // The upsert starts from the state the server's starts from: the file checkpointed
+      // and closed, opened again for the statement.
+      await rc.run(`DETACH ${alias}`);
+      await rc.run(`ATTACH ${file} AS ${alias}`);
+      const [upsertMs] = await referenceUpsert(alias, cpu.upsertReference);
       const count = Number((await rc.runAndReadAll(`SELECT count(*) FROM ${alias}.main.data`)).getRows()[0]![0]);
       if (count !== ROWS + UPSERT_ROWS / 2) throw new Error(`reference: ${count} rows`);
       await rc.run(`DETACH ${alias}`);
-      return { fullMs, upsertMs };
+      // For comparison: the same upsert on a table still open (index already in memory).
+      const warm = `${alias}w`;
+      await rc.run(`ATTACH ${sqlString(join(root, `${warm}.duckdb`))} AS ${warm}`);
+      await rc.run(`CREATE TABLE ${warm}.main.data (${REFERENCE_DDL})`);
+      await rc.run(`INSERT INTO ${warm}.main.data SELECT * FROM read_csv(${sqlString(fullCsv)})`);
+      const [warmMs] = await referenceUpsert(warm);
+      await rc.run(`DETACH ${warm}`);
+      return { fullMs, upsertMs, warmMs };
     };
 
     // A warm-up round of each (page cache, code paths), then measured rounds in alternating order.
     await serverRun(0);
     await referenceRun(0);
+    for (const samples of Object.values(cpu)) samples.length = 0;
     const ours: { fullMs: number; upsertMs: number }[] = [];
-    const theirs: { fullMs: number; upsertMs: number }[] = [];
+    const theirs: { fullMs: number; upsertMs: number; warmMs: number }[] = [];
     for (let round = 1; round <= RUNS; round++) {
       if (round % 2) {
         ours.push(await serverRun(round));
@@ -184,7 +213,14 @@ export async function importBench(): Promise<Record<string, unknown>> {
       upsert_100k_ms: round(upsertMs, 0),
       upsert_reference_ms: round(upsertReferenceMs, 0),
       upsert_ratio: round(upsertMs / upsertReferenceMs),
-      samples: { import_ms: ours.map((r) => round(r.fullMs, 0)), reference_ms: theirs.map((r) => round(r.fullMs, 0)), upsert_ms: ours.map((r) => round(r.upsertMs, 0)), upsert_reference_ms: theirs.map((r) => round(r.upsertMs, 0)) },
+      upsert_reference_open_ms: round(median(theirs.map((r) => r.warmMs)), 0),
+      cpu_ms: {
+        import_1m: round(median(cpu.import), 0),
+        reference: round(median(cpu.reference), 0),
+        upsert_100k: round(median(cpu.upsert), 0),
+        upsert_reference: round(median(cpu.upsertReference), 0),
+      },
+      samples: { import_ms: ours.map((r) => round(r.fullMs, 0)), reference_ms: theirs.map((r) => round(r.fullMs, 0)), upsert_ms: ours.map((r) => round(r.upsertMs, 0)), upsert_reference_ms: theirs.map((r) => round(r.upsertMs, 0)), upsert_reference_open_ms: theirs.map((r) => round(r.warmMs, 0)) },
     };
   } finally {
     try {

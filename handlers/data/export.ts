@@ -1,0 +1,71 @@
+import * as v from 'valibot';
+import type { Handler, HandlerContext } from '../../src/context.ts';
+import { tableFromPath } from '../../src/http/lookup.ts';
+import { readJson, readQuery } from '../../src/http/request.ts';
+import { QueryBoolSchema, queryInt } from '../../src/http/schemas.ts';
+import type { TableRecord } from '../../src/storage/catalog.ts';
+import { EXPORT_FORMATS, exportHeaders, openExport, type ExportFormat } from '../../src/storage/export.ts';
+import { checkConversions, ColumnListSchema, FiltersSchema, OrderByListSchema, planRead, type ReadSpec, type SpecPaths } from '../../src/storage/filters.ts';
+import { quoteIdent } from '../../src/storage/sql.ts';
+
+const FormatSchema = v.picklist(EXPORT_FORMATS, `format must be one of ${EXPORT_FORMATS.join(', ')}`);
+const MAX_LIMIT = Number.MAX_SAFE_INTEGER;
+
+export const ExportQuerySchema = v.object({
+  format: v.optional(FormatSchema, 'csv'),
+  /** Comma-separated column names. */
+  columns: v.optional(v.pipe(v.string(), v.minLength(1, 'columns must name at least one column'), v.maxLength(65_536))),
+  limit: v.optional(queryInt(1, MAX_LIMIT)),
+  gzip: v.optional(QueryBoolSchema, 'false'),
+});
+
+export const ExportBodySchema = v.object({
+  format: v.optional(FormatSchema, 'csv'),
+  columns: v.optional(ColumnListSchema),
+  filters: v.optional(FiltersSchema, []),
+  order_by: v.optional(OrderByListSchema, []),
+  limit: v.optional(v.pipe(v.number(), v.integer('limit must be a whole number'), v.minValue(1, 'limit must be at least 1'), v.maxValue(MAX_LIMIT))),
+  gzip: v.optional(v.boolean(), false),
+});
+
+/** Validates the read, then answers with the streamed rows; the table is held until the stream ends. */
+async function sendExport(
+  request: Request,
+  ctx: HandlerContext,
+  table: TableRecord,
+  spec: ReadSpec & { format: ExportFormat; limit?: number; gzip: boolean },
+  paths?: SpecPaths,
+): Promise<Response> {
+  const plan = planRead(table, spec, paths);
+  const { db } = ctx.services;
+  const alias = await ctx.storage.attach(ctx.services.paths.tableFile(table.projectId, table.bucket, table.name));
+  await db.with((c) => checkConversions(c, plan));
+  ctx.logFields.format = spec.format;
+  const release = ctx.storage.hold();
+  const body = await openExport(
+    ctx.services,
+    { data: `${quoteIdent(alias)}.main.data`, plan, limit: spec.limit, format: spec.format, gzip: spec.gzip },
+    {
+      release,
+      signal: request.signal,
+      onError: (error) => ctx.log.error({ err: (error as Error).message, table: table.name }, 'export failed after the response started'),
+    },
+  );
+  return new Response(body, { status: 200, headers: exportHeaders(table.name, spec.format, spec.gzip) });
+}
+
+/** GET …/tables/{table}/export?format=&columns=a,b&limit=&gzip= */
+export const exportTableGet: Handler = async (request, ctx) => {
+  const { table } = tableFromPath(ctx);
+  const query = readQuery(request, ExportQuerySchema);
+  const columns = query.columns?.split(',').map((name) => name.trim());
+  const paths: SpecPaths = { columns: 'query.columns', filters: 'query.filters', orderBy: 'query.order_by' };
+  return sendExport(request, ctx, table, { format: query.format, columns, limit: query.limit, gzip: query.gzip }, paths);
+};
+
+/** POST …/tables/{table}/export with filters, sort keys, columns, limit and gzip in the body. */
+export const exportTablePost: Handler = async (request, ctx) => {
+  const { table } = tableFromPath(ctx);
+  const body = await readJson(request, ExportBodySchema);
+  return sendExport(request, ctx, table, { format: body.format, columns: body.columns, filters: body.filters, orderBy: body.order_by, limit: body.limit, gzip: body.gzip });
+};

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import * as v from 'valibot';
+import type { Handler } from '../../src/context.ts';
+import { HttpError, validationError, type ValidationIssue } from '../../src/http/errors.ts';
+import { requireWritable, tableFromPath } from '../../src/http/lookup.ts';
+import { payloadTooLarge, readQuery } from '../../src/http/request.ts';
+import { json } from '../../src/http/respond.ts';
+import { ColumnNameSchema, QueryBoolSchema } from '../../src/http/schemas.ts';
+import { tableView } from '../../src/http/views.ts';
+import { importFile, stageBody, type ImportFormat } from '../../src/storage/import.ts';
+
+/** One character that is not a line break; `\t` (backslash, t) also means a tab. */
+const CharSchema = (what: string) =>
+  v.pipe(
+    v.string(),
+    v.transform((s) => (s === '\\t' ? '\t' : s)),
+    v.length(1, `${what} must be a single character`),
+    v.regex(/^[^\r\n\0]$/, `${what} must not be a line break`),
+  );
+
+export const ImportQuerySchema = v.object({
+  format: v.optional(v.picklist(['csv', 'ndjson', 'parquet'], 'Expected csv, ndjson or parquet')),
+  incremental: v.optional(QueryBoolSchema, 'false'),
+  delimiter: v.optional(CharSchema('delimiter'), ','),
+  quote: v.optional(CharSchema('quote'), '"'),
+  escape: v.optional(CharSchema('escape')),
+  header: v.optional(QueryBoolSchema, 'true'),
+  columns: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.split(',').map((name) => name.trim())),
+      v.array(ColumnNameSchema),
+      v.minLength(1),
+      v.maxLength(1000, 'At most 1000 columns'),
+    ),
+  ),
+  null_string: v.optional(v.pipe(v.string(), v.maxLength(100), v.regex(/^[^\r\n\0]*$/, 'null_string must not contain line breaks'))),
+});
+
+const FORMAT_BY_TYPE: Record<string, ImportFormat> = {
+  'text/csv': 'csv',
+  'application/csv': 'csv',
+  'application/x-ndjson': 'ndjson',
+  'application/ndjson': 'ndjson',
+  'application/jsonl': 'ndjson',
+  'application/vnd.apache.parquet': 'parquet',
+};
+
+/** Whether the body is gzip-compressed; 415 for an encoding we cannot read. */
+function isGzip(request: Request): boolean {
+  const encoding = (request.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return false;
+  if (encoding === 'gzip' || encoding === 'x-gzip') return true;
+  throw new HttpError(415, 'unsupported_media_type', 'Content-Encoding must be gzip or identity', { content_encoding: encoding.slice(0, 100) });
+}
+
+/** DuckDB refuses these at bind time: the delimiter, quote and escape characters must not clash. */
+function csvOptionClashes(delimiter: string, quote: string, escape: string, nullString: string | undefined): void {
+  const issues: ValidationIssue[] = [];
+  if (quote === delimiter) issues.push({ path: 'query.quote', message: 'quote must differ from delimiter' });
+  if (escape === delimiter) issues.push({ path: 'query.escape', message: 'escape must differ from delimiter' });
+  for (const [name, ch] of [['delimiter', delimiter], ['quote', quote], ['escape', escape]] as const) {
+    if (nullString?.includes(ch)) issues.push({ path: 'query.null_string', message: `null_string must not contain the ${name} character` });
+  }
+  if (issues.length) throw validationError(issues);
+}
+
+/** POST …/tables/{table}/import — loads the streamed body (CSV, NDJSON or Parquet) into the table. */
+export const importTable: Handler = async (request, ctx) => {
+  const { bucket, table } = tableFromPath(ctx);
+  requireWritable(bucket);
+  const query = readQuery(request, ImportQuerySchema);
+  const mime = (request.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  const format = query.format ?? FORMAT_BY_TYPE[mime] ?? 'csv';
+  if (format === 'csv' && !query.header && !query.columns) {
+    throw validationError([{ path: 'query.columns', message: 'columns is required when header=false' }]);
+  }
+  if (format === 'csv') csvOptionClashes(query.delimiter, query.quote, query.escape ?? query.quote, query.null_string);
+  const gzip = isGzip(request);
+  const { config, activeImports, paths } = ctx.services;
+  const declared = Number(request.headers.get('content-length') ?? '');
+  if (Number.isFinite(declared) && declared > config.maxImportBytes) throw payloadTooLarge(config.maxImportBytes);
+  // Refused before a byte of the body is read.
+  if (activeImports.count >= config.maxConcurrentImports) {
+    throw new HttpError(429, 'too_many_requests', `Too many imports at once (at most ${config.maxConcurrentImports}); retry later`, { limit: config.maxConcurrentImports }, { 'retry-after': '5' });
+  }
+  activeImports.count++;
+  const staged = paths.stagingFile(`import-${randomUUID()}.${format}`);
+  ctx.logFields.import_format = format;
+  try {
+    await stageBody(request.body, staged, { limit: config.maxImportBytes, gzip });
+    const { importedRows, table: loaded } = await importFile(ctx.services, (path) => ctx.storage.attach(path), table, staged, {
+      format,
+      incremental: query.incremental,
+      csv: {
+        delimiter: query.delimiter,
+        quote: query.quote,
+        escape: query.escape ?? query.quote,
+        header: query.header,
+        columns: query.columns,
+        nullString: query.null_string,
+      },
+    });
+    ctx.logFields.imported_rows = importedRows;
+    return json({ imported_rows: importedRows, row_count: loaded.rowCount, table: await tableView(ctx.services, loaded, bucket.name) });
+  } finally {
+    activeImports.count--;
+    await rm(staged, { force: true });
+  }
+};

@@ -1,0 +1,248 @@
+// Authorization proof, route by route from the route table: a key of another project —
+// a stranger, or the partner the victim shares with and links from — is refused on every
+// project-scoped route with 403 `forbidden`, AND the refused request changed nothing (the
+// victim's catalog records, its files byte for byte, its rows, its keys, its shares and
+// links). Each request is a real, effective one: sent with the victim's own key right
+// after, it does change the snapshot (or, for reads, returns the data), which shows the
+// snapshot would have caught a leak. Admin routes answer 401 to project keys, likewise
+// without effect. tests/auth-matrix.test.ts covers the plain 401/403 matrix.
+import { createHash } from 'node:crypto';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routes, type RouteDef } from '../src/routes.ts';
+import { makeApp, walk, type TestApp } from './helpers.ts';
+
+const label = (route: RouteDef) => `${route.method} ${route.path}`;
+const COLUMNS = [
+  { name: 'id', type: 'INTEGER', nullable: false },
+  { name: 'name', type: 'VARCHAR' },
+  { name: 'amount', type: 'DECIMAL(10,2)' },
+];
+const ROWS = 'id,name,amount\n1,alpha,1.50\n2,beta,-2.00\n3,gamma,\n';
+
+/** What each route is sent: an effective request on the victim's objects. */
+interface Effective {
+  bucket?: string;
+  table?: string;
+  query?: string;
+  body?: unknown;
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+/** Keyed by `METHOD path`; every project route must have an entry (checked below). */
+const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
+  'GET /projects/:id': () => ({}),
+  'PUT /projects/:id': () => ({ body: { name: 'pwned', settings: { owner: 'attacker' } } }),
+  'DELETE /projects/:id': () => ({}),
+  'GET /projects/:id/stats': () => ({}),
+  'POST /projects/:id/buckets': () => ({ body: { name: 'planted', description: 'x' } }),
+  'GET /projects/:id/buckets': () => ({}),
+  'GET /projects/:id/buckets/:bucket': () => ({}),
+  'DELETE /projects/:id/buckets/:bucket': () => ({ query: 'cascade=true&force=true' }),
+  'POST /projects/:id/buckets/:bucket/tables': () => ({ body: { name: 'planted', columns: [{ name: 'a', type: 'INTEGER' }] } }),
+  'GET /projects/:id/buckets/:bucket/tables': () => ({}),
+  'GET /projects/:id/buckets/:bucket/tables/:table': () => ({}),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table': () => ({}),
+  'GET /projects/:id/buckets/:bucket/tables/:table/preview': () => ({}),
+  'POST /projects/:id/buckets/:bucket/share': (attacker) => ({ body: { target_project_id: attacker } }),
+  'DELETE /projects/:id/buckets/:bucket/share': () => ({ query: 'target_project_id=partner&force=true' }),
+  'POST /projects/:id/buckets/:bucket/link': () => ({ bucket: 'fresh_link', body: { source_project_id: 'partner', source_bucket_name: 'bait' } }),
+  'DELETE /projects/:id/buckets/:bucket/link': () => ({ bucket: 'linked_in' }),
+  'POST /projects/:id/buckets/:bucket/grant-readonly': () => ({ bucket: 'spare' }),
+  'DELETE /projects/:id/buckets/:bucket/grant-readonly': () => ({}),
+  'GET /projects/:id/shared-buckets': () => ({}),
+  'POST /projects/:id/buckets/:bucket/tables/:table/preview': () => ({ body: { filters: [{ column: 'id', operator: 'ge', values: [0] }] } }),
+  'GET /projects/:id/buckets/:bucket/tables/:table/export': () => ({ query: 'format=csv' }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/export': () => ({ body: { format: 'ndjson' } }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/delete-rows': () => ({ body: { filters: [{ column: 'id', operator: 'ge', values: [0] }] } }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/truncate': () => ({}),
+  'POST /projects/:id/buckets/:bucket/tables/:table/import': () => ({ raw: 'id,name,amount\n9,planted,9.99\n', headers: { 'content-type': 'text/csv' } }),
+};
+
+const projectRoutes = routes.filter((r) => r.auth === 'project');
+const adminRoutes = routes.filter((r) => r.auth === 'admin');
+
+let t: TestApp;
+let strangerKey: string;
+let partnerKey: string;
+
+beforeAll(async () => {
+  t = await makeApp();
+  strangerKey = await t.createProject('stranger');
+  partnerKey = await t.createProject('partner');
+  // The partner shares two buckets with every victim (one the victim links, one it may link).
+  for (const name of ['bait', 'bait_linked']) {
+    expect((await t.callJson('POST', '/projects/partner/buckets', { body: { name } })).status).toBe(201);
+  }
+  expect((await t.callJson('POST', '/projects/partner/buckets/bait_linked/tables', { body: { name: 'ptable', columns: COLUMNS } })).status).toBe(201);
+});
+afterAll(() => t.close());
+
+const ok = async (method: string, path: string, status: number, options: Parameters<TestApp['call']>[2] = {}) => {
+  const { status: got, body } = await t.callJson(method, path, options);
+  expect(got, `${method} ${path}: ${JSON.stringify(body)}`).toBe(status);
+  return body;
+};
+
+/**
+ * A victim project with something of every kind: a bucket with a keyed table holding rows
+ * (shared with the partner, which links it; read-only access granted), an empty bucket,
+ * and a link to a bucket the partner shares with it.
+ */
+async function makeVictim(id: string): Promise<string> {
+  const key = await t.createProject(id);
+  await ok('PUT', `/projects/${id}`, 200, { body: { name: 'Victim', settings: { tier: 'gold' } } });
+  await ok('POST', `/projects/${id}/buckets`, 201, { body: { name: 'sales', description: 'Sales' } });
+  await ok('POST', `/projects/${id}/buckets`, 201, { body: { name: 'spare' } });
+  await ok('POST', `/projects/${id}/buckets/sales/tables`, 201, { body: { name: 'orders', columns: COLUMNS, primary_key: ['id'] } });
+  await ok('POST', `/projects/${id}/buckets/sales/tables/orders/import`, 200, { raw: ROWS, headers: { 'content-type': 'text/csv' } });
+  await ok('POST', `/projects/${id}/buckets/sales/grant-readonly`, 200);
+  await ok('POST', `/projects/${id}/buckets/sales/share`, 200, { body: { target_project_id: 'partner' } });
+  await ok('POST', `/projects/partner/buckets/from_${id}/link`, 201, { body: { source_project_id: id, source_bucket_name: 'sales' }, key: partnerKey });
+  for (const name of ['bait', 'bait_linked']) {
+    await ok('POST', `/projects/partner/buckets/${name}/share`, 200, { body: { target_project_id: id } });
+  }
+  await ok('POST', `/projects/${id}/buckets/linked_in/link`, 201, { body: { source_project_id: 'partner', source_bucket_name: 'bait_linked' }, key });
+  return key;
+}
+
+const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** Everything about the victim that a request could change, as plain data. */
+async function snapshot(id: string, key: string) {
+  const { catalog, paths } = t.services;
+  const project = catalog.getProject(id);
+  const buckets = catalog.listBuckets(id).map((b) => ({
+    ...b,
+    shares: catalog.sharesOf(id, b.name).map((s) => s.targetProjectId).sort(),
+    linkedBy: catalog.linksTo(id, b.name).map((l) => `${l.projectId}.${l.name}`).sort(),
+    tables: b.source ? [] : catalog.listTables(id, b.name),
+  }));
+  const sharedWithIt = catalog.sharesWith(id).map((s) => `${s.projectId}.${s.bucket}`).sort();
+  // Rows through the API (as the admin), then the files byte for byte.
+  const rows = catalog.getTable(id, 'sales', 'orders')
+    ? (await t.callJson('POST', `/projects/${id}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
+    : null;
+  const files: Record<string, string> = {};
+  const dir = join(paths.duckdbDir, `project_${id}`);
+  for (const rel of await walk(dir)) {
+    const full = join(dir, rel);
+    files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+  }
+  // The victim's own key still works.
+  const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
+  return { project, buckets, sharedWithIt, rows, files, keyWorks };
+}
+
+function pathFor(route: RouteDef, id: string, effective: Effective): string {
+  const path = route.path
+    .replace(':id', id)
+    .replace(':bucket', effective.bucket ?? 'sales')
+    .replace(':table', effective.table ?? 'orders');
+  return effective.query ? `${path}?${effective.query}` : path;
+}
+
+describe('every project route has an effective request here', () => {
+  it('covers the whole route table', () => {
+    const missing = projectRoutes.map(label).filter((l) => !Object.hasOwn(EFFECTIVE, l));
+    expect(missing).toEqual([]);
+  });
+});
+
+describe("another project's key: 403 forbidden and nothing changes", () => {
+  projectRoutes.forEach((route, index) => {
+    it(label(route), async () => {
+      const entry = EFFECTIVE[label(route)];
+      if (!entry) return; // reported by the coverage test above
+      const victim = `victim${index}`;
+      const victimKey = await makeVictim(victim);
+      const before = await snapshot(victim, victimKey);
+      expect(before.rows).toHaveLength(3);
+      expect(before.keyWorks).toBe(true);
+
+      for (const [who, key] of [
+        ['stranger', strangerKey],
+        ['partner', partnerKey],
+      ] as const) {
+        const effective = entry(who);
+        const path = pathFor(route, victim, effective);
+        const call = { key, body: effective.body, raw: effective.raw, headers: effective.headers };
+        // The path as given, and with the project id in another case.
+        for (const target of [path, path.replace(`/projects/${victim}`, `/projects/${victim.toUpperCase()}`)]) {
+          const response = await t.call(route.method, target, call);
+          const text = await response.text();
+          expect(response.status, `${who}: ${label(route)} → ${text}`).toBe(403);
+          expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+          const body = JSON.parse(text);
+          expect(body.detail.error).toBe('forbidden');
+          // Nothing of the victim's is revealed in the refusal.
+          for (const secret of ['orders', 'alpha', 'gold', 'sales']) expect(text, who).not.toContain(secret);
+        }
+        expect(await snapshot(victim, victimKey), `${who} changed something through ${label(route)}`).toEqual(before);
+      }
+
+      // The same request with the victim's own key is effective: a write changes the
+      // snapshot, a read returns the data. So the comparison above would have caught it.
+      const effective = entry('stranger');
+      const own = await t.call(route.method, pathFor(route, victim, effective), { key: victimKey, body: effective.body, raw: effective.raw, headers: effective.headers });
+      const text = await own.text();
+      expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
+      if (route.method === 'GET') {
+        expect(text.length).toBeGreaterThan(0);
+      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export')) {
+        expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
+      }
+    });
+  });
+});
+
+describe('admin routes: a project key gets 401 and nothing changes', () => {
+  async function globalState() {
+    const { catalog, paths } = t.services;
+    return {
+      projects: catalog.listProjects().map((p) => ({ ...p })),
+      files: await walk(paths.dataDir),
+    };
+  }
+
+  const ADMIN_EFFECTIVE: Record<string, { body?: unknown; prepare?: () => Promise<void>; effect?: () => Promise<boolean> }> = {
+    'POST /projects': { body: { id: 'intruder' }, effect: async () => t.services.catalog.getProject('intruder') !== undefined },
+    'GET /projects': {},
+    'POST /backend/init': {
+      // A missing folder that init would create.
+      prepare: () => rm(t.services.paths.snapshotsDir, { recursive: true, force: true }),
+      effect: async () => (await walk(t.services.paths.dataDir)).includes('snapshots'),
+    },
+    'POST /backend/remove': {},
+    'GET /metrics': {},
+  };
+
+  it('covers every admin route', () => {
+    expect(adminRoutes.map(label).filter((l) => !Object.hasOwn(ADMIN_EFFECTIVE, l))).toEqual([]);
+  });
+
+  for (const route of adminRoutes) {
+    it(label(route), async () => {
+      const entry = ADMIN_EFFECTIVE[label(route)] ?? {};
+      const victimKey = await t.createProject(`adm_${adminRoutes.indexOf(route)}`);
+      await entry.prepare?.();
+      const before = await globalState();
+      for (const key of [victimKey, partnerKey]) {
+        const response = await t.call(route.method, route.path, { key, body: entry.body });
+        const text = await response.text();
+        expect(response.status, `${label(route)} → ${text}`).toBe(401);
+        expect(JSON.parse(text).detail.error).toBe('unauthorized');
+        expect(response.headers.get('www-authenticate')).toBe('Bearer');
+        expect(text).not.toContain('stranger'); // no project listing leaks into the refusal
+      }
+      expect(await globalState()).toEqual(before);
+      // The admin's request is effective.
+      const admin = await t.call(route.method, route.path, { body: entry.body });
+      expect(admin.status, label(route)).toBeLessThan(300);
+      await admin.body?.cancel();
+      if (entry.effect) expect(await entry.effect()).toBe(true);
+    });
+  }
+});
