@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { IttyRouter, type IRequest } from 'itty-router';
 import { requireAdmin, requireProjectAccess } from './auth/guards.ts';
 import type { Handler, HandlerContext } from './context.ts';
-import { errorBody, HttpError } from './http/errors.ts';
+import { errorBody, HttpError, validationError } from './http/errors.ts';
 import { json } from './http/respond.ts';
 import { callerForLog } from './logger.ts';
 import { routes, type RouteDef } from './routes.ts';
@@ -18,11 +18,18 @@ export interface AppOptions {
 }
 
 export interface App {
-  fetch(request: Request): Promise<Response>;
+  /**
+   * `rawUrl` is the request target exactly as the client sent it, when the host server
+   * knows it: URL parsing resolves `.`/`..` segments, which must not silently address a
+   * different resource (`…/tables/..` would otherwise name the bucket).
+   */
+  fetch(request: Request, server?: { rawUrl?: string }): Promise<Response>;
   routes: readonly RouteDef[];
 }
 
 const REQUEST_ID = /^[\x20-\x7e]{1,128}$/;
+/** A `.` or `..` path segment, also percent-encoded. */
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|$)/i;
 const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-origin': '*',
   'access-control-expose-headers': 'X-Request-ID, Content-Disposition, Retry-After',
@@ -86,7 +93,7 @@ export function createApp(services: Services, options: AppOptions = {}): App {
     return message.split(services.paths.dataDir).join('$DATA_DIR').slice(0, 500);
   }
 
-  async function fetch(request: Request): Promise<Response> {
+  async function fetch(request: Request, server?: { rawUrl?: string }): Promise<Response> {
     const started = performance.now();
     const incoming = request.headers.get('x-request-id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -103,6 +110,8 @@ export function createApp(services: Services, options: AppOptions = {}): App {
     try {
       if (request.method === 'OPTIONS') {
         response = new Response(null, { status: 204, headers: PREFLIGHT_HEADERS });
+      } else if (server?.rawUrl && DOT_SEGMENT.test(server.rawUrl.split('?', 1)[0]!)) {
+        throw validationError([{ path: '(path)', message: 'Path segments "." and ".." are not valid names' }], 'Path segments "." and ".." are not valid names');
       } else {
         response = (await router.fetch(request as never, ctx)) ?? notMatched(request);
       }

@@ -14,6 +14,11 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // A stray rejection (a client gone mid-stream, say) is logged, not a reason to take the
+  // whole service and every request in flight down with it.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ event: 'unhandled_rejection', err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled rejection');
+  });
   const running = await startServer(config, logger);
   const onSignal = (signal: string) => {
     logger.info({ event: 'shutdown', signal }, 'signal received');

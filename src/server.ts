@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServerAdapter } from '@whatwg-node/server';
 import type { Logger } from 'pino';
@@ -30,7 +30,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   const app = createApp(services);
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const adapter = createServerAdapter((request: Request) => app.fetch(request));
+  const adapter = createServerAdapter<{ req: IncomingMessage; res: ServerResponse }>(async (request, server) => {
+    const response = await app.fetch(request, { rawUrl: server.req?.url });
+    return server.res && response.body ? failLoudly(response, server.res) : response;
+  });
   // A request is in flight from its headers until its response has been written out (or
   // the connection dropped): counting around app.fetch alone would let stop() cut the
   // socket between the handler's return and the adapter writing the response.
@@ -74,4 +77,29 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       logger.info({ event: 'shutdown' }, 'stopped');
     })());
   return { server, services, url, stop };
+}
+
+/**
+ * A body stream that fails after the headers went out must not look like a finished (or
+ * stalled) download: the socket is destroyed so the client sees the transfer break, and
+ * the failure never surfaces as an unhandled rejection in the adapter.
+ */
+export function failLoudly(response: Response, res: ServerResponse): Response {
+  const reader = response.body!.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        res.destroy(error as Error);
+        controller.close();
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason).catch(() => {});
+    },
+  });
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }

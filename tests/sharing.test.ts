@@ -486,6 +486,22 @@ describe('reading through a link', () => {
     expect(source.body.total_row_count).toBe(5);
   });
 
+  it('answers bucket_readonly to writes naming a table the source does not have', async () => {
+    const writes: [string, string, unknown][] = [
+      ['DELETE', '/projects/rd_dst/buckets/window/tables/nope', undefined],
+      ['POST', '/projects/rd_dst/buckets/window/tables/nope/truncate', undefined],
+      ['POST', '/projects/rd_dst/buckets/window/tables/nope/delete-rows', { filters: [{ column: 'id', operator: 'eq', values: [1] }] }],
+    ];
+    for (const [method, path, body] of writes) {
+      const answer = await t.callJson(method, path, { key: dstKey, body });
+      expect(answer.status, `${method} ${path}`).toBe(403);
+      expect(answer.body.detail.error).toBe('bucket_readonly');
+    }
+    const load = await t.callJson('POST', '/projects/rd_dst/buckets/window/tables/nope/import', { key: dstKey, raw: 'id\n1\n', headers: { 'content-type': 'text/csv' } });
+    expect(load.status).toBe(403);
+    expect(load.body.detail.error).toBe('bucket_readonly');
+  });
+
   it('refuses data-plane writes and serves data-plane reads through the link', async () => {
     const truncate = await t.callJson('POST', '/projects/rd_dst/buckets/window/tables/orders/truncate', { key: dstKey });
     expect(truncate.status).toBe(403);

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { requireWritable, tableFromPath } from '../../src/http/lookup.ts';
+import { writableTableFromPath } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { checkConversions, deleteRows, FiltersSchema, planRead } from '../../src/storage/filters.ts';
@@ -11,8 +11,7 @@ export const DeleteRowsSchema = v.object({
 
 /** POST …/tables/{table}/delete-rows — deletes the rows matching every filter. */
 export const deleteTableRows: Handler = async (request, ctx) => {
-  const { bucket, table } = tableFromPath(ctx);
-  requireWritable(bucket);
+  const { bucket, table } = writableTableFromPath(ctx);
   const body = await readJson(request, DeleteRowsSchema);
   const plan = planRead(table, { filters: body.filters });
   await ctx.services.db.with((c) => checkConversions(c, plan));

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { HttpError, validationError, type ValidationIssue } from '../../src/http/errors.ts';
-import { requireWritable, tableFromPath } from '../../src/http/lookup.ts';
+import { writableTableFromPath } from '../../src/http/lookup.ts';
 import { payloadTooLarge, readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, QueryBoolSchema } from '../../src/http/schemas.ts';
@@ -68,8 +68,7 @@ function csvOptionClashes(delimiter: string, quote: string, escape: string, null
 
 /** POST …/tables/{table}/import — loads the streamed body (CSV, NDJSON or Parquet) into the table. */
 export const importTable: Handler = async (request, ctx) => {
-  const { bucket, table } = tableFromPath(ctx);
-  requireWritable(bucket);
+  const { bucket, table } = writableTableFromPath(ctx);
   const query = readQuery(request, ImportQuerySchema);
   const mime = (request.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
   const format = query.format ?? FORMAT_BY_TYPE[mime] ?? 'csv';

@@ -1,12 +1,11 @@
 import type { Handler } from '../../src/context.ts';
-import { requireWritable, tableFromPath } from '../../src/http/lookup.ts';
+import { writableTableFromPath } from '../../src/http/lookup.ts';
 import { json } from '../../src/http/respond.ts';
 import { deleteRows } from '../../src/storage/filters.ts';
 
 /** POST …/tables/{table}/truncate — deletes every row; columns and key stay. */
 export const truncateTable: Handler = async (_request, ctx) => {
-  const { bucket, table } = tableFromPath(ctx);
-  requireWritable(bucket);
+  const { bucket, table } = writableTableFromPath(ctx);
   const { deleted, remaining } = await deleteRows(ctx.services, (path) => ctx.storage.attach(path), table);
   return json({ deleted_rows: deleted, row_count: remaining });
 };

@@ -69,3 +69,13 @@ export function tableFromPath(ctx: HandlerContext): { project: ProjectRecord; bu
   }
   return { project, bucket, table };
 }
+
+/**
+ * The table of the path for a write: a linked bucket answers 403 `bucket_readonly` before
+ * anything about its tables is looked up, so every write into a link gets the same answer.
+ */
+export function writableTableFromPath(ctx: HandlerContext): { project: ProjectRecord; bucket: BucketRecord; table: TableRecord } {
+  const { bucket } = bucketFromPath(ctx);
+  requireWritable(bucket);
+  return tableFromPath(ctx);
+}
