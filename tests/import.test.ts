@@ -112,6 +112,20 @@ describe('import', () => {
       expect(response.body.row_count).toBe(5);
     });
 
+    it('fails a Parquet file whose values do not convert to the column types, changing nothing', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      await importRaw('people', 'id\n1\n');
+      const file = join(t.root, 'bad.parquet');
+      await t.services.db.with((c) => c.run(`COPY (SELECT * FROM (VALUES ('2'), ('two')) v(id)) TO '${file}' (FORMAT parquet)`));
+      const bytes = await readFile(file);
+      await rm(file);
+      const { status, body } = await importRaw('people', bytes, 'format=parquet');
+      expect(status).toBe(400);
+      expect(body.detail.error).toBe('import_failed');
+      expect(body.detail.message).toMatch(/two/);
+      expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([1]);
+    });
+
     it('refuses a body that is not Parquet with 400 import_failed', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       const { status, body } = await importRaw('people', 'id,name\n1,a\n', 'format=parquet');
@@ -276,6 +290,20 @@ describe('import', () => {
       const { status } = await importRaw('people', 'ID,Name\n1,a\n');
       expect(status).toBe(200);
       expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: 'a', score: null, born: null }]);
+    });
+
+    it('matches NDJSON keys without regard to case, strips a BOM, and lets columns= rename a header', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      let response = await importRaw('people', '{"ID":1,"Name":"x"}\n', 'format=ndjson');
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: 'x', score: null, born: null }]);
+      response = await importRaw('people', '\uFEFFid,name\n2,y\n');
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 2, name: 'y', score: null, born: null }]);
+      // With header=true, columns= names the file's columns and the header row is skipped.
+      response = await importRaw('people', 'a,b\nz,3\n', 'columns=name,id');
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 3, name: 'z', score: null, born: null }]);
     });
 
     it('reads a file without a header row using the columns parameter', async () => {

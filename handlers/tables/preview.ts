@@ -6,7 +6,7 @@ import { json } from '../../src/http/respond.ts';
 import { queryInt } from '../../src/http/schemas.ts';
 import { columnViews } from '../../src/http/views.ts';
 import { readRowsWithTotal, TOTAL } from '../../src/storage/read.ts';
-import { quoteIdent } from '../../src/storage/sql.ts';
+import { integerLiteral, quoteIdent } from '../../src/storage/sql.ts';
 
 export const PreviewQuerySchema = v.object({
   limit: v.optional(queryInt(1, 10_000), '1000'),
@@ -20,6 +20,9 @@ export const previewTable: Handler = async (request, ctx) => {
   const alias = await ctx.storage.attach(paths.tableFile(table.projectId, table.bucket, table.name));
   const data = `${quoteIdent(alias)}.main.data`;
   // One statement: the rows and the table's count come from the same snapshot.
-  const { rows, total } = await db.with((c) => readRowsWithTotal(c, `SELECT *, (SELECT count(*) FROM ${data}) AS ${TOTAL} FROM ${data} LIMIT $1`, [limit]));
+  // `limit` is a validated integer, written as a numeric literal: binding it would make
+  // DuckDB prepare the statement first, which costs more than the query itself here.
+  const sql = `SELECT *, (SELECT count(*) FROM ${data}) AS ${TOTAL} FROM ${data} LIMIT ${integerLiteral(limit)}`;
+  const { rows, total } = await db.with((c) => readRowsWithTotal(c, sql, []));
   return json({ columns: columnViews(table), rows, total_row_count: total, preview_row_count: rows.length });
 };

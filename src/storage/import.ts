@@ -1,8 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
@@ -53,47 +55,41 @@ const importFailed = (message: string, details?: Record<string, unknown>) => new
 // ---- staging -----------------------------------------------------------------------
 
 /**
+ * The body as a Node stream. Behind the Node server adapter the body wraps the socket's
+ * IncomingMessage (exposed as `.readable`), which pipes to disk without a promise per
+ * chunk; any other WHATWG stream (in-process callers) is adapted.
+ */
+function nodeStream(body: ReadableStream<Uint8Array>): Readable {
+  const inner = (body as { readable?: unknown }).readable;
+  return inner instanceof Readable ? inner : Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+}
+
+/**
  * Streams a request body into a new staging file, counting the bytes received (before
  * any decompression) against `limit`: 413 as soon as it is passed, without reading on.
  * A gzip body is decompressed on the way, so DuckDB reads a plain file in parallel.
  */
 export async function stageBody(body: ReadableStream<Uint8Array> | null, path: string, options: { limit: number; gzip: boolean }): Promise<void> {
   const { limit, gzip } = options;
-  async function* received(): AsyncGenerator<Uint8Array> {
-    if (!body) return;
-    const reader = body.getReader();
-    let size = 0;
-    let done = false;
-    try {
-      for (;;) {
-        let next: ReadableStreamReadResult<Uint8Array>;
-        try {
-          next = await reader.read();
-        } catch {
-          throw importFailed('The request body could not be read to its end');
-        }
-        if (next.done) {
-          done = true;
-          return;
-        }
-        size += next.value.byteLength;
-        if (size > limit) throw payloadTooLarge(limit);
-        yield next.value;
-      }
-    } finally {
-      if (!done) await reader.cancel().catch(() => {});
-      reader.releaseLock();
-    }
-  }
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      done(size > limit ? payloadTooLarge(limit) : null, chunk);
+    },
+  });
   const sink = createWriteStream(path, { flags: 'wx', highWaterMark: STAGE_CHUNK });
+  const source = body ? nodeStream(body) : Readable.from([]);
   try {
-    if (gzip) await pipeline(received(), createGunzip({ chunkSize: 256 << 10 }), sink);
-    else await pipeline(received(), sink);
+    if (gzip) await pipeline(source, counter, createGunzip({ chunkSize: 256 << 10 }), sink);
+    else await pipeline(source, counter, sink);
   } catch (error) {
     if (error instanceof HttpError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
+    const { code, syscall } = error as NodeJS.ErrnoException;
     if (typeof code === 'string' && code.startsWith('Z_')) throw importFailed('The body is not valid gzip data', { reason: (error as Error).message });
-    throw error;
+    // File system trouble is ours (500); anything else is the body breaking off.
+    if (syscall) throw error;
+    throw importFailed('The request body could not be read to its end');
   }
 }
 
@@ -352,9 +348,9 @@ interface LoadPlan {
  * and reduced to the last row per key. That costs a second pass, so it is only done when
  * needed: a full load tries the direct INSERT first and falls back when the key index
  * reports a duplicate; an upsert (where DuckDB would silently keep an arbitrary one of the
- * repeated rows) counts rows and distinct keys first and goes direct when they agree.
+ * repeated rows) counts rows and distinct keys alongside and commits when they agree.
  */
-async function load(c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
+async function load(db: Database, c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
   const { data, columns, primaryKey, incremental, source } = plan;
   const list = columns.map((m) => quoteIdent(m.column.name)).join(', ');
   if (columns.length === 0) {
@@ -370,15 +366,39 @@ async function load(c: DuckDBConnection, alias: string, plan: LoadPlan): Promise
   const onConflict = `ON CONFLICT (${key}) ${updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
   let imported: number | undefined;
   if (primaryKey.length && incremental) {
-    // A cheap parallel pass (only the key columns are converted); it also gives imported_rows.
-    const counts = (await c.runAndReadAll(`SELECT count(*), count(DISTINCT (${key})) FROM (${source})`)).getRows()[0]!;
-    imported = Number(counts[0]);
-    if (imported === Number(counts[1])) {
-      return inTransaction(c, async () => {
-        await c.run(`${insertDirect} ${onConflict}`);
-        return { imported: imported!, rowCount: await countRows(c, data) };
-      });
+    // Rows and distinct keys are counted on a second connection while the upsert runs
+    // (the count converts only the key columns); the upsert commits only when no key
+    // repeats. The count also gives imported_rows.
+    const counting = db.with(async (c2) => (await c2.runAndReadAll(`SELECT count(*), count(DISTINCT (${key})) FROM (${source})`)).getRows()[0]!);
+    counting.catch(() => {});
+    await c.run('BEGIN TRANSACTION');
+    let upsertError: unknown;
+    try {
+      await c.run(`${insertDirect} ${onConflict}`);
+    } catch (error) {
+      upsertError = error;
     }
+    let counts: DuckDBValue[];
+    try {
+      counts = await counting;
+    } catch (error) {
+      await c.run('ROLLBACK').catch(() => {});
+      throw upsertError ?? error;
+    }
+    imported = Number(counts[0]);
+    const unique = imported === Number(counts[1]);
+    if (unique && upsertError === undefined) {
+      try {
+        const rowCount = await countRows(c, data);
+        await c.run('COMMIT');
+        return { imported, rowCount };
+      } catch (error) {
+        await c.run('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    }
+    await c.run('ROLLBACK').catch(() => {});
+    if (unique) throw upsertError;
   } else {
     try {
       return await inTransaction(c, async () => {
@@ -449,7 +469,7 @@ export async function importFile(
       incremental: spec.incremental,
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
     };
-    const { imported, rowCount } = await deps.db.with((c) => load(c, alias, plan)).catch(fail);
+    const { imported, rowCount } = await deps.db.with((c) => load(deps.db, c, alias, plan)).catch(fail);
     await deps.catalog.setRowCount(current, rowCount);
     return { importedRows: imported, table: deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? { ...current, rowCount } };
   });

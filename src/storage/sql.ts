@@ -9,3 +9,9 @@ export function quoteLiteral(value: string): string {
   if (value.includes('\0')) throw new Error('literal contains NUL');
   return `'${value.replaceAll("'", "''")}'`;
 }
+
+/** A safe integer as SQL text; anything else is refused (never user text). */
+export function integerLiteral(value: number): string {
+  if (!Number.isSafeInteger(value)) throw new Error('not a safe integer');
+  return String(value);
+}

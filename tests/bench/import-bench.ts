@@ -118,7 +118,15 @@ export async function importBench(): Promise<Record<string, unknown>> {
       DUCKDB_MEMORY_LIMIT: MEMORY_LIMIT,
     });
     const server = await startServer(config, createLogger('warn', pino.destination({ dest: 2, sync: false })));
-    stopServer = () => server.stop();
+    // The server detaches a table file (and DuckDB checkpoints it) once the last request
+    // using it is done; the next request then opens it again. Stopping waits for that too.
+    const settled = async () => {
+      for (let i = 0; i < 6000 && server.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    stopServer = async () => {
+      await settled();
+      await server.stop();
+    };
     await api(server.url, 'POST', '/projects', { id: 'bench' });
     await api(server.url, 'POST', '/projects/bench/buckets', { name: 'in_c_import' });
     const tables = `${server.url}/projects/bench/buckets/in_c_import/tables`;
@@ -129,11 +137,6 @@ export async function importBench(): Promise<Record<string, unknown>> {
     const cpu = { import: [] as number[], reference: [] as number[], upsert: [] as number[], upsertReference: [] as number[] };
     const rc = await reference.connect();
 
-    // The server detaches a table file (and DuckDB checkpoints it) once the last request
-    // using it is done; the next request then opens it again.
-    const settled = async () => {
-      for (let i = 0; i < 6000 && server.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    };
     const serverRun = async (round: number) => {
       const name = `t${round}`;
       await api(server.url, 'POST', '/projects/bench/buckets/in_c_import/tables', { name, columns: COLUMNS, primary_key: ['id'] });
@@ -144,6 +147,7 @@ export async function importBench(): Promise<Record<string, unknown>> {
       if (upsert.status !== 200 || upsert.body.row_count !== ROWS + UPSERT_ROWS / 2) {
         throw new Error(`upsert: ${upsert.status} ${JSON.stringify(upsert.body).slice(0, 300)}`);
       }
+      await settled();
       return { fullMs, upsertMs };
     };
     const referenceUpsert = (alias: string, cpuSamples?: number[]) =>
