@@ -18,7 +18,8 @@ ENV NODE_ENV=production \
     DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=8000 \
-    DEBUG=false
+    DEBUG=false \
+    UV_THREADPOOL_SIZE=16
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The /docs page serves Swagger UI's files from node_modules/swagger-ui-dist (a production

@@ -107,6 +107,7 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       async close() {
         if (closed) return;
         closed = true;
+        await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();
         await rm(runningMarker, { force: true });

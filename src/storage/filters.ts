@@ -1,3 +1,4 @@
+import { emptyTable } from './import.ts';
 import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import * as v from 'valibot';
 import { validationError, type ValidationIssue } from '../http/errors.ts';
@@ -256,11 +257,20 @@ export async function deleteRows(
     // Deleted while this request waited for the lock: the app answers 404.
     const current = deps.catalog.getTable(table.projectId, table.bucket, table.name);
     if (!current) throw new TableGoneError();
-    const data = `${quoteIdent(await attach(path))}.main.data`;
+    const alias = await attach(path);
+    const data = `${quoteIdent(alias)}.main.data`;
     const counts = await deps.db.with(async (c) => {
       await c.run('BEGIN TRANSACTION');
       try {
-        const deleted = (await c.run(`DELETE FROM ${data}${plan?.where ?? ''}`, plan?.params ?? [])).rowsChanged;
+        let deleted: number;
+        if (plan) {
+          deleted = (await c.run(`DELETE FROM ${data}${plan.where}`, plan.params)).rowsChanged;
+        } else {
+          // Every row: re-create the table rather than delete row by row, which on a keyed
+          // table makes the commit remove each key from the index.
+          deleted = Number((await c.runAndReadAll(`SELECT count(*) FROM ${data}`)).getRows()[0]![0]);
+          await emptyTable(c, alias, current.primaryKey);
+        }
         const remaining = Number((await c.runAndReadAll(`SELECT count(*) FROM ${data}`)).getRows()[0]![0]);
         await c.run('COMMIT');
         return { deleted, remaining };

@@ -305,7 +305,7 @@ const countRows = async (c: DuckDBConnection, relation: string) => Number((await
  * commit remove each key from the index (seconds per million rows). Readers on older
  * snapshots keep seeing the old rows. Falls back to DELETE for a DDL it does not know.
  */
-async function emptyTable(c: DuckDBConnection, alias: string, primaryKey: string[]): Promise<void> {
+export async function emptyTable(c: DuckDBConnection, alias: string, primaryKey: string[]): Promise<void> {
   const data = `${quoteIdent(alias)}.main.data`;
   // Not duckdb_tables(): a catalog-wide function pulls every attached database into this
   // (long, writing) transaction, which then pins the files other requests detach (their

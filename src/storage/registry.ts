@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
 import { KeyedMutex, KeyedRwLock, Mutex } from './mutex.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
@@ -7,8 +8,10 @@ interface Attachment {
   alias: string;
   users: number;
   ready: Promise<void>;
-  /** Settles once the file is detached and the entry forgotten. */
+  /** Set when the last user left: settles once the detach ran (or was called off). */
   gone?: Promise<void>;
+  /** The DETACH statement has started; the attachment can no longer be taken back. */
+  detaching?: boolean;
 }
 
 /** Raised when a table file is missing or being deleted; handlers answer 404. */
@@ -31,8 +34,15 @@ export class AttachmentRegistry {
   private readonly folderLocks = new KeyedRwLock();
   private readonly closing = new Set<string>();
   private counter = 0;
+  /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
+  private ddlConnection: DuckDBConnection | undefined;
 
   constructor(private readonly db: Database) {}
+
+  private async runDdlStatement(sql: string): Promise<void> {
+    this.ddlConnection ??= await this.db.acquire();
+    await this.ddlConnection.run(sql);
+  }
 
   get openCount(): number {
     return this.attachments.size;
@@ -47,7 +57,8 @@ export class AttachmentRegistry {
     for (;;) {
       if (this.closing.has(path)) throw new TableGoneError();
       const current = this.attachments.get(path);
-      if (current && !current.gone) {
+      // A detach that is queued but not started is called off by the new user.
+      if (current && !current.detaching) {
         current.users++;
         try {
           await current.ready;
@@ -57,7 +68,7 @@ export class AttachmentRegistry {
         }
         return current.alias;
       }
-      if (current?.gone) {
+      if (current) {
         await current.gone;
         continue;
       }
@@ -66,7 +77,7 @@ export class AttachmentRegistry {
       entry.ready = this.ddl.run(async () => {
         // ATTACH would create a missing file: never let a read conjure up a table.
         if (!existsSync(path)) throw new TableGoneError();
-        await this.db.with((c) => c.run(`ATTACH ${quoteLiteral(path)} AS ${quoteIdent(alias)}`));
+        await this.runDdlStatement(`ATTACH ${quoteLiteral(path)} AS ${quoteIdent(alias)}`);
       });
       this.attachments.set(path, entry);
       try {
@@ -86,14 +97,33 @@ export class AttachmentRegistry {
     if (entry.users > 0) return;
     entry.gone = this.ddl
       .run(async () => {
-        await this.db.with((c) => c.run(`DETACH ${quoteIdent(entry.alias)}`));
+        if (entry.users > 0) return; // taken again while the detach waited its turn
+        entry.detaching = true;
+        await this.runDdlStatement(`DETACH ${quoteIdent(entry.alias)}`);
       })
       .catch(() => {
         /* the database may already be closed during shutdown */
       })
       .finally(() => {
-        if (this.attachments.get(path) === entry) this.attachments.delete(path);
+        if (entry.detaching) {
+          if (this.attachments.get(path) === entry) this.attachments.delete(path);
+        } else if (entry.users > 0) {
+          entry.gone = undefined;
+        }
       });
+  }
+
+  /**
+   * Waits for every detach already under way (and anything queued before it), so the
+   * database is not closed under a running DETACH, which would keep the process from exiting.
+   */
+  async settle(): Promise<void> {
+    for (;;) {
+      const pending = [...this.attachments.values()].flatMap((entry) => (entry.gone ? [entry.gone] : []));
+      await this.ddl.run(async () => {});
+      if (!pending.length) return;
+      await Promise.all(pending);
+    }
   }
 
   /**

@@ -215,8 +215,39 @@ export async function fillTable(services: Services, projectId: string, bucket: s
   });
 }
 
+/** Keeps the numeric figures of a section that reports a flat record, prefixed by `prefix`. */
+function numbers(record: Record<string, unknown>, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(record)) if (typeof value === 'number') out[`${prefix}${key}`] = value;
+  return out;
+}
+
+/**
+ * The data plane, against DuckDB's own statements on the same generated files, measured in
+ * the same run: import of 1M CSV rows into a keyed table vs INSERT … SELECT FROM read_csv,
+ * a 100k-row upsert vs INSERT … ON CONFLICT, CSV export of 1M rows vs COPY … TO, and the
+ * server's peak resident memory during the export. These sections start servers of their own.
+ */
+export const dataImport: Section = {
+  name: 'import',
+  async run() {
+    const { importBench } = await import('./import-bench.ts');
+    const figures = numbers(await importBench(), 'import.');
+    return { figures, targets: { 'import.ratio': { max: 1.3 }, 'import.upsert_ratio': { max: 1.5 } } };
+  },
+};
+
+export const dataExport: Section = {
+  name: 'export',
+  async run() {
+    const { exportBench } = await import('./export-bench.ts');
+    const figures = numbers(await exportBench(), 'export.');
+    return { figures, targets: { 'export.ratio': { max: 1.3 }, 'export.peak_rss_mb': { max: 300 } } };
+  },
+};
+
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane];
+export const sections: Section[] = [controlPlane, dataImport, dataExport];
 
 // ---- running -----------------------------------------------------------------------
 

@@ -1,0 +1,77 @@
+// The attachment registry on its own: sharing, detaching at zero, calling off a queued
+// detach, refusing missing files, and blocking users while a file is being removed.
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TableGoneError } from '../src/storage/registry.ts';
+import { makeApp, type TestApp } from './helpers.ts';
+
+let t: TestApp;
+let path: string;
+
+beforeAll(async () => {
+  t = await makeApp();
+  await t.createProject('p');
+  await t.callJson('POST', '/projects/p/buckets', { body: { name: 'b' } });
+  await t.callJson('POST', '/projects/p/buckets/b/tables', { body: { name: 't', columns: [{ name: 'id', type: 'INTEGER' }] } });
+  path = t.services.paths.tableFile('p', 'b', 't');
+  await t.services.registry.settle();
+});
+afterAll(() => t.close());
+
+const attachedAliases = async () =>
+  t.services.db.with(async (c) => (await c.runAndReadAll("SELECT database_name FROM duckdb_databases() WHERE database_name LIKE 't%'")).getRows().map((r) => String(r[0])));
+
+describe('AttachmentRegistry', () => {
+  it('shares one attachment between users and detaches when the last one leaves', async () => {
+    const { registry } = t.services;
+    const [a, b] = await Promise.all([registry.acquire(path), registry.acquire(path)]);
+    expect(a).toBe(b);
+    expect(registry.openCount).toBe(1);
+    registry.release(path);
+    expect(registry.openCount).toBe(1);
+    registry.release(path);
+    await registry.settle();
+    expect(registry.openCount).toBe(0);
+    expect(await attachedAliases()).not.toContain(a);
+  });
+
+  it('calls off a queued detach when a new user arrives first', async () => {
+    const { registry } = t.services;
+    const first = await registry.acquire(path);
+    registry.release(path); // detach queued
+    const second = await registry.acquire(path); // arrives before the detach runs
+    expect(second).toBe(first);
+    await registry.settle();
+    expect(registry.openCount).toBe(1);
+    expect(await attachedAliases()).toContain(first);
+    registry.release(path);
+    await registry.settle();
+    expect(registry.openCount).toBe(0);
+  });
+
+  it('never creates a missing file', async () => {
+    const missing = t.services.paths.tableFile('p', 'b', 'nope');
+    await expect(t.services.registry.acquire(missing)).rejects.toBeInstanceOf(TableGoneError);
+    expect(existsSync(missing)).toBe(false);
+    expect(t.services.registry.openCount).toBe(0);
+  });
+
+  it('keeps new users out while a file is held exclusively, and waits for current ones', async () => {
+    const { registry } = t.services;
+    await registry.acquire(path);
+    let ran = false;
+    const exclusive = registry.exclusive([path], async () => {
+      ran = true;
+      expect(registry.openCount).toBe(0);
+    });
+    await expect(registry.acquire(path)).rejects.toBeInstanceOf(TableGoneError);
+    expect(ran).toBe(false);
+    registry.release(path);
+    await exclusive;
+    expect(ran).toBe(true);
+    const alias = await registry.acquire(path);
+    expect(alias).toMatch(/^t\d+$/);
+    registry.release(path);
+    await registry.settle();
+  });
+});
