@@ -85,7 +85,7 @@ interface InvokeOptions {
 
 /** Waits (bounded) until every table file is detached again: detach runs asynchronously. */
 async function expectAllDetached(): Promise<void> {
-  for (let i = 0; i < 20 && t.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 1000 && t.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
   expect(t.services.registry.openCount).toBe(0);
 }
 
@@ -129,6 +129,7 @@ async function invoke(
     await expectAllDetached();
     throw error;
   }
+  ctx.storage.releaseAll();
   expect(response).toBeInstanceOf(Response);
   const text = await response.text();
   await expectAllDetached();
