@@ -32,7 +32,9 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   let drained: (() => void) | undefined;
   const adapter = createServerAdapter<{ req: IncomingMessage; res: ServerResponse }>(async (request, server) => {
     const response = await app.fetch(request, { rawUrl: server.req?.url });
-    return server.res && response.body ? failLoudly(response, server.res) : response;
+    // JSON bodies are complete strings; only streamed downloads can fail half-way.
+    const streamed = response.body && !response.headers.get('content-type')?.startsWith('application/json');
+    return server.res && streamed ? failLoudly(response, server.res) : response;
   });
   // A request is in flight from its headers until its response has been written out (or
   // the connection dropped): counting around app.fetch alone would let stop() cut the
