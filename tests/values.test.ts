@@ -269,3 +269,50 @@ describe('preview maps every column type of a real table end to end', () => {
     expect(byId[3]).toEqual(Object.fromEntries(columns.map(([name]) => [name, name === 'id' ? 3 : null])));
   });
 });
+
+describe('fast formatting of timestamps and decimals agrees with DuckDB', () => {
+  let instance: DuckDBInstance;
+  let c: DuckDBConnection;
+  beforeAll(async () => {
+    instance = await DuckDBInstance.create(':memory:');
+    c = await instance.connect();
+    await c.run("SET TimeZone = 'UTC'");
+  });
+  afterAll(() => {
+    c.closeSync();
+    instance.closeSync();
+  });
+
+  it('maps TIMESTAMP and TIMESTAMPTZ exactly as DuckDB prints them (T separator, Z for UTC)', async () => {
+    // Random instants across years 1..9999, with and without fractions, plus the edges.
+    const reader = await c.runAndReadAll(`
+      SELECT ts, ts::TIMESTAMPTZ AS tz, CAST(ts AS VARCHAR) AS text FROM (
+        SELECT make_timestamp(CAST(floor(random() * 253402300799999999) - 62135596800000000 AS BIGINT)) AS ts FROM range(2000)
+        UNION ALL SELECT make_timestamp(CAST(floor(random() * 1000) AS BIGINT) * 1000000 + CAST(floor(random() * 3) AS BIGINT) * 250000) FROM range(50)
+        UNION ALL SELECT TIMESTAMP '0001-01-01 00:00:00'
+        UNION ALL SELECT TIMESTAMP '9999-12-31 23:59:59.999999'
+        UNION ALL SELECT TIMESTAMP '1969-12-31 23:59:59.000001'
+        UNION ALL SELECT TIMESTAMP '1970-01-01 00:00:00.5'
+      )`);
+    const types = reader.columnTypes();
+    for (const [ts, tz, text] of reader.getRows()) {
+      const expected = String(text).replace(' ', 'T');
+      expect(toJsonValue(ts!, types[0])).toBe(expected);
+      expect(toJsonValue(tz!, types[1])).toBe(`${expected}Z`);
+    }
+  });
+
+  it('maps DECIMAL to its exact text for every scale and sign', async () => {
+    const reader = await c.runAndReadAll(`
+      SELECT d4, CAST(d4 AS VARCHAR), d18, CAST(d18 AS VARCHAR), d38, CAST(d38 AS VARCHAR), d0, CAST(d0 AS VARCHAR) FROM (
+        SELECT (random() * 199 - 99.5)::DECIMAL(4,2) AS d4, (random() * 2e6 - 1e6)::DECIMAL(18,6) AS d18,
+               (random() * 2e20 - 1e20)::DECIMAL(38,10) AS d38, (random() * 2e6 - 1e6)::DECIMAL(9,0) AS d0 FROM range(2000)
+        UNION ALL SELECT -0.05, 0.000001, -0.0000000001, 0
+        UNION ALL SELECT 99.99, -999999999999.999999, 9999999999999999999999999999.9999999999, -999999999
+      )`);
+    const types = reader.columnTypes();
+    for (const row of reader.getRows()) {
+      for (let i = 0; i < row.length; i += 2) expect(toJsonValue(row[i]!, types[i])).toBe(String(row[i + 1]));
+    }
+  });
+});

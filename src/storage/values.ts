@@ -1,5 +1,6 @@
 import {
   DuckDBArrayValue,
+  DuckDBDecimalValue,
   DuckDBBlobValue,
   DuckDBIntervalValue,
   DuckDBListValue,
@@ -21,6 +22,39 @@ import {
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Years 1..9999, where `Date#toISOString` prints the same digits DuckDB does. */
+const MIN_FAST_MS = -62_135_596_800_000; // 0001-01-01T00:00:00Z (Date.UTC maps year 1 to 1901)
+const MAX_FAST_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS[.ffffff]` (fraction trimmed, as DuckDB prints it) for microseconds
+ * since the epoch; undefined outside years 1..9999 (and for infinities), where the caller
+ * falls back to DuckDB's own formatting. About ten times faster than that formatting.
+ */
+function isoFromMicros(micros: bigint): string | undefined {
+  let seconds = micros / 1_000_000n;
+  let fraction = micros % 1_000_000n;
+  if (fraction < 0n) {
+    fraction += 1_000_000n;
+    seconds -= 1n;
+  }
+  const ms = Number(seconds) * 1000;
+  if (!(ms >= MIN_FAST_MS && ms <= MAX_FAST_MS)) return undefined;
+  const base = new Date(ms).toISOString().slice(0, 19);
+  if (fraction === 0n) return base;
+  return `${base}.${fraction.toString().padStart(6, '0').replace(/0+$/, '')}`;
+}
+
+/** The exact decimal text of a DECIMAL (`12.50`), without DuckDB's slower formatting. */
+function decimalText(value: DuckDBDecimalValue): string {
+  if (value.scale === 0) return value.value.toString();
+  const negative = value.value < 0n;
+  const digits = (negative ? -value.value : value.value).toString().padStart(value.scale + 1, '0');
+  const point = digits.length - value.scale;
+  return `${negative ? '-' : ''}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
 
 /** ISO 8601 duration of a DuckDB interval (`P1M2DT3H`, `PT0S` for zero). */
 export function intervalToIso(interval: DuckDBIntervalValue): string {
@@ -73,13 +107,18 @@ export function toJsonValue(value: DuckDBValue, type?: DuckDBType): JsonValue {
       }
       return value;
   }
+  if (value instanceof DuckDBDecimalValue) return decimalText(value);
   if (value instanceof DuckDBTimestampTZValue) {
+    const fast = isoFromMicros(value.micros);
+    if (fast) return `${fast}Z`;
     // Its toString() uses the host's time zone; format the instant as UTC instead.
     const utc = new DuckDBTimestampValue(value.micros).toString().replace(' ', 'T');
     return value.isFinite ? `${utc}Z` : utc;
   }
+  if (value instanceof DuckDBTimestampValue) {
+    return isoFromMicros(value.micros) ?? value.toString().replace(' ', 'T');
+  }
   if (
-    value instanceof DuckDBTimestampValue ||
     value instanceof DuckDBTimestampSecondsValue ||
     value instanceof DuckDBTimestampMillisecondsValue ||
     value instanceof DuckDBTimestampNanosecondsValue
