@@ -49,6 +49,7 @@ async function sendExport(
       release,
       signal: request.signal,
       onError: (error) => ctx.log.error({ err: (error as Error).message, table: table.name }, 'export failed after the response started'),
+      onRows: (count) => ctx.services.metrics.exportedRows.inc(count),
     },
   );
   return new Response(body, { status: 200, headers: exportHeaders(table.name, spec.format, spec.gzip) });

@@ -88,7 +88,7 @@ export const importTable: Handler = async (request, ctx) => {
   const staged = paths.stagingFile(`import-${randomUUID()}.${format}`);
   ctx.logFields.import_format = format;
   try {
-    await stageBody(request.body, staged, { limit: config.maxImportBytes, gzip });
+    ctx.services.metrics.importedBytes.inc(await stageBody(request.body, staged, { limit: config.maxImportBytes, gzip }));
     const { importedRows, table: loaded } = await importFile(ctx.services, (path) => ctx.storage.attach(path), table, staged, {
       format,
       incremental: query.incremental,
@@ -102,6 +102,7 @@ export const importTable: Handler = async (request, ctx) => {
       },
     });
     ctx.logFields.imported_rows = importedRows;
+    ctx.services.metrics.importedRows.inc(importedRows);
     return json({ imported_rows: importedRows, row_count: loaded.rowCount, table: await tableView(ctx.services, loaded, bucket.name) });
   } finally {
     activeImports.count--;

@@ -50,6 +50,8 @@ export interface ExportHooks {
   signal?: AbortSignal;
   /** A failure after the response started (the body then ends in an error). */
   onError?: (error: unknown) => void;
+  /** Rows read out of the table (in batches), for the metrics. */
+  onRows?: (count: number) => void;
 }
 
 interface ExportDeps {
@@ -71,7 +73,7 @@ abstract class ExportSource {
   constructor(
     protected readonly deps: ExportDeps,
     protected readonly job: ExportJob,
-    private readonly hooks: ExportHooks,
+    protected readonly hooks: ExportHooks,
   ) {}
 
   /** The next chunk, or null at the end. */
@@ -175,7 +177,8 @@ class CopySource extends ExportSource {
     // DuckDB's CSV writer already follows the contract: NULL is an empty unquoted field,
     // an empty string is `""`, fields with a delimiter, quote or newline are quoted.
     const format = this.job.format === 'csv' ? 'FORMAT csv, HEADER true, DELIMITER \',\', QUOTE \'"\', ESCAPE \'"\'' : 'FORMAT parquet';
-    this.copy = this.duck((c) => c.run(`COPY (${sql}) TO ${quoteLiteral(staging)} (${format}, USE_TMP_FILE false)`, params)).then(() => {
+    this.copy = this.duck((c) => c.run(`COPY (${sql}) TO ${quoteLiteral(staging)} (${format}, USE_TMP_FILE false)`, params)).then((result) => {
+      this.hooks.onRows?.(result.rowsChanged);
       this.copied = true;
       this.doneWithTable();
     });
@@ -236,6 +239,7 @@ class NdjsonSource extends ExportSource {
       return null;
     }
     const { prefixes, types } = this;
+    this.hooks.onRows?.(chunk.rowCount);
     let text = '';
     for (const row of chunk.getRows()) {
       for (let i = 0; i < prefixes.length; i++) text += prefixes[i]! + JSON.stringify(toJsonValue(row[i]!, types[i]));

@@ -69,7 +69,8 @@ function nodeStream(body: ReadableStream<Uint8Array>): Readable {
  * any decompression) against `limit`: 413 as soon as it is passed, without reading on.
  * A gzip body is decompressed on the way, so DuckDB reads a plain file in parallel.
  */
-export async function stageBody(body: ReadableStream<Uint8Array> | null, path: string, options: { limit: number; gzip: boolean }): Promise<void> {
+/** Resolves with the number of bytes received. */
+export async function stageBody(body: ReadableStream<Uint8Array> | null, path: string, options: { limit: number; gzip: boolean }): Promise<number> {
   const { limit, gzip } = options;
   let size = 0;
   const counter = new Transform({
@@ -83,6 +84,7 @@ export async function stageBody(body: ReadableStream<Uint8Array> | null, path: s
   try {
     if (gzip) await pipeline(source, counter, createGunzip({ chunkSize: 256 << 10 }), sink);
     else await pipeline(source, counter, sink);
+    return size;
   } catch (error) {
     if (error instanceof HttpError) throw error;
     const { code, syscall } = error as NodeJS.ErrnoException;
