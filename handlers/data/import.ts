@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { HttpError, validationError, type ValidationIssue } from '../../src/http/errors.ts';
+import { HttpError, validationError } from '../../src/http/errors.ts';
+import { csvOptionClashes, formatFromContentType, isGzip } from '../../src/http/import-options.ts';
 import { writableTableFromPath } from '../../src/http/lookup.ts';
 import { payloadTooLarge, readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, QueryBoolSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
-import { importFile, stageBody, type ImportFormat } from '../../src/storage/import.ts';
+import { importFile, stageBody } from '../../src/storage/import.ts';
 
 /** One character that is not a line break; `\t` (backslash, t) also means a tab. */
 const CharSchema = (what: string) =>
@@ -38,40 +39,11 @@ export const ImportQuerySchema = v.object({
   null_string: v.optional(v.pipe(v.string(), v.maxLength(100), v.regex(/^[^\r\n\0]*$/, 'null_string must not contain line breaks'))),
 });
 
-const FORMAT_BY_TYPE: Record<string, ImportFormat> = {
-  'text/csv': 'csv',
-  'application/csv': 'csv',
-  'application/x-ndjson': 'ndjson',
-  'application/ndjson': 'ndjson',
-  'application/jsonl': 'ndjson',
-  'application/vnd.apache.parquet': 'parquet',
-};
-
-/** Whether the body is gzip-compressed; 415 for an encoding we cannot read. */
-function isGzip(request: Request): boolean {
-  const encoding = (request.headers.get('content-encoding') ?? '').trim().toLowerCase();
-  if (encoding === '' || encoding === 'identity') return false;
-  if (encoding === 'gzip' || encoding === 'x-gzip') return true;
-  throw new HttpError(415, 'unsupported_media_type', 'Content-Encoding must be gzip or identity', { content_encoding: encoding.slice(0, 100) });
-}
-
-/** DuckDB refuses these at bind time: the delimiter, quote and escape characters must not clash. */
-function csvOptionClashes(delimiter: string, quote: string, escape: string, nullString: string | undefined): void {
-  const issues: ValidationIssue[] = [];
-  if (quote === delimiter) issues.push({ path: 'query.quote', message: 'quote must differ from delimiter' });
-  if (escape === delimiter) issues.push({ path: 'query.escape', message: 'escape must differ from delimiter' });
-  for (const [name, ch] of [['delimiter', delimiter], ['quote', quote], ['escape', escape]] as const) {
-    if (nullString?.includes(ch)) issues.push({ path: 'query.null_string', message: `null_string must not contain the ${name} character` });
-  }
-  if (issues.length) throw validationError(issues);
-}
-
 /** POST …/tables/{table}/import — loads the streamed body (CSV, NDJSON or Parquet) into the table. */
 export const importTable: Handler = async (request, ctx) => {
   const { bucket, table } = writableTableFromPath(ctx);
   const query = readQuery(request, ImportQuerySchema);
-  const mime = (request.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
-  const format = query.format ?? FORMAT_BY_TYPE[mime] ?? 'csv';
+  const format = query.format ?? formatFromContentType(request);
   if (format === 'csv' && !query.header && !query.columns) {
     throw validationError([{ path: 'query.columns', message: 'columns is required when header=false' }]);
   }

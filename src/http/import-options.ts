@@ -1,0 +1,36 @@
+import { HttpError, validationError, type ValidationIssue } from './errors.ts';
+import type { ImportFormat } from '../storage/import.ts';
+
+/** The import's format when the query names none: from the body's Content-Type, else CSV. */
+export function formatFromContentType(request: Request): ImportFormat {
+  const mime = (request.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  return FORMAT_BY_TYPE[mime] ?? 'csv';
+}
+
+const FORMAT_BY_TYPE: Record<string, ImportFormat> = {
+  'text/csv': 'csv',
+  'application/csv': 'csv',
+  'application/x-ndjson': 'ndjson',
+  'application/ndjson': 'ndjson',
+  'application/jsonl': 'ndjson',
+  'application/vnd.apache.parquet': 'parquet',
+};
+
+/** Whether the body is gzip-compressed; 415 for an encoding we cannot read. */
+export function isGzip(request: Request): boolean {
+  const encoding = (request.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return false;
+  if (encoding === 'gzip' || encoding === 'x-gzip') return true;
+  throw new HttpError(415, 'unsupported_media_type', 'Content-Encoding must be gzip or identity', { content_encoding: encoding.slice(0, 100) });
+}
+
+/** DuckDB refuses these at bind time: the delimiter, quote and escape characters must not clash. */
+export function csvOptionClashes(delimiter: string, quote: string, escape: string, nullString: string | undefined): void {
+  const issues: ValidationIssue[] = [];
+  if (quote === delimiter) issues.push({ path: 'query.quote', message: 'quote must differ from delimiter' });
+  if (escape === delimiter) issues.push({ path: 'query.escape', message: 'escape must differ from delimiter' });
+  for (const [name, ch] of [['delimiter', delimiter], ['quote', quote], ['escape', escape]] as const) {
+    if (nullString?.includes(ch)) issues.push({ path: 'query.null_string', message: `null_string must not contain the ${name} character` });
+  }
+  if (issues.length) throw validationError(issues);
+}
