@@ -2,18 +2,15 @@
 // keep-alive client, printed as one JSON line. Sections are independent: each gets the
 // running server and returns its figures and their targets; `main` runs them in order and
 // merges the results. Add a section by exporting it and appending it to `sections`.
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import pino from 'pino';
-import { parseConfig } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
-import { startServer, type RunningServer } from '../../src/server.ts';
-import type { Services } from '../../src/services.ts';
-import { quoteIdent } from '../../src/storage/sql.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A figure's goal: at most `max` (latencies) or at least `min` (throughput). */
 export interface Target {
@@ -27,9 +24,6 @@ export interface SectionResult {
 }
 
 export interface BenchContext {
-  server: RunningServer;
-  /** The storage of the running server, for setup the API cannot do (yet). */
-  services: Services;
   url: string;
   projectId: string;
   projectKey: string;
@@ -133,11 +127,12 @@ export const controlPlane: Section = {
     await sequential(20, (i) => request('GET', `${B}/tables/${tableName(i)}`));
     const get = await sequential(500, async (i) => expectStatus(await request('GET', `${B}/tables/${tableName(i)}`), 200, 'get table'));
 
-    // Preview 100 rows of a table holding 2000. Rows go in through the registry, the way
-    // the import endpoint writes them, and the catalog is told the count.
+    // Preview 100 rows of a table holding 2000, loaded through the import endpoint.
     const D = `${P}/buckets/in_c_data`;
     expectStatus(await request('POST', `${D}/tables`, { name: 'rows', columns: benchColumns(2), primary_key: ['id'] }), 201, 'create data table');
-    await fillTable(ctx.services, id, 'in_c_data', 'rows', 2000);
+    const load = await ctx.fetch(`${D}/tables/rows/import`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: benchCsv(benchColumns(2), 2000) });
+    if (load.status !== 200) throw new Error(`import: ${load.status} ${await load.text()}`);
+    await load.arrayBuffer().catch(() => {});
     const previewPath = `${D}/tables/rows/preview?limit=100`;
     const first = await request('GET', previewPath);
     expectStatus(first, 200, 'preview');
@@ -188,31 +183,13 @@ export const controlPlane: Section = {
   },
 };
 
-/** Writes `rows` generated rows into a table under its write lock and records the count. */
-export async function fillTable(services: Services, projectId: string, bucket: string, table: string, rows: number): Promise<void> {
-  const { registry, db, catalog, paths } = services;
-  const path = paths.tableFile(projectId, bucket, table);
-  await registry.withWriteLock(path, async () => {
-    const alias = await registry.acquire(path);
-    try {
-      const columns = catalog.getTable(projectId, bucket, table)!.columns;
-      const values = columns.map((column) =>
-        column.name === 'id'
-          ? 'i'
-          : column.type === 'VARCHAR'
-            ? `'value ' || i`
-            : column.type === 'BOOLEAN'
-              ? 'i % 2 = 0'
-              : column.type === 'TIMESTAMP'
-                ? `TIMESTAMP '2026-01-01' + to_seconds(i)`
-                : `i / 7`,
-      );
-      await db.with((c) => c.run(`INSERT INTO ${quoteIdent(alias)}.main.data SELECT ${values.join(', ')} FROM range(${rows}) t(i)`));
-    } finally {
-      registry.release(path);
-    }
-    await catalog.setRowCount(catalog.getTable(projectId, bucket, table)!, rows);
-  });
+/** A CSV of `rows` generated rows for the given columns. */
+export function benchCsv(columns: { name: string; type: string }[], rows: number): string {
+  const value = (type: string, i: number) =>
+    type === 'VARCHAR' ? `value ${i}` : type === 'BOOLEAN' ? String(i % 2 === 0) : type === 'TIMESTAMP' ? new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString() : (i / 7).toFixed(2);
+  const lines = [columns.map((c) => c.name).join(',')];
+  for (let i = 0; i < rows; i++) lines.push(columns.map((c) => (c.name === 'id' ? String(i) : value(c.type, i))).join(','));
+  return `${lines.join('\n')}\n`;
 }
 
 /** Keeps the numeric figures of a section that reports a flat record, prefixed by `prefix`. */
@@ -254,17 +231,35 @@ export const sections: Section[] = [controlPlane, dataImport, dataExport];
 /** Starts the server on a fresh data folder with one project; `stop` removes everything. */
 export async function startBench(): Promise<{ ctx: BenchContext; stop(): Promise<void> }> {
   const root = await mkdtemp(join(tmpdir(), 'dsa-bench-'));
+  // The server runs as the container runs it: the esbuild bundle in a process of its own,
+  // so the client's work here does not land on the server's event loop.
+  execFileSync(process.execPath, ['esbuild.config.mjs'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['--enable-source-maps', join(REPO, 'dist/main.mjs')], {
+    cwd: root,
+    env: { ...process.env, DATA_DIR: join(root, 'data'), PORT: String(port), HOST: '127.0.0.1', ADMIN_API_KEY: ADMIN_KEY, DEBUG: 'false', LOG_LEVEL: 'warn', UV_THREADPOOL_SIZE: '16' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await exited;
+    await rm(root, { recursive: true, force: true });
+  };
   try {
-    const config = parseConfig({ DATA_DIR: join(root, 'data'), PORT: '0', HOST: '127.0.0.1', ADMIN_API_KEY: ADMIN_KEY, DEBUG: 'false', LOG_LEVEL: 'warn' });
-    // Logs go to stderr so that stdout carries only the result line.
-    const server = await startServer(config, createLogger('warn', pino.destination({ dest: 2, sync: false })));
+    for (let attempt = 0; ; attempt++) {
+      const up = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+      if (up) break;
+      if (attempt > 300 || child.exitCode !== null) throw new Error('the server did not start');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const call = async (key: string, method: string, path: string, body?: unknown) => {
       const headers: Record<string, string> = { authorization: `Bearer ${key}` };
       if (body !== undefined) headers['content-type'] = 'application/json';
-      const response = await fetch(server.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const response = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
       const text = await response.text();
-      // Parsed on demand: the client shares the server's event loop, and most calls only
-      // need the status.
+      // Parsed on demand: most calls only need the status.
       let parsed: unknown;
       return {
         status: response.status,
@@ -278,32 +273,30 @@ export async function startBench(): Promise<{ ctx: BenchContext; stop(): Promise
     expectStatus(created, 201, 'create project');
     const projectKey = created.body.api_key as string;
     const ctx: BenchContext = {
-      server,
-      services: server.services,
-      url: server.url,
+      url,
       projectId,
       projectKey,
       request: (method, path, body) => call(projectKey, method, path, body),
       fetch: (path, init = {}) => {
         const headers = new Headers(init.headers);
         headers.set('authorization', `Bearer ${projectKey}`);
-        return fetch(server.url + path, { ...init, headers });
+        return fetch(url + path, { ...init, headers });
       },
     };
-    return {
-      ctx,
-      async stop() {
-        try {
-          await server.stop();
-        } finally {
-          await rm(root, { recursive: true, force: true });
-        }
-      },
-    };
+    return { ctx, stop };
   } catch (error) {
-    await rm(root, { recursive: true, force: true });
+    await stop();
     throw error;
   }
+}
+
+/** A free loopback port (listen on 0, read it, close). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** Runs the sections against one server and merges their figures, targets and verdicts. */
