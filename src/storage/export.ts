@@ -147,6 +147,8 @@ class CopySource extends ExportSource {
   private staging?: string;
   private copy?: Promise<void>;
   private copied = false;
+  /** The read buffer, reused after short reads. */
+  private spare?: Buffer;
 
   async next(): Promise<Uint8Array | null> {
     if (!this.copy) this.startCopy();
@@ -160,10 +162,16 @@ class CopySource extends ExportSource {
         await rm(this.staging, { force: true });
         this.staging = undefined;
       }
-      const buffer = Buffer.allocUnsafe(FILE_CHUNK);
+      const buffer = (this.spare ??= Buffer.allocUnsafe(FILE_CHUNK));
       const { bytesRead } = await this.file.read(buffer, 0, FILE_CHUNK, null);
       if (this.closed) return null;
-      if (bytesRead) return buffer.subarray(0, bytesRead);
+      // A full read hands the buffer over; a short one (the tail of a file COPY is still
+      // writing) is copied out, so a few bytes never pin a whole chunk-sized buffer.
+      if (bytesRead === FILE_CHUNK) {
+        this.spare = undefined;
+        return buffer;
+      }
+      if (bytesRead) return Buffer.from(buffer.subarray(0, bytesRead));
       // At the end of what is written: the end of the export only once COPY had finished before the read.
       if (finished) return null;
       await this.moreData();
