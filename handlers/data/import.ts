@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { HttpError, validationError } from '../../src/http/errors.ts';
@@ -9,7 +8,7 @@ import { payloadTooLarge, readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, QueryBoolSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
-import { importFile, stageBody } from '../../src/storage/import.ts';
+import { importFile, stageBody, withStagingFile } from '../../src/storage/import.ts';
 
 /** One character that is not a line break; `\t` (backslash, t) also means a tab. */
 const CharSchema = (what: string) =>
@@ -57,27 +56,27 @@ export const importTable: Handler = async (request, ctx) => {
     throw new HttpError(429, 'too_many_requests', `Too many imports at once (at most ${config.maxConcurrentImports}); retry later`, { limit: config.maxConcurrentImports }, { 'retry-after': '5' });
   }
   activeImports.count++;
-  const staged = paths.stagingFile(`import-${randomUUID()}.${format}`);
   ctx.logFields.import_format = format;
   try {
-    ctx.services.metrics.importedBytes.inc(await stageBody(request.body, staged, { limit: config.maxImportBytes, gzip }));
-    const { importedRows, table: loaded } = await importFile(ctx.services, (path) => ctx.storage.attach(path), table, staged, {
-      format,
-      incremental: query.incremental,
-      csv: {
-        delimiter: query.delimiter,
-        quote: query.quote,
-        escape: query.escape ?? query.quote,
-        header: query.header,
-        columns: query.columns,
-        nullString: query.null_string,
-      },
+    return await withStagingFile(paths, `import-${randomUUID()}.${format}`, async (staged) => {
+      ctx.services.metrics.importedBytes.inc(await stageBody(request.body, staged, { limit: config.maxImportBytes, gzip }));
+      const { importedRows, table: loaded } = await importFile(ctx.services, (path) => ctx.storage.attach(path), table, staged, {
+        format,
+        incremental: query.incremental,
+        csv: {
+          delimiter: query.delimiter,
+          quote: query.quote,
+          escape: query.escape ?? query.quote,
+          header: query.header,
+          columns: query.columns,
+          nullString: query.null_string,
+        },
+      });
+      ctx.logFields.imported_rows = importedRows;
+      ctx.services.metrics.importedRows.inc(importedRows);
+      return json({ imported_rows: importedRows, row_count: loaded.rowCount, table: await tableView(ctx.services, loaded, bucket.name) });
     });
-    ctx.logFields.imported_rows = importedRows;
-    ctx.services.metrics.importedRows.inc(importedRows);
-    return json({ imported_rows: importedRows, row_count: loaded.rowCount, table: await tableView(ctx.services, loaded, bucket.name) });
   } finally {
     activeImports.count--;
-    await rm(staged, { force: true });
   }
 };

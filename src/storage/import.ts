@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -69,6 +69,16 @@ function nodeStream(body: ReadableStream<Uint8Array>): Readable {
  * any decompression) against `limit`: 413 as soon as it is passed, without reading on.
  * A gzip body is decompressed on the way, so DuckDB reads a plain file in parallel.
  */
+/** Runs `work` with a fresh staging file path under `files/`; the file is removed in every outcome. */
+export async function withStagingFile<T>(paths: StoragePaths, name: string, work: (path: string) => Promise<T>): Promise<T> {
+  const path = paths.stagingFile(name);
+  try {
+    return await work(path);
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
 /** Resolves with the number of bytes received. */
 export async function stageBody(body: ReadableStream<Uint8Array> | null, path: string, options: { limit: number; gzip: boolean }): Promise<number> {
   const { limit, gzip } = options;

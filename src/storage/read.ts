@@ -1,4 +1,5 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import { integerLiteral, quoteIdent } from './sql.ts';
 import { toJsonValue, type JsonValue } from './values.ts';
 
 /** Runs a query and maps every row to a JSON object by the §7 value mapping. */
@@ -56,4 +57,15 @@ export async function readRowsAndCount(
     await c.run('ROLLBACK').catch(() => {});
     throw error;
   }
+}
+
+/**
+ * The first `limit` rows of an attached table and its row count, in one statement (one
+ * snapshot, so they agree even while an import commits). `limit` is a validated integer
+ * written as a numeric literal: binding it would make DuckDB prepare the statement first,
+ * which costs more than the query itself here.
+ */
+export function readPreview(c: DuckDBConnection, alias: string, limit: number): Promise<{ rows: Record<string, JsonValue>[]; total: number }> {
+  const data = `${quoteIdent(alias)}.main.data`;
+  return readRowsWithTotal(c, `SELECT *, (SELECT count(*) FROM ${data}) AS ${TOTAL} FROM ${data} LIMIT ${integerLiteral(limit)}`, []);
 }
