@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { walk } from './helpers.ts';
+import { freePort } from './spawn.ts';
 
 // The real server in a child process, killed with SIGKILL in the middle of a burst of
 // table creates and deletes, then started again on the same data folder: §9 says the
@@ -28,17 +28,6 @@ interface Child {
   url: string;
   output: string[];
   exited: Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 async function startChild(dataDir: string): Promise<Child> {

@@ -4,12 +4,12 @@
 // merges the results. Add a section by exporting it and appending it to `sections`.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort } from '../spawn.ts';
+import { ADMIN_KEY } from './common.ts';
 
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A figure's goal: at most `max` (latencies) or at least `min` (throughput). */
@@ -288,15 +288,6 @@ export async function startBench(): Promise<{ ctx: BenchContext; stop(): Promise
     await stop();
     throw error;
   }
-}
-
-/** A free loopback port (listen on 0, read it, close). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Runs the sections against one server and merges their figures, targets and verdicts. */

@@ -14,11 +14,11 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { ADMIN_KEY, api } from './common.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.EXPORT_BENCH_RUNS ?? 5);
 const THREADS = 4;
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
@@ -66,17 +66,6 @@ async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
-}
-
-async function api(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(url + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
 }
 
 /** Opens a table file in a private DuckDB instance (retrying while another process still holds its lock). */

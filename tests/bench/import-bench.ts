@@ -19,13 +19,13 @@ import pino from 'pino';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startServer } from '../../src/server.ts';
+import { ADMIN_KEY, api } from './common.ts';
 
 const ROWS = 1_000_000;
 const UPSERT_ROWS = 100_000;
 const RUNS = Number(process.env.RUNS ?? 5);
 const THREADS = 4;
 const MEMORY_LIMIT = '4GB';
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
 const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -63,17 +63,6 @@ function upload(url: string, file: string, size: number, headers: Record<string,
     req.on('error', reject);
     createReadStream(file, { highWaterMark: 1 << 20 }).on('error', reject).pipe(req);
   });
-}
-
-async function api(url: string, method: string, path: string, body?: unknown): Promise<any> {
-  const response = await fetch(url + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
 }
 
 /** Wall time of `work` in ms (process CPU time, all threads, is added to `cpu` when given). */
