@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createServerAdapter } from '@whatwg-node/server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
@@ -22,6 +22,13 @@ export interface ServerOptions {
    * default is 30 s, which would let a slow client hold a socket for up to 50 s.
    */
   connectionsCheckingIntervalMs?: number;
+  /**
+   * How long a connection may stay silent, in either direction, before it is closed (ms);
+   * default 5 minutes. An upload that stalls would otherwise hold its import slot (and a
+   * MAX_CONCURRENT_IMPORTS place) for ever; a large import or export that keeps moving
+   * bytes is never cut.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** Opens the storage, mounts the app on node:http and listens. Used by main and by tests. */
@@ -52,6 +59,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   server.requestTimeout = 0;
   server.headersTimeout = options.headersTimeoutMs ?? 20_000;
   server.keepAliveTimeout = 5_000;
+  server.timeout = options.idleTimeoutMs ?? 300_000;
+  // Destroy explicitly: node only does it itself when nothing else listens for 'timeout'
+  // on the request or response, and the fetch adapter's streams may.
+  server.on('timeout', (socket: Socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

@@ -162,12 +162,57 @@ describe('limits on the real server', () => {
       await response.body?.cancel();
     });
 
+    it('an upload that stalls is cut off and gives its import slot back', { timeout: 30_000 }, async () => {
+      const root2 = await mkdtemp(join(tmpdir(), 'dsa-limits-idle-'));
+      const other = await startServer(testConfig(join(root2, 'data'), { HOST: '127.0.0.1', PORT: '0', MAX_CONCURRENT_IMPORTS: '1' }), captureLogger().logger, { idleTimeoutMs: 300 });
+      try {
+        const json = { 'content-type': 'application/json' };
+        expect((await send(`${other.url}/projects`, 'POST', json, [Buffer.from('{"id":"p"}')])).status).toBe(201);
+        expect((await send(`${other.url}/projects/p/buckets`, 'POST', json, [Buffer.from('{"name":"b"}')])).status).toBe(201);
+        const table = JSON.stringify({ name: 't', columns: [{ name: 'id', type: 'INTEGER' }] });
+        expect((await send(`${other.url}/projects/p/buckets/b/tables`, 'POST', json, [Buffer.from(table)])).status).toBe(201);
+
+        // Headers and the first rows, then silence: the socket must be closed by the server.
+        const closed = await new Promise<boolean>((resolve) => {
+          const socket = connect(Number(new URL(other.url).port), '127.0.0.1');
+          const giveUp = setTimeout(() => {
+            socket.destroy();
+            resolve(false);
+          }, 10_000);
+          socket.on('close', () => {
+            clearTimeout(giveUp);
+            resolve(true);
+          });
+          socket.on('error', () => {});
+          socket.on('connect', () => {
+            socket.write(
+              `POST /projects/p/buckets/b/tables/t/import HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_KEY}\r\n` +
+                'Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nid\n1\n\r\n',
+            );
+          });
+        });
+        expect(closed, 'the server closed the stalled upload').toBe(true);
+
+        // The slot is free again (MAX_CONCURRENT_IMPORTS=1) and nothing is left staged.
+        for (let i = 0; i < 200 && other.services.activeImports.count > 0; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(other.services.activeImports.count).toBe(0);
+        expect(await readdir(other.services.paths.filesDir)).toEqual([]);
+        const next = await send(`${other.url}/projects/p/buckets/b/tables/t/import`, 'POST', { 'content-type': 'text/csv' }, [Buffer.from('id\n7\n')]);
+        expect(next.status).toBe(200);
+        expect(next.body.imported_rows).toBe(1);
+      } finally {
+        await other.stop();
+        await rm(root2, { recursive: true, force: true });
+      }
+    });
+
     it('startServer defaults: 20 s headers timeout, checked every second (not node\'s 30 s)', async () => {
       const root2 = await mkdtemp(join(tmpdir(), 'dsa-limits-default-'));
       const other = await startServer(testConfig(join(root2, 'data'), { HOST: '127.0.0.1', PORT: '0' }), captureLogger().logger);
       try {
         expect(other.server.headersTimeout).toBe(20_000);
         expect(other.server.requestTimeout).toBe(0);
+        expect(other.server.timeout).toBe(300_000);
         // Node keeps the checking timer under a symbol; its period is the interval.
         const key = Object.getOwnPropertySymbols(other.server).find((sym) => String(sym).includes('connectionsCheckingInterval'));
         expect(key, 'node exposes the checking timer').toBeDefined();
