@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { walk } from './helpers.ts';
 import { childEnv, freePort, run, type Child } from './spawn.ts';
+import { prng } from './prng.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'crash-mixed-admin-key-0123456789';
@@ -35,16 +36,6 @@ interface Tracked {
   cutOff: boolean;
 }
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sorted = (keys: Iterable<number>) => [...new Set(keys)].sort((a, b) => a - b);
 const same = (a: Keys | null, b: Keys | null) => JSON.stringify(a) === JSON.stringify(b);

@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { parseConfig } from '../../src/config.ts';
 import { startServer } from '../../src/server.ts';
+import { prng } from '../prng.ts';
 
 export interface SoakOptions {
   /** Stop after this long (ms)… */
@@ -63,17 +64,6 @@ const COLUMNS = [
   { name: 'ts', type: 'TIMESTAMP' },
 ];
 
-/** mulberry32: a small seeded generator, so a run can be repeated. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
