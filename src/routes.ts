@@ -36,7 +36,11 @@ import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
 
-export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+
+/** What a project key must be allowed to do for a route (§11); each scope includes the ones before it. */
+export type Scope = 'read' | 'write' | 'admin';
+export const SCOPES: readonly Scope[] = ['read', 'write', 'admin'];
 
 /** One endpoint: how it is reached, who may call it, what it accepts, and its handler. */
 export interface RouteDef {
@@ -44,6 +48,11 @@ export interface RouteDef {
   /** itty-router pattern; `:id` is always the project id of project-scoped routes. */
   path: string;
   auth: 'none' | 'admin' | 'project';
+  /**
+   * The key scope a project route needs (§11), enforced by `app` before the handler runs;
+   * null on routes that are open or need the service admin key.
+   */
+  scope: Scope | null;
   handler: Handler;
   summary: string;
   tag: string;
@@ -61,44 +70,44 @@ const T = `${B}/tables/:table`;
 
 /** The route table: the single list of endpoints (routing, auth matrix and docs read it). */
 export const routes: RouteDef[] = [
-  { method: 'GET', path: '/', auth: 'none', handler: getRoot, summary: 'Service information', tag: 'service', responses: [200] },
-  { method: 'GET', path: '/health', auth: 'none', handler: getHealth, summary: 'Health of the storage folders', tag: 'service', responses: [200, 503] },
-  { method: 'POST', path: '/backend/init', auth: 'admin', handler: initBackend, summary: 'Create and check the storage folders', tag: 'service', responses: [200, 401, 500] },
-  { method: 'POST', path: '/backend/remove', auth: 'admin', handler: removeBackend, summary: 'Acknowledge backend removal (deletes nothing)', tag: 'service', responses: [200, 401] },
-  { method: 'GET', path: '/openapi.json', auth: 'none', handler: getOpenApi, summary: 'This OpenAPI 3.1 document', tag: 'service', responses: [200] },
-  { method: 'GET', path: '/docs', auth: 'none', handler: getDocs, summary: 'Interactive API reference (HTML)', tag: 'service', responses: [200] },
-  { method: 'GET', path: '/docs/assets/:file', auth: 'none', handler: getDocsAsset, summary: 'A static file of the API reference page', tag: 'service', responses: [200, 404], internal: true },
-  { method: 'GET', path: '/metrics', auth: 'admin', handler: getMetrics, summary: 'Prometheus metrics', tag: 'service', responses: [200, 401] },
+  { method: 'GET', path: '/', auth: 'none', scope: null, handler: getRoot, summary: 'Service information', tag: 'service', responses: [200] },
+  { method: 'GET', path: '/health', auth: 'none', scope: null, handler: getHealth, summary: 'Health of the storage folders', tag: 'service', responses: [200, 503] },
+  { method: 'POST', path: '/backend/init', auth: 'admin', scope: null, handler: initBackend, summary: 'Create and check the storage folders', tag: 'service', responses: [200, 401, 500] },
+  { method: 'POST', path: '/backend/remove', auth: 'admin', scope: null, handler: removeBackend, summary: 'Acknowledge backend removal (deletes nothing)', tag: 'service', responses: [200, 401] },
+  { method: 'GET', path: '/openapi.json', auth: 'none', scope: null, handler: getOpenApi, summary: 'This OpenAPI 3.1 document', tag: 'service', responses: [200] },
+  { method: 'GET', path: '/docs', auth: 'none', scope: null, handler: getDocs, summary: 'Interactive API reference (HTML)', tag: 'service', responses: [200] },
+  { method: 'GET', path: '/docs/assets/:file', auth: 'none', scope: null, handler: getDocsAsset, summary: 'A static file of the API reference page', tag: 'service', responses: [200, 404], internal: true },
+  { method: 'GET', path: '/metrics', auth: 'admin', scope: null, handler: getMetrics, summary: 'Prometheus metrics', tag: 'service', responses: [200, 401] },
 
-  { method: 'POST', path: '/projects', auth: 'admin', handler: createProject, body: CreateProjectSchema, summary: 'Create a project and its key', tag: 'projects', responses: [201, 401, 409, 413, 415, 422] },
-  { method: 'GET', path: '/projects', auth: 'admin', handler: listProjects, query: ListProjectsQuerySchema, summary: 'List projects', tag: 'projects', responses: [200, 401, 422] },
-  { method: 'GET', path: P, auth: 'project', handler: getProject, summary: 'Get a project', tag: 'projects', responses: [200, 401, 403, 404, 422] },
-  { method: 'PUT', path: P, auth: 'project', handler: updateProject, body: UpdateProjectSchema, summary: 'Update a project', tag: 'projects', responses: [200, 401, 403, 404, 413, 415, 422] },
-  { method: 'DELETE', path: P, auth: 'project', handler: deleteProject, summary: 'Delete a project', tag: 'projects', responses: [204, 401, 403, 404, 422] },
-  { method: 'GET', path: `${P}/stats`, auth: 'project', handler: getProjectStats, summary: 'Live project statistics', tag: 'projects', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: '/projects', auth: 'admin', scope: null, handler: createProject, body: CreateProjectSchema, summary: 'Create a project and its key', tag: 'projects', responses: [201, 401, 409, 413, 415, 422] },
+  { method: 'GET', path: '/projects', auth: 'admin', scope: null, handler: listProjects, query: ListProjectsQuerySchema, summary: 'List projects', tag: 'projects', responses: [200, 401, 422] },
+  { method: 'GET', path: P, auth: 'project', scope: 'read', handler: getProject, summary: 'Get a project', tag: 'projects', responses: [200, 401, 403, 404, 422] },
+  { method: 'PUT', path: P, auth: 'project', scope: 'admin', handler: updateProject, body: UpdateProjectSchema, summary: 'Update a project', tag: 'projects', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'DELETE', path: P, auth: 'project', scope: 'admin', handler: deleteProject, summary: 'Delete a project', tag: 'projects', responses: [204, 401, 403, 404, 422] },
+  { method: 'GET', path: `${P}/stats`, auth: 'project', scope: 'read', handler: getProjectStats, summary: 'Live project statistics', tag: 'projects', responses: [200, 401, 403, 404, 422] },
 
 
-  { method: 'POST', path: `${P}/buckets`, auth: 'project', handler: createBucket, body: CreateBucketSchema, summary: 'Create a bucket', tag: 'buckets', responses: [201, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'GET', path: `${P}/buckets`, auth: 'project', handler: listBuckets, summary: 'List buckets (linked ones included)', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
-  { method: 'GET', path: B, auth: 'project', handler: getBucket, summary: 'Get a bucket', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
-  { method: 'DELETE', path: B, auth: 'project', handler: deleteBucket, query: DeleteBucketQuerySchema, summary: 'Delete a bucket (or unlink a linked one)', tag: 'buckets', responses: [204, 401, 403, 404, 409, 422] },
+  { method: 'POST', path: `${P}/buckets`, auth: 'project', scope: 'write', handler: createBucket, body: CreateBucketSchema, summary: 'Create a bucket', tag: 'buckets', responses: [201, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'GET', path: `${P}/buckets`, auth: 'project', scope: 'read', handler: listBuckets, summary: 'List buckets (linked ones included)', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: B, auth: 'project', scope: 'read', handler: getBucket, summary: 'Get a bucket', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: B, auth: 'project', scope: 'write', handler: deleteBucket, query: DeleteBucketQuerySchema, summary: 'Delete a bucket (or unlink a linked one)', tag: 'buckets', responses: [204, 401, 403, 404, 409, 422] },
 
-  { method: 'POST', path: `${B}/tables`, auth: 'project', handler: createTable, body: CreateTableSchema, summary: 'Create a table', tag: 'tables', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'GET', path: `${B}/tables`, auth: 'project', handler: listTables, summary: 'List tables', tag: 'tables', responses: [200, 401, 403, 404, 422] },
-  { method: 'GET', path: T, auth: 'project', handler: getTable, summary: 'Get a table', tag: 'tables', responses: [200, 401, 403, 404, 422] },
-  { method: 'DELETE', path: T, auth: 'project', handler: deleteTable, summary: 'Delete a table', tag: 'tables', responses: [204, 401, 403, 404, 422] },
-  { method: 'GET', path: `${T}/preview`, auth: 'project', handler: previewTable, query: PreviewQuerySchema, summary: 'Preview rows', tag: 'tables', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${B}/share`, auth: 'project', handler: shareBucket, body: ShareBucketSchema, summary: 'Share a bucket with another project', tag: 'sharing', responses: [200, 400, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'DELETE', path: `${B}/share`, auth: 'project', handler: unshareBucket, query: UnshareQuerySchema, summary: 'Stop sharing a bucket with a project', tag: 'sharing', responses: [204, 401, 403, 404, 409, 422] },
-  { method: 'POST', path: `${B}/link`, auth: 'project', handler: linkBucket, body: LinkBucketSchema, summary: 'Link a bucket shared with this project', tag: 'sharing', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'DELETE', path: `${B}/link`, auth: 'project', handler: unlinkBucket, summary: 'Remove a linked bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
-  { method: 'POST', path: `${B}/grant-readonly`, auth: 'project', handler: grantReadonly, summary: 'Grant read-only access to a bucket', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
-  { method: 'DELETE', path: `${B}/grant-readonly`, auth: 'project', handler: revokeReadonly, summary: 'Revoke read-only access to a bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
-  { method: 'GET', path: `${P}/shared-buckets`, auth: 'project', handler: listSharedBuckets, summary: 'Buckets other projects shared with this one', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${T}/preview`, auth: 'project', handler: previewFiltered, body: FilteredPreviewSchema, summary: 'Preview rows with columns, filters and sort keys', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
-  { method: 'GET', path: `${T}/export`, auth: 'project', handler: exportTableGet, query: ExportQuerySchema, summary: 'Export rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${T}/export`, auth: 'project', handler: exportTablePost, body: ExportBodySchema, summary: 'Export filtered rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
-  { method: 'POST', path: `${T}/delete-rows`, auth: 'project', handler: deleteTableRows, body: DeleteRowsSchema, summary: 'Delete the rows matching filters', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
-  { method: 'POST', path: `${T}/truncate`, auth: 'project', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${T}/import`, auth: 'project', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
+  { method: 'POST', path: `${B}/tables`, auth: 'project', scope: 'write', handler: createTable, body: CreateTableSchema, summary: 'Create a table', tag: 'tables', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'GET', path: `${B}/tables`, auth: 'project', scope: 'read', handler: listTables, summary: 'List tables', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: T, auth: 'project', scope: 'read', handler: getTable, summary: 'Get a table', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: T, auth: 'project', scope: 'write', handler: deleteTable, summary: 'Delete a table', tag: 'tables', responses: [204, 401, 403, 404, 422] },
+  { method: 'GET', path: `${T}/preview`, auth: 'project', scope: 'read', handler: previewTable, query: PreviewQuerySchema, summary: 'Preview rows', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${B}/share`, auth: 'project', scope: 'admin', handler: shareBucket, body: ShareBucketSchema, summary: 'Share a bucket with another project', tag: 'sharing', responses: [200, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'DELETE', path: `${B}/share`, auth: 'project', scope: 'admin', handler: unshareBucket, query: UnshareQuerySchema, summary: 'Stop sharing a bucket with a project', tag: 'sharing', responses: [204, 401, 403, 404, 409, 422] },
+  { method: 'POST', path: `${B}/link`, auth: 'project', scope: 'admin', handler: linkBucket, body: LinkBucketSchema, summary: 'Link a bucket shared with this project', tag: 'sharing', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'DELETE', path: `${B}/link`, auth: 'project', scope: 'admin', handler: unlinkBucket, summary: 'Remove a linked bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
+  { method: 'POST', path: `${B}/grant-readonly`, auth: 'project', scope: 'admin', handler: grantReadonly, summary: 'Grant read-only access to a bucket', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: `${B}/grant-readonly`, auth: 'project', scope: 'admin', handler: revokeReadonly, summary: 'Revoke read-only access to a bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
+  { method: 'GET', path: `${P}/shared-buckets`, auth: 'project', scope: 'read', handler: listSharedBuckets, summary: 'Buckets other projects shared with this one', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/preview`, auth: 'project', scope: 'read', handler: previewFiltered, body: FilteredPreviewSchema, summary: 'Preview rows with columns, filters and sort keys', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'GET', path: `${T}/export`, auth: 'project', scope: 'read', handler: exportTableGet, query: ExportQuerySchema, summary: 'Export rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/export`, auth: 'project', scope: 'read', handler: exportTablePost, body: ExportBodySchema, summary: 'Export filtered rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'POST', path: `${T}/delete-rows`, auth: 'project', scope: 'write', handler: deleteTableRows, body: DeleteRowsSchema, summary: 'Delete the rows matching filters', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'POST', path: `${T}/truncate`, auth: 'project', scope: 'write', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/import`, auth: 'project', scope: 'write', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
 ];

@@ -10,6 +10,18 @@ import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { Sweeper } from './storage/sweeper.ts';
+
+/** Where "now" comes from: the system clock in production, a movable one in tests. */
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface ServicesOptions {
+  clock?: Clock;
+}
 
 /** Everything the handlers share; built once by `openServices` and passed to `createApp`. */
 export interface Services {
@@ -25,6 +37,10 @@ export interface Services {
   activeImports: { count: number };
   /** Prometheus metrics of this instance (its own registry). */
   metrics: Metrics;
+  /** The time every expiry, `last_used_at` and timestamp of Part II is measured by. */
+  clock: Clock;
+  /** The one background sweeper for everything that expires; modules register tasks at start. */
+  sweeper: Sweeper;
   close(): Promise<void>;
 }
 
@@ -65,7 +81,8 @@ async function resolveAdminKey(config: Config, paths: StoragePaths, logger: Logg
  * Opens the storage of one data folder: layout, admin key, the DuckDB instance on
  * metadata.duckdb, the catalog, and reconciliation with the files on disk.
  */
-export async function openServices(config: Config, logger: Logger): Promise<Services> {
+export async function openServices(config: Config, logger: Logger, options: ServicesOptions = {}): Promise<Services> {
+  const clock = options.clock ?? systemClock;
   const paths = new StoragePaths(config.dataDir);
   const created = await ensureLayout(paths);
   if (created.length) logger.info({ event: 'startup', created }, 'created storage folders');
@@ -93,7 +110,8 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       pendingTableWrites: () => registry.waitingWrites,
       activeImports: () => activeImports.count,
     });
-    return {
+    const sweeper = new Sweeper(clock, logger);
+    const services: Services = {
       config,
       version: VERSION,
       paths,
@@ -104,15 +122,20 @@ export async function openServices(config: Config, logger: Logger): Promise<Serv
       adminKey,
       activeImports,
       metrics,
+      clock,
+      sweeper,
       async close() {
         if (closed) return;
         closed = true;
+        await sweeper.stop();
         await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();
         await rm(runningMarker, { force: true });
       },
     };
+    sweeper.start();
+    return services;
   } catch (error) {
     db.close();
     throw error;

@@ -28,6 +28,13 @@ describe('the route table', () => {
     for (const route of routes) expect(['none', 'admin', 'project']).toContain(route.auth);
   });
 
+  it('every project route declares the scope it needs, and only project routes do', () => {
+    for (const route of routes) {
+      if (route.auth === 'project') expect(['read', 'write', 'admin'], label(route)).toContain(route.scope);
+      else expect(route.scope, label(route)).toBeNull();
+    }
+  });
+
   it('project routes all take the project id as :id', () => {
     for (const route of projectRoutes) expect(route.path.startsWith('/projects/:id'), label(route)).toBe(true);
   });

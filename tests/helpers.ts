@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createApp, type App } from '../src/app.ts';
 import { parseConfig, type Config } from '../src/config.ts';
-import { openServices, type Services } from '../src/services.ts';
+import { openServices, type Clock, type Services } from '../src/services.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -40,11 +40,11 @@ export interface TestApp {
 }
 
 /** Services on a fresh temporary data folder and the app on top, called in-process. */
-export async function makeApp(options: { basePath?: string; env?: Record<string, string>; root?: string } = {}): Promise<TestApp> {
+export async function makeApp(options: { basePath?: string; env?: Record<string, string>; root?: string; clock?: Clock } = {}): Promise<TestApp> {
   const root = options.root ?? (await mkdtemp(join(tmpdir(), 'dsa-test-')));
   const dataDir = join(root, 'data');
   const { logger, lines } = captureLogger();
-  const services = await openServices(testConfig(dataDir, options.env), logger);
+  const services = await openServices(testConfig(dataDir, options.env), logger, { clock: options.clock });
   const app = createApp(services, { basePath: options.basePath });
   const base = `http://local.test${options.basePath ?? ''}`;
   const call: TestApp['call'] = (method, path, opts = {}) => {
@@ -79,6 +79,20 @@ export async function makeApp(options: { basePath?: string; env?: Record<string,
     async close() {
       await services.close();
       if (!options.root) await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A clock tests move by hand (`advance`), so expiry is tested without sleeping. */
+export function manualClock(start = new Date('2026-12-01T00:00:00.000Z')): Clock & { advance(ms: number): void; set(date: Date): void } {
+  let current = start.getTime();
+  return {
+    now: () => new Date(current),
+    advance(ms: number) {
+      current += ms;
+    },
+    set(date: Date) {
+      current = date.getTime();
     },
   };
 }

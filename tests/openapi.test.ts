@@ -136,16 +136,16 @@ describe('document generation from a route table', () => {
   const handler: Handler = () => new Response(null);
   const T = '/projects/:id/buckets/:bucket/tables/:table';
   const table: RouteDef[] = [
-    { method: 'GET', path: '/', auth: 'none', handler, summary: 'root', tag: 'service', responses: [200] },
+    { method: 'GET', path: '/', auth: 'none', scope: null, handler, summary: 'root', tag: 'service', responses: [200] },
     {
-      method: 'POST', path: `${T}/import`, auth: 'project', handler, summary: 'import', tag: 'data', responses: [200, 400, 429],
+      method: 'POST', path: `${T}/import`, auth: 'project', scope: 'write', handler, summary: 'import', tag: 'data', responses: [200, 400, 429],
       query: v.object({ format: v.optional(v.picklist(['csv', 'ndjson', 'parquet'])), incremental: v.optional(v.picklist(['true', 'false']), 'false') }),
     },
     {
-      method: 'POST', path: `${T}/export`, auth: 'project', handler, summary: 'export', tag: 'data', responses: [200, 422],
+      method: 'POST', path: `${T}/export`, auth: 'project', scope: 'read', handler, summary: 'export', tag: 'data', responses: [200, 422],
       body: v.object({ format: v.optional(v.picklist(['csv', 'ndjson', 'parquet'])), gzip: v.optional(v.boolean()) }),
     },
-    { method: 'GET', path: '/x/assets/:file', auth: 'none', handler, summary: 'asset', tag: 'service', responses: [200], internal: true },
+    { method: 'GET', path: '/x/assets/:file', auth: 'none', scope: null, handler, summary: 'asset', tag: 'service', responses: [200], internal: true },
   ];
   const doc = buildOpenApi(table, { version: '9.9.9', basePath: '/storage' });
 

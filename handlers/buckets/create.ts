@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { conflict, notFound } from '../../src/http/errors.ts';
+import { conflict, errors } from '../../src/http/errors.ts';
 import { scopedProject } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
@@ -20,7 +20,7 @@ export const createBucket: Handler = async (request, ctx) => {
   const { catalog } = ctx.services;
   // Also run under the catalog lock: a project deleted meanwhile gets no bucket row.
   const refuseExisting = () => {
-    if (!catalog.getActiveProject(project.id)) throw notFound('project_not_found', `Project ${project.id} not found`, { project_id: project.id });
+    if (!catalog.getActiveProject(project.id)) throw errors.projectNotFound(project.id);
     const existing = catalog.getBucket(project.id, body.name);
     if (existing) throw conflict('bucket_exists', `Bucket ${existing.name} already exists in project ${project.id}`, { project_id: project.id, bucket_name: existing.name });
   };

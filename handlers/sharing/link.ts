@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { conflict, HttpError, notFound } from '../../src/http/errors.ts';
+import { conflict, HttpError, errors } from '../../src/http/errors.ts';
 import { scopedProject } from '../../src/http/lookup.ts';
 import { readJson, validate } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
@@ -32,13 +32,13 @@ export const linkBucket: Handler = async (request, ctx) => {
   }
   // Run again under the catalog lock: the share, the source or the name may change meanwhile.
   const check = (): BucketRecord => {
-    if (!catalog.getActiveProject(project.id)) throw notFound('project_not_found', `Project ${project.id} not found`, { project_id: project.id });
+    if (!catalog.getActiveProject(project.id)) throw errors.projectNotFound(project.id);
     if (!asAdmin && !findShare(catalog, sourceProjectId, sourceBucket, project.id)) {
       throw new HttpError(403, 'not_shared', `Bucket ${sourceProjectId}.${sourceBucket} is not shared with project ${project.id}`, details);
     }
-    if (!catalog.getActiveProject(sourceProjectId)) throw notFound('project_not_found', `Project ${sourceProjectId} not found`, { project_id: sourceProjectId });
+    if (!catalog.getActiveProject(sourceProjectId)) throw errors.projectNotFound(sourceProjectId);
     const source = catalog.getBucket(sourceProjectId, sourceBucket);
-    if (!source) throw notFound('bucket_not_found', `Bucket ${sourceBucket} not found in project ${sourceProjectId}`, { project_id: sourceProjectId, bucket_name: sourceBucket });
+    if (!source) throw errors.bucketNotFound(sourceProjectId, sourceBucket);
     if (source.source) throw new HttpError(400, 'invalid_source', `Bucket ${source.projectId}.${source.name} is itself a link and cannot be linked`, details);
     const existing = catalog.getBucket(project.id, name);
     if (existing) throw conflict('bucket_exists', `Bucket ${existing.name} already exists in project ${project.id}`, { project_id: project.id, bucket_name: existing.name });

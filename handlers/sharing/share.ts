@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { conflict, HttpError, notFound } from '../../src/http/errors.ts';
+import { conflict, HttpError, errors } from '../../src/http/errors.ts';
 import { bucketFromPath } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
@@ -25,9 +25,9 @@ export const shareBucket: Handler = async (request, ctx) => {
   }
   // Run again under the catalog lock: the bucket or the target may go away meanwhile.
   const check = () => {
-    if (!catalog.getBucket(project.id, bucket.name)) throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${project.id}`, { project_id: project.id, bucket_name: bucket.name });
+    if (!catalog.getBucket(project.id, bucket.name)) throw errors.bucketNotFound(project.id, bucket.name);
     const target = catalog.getActiveProject(body.target_project_id);
-    if (!target) throw notFound('project_not_found', `Project ${body.target_project_id} not found`, { project_id: body.target_project_id });
+    if (!target) throw errors.projectNotFound(body.target_project_id);
     if (findShare(catalog, project.id, bucket.name, target.id)) throw conflict('already_shared', `Bucket ${bucket.name} is already shared with project ${target.id}`, details);
     return target;
   };

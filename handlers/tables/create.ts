@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { conflict, notFound } from '../../src/http/errors.ts';
+import { conflict, errors } from '../../src/http/errors.ts';
 import { bucketFromPath, requireWritable } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
@@ -40,8 +40,8 @@ export const createTable: Handler = async (request, ctx) => {
   // Table creates share the bucket lock; a bucket delete waits for them to finish.
   await withBucketLock(ctx.services, project.id, bucket.name, () =>
     registry.withWriteLock(paths.tableFile(project.id, bucket.name, body.name), async () => {
-      if (!catalog.getActiveProject(project.id)) throw notFound('project_not_found', `Project ${project.id} not found`, { project_id: project.id });
-      if (!catalog.getBucket(project.id, bucket.name)) throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${project.id}`, { project_id: project.id, bucket_name: bucket.name });
+      if (!catalog.getActiveProject(project.id)) throw errors.projectNotFound(project.id);
+      if (!catalog.getBucket(project.id, bucket.name)) throw errors.bucketNotFound(project.id, bucket.name);
       refuseExisting();
       await createTableFile(ctx.services, table);
     }),

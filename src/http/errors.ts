@@ -29,3 +29,19 @@ export const validationError = (issues: ValidationIssue[], message = 'Request va
 export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
   return { detail: details ? { error: code, message, details } : { error: code, message } };
 }
+
+/**
+ * One constructor per contract error code that many places raise, so the message and the
+ * details of a code are the same wherever it comes from. Add codes here rather than
+ * building them by hand in handlers.
+ */
+export const errors = {
+  projectNotFound: (projectId: string) => notFound('project_not_found', `Project ${projectId} not found`, { project_id: projectId }),
+  bucketNotFound: (projectId: string, bucket: string) =>
+    notFound('bucket_not_found', `Bucket ${bucket} not found in project ${projectId}`, { project_id: projectId, bucket_name: bucket }),
+  tableNotFound: (projectId: string, bucket: string, table: string) =>
+    notFound('table_not_found', `Table ${table} not found in bucket ${bucket}`, { project_id: projectId, bucket_name: bucket, table_name: table }),
+  forbidden: (message: string, details?: Record<string, unknown>) => new HttpError(403, 'forbidden', message, details),
+  insufficientScope: (required: string, scope: string) =>
+    new HttpError(403, 'insufficient_scope', `This route needs a key of scope ${required}; this key has scope ${scope}`, { required, scope }),
+};

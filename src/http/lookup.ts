@@ -1,6 +1,6 @@
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
-import { HttpError, notFound } from './errors.ts';
+import { HttpError, notFound, errors } from './errors.ts';
 import { validate } from './request.ts';
 import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
 
@@ -19,7 +19,7 @@ export function projectFromPath(ctx: HandlerContext, allowDeleted = false): Proj
 export function scopedProject(ctx: HandlerContext): ProjectRecord {
   const id = validate(ProjectIdSchema, ctx.params.id, 'path.id');
   const project = ctx.services.catalog.getActiveProject(id);
-  if (!project) throw notFound('project_not_found', `Project ${id} not found`, { project_id: id });
+  if (!project) throw errors.projectNotFound(id);
   ctx.logFields.project_id = project.id;
   return project;
 }
@@ -30,7 +30,7 @@ export function bucketFromPath(ctx: HandlerContext): { project: ProjectRecord; b
   const name = validate(BucketNameSchema, ctx.params.bucket, 'path.bucket');
   const bucket = ctx.services.catalog.getBucket(project.id, name);
   if (!bucket) {
-    throw notFound('bucket_not_found', `Bucket ${name} not found in project ${project.id}`, { project_id: project.id, bucket_name: name });
+    throw errors.bucketNotFound(project.id, name);
   }
   return { project, bucket };
 }
@@ -40,7 +40,7 @@ export function dataBucket(ctx: HandlerContext, bucket: BucketRecord): BucketRec
   if (!bucket.source) return bucket;
   const source = ctx.services.catalog.getBucket(bucket.source.projectId, bucket.source.bucket);
   if (!source) {
-    throw notFound('bucket_not_found', `Bucket ${bucket.name} not found in project ${bucket.projectId}`, { project_id: bucket.projectId, bucket_name: bucket.name });
+    throw errors.bucketNotFound(bucket.projectId, bucket.name);
   }
   return source;
 }
@@ -65,7 +65,7 @@ export function tableFromPath(ctx: HandlerContext): { project: ProjectRecord; bu
   const source = dataBucket(ctx, bucket);
   const table = ctx.services.catalog.getTable(source.projectId, source.name, name);
   if (!table) {
-    throw notFound('table_not_found', `Table ${name} not found in bucket ${bucket.name}`, { project_id: project.id, bucket_name: bucket.name, table_name: name });
+    throw errors.tableNotFound(project.id, bucket.name, name);
   }
   return { project, bucket, table };
 }

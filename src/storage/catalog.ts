@@ -1,6 +1,6 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { Mutex } from './mutex.ts';
+import { CatalogStore } from './catalog/store.ts';
 
 export interface ColumnDef {
   name: string;
@@ -81,9 +81,12 @@ export class Catalog {
   private readonly buckets = new Map<string, Map<string, BucketRecord>>();
   private readonly tables = new Map<string, Map<string, TableRecord>>();
   private readonly shares = new Map<string, ShareRecord[]>();
-  private readonly writer = new Mutex();
+  /** Shared with the other catalog modules (storage/catalog/): one writer lock for metadata.duckdb. */
+  readonly store: CatalogStore;
 
-  private constructor(private readonly db: Database) {}
+  private constructor(db: Database) {
+    this.store = new CatalogStore(db);
+  }
 
   static async load(db: Database): Promise<Catalog> {
     const catalog = new Catalog(db);
@@ -138,28 +141,12 @@ export class Catalog {
     }
   }
 
-  /** Serialises durable writes; `apply` updates the in-memory copy once the SQL committed. */
   private write<T>(work: (c: DuckDBConnection) => Promise<T>, apply: (result: T) => void, guard?: () => void): Promise<T> {
-    return this.writer.run(() =>
-      this.db.with(async (c) => {
-        guard?.();
-        const result = await work(c);
-        apply(result);
-        return result;
-      }),
-    );
+    return this.store.write(work, apply, guard);
   }
 
-  /** Runs several statements in one metadata transaction. */
-  private async transaction(c: DuckDBConnection, statements: [string, DuckDBValue[]][]): Promise<void> {
-    await c.run('BEGIN TRANSACTION');
-    try {
-      for (const [sql, values] of statements) await c.run(sql, values);
-      await c.run('COMMIT');
-    } catch (error) {
-      await c.run('ROLLBACK').catch(() => {});
-      throw error;
-    }
+  private transaction(c: DuckDBConnection, statements: [string, DuckDBValue[]][]): Promise<void> {
+    return this.store.transaction(c, statements);
   }
 
   // ---- projects and keys -------------------------------------------------------------
