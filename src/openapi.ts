@@ -1,6 +1,7 @@
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
+import { BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
+import { FILES_JOBS_SCHEMAS, FILES_JOBS_STATUS_TEXT, FILES_JOBS_SUCCESS_BODY, FILES_JOBS_SUCCESS_CONTENT, isUpload, UPLOAD_BODY } from './openapi-files-jobs.ts';
 import type { RouteDef } from './routes.ts';
 
 /**
@@ -22,6 +23,8 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   id: { schema: ProjectIdSchema, description: 'Project id' },
   bucket: { schema: BucketNameSchema, description: 'Bucket name' },
   table: { schema: TableNameSchema, description: 'Table name' },
+  file_id: { schema: FileIdSchema, description: 'File id (§15)' },
+  job_id: { schema: JobIdSchema, description: 'Job id (§16)' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -251,6 +254,7 @@ const SCHEMAS: Record<string, Schema> = {
     required: ['deleted_rows', 'row_count'],
     properties: { deleted_rows: count, row_count: count },
   },
+  ...FILES_JOBS_SCHEMAS,
 };
 
 const P = '/projects/:id';
@@ -283,6 +287,7 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${T}/import`]: 'ImportResult',
   [`POST ${T}/delete-rows`]: 'DeleteRowsResult',
   [`POST ${T}/truncate`]: 'DeleteRowsResult',
+  ...FILES_JOBS_SUCCESS_BODY,
 };
 
 /** Success bodies that are not JSON objects. */
@@ -290,6 +295,7 @@ const SUCCESS_CONTENT: Record<string, Record<string, { schema: Schema }>> = {
   'GET /openapi.json': { [JSON_MEDIA]: { schema: { type: 'object', description: 'This document' } } },
   'GET /docs': { 'text/html': { schema: { type: 'string' } } },
   'GET /metrics': { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } },
+  ...FILES_JOBS_SUCCESS_CONTENT,
 };
 
 const exportContent = (): Record<string, { schema: Schema }> => ({
@@ -314,16 +320,18 @@ const STATUS_TEXT: Record<number, string> = {
   429: 'Too many concurrent imports; retry after Retry-After seconds',
   500: 'Internal error; nothing half-done is left behind',
   503: 'Storage unavailable',
+  ...FILES_JOBS_STATUS_TEXT,
 };
 
 /** The contract's error codes by status (§1–§8). */
 const ERROR_CODES: Record<number, string[]> = {
-  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source'],
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'upload_failed'],
   401: ['unauthorized'],
   403: ['forbidden', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'file_not_found', 'job_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'job_finished'],
+  416: ['range_not_satisfiable'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   422: ['validation_error'],
@@ -395,6 +403,7 @@ function requestBody(route: RouteDef): Record<string, unknown> | undefined {
       },
     };
   }
+  if (isUpload(route)) return UPLOAD_BODY;
   if (!route.body) return undefined;
   const schema = wireSchema(route.body) as { required?: string[] };
   return {
@@ -406,7 +415,7 @@ function requestBody(route: RouteDef): Record<string, unknown> | undefined {
 
 function success(route: RouteDef, status: number): Record<string, unknown> {
   const response: Record<string, unknown> = { description: STATUS_TEXT[status] ?? 'Success', headers: { 'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' } } };
-  if (status === 204) return response;
+  if (status === 204 || status === 304) return response;
   const key = routeKey(route);
   if (isExport(route)) {
     response.description = 'The rows, streamed in the requested format';

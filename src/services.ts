@@ -6,8 +6,11 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { FileCatalog } from './storage/catalog/files.ts';
+import { JobCatalog } from './storage/catalog/jobs.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
+import { fileExpiryTask, reconcileFiles } from './storage/files.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
 import { Sweeper } from './storage/sweeper.ts';
@@ -41,6 +44,10 @@ export interface Services {
   clock: Clock;
   /** The one background sweeper for everything that expires; modules register tasks at start. */
   sweeper: Sweeper;
+  /** Stored files (§15). */
+  files: FileCatalog;
+  /** Asynchronous jobs (§16): the durable queue's records. */
+  jobs: JobCatalog;
   close(): Promise<void>;
 }
 
@@ -93,10 +100,13 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
   try {
     const catalog = await Catalog.load(db);
+    const files = await FileCatalog.load(catalog.store);
+    const jobs = await JobCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
     await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    await reconcileFiles({ paths, files, catalog }, logger);
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
       { event: 'reconcile', unclean_stop: uncleanStop, projects: catalog.listProjects().length, duration_ms: Math.round(performance.now() - reconcileStarted) },
@@ -124,6 +134,8 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       metrics,
       clock,
       sweeper,
+      files,
+      jobs,
       async close() {
         if (closed) return;
         closed = true;
@@ -134,6 +146,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await rm(runningMarker, { force: true });
       },
     };
+    sweeper.register(fileExpiryTask(services, () => false));
     sweeper.start();
     return services;
   } catch (error) {

@@ -32,6 +32,10 @@ describe('parseConfig', () => {
       duckdbMemoryLimit: '4GB',
       maxImportBytes: 10e9,
       maxConcurrentImports: 4,
+      maxFileBytes: 10e9,
+      fileRetentionDays: 15,
+      maxConcurrentJobs: 4,
+      maxQueuedJobs: 1000,
       logLevel: 'debug',
     });
   });
@@ -53,6 +57,10 @@ describe('parseConfig', () => {
       DUCKDB_MEMORY_LIMIT: '512MiB',
       MAX_IMPORT_BYTES: '1GB',
       MAX_CONCURRENT_IMPORTS: '8',
+      MAX_FILE_BYTES: '2GiB',
+      FILE_RETENTION_DAYS: '30',
+      MAX_CONCURRENT_JOBS: '2',
+      MAX_QUEUED_JOBS: '50',
       LOG_LEVEL: 'error',
     });
     expect(config).toEqual({
@@ -65,6 +73,10 @@ describe('parseConfig', () => {
       duckdbMemoryLimit: '512MiB',
       maxImportBytes: 1e9,
       maxConcurrentImports: 8,
+      maxFileBytes: 2 * 1024 ** 3,
+      fileRetentionDays: 30,
+      maxConcurrentJobs: 2,
+      maxQueuedJobs: 50,
       logLevel: 'error',
     });
   });
@@ -85,6 +97,11 @@ describe('parseConfig', () => {
     ['DEBUG', 'maybe'],
     ['MAX_IMPORT_BYTES', 'huge'],
     ['MAX_CONCURRENT_IMPORTS', 'x'],
+    ['MAX_FILE_BYTES', '0'],
+    ['FILE_RETENTION_DAYS', '0'],
+    ['FILE_RETENTION_DAYS', '1.5'],
+    ['MAX_CONCURRENT_JOBS', '0'],
+    ['MAX_QUEUED_JOBS', 'many'],
     ['LOG_LEVEL', 'loud'],
     ['ADMIN_API_KEY', 'short'],
   ] as const) {

@@ -2,7 +2,9 @@ import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
 import { HttpError, notFound, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+import { BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+import type { FileRecord } from '../storage/catalog/files.ts';
+import type { JobRecord } from '../storage/catalog/jobs.ts';
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
 export function projectFromPath(ctx: HandlerContext, allowDeleted = false): ProjectRecord {
@@ -78,4 +80,23 @@ export function writableTableFromPath(ctx: HandlerContext): { project: ProjectRe
   const { bucket } = bucketFromPath(ctx);
   requireWritable(bucket);
   return tableFromPath(ctx);
+}
+
+/** §15: the file of the path in the project of the path; 404 `file_not_found`. */
+export function fileFromPath(ctx: HandlerContext): { project: ProjectRecord; file: FileRecord } {
+  const project = scopedProject(ctx);
+  const id = validate(FileIdSchema, ctx.params.file_id, 'path.file_id');
+  const file = ctx.services.files.get(project.id, id);
+  if (!file) throw errors.fileNotFound(project.id, id);
+  return { project, file };
+}
+
+/** §16: the job of the path in the project of the path; 404 `job_not_found`. */
+export function jobFromPath(ctx: HandlerContext): { project: ProjectRecord; job: JobRecord } {
+  const project = scopedProject(ctx);
+  const id = validate(JobIdSchema, ctx.params.job_id, 'path.job_id');
+  const job = ctx.services.jobs.get(project.id, id);
+  if (!job) throw errors.jobNotFound(project.id, id);
+  ctx.logFields.job_id = job.id;
+  return { project, job };
 }

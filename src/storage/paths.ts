@@ -1,5 +1,7 @@
 import { join, resolve, sep } from 'node:path';
 
+/** The ids the service gives stored files (`f_` and hex). */
+export const FILE_ID = /^f_[0-9a-f]{12}$/;
 const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$|^[A-Za-z0-9_-]{1,64}$/;
 
 /** The §9 layout under one data folder. Every path is built from validated names only. */
@@ -36,8 +38,24 @@ export class StoragePaths {
     return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb`);
   }
 
+  /** `files/project_{id}/`: the project's stored files (§15); staging lives beside it, directly in `files/`. */
+  projectFilesDir(projectId: string): string {
+    return this.inside(this.filesDir, `project_${segment(projectId)}`);
+  }
+
+  /** `files/project_{id}/{file_id}`. */
+  storedFile(projectId: string, fileId: string): string {
+    if (!FILE_ID.test(fileId)) throw new Error('unsafe file id');
+    return this.inside(this.projectFilesDir(projectId), fileId);
+  }
+
+  /**
+   * A staging file: an upload, import or export under way. Staging files sit directly in
+   * `files/` and never match `project_*`, so start-up can empty staging without touching
+   * stored files.
+   */
   stagingFile(name: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name)) throw new Error('unsafe staging file name');
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name) || name.startsWith('project_')) throw new Error('unsafe staging file name');
     return this.inside(this.filesDir, name);
   }
 

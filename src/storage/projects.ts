@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import { withBucketLocks } from './buckets.ts';
 import type { ProjectRecord } from './catalog.ts';
+import { deleteProjectFiles } from './files.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -55,6 +56,8 @@ async function deleteUnlocked(services: Services, project: ProjectRecord): Promi
   const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {
     await catalog.markProjectDeleted(project.id, new Date().toISOString());
+    // Records first, then the folder: a crash in between leaves files that start-up deletes.
+    await deleteProjectFiles(services, project.id);
     const folder = paths.projectDir(project.id);
     const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
     try {
