@@ -11,6 +11,9 @@ import { JobCatalog } from './storage/catalog/jobs.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { fileExpiryTask, reconcileFiles } from './storage/files.ts';
+import { jobRetentionTask } from './storage/jobs/retention.ts';
+import { runExportJob, runImportJob } from './storage/jobs/operations.ts';
+import { JobRunner } from './storage/jobs/runner.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
 import { Sweeper } from './storage/sweeper.ts';
@@ -48,6 +51,8 @@ export interface Services {
   files: FileCatalog;
   /** Asynchronous jobs (§16): the durable queue's records. */
   jobs: JobCatalog;
+  /** The worker pool that runs the queued jobs. */
+  jobRunner: JobRunner;
   close(): Promise<void>;
 }
 
@@ -119,8 +124,23 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       openAttachments: () => registry.openCount,
       pendingTableWrites: () => registry.waitingWrites,
       activeImports: () => activeImports.count,
+      waitingJobs: () => jobs.count('waiting'),
+      runningJobs: () => jobRunner.runningCount,
     });
     const sweeper = new Sweeper(clock, logger);
+    const jobRunner: JobRunner = new JobRunner(
+      {
+        jobs,
+        clock,
+        logger,
+        metrics,
+        maxConcurrent: config.maxConcurrentJobs,
+        maxQueued: config.maxQueuedJobs,
+        debug: config.debug,
+        scrub: (message) => message.split(paths.dataDir).join('$DATA_DIR').slice(0, 500),
+      },
+      { import: (ctx) => runImportJob(services, ctx), export: (ctx) => runExportJob(services, ctx) },
+    );
     const services: Services = {
       config,
       version: VERSION,
@@ -136,9 +156,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       sweeper,
       files,
       jobs,
+      jobRunner,
       async close() {
         if (closed) return;
         closed = true;
+        await jobRunner.stop();
         await sweeper.stop();
         await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
@@ -146,8 +168,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await rm(runningMarker, { force: true });
       },
     };
-    sweeper.register(fileExpiryTask(services, () => false));
+    sweeper.register(fileExpiryTask(services, (fileId) => jobRunner.filesInUse().has(fileId)));
+    sweeper.register(jobRetentionTask(jobs));
     sweeper.start();
+    await jobRunner.recover();
+    jobRunner.start();
     return services;
   } catch (error) {
     db.close();

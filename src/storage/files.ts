@@ -63,7 +63,7 @@ export interface WrittenFile {
  * bytes it stops with 413 without reading on. The file is fsynced before this resolves.
  * On any failure the staging file is removed.
  */
-export async function writeStaging(source: Readable, staging: string, limit: number): Promise<WrittenFile> {
+export async function writeStaging(source: Readable, staging: string, limit: number, onBytes?: (n: number) => void): Promise<WrittenFile> {
   const hash = createHash('sha256');
   let size = 0;
   const meter = new Transform({
@@ -71,6 +71,7 @@ export async function writeStaging(source: Readable, staging: string, limit: num
       size += chunk.length;
       if (size > limit) return done(payloadTooLarge(limit));
       hash.update(chunk);
+      onBytes?.(chunk.length);
       done(null, chunk);
     },
   });

@@ -32,6 +32,22 @@ export interface ImportSpec {
   csv: CsvOptions;
 }
 
+/**
+ * What an asynchronous job (§16) adds to an import; the synchronous endpoint passes none.
+ */
+export interface ImportHooks {
+  /** Aborting interrupts the running statement, and nothing is committed after it. */
+  signal?: AbortSignal;
+  /** The fraction (0..1) of the file DuckDB has read, reported while the rows load. */
+  onProgress?: (fraction: number) => void;
+  /**
+   * A mark (`job:<id>`) committed in the same transaction as the rows, as the table file's
+   * own table comment. When the table already carries it, the import took effect before (a
+   * job re-run after a crash) and is not applied again: `alreadyApplied` is set instead.
+   */
+  mark?: string;
+}
+
 export interface ImportDeps {
   db: Database;
   paths: StoragePaths;
@@ -297,10 +313,14 @@ function importFailure(error: Error, path: string, dataDir: string): HttpError {
   return importFailed(`Import failed${where}: ${what}`.slice(0, 500), details);
 }
 
-async function inTransaction<T>(c: DuckDBConnection, work: () => Promise<T>): Promise<T> {
+/** Runs inside the load's transaction just before COMMIT (the job mark; a cancel refuses here). */
+type BeforeCommit = (c: DuckDBConnection, imported: number) => Promise<void>;
+
+async function inTransaction<T extends { imported: number }>(c: DuckDBConnection, work: () => Promise<T>, beforeCommit?: BeforeCommit): Promise<T> {
   await c.run('BEGIN TRANSACTION');
   try {
     const result = await work();
+    await beforeCommit?.(c, result.imported);
     await c.run('COMMIT');
     return result;
   } catch (error) {
@@ -347,6 +367,7 @@ interface LoadPlan {
   primaryKey: string[];
   incremental: boolean;
   source: string;
+  beforeCommit?: BeforeCommit;
 }
 
 /**
@@ -363,13 +384,19 @@ interface LoadPlan {
  * repeated rows) counts rows and distinct keys alongside and commits when they agree.
  */
 async function load(db: Database, c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
-  const { data, columns, primaryKey, incremental, source } = plan;
+  const { data, columns, primaryKey, incremental, source, beforeCommit } = plan;
   const list = columns.map((m) => quoteIdent(m.column.name)).join(', ');
   if (columns.length === 0) {
     // An empty file: nothing to insert.
     if (incremental) return { imported: 0, rowCount: await countRows(c, data) };
-    await inTransaction(c, () => emptyTable(c, alias, primaryKey));
-    return { imported: 0, rowCount: 0 };
+    return inTransaction(
+      c,
+      async () => {
+        await emptyTable(c, alias, primaryKey);
+        return { imported: 0, rowCount: 0 };
+      },
+      beforeCommit,
+    );
   }
   const insertDirect = `INSERT INTO ${data} (${list}) ${source}`;
   const key = primaryKey.map(quoteIdent).join(', ');
@@ -402,6 +429,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
     if (unique && upsertError === undefined) {
       try {
         const rowCount = await countRows(c, data);
+        await beforeCommit?.(c, imported);
         await c.run('COMMIT');
         return { imported, rowCount };
       } catch (error) {
@@ -417,7 +445,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
         if (!incremental) await emptyTable(c, alias, primaryKey);
         const imported = (await c.run(insertDirect)).rowsChanged;
         return { imported, rowCount: incremental ? await countRows(c, data) : imported };
-      });
+      }, beforeCommit);
     } catch (error) {
       if (!primaryKey.length || !DUPLICATE_KEY.test((error as Error).message)) throw error;
     }
@@ -436,7 +464,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
       }
       await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey} ${onConflict}`);
       return { imported: total, rowCount: await countRows(c, data) };
-    });
+    }, beforeCommit);
   } finally {
     await c.run(`DROP TABLE IF EXISTS ${staged}`).catch(() => {});
   }
@@ -454,7 +482,8 @@ export async function importFile(
   table: TableRecord,
   stagedPath: string,
   spec: ImportSpec,
-): Promise<{ importedRows: number; table: TableRecord }> {
+  hooks: ImportHooks = {},
+): Promise<{ importedRows: number; table: TableRecord; alreadyApplied?: boolean }> {
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   const fail = (error: unknown): never => {
     if (error instanceof Error && !(error instanceof HttpError) && DATA_ERROR.test(error.message)) {
@@ -474,15 +503,68 @@ export async function importFile(
       throw importFailed(`The file lacks primary key column(s) ${missingKey.join(', ')}`, { missing_columns: missingKey });
     }
     const alias = await attach(path);
+    if (hooks.mark) {
+      const applied = await deps.db.with((c) => appliedMark(c, alias, hooks.mark!));
+      if (applied !== undefined) return { importedRows: applied, table: current, alreadyApplied: true };
+    }
+    hooks.signal?.throwIfAborted();
+    const data = `${quoteIdent(alias)}.main.data`;
     const plan: LoadPlan = {
-      data: `${quoteIdent(alias)}.main.data`,
+      data,
       columns,
       primaryKey: current.primaryKey,
       incremental: spec.incremental,
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
+      beforeCommit: hooks.signal || hooks.mark ? markBeforeCommit(data, hooks) : undefined,
     };
-    const { imported, rowCount } = await deps.db.with((c) => load(deps.db, c, alias, plan)).catch(fail);
+    const { imported, rowCount } = await deps.db.with((c) => watched(c, hooks, () => load(deps.db, c, alias, plan))).catch(fail);
     await deps.catalog.setRowCount(current, rowCount);
     return { importedRows: imported, table: deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? { ...current, rowCount } };
   });
+}
+
+// ---- hooks of asynchronous jobs ------------------------------------------------------
+
+const MARK_ROWS = /;imported_rows=(\d+)$/;
+
+/** The imported row count recorded with `mark`, when the table's comment carries it. */
+async function appliedMark(c: DuckDBConnection, alias: string, mark: string): Promise<number | undefined> {
+  // A short autocommit read: it ends before the load's transaction begins.
+  const rows = await c.runAndReadAll(`SELECT comment FROM duckdb_tables() WHERE database_name = $1 AND schema_name = 'main' AND table_name = 'data'`, [alias]);
+  const comment = rows.getRows()[0]?.[0];
+  if (typeof comment !== 'string' || !comment.startsWith(`${mark};`)) return undefined;
+  return Number(MARK_ROWS.exec(comment)?.[1] ?? 0);
+}
+
+/** Refuses to commit once aborted; otherwise writes the mark into the table file with the rows. */
+function markBeforeCommit(data: string, hooks: ImportHooks): BeforeCommit {
+  return async (c, imported) => {
+    hooks.signal?.throwIfAborted();
+    if (hooks.mark) await c.run(`COMMENT ON TABLE ${data} IS ${quoteLiteral(`${hooks.mark};imported_rows=${imported}`)}`);
+  };
+}
+
+/**
+ * Runs the load on `c` with the job's hooks: an abort interrupts the statement running on
+ * `c`, and DuckDB's progress (the share of the file read) is reported every 200 ms.
+ */
+async function watched<T>(c: DuckDBConnection, hooks: ImportHooks, work: () => Promise<T>): Promise<T> {
+  if (!hooks.signal && !hooks.onProgress && !hooks.mark) return work();
+  const interrupt = () => c.interrupt();
+  hooks.signal?.addEventListener('abort', interrupt, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  if (hooks.onProgress) {
+    await c.run('SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0');
+    timer = setInterval(() => {
+      const { percentage } = c.progress;
+      if (percentage >= 0) hooks.onProgress!(Math.min(1, percentage / 100));
+    }, 200);
+  }
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    hooks.signal?.removeEventListener('abort', interrupt);
+    if (hooks.onProgress) await c.run('RESET enable_progress_bar; RESET enable_progress_bar_print; RESET progress_bar_time').catch(() => {});
+  }
 }

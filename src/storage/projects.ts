@@ -47,6 +47,8 @@ export async function projectView(services: Services, project: ProjectRecord) {
 export async function deleteProject(services: Services, project: ProjectRecord): Promise<void> {
   const { catalog } = services;
   // Table creates hold their bucket's lock: wait for those running, keep new ones out.
+  // Its jobs stop first: a running import holds its table, which the delete waits for.
+  await services.jobRunner.cancelProject(project.id);
   const buckets = catalog.listBuckets(project.id).filter((b) => !b.source).map((b) => b.name);
   await withBucketLocks(services, project.id, buckets, () => deleteUnlocked(services, project));
 }
@@ -58,6 +60,7 @@ async function deleteUnlocked(services: Services, project: ProjectRecord): Promi
     await catalog.markProjectDeleted(project.id, new Date().toISOString());
     // Records first, then the folder: a crash in between leaves files that start-up deletes.
     await deleteProjectFiles(services, project.id);
+    await services.jobs.removeProject(project.id);
     const folder = paths.projectDir(project.id);
     const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
     try {
