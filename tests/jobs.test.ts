@@ -457,6 +457,35 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
     }
   });
 
+  it('a running import stopped mid-load (DuckDB interrupted) leaves the table exactly as it was', async () => {
+    const c = await setup();
+    try {
+      await c.createTable('big', [{ name: 'id', type: 'BIGINT' }, { name: 'v', type: 'VARCHAR' }]);
+      await c.t.callJson('POST', `${T('big')}/import`, { raw: 'id,v\n-1,before\n', headers: { 'content-type': 'text/csv' } });
+      const lines = ['id,v'];
+      for (let i = 0; i < 2_000_000; i++) lines.push(`${i},value-${i}`);
+      const file = await c.upload(`${lines.join('\n')}\n`);
+      const id = (await c.submit('big', { file_id: file })).body.id;
+      // Cancel once DuckDB reports reading the file: the statement is interrupted.
+      await c.until(() => (c.t.services.jobs.get('p', id)?.progress.bytes ?? 0) > 0 || status(c.t, id) === 'success', 'the load to be under way');
+      const cancelled = await c.t.call('DELETE', `${P}/jobs/${id}`);
+      const job = (await c.t.callJson('GET', `${P}/jobs/${id}`)).body;
+      const rows = (await c.t.callJson('GET', T('big'))).body.row_count;
+      // Either the cancel came first (nothing changed) or the load had committed (409): never half.
+      if (cancelled.status === 204) {
+        expect(job.status).toBe('cancelled');
+        expect(rows).toBe(1);
+        expect(await c.rows('big')).toEqual([{ id: -1, v: 'before' }]);
+      } else {
+        expect(cancelled.status).toBe(409);
+        expect(job.status).toBe('success');
+        expect(rows).toBe(2_000_000);
+      }
+    } finally {
+      await c.t.close();
+    }
+  }, 60_000);
+
   it('finished jobs go after 7 days; files a waiting job needs are kept past their expiry', async () => {
     const clock = manualClock();
     const c = await setup({ FILE_RETENTION_DAYS: '1' }, clock);

@@ -23,7 +23,7 @@ const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
-async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+export async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/main.ts')], {
     cwd: REPO,
     env: {
@@ -62,7 +62,7 @@ async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: 
   return { child, url };
 }
 
-async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> {
+export async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
