@@ -132,7 +132,7 @@ const SCHEMAS: Record<string, Schema> = {
   ProjectStats: {
     type: 'object',
     required: ['id', 'size_bytes', 'table_count', 'bucket_count'],
-    properties: { id: { type: 'string' }, size_bytes: count, table_count: count, bucket_count: count },
+    properties: { id: { type: 'string' }, size_bytes: count, table_count: count, bucket_count: count, files_size_bytes: { ...count, description: 'Bytes of the stored files (§15)' } },
   },
   Bucket: {
     type: 'object',

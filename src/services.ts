@@ -168,7 +168,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await rm(runningMarker, { force: true });
       },
     };
-    sweeper.register(fileExpiryTask(services, (fileId) => jobRunner.filesInUse().has(fileId)));
+    sweeper.register(fileExpiryTask(services, () => jobRunner.filesInUse()));
     sweeper.register(jobRetentionTask(jobs));
     sweeper.start();
     await jobRunner.recover();

@@ -252,13 +252,14 @@ export async function reconcileFiles(deps: { paths: StoragePaths; files: FileCat
  * The sweeper's task for files: deletes those past `expires_at` that are not permanent,
  * except files a waiting or running job still needs (`inUse`).
  */
-export function fileExpiryTask(services: Pick<Services, 'files' | 'paths'>, inUse: (fileId: string) => boolean) {
+export function fileExpiryTask(services: Pick<Services, 'files' | 'paths'>, inUse: () => Set<string>) {
   return {
     name: 'files',
     async sweep(now: Date): Promise<number> {
       let removed = 0;
+      const needed = inUse();
       for (const record of services.files.all()) {
-        if (record.isPermanent || !record.expiresAt || new Date(record.expiresAt) > now || inUse(record.id)) continue;
+        if (record.isPermanent || !record.expiresAt || new Date(record.expiresAt) > now || needed.has(record.id)) continue;
         await deleteStoredFile(services, record);
         removed++;
       }

@@ -118,6 +118,11 @@ export class JobCatalog {
     return [...this.byId.values()].sort((a, b) => a.seq - b.seq);
   }
 
+  /** The waiting jobs, in submission order (the queue). */
+  waiting(): JobRecord[] {
+    return [...this.byId.values()].filter((job) => job.status === 'waiting').sort((a, b) => a.seq - b.seq);
+  }
+
   count(status: JobStatus): number {
     let n = 0;
     for (const job of this.byId.values()) if (job.status === status) n++;

@@ -126,6 +126,7 @@ export class JobRunner {
         resolve();
       };
       const timer = setTimeout(done, ms);
+      timer.unref();
       signal?.addEventListener('abort', done, { once: true });
       set.add(done);
     });
@@ -186,6 +187,8 @@ export class JobRunner {
     const runs = [...this.running.values()];
     for (const run of runs) run.controller.abort(SHUTDOWN);
     await Promise.all(runs.map((run) => run.done));
+    // Long-polls answer now (with the job as it stands) rather than at their timeout.
+    for (const set of [...this.waiters.values()]) for (const wake of [...set]) wake();
   }
 
   // ---- scheduling --------------------------------------------------------------------
@@ -206,9 +209,8 @@ export class JobRunner {
   private pump(): void {
     if (this.stopped || !this.started) return;
     const busy = new Set([...this.running.values()].map((run) => run.key));
-    for (const job of this.deps.jobs.all()) {
+    for (const job of this.deps.jobs.waiting()) {
       if (this.running.size >= this.deps.maxConcurrent) break;
-      if (job.status !== 'waiting') continue;
       const key = tableKey(job);
       if (busy.has(key)) continue;
       busy.add(key);
