@@ -153,6 +153,44 @@ describe('import', () => {
       }
     });
 
+    it('answers 415 for a Content-Type that is no import format, before reading the body', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await importRaw('people', 'id\n1\n')).status).toBe(200);
+      for (const type of ['application/json', 'application/xml', 'text/html; charset=utf-8', 'application/x-www-form-urlencoded', 'image/png']) {
+        let pulls = 0;
+        const body = new ReadableStream<Uint8Array>(
+          {
+            pull(controller) {
+              pulls++;
+              controller.enqueue(new TextEncoder().encode('id\n9\n'));
+              controller.close();
+            },
+          },
+          { highWaterMark: 0 },
+        );
+        const { status, body: answer } = await importRaw('people', body, '', { 'content-type': type });
+        expect(status, type).toBe(415);
+        expect(answer.detail.error).toBe('unsupported_media_type');
+        expect(answer.detail.message).toMatch(/format=/);
+        expect(pulls).toBe(0);
+      }
+      // The JSON that a 415 saves a client from: it would otherwise be parsed as CSV.
+      const json = await importRaw('people', '{"id": 2}', '', { 'content-type': 'application/json' });
+      expect(json.status).toBe(415);
+      // The types §8 names, text/plain and application/octet-stream, and any type with ?format=.
+      for (const [type, body, query] of [
+        ['text/plain', 'id\n2\n', ''],
+        ['application/octet-stream', 'id\n3\n', ''],
+        ['TEXT/CSV; charset=utf-8', 'id\n4\n', ''],
+        ['application/json', '{"id": 5}\n', 'format=ndjson'],
+        ['application/xml', 'id\n6\n', 'format=csv'],
+      ]) {
+        const { status, body: answer } = await importRaw('people', body!, query, { 'content-type': type! });
+        expect(status, `${type} ${JSON.stringify(answer)}`).toBe(200);
+      }
+      expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([6]);
+    });
+
     it('answers 400 for a gzip body that is not gzip, and 415 for another encoding', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       let response = await importRaw('people', 'id\n1\n', '', { 'content-encoding': 'gzip' });
