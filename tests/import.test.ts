@@ -134,12 +134,13 @@ describe('import', () => {
       expect(JSON.stringify(body)).not.toContain(t.dataDir);
     });
 
-    it('accepts a gzip body (the limit counts the bytes received)', async () => {
+    it('accepts a gzip body (the limit counts the decompressed bytes as well)', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       const lines = ['id,name'];
       for (let i = 1; i <= 2000; i++) lines.push(`${i},name number ${i} padded to compress well`);
-      const compressed = gzipSync(`${lines.join('\n')}\n`);
-      const small = await makeApp({ env: { MAX_IMPORT_BYTES: String(compressed.length + 10) } });
+      const plain = `${lines.join('\n')}\n`;
+      const compressed = gzipSync(plain);
+      const small = await makeApp({ env: { MAX_IMPORT_BYTES: String(Buffer.byteLength(plain) + 10) } });
       try {
         await small.createProject('p1');
         await small.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } });
@@ -591,6 +592,30 @@ describe('import', () => {
         expect(response.status).toBe(200);
         expect(await readdir(small.services.paths.filesDir)).toEqual([]);
         expect((await small.callJson('GET', `${T}/people`)).body.row_count).toBe(1);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('answers 413 for a gzip bomb: the decompressed bytes count against MAX_IMPORT_BYTES', async () => {
+      // 64 MiB of line breaks compress to about 64 KiB: well under the limit as received.
+      const bomb = gzipSync(Buffer.alloc(64 << 20, 0x0a));
+      const limit = 4 << 20;
+      expect(bomb.length).toBeLessThan(limit / 10);
+      const small = await makeApp({ env: { MAX_IMPORT_BYTES: String(limit) } });
+      try {
+        await small.createProject('p1');
+        await small.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } });
+        await createTable(small, 'people', PEOPLE, ['id']);
+        expect((await importRaw('people', 'id,name\n1,a\n', '', {}, small)).status).toBe(200);
+        for (const incremental of [false, true]) {
+          const { status, body } = await importRaw('people', bomb, `incremental=${incremental}`, { 'content-encoding': 'gzip', 'content-type': 'text/csv' }, small);
+          expect(status).toBe(413);
+          expect(body.detail.error).toBe('payload_too_large');
+          expect(await readdir(small.services.paths.filesDir)).toEqual([]);
+        }
+        expect((await small.callJson('GET', `${T}/people`)).body.row_count).toBe(1);
+        expect(small.services.activeImports.count).toBe(0);
       } finally {
         await small.close();
       }

@@ -68,11 +68,6 @@ function nodeStream(body: ReadableStream<Uint8Array>): Readable {
   return inner instanceof Readable ? inner : Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
 }
 
-/**
- * Streams a request body into a new staging file, counting the bytes received (before
- * any decompression) against `limit`: 413 as soon as it is passed, without reading on.
- * A gzip body is decompressed on the way, so DuckDB reads a plain file in parallel.
- */
 /** Runs `work` with a fresh staging file path under `files/`; the file is removed in every outcome. */
 export async function withStagingFile<T>(paths: StoragePaths, name: string, work: (path: string) => Promise<T>): Promise<T> {
   const path = paths.stagingFile(name);
@@ -83,20 +78,33 @@ export async function withStagingFile<T>(paths: StoragePaths, name: string, work
   }
 }
 
-/** Resolves with the number of bytes received. */
+/** A pass-through that fails with 413 once more than `limit` bytes went through it. */
+function byteLimit(limit: number, onCount?: (total: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      onCount?.(total);
+      done(total > limit ? payloadTooLarge(limit) : null, chunk);
+    },
+  });
+}
+
+/**
+ * Streams a request body into a new staging file, counting the bytes received against
+ * `limit` and, for a gzip body, the decompressed bytes too (a small body can inflate
+ * without bound): 413 as soon as either passes it, without reading on. A gzip body is
+ * decompressed on the way, so DuckDB reads a plain file in parallel. Resolves with the
+ * number of bytes received.
+ */
 export async function stageBody(body: ReadableStream<Uint8Array> | null, path: string, options: { limit: number; gzip: boolean }): Promise<number> {
   const { limit, gzip } = options;
   let size = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      size += chunk.length;
-      done(size > limit ? payloadTooLarge(limit) : null, chunk);
-    },
-  });
+  const counter = byteLimit(limit, (n) => (size = n));
   const sink = createWriteStream(path, { flags: 'wx', highWaterMark: STAGE_CHUNK });
   const source = body ? nodeStream(body) : Readable.from([]);
   try {
-    if (gzip) await pipeline(source, counter, createGunzip({ chunkSize: 256 << 10 }), sink);
+    if (gzip) await pipeline(source, counter, createGunzip({ chunkSize: 256 << 10 }), byteLimit(limit), sink);
     else await pipeline(source, counter, sink);
     return size;
   } catch (error) {
