@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/server.ts';
+import { CsvHeaderParser, type CsvDialect } from '../src/storage/csv-header.ts';
 import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
 
 const B = '/projects/p1/buckets/b1';
@@ -557,6 +558,63 @@ describe('import', () => {
       expect(response.body.detail.message).toMatch(/lots/);
       response = await importRaw('nums', '{"n":1}\n{"n":"four"}\n', 'format=ndjson');
       expect(response.body.detail.details.line).toBe(2);
+    });
+  });
+
+  describe('the header row is read incrementally and bounded', () => {
+    it('answers 400 import_failed for a 4 MiB header without a line break, reading only its first MiB', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await importRaw('people', 'id,name\n1,a\n')).status).toBe(200);
+      const wide = Array.from({ length: 1 << 19 }, (_, i) => `c${i}`).join(',').slice(0, 4 << 20);
+      for (const header of ['x'.repeat(4 << 20), `"${'q'.repeat(4 << 20)}`, wide]) {
+        const { status, body } = await importRaw('people', header, '', { 'content-type': 'text/csv' });
+        expect(status).toBe(400);
+        expect(body.detail.error).toBe('import_failed');
+        expect(body.detail.message).toMatch(/header row (is longer than 1048576 bytes|names more than 1000 columns)/);
+      }
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: 'a', score: null, born: null }]);
+      expect(await catalogRowCount('people')).toBe(1);
+    });
+
+    it('answers 400 import_failed for a header naming more than 1000 columns', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const header = Array.from({ length: 1001 }, (_, i) => `c${i}`).join(',');
+      const { status, body } = await importRaw('people', `${header}\n`, '', { 'content-type': 'text/csv' });
+      expect(status).toBe(400);
+      expect(body.detail.error).toBe('import_failed');
+      expect(body.detail.message).toBe('The header row names more than 1000 columns');
+      // 1000 columns are not refused for their number (here: columns the table lacks).
+      const thousand = Array.from({ length: 1000 }, (_, i) => `c${i}`).join(',');
+      expect((await importRaw('people', `${thousand}\n`)).body.detail.error).toBe('unknown_columns');
+    });
+
+    it('parses a header split anywhere exactly as in one piece', () => {
+      const comma: CsvDialect = { delimiter: ',', quote: '"', escape: '"' };
+      const cases: [string, CsvDialect, string[]][] = [
+        ['\ufeffid,"na,me","say ""hi""",x\r\n1,2', comma, ['id', 'na,me', 'say "hi"', 'x']],
+        ["a;'b;\\'c\\\\';\"d\"\nrest", { delimiter: ';', quote: "'", escape: '\\' }, ['a', "b;'c\\", '"d"']],
+        ["'x\\y'", { delimiter: ';', quote: "'", escape: '\\' }, ['x\\y']],
+        ["'x\\", { delimiter: ';', quote: "'", escape: '\\' }, ['x\\']],
+        ['"multi\nline",b\n', comma, ['multi\nline', 'b']],
+        ['"ends quoted"', comma, ['ends quoted']],
+        ['"a""', comma, ['a"']],
+        ['a\tb', { delimiter: '\t', quote: '"', escape: '"' }, ['a', 'b']],
+        ['\n', comma, ['']],
+        ['', comma, []],
+      ];
+      for (const [text, dialect, expected] of cases) {
+        for (let cut = 0; cut <= text.length; cut++) {
+          for (const step of [1, 2, 3, Math.max(text.length, 1)]) {
+            const parser = new CsvHeaderParser(dialect);
+            const pieces = [text.slice(0, cut)];
+            for (let i = cut; i < text.length; i += step) pieces.push(text.slice(i, i + step));
+            let fields: string[] | undefined;
+            for (const piece of pieces) fields ??= parser.push(piece);
+            fields ??= parser.end();
+            expect(fields, `${JSON.stringify(text)} cut at ${cut}, step ${step}`).toEqual(expected);
+          }
+        }
+      }
     });
   });
 

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -11,6 +11,7 @@ import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
 import type { StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
+import { HeaderTooLargeError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, readCsvHeader } from './csv-header.ts';
 import { CONVERSION_ERROR_PREFIX, isStrictTarget, strictConversion } from './convert.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 import { normalizeType } from './types.ts';
@@ -51,8 +52,6 @@ interface MatchedColumn {
 
 /** Bytes per write to the staging file (and per read of the body, where the source allows). */
 const STAGE_CHUNK = 1 << 20;
-/** A CSV header row longer than this is refused rather than buffered. */
-const MAX_HEADER_BYTES = 16 << 20;
 
 const importFailed = (message: string, details?: Record<string, unknown>) => new HttpError(400, 'import_failed', message, details);
 
@@ -119,73 +118,13 @@ export async function stageBody(body: ReadableStream<Uint8Array> | null, path: s
 
 // ---- the file's columns ------------------------------------------------------------
 
-/**
- * The fields of the first CSV record, parsed as DuckDB will: `quote` opens and closes a
- * quoted field, inside which `escape` before a quote (or before itself) stands for that
- * character. Returns [] for an empty file.
- */
-export function parseCsvRecord(text: string, options: Pick<CsvOptions, 'delimiter' | 'quote' | 'escape'>, complete: boolean): string[] | undefined {
-  const { delimiter, quote, escape } = options;
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  let started = false;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  while (i < text.length) {
-    const ch = text[i]!;
-    if (quoted) {
-      const next = text[i + 1];
-      if (ch === escape && (next === quote || (escape !== quote && next === escape))) {
-        field += next;
-        i += 2;
-        continue;
-      }
-      if (ch === escape && escape === quote && next === undefined && !complete) return undefined;
-      if (ch === quote) quoted = false;
-      else field += ch;
-      i++;
-      continue;
-    }
-    if (ch === '\n' || ch === '\r') {
-      fields.push(field);
-      return fields;
-    }
-    started = true;
-    if (ch === delimiter) {
-      fields.push(field);
-      field = '';
-    } else if (ch === quote) {
-      quoted = true;
-    } else {
-      field += ch;
-    }
-    i++;
-  }
-  if (!complete) return undefined;
-  if (!started && fields.length === 0 && field === '') return [];
-  fields.push(field);
-  return fields;
-}
-
-/** Reads the first record of a staged CSV file (the header row). */
-async function readCsvHeader(path: string, csv: CsvOptions): Promise<string[]> {
-  const handle = await open(path, 'r');
+/** The header row's fields; 400 `import_failed` for a header too long to be one. */
+async function csvHeader(path: string, csv: CsvOptions): Promise<string[]> {
   try {
-    const decoder = new TextDecoder('utf-8');
-    const buffer = Buffer.alloc(64 << 10);
-    let text = '';
-    let read = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, read);
-      read += bytesRead;
-      const complete = bytesRead === 0;
-      text += complete ? decoder.decode() : decoder.decode(buffer.subarray(0, bytesRead), { stream: true });
-      const fields = parseCsvRecord(text, csv, complete);
-      if (fields) return fields;
-      if (read > MAX_HEADER_BYTES) throw importFailed(`The header row is longer than ${MAX_HEADER_BYTES} bytes`);
-    }
-  } finally {
-    await handle.close();
+    return await readCsvHeader(path, csv);
+  } catch (error) {
+    if (error instanceof HeaderTooLargeError) throw importFailed(error.message, { max_header_bytes: MAX_HEADER_BYTES, max_columns: MAX_HEADER_FIELDS });
+    throw error;
   }
 }
 
@@ -200,7 +139,7 @@ async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec):
   const file = quoteLiteral(path);
   switch (spec.format) {
     case 'csv':
-      return (spec.csv.columns ?? (spec.csv.header ? await readCsvHeader(path, spec.csv) : [])).map((name) => ({ name }));
+      return (spec.csv.columns ?? (spec.csv.header ? await csvHeader(path, spec.csv) : [])).map((name) => ({ name }));
     case 'ndjson': {
       const rows = await c.runAndReadAll(`SELECT DISTINCT unnest(json_keys(json)) AS name FROM read_ndjson_objects(${file}) ORDER BY name`);
       const names = rows.getRows().map((row) => String(row[0]));
