@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/server.ts';
@@ -315,6 +316,38 @@ describe('import', () => {
       expect(json.status).toBe(400);
       expect(json.body.detail.details.columns).toEqual(['extra']);
       expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: null, score: null, born: null }]);
+    });
+
+    it('refuses an NDJSON body with a million distinct keys with a bounded list, without collecting the keys', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await importRaw('people', 'id\n1\n')).status).toBe(200);
+      const lines: string[] = [];
+      for (let i = 0; i < 1_000_000; i++) lines.push(`{"id":${i},"k${i}":1}`);
+      const body = Buffer.from(`${lines.join('\n')}\n`);
+      lines.length = 0;
+      // V8 grows its heap for what a request allocates and gives it back only after a while:
+      // collecting a million key names in JS would grow it by hundreds of MB.
+      const baseline = getHeapStatistics().total_heap_size;
+      const { status, body: answer } = await importRaw('people', body, 'format=ndjson');
+      const after = getHeapStatistics().total_heap_size;
+      expect(status).toBe(400);
+      expect(answer.detail.error).toBe('unknown_columns');
+      expect(answer.detail.details.columns.length).toBeGreaterThan(0);
+      expect(answer.detail.details.columns.length).toBeLessThanOrEqual(100);
+      expect(answer.detail.details.columns.every((name: string) => /^k\d+$/.test(name))).toBe(true);
+      expect(after - baseline).toBeLessThan(50 << 20);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: null, score: null, born: null }]);
+    });
+
+    it('names NDJSON keys that are no columns, also when other keys differ only in case', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      let response = await importRaw('people', '{"id":1,"color":"red"}\n{"id":2,"size":3,"color":"blue"}\n', 'format=ndjson');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.error).toBe('unknown_columns');
+      expect([...response.body.detail.details.columns].sort()).toEqual(['color', 'size']);
+      response = await importRaw('people', '{"id":1,"NAME":"a"}\n{"id":2,"name":"b"}\n', 'format=ndjson');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.error).toBe('duplicate_columns');
     });
 
     it('refuses a file naming a column twice with 400', async () => {

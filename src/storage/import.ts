@@ -4,7 +4,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
@@ -13,7 +13,7 @@ import type { StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import { HeaderTooLargeError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, readCsvHeader } from './csv-header.ts';
 import { CONVERSION_ERROR_PREFIX, isStrictTarget, strictConversion } from './convert.ts';
-import { quoteIdent, quoteLiteral } from './sql.ts';
+import { integerLiteral, quoteIdent, quoteLiteral } from './sql.ts';
 import { normalizeType } from './types.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'parquet';
@@ -135,14 +135,13 @@ export interface FileColumn {
 }
 
 /** The file's columns, in file order where the format has one. */
-async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec): Promise<FileColumn[]> {
+async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec, table: TableRecord): Promise<FileColumn[]> {
   const file = quoteLiteral(path);
   switch (spec.format) {
     case 'csv':
       return (spec.csv.columns ?? (spec.csv.header ? await csvHeader(path, spec.csv) : [])).map((name) => ({ name }));
     case 'ndjson': {
-      const rows = await c.runAndReadAll(`SELECT DISTINCT unnest(json_keys(json)) AS name FROM read_ndjson_objects(${file}) ORDER BY name`);
-      const names = rows.getRows().map((row) => String(row[0]));
+      const names = await ndjsonKeys(c, file, table);
       if (names.length === 0 && (await countRows(c, `read_ndjson_objects(${file})`)) > 0) {
         throw importFailed('The rows of the file name no columns');
       }
@@ -153,6 +152,47 @@ async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec):
       return rows.getRowObjectsJS().map((row) => ({ name: String(row.column_name), type: String(row.column_type) }));
     }
   }
+}
+
+/** The start of the error that stops the key scan at the first key that is no column. */
+const UNKNOWN_KEY = 'import: key is not a column: ';
+/** At most this many keys that are no column are named in an `unknown_columns` answer. */
+const MAX_UNKNOWN_LISTED = 100;
+
+/**
+ * The distinct top-level keys of an NDJSON file's objects, all of them columns of `table`
+ * (without regard to case). A file may hold millions of distinct keys, so they are never
+ * all collected: the scan fails at the first key that is no column, and a second scan,
+ * stopped after a few hundred such keys, names up to MAX_UNKNOWN_LISTED of them (400
+ * `unknown_columns`). The keys that are columns are bounded by the table's columns; one
+ * more than that is enough for `matchColumns` to see a name repeated in another case.
+ */
+async function ndjsonKeys(c: DuckDBConnection, file: string, table: TableRecord): Promise<string[]> {
+  const columns = [listValue(table.columns.map((column) => column.name.toLowerCase()))];
+  const types = [LIST(VARCHAR)];
+  const keys = `(SELECT unnest(json_keys(json)) AS k FROM read_ndjson_objects(${file}))`;
+  const isColumn = 'list_contains($1, lower(k))';
+  try {
+    const rows = await c.runAndReadAll(
+      `SELECT DISTINCT CASE WHEN ${isColumn} THEN k ELSE error(${quoteLiteral(UNKNOWN_KEY)} || left(k, 200)) END FROM ${keys} LIMIT ${integerLiteral(table.columns.length + 1)}`,
+      columns,
+      types,
+    );
+    return rows.getRows().map((row) => String(row[0]));
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.includes(UNKNOWN_KEY)) throw error;
+  }
+  const sample = await c.runAndReadAll(`SELECT k FROM ${keys} WHERE NOT ${isColumn} LIMIT ${integerLiteral(MAX_UNKNOWN_LISTED * 10)}`, columns, types);
+  const unknown = [...new Set(sample.getRows().map((row) => String(row[0])))].slice(0, MAX_UNKNOWN_LISTED);
+  throw unknownColumns(table, unknown);
+}
+
+/** 400 `unknown_columns` naming (a bounded list of) the file's columns that `table` lacks. */
+function unknownColumns(table: TableRecord, unknown: string[]): HttpError {
+  return new HttpError(400, 'unknown_columns', `The file has columns that table ${table.name} does not have: ${unknown.join(', ').slice(0, 300)}`, {
+    columns: unknown.slice(0, MAX_UNKNOWN_LISTED).map((name) => name.slice(0, 200)),
+    table_columns: table.columns.map((column) => column.name),
+  });
 }
 
 /**
@@ -179,12 +219,7 @@ export function matchColumns(table: TableRecord, fileColumns: FileColumn[]): Mat
       columns: [...duplicates].slice(0, 100),
     });
   }
-  if (unknown.length) {
-    throw new HttpError(400, 'unknown_columns', `The file has columns that table ${table.name} does not have: ${unknown.join(', ').slice(0, 300)}`, {
-      columns: unknown.slice(0, 100).map((name) => name.slice(0, 200)),
-      table_columns: table.columns.map((column) => column.name),
-    });
-  }
+  if (unknown.length) throw unknownColumns(table, unknown);
   return matched;
 }
 
@@ -447,12 +482,15 @@ export async function importFile(
     }
     throw error;
   };
-  const names = await deps.db.with((c) => fileColumns(c, stagedPath, spec)).catch(fail);
+  const readColumns = (record: TableRecord) => deps.db.with((c) => fileColumns(c, stagedPath, spec, record)).catch(fail);
+  const names = await readColumns(table);
   return deps.registry.withWriteLock(path, async () => {
     // The table may have been deleted or re-created while the body was uploading.
     const current = deps.catalog.getTable(table.projectId, table.bucket, table.name);
     if (!current) throw new TableGoneError();
-    const columns = matchColumns(current, names);
+    // NDJSON keys were looked for among the columns as they were; read again if they changed.
+    const sameColumns = current.columns.map((column) => column.name).join('\0') === table.columns.map((column) => column.name).join('\0');
+    const columns = matchColumns(current, spec.format === 'ndjson' && !sameColumns ? await readColumns(current) : names);
     const present = new Set(columns.map((m) => m.column.name.toLowerCase()));
     const missingKey = current.primaryKey.filter((k) => !present.has(k.toLowerCase()));
     if (columns.length && missingKey.length) {
