@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { CsvHeaderParser, type CsvDialect } from '../src/storage/csv-header.ts';
 import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
@@ -647,6 +648,88 @@ describe('import', () => {
             expect(fields, `${JSON.stringify(text)} cut at ${cut}, step ${step}`).toEqual(expected);
           }
         }
+      }
+    });
+  });
+
+  describe('emptying a table builds SQL from the catalog, not from the file', () => {
+    /** Columns, defaults and key of a table file as DuckDB reports them. */
+    const ddl = (app: TestApp, table: string) =>
+      app.services.db.with(async (c) => {
+        const path = app.services.paths.tableFile('p1', 'b1', table);
+        const alias = await app.services.registry.acquire(path);
+        try {
+          const columns = await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info('"${alias}".main.data')`);
+          return columns.getRowsJson();
+        } finally {
+          app.services.registry.release(path);
+        }
+      });
+
+    it('a full load keeps the columns, NOT NULL, defaults and key of a table made through the API', async () => {
+      await createTable(
+        t,
+        'kept',
+        [
+          { name: 'id', type: 'BIGINT', nullable: false },
+          { name: 'qty', type: 'INTEGER', default: 7 },
+          { name: 'note', type: 'VARCHAR', nullable: false, default: "it's" },
+          { name: 'at', type: 'TIMESTAMPTZ', default: 'now()' },
+          { name: 'm', type: 'DECIMAL(10,2)', default: '1.5' },
+        ],
+        ['id'],
+      );
+      const before = await ddl(t, 'kept');
+      for (const body of ['id\n1\n2\n', 'id,qty\n3,4\n', '']) {
+        expect((await importRaw('kept', body)).status).toBe(200);
+        expect(await ddl(t, 'kept')).toEqual(before);
+      }
+      expect((await importRaw('kept', 'id\n5\n')).status).toBe(200);
+      expect(await fileRows(t, 'kept')).toEqual([{ id: '5', qty: 7, note: "it's", at: expect.any(String), m: '1.50' }]);
+    });
+
+    it('an adopted file with defaults and types the catalog cannot state is emptied without re-creating it', async () => {
+      const root = await mkdtemp(join(tmpdir(), 'dsa-adopt-'));
+      try {
+        let app = await makeApp({ root });
+        await app.createProject('p1');
+        expect((await app.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
+        const file = app.services.paths.tableFile('p1', 'b1', 'adopted');
+        await app.close();
+        const instance = await DuckDBInstance.create(file);
+        const c = await instance.connect();
+        // A default naming a sequence of the file: pasted back as SQL text, it would bind in the service's own catalog.
+        await c.run('CREATE SEQUENCE seq START 1000');
+        await c.run(`CREATE TABLE data (id INTEGER PRIMARY KEY, n INTEGER DEFAULT (40 + 2), s VARCHAR DEFAULT 'x', l INTEGER[] DEFAULT [1, 2], q BIGINT DEFAULT nextval('seq'))`);
+        await c.run('INSERT INTO data (id) VALUES (100)');
+        c.closeSync();
+        instance.closeSync();
+        app = await makeApp({ root });
+        try {
+          const adopted = app.services.catalog.getTable('p1', 'b1', 'adopted')!;
+          expect(adopted.columns.map((column) => [column.name, column.default])).toEqual([['id', undefined], ['n', undefined], ['s', 'x'], ['l', undefined], ['q', undefined]]);
+          const before = await ddl(app, 'adopted');
+          const { status, body } = await importRaw('adopted', 'id\n1\n2\n', '', {}, app);
+          expect(status, JSON.stringify(body)).toBe(200);
+          expect(body.row_count).toBe(2);
+          expect(await ddl(app, 'adopted')).toEqual(before);
+          const rows = await app.services.db.with(async (conn) => {
+            const path = app.services.paths.tableFile('p1', 'b1', 'adopted');
+            const alias = await app.services.registry.acquire(path);
+            try {
+              return (await conn.runAndReadAll(`SELECT * FROM "${alias}".main.data ORDER BY id`)).getRowsJson();
+            } finally {
+              app.services.registry.release(path);
+            }
+          });
+          expect(rows).toEqual([[1, 42, 'x', [1, 2], '1001'], [2, 42, 'x', [1, 2], '1002']]);
+          expect((await app.callJson('POST', `${T}/adopted/truncate`)).body).toEqual({ deleted_rows: 2, row_count: 0 });
+          expect(await ddl(app, 'adopted')).toEqual(before);
+        } finally {
+          await app.close();
+        }
+      } finally {
+        await rm(root, { recursive: true, force: true });
       }
     });
   });

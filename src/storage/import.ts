@@ -14,7 +14,8 @@ import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import { HeaderTooLargeError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, readCsvHeader } from './csv-header.ts';
 import { CONVERSION_ERROR_PREFIX, isStrictTarget, strictConversion } from './convert.ts';
 import { integerLiteral, quoteIdent, quoteLiteral } from './sql.ts';
-import { normalizeType } from './types.ts';
+import { columnsDdl, decodeDefault } from './tables.ts';
+import { defaultFunction, defaultLiteral, normalizeType } from './types.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'parquet';
 
@@ -332,37 +333,50 @@ async function inTransaction<T>(c: DuckDBConnection, work: () => Promise<T>): Pr
 const countRows = async (c: DuckDBConnection, relation: string) => Number((await c.runAndReadAll(`SELECT count(*) FROM ${relation}`)).getRows()[0]![0]);
 
 /**
- * Empties the table inside the caller's transaction. Dropping and re-creating it from its
- * own DDL costs next to nothing, where deleting every row of a keyed table makes the
- * commit remove each key from the index (seconds per million rows). Readers on older
- * snapshots keep seeing the old rows. Falls back to DELETE for a DDL it does not know.
+ * Empties the table inside the caller's transaction. Dropping and re-creating it costs next
+ * to nothing, where deleting every row of a keyed table makes the commit remove each key
+ * from the index (seconds per million rows). Readers on older snapshots keep seeing the old
+ * rows. The new table is built from the catalog's validated column definitions, never from
+ * text read out of the file (an adopted file states its own types and defaults), and only
+ * when the file holds exactly what the catalog says; otherwise the rows are deleted.
  */
-export async function emptyTable(c: DuckDBConnection, alias: string, primaryKey: string[]): Promise<void> {
+export async function emptyTable(c: DuckDBConnection, alias: string, table: Pick<TableRecord, 'columns' | 'primaryKey'>): Promise<void> {
   const data = `${quoteIdent(alias)}.main.data`;
   // Not duckdb_tables(): a catalog-wide function pulls every attached database into this
   // (long, writing) transaction, which then pins the files other requests detach (their
   // next ATTACH fails with a file handle conflict) and makes CHECKPOINT of any of them fail
   // until it commits. pragma_table_info binds this one table only.
   const info = (await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(${quoteLiteral(data)})`)).getRowObjectsJS();
-  const keyed = new Set(info.filter((col) => col.pk).map((col) => String(col.name).toLowerCase()));
-  const sameKey = keyed.size === primaryKey.length && primaryKey.every((k) => keyed.has(k.toLowerCase()));
-  if (info.length === 0 || !sameKey) {
+  if (!fileMatchesCatalog(info, table)) {
     await c.run(`DELETE FROM ${data}`);
     return;
   }
-  const columns = info.map((col) => {
-    let sql = `${quoteIdent(String(col.name))} ${String(col.type)}`;
-    if (col.notnull) sql += ' NOT NULL';
-    if (col.dflt_value != null) sql += ` DEFAULT (${String(col.dflt_value)})`;
-    return sql;
-  });
-  if (primaryKey.length) columns.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
   await c.run(`DROP TABLE ${data}`);
-  await c.run(`CREATE TABLE ${data} (${columns.join(', ')})`);
+  await c.run(`CREATE TABLE ${data} (${columnsDdl(table.columns, table.primaryKey)})`);
+}
+
+/** Whether `pragma_table_info` rows describe exactly the catalog's columns, key and defaults (all of them types of ours). */
+function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
+  if (info.length === 0 || info.length !== table.columns.length) return false;
+  const keyed = new Set(info.filter((col) => col.pk).map((col) => String(col.name)));
+  if (keyed.size !== table.primaryKey.length || !table.primaryKey.every((k) => keyed.has(k))) return false;
+  return table.columns.every((column, i) => {
+    const col = info[i]!;
+    const expectedDefault = defaultFunction(column.default) ?? defaultLiteral(column.default);
+    return (
+      col.name === column.name &&
+      normalizeType(column.type) === column.type &&
+      col.type === column.type &&
+      Boolean(col.notnull) === !column.nullable &&
+      decodeDefault(col.dflt_value == null ? null : String(col.dflt_value)) === expectedDefault
+    );
+  });
 }
 
 interface LoadPlan {
   data: string;
+  /** The table as the catalog has it (to empty it, see emptyTable). */
+  table: TableRecord;
   columns: MatchedColumn[];
   primaryKey: string[];
   incremental: boolean;
@@ -383,12 +397,12 @@ interface LoadPlan {
  * repeated rows) counts rows and distinct keys alongside and commits when they agree.
  */
 async function load(db: Database, c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
-  const { data, columns, primaryKey, incremental, source } = plan;
+  const { data, table, columns, primaryKey, incremental, source } = plan;
   const list = columns.map((m) => quoteIdent(m.column.name)).join(', ');
   if (columns.length === 0) {
     // An empty file: nothing to insert.
     if (incremental) return { imported: 0, rowCount: await countRows(c, data) };
-    await inTransaction(c, () => emptyTable(c, alias, primaryKey));
+    await inTransaction(c, () => emptyTable(c, alias, table));
     return { imported: 0, rowCount: 0 };
   }
   const insertDirect = `INSERT INTO ${data} (${list}) ${source}`;
@@ -434,7 +448,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
   } else {
     try {
       return await inTransaction(c, async () => {
-        if (!incremental) await emptyTable(c, alias, primaryKey);
+        if (!incremental) await emptyTable(c, alias, table);
         const imported = (await c.run(insertDirect)).rowsChanged;
         return { imported, rowCount: incremental ? await countRows(c, data) : imported };
       });
@@ -450,7 +464,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
     const lastPerKey = `SELECT ${list} FROM ${staged} QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY rowid DESC) = 1`;
     return await inTransaction(c, async () => {
       if (!incremental) {
-        await emptyTable(c, alias, primaryKey);
+        await emptyTable(c, alias, table);
         const inserted = (await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey}`)).rowsChanged;
         return { imported: total, rowCount: inserted };
       }
@@ -499,6 +513,7 @@ export async function importFile(
     const alias = await attach(path);
     const plan: LoadPlan = {
       data: `${quoteIdent(alias)}.main.data`,
+      table: current,
       columns,
       primaryKey: current.primaryKey,
       incremental: spec.incremental,
