@@ -1,6 +1,6 @@
 // CONTRACT §16: asynchronous import and export jobs over the files of §15.
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeApp, manualClock, type TestApp } from './helpers.ts';
@@ -454,6 +454,24 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
     } finally {
       await again.services.close();
       await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a gzip file that inflates past MAX_IMPORT_BYTES ends with 413 payload_too_large, as the synchronous import answers', async () => {
+    const c = await setup({ MAX_IMPORT_BYTES: '10000' });
+    try {
+      await c.createTable('t', [{ name: 'v', type: 'VARCHAR' }]);
+      const bomb = gzipSync(`v\n${'x'.repeat(50_000)}\n`);
+      const id = await c.upload(bomb, { 'content-type': 'text/csv', 'content-encoding': 'gzip' });
+      const job = await c.finished((await c.submit('t', { file_id: id })).body.id);
+      expect(job.status).toBe('error');
+      const sync = await c.t.callJson('POST', `${T('t')}/import`, { raw: new Uint8Array(bomb), headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' } });
+      expect(sync.status).toBe(413);
+      expect(job.error).toEqual(sync.body.detail);
+      expect(await c.rows('t')).toEqual([]);
+      expect((await readdir(c.t.services.paths.filesDir)).filter((n) => !n.startsWith('project_'))).toEqual([]);
+    } finally {
+      await c.t.close();
     }
   });
 

@@ -7,6 +7,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { errors, HttpError } from '../../http/errors.ts';
 import { requireWritable } from '../../http/lookup.ts';
+import { payloadTooLarge } from '../../http/request.ts';
 import { tableView } from '../../http/views.ts';
 import type { Services } from '../../services.ts';
 import type { BucketRecord, TableRecord } from '../catalog.ts';
@@ -94,7 +95,8 @@ async function gunzipInto(source: string, target: string, limit: number, ctx: Jo
   const bound = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       out += chunk.length;
-      done(out > limit ? importFailed(`The file decompresses to more than ${limit} bytes (MAX_IMPORT_BYTES)`, { limit_bytes: limit }) : null, chunk);
+      // As the synchronous import answers a gzip body that inflates past MAX_IMPORT_BYTES.
+      done(out > limit ? payloadTooLarge(limit) : null, chunk);
     },
   });
   try {
