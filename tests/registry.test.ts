@@ -2,6 +2,7 @@
 // detach, refusing missing files, and blocking users while a file is being removed.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Mutex } from '../src/storage/mutex.ts';
 import { TableGoneError } from '../src/storage/registry.ts';
 import { makeApp, type TestApp } from './helpers.ts';
 
@@ -73,5 +74,34 @@ describe('AttachmentRegistry', () => {
     expect(alias).toMatch(/^t\d+$/);
     registry.release(path);
     await registry.settle();
+  });
+});
+
+describe('a write-lock wait given up through a signal (a cancelled job)', () => {
+  it('rejects while waiting, lets the lock pass on untouched, and never stops work that has started', async () => {
+    const lock = new Mutex();
+    let release!: () => void;
+    const holder = lock.run(() => new Promise<void>((resolve) => (release = resolve)));
+    const controller = new AbortController();
+    let ranWaiting = false;
+    const waiting = lock.run(async () => {
+      ranWaiting = true;
+    }, controller.signal);
+    const after = lock.run(async () => 'after');
+    controller.abort(new Error('cancelled'));
+    await expect(waiting).rejects.toThrow('cancelled');
+    release();
+    await holder;
+    expect(await after).toBe('after');
+    expect(ranWaiting).toBe(false);
+
+    // Aborted once its work runs: the work's own outcome is the answer.
+    const late = new AbortController();
+    let finish!: (value: string) => void;
+    const running = lock.run(() => new Promise<string>((resolve) => (finish = resolve)), late.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    late.abort(new Error('too late'));
+    finish('done');
+    expect(await running).toBe('done');
   });
 });

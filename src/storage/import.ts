@@ -555,8 +555,7 @@ export async function importFile(
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
       beforeCommit: hooks.signal || hooks.mark ? markBeforeCommit(data, hooks) : undefined,
     };
-    const { imported, rowCount } = await deps.db
-      .with((c) => watched(c, hooks, () => load(deps.db, c, alias, plan)))
+    const { imported, rowCount } = await watched(deps.db, hooks, (c) => load(deps.db, c, alias, plan))
       .catch(async (error: unknown) => {
         // A strict conversion does not know the line; where DuckDB's own reader also
         // refuses a value (text that is no number at all, an integer out of range), its
@@ -576,7 +575,7 @@ export async function importFile(
       });
     await deps.catalog.setRowCount(current, rowCount);
     return { importedRows: imported, table: deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? { ...current, rowCount } };
-  });
+  }, hooks.signal);
 }
 
 // ---- hooks of asynchronous jobs ------------------------------------------------------
@@ -601,26 +600,32 @@ function markBeforeCommit(data: string, hooks: ImportHooks): BeforeCommit {
 }
 
 /**
- * Runs the load on `c` with the job's hooks: an abort interrupts the statement running on
- * `c`, and DuckDB's progress (the share of the file read) is reported every 200 ms.
+ * Runs the load on a connection of its own with the job's hooks: an abort interrupts the
+ * statement running on it, and DuckDB's progress (the share of the file read) is reported
+ * every 200 ms. An interrupted connection is closed, not reused: DuckDB may still hold the
+ * table file through it for a moment, and the next ATTACH of that file would conflict.
  */
-async function watched<T>(c: DuckDBConnection, hooks: ImportHooks, work: () => Promise<T>): Promise<T> {
-  if (!hooks.signal && !hooks.onProgress && !hooks.mark) return work();
+async function watched<T>(db: Database, hooks: ImportHooks, work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  if (!hooks.signal && !hooks.onProgress && !hooks.mark) return db.with(work);
+  const c = await db.acquire();
   const interrupt = () => c.interrupt();
   hooks.signal?.addEventListener('abort', interrupt, { once: true });
   let timer: NodeJS.Timeout | undefined;
-  if (hooks.onProgress) {
-    await c.run('SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0');
-    timer = setInterval(() => {
-      const { percentage } = c.progress;
-      if (percentage >= 0) hooks.onProgress!(Math.min(1, percentage / 100));
-    }, 200);
-  }
   try {
-    return await work();
+    if (hooks.onProgress) {
+      await c.run('SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0');
+      timer = setInterval(() => {
+        const { percentage } = c.progress;
+        if (percentage >= 0) hooks.onProgress!(Math.min(1, percentage / 100));
+      }, 200);
+    }
+    return await work(c);
   } finally {
     clearInterval(timer);
     hooks.signal?.removeEventListener('abort', interrupt);
-    if (hooks.onProgress) await c.run('RESET enable_progress_bar; RESET enable_progress_bar_print; RESET progress_bar_time').catch(() => {});
+    const interrupted = hooks.signal?.aborted ?? false;
+    if (interrupted) await c.run('ROLLBACK').catch(() => {});
+    else if (hooks.onProgress) await c.run('RESET enable_progress_bar; RESET enable_progress_bar_print; RESET progress_bar_time').catch(() => {});
+    db.release(c, interrupted);
   }
 }

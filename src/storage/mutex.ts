@@ -7,14 +7,37 @@ export class Mutex {
     return this.pending;
   }
 
-  run<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * With `signal`, a call still waiting for its turn rejects as soon as the signal aborts
+   * (its turn then passes without running `work`); once `work` runs, the signal is its own
+   * business.
+   */
+  run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     this.pending++;
-    const result = this.tail.then(work, work);
+    let started = false;
+    const turn = signal
+      ? () => {
+          if (signal.aborted) return Promise.reject(signal.reason);
+          started = true;
+          return work();
+        }
+      : work;
+    const result = this.tail.then(turn, turn);
     this.tail = result.then(
       () => this.pending--,
       () => this.pending--,
     );
-    return result;
+    if (!signal) return result;
+    result.catch(() => {});
+    return new Promise<T>((resolve, reject) => {
+      // Only the wait is given up: once `work` runs, its own outcome is the answer.
+      const onAbort = () => {
+        if (!started) reject(signal.reason);
+      };
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      result.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 }
 
@@ -29,14 +52,14 @@ export class KeyedMutex {
     return n;
   }
 
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+  async run<T>(key: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     let lock = this.locks.get(key);
     if (!lock) {
       lock = new Mutex();
       this.locks.set(key, lock);
     }
     try {
-      return await lock.run(work);
+      return await lock.run(work, signal);
     } finally {
       if (lock.waiting === 0 && this.locks.get(key) === lock) this.locks.delete(key);
     }

@@ -134,10 +134,10 @@ export class AttachmentRegistry {
     return this.folderLocks.run(path.toLowerCase(), mode, work);
   }
 
-  /** Runs `work` with the table's write lock held. */
-  withWriteLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+  /** Runs `work` with the table's write lock held; `signal` gives up the wait for it (a cancelled job). */
+  withWriteLock<T>(path: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Keyed without case: `Orders` and `orders` are one table name.
-    return this.writeLocks.run(path.toLowerCase(), work);
+    return this.writeLocks.run(path.toLowerCase(), work, signal);
   }
 
   /**
