@@ -1,11 +1,14 @@
 // CONTRACT §15: files kept by the service.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
+import { startServer, type RunningServer } from '../src/server.ts';
+import { ADMIN_KEY, captureLogger, makeApp, manualClock, testConfig, walk, type TestApp } from './helpers.ts';
 
 const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
@@ -360,5 +363,84 @@ describe('§15 files', () => {
       expect(t.services.files.list('doomed')).toEqual([]);
       expect((await readdir(join(t.dataDir, 'files'))).includes('project_doomed')).toBe(false);
     });
+  });
+});
+
+describe('§15 over a real socket', () => {
+  let running: RunningServer;
+  let root: string;
+  const auth = { authorization: `Bearer ${ADMIN_KEY}` };
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-files-http-'));
+    running = await startServer(testConfig(join(root, 'data'), { PORT: '0', HOST: '127.0.0.1', MAX_FILE_BYTES: '100000' }), captureLogger().logger);
+    await fetch(`${running.url}/projects`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'h' }) });
+  });
+  afterAll(async () => {
+    await running.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** A POST whose body is written by hand: `declared` as Content-Length, then `chunks`, then maybe a cut. */
+  function rawUpload(path: string, declared: number | undefined, chunks: Buffer[], cut?: () => Promise<void>): Promise<{ status: number; text: string }> {
+    return new Promise((resolve) => {
+      const headers: Record<string, string> = { ...auth, 'content-type': 'text/csv' };
+      if (declared !== undefined) headers['content-length'] = String(declared);
+      const req = httpRequest(`${running.url}${path}`, { method: 'POST', headers }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', () => resolve({ status: 0, text: '' }));
+      for (const chunk of chunks) req.write(chunk);
+      if (cut) void cut().then(() => req.destroy());
+      else req.end();
+    });
+  }
+
+  it('uploads, downloads whole and by range, with the headers the contract names', async () => {
+    const data = Buffer.from('a,b\n'.repeat(5000));
+    const up = await fetch(`${running.url}/projects/h/files?name=ab.csv`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body: data });
+    expect(up.status).toBe(201);
+    const file = await up.json();
+    expect(file.size_bytes).toBe(data.length);
+    const whole = await fetch(`${running.url}/projects/h/files/${file.id}/download`, { headers: auth });
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('content-length')).toBe(String(data.length));
+    expect(whole.headers.get('etag')).toBe(`"${sha(data)}"`);
+    expect(Buffer.compare(Buffer.from(await whole.arrayBuffer()), data)).toBe(0);
+    const part = await fetch(`${running.url}/projects/h/files/${file.id}/download`, { headers: { ...auth, range: 'bytes=4-11' } });
+    expect(part.status).toBe(206);
+    expect(await part.text()).toBe('a,b\na,b\n');
+  });
+
+  it('413 for a declared Content-Length over MAX_FILE_BYTES, and for a body that grows past it; nothing stored', async () => {
+    const declared = await rawUpload('/projects/h/files?name=big', 200_000, [Buffer.alloc(200_000, 120)]);
+    expect(declared.status).toBe(413);
+    const grown = await rawUpload('/projects/h/files?name=big', undefined, [Buffer.alloc(60_000, 120), Buffer.alloc(60_000, 120)]);
+    expect(grown.status).toBe(413);
+    const names = (await running.services.files.list('h')).map((f) => f.name);
+    expect(names).not.toContain('big');
+    expect((await walk(running.services.paths.filesDir)).filter((p) => !p.startsWith('project_'))).toEqual([]);
+  });
+
+  it('a client that breaks off mid-upload leaves no file and no record', async () => {
+    const before = await walk(running.services.paths.filesDir);
+    const count = running.services.files.list('h').length;
+    // Cut once the server is staging the body.
+    const staging = async () => (await readdir(running.services.paths.filesDir)).some((name) => name.startsWith('upload-'));
+    await rawUpload('/projects/h/files?name=cut', 50_000, [Buffer.alloc(10_000, 97)], async () => {
+      for (let i = 0; i < 1000 && !(await staging()); i++) await new Promise((r) => setTimeout(r, 5));
+      expect(await staging()).toBe(true);
+    });
+    // The server notices the broken socket on its own time: wait (bounded) for the staging file to go.
+    for (let i = 0; i < 500; i++) {
+      const now = await walk(running.services.paths.filesDir);
+      if (JSON.stringify(now) === JSON.stringify(before)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(await walk(running.services.paths.filesDir)).toEqual(before);
+    expect(running.services.files.list('h').length).toBe(count);
   });
 });

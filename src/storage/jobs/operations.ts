@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, open, rm } from 'node:fs/promises';
+import { constants, copyFile, link, open, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -128,7 +128,11 @@ export async function runImportJob(services: Services, ctx: JobContext): Promise
   return withStagingFile(services.paths, `job-${job.id}-${randomUUID()}.${params.format}`, async (staged) => {
     try {
       if (await isGzipFile(file, stored)) await gunzipInto(stored, staged, services.config.maxImportBytes, ctx);
-      else await link(stored, staged);
+      else await link(stored, staged).catch((error: NodeJS.ErrnoException) => {
+        // A file system without hard links: a copy (a clone where the file system can).
+        if (error.code === 'EPERM' || error.code === 'ENOTSUP' || error.code === 'EXDEV') return copyFile(stored, staged, constants.COPYFILE_FICLONE);
+        throw error;
+      });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw errors.fileNotFound(job.projectId, file.id);
       throw error;
