@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
 import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
@@ -22,6 +23,7 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   id: { schema: ProjectIdSchema, description: 'Project id' },
   bucket: { schema: BucketNameSchema, description: 'Bucket name' },
   table: { schema: TableNameSchema, description: 'Table name' },
+  key_id: { schema: v.pipe(v.string(), v.maxLength(64)), description: 'API key id (`k_…`)' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -63,6 +65,34 @@ const SCHEMAS: Record<string, Schema> = {
       },
     },
     examples: [{ detail: { error: 'bucket_not_found', message: 'Bucket in_c_sales not found in project 123', details: { project_id: '123', bucket_name: 'in_c_sales' } } }],
+  },
+  ApiKey: {
+    type: 'object',
+    description: 'An API key (§11); never contains the secret. For the service admin key, `current` answers `{"id": null, "scope": "service_admin"}`.',
+    required: ['id', 'description', 'scope', 'buckets', 'branch', 'key_prefix', 'created_at', 'expires_at', 'last_used_at', 'rotated_at'],
+    properties: {
+      id: nullable({ type: 'string', examples: ['k_5f0c2a9e41d7'] }),
+      description: nullable({ type: 'string' }),
+      scope: { enum: ['admin', 'write', 'read', 'service_admin'] },
+      buckets: nullable({ type: 'array', items: { type: 'string' } }),
+      branch: nullable({ type: 'string' }),
+      key_prefix: { type: 'string', examples: ['proj_123_read_...'] },
+      created_at: timestamp,
+      expires_at: nullable(timestamp),
+      last_used_at: nullable({ ...timestamp, description: 'Kept to within a minute' }),
+      rotated_at: nullable(timestamp),
+    },
+  },
+  ApiKeyWithSecret: {
+    allOf: [
+      ref('ApiKey'),
+      { type: 'object', required: ['api_key'], properties: { api_key: { type: 'string', description: 'The secret; shown this once', examples: ['proj_123_read_0123456789abcdef0123456789abcdef'] } } },
+    ],
+  },
+  ApiKeyList: {
+    type: 'object',
+    required: ['api_keys', 'total'],
+    properties: { api_keys: { type: 'array', items: ref('ApiKey') }, total: count },
   },
   ServiceInfo: {
     type: 'object',
@@ -283,6 +313,11 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${T}/import`]: 'ImportResult',
   [`POST ${T}/delete-rows`]: 'DeleteRowsResult',
   [`POST ${T}/truncate`]: 'DeleteRowsResult',
+  [`POST ${P}/api-keys`]: 'ApiKeyWithSecret',
+  [`GET ${P}/api-keys`]: 'ApiKeyList',
+  [`GET ${P}/api-keys/current`]: 'ApiKey',
+  [`GET ${P}/api-keys/:key_id`]: 'ApiKey',
+  [`POST ${P}/api-keys/:key_id/rotate`]: 'ApiKeyWithSecret',
 };
 
 /** Success bodies that are not JSON objects. */
@@ -320,10 +355,10 @@ const STATUS_TEXT: Record<number, string> = {
 const ERROR_CODES: Record<number, string[]> = {
   400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source'],
   401: ['unauthorized'],
-  403: ['forbidden', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found'],
+  403: ['forbidden', 'insufficient_scope', 'not_shared', 'bucket_readonly'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   422: ['validation_error'],
@@ -435,6 +470,14 @@ function failure(status: number): Record<string, unknown> {
   };
 }
 
+/** What a bucket- or branch-restricted key meets on a route (§11), for its description. */
+function restrictionNote(route: RouteDef): string {
+  if (route.bucketRestrictedKeys === 'insufficient_scope') return ' A key restricted to buckets gets 403 `insufficient_scope`.';
+  if (route.bucketRestrictedKeys === 'forbidden') return ' A key restricted to buckets gets 403 `forbidden`.';
+  if (route.path.includes(':bucket')) return ' A key restricted to buckets reaches only its buckets (403 `forbidden` otherwise).';
+  return '';
+}
+
 /** Routes that appear in the document: every route not marked `internal`. */
 export const documentedRoutes = (routes: readonly RouteDef[]) => routes.filter((route) => !route.internal);
 
@@ -447,11 +490,17 @@ export function buildOpenApi(routes: readonly RouteDef[], options: OpenApiOption
     tags.add(route.tag);
     const responses: Record<string, unknown> = {};
     for (const status of route.responses) responses[String(status)] = status < 400 ? success(route, status) : failure(status);
-    const auth = route.auth === 'none' ? undefined : route.auth === 'admin' ? 'Needs the admin key.' : 'Needs the admin key or a key of project `{id}`.';
+    const auth =
+      route.auth === 'none'
+        ? undefined
+        : route.auth === 'admin'
+          ? 'Needs the service admin key.'
+          : `Needs the service admin key or a live key of project \`{id}\` with scope \`${route.scope}\`${route.scope === 'admin' ? '' : ' or higher'}.${restrictionNote(route)}`;
     const operation: Record<string, unknown> = {
       operationId: operationId(route, used),
       summary: route.summary,
       ...(auth ? { description: auth } : {}),
+      ...(route.auth === 'project' ? { 'x-required-scope': route.scope } : route.auth === 'admin' ? { 'x-required-scope': 'service_admin' } : {}),
       tags: [route.tag],
       security: route.auth === 'none' ? [] : [{ bearerAuth: [] }],
     };
@@ -478,7 +527,8 @@ export function buildOpenApi(routes: readonly RouteDef[], options: OpenApiOption
         bearerAuth: {
           type: 'http',
           scheme: 'bearer',
-          description: 'The admin key (ADMIN_API_KEY) or a project key `proj_{id}_admin_{32 hex}`.',
+          description:
+            'The service admin key (ADMIN_API_KEY) or a project API key `proj_{id}_{scope}_{32 hex}` (scope admin, write or read; §11). Each operation names the scope it needs in `x-required-scope`.',
         },
       },
       headers: {

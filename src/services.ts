@@ -6,6 +6,7 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { KeyCatalog } from './storage/catalog/keys.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
@@ -30,6 +31,8 @@ export interface Services {
   paths: StoragePaths;
   db: Database;
   catalog: Catalog;
+  /** Project API keys (§11). */
+  keys: KeyCatalog;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -93,10 +96,16 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
   try {
     const catalog = await Catalog.load(db);
+    const keys = await KeyCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
     await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    // Keys outliving their project: a project delete stopped between its two catalog steps.
+    for (const projectId of keys.orphans((id) => catalog.getActiveProject(id) !== undefined)) {
+      await keys.dropProject(projectId);
+      logger.info({ event: 'reconcile', repair: 'dropped_keys', project_id: projectId }, "dropped the keys of a project that is not active");
+    }
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
       { event: 'reconcile', unclean_stop: uncleanStop, projects: catalog.listProjects().length, duration_ms: Math.round(performance.now() - reconcileStarted) },
@@ -117,6 +126,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       paths,
       db,
       catalog,
+      keys,
       registry,
       logger,
       adminKey,
@@ -128,12 +138,14 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         if (closed) return;
         closed = true;
         await sweeper.stop();
+        await keys.stop().catch((error) => logger.error({ event: 'shutdown', err: (error as Error).message }, 'could not record key uses'));
         await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();
         await rm(runningMarker, { force: true });
       },
     };
+    keys.startFlushing((error) => logger.error({ event: 'keys', err: (error as Error).message }, 'could not record key uses'));
     sweeper.start();
     return services;
   } catch (error) {

@@ -55,6 +55,13 @@ import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { unshareBucket } from '../handlers/sharing/unshare.ts';
 
+import { createKey } from '../handlers/keys/create.ts';
+import { getCurrentKey } from '../handlers/keys/current.ts';
+import { deleteKey } from '../handlers/keys/delete.ts';
+import { getKey } from '../handlers/keys/get.ts';
+import { listKeys } from '../handlers/keys/list.ts';
+import { rotateKey } from '../handlers/keys/rotate.ts';
+
 const BASE = 'http://handler.test';
 const ADMIN: Principal = { kind: 'admin' };
 const asProject = (projectId: string): Principal => ({ kind: 'project', projectId });
@@ -296,7 +303,7 @@ describe('handlers/projects/create.ts', () => {
     expect(res.body.created_at).toMatch(ISO);
     expect(res.body.api_key).toMatch(/^proj_p1_admin_[0-9a-f]{32}$/);
     // Only the digest is kept, and it identifies the project.
-    expect(t.services.catalog.projectIdForKeyDigest(sha256Hex(res.body.api_key))).toBe('p1');
+    expect(t.services.keys.byDigestOf(sha256Hex(res.body.api_key))?.projectId).toBe('p1');
     expect(res.ctx.logFields.project_id).toBe('p1');
   });
 
@@ -349,6 +356,60 @@ describe('handlers/projects/update.ts', () => {
 
   it('updateProject throws 404 not_found for a missing project', async () => {
     await expectHttpError(invoke(updateProject, 'PUT', '/projects/nope', P('nope'), { name: 'x' }), 404, 'not_found');
+  });
+});
+
+// ---------------------------------------------------------------- api keys
+
+describe('handlers/keys/*.ts', () => {
+  const K = '/projects/p1/api-keys';
+  let readKeyId = '';
+
+  it('createKey returns the secret once and stores only its digest', async () => {
+    const res = await invoke(createKey, 'POST', K, P('p1'), { scope: 'read', description: 'dashboard' });
+    expect(res.status).toBe(201);
+    expect(res.body.api_key).toMatch(/^proj_p1_read_[0-9a-f]{32}$/);
+    expect(res.body).toMatchObject({ scope: 'read', description: 'dashboard', buckets: null, branch: null, key_prefix: 'proj_p1_read_...', expires_at: null, rotated_at: null });
+    readKeyId = res.body.id;
+    expect(t.services.keys.byDigestOf(sha256Hex(res.body.api_key))?.id).toBe(readKeyId);
+  });
+
+  it('createKey throws 422 for an admin key restricted to buckets, 404 bucket_not_found for a missing bucket', async () => {
+    await expectHttpError(invoke(createKey, 'POST', K, P('p1'), { scope: 'admin', buckets: ['in_c_sales'] }), 422, 'validation_error');
+    await expectHttpError(invoke(createKey, 'POST', K, P('p1'), { scope: 'read', buckets: ['nope'] }), 404, 'bucket_not_found');
+  });
+
+  it('listKeys lists oldest first, getKey gets one, 404 key_not_found otherwise', async () => {
+    const list = await invoke(listKeys, 'GET', K, P('p1'));
+    expect(list.status).toBe(200);
+    expect(list.body.api_keys.map((k: { scope: string }) => k.scope)).toEqual(['admin', 'read']);
+    expect(list.body.total).toBe(2);
+    expect(JSON.stringify(list.body)).not.toContain('api_key"');
+    const one = await invoke(getKey, 'GET', `${K}/${readKeyId}`, { id: 'p1', key_id: readKeyId });
+    expect(one.body.id).toBe(readKeyId);
+    await expectHttpError(invoke(getKey, 'GET', `${K}/k_000000000000`, { id: 'p1', key_id: 'k_000000000000' }), 404, 'key_not_found');
+  });
+
+  it('getCurrentKey answers the calling key, or the service admin', async () => {
+    const asAdmin = await invoke(getCurrentKey, 'GET', `${K}/current`, P('p1'));
+    expect(asAdmin.body).toEqual({ id: null, scope: 'service_admin' });
+    const key = t.services.keys.get('p1', readKeyId)!;
+    const asKey = await invoke(getCurrentKey, 'GET', `${K}/current`, P('p1'), undefined, { principal: { kind: 'project', projectId: 'p1', key } });
+    expect(asKey.body.id).toBe(readKeyId);
+  });
+
+  it('rotateKey replaces the secret; deleteKey removes the key; the last admin key stays', async () => {
+    const before = t.services.keys.get('p1', readKeyId)!.digest;
+    const rotated = await invoke(rotateKey, 'POST', `${K}/${readKeyId}/rotate`, { id: 'p1', key_id: readKeyId });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.rotated_at).toMatch(ISO);
+    expect(t.services.keys.byDigestOf(before)).toBeUndefined();
+    expect(t.services.keys.byDigestOf(sha256Hex(rotated.body.api_key))?.id).toBe(readKeyId);
+    const gone = await invoke(deleteKey, 'DELETE', `${K}/${readKeyId}`, { id: 'p1', key_id: readKeyId });
+    expect(gone.status).toBe(204);
+    expect(t.services.keys.get('p1', readKeyId)).toBeUndefined();
+    const admin = t.services.keys.list('p1')[0]!;
+    await expectHttpError(invoke(deleteKey, 'DELETE', `${K}/${admin.id}`, { id: 'p1', key_id: admin.id }), 409, 'last_admin_key');
   });
 });
 
@@ -822,6 +883,7 @@ describe('every handler file is covered above', () => {
       createTable, deleteTable, getTable, listTables, previewTable,
       deleteTableRows, exportTableGet, exportTablePost, importTable, previewFiltered, truncateTable,
       grantReadonly, linkBucket, revokeReadonly, shareBucket, listSharedBuckets, unlinkBucket, unshareBucket,
+      createKey, getCurrentKey, deleteKey, getKey, listKeys, rotateKey,
     ];
     const { routes } = await import('../src/routes.ts');
     const routed = new Set(routes.map((r) => r.handler));

@@ -124,11 +124,12 @@ describe('POST /projects', () => {
   it('stores only the SHA-256 digest of the key', async () => {
     const key = await t.createProject('digest');
     const rows = await t.services.db.with(async (c) =>
-      (await c.runAndReadAll("SELECT * FROM api_keys WHERE project_id = 'digest'")).getRowObjectsJS(),
+      (await c.runAndReadAll("SELECT * FROM project_keys WHERE project_id = 'digest'")).getRowObjectsJS(),
     );
     expect(rows).toHaveLength(1);
     expect(rows[0]!.digest).toBe(sha256Hex(key));
     expect(rows[0]!.prefix).toBe('proj_digest_admin_...');
+    expect(rows[0]!.scope).toBe('admin');
     expect(JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(key.slice(-32));
   });
 });

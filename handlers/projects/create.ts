@@ -1,10 +1,10 @@
 import * as v from 'valibot';
-import { generateProjectKey } from '../../src/auth/keys.ts';
 import type { Handler } from '../../src/context.ts';
 import { conflict } from '../../src/http/errors.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ProjectIdSchema, SettingsSchema } from '../../src/http/schemas.ts';
+import { newApiKey } from '../../src/storage/api-keys.ts';
 import { projectView } from '../../src/storage/projects.ts';
 
 export const CreateProjectSchema = v.object({
@@ -24,10 +24,12 @@ export const createProject: Handler = async (request, ctx) => {
     }
   };
   refuseExisting();
-  const now = new Date().toISOString();
-  const key = generateProjectKey(body.id);
+  const now = ctx.services.clock.now().toISOString();
+  const { key, record } = newApiKey(body.id, { scope: 'admin', description: null, buckets: null, branch: null, expiresAt: null }, now);
   const project = { id: body.id, name: body.name, settings: body.settings, status: 'active' as const, createdAt: now, updatedAt: now };
-  await catalog.createProject(project, key, refuseExisting);
+  const { keys } = ctx.services;
+  // The project's first key is written in the project's own transaction: never one without the other.
+  await catalog.createProject(project, { statements: [keys.insertStatement(record)], apply: () => keys.put(record) }, refuseExisting);
   ctx.logFields.project_id = project.id;
-  return json({ ...(await projectView(ctx.services, project)), api_key: key.key }, 201);
+  return json({ ...(await projectView(ctx.services, project)), api_key: key }, 201);
 };

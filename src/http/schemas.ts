@@ -21,6 +21,9 @@ export const TableNameSchema = v.pipe(
   ),
 );
 
+/** A branch id (§14): `default` or a generated `[a-z0-9_]{1,40}`. */
+export const BranchIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_]{1,40}$/, 'Branch id must be 1-40 characters of a-z, 0-9 or _'));
+
 export const ColumnNameSchema = v.pipe(
   v.string(),
   v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'Column name must be 1-64 characters of A-Z, a-z, 0-9 or _, starting with a letter or _'),
