@@ -187,14 +187,15 @@ export class Catalog {
     );
   }
 
-  updateProject(id: string, patch: { name?: string | null; settings?: Record<string, unknown> | null }, now: string): Promise<ProjectRecord> {
-    const current = this.getActiveProject(id);
-    if (!current) throw new Error(`project ${id} is not active`);
-    const next: ProjectRecord = { ...current, updatedAt: now };
-    if (patch.name !== undefined) next.name = patch.name;
-    if (patch.settings !== undefined) next.settings = patch.settings;
+  /** Applies `patch` to an active project; undefined when it is not active (checked under the writer lock). */
+  updateProject(id: string, patch: { name?: string | null; settings?: Record<string, unknown> | null }, now: string): Promise<ProjectRecord | undefined> {
     return this.write(
-      async (c) => {
+      async (c): Promise<ProjectRecord | undefined> => {
+        const current = this.getActiveProject(id);
+        if (!current) return undefined;
+        const next: ProjectRecord = { ...current, updatedAt: now };
+        if (patch.name !== undefined) next.name = patch.name;
+        if (patch.settings !== undefined) next.settings = patch.settings;
         await c.run('UPDATE projects SET name = $1, settings = $2, updated_at = $3 WHERE id = $4', [
           next.name,
           next.settings == null ? null : JSON.stringify(next.settings),
@@ -203,7 +204,9 @@ export class Catalog {
         ]);
         return next;
       },
-      () => this.projects.set(lower(current.id), next),
+      (updated) => {
+        if (updated) this.projects.set(lower(updated.id), updated);
+      },
     );
   }
 
@@ -228,6 +231,8 @@ export class Catalog {
         this.projects.set(lower(pid), { ...project, status: 'deleted', updatedAt: now });
         for (const [digest, owner] of this.keys) if (lower(owner) === lower(pid)) this.keys.delete(digest);
         for (const bucket of this.listBuckets(pid)) this.dropBucketInMemory(bucket);
+        // Table rows whose bucket row is already gone (reconciliation of an old race) go too.
+        for (const key of [...this.tables.keys()]) if (key.startsWith(`${lower(pid)}\u0000`)) this.tables.delete(key);
         for (const [key, list] of this.shares) {
           const kept = list.filter((s) => lower(s.projectId) !== lower(pid) && lower(s.targetProjectId) !== lower(pid));
           if (kept.length) this.shares.set(key, kept);
