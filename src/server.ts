@@ -69,8 +69,11 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  // The log names the address as listened on (`0.0.0.0:8000`: every interface); `url` is
+  // where a client on this machine reaches it.
+  const listening = `${host}:${address.port}`;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  logger.info({ event: 'startup', url, data_dir: config.dataDir, version: services.version }, 'listening');
+  logger.info({ event: 'startup', address: listening, url: `http://${listening}`, data_dir: config.dataDir, version: services.version }, `listening on ${listening}`);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 10_000) =>

@@ -369,24 +369,6 @@ export class Catalog {
     );
   }
 
-  /** Removes a share and, with it, the given linked buckets (the target's links to it). */
-  removeShare(share: ShareRecord, links: BucketRecord[]): Promise<void> {
-    const statements: [string, DuckDBValue[]][] = [
-      ['DELETE FROM shares WHERE project_id = $1 AND bucket_name = $2 AND target_project_id = $3', [share.projectId, share.bucket, share.targetProjectId]],
-    ];
-    for (const link of links) statements.push(['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]);
-    return this.write(
-      (c) => this.transaction(c, statements),
-      () => {
-        const key = bucketKey(share.projectId, share.bucket);
-        const kept = this.sharesOf(share.projectId, share.bucket).filter((s) => lower(s.targetProjectId) !== lower(share.targetProjectId));
-        if (kept.length) this.shares.set(key, kept);
-        else this.shares.delete(key);
-        for (const link of links) this.dropBucketInMemory(link);
-      },
-    );
-  }
-
   /**
    * Removes a share and the target's links to the bucket. The links are read under the
    * writer lock, so one made a moment ago is not left behind; `check` sees them there and
