@@ -10,6 +10,7 @@ import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { SqlService } from './storage/sql/sandbox.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -41,6 +42,8 @@ export interface Services {
   clock: Clock;
   /** The one background sweeper for everything that expires; modules register tasks at start. */
   sweeper: Sweeper;
+  /** §17: the SQL sandboxes (statement check, private folder, view catalogs, query slots, workspace locks). */
+  sql: SqlService;
   close(): Promise<void>;
 }
 
@@ -49,7 +52,7 @@ export const VERSION = '0.1.0';
 /** Creates the §9 folders that are missing; returns the names of those it created. */
 export async function ensureLayout(paths: StoragePaths): Promise<string[]> {
   const created: string[] = [];
-  for (const [name, dir] of Object.entries(paths.folders)) {
+  for (const [name, dir] of Object.entries({ ...paths.folders, ...paths.moreFolders })) {
     if (!existsSync(dir)) {
       await mkdir(dir, { recursive: true });
       created.push(name);
@@ -111,6 +114,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       activeImports: () => activeImports.count,
     });
     const sweeper = new Sweeper(clock, logger);
+    const sql = await SqlService.open({ config, paths, registry, db, logger });
     const services: Services = {
       config,
       version: VERSION,
@@ -124,10 +128,12 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       metrics,
       clock,
       sweeper,
+      sql,
       async close() {
         if (closed) return;
         closed = true;
         await sweeper.stop();
+        await sql.close();
         await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();

@@ -79,3 +79,12 @@ export function writableTableFromPath(ctx: HandlerContext): { project: ProjectRe
   requireWritable(bucket);
   return tableFromPath(ctx);
 }
+
+/**
+ * The buckets the calling key is restricted to (§11), or null when it may see every bucket.
+ * Keys carry the list as `buckets` on their principal once bucket-restricted keys exist.
+ */
+export function keyBuckets(ctx: HandlerContext): readonly string[] | null {
+  const principal = ctx.principal as { buckets?: readonly string[] | null } | undefined;
+  return principal?.buckets ?? null;
+}

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { KeyedMutex, KeyedRwLock, Mutex } from './mutex.ts';
+import { KeyedRwLock, Mutex } from './mutex.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 interface Attachment {
@@ -25,12 +25,13 @@ export class TableGoneError extends Error {
  * Attaches table files to the one DuckDB instance on demand. A file is attached once,
  * shared by every request that uses it, and detached when the last of them releases it.
  * ATTACH and DETACH statements run one at a time. Writes to one table are serialised
- * through a per-file lock; reads take no lock.
+ * through a per-file lock; reads take no lock, except SQL sandboxes, which read the file from
+ * another DuckDB instance and hold the lock shared meanwhile (`withReadLock`).
  */
 export class AttachmentRegistry {
   private readonly attachments = new Map<string, Attachment>();
   private readonly ddl = new Mutex();
-  private readonly writeLocks = new KeyedMutex();
+  private readonly writeLocks = new KeyedRwLock();
   private readonly folderLocks = new KeyedRwLock();
   private readonly closing = new Set<string>();
   private counter = 0;
@@ -134,10 +135,19 @@ export class AttachmentRegistry {
     return this.folderLocks.run(path.toLowerCase(), mode, work);
   }
 
-  /** Runs `work` with the table's write lock held. */
+  /** Runs `work` with the table's write lock held (alone: no other writer, no reader that holds it shared). */
   withWriteLock<T>(path: string, work: () => Promise<T>): Promise<T> {
     // Keyed without case: `Orders` and `orders` are one table name.
-    return this.writeLocks.run(path.toLowerCase(), work);
+    return this.writeLocks.run(path.toLowerCase(), 'exclusive', work);
+  }
+
+  /**
+   * Runs `work` holding the table's write lock shared: writers of the table wait until it is
+   * done, other shared holders do not. For readers outside this instance (the SQL sandboxes),
+   * which must not read a file while this instance writes or checkpoints it.
+   */
+  withReadLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+    return this.writeLocks.run(path.toLowerCase(), 'shared', work);
   }
 
   /**
