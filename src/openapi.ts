@@ -1,6 +1,6 @@
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
+import { BucketNameSchema, ProjectIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
 import type { RouteDef } from './routes.ts';
 
 /**
@@ -22,6 +22,7 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   id: { schema: ProjectIdSchema, description: 'Project id' },
   bucket: { schema: BucketNameSchema, description: 'Bucket name' },
   table: { schema: TableNameSchema, description: 'Table name' },
+  ws: { schema: WorkspaceIdSchema, description: 'Workspace id' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */

@@ -10,7 +10,9 @@ import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { WorkspaceCatalog } from './storage/catalog/workspaces.ts';
 import { SqlService } from './storage/sql/sandbox.ts';
+import { reconcileWorkspaces, workspaceSweepTask } from './storage/sql/workspaces.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -44,6 +46,8 @@ export interface Services {
   sweeper: Sweeper;
   /** §17: the SQL sandboxes (statement check, private folder, view catalogs, query slots, workspace locks). */
   sql: SqlService;
+  /** §17: workspace records. */
+  workspaces: WorkspaceCatalog;
   close(): Promise<void>;
 }
 
@@ -115,6 +119,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     });
     const sweeper = new Sweeper(clock, logger);
     const sql = await SqlService.open({ config, paths, registry, db, logger });
+    const workspaces = await WorkspaceCatalog.load(catalog.store);
     const services: Services = {
       config,
       version: VERSION,
@@ -129,6 +134,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       clock,
       sweeper,
       sql,
+      workspaces,
       async close() {
         if (closed) return;
         closed = true;
@@ -140,6 +146,8 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await rm(runningMarker, { force: true });
       },
     };
+    await reconcileWorkspaces(services);
+    sweeper.register(workspaceSweepTask(services));
     sweeper.start();
     return services;
   } catch (error) {

@@ -88,3 +88,8 @@ export function keyBuckets(ctx: HandlerContext): readonly string[] | null {
   const principal = ctx.principal as { buckets?: readonly string[] | null } | undefined;
   return principal?.buckets ?? null;
 }
+
+/** §11: a key restricted to some buckets cannot use workspaces (403 `forbidden`). */
+export function refuseBucketRestrictedKey(ctx: HandlerContext): void {
+  if (keyBuckets(ctx) !== null) throw errors.forbidden('A key restricted to some buckets cannot use workspaces', { project_id: ctx.params.id });
+}

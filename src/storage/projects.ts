@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import { withBucketLocks } from './buckets.ts';
 import type { ProjectRecord } from './catalog.ts';
+import { deleteProjectWorkspaces } from './sql/workspaces.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -55,6 +56,7 @@ async function deleteUnlocked(services: Services, project: ProjectRecord): Promi
   const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {
     await catalog.markProjectDeleted(project.id, new Date().toISOString());
+    await deleteProjectWorkspaces(services, project.id);
     const folder = paths.projectDir(project.id);
     const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
     try {
