@@ -36,7 +36,7 @@ const STATEMENT_ERROR = /^(Parser|Binder|Catalog|Syntax|Not implemented) Error/;
  */
 export function queryError(error: unknown, timer: QueryTimer | undefined, scrub: (text: string) => string, details?: Record<string, unknown>): HttpError {
   if (timer?.fired) return errors.queryTimeout(timer.seconds, details);
-  if (error instanceof GateError) return errors.invalidQuery(error.message, details);
+  if (error instanceof GateError) return errors.invalidQuery(scrub(error.message), details);
   const message = scrub(error instanceof Error ? error.message : String(error));
   if (STATEMENT_ERROR.test(message)) return errors.invalidQuery(message, details);
   return errors.queryFailed(message, details);
