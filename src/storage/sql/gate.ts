@@ -160,7 +160,10 @@ export interface CheckedStatement {
  * is bound or run here (the sandbox checks the statement type again when it prepares it).
  */
 export async function checkReadStatement(c: DuckDBConnection, sql: string, scope: GateScope): Promise<CheckedStatement> {
-  const extracted = await c.extractStatements(sql);
+  // Anything the parser cannot split into statements is a fault of the statement.
+  const extracted = await c.extractStatements(sql).catch((error: Error) => {
+    throw new GateError(sql.trim() === '' ? 'The query contains no statement' : error.message.replace(/^Failed to extract statements: /, ''));
+  });
   if (extracted.count !== 1) throw new GateError(extracted.count === 0 ? 'The query contains no statement' : `Exactly one statement is allowed; the query contains ${extracted.count}`);
   let explain = false;
   let serialized = await serialize(c, sql);

@@ -83,9 +83,11 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
     timer = new QueryTimer(connection, input.timeoutSeconds);
     const onAbort = () => timer?.interrupt();
     input.signal?.addEventListener('abort', onAbort, { once: true });
+    if (input.signal?.aborted) timer.interrupt();
     try {
       const prepared = await prepareOne(connection, input.sql).catch(fail);
       if (!READ_STATEMENTS.has(prepared.statementType)) throw errors.invalidQuery('Only SELECT-like statements and EXPLAIN of them are allowed');
+      if (timer.fired) fail(new Error('interrupted'));
 
       if (input.format === 'json') {
         const result = await prepared.stream().catch(fail);

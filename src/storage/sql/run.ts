@@ -3,10 +3,15 @@ import { errors, type HttpError } from '../../http/errors.ts';
 import { toJsonValue, type JsonValue } from '../values.ts';
 import { GateError } from './gate.ts';
 
-/** A timer that interrupts a connection; streamed results end silently when interrupted, so it remembers. */
+/**
+ * A timer that interrupts a connection. Streamed results end silently when interrupted, so
+ * it remembers that it fired; and it keeps interrupting until stopped, since an interrupt
+ * that lands between two DuckDB calls would otherwise be lost to the next one.
+ */
 export class QueryTimer {
   fired = false;
-  private readonly handle: NodeJS.Timeout;
+  private handle: NodeJS.Timeout;
+  private repeat: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly connection: DuckDBConnection,
@@ -17,17 +22,21 @@ export class QueryTimer {
 
   /** Stops the running statement now (the timeout, or the client went away). */
   interrupt(): void {
+    if (this.fired) return;
     this.fired = true;
     this.connection.interrupt();
+    this.repeat = setInterval(() => this.connection.interrupt(), 50);
   }
 
   stop(): void {
     clearTimeout(this.handle);
+    if (this.repeat) clearInterval(this.repeat);
   }
 }
 
 /** What DuckDB reports about the statement itself (syntax, names, types) rather than about running it. */
 const STATEMENT_ERROR = /^(Parser|Binder|Catalog|Syntax|Not implemented) Error/;
+const EXTRACT_PREFIX = /^Failed to extract statements: /;
 
 /**
  * A DuckDB failure as the contract's error: `query_timeout` after the timer fired,
@@ -37,7 +46,7 @@ const STATEMENT_ERROR = /^(Parser|Binder|Catalog|Syntax|Not implemented) Error/;
 export function queryError(error: unknown, timer: QueryTimer | undefined, scrub: (text: string) => string, details?: Record<string, unknown>): HttpError {
   if (timer?.fired) return errors.queryTimeout(timer.seconds, details);
   if (error instanceof GateError) return errors.invalidQuery(scrub(error.message), details);
-  const message = scrub(error instanceof Error ? error.message : String(error));
+  const message = scrub(error instanceof Error ? error.message : String(error)).replace(EXTRACT_PREFIX, '');
   if (STATEMENT_ERROR.test(message)) return errors.invalidQuery(message, details);
   return errors.queryFailed(message, details);
 }
