@@ -28,7 +28,6 @@ export const unloadWorkspace: Handler = async (request, ctx) => {
     ctx.services,
     workspace,
     { source: body.source, projectId: project.id, bucket: bucket.name, table: body.table, incremental: body.incremental, primaryKey: body.primary_key },
-    (path) => ctx.storage.attach(path),
   );
   return json({ table: await tableView(ctx.services, table, bucket.name), imported_rows: importedRows });
 };

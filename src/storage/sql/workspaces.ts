@@ -384,12 +384,7 @@ export interface UnloadInput {
  * as a §8 import (full or incremental, matched by column name). A table created here is
  * removed again when the load fails.
  */
-export async function unloadWorkspace(
-  services: Services,
-  record: WorkspaceRecord,
-  input: UnloadInput,
-  attach: (path: string) => Promise<string>,
-): Promise<{ table: TableRecord; importedRows: number }> {
+export async function unloadWorkspace(services: Services, record: WorkspaceRecord, input: UnloadInput): Promise<{ table: TableRecord; importedRows: number }> {
   const { catalog, paths, registry } = services;
   return withWorkspace(services, record, async (current, file) =>
     withStagingFile(paths, `unload-${randomUUID()}.parquet`, async (staged) => {
@@ -412,7 +407,10 @@ export async function unloadWorkspace(
           }
           const source = `main.${quoteIdent(input.source)}`;
           if (!existing) columns = await newTableColumns(c, source, described, input.primaryKey);
-          await c.run(`COPY (SELECT * FROM ${source}) TO ${quoteLiteral(staged)} (FORMAT parquet)`);
+          // Parquet has no 128-bit integers (DuckDB writes them as DOUBLE): they travel as exact text.
+          const wide = described.filter(([, type]) => /^U?HUGEINT$/.test(String(type))).map(([name]) => `${quoteIdent(String(name))}::VARCHAR AS ${quoteIdent(String(name))}`);
+          const select = wide.length ? `SELECT * REPLACE (${wide.join(', ')}) FROM ${source}` : `SELECT * FROM ${source}`;
+          await c.run(`COPY (${select}) TO ${quoteLiteral(staged)} (FORMAT parquet)`);
         } finally {
           c.closeSync();
         }
@@ -436,15 +434,28 @@ export async function unloadWorkspace(
         table = fresh;
         created = true;
       }
+      // The import's attachment is given back before a table created here is deleted again
+      // (the delete waits for every user of the file).
+      const held: string[] = [];
+      const attach = async (path: string) => {
+        const alias = await registry.acquire(path);
+        held.push(path);
+        return alias;
+      };
+      const releaseHeld = () => {
+        for (const path of held.splice(0)) registry.release(path);
+      };
       try {
         const loaded = await importFile(services, attach, table, staged, {
           format: 'parquet',
           incremental: input.incremental,
           csv: { delimiter: ',', quote: '"', escape: '"', header: true },
         });
+        releaseHeld();
         await touch(services, current);
         return { table: loaded.table, importedRows: loaded.importedRows };
       } catch (error) {
+        releaseHeld();
         if (created) await deleteTableFile(services, table).catch(() => {});
         throw error;
       }
