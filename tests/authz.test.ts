@@ -59,6 +59,14 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/buckets/:bucket/tables/:table/delete-rows': () => ({ body: { filters: [{ column: 'id', operator: 'ge', values: [0] }] } }),
   'POST /projects/:id/buckets/:bucket/tables/:table/truncate': () => ({}),
   'POST /projects/:id/buckets/:bucket/tables/:table/import': () => ({ raw: 'id,name,amount\n9,planted,9.99\n', headers: { 'content-type': 'text/csv' } }),
+  'POST /projects/:id/query': () => ({ body: { sql: 'SELECT * FROM sales.orders' } }),
+  'POST /projects/:id/workspaces': () => ({ body: { name: 'planted' } }),
+  'GET /projects/:id/workspaces': () => ({}),
+  'GET /projects/:id/workspaces/:ws': () => ({}),
+  'DELETE /projects/:id/workspaces/:ws': () => ({}),
+  'POST /projects/:id/workspaces/:ws/load': () => ({ body: { tables: [{ source: 'sales.orders', destination: 'o' }] } }),
+  'POST /projects/:id/workspaces/:ws/query': () => ({ body: { sql: 'CREATE TABLE planted AS SELECT 1' } }),
+  'POST /projects/:id/workspaces/:ws/unload': () => ({ body: { source: 'o', bucket: 'sales', table: 'orders' } }),
 };
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
@@ -105,8 +113,14 @@ async function makeVictim(id: string): Promise<string> {
     await ok('POST', `/projects/partner/buckets/${name}/share`, 200, { body: { target_project_id: id } });
   }
   await ok('POST', `/projects/${id}/buckets/linked_in/link`, 201, { body: { source_project_id: 'partner', source_bucket_name: 'bait_linked' }, key });
+  const ws = await ok('POST', `/projects/${id}/workspaces`, 201, { body: {}, key });
+  victimWorkspaces.set(id, ws.id);
+  await ok('POST', `/projects/${id}/workspaces/${ws.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
   return key;
 }
+
+/** Each victim's workspace (the `:ws` of workspace routes). */
+const victimWorkspaces = new Map<string, string>();
 
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -133,14 +147,16 @@ async function snapshot(id: string, key: string) {
   }
   // The victim's own key still works.
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
-  return { project, buckets, sharedWithIt, rows, files, keyWorks };
+  const workspaces = t.services.workspaces.list(id, 'default').map((w) => ({ ...w }));
+  return { project, buckets, sharedWithIt, rows, files, keyWorks, workspaces };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
   const path = route.path
     .replace(':id', id)
     .replace(':bucket', effective.bucket ?? 'sales')
-    .replace(':table', effective.table ?? 'orders');
+    .replace(':table', effective.table ?? 'orders')
+    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 
@@ -191,7 +207,7 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
       expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
       if (route.method === 'GET') {
         expect(text.length).toBeGreaterThan(0);
-      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export')) {
+      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !route.path.endsWith('/:id/query')) {
         expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
       }
     });
