@@ -1,6 +1,6 @@
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
+import { BucketNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './http/schemas.ts';
 import type { RouteDef } from './routes.ts';
 
 /**
@@ -22,6 +22,7 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   id: { schema: ProjectIdSchema, description: 'Project id' },
   bucket: { schema: BucketNameSchema, description: 'Bucket name' },
   table: { schema: TableNameSchema, description: 'Table name' },
+  snapshot_id: { schema: SnapshotIdSchema, description: 'Snapshot id' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -128,8 +129,14 @@ const SCHEMAS: Record<string, Schema> = {
   },
   ProjectStats: {
     type: 'object',
-    required: ['id', 'size_bytes', 'table_count', 'bucket_count'],
-    properties: { id: { type: 'string' }, size_bytes: count, table_count: count, bucket_count: count },
+    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes'],
+    properties: {
+      id: { type: 'string' },
+      size_bytes: count,
+      table_count: count,
+      bucket_count: count,
+      snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
+    },
   },
   Bucket: {
     type: 'object',
@@ -251,6 +258,53 @@ const SCHEMAS: Record<string, Schema> = {
     required: ['deleted_rows', 'row_count'],
     properties: { deleted_rows: count, row_count: count },
   },
+  Snapshot: {
+    type: 'object',
+    required: ['id', 'bucket', 'table', 'branch', 'description', 'kind', 'reason', 'row_count', 'size_bytes', 'columns', 'primary_key', 'created_at', 'expires_at'],
+    properties: {
+      id: { type: 'string', examples: ['s_8c41d0b2e7aa'] },
+      bucket: { type: 'string' },
+      table: { type: 'string' },
+      branch: { type: 'string', examples: ['default'] },
+      description: nullable({ type: 'string' }),
+      kind: { enum: ['manual', 'auto'] },
+      reason: nullable({ enum: ['drop_table', 'truncate', 'full_import', 'drop_column', 'restore', 'merge'] }),
+      row_count: count,
+      size_bytes: count,
+      columns: { type: 'array', items: ref('Column') },
+      primary_key: { type: 'array', items: { type: 'string' } },
+      created_at: timestamp,
+      expires_at: nullable(timestamp),
+    },
+  },
+  SnapshotList: {
+    type: 'object',
+    required: ['snapshots', 'total'],
+    properties: { snapshots: { type: 'array', items: ref('Snapshot') }, total: { ...count, description: 'Matching snapshots, without paging' } },
+  },
+  RestoreResult: {
+    type: 'object',
+    required: ['table', 'snapshot_id', 'auto_snapshot_id'],
+    properties: {
+      table: ref('Table'),
+      snapshot_id: { type: 'string' },
+      auto_snapshot_id: { ...nullable({ type: 'string' }), description: 'The auto snapshot of the table an overwrite replaced' },
+    },
+  },
+  SnapshotSettings: {
+    type: 'object',
+    required: ['auto', 'manual_retention_days', 'auto_retention_days'],
+    properties: {
+      auto: {
+        type: 'object',
+        required: ['drop_table', 'truncate', 'drop_column', 'full_import'],
+        properties: { drop_table: { type: 'boolean' }, truncate: { type: 'boolean' }, drop_column: { type: 'boolean' }, full_import: { type: 'boolean' } },
+      },
+      manual_retention_days: { type: 'integer', minimum: 1, maximum: 3650 },
+      auto_retention_days: { type: 'integer', minimum: 1, maximum: 3650 },
+    },
+    examples: [{ auto: { drop_table: true, truncate: true, drop_column: true, full_import: false }, manual_retention_days: 90, auto_retention_days: 7 }],
+  },
 };
 
 const P = '/projects/:id';
@@ -283,6 +337,13 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${T}/import`]: 'ImportResult',
   [`POST ${T}/delete-rows`]: 'DeleteRowsResult',
   [`POST ${T}/truncate`]: 'DeleteRowsResult',
+  [`POST ${T}/snapshots`]: 'Snapshot',
+  [`GET ${T}/snapshots`]: 'SnapshotList',
+  [`GET ${P}/snapshots`]: 'SnapshotList',
+  [`GET ${P}/snapshots/:snapshot_id`]: 'Snapshot',
+  [`POST ${P}/snapshots/:snapshot_id/restore`]: 'RestoreResult',
+  [`GET ${P}/settings/snapshots`]: 'SnapshotSettings',
+  [`PUT ${P}/settings/snapshots`]: 'SnapshotSettings',
 };
 
 /** Success bodies that are not JSON objects. */
@@ -321,7 +382,7 @@ const ERROR_CODES: Record<number, string[]> = {
   400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source'],
   401: ['unauthorized'],
   403: ['forbidden', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'snapshot_not_found'],
   405: ['method_not_allowed'],
   409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked'],
   413: ['payload_too_large'],

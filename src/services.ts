@@ -6,10 +6,13 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { SnapshotCatalog } from './storage/catalog/snapshots.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-recovery.ts';
+import { snapshotSweepTask } from './storage/snapshots.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -30,6 +33,8 @@ export interface Services {
   paths: StoragePaths;
   db: Database;
   catalog: Catalog;
+  /** Snapshot records, snapshot settings and restore intents (§13). */
+  snapshots: SnapshotCatalog;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -93,10 +98,14 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
   try {
     const catalog = await Catalog.load(db);
+    const snapshots = await SnapshotCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
+    const snapshotDeps = { db, paths, catalog, registry, snapshots, clock };
+    await recoverSnapshots(snapshotDeps, logger);
     await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    await reconcileSnapshotFiles(snapshotDeps, logger);
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
       { event: 'reconcile', unclean_stop: uncleanStop, projects: catalog.listProjects().length, duration_ms: Math.round(performance.now() - reconcileStarted) },
@@ -111,12 +120,14 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       activeImports: () => activeImports.count,
     });
     const sweeper = new Sweeper(clock, logger);
+    sweeper.register(snapshotSweepTask(snapshotDeps));
     const services: Services = {
       config,
       version: VERSION,
       paths,
       db,
       catalog,
+      snapshots,
       registry,
       logger,
       adminKey,

@@ -1,8 +1,9 @@
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
+import type { SnapshotRecord } from '../storage/catalog/snapshots.ts';
 import { HttpError, notFound, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+import { BucketNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
 export function projectFromPath(ctx: HandlerContext, allowDeleted = false): ProjectRecord {
@@ -78,4 +79,13 @@ export function writableTableFromPath(ctx: HandlerContext): { project: ProjectRe
   const { bucket } = bucketFromPath(ctx);
   requireWritable(bucket);
   return tableFromPath(ctx);
+}
+
+/** §13: the snapshot named in the path, of the path's project; 404 `snapshot_not_found` otherwise. */
+export function snapshotFromPath(ctx: HandlerContext): { project: ProjectRecord; snapshot: SnapshotRecord } {
+  const project = scopedProject(ctx);
+  const id = validate(SnapshotIdSchema, ctx.params.snapshot_id, 'path.snapshot_id');
+  const snapshot = ctx.services.snapshots.find(project.id, id);
+  if (!snapshot) throw errors.snapshotNotFound(project.id, id);
+  return { project, snapshot };
 }

@@ -39,6 +39,12 @@ export interface ImportDeps {
   registry: AttachmentRegistry;
 }
 
+/** Work an import lets its caller do at fixed points (e.g. the `full_import` auto snapshot). */
+export interface ImportHooks {
+  /** Runs under the table's write lock just before a full load replaces the rows; the result is discarded if the load fails. */
+  beforeFullLoad?: (table: TableRecord) => Promise<{ discard(): Promise<void> } | null>;
+}
+
 /** A file column and the table column it fills. */
 interface MatchedColumn {
   file: string;
@@ -454,6 +460,7 @@ export async function importFile(
   table: TableRecord,
   stagedPath: string,
   spec: ImportSpec,
+  hooks: ImportHooks = {},
 ): Promise<{ importedRows: number; table: TableRecord }> {
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   const fail = (error: unknown): never => {
@@ -481,7 +488,14 @@ export async function importFile(
       incremental: spec.incremental,
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
     };
-    const { imported, rowCount } = await deps.db.with((c) => load(deps.db, c, alias, plan)).catch(fail);
+    // Taken under the write lock, before the rows change; dropped again if the load fails.
+    const snapshot = spec.incremental ? null : await hooks.beforeFullLoad?.(current);
+    const { imported, rowCount } = await deps.db
+      .with((c) => load(deps.db, c, alias, plan))
+      .catch(async (error) => {
+        await snapshot?.discard();
+        return fail(error);
+      });
     await deps.catalog.setRowCount(current, rowCount);
     return { importedRows: imported, table: deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? { ...current, rowCount } };
   });

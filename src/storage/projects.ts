@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import { withBucketLocks } from './buckets.ts';
 import type { ProjectRecord } from './catalog.ts';
+import { deleteProjectSnapshots } from './snapshots.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -55,6 +56,8 @@ async function deleteUnlocked(services: Services, project: ProjectRecord): Promi
   const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {
     await catalog.markProjectDeleted(project.id, new Date().toISOString());
+    // A crash before this leaves records of a deleted project, which start-up removes.
+    await deleteProjectSnapshots(services, project.id);
     const folder = paths.projectDir(project.id);
     const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
     try {

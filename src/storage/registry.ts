@@ -33,6 +33,8 @@ export class AttachmentRegistry {
   private readonly writeLocks = new KeyedMutex();
   private readonly folderLocks = new KeyedRwLock();
   private readonly closing = new Set<string>();
+  /** Files being swapped for new ones (`replace`): new users wait instead of being turned away. */
+  private readonly replacing = new Map<string, Promise<void>>();
   private counter = 0;
   /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
   private ddlConnection: DuckDBConnection | undefined;
@@ -55,6 +57,11 @@ export class AttachmentRegistry {
   /** Attaches (or shares the attachment of) `path`; the caller must `release` it. */
   async acquire(path: string): Promise<string> {
     for (;;) {
+      const swap = this.replacing.get(path);
+      if (swap) {
+        await swap;
+        continue;
+      }
       if (this.closing.has(path)) throw new TableGoneError();
       const current = this.attachments.get(path);
       // A detach that is queued but not started is called off by the new user.
@@ -159,6 +166,24 @@ export class AttachmentRegistry {
       return await work();
     } finally {
       for (const path of taken) this.closing.delete(path);
+    }
+  }
+
+  /**
+   * Like `exclusive` for one file that `work` swaps for another (a truncate into a snapshot,
+   * a restore): requests arriving meanwhile wait and then attach the new file, rather than
+   * being told the table is gone.
+   */
+  async replace<T>(path: string, work: () => Promise<T>): Promise<T> {
+    let done!: () => void;
+    const gate = new Promise<void>((resolve) => (done = resolve));
+    while (this.replacing.has(path)) await this.replacing.get(path);
+    this.replacing.set(path, gate);
+    try {
+      return await this.exclusive([path], work);
+    } finally {
+      this.replacing.delete(path);
+      done();
     }
   }
 

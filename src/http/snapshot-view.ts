@@ -1,0 +1,26 @@
+import type { SnapshotRecord, SnapshotSettings } from '../storage/catalog/snapshots.ts';
+import { columnViews } from './views.ts';
+
+/** The §13 snapshot object. */
+export function snapshotView(record: SnapshotRecord) {
+  return {
+    id: record.id,
+    bucket: record.bucket,
+    table: record.table,
+    branch: record.branch,
+    description: record.description,
+    kind: record.kind,
+    reason: record.reason,
+    row_count: record.rowCount,
+    size_bytes: record.sizeBytes,
+    columns: columnViews(record),
+    primary_key: record.primaryKey,
+    created_at: record.createdAt,
+    expires_at: record.expiresAt,
+  };
+}
+
+/** `GET P/settings/snapshots`: the effective settings. */
+export function snapshotSettingsView(settings: SnapshotSettings) {
+  return { auto: { ...settings.auto }, manual_retention_days: settings.manual_retention_days, auto_retention_days: settings.auto_retention_days };
+}
