@@ -55,6 +55,15 @@ import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { unshareBucket } from '../handlers/sharing/unshare.ts';
 
+import { createTableSnapshot } from '../handlers/snapshots/create.ts';
+import { deleteSnapshot } from '../handlers/snapshots/delete.ts';
+import { getSnapshot } from '../handlers/snapshots/get.ts';
+import { listTableSnapshots } from '../handlers/snapshots/list-table.ts';
+import { listSnapshots } from '../handlers/snapshots/list.ts';
+import { restoreTableSnapshot } from '../handlers/snapshots/restore.ts';
+import { getSnapshotSettings } from '../handlers/snapshots/settings-get.ts';
+import { putSnapshotSettings } from '../handlers/snapshots/settings-put.ts';
+
 const BASE = 'http://handler.test';
 const ADMIN: Principal = { kind: 'admin' };
 const asProject = (projectId: string): Principal => ({ kind: 'project', projectId });
@@ -716,6 +725,42 @@ describe('handlers/sharing/revoke-readonly.ts', () => {
 
 // ---------------------------------------------------------------- row deletes, stats, deletes
 
+describe('handlers/snapshots/*.ts', () => {
+  let id: string;
+  const S = (snapshot: string) => ({ id: 'p1', snapshot_id: snapshot });
+
+  it('createTableSnapshot takes a snapshot; listTableSnapshots, listSnapshots and getSnapshot show it', async () => {
+    const created = await invoke(createTableSnapshot, 'POST', `${ORDERS}/snapshots`, orders, { description: 'direct' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ bucket: 'in_c_sales', table: 'orders', kind: 'manual', description: 'direct' });
+    id = created.body.id;
+    expect((await invoke(listTableSnapshots, 'GET', `${ORDERS}/snapshots`, orders)).body).toMatchObject({ total: 1, snapshots: [{ id }] });
+    expect((await invoke(listSnapshots, 'GET', '/projects/p1/snapshots?kind=manual', P('p1'))).body).toMatchObject({ total: 1, snapshots: [{ id }] });
+    expect((await invoke(getSnapshot, 'GET', `/projects/p1/snapshots/${id}`, S(id))).body.id).toBe(id);
+    await expectHttpError(invoke(getSnapshot, 'GET', '/projects/p1/snapshots/s_000000000000', S('s_000000000000')), 404, 'snapshot_not_found');
+  });
+
+  it('restoreTableSnapshot restores into a new table (409 table_exists in place)', async () => {
+    await expectHttpError(invoke(restoreTableSnapshot, 'POST', `/projects/p1/snapshots/${id}/restore`, S(id), {}), 409, 'table_exists');
+    const res = await invoke(restoreTableSnapshot, 'POST', `/projects/p1/snapshots/${id}/restore`, S(id), { table: 'orders_copy' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ snapshot_id: id, auto_snapshot_id: null, table: { name: 'orders_copy', bucket: 'in_c_sales' } });
+    expect((await invoke(deleteTable, 'DELETE', '/projects/p1/buckets/in_c_sales/tables/orders_copy', T('p1', 'in_c_sales', 'orders_copy'))).status).toBe(204);
+  });
+
+  it('getSnapshotSettings and putSnapshotSettings', async () => {
+    expect((await invoke(getSnapshotSettings, 'GET', '/projects/p1/settings/snapshots', P('p1'))).body.manual_retention_days).toBe(90);
+    const put = await invoke(putSnapshotSettings, 'PUT', '/projects/p1/settings/snapshots', P('p1'), { manual_retention_days: 30 });
+    expect(put.body.manual_retention_days).toBe(30);
+    await expectHttpError(invoke(putSnapshotSettings, 'PUT', '/projects/p1/settings/snapshots', P('p1'), { manual_retention_days: 0 }), 422, 'validation_error');
+  });
+
+  it('deleteSnapshot deletes it', async () => {
+    expect((await invoke(deleteSnapshot, 'DELETE', `/projects/p1/snapshots/${id}`, S(id))).status).toBe(204);
+    await expectHttpError(invoke(deleteSnapshot, 'DELETE', `/projects/p1/snapshots/${id}`, S(id)), 404, 'snapshot_not_found');
+  });
+});
+
 describe('handlers/data/delete-rows.ts', () => {
   it('deleteTableRows deletes the matching rows and counts them', async () => {
     const res = await invoke(deleteTableRows, 'POST', `${ORDERS}/delete-rows`, orders, { filters: [{ column: 'id', operator: 'eq', values: [2] }] });
@@ -822,6 +867,7 @@ describe('every handler file is covered above', () => {
       createTable, deleteTable, getTable, listTables, previewTable,
       deleteTableRows, exportTableGet, exportTablePost, importTable, previewFiltered, truncateTable,
       grantReadonly, linkBucket, revokeReadonly, shareBucket, listSharedBuckets, unlinkBucket, unshareBucket,
+      createTableSnapshot, deleteSnapshot, getSnapshot, listTableSnapshots, listSnapshots, restoreTableSnapshot, getSnapshotSettings, putSnapshotSettings,
     ];
     const { routes } = await import('../src/routes.ts');
     const routed = new Set(routes.map((r) => r.handler));
