@@ -6,6 +6,7 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { MetadataStore } from './storage/catalog/metadata.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
@@ -30,6 +31,8 @@ export interface Services {
   paths: StoragePaths;
   db: Database;
   catalog: Catalog;
+  /** §12 metadata of buckets, tables and columns. */
+  metadata: MetadataStore;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -93,10 +96,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
   try {
     const catalog = await Catalog.load(db);
+    const metadata = await MetadataStore.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
-    await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    await reconcile({ db, paths, catalog, registry, metadata }, logger, { verifyAll: uncleanStop });
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
       { event: 'reconcile', unclean_stop: uncleanStop, projects: catalog.listProjects().length, duration_ms: Math.round(performance.now() - reconcileStarted) },
@@ -117,6 +121,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       paths,
       db,
       catalog,
+      metadata,
       registry,
       logger,
       adminKey,

@@ -3,6 +3,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import type { BucketRecord } from './catalog.ts';
+import { MAIN_BRANCH } from './catalog/metadata.ts';
 
 /**
  * Creates a bucket: its folder first, then the catalog row (a crash in between leaves a
@@ -78,6 +79,7 @@ async function deleteLockedBucket(services: Services, bucket: BucketRecord, with
       if (moved) await rename(trash, dir).catch(() => {});
       throw error;
     }
+    await services.metadata.dropBucket(bucket.projectId, MAIN_BRANCH, bucket.name);
     if (moved) await rm(trash, { recursive: true, force: true });
   });
 }

@@ -55,6 +55,7 @@ async function deleteUnlocked(services: Services, project: ProjectRecord): Promi
   const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {
     await catalog.markProjectDeleted(project.id, new Date().toISOString());
+    await services.metadata.dropProject(project.id);
     const folder = paths.projectDir(project.id);
     const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
     try {

@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { MAIN_BRANCH } from './catalog/metadata.ts';
 import { inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
 
 const PROJECT_DIR = /^project_([A-Za-z0-9_-]{1,64})$/;
@@ -155,6 +156,49 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
         await catalog.deleteBucket(project.id, bucket.name, false);
         logger.info({ event: 'reconcile', repair: 'dropped_link', project_id: project.id, bucket: bucket.name }, 'dropped a link to a missing bucket');
       }
+    }
+  }
+  if (deps.metadata) await pruneMetadata(deps, logger);
+}
+
+/**
+ * Removes metadata of buckets, tables and columns of main that no longer exist: a delete
+ * removes the catalog row first and its metadata after, so a crash in between leaves
+ * entries that a later object of the same name must not inherit.
+ */
+async function pruneMetadata(deps: TableStoreDeps, logger: Logger): Promise<void> {
+  const { catalog } = deps;
+  const metadata = deps.metadata!;
+  // One repair per object; the records of an object already removed are skipped.
+  const done = new Set<string>();
+  const idOf = (...parts: (string | null)[]) => parts.map((p) => p ?? '').join('\u0000').toLowerCase();
+  for (const record of metadata.all()) {
+    if (record.branch !== MAIN_BRANCH) continue;
+    const ids = [idOf(record.projectId), idOf(record.projectId, record.bucket), idOf(record.projectId, record.bucket, record.table), idOf(record.projectId, record.bucket, record.table, record.column)];
+    if (ids.some((id) => done.has(id))) continue;
+    const project = catalog.getActiveProject(record.projectId);
+    const bucket = catalog.getBucket(record.projectId, record.bucket);
+    const table = record.table === null ? undefined : catalog.getTable(record.projectId, record.bucket, record.table);
+    let repair: string | undefined;
+    if (!project) {
+      await metadata.dropProject(record.projectId);
+      repair = 'project';
+      done.add(ids[0]!);
+    } else if (!bucket || bucket.source) {
+      await metadata.dropBucket(record.projectId, MAIN_BRANCH, record.bucket);
+      repair = 'bucket';
+      done.add(ids[1]!);
+    } else if (record.table !== null && !table) {
+      await metadata.dropTable(record.projectId, MAIN_BRANCH, record.bucket, record.table);
+      repair = 'table';
+      done.add(ids[2]!);
+    } else if (table && record.column !== null && !table.columns.some((c) => c.name.toLowerCase() === record.column!.toLowerCase())) {
+      await metadata.dropColumn(record.projectId, MAIN_BRANCH, record.bucket, record.table!, record.column);
+      repair = 'column';
+      done.add(ids[3]!);
+    }
+    if (repair) {
+      logger.info({ event: 'reconcile', repair: 'dropped_orphan_metadata', of: repair, project_id: record.projectId, bucket: record.bucket, table: record.table }, 'dropped metadata of an object that no longer exists');
     }
   }
 }

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { Database } from './db.ts';
 import type { StoragePaths } from './paths.ts';
 import type { AttachmentRegistry } from './registry.ts';
@@ -14,6 +15,8 @@ export interface TableStoreDeps {
   paths: StoragePaths;
   catalog: Catalog;
   registry: AttachmentRegistry;
+  /** Optional only for callers that never delete (a crash leaves orphans that reconcile prunes). */
+  metadata?: MetadataStore;
 }
 
 /** Column definitions as SQL; every identifier is a validated name, every type normalised. */
@@ -97,6 +100,7 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord):
     deps.registry.exclusive([path], async () => {
       await removeTableFiles(path);
       await deps.catalog.deleteTableRow(table.projectId, table.bucket, table.name);
+      await deps.metadata?.dropTable(table.projectId, MAIN_BRANCH, table.bucket, table.name);
     }),
   );
 }
