@@ -35,6 +35,7 @@ import { ShareBucketSchema, shareBucket } from '../handlers/sharing/share.ts';
 import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
+import { schemaRoutes } from './routes/schema.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -110,4 +111,5 @@ export const routes: RouteDef[] = [
   { method: 'POST', path: `${T}/delete-rows`, auth: 'project', scope: 'write', handler: deleteTableRows, body: DeleteRowsSchema, summary: 'Delete the rows matching filters', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
   { method: 'POST', path: `${T}/truncate`, auth: 'project', scope: 'write', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
   { method: 'POST', path: `${T}/import`, auth: 'project', scope: 'write', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
+  ...schemaRoutes,
 ];

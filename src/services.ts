@@ -7,10 +7,12 @@ import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
 import { MetadataStore } from './storage/catalog/metadata.ts';
+import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { recoverSchemaChanges, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -33,6 +35,10 @@ export interface Services {
   catalog: Catalog;
   /** §12 metadata of buckets, tables and columns. */
   metadata: MetadataStore;
+  /** Schema changes under way (§12), recorded before a table file is altered. */
+  schemaChanges: SchemaChangeStore;
+  /** Set by the snapshots capability (§13): called by schema changes that take an auto snapshot. */
+  snapshotHooks?: SnapshotHooks;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -97,9 +103,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   try {
     const catalog = await Catalog.load(db);
     const metadata = await MetadataStore.load(catalog.store);
+    const schemaChanges = await SchemaChangeStore.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
+    await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges }, logger);
     await reconcile({ db, paths, catalog, registry, metadata }, logger, { verifyAll: uncleanStop });
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
@@ -122,6 +130,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       db,
       catalog,
       metadata,
+      schemaChanges,
       registry,
       logger,
       adminKey,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$/;
-const TABLE_KEYS = ['bucket', 'columns', 'created_at', 'name', 'primary_key', 'row_count', 'size_bytes'];
+const TABLE_KEYS = ['bucket', 'columns', 'created_at', 'metadata', 'name', 'primary_key', 'row_count', 'size_bytes'];
 
 function expectError(res: { status: number; body: any }, status: number, code: string) {
   expect(res.status, JSON.stringify(res.body)).toBe(status);
@@ -78,14 +78,15 @@ describe('POST …/tables', () => {
       name: 'orders',
       bucket: 'in_c_sales',
       columns: [
-        { name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1 },
-        { name: 'customer', type: 'VARCHAR', nullable: false, ordinal_position: 2 },
-        { name: 'amount', type: 'DECIMAL(10,2)', nullable: true, ordinal_position: 3 },
+        { name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1, default: null, metadata: [] },
+        { name: 'customer', type: 'VARCHAR', nullable: false, ordinal_position: 2, default: null, metadata: [] },
+        { name: 'amount', type: 'DECIMAL(10,2)', nullable: true, ordinal_position: 3, default: '0', metadata: [] },
       ],
       row_count: 0,
       size_bytes: (await stat(path)).size,
       primary_key: ['id'],
       created_at: expect.stringMatching(ISO),
+      metadata: [],
     });
     expect(res.body.size_bytes).toBeGreaterThan(0);
     // Nothing but the table file is left in the bucket folder (no temp files, no WAL).
@@ -203,7 +204,7 @@ describe('POST …/tables', () => {
     expect(existsSync(tablePath(t, 'p1', 'in_c_sales', 'DUPE'))).toBe(false);
     // The original is untouched.
     const got = await t.callJson('GET', '/projects/p1/buckets/in_c_sales/tables/dupe');
-    expect(got.body.columns).toEqual([{ name: 'a', type: 'INTEGER', nullable: true, ordinal_position: 1 }]);
+    expect(got.body.columns).toEqual([{ name: 'a', type: 'INTEGER', nullable: true, ordinal_position: 1, default: null, metadata: [] }]);
   });
 
   it('400 invalid_primary_key when a key column is not a column', async () => {

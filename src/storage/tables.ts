@@ -19,15 +19,21 @@ export interface TableStoreDeps {
   metadata?: MetadataStore;
 }
 
+/** A column's default as SQL (a function from the allow-list, or a quoted literal cast to the type); undefined for none. */
+export function defaultExpression(column: Pick<ColumnDef, 'type' | 'default'>): string | undefined {
+  const fn = defaultFunction(column.default);
+  if (fn) return fn;
+  const literal = defaultLiteral(column.default);
+  return literal === undefined ? undefined : `CAST(${quoteLiteral(literal)} AS ${column.type})`;
+}
+
 /** Column definitions as SQL; every identifier is a validated name, every type normalised. */
 export function columnsDdl(columns: ColumnDef[], primaryKey: string[]): string {
   const parts = columns.map((column) => {
     let sql = `${quoteIdent(column.name)} ${column.type}`;
     if (!column.nullable) sql += ' NOT NULL';
-    const fn = defaultFunction(column.default);
-    const literal = fn ? undefined : defaultLiteral(column.default);
-    if (fn) sql += ` DEFAULT ${fn}`;
-    else if (literal !== undefined) sql += ` DEFAULT CAST(${quoteLiteral(literal)} AS ${column.type})`;
+    const expression = defaultExpression(column);
+    if (expression !== undefined) sql += ` DEFAULT ${expression}`;
     return sql;
   });
   if (primaryKey.length) parts.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
