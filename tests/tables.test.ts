@@ -261,6 +261,17 @@ describe('POST …/tables', () => {
       ['JSON', '{broken'],
       ['INTEGER', 'CURRENT_TIMESTAMP'],
       ['TINYINT', 300],
+      // Never rounded, never wrapped, never infinite (§8 applies to defaults too).
+      ['INTEGER', 1.5],
+      ['INTEGER', '1.5'],
+      ['BIGINT', -2.5],
+      ['SMALLINT', '1e400'],
+      ['SMALLINT', 40000],
+      ['UINTEGER', -1],
+      ['HUGEINT', '170141183460469231731687303715884105728'],
+      ['DOUBLE', '1e400'],
+      ['FLOAT', 1e300],
+      ['DECIMAL(4,2)', 100.5],
     ];
     for (const [type, value] of bad) {
       const res = await createTable(t, 'in_c_sales', { name: 'baddefault', columns: [{ name: 'a', type, default: value }] });
@@ -268,6 +279,32 @@ describe('POST …/tables', () => {
       expect(res.body.detail.details.issues[0].path, `${type} ${value}`).toBe('columns.0.default');
     }
     expect(existsSync(tablePath(t, 'p1', 'in_c_sales', 'baddefault'))).toBe(false);
+  });
+
+  it('a default is stored exactly: whole numbers in any notation, DECIMAL rounded half away from zero', async () => {
+    const res = await createTable(t, 'in_c_sales', {
+      name: 'gooddefaults',
+      columns: [
+        { name: 'a', type: 'INTEGER', default: 2.0 },
+        { name: 'b', type: 'BIGINT', default: '1e3' },
+        { name: 'c', type: 'DECIMAL(10,2)', default: '-1.235' },
+        { name: 'd', type: 'DOUBLE', default: 'inf' },
+      ],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const { db, registry } = t.services;
+    const path = tablePath(t, 'p1', 'in_c_sales', 'gooddefaults');
+    const alias = await registry.acquire(path);
+    try {
+      const row = await db.with(async (c) => {
+        await c.run(`INSERT INTO "${alias}".main.data DEFAULT VALUES`);
+        return (await c.runAndReadAll(`SELECT * FROM "${alias}".main.data`)).getRowsJson()[0];
+      });
+      expect(row).toEqual([2, '1000', '-1.24', 'Infinity']);
+    } finally {
+      registry.release(path);
+    }
+    expect((await t.call('DELETE', '/projects/p1/buckets/in_c_sales/tables/gooddefaults')).status).toBe(204);
   });
 
   it('404 for a missing bucket or project', async () => {
