@@ -10,7 +10,7 @@ import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { MetadataStep, SchemaChangeIntent, SchemaChangeStore } from './catalog/schema-changes.ts';
 import type { CatalogChange } from './catalog/store.ts';
 import { TableGoneError } from './registry.ts';
-import { columnConversion } from './schema-convert.ts';
+import { columnConversion, isConversionError } from './schema-convert.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 import { checkDefaults } from './table-spec.ts';
 import { columnsDdl, defaultExpression, inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
@@ -49,8 +49,6 @@ export interface ColumnPatch {
   default?: Default;
 }
 
-/** Marker in the error() our conversion expressions raise, to tell it from other failures. */
-const CONVERSION_MARKER = 'dsa_schema_conversion_failed';
 const NOT_NULL_FAILED = /NOT NULL constraint failed/;
 const DUPLICATE_KEY = /duplicate|PRIMARY KEY or UNIQUE constraint violation/i;
 
@@ -396,13 +394,10 @@ export function alterColumn(deps: SchemaDeps, table: TableRecord, columnName: st
     const oldName = quoteIdent(column.name);
     const name = quoteIdent(next.name);
     // `fails` is written against the old name: a failure's example is looked up in the rolled-back table.
-    const conversion = columnConversion(oldName, column.type, type);
-    const strict = (expr: string) => {
-      const c = columnConversion(expr, column.type, type);
-      return c.fails === 'false' ? c.value : `CASE WHEN ${c.fails} THEN error('${CONVERSION_MARKER}') ELSE ${c.value} END`;
-    };
+    const conversion = columnConversion(oldName, column.type, type, column.name);
+    const strict = (expr: string) => columnConversion(expr, column.type, type, column.name).value;
     const conversionFailure = async (error: Error, c: DuckDBConnection, data: string) =>
-      error.message.includes(CONVERSION_MARKER) ? conversionFailed(c, data, current, column, type, conversion.fails) : undefined;
+      isConversionError(error) && conversion.fails !== 'false' ? conversionFailed(c, data, current, column, type, conversion.fails) : undefined;
     const nullsPresent = async (error: Error, c: DuckDBConnection, data: string) => {
       if (!NOT_NULL_FAILED.test(error.message) || nullable) return undefined;
       const nulls = Number((await c.runAndReadAll(`SELECT count(*) FROM ${data} WHERE ${oldName} IS NULL`)).getRows()[0]![0]);

@@ -129,6 +129,16 @@ export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'p
   return size;
 }
 
+/**
+ * The default as a user gives it, from DuckDB's text of the expression this service writes
+ * (`CAST('eu' AS VARCHAR)` → `eu`, `CURRENT_TIMESTAMP`); any other expression as DuckDB shows it.
+ */
+export function givenDefault(expression: string): string {
+  const literal = /^CAST\('((?:[^']|'')*)' AS [^']+\)$/s.exec(expression);
+  if (literal) return literal[1]!.replaceAll("''", "'");
+  return defaultFunction(expression) ?? expression;
+}
+
 export interface InspectedTable {
   columns: ColumnDef[];
   primaryKey: string[];
@@ -157,7 +167,7 @@ export async function inspectAttached(c: DuckDBConnection, alias: string): Promi
   return {
     columns: columns.map((col) => {
       const def: ColumnDef = { name: col.column_name as string, type: col.data_type as string, nullable: col.is_nullable as boolean };
-      if (col.column_default != null) def.default = String(col.column_default);
+      if (col.column_default != null) def.default = givenDefault(String(col.column_default));
       return def;
     }),
     primaryKey,
