@@ -36,6 +36,7 @@ import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
+import { schemaRoutes } from './routes/schema.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -112,4 +113,5 @@ export const routes: RouteDef[] = [
   { method: 'POST', path: `${T}/truncate`, auth: 'project', scope: 'write', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
   { method: 'POST', path: `${T}/import`, auth: 'project', scope: 'write', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
   ...snapshotRoutes,
+  ...schemaRoutes,
 ];

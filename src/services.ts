@@ -6,13 +6,16 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { MetadataStore } from './storage/catalog/metadata.ts';
+import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
 import { SnapshotCatalog } from './storage/catalog/snapshots.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
 import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-recovery.ts';
-import { snapshotSweepTask } from './storage/snapshots.ts';
+import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
+import { recoverSchemaChanges, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -33,6 +36,12 @@ export interface Services {
   paths: StoragePaths;
   db: Database;
   catalog: Catalog;
+  /** §12 metadata of buckets, tables and columns. */
+  metadata: MetadataStore;
+  /** Schema changes under way (§12), recorded before a table file is altered. */
+  schemaChanges: SchemaChangeStore;
+  /** Set by the snapshots capability (§13): called by schema changes that take an auto snapshot. */
+  snapshotHooks?: SnapshotHooks;
   /** Snapshot records, snapshot settings and restore intents (§13). */
   snapshots: SnapshotCatalog;
   registry: AttachmentRegistry;
@@ -98,13 +107,16 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
   try {
     const catalog = await Catalog.load(db);
+    const metadata = await MetadataStore.load(catalog.store);
+    const schemaChanges = await SchemaChangeStore.load(catalog.store);
     const snapshots = await SnapshotCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
-    const snapshotDeps = { db, paths, catalog, registry, snapshots, clock };
+    await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges }, logger);
+    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock };
     await recoverSnapshots(snapshotDeps, logger);
-    await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    await reconcile({ db, paths, catalog, registry, metadata }, logger, { verifyAll: uncleanStop });
     await reconcileSnapshotFiles(snapshotDeps, logger);
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
@@ -127,7 +139,10 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       paths,
       db,
       catalog,
+      metadata,
+      schemaChanges,
       snapshots,
+      snapshotHooks: snapshotHooks(snapshotDeps),
       registry,
       logger,
       adminKey,

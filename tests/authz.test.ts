@@ -25,6 +25,8 @@ const ROWS = 'id,name,amount\n1,alpha,1.50\n2,beta,-2.00\n3,gamma,\n';
 interface Effective {
   bucket?: string;
   table?: string;
+  column?: string;
+  key?: string;
   query?: string;
   body?: unknown;
   raw?: string;
@@ -59,6 +61,19 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/buckets/:bucket/tables/:table/delete-rows': () => ({ body: { filters: [{ column: 'id', operator: 'ge', values: [0] }] } }),
   'POST /projects/:id/buckets/:bucket/tables/:table/truncate': () => ({}),
   'POST /projects/:id/buckets/:bucket/tables/:table/import': () => ({ raw: 'id,name,amount\n9,planted,9.99\n', headers: { 'content-type': 'text/csv' } }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/columns': () => ({ body: { name: 'planted', type: 'INTEGER', default: 1 } }),
+  'PATCH /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({ body: { name: 'renamed' } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({}),
+  'PUT /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({ body: { columns: ['id', 'name'] } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({}),
+  'GET /projects/:id/buckets/:bucket/tables/:table/profile': () => ({}),
+  ...Object.fromEntries(
+    ['/projects/:id/buckets/:bucket', '/projects/:id/buckets/:bucket/tables/:table', '/projects/:id/buckets/:bucket/tables/:table/columns/:column'].flatMap((base) => [
+      [`GET ${base}/metadata`, () => ({})],
+      [`POST ${base}/metadata`, () => ({ body: { metadata: [{ key: 'planted', value: 'x' }] } })],
+      [`DELETE ${base}/metadata/:key`, () => ({})],
+    ]),
+  ),
 };
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
@@ -105,6 +120,9 @@ async function makeVictim(id: string): Promise<string> {
     await ok('POST', `/projects/partner/buckets/${name}/share`, 200, { body: { target_project_id: id } });
   }
   await ok('POST', `/projects/${id}/buckets/linked_in/link`, 201, { body: { source_project_id: 'partner', source_bucket_name: 'bait_linked' }, key });
+  for (const target of ['sales', 'sales/tables/orders', 'sales/tables/orders/columns/name']) {
+    await ok('POST', `/projects/${id}/buckets/${target}/metadata`, 200, { body: { metadata: [{ key: 'note', value: 'secret note' }] }, key });
+  }
   return key;
 }
 
@@ -133,14 +151,17 @@ async function snapshot(id: string, key: string) {
   }
   // The victim's own key still works.
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
-  return { project, buckets, sharedWithIt, rows, files, keyWorks };
+  const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
+  return { project, buckets, sharedWithIt, rows, files, keyWorks, metadata };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
   const path = route.path
     .replace(':id', id)
     .replace(':bucket', effective.bucket ?? 'sales')
-    .replace(':table', effective.table ?? 'orders');
+    .replace(':table', effective.table ?? 'orders')
+    .replace(':column', effective.column ?? 'name')
+    .replace(':key', effective.key ?? 'note');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 

@@ -1,8 +1,14 @@
 import type { SnapshotRecord, SnapshotSettings } from '../storage/catalog/snapshots.ts';
-import { columnViews } from './views.ts';
+import { columnViews, metadataView } from './views.ts';
 
-/** The §13 snapshot object. */
+/** The §13 snapshot object; its columns look as the table's did (§12: defaults and metadata). */
 export function snapshotView(record: SnapshotRecord) {
+  const byColumn = new Map(Object.entries(record.metadata?.columns ?? {}).map(([name, entries]) => [name.toLowerCase(), entries]));
+  const columns = columnViews(record).map((view, index) => ({
+    ...view,
+    default: record.columns[index]!.default ?? null,
+    metadata: metadataView(byColumn.get(view.name.toLowerCase()) ?? []),
+  }));
   return {
     id: record.id,
     bucket: record.bucket,
@@ -13,7 +19,7 @@ export function snapshotView(record: SnapshotRecord) {
     reason: record.reason,
     row_count: record.rowCount,
     size_bytes: record.sizeBytes,
-    columns: columnViews(record),
+    columns,
     primary_key: record.primaryKey,
     created_at: record.createdAt,
     expires_at: record.expiresAt,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import type { BucketRecord } from './catalog.ts';
 import { autoEnabled, withMovedSnapshots } from './snapshots.ts';
+import { MAIN_BRANCH } from './catalog/metadata.ts';
 
 /**
  * Creates a bucket: its folder first, then the catalog row (a crash in between leaves a
@@ -89,5 +90,6 @@ async function removeLockedBucket(services: Services, bucket: BucketRecord, with
     if (moved) await rename(trash, dir).catch(() => {});
     throw error;
   }
+  await services.metadata.dropBucket(bucket.projectId, MAIN_BRANCH, bucket.name);
   if (moved) await rm(trash, { recursive: true, force: true });
 }

@@ -56,6 +56,7 @@ async function deleteUnlocked(services: Services, project: ProjectRecord): Promi
   const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {
     await catalog.markProjectDeleted(project.id, new Date().toISOString());
+    await services.metadata.dropProject(project.id);
     // A crash before this leaves records of a deleted project, which start-up removes.
     await deleteProjectSnapshots(services, project.id);
     const folder = paths.projectDir(project.id);

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { errors } from '../http/errors.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from './catalog.ts';
+import { MAIN_BRANCH } from './catalog/metadata.ts';
 import { SnapshotCatalog, type RestoreIntent, type SnapshotRecord } from './catalog/snapshots.ts';
 import { cloneFile, moveFile, settleWal } from './clone.ts';
 import { createBucket } from './buckets.ts';
@@ -140,7 +141,7 @@ async function restoreLocked(
   });
   try {
     if (existing) {
-      await registry.replace(tablePath, async () => {
+      await registry.swap(tablePath, async () => {
         await settleWal(services, tablePath, 'exclusive');
         const autoFile = paths.snapshotFile(project.id, auto!.id);
         await moveFile(services, tablePath, autoFile);
@@ -165,10 +166,14 @@ async function restoreLocked(
   return { table: services.catalog.getTable(project.id, bucket.name, tableName) ?? record, autoSnapshotId: intent.autoSnapshotId };
 }
 
-/** The catalog side of a restore whose files are in place: the table row, then the intent goes. */
+/** The catalog side of a restore whose files are in place: table row, metadata, and the intent's end, in one transaction. */
 async function completeRestore(deps: SnapshotDeps, intent: RestoreIntent): Promise<void> {
-  await deps.catalog.putTableRow(intent.record);
-  await deps.snapshots.finishRestore(intent);
+  const { record } = intent;
+  await deps.catalog.store.commitChanges([
+    deps.catalog.tableRowChange(record),
+    deps.metadata.replaceTableBundleChange(record.projectId, MAIN_BRANCH, record.bucket, record.name, intent.metadata ?? { table: [], columns: {} }),
+    deps.snapshots.finishRestoreChange(intent),
+  ]);
 }
 
 /** Removes a bucket a restore created, unless something has been put in it since. */

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../services.ts';
 import type { Catalog, TableRecord } from './catalog.ts';
+import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import { SnapshotCatalog, type SnapshotKind, type SnapshotReason, type SnapshotRecord } from './catalog/snapshots.ts';
 import { cloneFile, moveFile, settleWal, type CloneHooks } from './clone.ts';
 import type { Database } from './db.ts';
 import { partialPath, type StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
+import type { SnapshotHooks } from './schema.ts';
 import type { SweepTask } from './sweeper.ts';
 import { columnsDdl, removeTableFiles, withPrivateAttachment } from './tables.ts';
 import { quoteIdent } from './sql.ts';
@@ -19,12 +21,13 @@ export interface SnapshotDeps {
   paths: StoragePaths;
   catalog: Catalog;
   registry: AttachmentRegistry;
+  metadata: MetadataStore;
   snapshots: SnapshotCatalog;
   clock: { now(): Date };
 }
 
 /** The branch of every record until development branches (§14) exist. */
-export const DEFAULT_BRANCH = 'default';
+export const DEFAULT_BRANCH = MAIN_BRANCH;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -65,8 +68,7 @@ export function describeSnapshot(
     sizeBytes: options.sizeBytes,
     columns: table.columns.map((column) => ({ ...column })),
     primaryKey: [...table.primaryKey],
-    // Table and column metadata (§12) joins the record once the catalog keeps it.
-    metadata: null,
+    metadata: deps.metadata.tableBundle(table.projectId, MAIN_BRANCH, table.bucket, table.name),
     tableCreatedAt: table.createdAt,
     createdAt: now.toISOString(),
     expiresAt: expiry(deps, table.projectId, options.kind, now, options.retentionDays),
@@ -161,7 +163,7 @@ export function removeSnapshot(deps: SnapshotDeps, record: SnapshotRecord): Prom
  * back and the records dropped, so the operation changes nothing.
  *
  * The caller holds every table's write lock and keeps the files from being attached
- * (`registry.exclusive` or `registry.replace`).
+ * (`registry.exclusive` or `registry.swap`).
  */
 export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord[], reason: SnapshotReason, work: () => Promise<void>): Promise<string[]> {
   const { paths, snapshots } = deps;
@@ -212,6 +214,7 @@ export function dropTable(deps: SnapshotDeps, table: TableRecord): Promise<void>
       const drop = async () => {
         await removeTableFiles(path);
         await catalog.deleteTableRow(current.projectId, current.bucket, current.name);
+        await deps.metadata.dropTable(current.projectId, MAIN_BRANCH, current.bucket, current.name);
       };
       if (autoEnabled(deps, current.projectId, 'drop_table')) await withMovedSnapshots(deps, [current], 'drop_table', drop);
       else await drop();
@@ -237,7 +240,7 @@ export function truncateIntoSnapshot(deps: SnapshotDeps, table: TableRecord): Pr
         await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
       });
       await rm(`${fresh}.wal`, { force: true });
-      await registry.replace(path, () =>
+      await registry.swap(path, () =>
         withMovedSnapshots(deps, [current], 'truncate', async () => {
           await rm(`${path}.wal`, { force: true });
           await rename(fresh, path);
@@ -250,6 +253,16 @@ export function truncateIntoSnapshot(deps: SnapshotDeps, table: TableRecord): Pr
     }
     return { deleted: current.rowCount, remaining: 0 };
   });
+}
+
+/** What schema changes call (§12 → §13): the `drop_column` auto snapshot, undone if the drop fails. */
+export function snapshotHooks(deps: SnapshotDeps): SnapshotHooks {
+  return {
+    async beforeDropColumn(table) {
+      const snapshot = await takeAutoSnapshot(deps, table, 'drop_column');
+      return snapshot ? () => snapshot.discard() : undefined;
+    },
+  };
 }
 
 /** Bytes on disk of a project's snapshot files (stats, §13). */
@@ -285,6 +298,3 @@ export function snapshotSweepTask(deps: SnapshotDeps): SweepTask {
     },
   };
 }
-
-/** Used by `Services` wiring: the catalog module plus the sweeper task. */
-export type { SnapshotRecord };

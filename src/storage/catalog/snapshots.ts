@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckDBValue } from '@duckdb/node-api';
 import type { ColumnDef, TableRecord } from '../catalog.ts';
-import { CatalogStore, type Statement } from './store.ts';
+import type { TableMetadataBundle } from './metadata.ts';
+import { CatalogStore, type CatalogChange, type Statement } from './store.ts';
 
 export type SnapshotKind = 'manual' | 'auto';
 export type SnapshotReason = 'drop_table' | 'truncate' | 'full_import' | 'drop_column' | 'restore' | 'merge';
@@ -24,8 +25,8 @@ export interface SnapshotRecord {
   sizeBytes: number;
   columns: ColumnDef[];
   primaryKey: string[];
-  /** The table's metadata bundle at snapshot time (§12), restored with it; null when none. */
-  metadata: unknown;
+  /** The table's and its columns' metadata at snapshot time (§12), restored with it. */
+  metadata: TableMetadataBundle | null;
   /** When the table was created (kept by a restore into its own place). */
   tableCreatedAt: string;
   createdAt: string;
@@ -61,7 +62,7 @@ export interface RestoreIntent {
   /** The restore created the bucket again; a rollback removes it (when still empty). */
   createdBucket: boolean;
   record: TableRecord;
-  metadata: unknown;
+  metadata: TableMetadataBundle | null;
   createdAt: string;
 }
 
@@ -301,13 +302,19 @@ export class SnapshotCatalog {
     });
   }
 
-  /** The restore is done: its auto snapshot becomes visible and the intent goes, in one transaction. */
-  finishRestore(intent: RestoreIntent): Promise<void> {
+  /**
+   * The restore is done: its auto snapshot becomes visible and the intent goes (committed
+   * by the caller together with the table row and its metadata).
+   */
+  finishRestoreChange(intent: RestoreIntent): CatalogChange {
     const ready = intent.autoSnapshotId ? [intent.autoSnapshotId] : [];
-    return this.store.commit([...this.readyStatements(ready), ['DELETE FROM snapshot_restores WHERE id = $1', [intent.id]]], () => {
-      this.applyReady(ready);
-      this.restores.delete(intent.id);
-    });
+    return {
+      statements: [...this.readyStatements(ready), ['DELETE FROM snapshot_restores WHERE id = $1', [intent.id]]],
+      apply: () => {
+        this.applyReady(ready);
+        this.restores.delete(intent.id);
+      },
+    };
   }
 
   /** The restore is called off: the intent and its pending auto snapshot record go. */
