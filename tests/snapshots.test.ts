@@ -4,9 +4,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { columnsDdl, withPrivateAttachment } from '../src/storage/tables.ts';
 import { createSnapshot, describeSnapshot, takeAutoSnapshot } from '../src/storage/snapshots.ts';
-import { quoteIdent } from '../src/storage/sql.ts';
 import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -70,33 +68,6 @@ async function fileSchema(t: TestApp, path: string) {
   }
 }
 
-/** Changes a table's schema straight in its file (as schema routes will), and its catalog row to match. */
-async function rebuildTable(t: TestApp, project: string, bucketName: string, name: string) {
-  const { registry, paths, catalog } = t.services;
-  const path = paths.tableFile(project, bucketName, name);
-  const current = catalog.getTable(project, bucketName, name)!;
-  const columns = [
-    { name: 'id', type: 'BIGINT', nullable: false },
-    { name: 'label', type: 'VARCHAR', nullable: false },
-    { name: 'extra', type: 'DOUBLE', nullable: true },
-  ];
-  await registry.withWriteLock(path, () =>
-    registry.exclusive([path], () =>
-      withPrivateAttachment(t.services, path, async (c, alias) => {
-        const data = `${quoteIdent(alias)}.main.data`;
-        await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.old AS SELECT * FROM ${data}`);
-        await c.run(`DROP TABLE ${data}`);
-        await c.run(`CREATE TABLE ${data} (${columnsDdl(columns, ['label'])})`);
-        await c.run(`INSERT INTO ${data} SELECT id * 10, name || '!', 0.5 FROM ${quoteIdent(alias)}.main.old`);
-        await c.run(`INSERT INTO ${data} VALUES (99, 'new', 1.0)`);
-        await c.run(`DROP TABLE ${quoteIdent(alias)}.main.old`);
-        await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
-      }),
-    ),
-  );
-  await catalog.putTableRow({ ...current, columns, primaryKey: ['label'], rowCount: 4 });
-}
-
 describe('§13 snapshots', () => {
   let t: TestApp;
   const clock = manualClock();
@@ -110,15 +81,24 @@ describe('§13 snapshots', () => {
   afterAll(() => t.close());
 
   describe('round trip', () => {
-    it('snapshot → change rows, columns, types, key → restore with overwrite → exactly the table at snapshot time', async () => {
+    it('snapshot → change rows, columns, types, key, metadata → restore with overwrite → exactly the table at snapshot time', async () => {
       await table(t, 'p', 'in_c_sales', 'orders');
-      const before = (await t.callJson('GET', T('p', 'in_c_sales', 'orders'))).body;
+      const O = T('p', 'in_c_sales', 'orders');
+      const ok = async (method: string, path: string, body?: unknown) => {
+        const r = await t.callJson(method, path, { body });
+        expect(r.status, `${method} ${path}: ${JSON.stringify(r.body)}`).toBeLessThan(300);
+        return r.body;
+      };
+      await ok('POST', `${O}/metadata`, { metadata: [{ key: 'description', value: 'Orders' }] });
+      await ok('POST', `${O}/columns/amount/metadata`, { provider: 'pii', metadata: [{ key: 'flag', value: 'no' }] });
+      const before = await ok('GET', O);
+      expect(before.metadata).toHaveLength(1);
       const beforeRows = await rowsOf(t, 'p', 'in_c_sales', 'orders');
       const path = t.services.paths.tableFile('p', 'in_c_sales', 'orders');
       const beforeSchema = await fileSchema(t, path);
       expect(beforeSchema.keys).toEqual([{ constraint_column_names: ['id'] }]);
 
-      const created = await t.callJson('POST', `${T('p', 'in_c_sales', 'orders')}/snapshots`, { body: { description: 'before the migration' } });
+      const created = await t.callJson('POST', `${O}/snapshots`, { body: { description: 'before the migration' } });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       const snap = created.body;
       expect(snap).toMatchObject({
@@ -138,11 +118,20 @@ describe('§13 snapshots', () => {
       const file = join(t.dataDir, 'snapshots', 'project_p', `${snap.id}.duckdb`);
       expect(snap.size_bytes).toBe(statSync(file).size);
 
-      // Change everything: rows first, then columns, types and the key straight in the file.
+      // Change everything: rows, columns, a type, the key, table and column metadata.
       await load(t, 'p', 'in_c_sales', 'orders', 'id,name\n7,zed\n', true);
-      expect((await t.callJson('POST', `${T('p', 'in_c_sales', 'orders')}/delete-rows`, { body: { filters: [{ column: 'id', operator: 'eq', values: [1] }] } })).status).toBe(200);
-      await rebuildTable(t, 'p', 'in_c_sales', 'orders');
-      expect((await t.callJson('GET', T('p', 'in_c_sales', 'orders'))).body.primary_key).toEqual(['label']);
+      await ok('POST', `${O}/delete-rows`, { filters: [{ column: 'id', operator: 'eq', values: [1] }] });
+      await ok('POST', `${O}/columns`, { name: 'extra', type: 'DOUBLE' });
+      await ok('DELETE', `${O}/columns/seen_at`);
+      await ok('PATCH', `${O}/columns/amount`, { type: 'DOUBLE' });
+      await ok('PUT', `${O}/primary-key`, { columns: ['name'] });
+      await ok('DELETE', `${O}/metadata/description`);
+      await ok('POST', `${O}/metadata`, { metadata: [{ key: 'owner', value: 'ops' }] });
+      const changed = await ok('GET', O);
+      expect(changed.primary_key).toEqual(['name']);
+      expect(changed.columns.map((c: any) => c.name)).toEqual(['id', 'name', 'amount', 'extra']);
+      // The column drop took its auto snapshot.
+      expect((await snapshotsOf(t, 'p', '?table=orders&kind=auto')).snapshots.map((s: any) => [s.reason, s.row_count])).toEqual([['drop_column', 3]]);
 
       const restored = await t.callJson('POST', `${P('p')}/snapshots/${snap.id}/restore`, { body: { overwrite: true } });
       expect(restored.status, JSON.stringify(restored.body)).toBe(200);
@@ -151,9 +140,10 @@ describe('§13 snapshots', () => {
       const { size_bytes: _a, ...restoredTable } = restored.body.table;
       const { size_bytes: _b, ...beforeTable } = before;
       expect(restoredTable).toEqual(beforeTable);
-      expect((await t.callJson('GET', T('p', 'in_c_sales', 'orders'))).body).toMatchObject(beforeTable);
+      expect(await ok('GET', O)).toMatchObject(beforeTable);
       expect(await rowsOf(t, 'p', 'in_c_sales', 'orders')).toEqual(beforeRows);
       expect(await fileSchema(t, path)).toEqual(beforeSchema);
+      expect((await ok('GET', `${O}/columns/amount/metadata`)).metadata).toMatchObject([{ provider: 'pii', key: 'flag', value: 'no' }]);
 
       // The default and the key work in the restored file.
       await load(t, 'p', 'in_c_sales', 'orders', 'id,amount\n4,2.00\n1,9.99\n', true);
@@ -166,18 +156,18 @@ describe('§13 snapshots', () => {
       ]);
 
       // The auto snapshot holds the table as it was just before the restore.
-      const auto = (await t.callJson('GET', `${P('p')}/snapshots/${restored.body.auto_snapshot_id}`)).body;
-      expect(auto).toMatchObject({ kind: 'auto', reason: 'restore', row_count: 4, primary_key: ['label'], table: 'orders', bucket: 'in_c_sales' });
+      const auto = await ok('GET', `${P('p')}/snapshots/${restored.body.auto_snapshot_id}`);
+      expect(auto).toMatchObject({ kind: 'auto', reason: 'restore', row_count: 3, primary_key: ['name'], table: 'orders', bucket: 'in_c_sales', columns: changed.columns });
       expect(auto.expires_at).toBe(new Date(clock.now().getTime() + 7 * DAY).toISOString());
       const back = await t.callJson('POST', `${P('p')}/snapshots/${auto.id}/restore`, { body: { table: 'orders_migrated' } });
       expect(back.status, JSON.stringify(back.body)).toBe(200);
       expect(back.body.auto_snapshot_id).toBeNull();
-      expect(back.body.table).toMatchObject({ name: 'orders_migrated', primary_key: ['label'], row_count: 4 });
-      expect((await rowsOf(t, 'p', 'in_c_sales', 'orders_migrated')).map((r: any) => [r.id, r.label])).toEqual([
-        [20, 'bob!'],
-        [30, 'cid!'],
-        [70, 'zed!'],
-        [99, 'new'],
+      expect(back.body.table).toMatchObject({ name: 'orders_migrated', primary_key: ['name'], row_count: 3, columns: changed.columns });
+      expect(back.body.table.metadata.map((m: any) => m.key)).toEqual(['owner']);
+      expect((await rowsOf(t, 'p', 'in_c_sales', 'orders_migrated')).map((r: any) => [r.id, r.name])).toEqual([
+        [2, 'bob'],
+        [3, 'cid'],
+        [7, 'zed'],
       ]);
     });
 
@@ -487,6 +477,24 @@ describe('§13 snapshots', () => {
         expect(restored.status).toBe(200);
       } finally {
         await setAuto({ full_import: false });
+      }
+    });
+
+    it('drop column: on by default, a copy of the table before the drop; a refused drop leaves none; off: none', async () => {
+      await table(t, 'p', 'aut', 'dcol');
+      const C = `${T('p', 'aut', 'dcol')}/columns`;
+      expect((await t.callJson('DELETE', `${C}/id`)).body.detail.error).toBe('column_in_primary_key');
+      expect(await autos('dcol')).toEqual([]);
+      expect((await t.callJson('DELETE', `${C}/amount`)).status).toBe(200);
+      const [snap] = await autos('dcol');
+      expect(snap).toMatchObject({ reason: 'drop_column', row_count: 3 });
+      expect(snap.columns.map((c: any) => c.name)).toEqual(['id', 'name', 'amount', 'seen_at']);
+      await setAuto({ drop_column: false });
+      try {
+        expect((await t.callJson('DELETE', `${C}/seen_at`)).status).toBe(200);
+        expect(await autos('dcol')).toHaveLength(1);
+      } finally {
+        await setAuto({ drop_column: true });
       }
     });
 
