@@ -74,7 +74,18 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
       [`DELETE ${base}/metadata/:key`, () => ({})],
     ]),
   ),
+  'POST /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({ body: { description: 'planted' } }),
+  'GET /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({}),
+  'GET /projects/:id/snapshots': () => ({}),
+  'GET /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'DELETE /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'POST /projects/:id/snapshots/:snapshot_id/restore': () => ({ body: { table: 'restored' } }),
+  'GET /projects/:id/settings/snapshots': () => ({}),
+  'PUT /projects/:id/settings/snapshots': () => ({ body: { auto_retention_days: 1, auto: { full_import: true } } }),
 };
+
+/** The snapshot each victim starts with (for the routes that name one). */
+const victimSnapshots = new Map<string, string>();
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
 const adminRoutes = routes.filter((r) => r.auth === 'admin');
@@ -123,6 +134,7 @@ async function makeVictim(id: string): Promise<string> {
   for (const target of ['sales', 'sales/tables/orders', 'sales/tables/orders/columns/name']) {
     await ok('POST', `/projects/${id}/buckets/${target}/metadata`, 200, { body: { metadata: [{ key: 'note', value: 'secret note' }] }, key });
   }
+  victimSnapshots.set(id, (await ok('POST', `/projects/${id}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
   return key;
 }
 
@@ -152,7 +164,8 @@ async function snapshot(id: string, key: string) {
   // The victim's own key still works.
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
   const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
-  return { project, buckets, sharedWithIt, rows, files, keyWorks, metadata };
+  const snapshots = { records: t.services.snapshots.list(id), settings: t.services.snapshots.settings(id), files: await walk(paths.snapshotsProjectDir(id)) };
+  return { project, buckets, sharedWithIt, rows, files, keyWorks, metadata, snapshots };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
@@ -161,7 +174,8 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
     .replace(':column', effective.column ?? 'name')
-    .replace(':key', effective.key ?? 'note');
+    .replace(':key', effective.key ?? 'note')
+    .replace(':snapshot_id', victimSnapshots.get(id) ?? 's_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 

@@ -113,7 +113,7 @@ export function createSnapshot(
   options: { description: string | null; retentionDays?: number | null; hooks?: CloneHooks },
 ): Promise<SnapshotRecord> {
   const { paths, registry, catalog } = deps;
-  return registry.withFolderLock(paths.bucketDir(table.projectId, table.bucket), 'shared', () =>
+  return withBucketShared(deps, table, () =>
     registry.withWriteLock(paths.tableFile(table.projectId, table.bucket, table.name), async () => {
       const current = catalog.getTable(table.projectId, table.bucket, table.name);
       if (!current) throw new TableGoneError();
@@ -207,19 +207,23 @@ export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord
 export function dropTable(deps: SnapshotDeps, table: TableRecord): Promise<void> {
   const { catalog, registry } = deps;
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
-  return registry.withWriteLock(path, () =>
-    registry.exclusive([path], async () => {
-      const current = catalog.getTable(table.projectId, table.bucket, table.name);
-      if (!current) throw new TableGoneError();
-      const drop = async () => {
-        await removeTableFiles(path);
-        await catalog.deleteTableRow(current.projectId, current.bucket, current.name);
-        await deps.metadata.dropTable(current.projectId, MAIN_BRANCH, current.bucket, current.name);
-      };
-      if (autoEnabled(deps, current.projectId, 'drop_table')) await withMovedSnapshots(deps, [current], 'drop_table', drop);
-      else await drop();
-    }),
-  );
+  // The bucket's shared lock keeps a cascade delete of the bucket from moving the same file.
+  const dropLocked = async () => {
+    const current = catalog.getTable(table.projectId, table.bucket, table.name);
+    if (!current) throw new TableGoneError();
+    const drop = async () => {
+      await removeTableFiles(path);
+      await catalog.deleteTableRow(current.projectId, current.bucket, current.name);
+      await deps.metadata.dropTable(current.projectId, MAIN_BRANCH, current.bucket, current.name);
+    };
+    if (autoEnabled(deps, current.projectId, 'drop_table')) await withMovedSnapshots(deps, [current], 'drop_table', drop);
+    else await drop();
+  };
+  return withBucketShared(deps, table, () => registry.withWriteLock(path, () => registry.exclusive([path], dropLocked)));
+}
+
+function withBucketShared<T>(deps: SnapshotDeps, table: TableRecord, work: () => Promise<T>): Promise<T> {
+  return deps.registry.withFolderLock(deps.paths.bucketDir(table.projectId, table.bucket), 'shared', work);
 }
 
 /**
@@ -230,7 +234,7 @@ export function dropTable(deps: SnapshotDeps, table: TableRecord): Promise<void>
 export function truncateIntoSnapshot(deps: SnapshotDeps, table: TableRecord): Promise<{ deleted: number; remaining: number }> {
   const { catalog, registry } = deps;
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
-  return registry.withWriteLock(path, async () => {
+  const truncateLocked = async () => {
     const current = catalog.getTable(table.projectId, table.bucket, table.name);
     if (!current) throw new TableGoneError();
     const fresh = partialPath(path);
@@ -252,7 +256,8 @@ export function truncateIntoSnapshot(deps: SnapshotDeps, table: TableRecord): Pr
       await rm(`${fresh}.wal`, { force: true });
     }
     return { deleted: current.rowCount, remaining: 0 };
-  });
+  };
+  return withBucketShared(deps, table, () => registry.withWriteLock(path, truncateLocked));
 }
 
 /** What schema changes call (§12 → §13): the `drop_column` auto snapshot, undone if the drop fails. */
