@@ -1,9 +1,10 @@
 // CONTRACT §13: snapshots, restore, automatic snapshots, settings, retention, start-up repair.
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SnapshotCatalog } from '../src/storage/catalog/snapshots.ts';
 import { createSnapshot, describeSnapshot, takeAutoSnapshot } from '../src/storage/snapshots.ts';
 import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
 
@@ -664,6 +665,65 @@ describe('§13 start-up repair', () => {
       expect((await t.callJson('POST', `${P('r')}/snapshots/${kept.id}/restore`, { body: { table: 'kept2' } })).status).toBe(200);
     } finally {
       await t.close();
+    }
+  });
+
+  it('finishes a restore cut short after the old file moved out, and undoes one cut short before', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'dsa-snap-intent-'));
+    try {
+      let t = await makeApp({ root: base });
+      await t.createProject('q');
+      await bucket(t, 'q', 'b');
+      await table(t, 'q', 'b', 'moved');
+      await table(t, 'q', 'b', 'untouched');
+      const snapMoved = (await t.callJson('POST', `${T('q', 'b', 'moved')}/snapshots`)).body;
+      const snapUntouched = (await t.callJson('POST', `${T('q', 'b', 'untouched')}/snapshots`)).body;
+      // The tables change after their snapshots: 1 row each.
+      await load(t, 'q', 'b', 'moved', 'id,name\n42,x\n');
+      await load(t, 'q', 'b', 'untouched', 'id,name\n43,y\n');
+      const { paths, snapshots, catalog } = t.services;
+      const intentFor = (name: string, snapshotId: string) => {
+        const current = catalog.getTable('q', 'b', name)!;
+        const auto = describeSnapshot(t.services, current, { kind: 'auto', reason: 'restore', sizeBytes: 1, state: 'pending' });
+        const record = snapshots.get(snapshotId)!;
+        const intent = {
+          id: SnapshotCatalog.newRestoreId(),
+          projectId: 'q',
+          snapshotId,
+          bucket: 'b',
+          table: name,
+          autoSnapshotId: auto.id,
+          createdBucket: false,
+          record: { ...current, columns: record.columns, primaryKey: record.primaryKey, rowCount: record.rowCount },
+          metadata: record.metadata,
+          createdAt: new Date().toISOString(),
+        };
+        return { intent, auto };
+      };
+      const moved = intentFor('moved', snapMoved.id);
+      const untouched = intentFor('untouched', snapUntouched.id);
+      await snapshots.beginRestore(moved.intent, moved.auto);
+      await snapshots.beginRestore(untouched.intent, untouched.auto);
+      await t.close();
+      // "moved": the staged copy is written and the old file has moved to the auto snapshot's place.
+      await copyFile(paths.snapshotFile('q', snapMoved.id), paths.restoreStagingFile('q', moved.intent.id));
+      await rename(paths.tableFile('q', 'b', 'moved'), paths.snapshotFile('q', moved.auto.id));
+      // "untouched": only the staged copy exists.
+      await copyFile(paths.snapshotFile('q', snapUntouched.id), paths.restoreStagingFile('q', untouched.intent.id));
+
+      t = await makeApp({ root: base });
+      try {
+        expect(t.services.snapshots.intents()).toEqual([]);
+        expect((await rowsOf(t, 'q', 'b', 'moved')).map((r: any) => r.id)).toEqual([1, 2, 3]);
+        expect((await t.callJson('GET', `${P('q')}/snapshots/${moved.auto.id}`)).body).toMatchObject({ reason: 'restore', row_count: 1 });
+        expect((await rowsOf(t, 'q', 'b', 'untouched')).map((r: any) => r.id)).toEqual([43]);
+        expect(t.services.snapshots.get(untouched.auto.id)).toBeUndefined();
+        expect((await readdir(t.services.paths.snapshotsProjectDir('q'))).sort()).toEqual([snapMoved.id, snapUntouched.id, moved.auto.id].map((id) => `${id}.duckdb`).sort());
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
     }
   });
 });
