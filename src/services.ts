@@ -15,7 +15,7 @@ import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
 import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-recovery.ts';
 import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
-import { recoverSchemaChanges, type SnapshotHooks } from './storage/schema.ts';
+import { recoverSchemaChanges, type SchemaStep, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -44,6 +44,8 @@ export interface Services {
   snapshotHooks?: SnapshotHooks;
   /** Snapshot records, snapshot settings and restore intents (§13). */
   snapshots: SnapshotCatalog;
+  /** Crash tests only (`DSA_TEST_PAUSE_AT`): a schema change stops for good at that step. */
+  faultPoint?: (step: SchemaStep) => Promise<void>;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -160,6 +162,16 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await rm(runningMarker, { force: true });
       },
     };
+    // Fault injection for the crash tests: the change logs the step and never goes on, so
+    // the test can kill the process exactly there. Unset in any real deployment.
+    const pauseAt = process.env.DSA_TEST_PAUSE_AT;
+    if (pauseAt) {
+      services.faultPoint = async (step) => {
+        if (step !== pauseAt) return;
+        logger.warn({ event: 'test_pause', step }, 'paused for a crash test');
+        await new Promise(() => {});
+      };
+    }
     sweeper.start();
     return services;
   } catch (error) {

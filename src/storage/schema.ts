@@ -30,7 +30,13 @@ export interface SchemaDeps extends TableStoreDeps {
   metadata: MetadataStore;
   schemaChanges: SchemaChangeStore;
   snapshotHooks?: SnapshotHooks;
+  /** Crash tests only: awaited at each step of a change (see `SCHEMA_STEPS`). */
+  faultPoint?: (step: SchemaStep) => Promise<void>;
 }
+
+/** The steps of a schema change where a crash test may stop the process. */
+export const SCHEMA_STEPS = ['intent_recorded', 'altered_in_file', 'rebuild_created', 'rebuild_filled', 'rebuild_renamed'] as const;
+export type SchemaStep = (typeof SCHEMA_STEPS)[number];
 
 type Default = string | number | boolean | null;
 
@@ -216,6 +222,7 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
     await deps.db.with(async (c) => {
       const intent = newIntent(current, plan, await fileSignature(c, alias), null);
       await deps.schemaChanges.record(intent);
+      await deps.faultPoint?.('intent_recorded');
       try {
         await c.run('BEGIN TRANSACTION');
         for (const step of plan.steps ?? []) {
@@ -236,6 +243,7 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
         await deps.schemaChanges.forget(intent.id);
         throw error;
       }
+      await deps.faultPoint?.('altered_in_file');
       await finish(deps, intent, plan.next);
     });
   } finally {
@@ -264,11 +272,13 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
   try {
     intent = newIntent(current, plan, await deps.db.with((c) => fileSignature(c, alias)), basename(temp));
     await deps.schemaChanges.record(intent);
+    await deps.faultPoint?.('intent_recorded');
     try {
       await withPrivateAttachment(deps, temp, async (c, tempAlias) => {
         const target = `${quoteIdent(tempAlias)}.main.data`;
         const source = `${quoteIdent(alias)}.main.data`;
         await c.run(`CREATE TABLE ${target} (${columnsDdl(plan.next.columns, plan.next.primaryKey)})`);
+        await deps.faultPoint?.('rebuild_created');
         try {
           await c.run(`INSERT INTO ${target} SELECT ${plan.rebuild.select} FROM ${source}`);
         } catch (error) {
@@ -277,6 +287,7 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
         await c.run(`CHECKPOINT ${quoteIdent(tempAlias)}`);
       });
       await rm(`${temp}.wal`, { force: true });
+      await deps.faultPoint?.('rebuild_filled');
     } catch (error) {
       await removeTemp();
       await deps.schemaChanges.forget(intent.id);
@@ -293,6 +304,7 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
       await rm(`${path}.wal`, { force: true });
       await rename(temp, path);
       renamed = true;
+      await deps.faultPoint?.('rebuild_renamed');
       await finish(deps, intent, plan.next);
     });
   } catch (error) {
