@@ -55,8 +55,8 @@ async function targetBucket(services: Services, project: ProjectRecord, snapshot
 /**
  * POST P/snapshots/{id}/restore. The snapshot's file is cloned next to its target, then
  * swapped into the table's place by rename; with `overwrite`, the table it replaces becomes
- * the `restore` auto snapshot (moved, not copied). The intent is recorded before any file
- * is touched, so start-up recovery finishes or undoes a restore cut short by a crash.
+ * the `restore` auto snapshot (moved, not copied). The intent is recorded before the table's
+ * file is touched, so start-up recovery finishes or undoes a restore cut short by a crash.
  */
 export async function restoreSnapshot(services: Services, project: ProjectRecord, snapshot: SnapshotRecord, target: RestoreTarget): Promise<RestoreResult> {
   const { catalog, paths, registry, snapshots } = services;
@@ -130,13 +130,13 @@ async function restoreLocked(
   // The snapshot cannot be deleted (by a user or the sweeper) while it is being copied.
   await registry.withFolderLock(snapshotFile, 'shared', async () => {
     if (!snapshots.find(project.id, snapshot.id)) throw errors.snapshotNotFound(project.id, snapshot.id);
-    await snapshots.beginRestore(intent, auto);
-    try {
-      await cloneFile(services, snapshotFile, staging, { live: false });
-    } catch (error) {
+    // The intent must be recorded before the table file is touched, not before the staged
+    // copy is written (an unrecorded staged copy is removed at start): both run at once.
+    const [cloned, begun] = await Promise.allSettled([cloneFile(services, snapshotFile, staging, { live: false }), snapshots.beginRestore(intent, auto)]);
+    if (cloned.status === 'rejected' || begun.status === 'rejected') {
       await rm(staging, { force: true });
-      await snapshots.abandonRestore(intent);
-      throw error;
+      if (begun.status === 'fulfilled') await snapshots.abandonRestore(intent);
+      throw cloned.status === 'rejected' ? cloned.reason : (begun as PromiseRejectedResult).reason;
     }
   });
   try {
