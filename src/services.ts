@@ -8,6 +8,10 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
 import { FileCatalog } from './storage/catalog/files.ts';
 import { JobCatalog } from './storage/catalog/jobs.ts';
+import { KeyCatalog } from './storage/catalog/keys.ts';
+import { MetadataStore } from './storage/catalog/metadata.ts';
+import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
+import { SnapshotCatalog } from './storage/catalog/snapshots.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { fileExpiryTask, reconcileFiles } from './storage/files.ts';
@@ -16,6 +20,12 @@ import { runExportJob, runImportJob } from './storage/jobs/operations.ts';
 import { JobRunner } from './storage/jobs/runner.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { WorkspaceCatalog } from './storage/catalog/workspaces.ts';
+import { SqlService } from './storage/sql/sandbox.ts';
+import { reconcileWorkspaces, workspaceSweepTask } from './storage/sql/workspaces.ts';
+import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-recovery.ts';
+import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
+import { recoverSchemaChanges, type SchemaStep, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -36,6 +46,18 @@ export interface Services {
   paths: StoragePaths;
   db: Database;
   catalog: Catalog;
+  /** Project API keys (§11). */
+  keys: KeyCatalog;
+  /** §12 metadata of buckets, tables and columns. */
+  metadata: MetadataStore;
+  /** Schema changes under way (§12), recorded before a table file is altered. */
+  schemaChanges: SchemaChangeStore;
+  /** Set by the snapshots capability (§13): called by schema changes that take an auto snapshot. */
+  snapshotHooks?: SnapshotHooks;
+  /** Snapshot records, snapshot settings and restore intents (§13). */
+  snapshots: SnapshotCatalog;
+  /** Crash tests only (`DSA_TEST_PAUSE_AT`): a schema change stops for good at that step. */
+  faultPoint?: (step: SchemaStep) => Promise<void>;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -47,6 +69,10 @@ export interface Services {
   clock: Clock;
   /** The one background sweeper for everything that expires; modules register tasks at start. */
   sweeper: Sweeper;
+  /** §17: the SQL sandboxes (statement check, private folder, view catalogs, query slots, workspace locks). */
+  sql: SqlService;
+  /** §17: workspace records. */
+  workspaces: WorkspaceCatalog;
   /** Stored files (§15). */
   files: FileCatalog;
   /** Asynchronous jobs (§16): the durable queue's records. */
@@ -61,7 +87,7 @@ export const VERSION = '0.1.0';
 /** Creates the §9 folders that are missing; returns the names of those it created. */
 export async function ensureLayout(paths: StoragePaths): Promise<string[]> {
   const created: string[] = [];
-  for (const [name, dir] of Object.entries(paths.folders)) {
+  for (const [name, dir] of Object.entries({ ...paths.folders, ...paths.moreFolders })) {
     if (!existsSync(dir)) {
       await mkdir(dir, { recursive: true });
       created.push(name);
@@ -105,13 +131,26 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
   try {
     const catalog = await Catalog.load(db);
+    const metadata = await MetadataStore.load(catalog.store);
+    const schemaChanges = await SchemaChangeStore.load(catalog.store);
+    const snapshots = await SnapshotCatalog.load(catalog.store);
     const files = await FileCatalog.load(catalog.store);
     const jobs = await JobCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
-    await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges }, logger);
+    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock };
+    await recoverSnapshots(snapshotDeps, logger);
+    await reconcile({ db, paths, catalog, registry, metadata }, logger, { verifyAll: uncleanStop });
+    await reconcileSnapshotFiles(snapshotDeps, logger);
     await reconcileFiles({ paths, files, catalog }, logger);
+    const keys = await KeyCatalog.load(catalog.store);
+    // Keys outliving their project: a project delete stopped between its two catalog steps.
+    for (const projectId of keys.orphans((id) => catalog.getActiveProject(id) !== undefined)) {
+      await keys.dropProject(projectId);
+      logger.info({ event: 'reconcile', repair: 'dropped_keys', project_id: projectId }, 'dropped the keys of a project that is not active');
+    }
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
       { event: 'reconcile', unclean_stop: uncleanStop, projects: catalog.listProjects().length, duration_ms: Math.round(performance.now() - reconcileStarted) },
@@ -128,6 +167,9 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       runningJobs: () => jobRunner.runningCount,
     });
     const sweeper = new Sweeper(clock, logger);
+    const sql = await SqlService.open({ config, paths, registry, db, logger });
+    const workspaces = await WorkspaceCatalog.load(catalog.store);
+    sweeper.register(snapshotSweepTask(snapshotDeps));
     const jobRunner: JobRunner = new JobRunner(
       {
         jobs,
@@ -147,6 +189,11 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       paths,
       db,
       catalog,
+      keys,
+      metadata,
+      schemaChanges,
+      snapshots,
+      snapshotHooks: snapshotHooks(snapshotDeps),
       registry,
       logger,
       adminKey,
@@ -154,6 +201,8 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       metrics,
       clock,
       sweeper,
+      sql,
+      workspaces,
       files,
       jobs,
       jobRunner,
@@ -162,12 +211,27 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         closed = true;
         await jobRunner.stop();
         await sweeper.stop();
+        await keys.stop().catch((error) => logger.error({ event: 'shutdown', err: (error as Error).message }, 'could not record key uses'));
+        await sql.close();
         await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();
         await rm(runningMarker, { force: true });
       },
     };
+    keys.startFlushing((error) => logger.error({ event: 'keys', err: (error as Error).message }, 'could not record key uses'));
+    await reconcileWorkspaces(services);
+    sweeper.register(workspaceSweepTask(services));
+    // Fault injection for the crash tests: the change logs the step and never goes on, so
+    // the test can kill the process exactly there. Unset in any real deployment.
+    const pauseAt = process.env.DSA_TEST_PAUSE_AT;
+    if (pauseAt) {
+      services.faultPoint = async (step) => {
+        if (step !== pauseAt) return;
+        logger.warn({ event: 'test_pause', step }, 'paused for a crash test');
+        await new Promise(() => {});
+      };
+    }
     sweeper.register(fileExpiryTask(services, () => jobRunner.filesInUse()));
     sweeper.register(jobRetentionTask(jobs));
     sweeper.start();

@@ -25,6 +25,8 @@ const ROWS = 'id,name,amount\n1,alpha,1.50\n2,beta,-2.00\n3,gamma,\n';
 interface Effective {
   bucket?: string;
   table?: string;
+  column?: string;
+  key?: string;
   query?: string;
   body?: unknown;
   raw?: string;
@@ -66,6 +68,41 @@ const EFFECTIVE: Record<string, (attacker: string, ids: VictimIds) => Effective>
   'POST /projects/:id/buckets/:bucket/tables/:table/delete-rows': () => ({ body: { filters: [{ column: 'id', operator: 'ge', values: [0] }] } }),
   'POST /projects/:id/buckets/:bucket/tables/:table/truncate': () => ({}),
   'POST /projects/:id/buckets/:bucket/tables/:table/import': () => ({ raw: 'id,name,amount\n9,planted,9.99\n', headers: { 'content-type': 'text/csv' } }),
+  'POST /projects/:id/api-keys': () => ({ body: { scope: 'admin', description: 'planted' } }),
+  'GET /projects/:id/api-keys': () => ({}),
+  'GET /projects/:id/api-keys/current': () => ({}),
+  'GET /projects/:id/api-keys/:key_id': () => ({}),
+  'DELETE /projects/:id/api-keys/:key_id': () => ({}),
+  'POST /projects/:id/api-keys/:key_id/rotate': () => ({}),
+  'POST /projects/:id/query': () => ({ body: { sql: 'SELECT * FROM sales.orders' } }),
+  'POST /projects/:id/workspaces': () => ({ body: { name: 'planted' } }),
+  'GET /projects/:id/workspaces': () => ({}),
+  'GET /projects/:id/workspaces/:ws': () => ({}),
+  'DELETE /projects/:id/workspaces/:ws': () => ({}),
+  'POST /projects/:id/workspaces/:ws/load': () => ({ body: { tables: [{ source: 'sales.orders', destination: 'o' }] } }),
+  'POST /projects/:id/workspaces/:ws/query': () => ({ body: { sql: 'CREATE TABLE planted AS SELECT 1' } }),
+  'POST /projects/:id/workspaces/:ws/unload': () => ({ body: { source: 'o', bucket: 'sales', table: 'orders' } }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/columns': () => ({ body: { name: 'planted', type: 'INTEGER', default: 1 } }),
+  'PATCH /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({ body: { name: 'renamed' } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({}),
+  'PUT /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({ body: { columns: ['id', 'name'] } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({}),
+  'GET /projects/:id/buckets/:bucket/tables/:table/profile': () => ({}),
+  ...Object.fromEntries(
+    ['/projects/:id/buckets/:bucket', '/projects/:id/buckets/:bucket/tables/:table', '/projects/:id/buckets/:bucket/tables/:table/columns/:column'].flatMap((base) => [
+      [`GET ${base}/metadata`, () => ({})],
+      [`POST ${base}/metadata`, () => ({ body: { metadata: [{ key: 'planted', value: 'x' }] } })],
+      [`DELETE ${base}/metadata/:key`, () => ({})],
+    ]),
+  ),
+  'POST /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({ body: { description: 'planted' } }),
+  'GET /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({}),
+  'GET /projects/:id/snapshots': () => ({}),
+  'GET /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'DELETE /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'POST /projects/:id/snapshots/:snapshot_id/restore': () => ({ body: { table: 'restored' } }),
+  'GET /projects/:id/settings/snapshots': () => ({}),
+  'PUT /projects/:id/settings/snapshots': () => ({ body: { auto_retention_days: 1, auto: { full_import: true } } }),
   'POST /projects/:id/files': () => ({ query: 'name=planted.csv', raw: 'planted', headers: { 'content-type': 'text/csv' } }),
   'GET /projects/:id/files': () => ({}),
   'GET /projects/:id/files/:file_id': () => ({}),
@@ -108,6 +145,9 @@ async function holdWriteLock(path: string): Promise<() => void> {
   });
   return release;
 }
+
+/** The snapshot each victim starts with (for the routes that name one). */
+const victimSnapshots = new Map<string, string>();
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
 const adminRoutes = routes.filter((r) => r.auth === 'admin');
@@ -153,6 +193,14 @@ async function makeVictim(id: string): Promise<string> {
     await ok('POST', `/projects/partner/buckets/${name}/share`, 200, { body: { target_project_id: id } });
   }
   await ok('POST', `/projects/${id}/buckets/linked_in/link`, 201, { body: { source_project_id: 'partner', source_bucket_name: 'bait_linked' }, key });
+  await ok('POST', `/projects/${id}/api-keys`, 201, { body: { scope: 'read', description: 'spare key' }, key });
+  const ws = await ok('POST', `/projects/${id}/workspaces`, 201, { body: {}, key });
+  victimWorkspaces.set(id, ws.id);
+  await ok('POST', `/projects/${id}/workspaces/${ws.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
+  for (const target of ['sales', 'sales/tables/orders', 'sales/tables/orders/columns/name']) {
+    await ok('POST', `/projects/${id}/buckets/${target}/metadata`, 200, { body: { metadata: [{ key: 'note', value: 'secret note' }] }, key });
+  }
+  victimSnapshots.set(id, (await ok('POST', `/projects/${id}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
   // A stored file and a finished job (§15, §16).
   await ok('POST', `/projects/${id}/buckets/sales/tables`, 201, { body: { name: 'parking', columns: COLUMNS } });
   const file = await ok('POST', `/projects/${id}/files?name=rows.csv&tags=victim`, 201, { raw: ROWS, headers: { 'content-type': 'text/csv' }, key });
@@ -161,6 +209,9 @@ async function makeVictim(id: string): Promise<string> {
   victimIds.set(id, { file: file.id, job: job.id });
   return key;
 }
+
+/** Each victim's workspace (the `:ws` of workspace routes). */
+const victimWorkspaces = new Map<string, string>();
 
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -179,18 +230,32 @@ async function snapshot(id: string, key: string) {
   const rows = catalog.getTable(id, 'sales', 'orders')
     ? (await t.callJson('POST', `/projects/${id}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
     : null;
-  const files: Record<string, string> = {};
-  for (const dir of [join(paths.duckdbDir, `project_${id}`), paths.projectFilesDir(id)]) {
-    for (const rel of await walk(dir)) {
+  // The project's folder, byte for byte; null once it is gone (a delete that went through).
+  const dir = join(paths.duckdbDir, `project_${id}`);
+  const listed = await walk(dir, { allowMissing: true });
+  let files: Record<string, string> | null = null;
+  if (listed) {
+    files = {};
+    for (const rel of listed) {
       const full = join(dir, rel);
-      files[`${dir}/${rel}`] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+      files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
     }
+  }
+  // Its API keys (not their last use, which the victim's own calls move), and that its own key still works.
+  const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
+  const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
+  const workspaces = t.services.workspaces.list(id, 'default').map((w) => ({ ...w }));
+  const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
+  const snapshots = { records: t.services.snapshots.list(id), settings: t.services.snapshots.settings(id), files: await walk(paths.snapshotsProjectDir(id), { allowMissing: true }) };
+  // Its stored files (§15) byte for byte, their records, and its jobs (§16) without their live progress.
+  const storedFiles: Record<string, string> = {};
+  for (const rel of (await walk(paths.projectFilesDir(id), { allowMissing: true })) ?? []) {
+    const full = join(paths.projectFilesDir(id), rel);
+    storedFiles[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
   }
   const stored = t.services.files.list(id);
   const jobs = t.services.jobs.list(id).map(({ progress: _progress, ...job }) => job);
-  // The victim's own key still works.
-  const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
-  return { project, buckets, sharedWithIt, rows, files, stored, jobs, keyWorks };
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots, storedFiles, stored, jobs };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
@@ -198,6 +263,11 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':id', id)
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
+    .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000')
+    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000')
+    .replace(':column', effective.column ?? 'name')
+    .replace(':key', effective.key ?? 'note')
+    .replace(':snapshot_id', victimSnapshots.get(id) ?? 's_000000000000')
     .replace(':file_id', victimIds.get(id)?.file ?? 'f_000000000000')
     .replace(':job_id', victimIds.get(id)?.job ?? 'j_0000000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
@@ -252,7 +322,7 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
         expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
         if (route.method === 'GET') {
           expect(text.length).toBeGreaterThan(0);
-        } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export')) {
+        } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !route.path.endsWith('/:id/query')) {
           expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
         }
       } finally {

@@ -37,9 +37,12 @@ export interface ImportSpec {
 }
 
 /**
- * What an asynchronous job (§16) adds to an import; the synchronous endpoint passes none.
+ * Work an import lets its caller do at fixed points: the `full_import` auto snapshot (§13),
+ * and what an asynchronous job (§16) adds (cancel, progress, its mark).
  */
 export interface ImportHooks {
+  /** Runs under the table's write lock just before a full load replaces the rows; the result is discarded if the load fails. */
+  beforeFullLoad?: (table: TableRecord) => Promise<{ discard(): Promise<void> } | null>;
   /** Aborting interrupts the running statement, and nothing is committed after it. */
   signal?: AbortSignal;
   /** The fraction (0..1) of the file DuckDB has read, reported while the rows load. */
@@ -555,8 +558,11 @@ export async function importFile(
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
       beforeCommit: hooks.signal || hooks.mark ? markBeforeCommit(data, hooks) : undefined,
     };
+    // Taken under the write lock, before the rows change; dropped again if the load fails.
+    const snapshot = spec.incremental ? null : await hooks.beforeFullLoad?.(current);
     const { imported, rowCount } = await watched(deps.db, hooks, (c) => load(deps.db, c, alias, plan))
       .catch(async (error: unknown) => {
+        await snapshot?.discard();
         // A strict conversion does not know the line; where DuckDB's own reader also
         // refuses a value (text that is no number at all, an integer out of range), its
         // error names the line, so that one is reported instead.
@@ -606,7 +612,7 @@ function markBeforeCommit(data: string, hooks: ImportHooks): BeforeCommit {
  * table file through it for a moment, and the next ATTACH of that file would conflict.
  */
 async function watched<T>(db: Database, hooks: ImportHooks, work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-  if (!hooks.signal && !hooks.onProgress && !hooks.mark) return db.with(work);
+  if (!hooks.signal && !hooks.onProgress) return db.with(work);
   const c = await db.acquire();
   const interrupt = () => c.interrupt();
   hooks.signal?.addEventListener('abort', interrupt, { once: true });

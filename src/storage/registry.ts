@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { KeyedMutex, KeyedRwLock, Mutex } from './mutex.ts';
+import { abortableTurn, KeyedRwLock, Mutex } from './mutex.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 interface Attachment {
@@ -24,15 +24,18 @@ export class TableGoneError extends Error {
 /**
  * Attaches table files to the one DuckDB instance on demand. A file is attached once,
  * shared by every request that uses it, and detached when the last of them releases it.
- * ATTACH and DETACH statements run one at a time. Writes to one table are serialised
- * through a per-file lock; reads take no lock.
+ * ATTACH and DETACH statements run one at a time (and are short: writes checkpoint before
+ * they let go of the table). Writes to one table are serialised through a per-file lock;
+ * reads take no lock.
  */
 export class AttachmentRegistry {
   private readonly attachments = new Map<string, Attachment>();
   private readonly ddl = new Mutex();
-  private readonly writeLocks = new KeyedMutex();
+  private readonly writeLocks = new KeyedRwLock();
   private readonly folderLocks = new KeyedRwLock();
   private readonly closing = new Set<string>();
+  /** Files being replaced (`swap`): new users wait for the replacement instead of failing. */
+  private readonly paused = new Map<string, Promise<void>>();
   private counter = 0;
   /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
   private ddlConnection: DuckDBConnection | undefined;
@@ -55,6 +58,11 @@ export class AttachmentRegistry {
   /** Attaches (or shares the attachment of) `path`; the caller must `release` it. */
   async acquire(path: string): Promise<string> {
     for (;;) {
+      const pause = this.paused.get(path);
+      if (pause) {
+        await pause;
+        continue;
+      }
       if (this.closing.has(path)) throw new TableGoneError();
       const current = this.attachments.get(path);
       // A detach that is queued but not started is called off by the new user.
@@ -134,10 +142,44 @@ export class AttachmentRegistry {
     return this.folderLocks.run(path.toLowerCase(), mode, work);
   }
 
-  /** Runs `work` with the table's write lock held; `signal` gives up the wait for it (a cancelled job). */
+  /**
+   * Runs `work` with the table's write lock held. A write that succeeded is checkpointed
+   * before the lock is let go, while the writer still holds the attachment: otherwise the
+   * DETACH after it would write the WAL back into the file (after a large import, a hundred
+   * milliseconds and more) under the one lock every ATTACH and DETACH waits for, and reads
+   * of other tables would wait for this write (§9 says they never do). `signal` gives up
+   * the wait for the lock (a cancelled job, §16); work that has started is not stopped by it.
+   */
   withWriteLock<T>(path: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Keyed without case: `Orders` and `orders` are one table name.
-    return this.writeLocks.run(path.toLowerCase(), work, signal);
+    const take = (turn: () => Promise<T>) =>
+      this.writeLocks.run(path.toLowerCase(), 'exclusive', async () => {
+        const result = await turn();
+        await this.checkpoint(path);
+        return result;
+      });
+    return abortableTurn(take, work, signal);
+  }
+
+  /** Checkpoints an attached file that has changes in its WAL; a failure is left to the DETACH. */
+  private async checkpoint(path: string): Promise<void> {
+    const entry = this.attachments.get(path);
+    if (!entry || entry.users === 0 || entry.detaching || !existsSync(`${path}.wal`)) return;
+    try {
+      await entry.ready;
+      await this.db.with((c) => c.run(`CHECKPOINT ${quoteIdent(entry.alias)}`));
+    } catch {
+      /* the DETACH checkpoints instead */
+    }
+  }
+
+  /**
+   * Runs `work` holding the table's write lock shared: writers of the table wait until it is
+   * done, other shared holders do not. For readers outside this instance (the SQL sandboxes),
+   * which must not read a file while this instance writes or checkpoints it.
+   */
+  withReadLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+    return this.writeLocks.run(path.toLowerCase(), 'shared', work);
   }
 
   /**
@@ -148,17 +190,39 @@ export class AttachmentRegistry {
     const taken = paths.filter((path) => !this.closing.has(path));
     for (const path of taken) this.closing.add(path);
     try {
-      for (const path of paths) {
-        for (;;) {
-          const entry = this.attachments.get(path);
-          if (!entry) break;
-          if (entry.gone) await entry.gone;
-          else await new Promise((resolve) => setTimeout(resolve, 2));
-        }
-      }
+      for (const path of paths) await this.drained(path);
       return await work();
     } finally {
       for (const path of taken) this.closing.delete(path);
+    }
+  }
+
+  /**
+   * Like `exclusive` for one file that is being replaced in place (a rebuilt table file):
+   * new users wait until `work` is done and then attach the new file, instead of failing.
+   * The caller must not hold an attachment of the file itself.
+   */
+  async swap<T>(path: string, work: () => Promise<T>): Promise<T> {
+    let resume!: () => void;
+    const pause = new Promise<void>((resolve) => (resume = resolve));
+    while (this.paused.has(path)) await this.paused.get(path);
+    this.paused.set(path, pause);
+    try {
+      await this.drained(path);
+      return await work();
+    } finally {
+      this.paused.delete(path);
+      resume();
+    }
+  }
+
+  /** Resolves once the file has no users and is detached. */
+  private async drained(path: string): Promise<void> {
+    for (;;) {
+      const entry = this.attachments.get(path);
+      if (!entry) return;
+      if (entry.gone) await entry.gone;
+      else await new Promise((resolve) => setTimeout(resolve, 2));
     }
   }
 

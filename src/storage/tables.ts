@@ -1,8 +1,11 @@
 import { statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { errors } from '../http/errors.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { Database } from './db.ts';
+import { withBucketLock } from './locks.ts';
 import type { StoragePaths } from './paths.ts';
 import type { AttachmentRegistry } from './registry.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
@@ -13,6 +16,16 @@ export interface TableStoreDeps {
   paths: StoragePaths;
   catalog: Catalog;
   registry: AttachmentRegistry;
+  /** Optional only for callers that never delete (a crash leaves orphans that reconcile prunes). */
+  metadata?: MetadataStore;
+}
+
+/** A column's default as SQL (a function from the allow-list, or a quoted literal cast to the type); undefined for none. */
+export function defaultExpression(column: Pick<ColumnDef, 'type' | 'default'>): string | undefined {
+  const fn = defaultFunction(column.default);
+  if (fn) return fn;
+  const literal = defaultLiteral(column.default);
+  return literal === undefined ? undefined : `CAST(${quoteLiteral(literal)} AS ${column.type})`;
 }
 
 /** Column definitions as SQL; every identifier is a validated name, every type normalised. */
@@ -20,10 +33,8 @@ export function columnsDdl(columns: ColumnDef[], primaryKey: string[]): string {
   const parts = columns.map((column) => {
     let sql = `${quoteIdent(column.name)} ${column.type}`;
     if (!column.nullable) sql += ' NOT NULL';
-    const fn = defaultFunction(column.default);
-    const literal = fn ? undefined : defaultLiteral(column.default);
-    if (fn) sql += ` DEFAULT ${fn}`;
-    else if (literal !== undefined) sql += ` DEFAULT CAST(${quoteLiteral(literal)} AS ${column.type})`;
+    const expression = defaultExpression(column);
+    if (expression !== undefined) sql += ` DEFAULT ${expression}`;
     return sql;
   });
   if (primaryKey.length) parts.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
@@ -80,6 +91,29 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
   }
 }
 
+/**
+ * Creates a table (§7) under the project's and bucket's shared locks and the table's write
+ * lock, so creates in one bucket run in parallel while a bucket or project delete waits for
+ * them. Under the locks it re-checks what the caller checked before waiting: the project
+ * and bucket still exist, and `refuseExisting` (the name is free) still holds.
+ */
+export async function createTable(deps: TableStoreDeps, table: TableRecord, refuseExisting: () => void): Promise<void> {
+  const { catalog, paths, registry } = deps;
+  await withBucketLock(
+    deps,
+    table.projectId,
+    table.bucket,
+    () =>
+      registry.withWriteLock(paths.tableFile(table.projectId, table.bucket, table.name), async () => {
+        if (!catalog.getActiveProject(table.projectId)) throw errors.projectNotFound(table.projectId);
+        if (!catalog.getBucket(table.projectId, table.bucket)) throw errors.bucketNotFound(table.projectId, table.bucket);
+        refuseExisting();
+        await createTableFile(deps, table);
+      }),
+    'shared',
+  );
+}
+
 /** WAL first: a crash in between must not leave a WAL without its file (see createTableFile). */
 export async function removeTableFiles(paths: StoragePaths, path: string): Promise<void> {
   await rm(paths.walFile(path), { force: true });
@@ -96,6 +130,7 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord):
     deps.registry.exclusive([path], async () => {
       await removeTableFiles(deps.paths, path);
       await deps.catalog.deleteTableRow(table.projectId, table.bucket, table.name);
+      await deps.metadata?.dropTable(table.projectId, MAIN_BRANCH, table.bucket, table.name);
     }),
   );
 }
@@ -116,6 +151,16 @@ export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'p
     }
   }
   return size;
+}
+
+/**
+ * The default as a user gives it, from DuckDB's text of the expression this service writes
+ * (`CAST('eu' AS VARCHAR)` → `eu`, `CURRENT_TIMESTAMP`); any other expression as DuckDB shows it.
+ */
+export function givenDefault(expression: string): string {
+  const literal = /^CAST\('((?:[^']|'')*)' AS [^']+\)$/s.exec(expression);
+  if (literal) return literal[1]!.replaceAll("''", "'");
+  return defaultFunction(expression) ?? expression;
 }
 
 /**
@@ -164,8 +209,7 @@ export async function inspectAttached(c: DuckDBConnection, alias: string): Promi
   return {
     columns: columns.map((col) => {
       const def: ColumnDef = { name: col.column_name as string, type: col.data_type as string, nullable: col.is_nullable as boolean };
-      const fallback = col.column_default == null ? undefined : decodeDefault(String(col.column_default));
-      if (fallback !== undefined) def.default = fallback;
+      if (col.column_default != null) def.default = givenDefault(String(col.column_default));
       return def;
     }),
     primaryKey,

@@ -224,6 +224,19 @@ export const dataExport: Section = {
 };
 
 /**
+ * Snapshots (§13): a snapshot of the 1M-row table against `cp` of its file, and a restore
+ * over the table against `cp` of the snapshot's file, in the same run. Starts its own server.
+ */
+export const snapshots: Section = {
+  name: 'snapshots',
+  async run() {
+    const { snapshotBench } = await import('./snapshot-bench.ts');
+    const figures = numbers(await snapshotBench(), 'snapshots.');
+    return { figures, targets: { 'snapshots.snapshot_ratio': { max: 1.2 }, 'snapshots.restore_ratio': { max: 1.2 } } };
+  },
+};
+
+/**
  * Files and jobs (§15, §16): upload of the 50 MB CSV vs `cp`, import-async end to end vs
  * the synchronous import, 20 jobs queued on 4 tables, and the server's memory during a
  * 1 GB upload. Starts a server of its own.
@@ -241,7 +254,7 @@ export const filesAndJobs: Section = {
 };
 
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, dataImport, dataExport, filesAndJobs];
+export const sections: Section[] = [controlPlane, dataImport, dataExport, snapshots, filesAndJobs];
 
 // ---- running -----------------------------------------------------------------------
 

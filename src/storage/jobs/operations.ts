@@ -18,6 +18,7 @@ import { fileRecord, placeFile, projectStillActive, writeStaging } from '../file
 import { checkConversions, planRead, type Filter, type OrderBy } from '../filters.ts';
 import { importFile, withStagingFile, type ImportFormat } from '../import.ts';
 import { StorageSession } from '../session.ts';
+import { takeAutoSnapshot } from '../snapshots.ts';
 import { quoteIdent } from '../sql.ts';
 import type { JobContext } from './runner.ts';
 
@@ -158,6 +159,8 @@ export async function runImportJob(services: Services, ctx: JobContext): Promise
           },
         },
         {
+          // A full import by a job takes the same auto snapshot as the synchronous one (§13).
+          beforeFullLoad: (current) => takeAutoSnapshot(services, current, 'full_import'),
           signal: ctx.signal,
           mark: `job:${job.id}`,
           onProgress: (fraction) => {
