@@ -386,6 +386,8 @@ function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRe
   return table.columns.every((column, i) => {
     const col = info[i]!;
     const expectedDefault = defaultFunction(column.default) ?? defaultLiteral(column.default);
+    // A default the catalog cannot state (an expression) is never re-created from it.
+    if (col.dflt_value != null && decodeDefault(String(col.dflt_value)) === undefined) return false;
     return (
       col.name === column.name &&
       normalizeType(column.type) === column.type &&

@@ -209,7 +209,8 @@ export async function inspectAttached(c: DuckDBConnection, alias: string): Promi
   return {
     columns: columns.map((col) => {
       const def: ColumnDef = { name: col.column_name as string, type: col.data_type as string, nullable: col.is_nullable as boolean };
-      if (col.column_default != null) def.default = givenDefault(String(col.column_default));
+      const given = decodeDefault(col.column_default == null ? null : String(col.column_default));
+      if (given !== undefined) def.default = given;
       return def;
     }),
     primaryKey,
