@@ -422,6 +422,47 @@ describe('§16 a job is bound to its table and file', () => {
   });
 });
 
+describe('§11 with §15/§16: a bucket-restricted key sees only the files and jobs it created', () => {
+  let c: Ctx;
+  let restricted: string;
+  beforeAll(async () => {
+    c = await setup();
+    await c.createTable('t', [{ name: 'v', type: 'VARCHAR' }]);
+    const key = await c.t.callJson('POST', `${P}/api-keys`, { body: { scope: 'write', buckets: ['in_c_jobs'] } });
+    expect(key.status, JSON.stringify(key.body)).toBe(201);
+    restricted = key.body.api_key;
+  });
+  afterAll(() => c.t.close());
+
+  it('lists, gets and imports only its own files; lists and gets only its own jobs; its export is its file', async () => {
+    const theirs = await c.upload('v\nadmin\n');
+    const mine = (await c.t.callJson('POST', `${P}/files?name=mine.csv`, { key: restricted, raw: 'v\nmine\n', headers: { 'content-type': 'text/csv' } })).body.id;
+    expect((await c.t.callJson('GET', `${P}/files`, { key: restricted })).body.files.map((f: any) => f.id)).toEqual([mine]);
+    expect((await c.t.callJson('GET', `${P}/files`)).body.total).toBe(2);
+    for (const path of [`${P}/files/${theirs}`, `${P}/files/${theirs}/download`]) {
+      expect((await c.t.callJson('GET', path, { key: restricted })).status, path).toBe(404);
+    }
+    const refused = await c.t.callJson('POST', `${T('t')}/import-async`, { key: restricted, body: { file_id: theirs } });
+    expect(refused.status).toBe(404);
+    expect(refused.body.detail.error).toBe('file_not_found');
+
+    const own = await c.t.callJson('POST', `${T('t')}/import-async`, { key: restricted, body: { file_id: mine } });
+    expect(own.status).toBe(202);
+    const adminJob = (await c.submit('t', { file_id: theirs, incremental: true })).body.id;
+    await c.finished(own.body.id);
+    await c.finished(adminJob);
+    expect((await c.t.callJson('GET', `${P}/jobs`, { key: restricted })).body.jobs.map((j: any) => j.id)).toEqual([own.body.id]);
+    expect((await c.t.callJson('GET', `${P}/jobs/${adminJob}`, { key: restricted })).status).toBe(404);
+    expect((await c.t.callJson('DELETE', `${P}/jobs/${adminJob}`, { key: restricted })).status).toBe(404);
+    expect((await c.t.callJson('GET', `${P}/jobs`)).body.total).toBe(2);
+
+    const exported = await c.t.callJson('POST', `${T('t')}/export-async`, { key: restricted, body: {} });
+    const done = (await c.t.callJson('GET', `${P}/jobs/${exported.body.id}?wait=30`, { key: restricted })).body;
+    expect(done.status).toBe('success');
+    expect((await c.t.callJson('GET', `${P}/files/${done.result.file_id}`, { key: restricted })).status).toBe(200);
+  });
+});
+
 describe('§16 jobs across a restart, expiry and project deletion', () => {
   it('a job left processing runs again after a restart and is applied once (incremental, no key)', async () => {
     const c = await setup();

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { fileView } from '../../src/http/file-views.ts';
-import { scopedProject } from '../../src/http/lookup.ts';
+import { maySee, scopedProject } from '../../src/http/lookup.ts';
 import { readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { PagingEntries, TagListQuerySchema } from '../../src/http/schemas.ts';
@@ -15,6 +15,6 @@ export const ListFilesQuerySchema = v.object({
 export const listFiles: Handler = async (request, ctx) => {
   const project = scopedProject(ctx);
   const query = readQuery(request, ListFilesQuerySchema);
-  const files = ctx.services.files.list(project.id, query.tags);
+  const files = ctx.services.files.list(project.id, query.tags).filter((file) => maySee(ctx, file));
   return json({ files: files.slice(query.offset, query.offset + query.limit).map(fileView), total: files.length });
 };

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { fileView } from '../../src/http/file-views.ts';
-import { scopedProject } from '../../src/http/lookup.ts';
+import { callerKeyId, scopedProject } from '../../src/http/lookup.ts';
 import { payloadTooLarge, readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { QueryBoolSchema, TagListQuerySchema } from '../../src/http/schemas.ts';
@@ -35,6 +35,7 @@ export const uploadFile: Handler = async (request, ctx) => {
     permanent: query.permanent,
     contentType: headerValue(request, 'content-type') ?? 'application/octet-stream',
     contentEncoding: headerValue(request, 'content-encoding'),
+    createdBy: callerKeyId(ctx),
   });
   ctx.logFields.file_id = file.id;
   ctx.logFields.size_bytes = file.sizeBytes;

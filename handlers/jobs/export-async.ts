@@ -2,7 +2,7 @@ import type { Handler } from '../../src/context.ts';
 import { ExportBodySchema } from '../../src/http/export-body.ts';
 import { jobView } from '../../src/http/file-views.ts';
 import { jobLocation } from '../../src/http/job-options.ts';
-import { tableFromPath } from '../../src/http/lookup.ts';
+import { callerKeyId, tableFromPath } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { checkConversions, planRead } from '../../src/storage/filters.ts';
@@ -26,7 +26,7 @@ export const exportAsync: Handler = async (request, ctx) => {
     limit: body.limit ?? null,
     gzip: body.gzip,
   };
-  const job = await submitJob(ctx.services, { projectId: project.id, bucket: bucket.name, table, operation: 'export', params: { ...params } });
+  const job = await submitJob(ctx.services, { projectId: project.id, bucket: bucket.name, table, operation: 'export', params: { ...params }, createdBy: callerKeyId(ctx) });
   ctx.logFields.job_id = job.id;
   return json(jobView(job), 202, { location: jobLocation(request, project.id, job.id) });
 };

@@ -1,10 +1,10 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { errors, validationError } from '../../src/http/errors.ts';
+import { validationError } from '../../src/http/errors.ts';
 import { jobView } from '../../src/http/file-views.ts';
 import { csvOptionClashes } from '../../src/http/import-options.ts';
 import { formatForFile, jobLocation } from '../../src/http/job-options.ts';
-import { writableTableFromPath } from '../../src/http/lookup.ts';
+import { callerKeyId, visibleFile, writableTableFromPath } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, FileIdSchema } from '../../src/http/schemas.ts';
@@ -31,8 +31,7 @@ export const ImportAsyncSchema = v.object({
 export const importAsync: Handler = async (request, ctx) => {
   const { project, bucket, table } = writableTableFromPath(ctx);
   const body = await readJson(request, ImportAsyncSchema);
-  const file = ctx.services.files.get(project.id, body.file_id);
-  if (!file) throw errors.fileNotFound(project.id, body.file_id);
+  const file = visibleFile(ctx, project.id, body.file_id);
   const format = body.format ?? formatForFile(file.contentType);
   const escape = body.escape ?? body.quote;
   if (format === 'csv') {
@@ -50,7 +49,7 @@ export const importAsync: Handler = async (request, ctx) => {
     columns: body.columns ?? null,
     null_string: body.null_string ?? null,
   };
-  const job = await submitJob(ctx.services, { projectId: project.id, bucket: bucket.name, table, operation: 'import', params: { ...params } });
+  const job = await submitJob(ctx.services, { projectId: project.id, bucket: bucket.name, table, operation: 'import', params: { ...params }, createdBy: callerKeyId(ctx) });
   ctx.logFields.job_id = job.id;
   return json(jobView(job), 202, { location: jobLocation(request, project.id, job.id) });
 };

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { jobView } from '../../src/http/file-views.ts';
-import { scopedProject } from '../../src/http/lookup.ts';
+import { maySee, scopedProject } from '../../src/http/lookup.ts';
 import { readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { PagingEntries } from '../../src/http/schemas.ts';
@@ -17,6 +17,6 @@ export const ListJobsQuerySchema = v.object({
 export const listJobs: Handler = async (request, ctx) => {
   const project = scopedProject(ctx);
   const query = readQuery(request, ListJobsQuerySchema);
-  const jobs = ctx.services.jobs.list(project.id, { status: query.status, operation: query.operation, branch: query.branch });
+  const jobs = ctx.services.jobs.list(project.id, { status: query.status, operation: query.operation, branch: query.branch }).filter((job) => maySee(ctx, job));
   return json({ jobs: jobs.slice(query.offset, query.offset + query.limit).map(jobView), total: jobs.length });
 };

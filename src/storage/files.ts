@@ -23,6 +23,8 @@ export interface UploadSpec {
   permanent: boolean;
   contentType: string;
   contentEncoding: string | null;
+  /** The uploading key's id (null for the service admin key). */
+  createdBy: string | null;
 }
 
 /**
@@ -125,6 +127,7 @@ export function fileRecord(services: Pick<Services, 'files' | 'clock' | 'config'
     isPermanent: spec.permanent,
     createdAt: now.toISOString(),
     expiresAt: spec.permanent ? null : new Date(now.getTime() + services.config.fileRetentionDays * DAY_MS).toISOString(),
+    createdBy: spec.createdBy,
   };
 }
 

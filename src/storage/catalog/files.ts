@@ -16,13 +16,15 @@ export interface FileRecord {
   createdAt: string;
   /** Null for a permanent file. */
   expiresAt: string | null;
+  /** The id of the project key that uploaded it (null for the service admin key): bucket-restricted keys see only their own files (§11). */
+  createdBy: string | null;
 }
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS files (
   id VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, seq BIGINT NOT NULL, name VARCHAR NOT NULL,
   size_bytes BIGINT NOT NULL, content_type VARCHAR NOT NULL, content_encoding VARCHAR, sha256 VARCHAR NOT NULL,
-  tags VARCHAR NOT NULL, is_permanent BOOLEAN NOT NULL, created_at VARCHAR NOT NULL, expires_at VARCHAR);
+  tags VARCHAR NOT NULL, is_permanent BOOLEAN NOT NULL, created_at VARCHAR NOT NULL, expires_at VARCHAR, created_by VARCHAR);
 `;
 
 const lower = (s: string) => s.toLowerCase();
@@ -53,6 +55,7 @@ export class FileCatalog {
           isPermanent: r.is_permanent as boolean,
           createdAt: r.created_at as string,
           expiresAt: (r.expires_at as string | null) ?? null,
+          createdBy: (r.created_by as string | null) ?? null,
         });
       }
     });
@@ -87,8 +90,8 @@ export class FileCatalog {
   /** The INSERT of a record, for callers that commit it together with other rows (an export job's outcome). */
   insertStatement(f: FileRecord): Statement {
     return [
-      'INSERT INTO files VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
-      [f.id, f.projectId, f.seq, f.name, f.sizeBytes, f.contentType, f.contentEncoding, f.sha256, JSON.stringify(f.tags), f.isPermanent, f.createdAt, f.expiresAt],
+      'INSERT INTO files VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+      [f.id, f.projectId, f.seq, f.name, f.sizeBytes, f.contentType, f.contentEncoding, f.sha256, JSON.stringify(f.tags), f.isPermanent, f.createdAt, f.expiresAt, f.createdBy],
     ];
   }
 

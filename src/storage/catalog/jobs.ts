@@ -31,6 +31,8 @@ export interface JobRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The id of the project key that submitted it (null for the service admin key): bucket-restricted keys see only their own jobs (§11). */
+  createdBy: string | null;
   /** Live while the job runs; kept in memory only (a restarted job starts from zero). */
   progress: { rows: number; bytes: number };
 }
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   id VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, branch VARCHAR NOT NULL, operation VARCHAR NOT NULL,
   status VARCHAR NOT NULL, bucket VARCHAR NOT NULL, table_name VARCHAR NOT NULL, seq BIGINT NOT NULL,
   params VARCHAR NOT NULL, internal VARCHAR NOT NULL, result VARCHAR, error VARCHAR,
-  created_at VARCHAR NOT NULL, started_at VARCHAR, finished_at VARCHAR);
+  created_at VARCHAR NOT NULL, started_at VARCHAR, finished_at VARCHAR, created_by VARCHAR);
 `;
 
 const lower = (s: string) => s.toLowerCase();
@@ -80,6 +82,7 @@ export class JobCatalog {
           createdAt: r.created_at as string,
           startedAt: (r.started_at as string | null) ?? null,
           finishedAt: (r.finished_at as string | null) ?? null,
+          createdBy: (r.created_by as string | null) ?? null,
           progress: { rows: 0, bytes: 0 },
         });
       }
@@ -134,11 +137,11 @@ export class JobCatalog {
     return this.store.commit(
       [
         [
-          'INSERT INTO jobs VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
+          'INSERT INTO jobs VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)',
           [
             job.id, job.projectId, job.branch, job.operation, job.status, job.bucket, job.table, job.seq,
             JSON.stringify(job.params), JSON.stringify(job.internal), json(job.result), json(job.error),
-            job.createdAt, job.startedAt, job.finishedAt,
+            job.createdAt, job.startedAt, job.finishedAt, job.createdBy,
           ],
         ],
       ],

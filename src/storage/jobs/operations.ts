@@ -208,7 +208,8 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
     }
     const name = `${table.name}.${params.format}${params.gzip ? '.gz' : ''}`;
     const contentType = exportHeaders(table.name, params.format, params.gzip)['content-type']!;
-    const record = fileRecord(services, job.projectId, { name, tags: [], permanent: false, contentType, contentEncoding: null }, written);
+    // The file belongs to whoever submitted the export (a bucket-restricted key sees it).
+    const record = fileRecord(services, job.projectId, { name, tags: [], permanent: false, contentType, contentEncoding: null, createdBy: job.createdBy }, written);
     const result = { file_id: record.id, rows: ctx.progress.rows, size_bytes: record.sizeBytes };
     const activeProject = projectStillActive(services.catalog, job.projectId);
     await placeFile(services.paths, record, staging, () =>

@@ -12,6 +12,8 @@ export interface JobSubmission {
   table: TableRecord;
   operation: JobOperation;
   params: Record<string, unknown>;
+  /** The submitting key's id (null for the service admin key). */
+  createdBy: string | null;
 }
 
 /**
@@ -37,6 +39,7 @@ export function submitJob(services: Services, submission: JobSubmission): Promis
     createdAt: services.clock.now().toISOString(),
     startedAt: null,
     finishedAt: null,
+    createdBy: submission.createdBy,
     progress: { rows: 0, bytes: 0 },
   };
   return services.jobRunner.submit(job, projectStillActive(services.catalog, submission.projectId));
