@@ -7,37 +7,14 @@ export class Mutex {
     return this.pending;
   }
 
-  /**
-   * With `signal`, a call still waiting for its turn rejects as soon as the signal aborts
-   * (its turn then passes without running `work`); once `work` runs, the signal is its own
-   * business.
-   */
-  run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  run<T>(work: () => Promise<T>): Promise<T> {
     this.pending++;
-    let started = false;
-    const turn = signal
-      ? () => {
-          if (signal.aborted) return Promise.reject(signal.reason);
-          started = true;
-          return work();
-        }
-      : work;
-    const result = this.tail.then(turn, turn);
+    const result = this.tail.then(work, work);
     this.tail = result.then(
       () => this.pending--,
       () => this.pending--,
     );
-    if (!signal) return result;
-    result.catch(() => {});
-    return new Promise<T>((resolve, reject) => {
-      // Only the wait is given up: once `work` runs, its own outcome is the answer.
-      const onAbort = () => {
-        if (!started) reject(signal.reason);
-      };
-      if (signal.aborted) onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      result.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    return result;
   }
 }
 
@@ -52,14 +29,14 @@ export class KeyedMutex {
     return n;
   }
 
-  async run<T>(key: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
     let lock = this.locks.get(key);
     if (!lock) {
       lock = new Mutex();
       this.locks.set(key, lock);
     }
     try {
-      return await lock.run(work, signal);
+      return await lock.run(work);
     } finally {
       if (lock.waiting === 0 && this.locks.get(key) === lock) this.locks.delete(key);
     }
@@ -135,4 +112,29 @@ export class KeyedRwLock {
       if (held.idle && this.locks.get(key) === held) this.locks.delete(key);
     });
   }
+}
+
+/**
+ * Takes a lock through `take` (which runs what it is given once the lock is held) for
+ * `work`, and gives up the wait when `signal` aborts: the promise rejects at once and the
+ * turn, when it comes, passes without running `work`. Once `work` has started, the signal
+ * no longer matters: its own outcome is the answer.
+ */
+export function abortableTurn<T>(take: (turn: () => Promise<T>) => Promise<T>, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return take(work);
+  let started = false;
+  const result = take(() => {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    started = true;
+    return work();
+  });
+  result.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      if (!started) reject(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    result.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { KeyedMutex, KeyedRwLock, Mutex } from './mutex.ts';
+import { abortableTurn, KeyedMutex, KeyedRwLock, Mutex } from './mutex.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 interface Attachment {
@@ -137,7 +137,7 @@ export class AttachmentRegistry {
   /** Runs `work` with the table's write lock held; `signal` gives up the wait for it (a cancelled job). */
   withWriteLock<T>(path: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Keyed without case: `Orders` and `orders` are one table name.
-    return this.writeLocks.run(path.toLowerCase(), work, signal);
+    return abortableTurn((turn: () => Promise<T>) => this.writeLocks.run(path.toLowerCase(), turn), work, signal);
   }
 
   /**
