@@ -235,6 +235,12 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     sweeper.register(fileExpiryTask(services, () => jobRunner.filesInUse()));
     sweeper.register(jobRetentionTask(jobs));
     sweeper.start();
+    // Jobs outliving their project: a project delete stopped between its catalog steps.
+    for (const projectId of new Set(jobs.all().map((job) => job.projectId))) {
+      if (catalog.getActiveProject(projectId)) continue;
+      await jobs.removeProject(projectId);
+      logger.info({ event: 'reconcile', repair: 'dropped_jobs', project_id: projectId }, 'dropped the jobs of a project that is not active');
+    }
     await jobRunner.recover();
     jobRunner.start();
     return services;

@@ -546,6 +546,30 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
     }
   }, 60_000);
 
+  it('at start, jobs of a project that is no longer active are dropped (a delete cut short)', async () => {
+    const c = await setup();
+    const root = c.t.root;
+    await c.createTable('t', [{ name: 'v', type: 'VARCHAR' }]);
+    const file = await c.upload('v\n1\n');
+    const release = await c.holdTable('t');
+    const job = (await c.submit('t', { file_id: file })).body.id;
+    const waiting = (await c.submit('t', { file_id: file })).body.id;
+    // As if killed after the project was marked deleted, before its jobs went.
+    await c.t.services.db.with((conn) => conn.run("UPDATE projects SET status = 'deleted' WHERE id = 'p'"));
+    release();
+    await c.t.services.close();
+    const again = await makeApp({ root });
+    try {
+      expect(again.services.jobs.byIdAnyProject(job)).toBeUndefined();
+      expect(again.services.jobs.byIdAnyProject(waiting)).toBeUndefined();
+      const left = await again.services.db.with(async (conn) => Number((await conn.runAndReadAll("SELECT count(*) FROM jobs WHERE project_id = 'p'")).getRows()[0]![0]));
+      expect(left).toBe(0);
+    } finally {
+      await again.services.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it('finished jobs go after 7 days; files a waiting job needs are kept past their expiry', async () => {
     const clock = manualClock();
     const c = await setup({ FILE_RETENTION_DAYS: '1' }, clock);
