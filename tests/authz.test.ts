@@ -120,7 +120,7 @@ const EFFECTIVE: Record<string, (attacker: string, ids: VictimIds) => Effective>
  * (a cancel of a finished one is 409). It waits behind a job that holds the victim's
  * `parking` table, whose write lock the test holds until `cleanup`.
  */
-const PREPARE: Record<string, (victim: string, victimKey: string) => Promise<() => void>> = {
+const PREPARE: Record<string, (victim: string, victimKey: string) => Promise<() => Promise<void>>> = {
   'DELETE /projects/:id/jobs/:job_id': async (victim, victimKey) => {
     const ids = victimIds.get(victim)!;
     const release = await holdWriteLock(t.services.paths.tableFile(victim, 'sales', 'parking'));
@@ -129,7 +129,13 @@ const PREPARE: Record<string, (victim: string, victimKey: string) => Promise<() 
     for (let i = 0; i < 2000 && t.services.jobs.get(victim, first.id)?.status !== 'processing'; i++) await new Promise((r) => setTimeout(r, 5));
     const second = await ok('POST', url, 202, { key: victimKey, body: { file_id: ids.file, incremental: true } });
     victimIds.set(victim, { ...ids, job: second.id });
-    return release;
+    // Let the parked job finish before the next test looks at the data folder.
+    return async () => {
+      release();
+      await ok('GET', `/projects/${victim}/jobs/${first.id}?wait=30`, 200);
+      for (let i = 0; i < 2000 && t.services.jobRunner.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+      await t.services.registry.settle();
+    };
   },
 };
 
@@ -326,7 +332,10 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
           expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
         }
       } finally {
-        cleanup?.();
+        await cleanup?.();
+        // Jobs the own-key call queued (§16) finish before the next test looks at the data folder.
+        for (let i = 0; i < 3000 && (t.services.jobRunner.runningCount > 0 || t.services.jobRunner.waitingCount > 0); i++) await new Promise((r) => setTimeout(r, 5));
+        await t.services.registry.settle();
       }
     });
   });
