@@ -379,7 +379,7 @@ export async function emptyTable(c: DuckDBConnection, alias: string, table: Pick
 }
 
 /** Whether `pragma_table_info` rows describe exactly the catalog's columns, key and defaults (all of them types of ours). */
-function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
+export function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
   if (info.length === 0 || info.length !== table.columns.length) return false;
   const keyed = new Set(info.filter((col) => col.pk).map((col) => String(col.name)));
   if (keyed.size !== table.primaryKey.length || !table.primaryKey.every((k) => keyed.has(k))) return false;
