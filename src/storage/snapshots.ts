@@ -175,7 +175,7 @@ export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord
   const moveBack = async () => {
     for (const i of moved.reverse()) {
       const path = tablePath(tables[i]!);
-      await removeTableFiles(path).catch(() => {});
+      await removeTableFiles(paths, path).catch(() => {});
       await moveFile(deps, paths.snapshotFile(records[i]!.projectId, records[i]!.id), path);
     }
   };
@@ -212,7 +212,7 @@ export function dropTable(deps: SnapshotDeps, table: TableRecord): Promise<void>
     const current = catalog.getTable(table.projectId, table.bucket, table.name);
     if (!current) throw new TableGoneError();
     const drop = async () => {
-      await removeTableFiles(path);
+      await removeTableFiles(deps.paths, path);
       await catalog.deleteTableRow(current.projectId, current.bucket, current.name);
       await deps.metadata.dropTable(current.projectId, MAIN_BRANCH, current.bucket, current.name);
     };
