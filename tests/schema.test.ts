@@ -120,7 +120,7 @@ describe('POST T/columns', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', nullable: true, ordinal_position: 6, default: 'eu', metadata: [] });
     expect((await rows(name)).map((r: any) => r.region)).toEqual(['eu', 'eu', 'eu']);
-    expect((await fileSchema(name)).columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', notnull: false, default: "CAST('eu' AS VARCHAR)" });
+    expect((await fileSchema(name)).columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', notnull: false, default: "'eu'" });
     expect(t.services.catalog.getTable('p1', 'in_c_main', name)!.columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', nullable: true, default: 'eu' });
     await expectCleanFolder();
   });

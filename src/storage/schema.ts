@@ -13,7 +13,7 @@ import { TableGoneError } from './registry.ts';
 import { columnConversion, isConversionError } from './schema-convert.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 import { checkDefaults } from './table-spec.ts';
-import { columnsDdl, defaultExpression, inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
+import { addColumnDefault, columnsDdl, defaultExpression, inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
 import { normalizeType } from './types.ts';
 import { toJsonValue, type JsonValue } from './values.ts';
 
@@ -221,26 +221,30 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   try {
     await deps.db.with(async (c) => {
       const intent = newIntent(current, plan, await fileSignature(c, alias), null);
-      await deps.schemaChanges.record(intent);
-      await deps.faultPoint?.('intent_recorded');
+      // The intent must be durable before the file commits; its catalog commit (an fsync)
+      // runs while DuckDB does the ALTER work.
+      const recorded = deps.schemaChanges.record(intent).then(() => deps.faultPoint?.('intent_recorded'));
+      recorded.catch(() => {});
       try {
         await c.run('BEGIN TRANSACTION');
-        for (const step of plan.steps ?? []) {
-          try {
-            await c.run(step.sql(data));
-          } catch (error) {
-            await c.run('ROLLBACK').catch(() => {});
-            throw (await step.fail?.(error as Error, c, data)) ?? new InPlaceRefused((error as Error).message);
-          }
-        }
         try {
+          for (const step of plan.steps ?? []) {
+            try {
+              await c.run(step.sql(data));
+            } catch (error) {
+              throw (await rolledBack(c, () => step.fail?.(error as Error, c, data))) ?? new InPlaceRefused((error as Error).message);
+            }
+          }
+          await recorded;
           await c.run('COMMIT');
         } catch (error) {
           await c.run('ROLLBACK').catch(() => {});
           throw error;
         }
       } catch (error) {
-        await deps.schemaChanges.forget(intent.id);
+        // Recorded or not, the intent goes (forgetting one never written is harmless).
+        await recorded.catch(() => {});
+        await deps.schemaChanges.forget(intent.id).catch(() => {});
         throw error;
       }
       await deps.faultPoint?.('altered_in_file');
@@ -249,6 +253,12 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   } finally {
     deps.registry.release(path);
   }
+}
+
+/** Rolls the transaction back, then explains the failure (the explanation reads the table as it was). */
+async function rolledBack<T>(c: DuckDBConnection, explain: () => Promise<T> | undefined): Promise<T | undefined> {
+  await c.run('ROLLBACK').catch(() => {});
+  return explain();
 }
 
 /** `{table}.duckdb.rebuild-{uuid}` next to the table file; reconciliation knows the pattern. */
@@ -358,7 +368,8 @@ export function addColumn(deps: SchemaDeps, table: TableRecord, input: NewColumn
       NOT_NULL_FAILED.test(error.message)
         ? new HttpError(400, 'invalid_column', `Column ${column.name} cannot be NOT NULL without a default: table ${current.name} has rows`, { column_name: column.name, row_count: current.rowCount })
         : undefined;
-    const steps: Step[] = [{ sql: (data) => `ALTER TABLE ${data} ADD COLUMN ${name} ${type}${expression ? ` DEFAULT ${expression}` : ''}` }];
+    const literal = addColumnDefault(column);
+    const steps: Step[] = [{ sql: (data) => `ALTER TABLE ${data} ADD COLUMN ${name} ${type}${literal ? ` DEFAULT ${literal}` : ''}` }];
     if (!column.nullable) steps.push({ sql: (data) => `ALTER TABLE ${data} ALTER COLUMN ${name} SET NOT NULL`, fail: notNullFailed });
     return {
       next: { ...current, columns: [...current.columns, column] },
