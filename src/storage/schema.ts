@@ -197,7 +197,12 @@ function metadataChange(deps: SchemaDeps, table: TableRecord, step: MetadataStep
 
 /** The catalog transaction that makes a change that has taken effect in the file official. */
 function finish(deps: SchemaDeps, intent: SchemaChangeIntent, next: TableRecord): Promise<void> {
-  return deps.catalog.store.commitChanges([deps.catalog.tableRowChange(next), ...metadataChange(deps, next, intent.metadata), deps.schemaChanges.doneChange(intent.id)]);
+  // A bucket or project delete does not take table write locks: if it removed the table
+  // meanwhile, its row must not come back.
+  const stillThere = () => {
+    if (!deps.catalog.getTable(next.projectId, next.bucket, next.name)) throw new TableGoneError();
+  };
+  return deps.catalog.store.commitChanges([deps.catalog.tableRowChange(next), ...metadataChange(deps, next, intent.metadata), deps.schemaChanges.doneChange(intent.id)], stillThere);
 }
 
 function newIntent(current: TableRecord, plan: Plan, before: string, tempFile: string | null): SchemaChangeIntent {
@@ -323,6 +328,8 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
       await deps.schemaChanges.forget(intent.id).catch(() => {});
     }
     // After the rename the file is the new table: the intent stays, and start completes it.
+    // A missing file or folder means a bucket or project delete took the table meanwhile.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new TableGoneError();
     throw error;
   }
 }
