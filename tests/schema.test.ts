@@ -170,6 +170,8 @@ describe('POST T/columns', () => {
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'INTEGER', default: 'abc' } }), 422, 'validation_error');
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'INTEGER', default: 1.5 } }), 422, 'validation_error');
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { type: 'INTEGER' } }), 422, 'validation_error');
+    // The body is checked before the route's own errors: a taken name with a bad default is 422.
+    expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'name', type: 'INTEGER', default: 'abc' } }), 422, 'validation_error');
     expect(await state(name)).toEqual(before);
   });
 

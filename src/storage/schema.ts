@@ -371,9 +371,10 @@ export function addColumn(deps: SchemaDeps, table: TableRecord, input: NewColumn
   const column: ColumnDef = { name: input.name, type, nullable: input.nullable };
   if (input.default !== undefined && input.default !== null) column.default = input.default;
   return change(deps, table, async (current) => {
+    // The body (422) before the route's own errors (Part II order of checks).
+    await checkDefault(deps, column, 'default');
     const existing = findColumn(current, input.name);
     if (existing) throw columnExists(current, existing.name);
-    await checkDefault(deps, column, 'default');
     const name = quoteIdent(column.name);
     const expression = defaultExpression(column);
     const notNullFailed = async (error: Error) =>
@@ -403,20 +404,21 @@ export function alterColumn(deps: SchemaDeps, table: TableRecord, columnName: st
     if (!column) throw columnNotFound(current, columnName);
     const inKey = current.primaryKey.some((k) => lower(k) === lower(column.name));
     const rename = patch.name !== undefined && patch.name !== column.name ? patch.name : undefined;
-    if (rename !== undefined) {
-      const taken = findColumn(current, rename);
-      if (taken && taken !== column) throw columnExists(current, taken.name);
-    }
     const type = newType ?? column.type;
     const retype = type !== column.type;
-    if (patch.nullable === true && inKey) throw columnInPrimaryKey(current, column.name, 'a key column cannot be nullable');
     const nullable = patch.nullable ?? column.nullable;
     const next: ColumnDef = { name: rename ?? column.name, type, nullable };
     const defaultValue = patch.default !== undefined ? patch.default : column.default;
     if (defaultValue !== undefined && defaultValue !== null) next.default = defaultValue;
+    // The body (422) before the route's own errors (Part II order of checks).
     if (next.default !== undefined && (patch.default !== undefined || retype)) {
       await checkDefault(deps, next, patch.default !== undefined ? 'default' : 'type');
     }
+    if (rename !== undefined) {
+      const taken = findColumn(current, rename);
+      if (taken && taken !== column) throw columnExists(current, taken.name);
+    }
+    if (patch.nullable === true && inKey) throw columnInPrimaryKey(current, column.name, 'a key column cannot be nullable');
     const defaultChanged = defaultExpression(next) !== defaultExpression(column);
     if (!rename && !retype && nullable === column.nullable && !defaultChanged && next.default === column.default) return undefined;
 
