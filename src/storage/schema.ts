@@ -277,9 +277,9 @@ export const REBUILD_FILE = /\.duckdb\.rebuild-[0-9a-f-]{36}(\.wal)?$/;
  * new one, which start completes from the recorded intent.
  */
 async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord, plan: Plan): Promise<void> {
-  const temp = join(dirname(path), `${basename(path)}.rebuild-${randomUUID()}`);
+  const temp = deps.paths.rebuildingTableFile(current.projectId, current.bucket, current.name);
   const removeTemp = async () => {
-    await rm(`${temp}.wal`, { force: true });
+    await rm(deps.paths.walFile(temp), { force: true });
     await rm(temp, { force: true });
   };
   const alias = await deps.registry.acquire(path);
@@ -306,7 +306,7 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
         }
         await c.run(`CHECKPOINT ${quoteIdent(tempAlias)}`);
       });
-      await rm(`${temp}.wal`, { force: true });
+      await rm(deps.paths.walFile(temp), { force: true });
       await deps.faultPoint?.('rebuild_filled');
     } catch (error) {
       await removeTemp();
@@ -320,8 +320,9 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
   try {
     await deps.registry.swap(path, async () => {
       // DETACH checkpoints; a WAL left anyway belongs to the old file and must not be replayed into the new one.
-      if (existsSync(`${path}.wal`)) await withPrivateAttachment(deps, path, (c, a) => c.run(`CHECKPOINT ${quoteIdent(a)}`));
-      await rm(`${path}.wal`, { force: true });
+      const wal = deps.paths.walFile(path);
+      if (existsSync(wal)) await withPrivateAttachment(deps, path, (c, a) => c.run(`CHECKPOINT ${quoteIdent(a)}`));
+      await rm(wal, { force: true });
       await rename(temp, path);
       renamed = true;
       await deps.faultPoint?.('rebuild_renamed');
@@ -541,9 +542,10 @@ export function dropPrimaryKey(deps: SchemaDeps, table: TableRecord): Promise<Ta
 export async function recoverSchemaChanges(deps: SchemaDeps, logger: Logger): Promise<void> {
   for (const intent of deps.schemaChanges.list()) {
     const path = deps.paths.tableFile(intent.projectId, intent.bucket, intent.table);
-    if (intent.tempFile) {
+    // Only a name of the rebuild pattern, in the table's own folder, is ever removed.
+    if (intent.tempFile && REBUILD_FILE.test(intent.tempFile)) {
       const temp = join(dirname(path), basename(intent.tempFile));
-      await rm(`${temp}.wal`, { force: true });
+      await rm(deps.paths.walFile(temp), { force: true });
       await rm(temp, { force: true });
     }
     let outcome: 'rolled_back' | 'completed' | 'abandoned' = 'rolled_back';
