@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { IttyRouter, type IRequest } from 'itty-router';
-import { requireAdmin, requireProjectAccess } from './auth/guards.ts';
+import { authorizeRoute, requireAdmin, requireProjectAccess } from './auth/guards.ts';
 import type { Handler, HandlerContext } from './context.ts';
 import { errorBody, HttpError, validationError } from './http/errors.ts';
 import { json } from './http/respond.ts';
-import { callerForLog } from './logger.ts';
+import { callerForLog, keyIdForLog } from './logger.ts';
 import { routes, type RouteDef } from './routes.ts';
 import type { Services } from './services.ts';
 import { TableGoneError } from './storage/registry.ts';
@@ -60,9 +60,11 @@ export function createApp(services: Services, options: AppOptions = {}): App {
   async function dispatch(route: RouteDef, request: IRequest, ctx: HandlerContext): Promise<Response> {
     ctx.params = request.params ?? {};
     ctx.logFields.route = route.path;
-    const { adminKey, catalog } = services;
-    if (route.auth === 'admin') ctx.principal = requireAdmin(request, adminKey, catalog);
-    else if (route.auth === 'project') ctx.principal = requireProjectAccess(request, ctx.params.id ?? '', adminKey, catalog);
+    if (route.auth === 'admin') ctx.principal = requireAdmin(request, services);
+    else if (route.auth === 'project') {
+      ctx.principal = requireProjectAccess(request, ctx.params.id ?? '', services);
+      authorizeRoute(route, ctx.principal, ctx.params);
+    }
     return route.handler(request, ctx);
   }
 
@@ -132,6 +134,8 @@ export function createApp(services: Services, options: AppOptions = {}): App {
     if (ctx.principal?.kind === 'project' && !fields.project_id) fields.project_id = ctx.principal.projectId;
     const caller = callerForLog(request.headers.get('authorization'), ctx.principal);
     if (caller) fields.caller = caller;
+    const keyId = keyIdForLog(ctx.principal);
+    if (keyId) fields.key_id = keyId;
     log[response.status >= 500 ? 'error' : 'info'](fields, 'request');
     // Labelled by route pattern (bounded), never by the raw path.
     const routeLabel = typeof ctx.logFields.route === 'string' ? ctx.logFields.route : request.method === 'OPTIONS' ? '(preflight)' : '(unmatched)';

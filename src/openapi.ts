@@ -1,6 +1,7 @@
+import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BucketNameSchema, ColumnNameSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
+import { BucketNameSchema, ColumnNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
 import { MetadataKeySchema } from './http/columns.ts';
 import type { RouteDef } from './routes.ts';
 
@@ -23,8 +24,11 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   id: { schema: ProjectIdSchema, description: 'Project id' },
   bucket: { schema: BucketNameSchema, description: 'Bucket name' },
   table: { schema: TableNameSchema, description: 'Table name' },
+  key_id: { schema: v.pipe(v.string(), v.maxLength(64)), description: 'API key id (`k_…`)' },
+  ws: { schema: WorkspaceIdSchema, description: 'Workspace id' },
   column: { schema: ColumnNameSchema, description: 'Column name' },
   key: { schema: MetadataKeySchema, description: 'Metadata key' },
+  snapshot_id: { schema: SnapshotIdSchema, description: 'Snapshot id' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -66,6 +70,34 @@ const SCHEMAS: Record<string, Schema> = {
       },
     },
     examples: [{ detail: { error: 'bucket_not_found', message: 'Bucket in_c_sales not found in project 123', details: { project_id: '123', bucket_name: 'in_c_sales' } } }],
+  },
+  ApiKey: {
+    type: 'object',
+    description: 'An API key (§11); never contains the secret. For the service admin key, `current` answers `{"id": null, "scope": "service_admin"}`.',
+    required: ['id', 'description', 'scope', 'buckets', 'branch', 'key_prefix', 'created_at', 'expires_at', 'last_used_at', 'rotated_at'],
+    properties: {
+      id: nullable({ type: 'string', examples: ['k_5f0c2a9e41d7'] }),
+      description: nullable({ type: 'string' }),
+      scope: { enum: ['admin', 'write', 'read', 'service_admin'] },
+      buckets: nullable({ type: 'array', items: { type: 'string' } }),
+      branch: nullable({ type: 'string' }),
+      key_prefix: { type: 'string', examples: ['proj_123_read_...'] },
+      created_at: timestamp,
+      expires_at: nullable(timestamp),
+      last_used_at: nullable({ ...timestamp, description: 'Kept to within a minute' }),
+      rotated_at: nullable(timestamp),
+    },
+  },
+  ApiKeyWithSecret: {
+    allOf: [
+      ref('ApiKey'),
+      { type: 'object', required: ['api_key'], properties: { api_key: { type: 'string', description: 'The secret; shown this once', examples: ['proj_123_read_0123456789abcdef0123456789abcdef'] } } },
+    ],
+  },
+  ApiKeyList: {
+    type: 'object',
+    required: ['api_keys', 'total'],
+    properties: { api_keys: { type: 'array', items: ref('ApiKey') }, total: count },
   },
   ServiceInfo: {
     type: 'object',
@@ -131,8 +163,14 @@ const SCHEMAS: Record<string, Schema> = {
   },
   ProjectStats: {
     type: 'object',
-    required: ['id', 'size_bytes', 'table_count', 'bucket_count'],
-    properties: { id: { type: 'string' }, size_bytes: count, table_count: count, bucket_count: count },
+    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes'],
+    properties: {
+      id: { type: 'string' },
+      size_bytes: count,
+      table_count: count,
+      bucket_count: count,
+      snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
+    },
   },
   Bucket: {
     type: 'object',
@@ -314,6 +352,120 @@ const SCHEMAS: Record<string, Schema> = {
     required: ['deleted_rows', 'row_count'],
     properties: { deleted_rows: count, row_count: count },
   },
+  ResultColumn: {
+    type: 'object',
+    required: ['name', 'type'],
+    properties: { name: { type: 'string' }, type: { type: 'string', description: "DuckDB's name for the type" } },
+  },
+  QueryResult: {
+    type: 'object',
+    required: ['columns', 'rows', 'row_count', 'truncated', 'elapsed_ms'],
+    properties: {
+      columns: { type: 'array', items: ref('ResultColumn') },
+      rows: { type: 'array', items: { type: 'object', additionalProperties: true, description: 'Column name → value, mapped to JSON as in §7' } },
+      row_count: count,
+      truncated: { type: 'boolean', description: 'true when the limit cut the result' },
+      elapsed_ms: count,
+    },
+    examples: [{ columns: [{ name: 'customer', type: 'VARCHAR' }, { name: 'total', type: 'DECIMAL(38,2)' }], rows: [{ customer: 'alice', total: '15.75' }], row_count: 1, truncated: false, elapsed_ms: 12 }],
+  },
+  Workspace: {
+    type: 'object',
+    required: ['id', 'name', 'branch', 'created_at', 'expires_at', 'size_bytes', 'tables'],
+    properties: {
+      id: { type: 'string', examples: ['w_3fa1c09b2d7e'] },
+      name: { type: 'string' },
+      branch: { type: 'string' },
+      created_at: timestamp,
+      expires_at: timestamp,
+      size_bytes: count,
+      tables: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'columns', 'row_count'],
+          properties: { name: { type: 'string' }, columns: { type: 'array', items: ref('ResultColumn') }, row_count: count },
+        },
+      },
+    },
+  },
+  WorkspaceList: {
+    type: 'object',
+    required: ['workspaces', 'total'],
+    properties: { workspaces: { type: 'array', items: ref('Workspace') }, total: count },
+  },
+  WorkspaceQueryResult: {
+    type: 'object',
+    required: ['results'],
+    properties: {
+      results: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['statement', 'columns', 'rows', 'row_count', 'changed_rows'],
+          properties: {
+            statement: { type: 'integer', minimum: 1 },
+            columns: { type: 'array', items: ref('ResultColumn') },
+            rows: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'At most 1000 rows, §7 mapping' },
+            row_count: count,
+            changed_rows: nullable(count),
+          },
+        },
+      },
+    },
+  },
+  UnloadResult: {
+    type: 'object',
+    required: ['table', 'imported_rows'],
+    properties: { table: ref('Table'), imported_rows: count },
+  },
+  Snapshot: {
+    type: 'object',
+    required: ['id', 'bucket', 'table', 'branch', 'description', 'kind', 'reason', 'row_count', 'size_bytes', 'columns', 'primary_key', 'created_at', 'expires_at'],
+    properties: {
+      id: { type: 'string', examples: ['s_8c41d0b2e7aa'] },
+      bucket: { type: 'string' },
+      table: { type: 'string' },
+      branch: { type: 'string', examples: ['default'] },
+      description: nullable({ type: 'string' }),
+      kind: { enum: ['manual', 'auto'] },
+      reason: nullable({ enum: ['drop_table', 'truncate', 'full_import', 'drop_column', 'restore', 'merge'] }),
+      row_count: count,
+      size_bytes: count,
+      columns: { type: 'array', items: ref('TableColumn') },
+      primary_key: { type: 'array', items: { type: 'string' } },
+      created_at: timestamp,
+      expires_at: nullable(timestamp),
+    },
+  },
+  SnapshotList: {
+    type: 'object',
+    required: ['snapshots', 'total'],
+    properties: { snapshots: { type: 'array', items: ref('Snapshot') }, total: { ...count, description: 'Matching snapshots, without paging' } },
+  },
+  RestoreResult: {
+    type: 'object',
+    required: ['table', 'snapshot_id', 'auto_snapshot_id'],
+    properties: {
+      table: ref('Table'),
+      snapshot_id: { type: 'string' },
+      auto_snapshot_id: { ...nullable({ type: 'string' }), description: 'The auto snapshot of the table an overwrite replaced' },
+    },
+  },
+  SnapshotSettings: {
+    type: 'object',
+    required: ['auto', 'manual_retention_days', 'auto_retention_days'],
+    properties: {
+      auto: {
+        type: 'object',
+        required: ['drop_table', 'truncate', 'drop_column', 'full_import'],
+        properties: { drop_table: { type: 'boolean' }, truncate: { type: 'boolean' }, drop_column: { type: 'boolean' }, full_import: { type: 'boolean' } },
+      },
+      manual_retention_days: { type: 'integer', minimum: 1, maximum: 3650 },
+      auto_retention_days: { type: 'integer', minimum: 1, maximum: 3650 },
+    },
+    examples: [{ auto: { drop_table: true, truncate: true, drop_column: true, full_import: false }, manual_retention_days: 90, auto_retention_days: 7 }],
+  },
 };
 
 const P = '/projects/:id';
@@ -346,6 +498,17 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${T}/import`]: 'ImportResult',
   [`POST ${T}/delete-rows`]: 'DeleteRowsResult',
   [`POST ${T}/truncate`]: 'DeleteRowsResult',
+  [`POST ${P}/api-keys`]: 'ApiKeyWithSecret',
+  [`GET ${P}/api-keys`]: 'ApiKeyList',
+  [`GET ${P}/api-keys/current`]: 'ApiKey',
+  [`GET ${P}/api-keys/:key_id`]: 'ApiKey',
+  [`POST ${P}/api-keys/:key_id/rotate`]: 'ApiKeyWithSecret',
+  [`POST ${P}/workspaces`]: 'Workspace',
+  [`GET ${P}/workspaces`]: 'WorkspaceList',
+  [`GET ${P}/workspaces/:ws`]: 'Workspace',
+  [`POST ${P}/workspaces/:ws/load`]: 'Workspace',
+  [`POST ${P}/workspaces/:ws/query`]: 'WorkspaceQueryResult',
+  [`POST ${P}/workspaces/:ws/unload`]: 'UnloadResult',
   [`POST ${T}/columns`]: 'Table',
   [`PATCH ${T}/columns/:column`]: 'Table',
   [`DELETE ${T}/columns/:column`]: 'Table',
@@ -353,6 +516,13 @@ const SUCCESS_BODY: Record<string, string> = {
   [`DELETE ${T}/primary-key`]: 'Table',
   [`GET ${T}/profile`]: 'Profile',
   ...Object.fromEntries([B, T, `${T}/columns/:column`].flatMap((base) => [[`GET ${base}/metadata`, 'MetadataList'], [`POST ${base}/metadata`, 'MetadataList']])),
+  [`POST ${T}/snapshots`]: 'Snapshot',
+  [`GET ${T}/snapshots`]: 'SnapshotList',
+  [`GET ${P}/snapshots`]: 'SnapshotList',
+  [`GET ${P}/snapshots/:snapshot_id`]: 'Snapshot',
+  [`POST ${P}/snapshots/:snapshot_id/restore`]: 'RestoreResult',
+  [`GET ${P}/settings/snapshots`]: 'SnapshotSettings',
+  [`PUT ${P}/settings/snapshots`]: 'SnapshotSettings',
 };
 
 /** Success bodies that are not JSON objects. */
@@ -360,6 +530,12 @@ const SUCCESS_CONTENT: Record<string, Record<string, { schema: Schema }>> = {
   'GET /openapi.json': { [JSON_MEDIA]: { schema: { type: 'object', description: 'This document' } } },
   'GET /docs': { 'text/html': { schema: { type: 'string' } } },
   'GET /metrics': { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } },
+  [`POST ${P}/query`]: {
+    [JSON_MEDIA]: { schema: ref('QueryResult') },
+    'text/csv': { schema: { type: 'string', description: 'format=csv: CSV with a header row, streamed as query.csv' } },
+    'application/x-ndjson': { schema: { type: 'string', description: 'format=ndjson: one JSON object per line, streamed as query.ndjson' } },
+    'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary', contentMediaType: 'application/vnd.apache.parquet' } },
+  },
 };
 
 const exportContent = (): Record<string, { schema: Schema }> => ({
@@ -381,19 +557,19 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Body too large',
   415: 'Unsupported media type',
   422: 'Validation failed (body, query or a name in the path)',
-  429: 'Too many concurrent imports; retry after Retry-After seconds',
+  429: 'Too many concurrent imports or queries; retry after Retry-After seconds',
   500: 'Internal error; nothing half-done is left behind',
   503: 'Storage unavailable',
 };
 
 /** The contract's error codes by status (§1–§8). */
 const ERROR_CODES: Record<number, string[]> = {
-  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column'],
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column'],
   401: ['unauthorized'],
-  403: ['forbidden', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found'],
+  403: ['forbidden', 'insufficient_scope', 'not_shared', 'bucket_readonly'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found', 'snapshot_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'column_exists', 'duplicate_keys'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   422: ['validation_error'],
@@ -505,6 +681,14 @@ function failure(status: number): Record<string, unknown> {
   };
 }
 
+/** What a bucket- or branch-restricted key meets on a route (§11), for its description. */
+function restrictionNote(route: RouteDef): string {
+  if (route.bucketRestrictedKeys === 'insufficient_scope') return ' A key restricted to buckets gets 403 `insufficient_scope`.';
+  if (route.bucketRestrictedKeys === 'forbidden') return ' A key restricted to buckets gets 403 `forbidden`.';
+  if (route.path.includes(':bucket')) return ' A key restricted to buckets reaches only its buckets (403 `forbidden` otherwise).';
+  return '';
+}
+
 /** Routes that appear in the document: every route not marked `internal`. */
 export const documentedRoutes = (routes: readonly RouteDef[]) => routes.filter((route) => !route.internal);
 
@@ -517,11 +701,17 @@ export function buildOpenApi(routes: readonly RouteDef[], options: OpenApiOption
     tags.add(route.tag);
     const responses: Record<string, unknown> = {};
     for (const status of route.responses) responses[String(status)] = status < 400 ? success(route, status) : failure(status);
-    const auth = route.auth === 'none' ? undefined : route.auth === 'admin' ? 'Needs the admin key.' : 'Needs the admin key or a key of project `{id}`.';
+    const auth =
+      route.auth === 'none'
+        ? undefined
+        : route.auth === 'admin'
+          ? 'Needs the service admin key.'
+          : `Needs the service admin key or a live key of project \`{id}\` with scope \`${route.scope}\`${route.scope === 'admin' ? '' : ' or higher'}.${restrictionNote(route)}`;
     const operation: Record<string, unknown> = {
       operationId: operationId(route, used),
       summary: route.summary,
       ...(auth ? { description: auth } : {}),
+      ...(route.auth === 'project' ? { 'x-required-scope': route.scope } : route.auth === 'admin' ? { 'x-required-scope': 'service_admin' } : {}),
       tags: [route.tag],
       security: route.auth === 'none' ? [] : [{ bearerAuth: [] }],
     };
@@ -548,7 +738,8 @@ export function buildOpenApi(routes: readonly RouteDef[], options: OpenApiOption
         bearerAuth: {
           type: 'http',
           scheme: 'bearer',
-          description: 'The admin key (ADMIN_API_KEY) or a project key `proj_{id}_admin_{32 hex}`.',
+          description:
+            'The service admin key (ADMIN_API_KEY) or a project API key `proj_{id}_{scope}_{32 hex}` (scope admin, write or read; §11). Each operation names the scope it needs in `x-required-scope`.',
         },
       },
       headers: {

@@ -1,5 +1,8 @@
 import type { GenericSchema } from 'valibot';
+import type { Scope } from './auth/scopes.ts';
 import type { Handler } from './context.ts';
+
+export { SCOPES, type Scope } from './auth/scopes.ts';
 import { getHealth } from '../handlers/service/health.ts';
 import { initBackend } from '../handlers/service/init.ts';
 import { removeBackend } from '../handlers/service/remove.ts';
@@ -35,13 +38,13 @@ import { ShareBucketSchema, shareBucket } from '../handlers/sharing/share.ts';
 import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { sqlRoutes } from './routes/sql.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
 import { schemaRoutes } from './routes/schema.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
-/** What a project key must be allowed to do for a route (§11); each scope includes the ones before it. */
-export type Scope = 'read' | 'write' | 'admin';
-export const SCOPES: readonly Scope[] = ['read', 'write', 'admin'];
 
 /** One endpoint: how it is reached, who may call it, what it accepts, and its handler. */
 export interface RouteDef {
@@ -54,6 +57,14 @@ export interface RouteDef {
    * null on routes that are open or need the service admin key.
    */
   scope: Scope | null;
+  /**
+   * How a bucket-restricted key is refused on this route when the path names no bucket:
+   * `insufficient_scope` (creating buckets), `forbidden` (e.g. workspaces); absent: allowed
+   * (listings then show only the key's buckets).
+   */
+  bucketRestrictedKeys?: 'insufficient_scope' | 'forbidden';
+  /** A branch-restricted key may use this route outside its branch (`GET P/api-keys/current`). */
+  branchRestrictedKeys?: 'allowed';
   handler: Handler;
   summary: string;
   tag: string;
@@ -88,7 +99,7 @@ export const routes: RouteDef[] = [
   { method: 'GET', path: `${P}/stats`, auth: 'project', scope: 'read', handler: getProjectStats, summary: 'Live project statistics', tag: 'projects', responses: [200, 401, 403, 404, 422] },
 
 
-  { method: 'POST', path: `${P}/buckets`, auth: 'project', scope: 'write', handler: createBucket, body: CreateBucketSchema, summary: 'Create a bucket', tag: 'buckets', responses: [201, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'POST', path: `${P}/buckets`, auth: 'project', scope: 'write', bucketRestrictedKeys: 'insufficient_scope', handler: createBucket, body: CreateBucketSchema, summary: 'Create a bucket', tag: 'buckets', responses: [201, 401, 403, 404, 409, 413, 415, 422] },
   { method: 'GET', path: `${P}/buckets`, auth: 'project', scope: 'read', handler: listBuckets, summary: 'List buckets (linked ones included)', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
   { method: 'GET', path: B, auth: 'project', scope: 'read', handler: getBucket, summary: 'Get a bucket', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
   { method: 'DELETE', path: B, auth: 'project', scope: 'write', handler: deleteBucket, query: DeleteBucketQuerySchema, summary: 'Delete a bucket (or unlink a linked one)', tag: 'buckets', responses: [204, 401, 403, 404, 409, 422] },
@@ -111,5 +122,10 @@ export const routes: RouteDef[] = [
   { method: 'POST', path: `${T}/delete-rows`, auth: 'project', scope: 'write', handler: deleteTableRows, body: DeleteRowsSchema, summary: 'Delete the rows matching filters', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
   { method: 'POST', path: `${T}/truncate`, auth: 'project', scope: 'write', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
   { method: 'POST', path: `${T}/import`, auth: 'project', scope: 'write', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
+
+  // Part II capabilities, one file each under src/routes/.
+  ...keyRoutes,
+  ...sqlRoutes,
+  ...snapshotRoutes,
   ...schemaRoutes,
 ];

@@ -6,12 +6,19 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { KeyCatalog } from './storage/catalog/keys.ts';
 import { MetadataStore } from './storage/catalog/metadata.ts';
 import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
+import { SnapshotCatalog } from './storage/catalog/snapshots.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { WorkspaceCatalog } from './storage/catalog/workspaces.ts';
+import { SqlService } from './storage/sql/sandbox.ts';
+import { reconcileWorkspaces, workspaceSweepTask } from './storage/sql/workspaces.ts';
+import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-recovery.ts';
+import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
 import { recoverSchemaChanges, type SchemaStep, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
@@ -33,12 +40,16 @@ export interface Services {
   paths: StoragePaths;
   db: Database;
   catalog: Catalog;
+  /** Project API keys (§11). */
+  keys: KeyCatalog;
   /** §12 metadata of buckets, tables and columns. */
   metadata: MetadataStore;
   /** Schema changes under way (§12), recorded before a table file is altered. */
   schemaChanges: SchemaChangeStore;
   /** Set by the snapshots capability (§13): called by schema changes that take an auto snapshot. */
   snapshotHooks?: SnapshotHooks;
+  /** Snapshot records, snapshot settings and restore intents (§13). */
+  snapshots: SnapshotCatalog;
   /** Crash tests only (`DSA_TEST_PAUSE_AT`): a schema change stops for good at that step. */
   faultPoint?: (step: SchemaStep) => Promise<void>;
   registry: AttachmentRegistry;
@@ -52,6 +63,10 @@ export interface Services {
   clock: Clock;
   /** The one background sweeper for everything that expires; modules register tasks at start. */
   sweeper: Sweeper;
+  /** §17: the SQL sandboxes (statement check, private folder, view catalogs, query slots, workspace locks). */
+  sql: SqlService;
+  /** §17: workspace records. */
+  workspaces: WorkspaceCatalog;
   close(): Promise<void>;
 }
 
@@ -60,7 +75,7 @@ export const VERSION = '0.1.0';
 /** Creates the §9 folders that are missing; returns the names of those it created. */
 export async function ensureLayout(paths: StoragePaths): Promise<string[]> {
   const created: string[] = [];
-  for (const [name, dir] of Object.entries(paths.folders)) {
+  for (const [name, dir] of Object.entries({ ...paths.folders, ...paths.moreFolders })) {
     if (!existsSync(dir)) {
       await mkdir(dir, { recursive: true });
       created.push(name);
@@ -106,11 +121,21 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     const catalog = await Catalog.load(db);
     const metadata = await MetadataStore.load(catalog.store);
     const schemaChanges = await SchemaChangeStore.load(catalog.store);
+    const snapshots = await SnapshotCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
     await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges }, logger);
+    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock };
+    await recoverSnapshots(snapshotDeps, logger);
     await reconcile({ db, paths, catalog, registry, metadata }, logger, { verifyAll: uncleanStop });
+    await reconcileSnapshotFiles(snapshotDeps, logger);
+    const keys = await KeyCatalog.load(catalog.store);
+    // Keys outliving their project: a project delete stopped between its two catalog steps.
+    for (const projectId of keys.orphans((id) => catalog.getActiveProject(id) !== undefined)) {
+      await keys.dropProject(projectId);
+      logger.info({ event: 'reconcile', repair: 'dropped_keys', project_id: projectId }, 'dropped the keys of a project that is not active');
+    }
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
       { event: 'reconcile', unclean_stop: uncleanStop, projects: catalog.listProjects().length, duration_ms: Math.round(performance.now() - reconcileStarted) },
@@ -125,14 +150,20 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       activeImports: () => activeImports.count,
     });
     const sweeper = new Sweeper(clock, logger);
+    const sql = await SqlService.open({ config, paths, registry, db, logger });
+    const workspaces = await WorkspaceCatalog.load(catalog.store);
+    sweeper.register(snapshotSweepTask(snapshotDeps));
     const services: Services = {
       config,
       version: VERSION,
       paths,
       db,
       catalog,
+      keys,
       metadata,
       schemaChanges,
+      snapshots,
+      snapshotHooks: snapshotHooks(snapshotDeps),
       registry,
       logger,
       adminKey,
@@ -140,16 +171,23 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       metrics,
       clock,
       sweeper,
+      sql,
+      workspaces,
       async close() {
         if (closed) return;
         closed = true;
         await sweeper.stop();
+        await keys.stop().catch((error) => logger.error({ event: 'shutdown', err: (error as Error).message }, 'could not record key uses'));
+        await sql.close();
         await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();
         await rm(runningMarker, { force: true });
       },
     };
+    keys.startFlushing((error) => logger.error({ event: 'keys', err: (error as Error).message }, 'could not record key uses'));
+    await reconcileWorkspaces(services);
+    sweeper.register(workspaceSweepTask(services));
     // Fault injection for the crash tests: the change logs the step and never goes on, so
     // the test can kill the process exactly there. Unset in any real deployment.
     const pauseAt = process.env.DSA_TEST_PAUSE_AT;

@@ -2,7 +2,8 @@
 // as it is in `routes`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes, type RouteDef } from '../src/routes.ts';
-import { ADMIN_KEY, makeApp, type TestApp } from './helpers.ts';
+import { join } from 'node:path';
+import { ADMIN_KEY, makeApp, manualClock, walk, type TestApp } from './helpers.ts';
 
 const label = (route: RouteDef) => `${route.method} ${route.path}`;
 
@@ -177,4 +178,210 @@ describe('§2 401/403 matrix', () => {
     expect(status).toBe(200);
     expect(body.status).toBe('active');
   });
+});
+
+// CONTRACT §11 for every project route of the route table × every kind of project key:
+// the expected answer (through, or 403 with the exact code), and for every refused call
+// nothing changed — catalog, files and rows alike.
+describe('§11 scope matrix', () => {
+  const clock = manualClock();
+  let t: TestApp;
+  const ALLOWED = 'in_c_matrix';
+  const OTHER = 'in_c_other';
+  type KeyKind = 'read' | 'write' | 'admin' | 'bucket read' | 'bucket write' | 'revoked' | 'expired' | "other project's admin";
+  const KINDS: KeyKind[] = ['read', 'write', 'admin', 'bucket read', 'bucket write', 'revoked', 'expired', "other project's admin"];
+  let fixture: { id: string; keys: Record<KeyKind, string> };
+  let mutable = 0;
+
+  /** A project with both buckets, a table with a row in each, and one key of every kind. */
+  async function makeFixture(id: string) {
+    const admin = await t.createProject(id);
+    for (const bucket of [ALLOWED, OTHER]) {
+      expect((await t.call('POST', `/projects/${id}/buckets`, { body: { name: bucket } })).status).toBe(201);
+      const table = await t.call('POST', `/projects/${id}/buckets/${bucket}/tables`, { body: { name: 'orders', columns: [{ name: 'id', type: 'INTEGER' }] } });
+      expect(table.status).toBe(201);
+      const imported = await t.call('POST', `/projects/${id}/buckets/${bucket}/tables/orders/import`, { raw: 'id\n1\n', headers: { 'content-type': 'text/csv' } });
+      expect(imported.status).toBe(200);
+    }
+    const make = async (body: Record<string, unknown>) => {
+      const { status, body: made } = await t.callJson('POST', `/projects/${id}/api-keys`, { body, key: admin });
+      expect(status).toBe(201);
+      return made as { id: string; api_key: string };
+    };
+    const revoked = await make({ scope: 'admin' });
+    expect((await t.call('DELETE', `/projects/${id}/api-keys/${revoked.id}`)).status).toBe(204);
+    const expired = await make({ scope: 'admin', expires_in_seconds: 60 });
+    const keys: Record<KeyKind, string> = {
+      read: (await make({ scope: 'read' })).api_key,
+      write: (await make({ scope: 'write' })).api_key,
+      admin,
+      'bucket read': (await make({ scope: 'read', buckets: [ALLOWED] })).api_key,
+      'bucket write': (await make({ scope: 'write', buckets: [ALLOWED] })).api_key,
+      revoked: revoked.api_key,
+      expired: expired.api_key,
+      "other project's admin": otherAdmin,
+    };
+    return { id, keys };
+  }
+
+  let otherAdmin = '';
+  beforeAll(async () => {
+    t = await makeApp({ clock });
+    otherAdmin = await t.createProject('elsewhere');
+    fixture = await makeFixture('scoped');
+    clock.advance(61_000); // the expired keys are now past their expiry
+  });
+  afterAll(() => t.close());
+
+  const pathIn = (route: RouteDef, projectId: string, bucket: string) =>
+    pathFor(route, projectId).replace('/buckets/in_c_matrix', `/buckets/${bucket}`);
+
+  /** What a key of this kind must meet on the route (before anything else is looked at). */
+  function expected(route: RouteDef, kind: KeyKind, bucket: string): { status: 403; code: string } | 'through' {
+    if (kind === 'revoked' || kind === 'expired' || kind === "other project's admin") return { status: 403, code: 'forbidden' };
+    const restricted = kind.startsWith('bucket ');
+    const scope = kind === 'bucket read' ? 'read' : kind === 'bucket write' ? 'write' : (kind as 'read' | 'write' | 'admin');
+    if (restricted && route.path.includes(':bucket') && bucket !== ALLOWED) return { status: 403, code: 'forbidden' };
+    if (restricted && !route.path.includes(':bucket') && route.bucketRestrictedKeys === 'forbidden') return { status: 403, code: 'forbidden' };
+    const order = ['read', 'write', 'admin'];
+    if (order.indexOf(scope) < order.indexOf(route.scope!)) return { status: 403, code: 'insufficient_scope' };
+    if (restricted && !route.path.includes(':bucket') && route.bucketRestrictedKeys === 'insufficient_scope') return { status: 403, code: 'insufficient_scope' };
+    return 'through';
+  }
+
+  /** Everything a refused call might have touched: catalog records, files and their sizes, rows. */
+  async function fingerprint(projectId: string): Promise<string> {
+    const s = t.services;
+    const files = await walk(join(t.dataDir, 'duckdb', `project_${projectId}`));
+    const tables = s.catalog.listProjectTables(projectId).map((x) => [x.bucket, x.name, x.rowCount, x.columns]);
+    const rows: unknown[] = [];
+    for (const bucket of [ALLOWED, OTHER]) {
+      const preview = await t.callJson('GET', `/projects/${projectId}/buckets/${bucket}/tables/orders/preview`);
+      rows.push(preview.status, preview.body?.rows);
+    }
+    return JSON.stringify({
+      project: s.catalog.getProject(projectId),
+      buckets: s.catalog.listBuckets(projectId),
+      tables,
+      keys: s.keys.list(projectId).map((k) => [k.id, k.digest, k.scope, k.buckets, k.expiresAt]),
+      shares: s.catalog.sharesWith('elsewhere'),
+      files,
+      rows,
+    });
+  }
+
+  for (const route of projectRoutes) {
+    describe(label(route), () => {
+      for (const kind of KINDS) {
+        const buckets = route.path.includes(':bucket') && kind.startsWith('bucket ') ? [ALLOWED, OTHER] : [ALLOWED];
+        for (const bucket of buckets) {
+          const want = (): ReturnType<typeof expected> => expected(route, kind, bucket);
+          it(`${kind} key${buckets.length > 1 ? ` on ${bucket === ALLOWED ? 'its' : 'another'} bucket` : ''}`, async () => {
+            const outcome = want();
+            if (outcome === 'through') {
+              // Passing calls may change what they touch: each runs on a project of its own.
+              const own = route.method === 'GET' ? fixture : await makeFixture(`m${mutable++}`);
+              const response = await t.call(route.method, pathIn(route, own.id, bucket), { key: own.keys[kind], body: route.body ? {} : undefined });
+              const text = await response.text();
+              const code = response.status === 403 ? JSON.parse(text).detail.error : null;
+              expect([401, 500], `${label(route)} as ${kind}: ${response.status} ${text}`).not.toContain(response.status);
+              expect(['forbidden', 'insufficient_scope'], `${label(route)} as ${kind}: ${text}`).not.toContain(code);
+              return;
+            }
+            const before = await fingerprint(fixture.id);
+            const response = await t.call(route.method, pathIn(route, fixture.id, bucket), {
+              key: fixture.keys[kind],
+              body: route.body ? { name: 'in_c_new', scope: 'admin', target_project_id: 'elsewhere', columns: [{ name: 'x', type: 'INTEGER' }], filters: [{ column: 'id', operator: 'eq', values: [1] }] } : undefined,
+              raw: route.path.endsWith('/import') ? 'id\n2\n' : undefined,
+              headers: route.path.endsWith('/import') ? { 'content-type': 'text/csv' } : undefined,
+            });
+            const body = await response.json();
+            expect(response.status, `${label(route)} as ${kind}: ${JSON.stringify(body)}`).toBe(outcome.status);
+            expect(body.detail.error, `${label(route)} as ${kind}`).toBe(outcome.code);
+            if (outcome.code === 'insufficient_scope' && body.detail.details?.required !== 'unrestricted') {
+              const scope = kind.replace('bucket ', '');
+              expect(body.detail.details).toEqual({ required: route.scope, scope });
+            }
+            expect(await fingerprint(fixture.id), `${label(route)} as ${kind} changed something`).toBe(before);
+          });
+        }
+      }
+    });
+  }
+
+  it('bucket-restricted keys see only their buckets in listings', async () => {
+    for (const kind of ['bucket read', 'bucket write'] as const) {
+      const { body } = await t.callJson('GET', `/projects/${fixture.id}/buckets`, { key: fixture.keys[kind] });
+      expect(body.buckets.map((b: { name: string }) => b.name)).toEqual([ALLOWED]);
+      expect(body.total).toBe(1);
+    }
+    const all = await t.callJson('GET', `/projects/${fixture.id}/buckets`, { key: fixture.keys.read });
+    expect(all.body.total).toBe(2);
+  });
+
+  it('a bucket-restricted key meets 403 forbidden on a bucket that does not exist, before validation', async () => {
+    for (const name of ['in_c_nosuch', 'bad.name']) {
+      const res = await t.callJson('GET', `/projects/${fixture.id}/buckets/${name}/tables`, { key: fixture.keys['bucket read'] });
+      expect(res.status, name).toBe(403);
+      expect(res.body.detail.error).toBe('forbidden');
+    }
+  });
+
+  it('shared-bucket listings of a bucket-restricted key show only what it links as one of its buckets', async () => {
+    const src = 'sharer';
+    await t.createProject(src);
+    for (const name of ['in_c_one', 'in_c_two']) {
+      await t.call('POST', `/projects/${src}/buckets`, { body: { name } });
+      expect((await t.call('POST', `/projects/${src}/buckets/${name}/share`, { body: { target_project_id: fixture.id } })).status).toBe(200);
+    }
+    expect((await t.call('POST', `/projects/${fixture.id}/buckets/${ALLOWED}_link/link`, { body: { source_project_id: src, source_bucket_name: 'in_c_one' } })).status).toBe(201);
+    const viewer = (await t.callJson('POST', `/projects/${fixture.id}/api-keys`, { body: { scope: 'read', buckets: [`${ALLOWED}_link`] } })).body.api_key;
+    const seen = await t.callJson('GET', `/projects/${fixture.id}/shared-buckets`, { key: viewer });
+    expect(seen.body.buckets.map((b: { source_bucket_name: string }) => b.source_bucket_name)).toEqual(['in_c_one']);
+    const unrestricted = await t.callJson('GET', `/projects/${fixture.id}/shared-buckets`, { key: fixture.keys.read });
+    expect(unrestricted.body.total).toBe(2);
+    // Linking is an admin route: a restricted key never links, whatever the bucket.
+    const link = await t.callJson('POST', `/projects/${fixture.id}/buckets/${ALLOWED}/link`, { key: fixture.keys['bucket write'], body: { source_project_id: src, source_bucket_name: 'in_c_two' } });
+    expect(link.status).toBe(403);
+    expect(link.body.detail.error).toBe('insufficient_scope');
+  });
+
+  it("a bucket-restricted key's SQL sees only its buckets", async () => {
+    const key = fixture.keys['bucket read'];
+    const own = await t.callJson('POST', `/projects/${fixture.id}/query`, { key, body: { sql: `SELECT count(*) AS n FROM ${ALLOWED}.orders` } });
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+    expect(own.body.rows).toEqual([{ n: 1 }]);
+    const other = await t.callJson('POST', `/projects/${fixture.id}/query`, { key, body: { sql: `SELECT count(*) AS n FROM ${OTHER}.orders` } });
+    expect(other.status).toBe(400);
+    expect(other.body.detail.error).toBe('invalid_query');
+    expect(JSON.stringify(other.body)).not.toContain('"n"');
+    const unrestricted = await t.callJson('POST', `/projects/${fixture.id}/query`, { key: fixture.keys.read, body: { sql: `SELECT count(*) AS n FROM ${OTHER}.orders` } });
+    expect(unrestricted.status).toBe(200);
+  });
+
+  it('a bucket-restricted key sees and restores only the snapshots of its buckets', async () => {
+    const mine = (await t.callJson('POST', `/projects/${fixture.id}/buckets/${ALLOWED}/tables/orders/snapshots`, { body: {} })).body;
+    const theirs = (await t.callJson('POST', `/projects/${fixture.id}/buckets/${OTHER}/tables/orders/snapshots`, { body: {} })).body;
+    const key = fixture.keys['bucket write'];
+    const list = await t.callJson('GET', `/projects/${fixture.id}/snapshots`, { key });
+    expect(list.body.snapshots.map((s: { id: string }) => s.id)).toEqual([mine.id]);
+    expect(list.body.total).toBe(1);
+    expect((await t.callJson('GET', `/projects/${fixture.id}/snapshots/${mine.id}`, { key })).status).toBe(200);
+    for (const [method, path] of [['GET', ''], ['DELETE', ''], ['POST', '/restore']] as const) {
+      const res = await t.callJson(method, `/projects/${fixture.id}/snapshots/${theirs.id}${path}`, { key, body: method === 'POST' ? { table: 'copy' } : undefined });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.body.detail.error).toBe('snapshot_not_found');
+    }
+    const into = await t.callJson('POST', `/projects/${fixture.id}/snapshots/${mine.id}/restore`, { key, body: { bucket: OTHER, table: 'copy' } });
+    expect(into.status).toBe(403);
+    expect(into.body.detail.error).toBe('forbidden');
+    expect(t.services.catalog.getTable(fixture.id, OTHER, 'copy')).toBeUndefined();
+    const ok = await t.callJson('POST', `/projects/${fixture.id}/snapshots/${mine.id}/restore`, { key, body: { table: 'copy' } });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(t.services.snapshots.list(fixture.id).some((s) => s.id === theirs.id)).toBe(true);
+  });
+
+  // §14 lands later: branch-restricted keys exist in the contract today, and until there are
+  // branches they reach nothing but `current`. When branches land, these become real tests.
+  it.todo('a branch-restricted key reaches only the routes under its branch (enforced with §14 branches)');
 });

@@ -61,6 +61,20 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/buckets/:bucket/tables/:table/delete-rows': () => ({ body: { filters: [{ column: 'id', operator: 'ge', values: [0] }] } }),
   'POST /projects/:id/buckets/:bucket/tables/:table/truncate': () => ({}),
   'POST /projects/:id/buckets/:bucket/tables/:table/import': () => ({ raw: 'id,name,amount\n9,planted,9.99\n', headers: { 'content-type': 'text/csv' } }),
+  'POST /projects/:id/api-keys': () => ({ body: { scope: 'admin', description: 'planted' } }),
+  'GET /projects/:id/api-keys': () => ({}),
+  'GET /projects/:id/api-keys/current': () => ({}),
+  'GET /projects/:id/api-keys/:key_id': () => ({}),
+  'DELETE /projects/:id/api-keys/:key_id': () => ({}),
+  'POST /projects/:id/api-keys/:key_id/rotate': () => ({}),
+  'POST /projects/:id/query': () => ({ body: { sql: 'SELECT * FROM sales.orders' } }),
+  'POST /projects/:id/workspaces': () => ({ body: { name: 'planted' } }),
+  'GET /projects/:id/workspaces': () => ({}),
+  'GET /projects/:id/workspaces/:ws': () => ({}),
+  'DELETE /projects/:id/workspaces/:ws': () => ({}),
+  'POST /projects/:id/workspaces/:ws/load': () => ({ body: { tables: [{ source: 'sales.orders', destination: 'o' }] } }),
+  'POST /projects/:id/workspaces/:ws/query': () => ({ body: { sql: 'CREATE TABLE planted AS SELECT 1' } }),
+  'POST /projects/:id/workspaces/:ws/unload': () => ({ body: { source: 'o', bucket: 'sales', table: 'orders' } }),
   'POST /projects/:id/buckets/:bucket/tables/:table/columns': () => ({ body: { name: 'planted', type: 'INTEGER', default: 1 } }),
   'PATCH /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({ body: { name: 'renamed' } }),
   'DELETE /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({}),
@@ -74,7 +88,18 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
       [`DELETE ${base}/metadata/:key`, () => ({})],
     ]),
   ),
+  'POST /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({ body: { description: 'planted' } }),
+  'GET /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({}),
+  'GET /projects/:id/snapshots': () => ({}),
+  'GET /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'DELETE /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'POST /projects/:id/snapshots/:snapshot_id/restore': () => ({ body: { table: 'restored' } }),
+  'GET /projects/:id/settings/snapshots': () => ({}),
+  'PUT /projects/:id/settings/snapshots': () => ({ body: { auto_retention_days: 1, auto: { full_import: true } } }),
 };
+
+/** The snapshot each victim starts with (for the routes that name one). */
+const victimSnapshots = new Map<string, string>();
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
 const adminRoutes = routes.filter((r) => r.auth === 'admin');
@@ -120,11 +145,19 @@ async function makeVictim(id: string): Promise<string> {
     await ok('POST', `/projects/partner/buckets/${name}/share`, 200, { body: { target_project_id: id } });
   }
   await ok('POST', `/projects/${id}/buckets/linked_in/link`, 201, { body: { source_project_id: 'partner', source_bucket_name: 'bait_linked' }, key });
+  await ok('POST', `/projects/${id}/api-keys`, 201, { body: { scope: 'read', description: 'spare key' }, key });
+  const ws = await ok('POST', `/projects/${id}/workspaces`, 201, { body: {}, key });
+  victimWorkspaces.set(id, ws.id);
+  await ok('POST', `/projects/${id}/workspaces/${ws.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
   for (const target of ['sales', 'sales/tables/orders', 'sales/tables/orders/columns/name']) {
     await ok('POST', `/projects/${id}/buckets/${target}/metadata`, 200, { body: { metadata: [{ key: 'note', value: 'secret note' }] }, key });
   }
+  victimSnapshots.set(id, (await ok('POST', `/projects/${id}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
   return key;
 }
+
+/** Each victim's workspace (the `:ws` of workspace routes). */
+const victimWorkspaces = new Map<string, string>();
 
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -143,16 +176,24 @@ async function snapshot(id: string, key: string) {
   const rows = catalog.getTable(id, 'sales', 'orders')
     ? (await t.callJson('POST', `/projects/${id}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
     : null;
-  const files: Record<string, string> = {};
+  // The project's folder, byte for byte; null once it is gone (a delete that went through).
   const dir = join(paths.duckdbDir, `project_${id}`);
-  for (const rel of await walk(dir)) {
-    const full = join(dir, rel);
-    files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+  const listed = await walk(dir, { allowMissing: true });
+  let files: Record<string, string> | null = null;
+  if (listed) {
+    files = {};
+    for (const rel of listed) {
+      const full = join(dir, rel);
+      files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+    }
   }
-  // The victim's own key still works.
+  // Its API keys (not their last use, which the victim's own calls move), and that its own key still works.
+  const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
+  const workspaces = t.services.workspaces.list(id, 'default').map((w) => ({ ...w }));
   const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
-  return { project, buckets, sharedWithIt, rows, files, keyWorks, metadata };
+  const snapshots = { records: t.services.snapshots.list(id), settings: t.services.snapshots.settings(id), files: await walk(paths.snapshotsProjectDir(id), { allowMissing: true }) };
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
@@ -160,8 +201,11 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':id', id)
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
+    .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000')
+    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000')
     .replace(':column', effective.column ?? 'name')
-    .replace(':key', effective.key ?? 'note');
+    .replace(':key', effective.key ?? 'note')
+    .replace(':snapshot_id', victimSnapshots.get(id) ?? 's_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 
@@ -212,7 +256,7 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
       expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
       if (route.method === 'GET') {
         expect(text.length).toBeGreaterThan(0);
-      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export')) {
+      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !route.path.endsWith('/:id/query')) {
         expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
       }
     });

@@ -32,6 +32,8 @@ describe('parseConfig', () => {
       duckdbMemoryLimit: '4GB',
       maxImportBytes: 10e9,
       maxConcurrentImports: 4,
+      maxConcurrentQueries: 4,
+      queryMemoryLimit: '1GB',
       logLevel: 'debug',
     });
   });
@@ -53,6 +55,8 @@ describe('parseConfig', () => {
       DUCKDB_MEMORY_LIMIT: '512MiB',
       MAX_IMPORT_BYTES: '1GB',
       MAX_CONCURRENT_IMPORTS: '8',
+      MAX_CONCURRENT_QUERIES: '3',
+      QUERY_MEMORY_LIMIT: '256MB',
       LOG_LEVEL: 'error',
     });
     expect(config).toEqual({
@@ -65,8 +69,16 @@ describe('parseConfig', () => {
       duckdbMemoryLimit: '512MiB',
       maxImportBytes: 1e9,
       maxConcurrentImports: 8,
+      maxConcurrentQueries: 3,
+      queryMemoryLimit: '256MB',
       logLevel: 'error',
     });
+  });
+
+  it('refuses a malformed QUERY_MEMORY_LIMIT or MAX_CONCURRENT_QUERIES, naming the variable', () => {
+    expect(() => parseConfig({ QUERY_MEMORY_LIMIT: 'lots' })).toThrow(/QUERY_MEMORY_LIMIT/);
+    expect(() => parseConfig({ MAX_CONCURRENT_QUERIES: '0' })).toThrow(/MAX_CONCURRENT_QUERIES/);
+    expect(parseConfig({ QUERY_MEMORY_LIMIT: '1048576' }).queryMemoryLimit).toBe('1048576B');
   });
 
   it('ignores variables it does not know', () => {
@@ -218,5 +230,20 @@ describe('main refuses an invalid configuration at start', () => {
     });
     expect(await child.exited).not.toBe(0);
     expect(child.stderr()).toContain('DUCKDB_MEMORY_LIMIT');
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('has no literal default admin key: unset, the service generates one into /data/admin.key', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const compose = await readFile(join(REPO, 'docker-compose.yml'), 'utf8');
+    const entries = compose.split('\n').filter((line) => /^\s*-?\s*ADMIN_API_KEY\s*[:=]/.test(line) && !line.trim().startsWith('#'));
+    expect(entries, 'the compose file passes ADMIN_API_KEY through').toHaveLength(1);
+    const value = entries[0]!.replace(/^\s*-?\s*ADMIN_API_KEY\s*[:=]\s*/, '').trim().replace(/^(["'])(.*)\1$/, '$2');
+    // Only the variable itself, with at most an empty default: `${ADMIN_API_KEY}` or `${ADMIN_API_KEY:-}`.
+    expect(value).toMatch(/^\$\{ADMIN_API_KEY(:?-)?\}$/);
+    // What compose passes when the variable is unset: an empty value, which the service
+    // (main: parseConfig(loadEnv())) takes as unset, so it generates a key.
+    expect(parseConfig(loadEnv({ ADMIN_API_KEY: '', DATA_DIR: '/data' }, tmpdir())).adminApiKey).toBeUndefined();
   });
 });

@@ -55,6 +55,29 @@ import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { unshareBucket } from '../handlers/sharing/unshare.ts';
 
+import { createKey } from '../handlers/keys/create.ts';
+import { getCurrentKey } from '../handlers/keys/current.ts';
+import { deleteKey } from '../handlers/keys/delete.ts';
+import { getKey } from '../handlers/keys/get.ts';
+import { listKeys } from '../handlers/keys/list.ts';
+import { rotateKey } from '../handlers/keys/rotate.ts';
+import { queryProject } from '../handlers/sql/query.ts';
+import { createWorkspace } from '../handlers/workspaces/create.ts';
+import { deleteWorkspace } from '../handlers/workspaces/delete.ts';
+import { getWorkspace } from '../handlers/workspaces/get.ts';
+import { listWorkspaces } from '../handlers/workspaces/list.ts';
+import { loadWorkspace } from '../handlers/workspaces/load.ts';
+import { queryWorkspace } from '../handlers/workspaces/query.ts';
+import { unloadWorkspace } from '../handlers/workspaces/unload.ts';
+import { createTableSnapshot } from '../handlers/snapshots/create.ts';
+import { deleteSnapshot } from '../handlers/snapshots/delete.ts';
+import { getSnapshot } from '../handlers/snapshots/get.ts';
+import { listTableSnapshots } from '../handlers/snapshots/list-table.ts';
+import { listSnapshots } from '../handlers/snapshots/list.ts';
+import { restoreTableSnapshot } from '../handlers/snapshots/restore.ts';
+import { getSnapshotSettings } from '../handlers/snapshots/settings-get.ts';
+import { putSnapshotSettings } from '../handlers/snapshots/settings-put.ts';
+
 import { addTableColumn } from '../handlers/schema/add-column.ts';
 import { alterTableColumn } from '../handlers/schema/alter-column.ts';
 import { dropTableColumn } from '../handlers/schema/drop-column.ts';
@@ -306,7 +329,7 @@ describe('handlers/projects/create.ts', () => {
     expect(res.body.created_at).toMatch(ISO);
     expect(res.body.api_key).toMatch(/^proj_p1_admin_[0-9a-f]{32}$/);
     // Only the digest is kept, and it identifies the project.
-    expect(t.services.catalog.projectIdForKeyDigest(sha256Hex(res.body.api_key))).toBe('p1');
+    expect(t.services.keys.byDigestOf(sha256Hex(res.body.api_key))?.projectId).toBe('p1');
     expect(res.ctx.logFields.project_id).toBe('p1');
   });
 
@@ -359,6 +382,60 @@ describe('handlers/projects/update.ts', () => {
 
   it('updateProject throws 404 not_found for a missing project', async () => {
     await expectHttpError(invoke(updateProject, 'PUT', '/projects/nope', P('nope'), { name: 'x' }), 404, 'not_found');
+  });
+});
+
+// ---------------------------------------------------------------- api keys
+
+describe('handlers/keys/*.ts', () => {
+  const K = '/projects/p1/api-keys';
+  let readKeyId = '';
+
+  it('createKey returns the secret once and stores only its digest', async () => {
+    const res = await invoke(createKey, 'POST', K, P('p1'), { scope: 'read', description: 'dashboard' });
+    expect(res.status).toBe(201);
+    expect(res.body.api_key).toMatch(/^proj_p1_read_[0-9a-f]{32}$/);
+    expect(res.body).toMatchObject({ scope: 'read', description: 'dashboard', buckets: null, branch: null, key_prefix: 'proj_p1_read_...', expires_at: null, rotated_at: null });
+    readKeyId = res.body.id;
+    expect(t.services.keys.byDigestOf(sha256Hex(res.body.api_key))?.id).toBe(readKeyId);
+  });
+
+  it('createKey throws 422 for an admin key restricted to buckets, 404 bucket_not_found for a missing bucket', async () => {
+    await expectHttpError(invoke(createKey, 'POST', K, P('p1'), { scope: 'admin', buckets: ['in_c_sales'] }), 422, 'validation_error');
+    await expectHttpError(invoke(createKey, 'POST', K, P('p1'), { scope: 'read', buckets: ['nope'] }), 404, 'bucket_not_found');
+  });
+
+  it('listKeys lists oldest first, getKey gets one, 404 key_not_found otherwise', async () => {
+    const list = await invoke(listKeys, 'GET', K, P('p1'));
+    expect(list.status).toBe(200);
+    expect(list.body.api_keys.map((k: { scope: string }) => k.scope)).toEqual(['admin', 'read']);
+    expect(list.body.total).toBe(2);
+    expect(JSON.stringify(list.body)).not.toContain('api_key"');
+    const one = await invoke(getKey, 'GET', `${K}/${readKeyId}`, { id: 'p1', key_id: readKeyId });
+    expect(one.body.id).toBe(readKeyId);
+    await expectHttpError(invoke(getKey, 'GET', `${K}/k_000000000000`, { id: 'p1', key_id: 'k_000000000000' }), 404, 'key_not_found');
+  });
+
+  it('getCurrentKey answers the calling key, or the service admin', async () => {
+    const asAdmin = await invoke(getCurrentKey, 'GET', `${K}/current`, P('p1'));
+    expect(asAdmin.body).toEqual({ id: null, scope: 'service_admin' });
+    const key = t.services.keys.get('p1', readKeyId)!;
+    const asKey = await invoke(getCurrentKey, 'GET', `${K}/current`, P('p1'), undefined, { principal: { kind: 'project', projectId: 'p1', key } });
+    expect(asKey.body.id).toBe(readKeyId);
+  });
+
+  it('rotateKey replaces the secret; deleteKey removes the key; the last admin key stays', async () => {
+    const before = t.services.keys.get('p1', readKeyId)!.digest;
+    const rotated = await invoke(rotateKey, 'POST', `${K}/${readKeyId}/rotate`, { id: 'p1', key_id: readKeyId });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.rotated_at).toMatch(ISO);
+    expect(t.services.keys.byDigestOf(before)).toBeUndefined();
+    expect(t.services.keys.byDigestOf(sha256Hex(rotated.body.api_key))?.id).toBe(readKeyId);
+    const gone = await invoke(deleteKey, 'DELETE', `${K}/${readKeyId}`, { id: 'p1', key_id: readKeyId });
+    expect(gone.status).toBe(204);
+    expect(t.services.keys.get('p1', readKeyId)).toBeUndefined();
+    const admin = t.services.keys.list('p1')[0]!;
+    await expectHttpError(invoke(deleteKey, 'DELETE', `${K}/${admin.id}`, { id: 'p1', key_id: admin.id }), 409, 'last_admin_key');
   });
 });
 
@@ -786,6 +863,42 @@ describe('handlers/schema/* and handlers/metadata/*', () => {
 
 // ---------------------------------------------------------------- row deletes, stats, deletes
 
+describe('handlers/snapshots/*.ts', () => {
+  let id: string;
+  const S = (snapshot: string) => ({ id: 'p1', snapshot_id: snapshot });
+
+  it('createTableSnapshot takes a snapshot; listTableSnapshots, listSnapshots and getSnapshot show it', async () => {
+    const created = await invoke(createTableSnapshot, 'POST', `${ORDERS}/snapshots`, orders, { description: 'direct' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ bucket: 'in_c_sales', table: 'orders', kind: 'manual', description: 'direct' });
+    id = created.body.id;
+    expect((await invoke(listTableSnapshots, 'GET', `${ORDERS}/snapshots`, orders)).body).toMatchObject({ total: 1, snapshots: [{ id }] });
+    expect((await invoke(listSnapshots, 'GET', '/projects/p1/snapshots?kind=manual', P('p1'))).body).toMatchObject({ total: 1, snapshots: [{ id }] });
+    expect((await invoke(getSnapshot, 'GET', `/projects/p1/snapshots/${id}`, S(id))).body.id).toBe(id);
+    await expectHttpError(invoke(getSnapshot, 'GET', '/projects/p1/snapshots/s_000000000000', S('s_000000000000')), 404, 'snapshot_not_found');
+  });
+
+  it('restoreTableSnapshot restores into a new table (409 table_exists in place)', async () => {
+    await expectHttpError(invoke(restoreTableSnapshot, 'POST', `/projects/p1/snapshots/${id}/restore`, S(id), {}), 409, 'table_exists');
+    const res = await invoke(restoreTableSnapshot, 'POST', `/projects/p1/snapshots/${id}/restore`, S(id), { table: 'orders_copy' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ snapshot_id: id, auto_snapshot_id: null, table: { name: 'orders_copy', bucket: 'in_c_sales' } });
+    expect((await invoke(deleteTable, 'DELETE', '/projects/p1/buckets/in_c_sales/tables/orders_copy', T('p1', 'in_c_sales', 'orders_copy'))).status).toBe(204);
+  });
+
+  it('getSnapshotSettings and putSnapshotSettings', async () => {
+    expect((await invoke(getSnapshotSettings, 'GET', '/projects/p1/settings/snapshots', P('p1'))).body.manual_retention_days).toBe(90);
+    const put = await invoke(putSnapshotSettings, 'PUT', '/projects/p1/settings/snapshots', P('p1'), { manual_retention_days: 30 });
+    expect(put.body.manual_retention_days).toBe(30);
+    await expectHttpError(invoke(putSnapshotSettings, 'PUT', '/projects/p1/settings/snapshots', P('p1'), { manual_retention_days: 0 }), 422, 'validation_error');
+  });
+
+  it('deleteSnapshot deletes it', async () => {
+    expect((await invoke(deleteSnapshot, 'DELETE', `/projects/p1/snapshots/${id}`, S(id))).status).toBe(204);
+    await expectHttpError(invoke(deleteSnapshot, 'DELETE', `/projects/p1/snapshots/${id}`, S(id)), 404, 'snapshot_not_found');
+  });
+});
+
 describe('handlers/data/delete-rows.ts', () => {
   it('deleteTableRows deletes the matching rows and counts them', async () => {
     const res = await invoke(deleteTableRows, 'POST', `${ORDERS}/delete-rows`, orders, { filters: [{ column: 'id', operator: 'eq', values: [2] }] });
@@ -883,6 +996,26 @@ describe('handlers/projects/delete.ts', () => {
   });
 });
 
+describe('SQL and workspace handlers, called directly', () => {
+  it('query, then a workspace from create to delete', async () => {
+    await invoke(createProject, 'POST', '/projects', {}, { id: 'sqld' });
+    await invoke(createBucket, 'POST', '/projects/sqld/buckets', { id: 'sqld' }, { name: 'b' });
+    await invoke(createTable, 'POST', '/projects/sqld/buckets/b/tables', { id: 'sqld', bucket: 'b' }, { name: 't', columns: [{ name: 'x', type: 'INTEGER' }] });
+    const q = await invoke(queryProject, 'POST', '/projects/sqld/query', { id: 'sqld' }, { sql: 'SELECT count(*) AS n FROM b.t' });
+    expect(q.body.rows).toEqual([{ n: 0 }]);
+    const ws = await invoke(createWorkspace, 'POST', '/projects/sqld/workspaces', { id: 'sqld' }, {});
+    expect(ws.status).toBe(201);
+    const p = { id: 'sqld', ws: ws.body.id };
+    expect((await invoke(listWorkspaces, 'GET', '/projects/sqld/workspaces', { id: 'sqld' })).body.total).toBe(1);
+    expect((await invoke(loadWorkspace, 'POST', `/projects/sqld/workspaces/${p.ws}/load`, p, { tables: [{ source: 'b.t', destination: 't' }] })).status).toBe(200);
+    expect((await invoke(queryWorkspace, 'POST', `/projects/sqld/workspaces/${p.ws}/query`, p, { sql: 'INSERT INTO t VALUES (5)' })).body.results[0].changed_rows).toBe(1);
+    const u = await invoke(unloadWorkspace, 'POST', `/projects/sqld/workspaces/${p.ws}/unload`, p, { source: 't', bucket: 'b', table: 't' });
+    expect(u.body.imported_rows).toBe(1);
+    expect((await invoke(getWorkspace, 'GET', `/projects/sqld/workspaces/${p.ws}`, p)).body.tables[0].row_count).toBe(1);
+    expect((await invoke(deleteWorkspace, 'DELETE', `/projects/sqld/workspaces/${p.ws}`, p)).status).toBe(204);
+  });
+});
+
 describe('every handler file is covered above', () => {
   it('lists no handler export that this file does not import', async () => {
     const imported = [
@@ -892,6 +1025,9 @@ describe('every handler file is covered above', () => {
       createTable, deleteTable, getTable, listTables, previewTable,
       deleteTableRows, exportTableGet, exportTablePost, importTable, previewFiltered, truncateTable,
       grantReadonly, linkBucket, revokeReadonly, shareBucket, listSharedBuckets, unlinkBucket, unshareBucket,
+      createKey, getCurrentKey, deleteKey, getKey, listKeys, rotateKey,
+      queryProject, createWorkspace, deleteWorkspace, getWorkspace, listWorkspaces, loadWorkspace, queryWorkspace, unloadWorkspace,
+      createTableSnapshot, deleteSnapshot, getSnapshot, listTableSnapshots, listSnapshots, restoreTableSnapshot, getSnapshotSettings, putSnapshotSettings,
       addTableColumn, alterTableColumn, dropTableColumn, setTablePrimaryKey, dropTablePrimaryKey, getTableProfile,
       listMetadata, upsertMetadata, deleteMetadata,
     ];

@@ -1,3 +1,4 @@
+import { mayReachBucket } from '../../src/auth/guards.ts';
 import type { Handler } from '../../src/context.ts';
 import { scopedProject } from '../../src/http/lookup.ts';
 import { json } from '../../src/http/respond.ts';
@@ -6,6 +7,10 @@ import { bucketView } from '../../src/http/views.ts';
 /** GET /projects/{id}/buckets — sorted by name, linked buckets included. */
 export const listBuckets: Handler = (_request, ctx) => {
   const project = scopedProject(ctx);
-  const buckets = ctx.services.catalog.listBuckets(project.id).map((b) => bucketView(ctx.services, b));
+  // A bucket-restricted key sees only its buckets.
+  const buckets = ctx.services.catalog
+    .listBuckets(project.id)
+    .filter((b) => mayReachBucket(ctx.principal, b.name))
+    .map((b) => bucketView(ctx.services, b));
   return json({ buckets, total: buckets.length });
 };

@@ -36,12 +36,31 @@ export function errorBody(code: string, message: string, details?: Record<string
  * building them by hand in handlers.
  */
 export const errors = {
+  /** §4 (the project routes themselves): a missing or deleted project. */
+  notFound: (projectId: string) => notFound('not_found', `Project ${projectId} not found`, { project_id: projectId }),
   projectNotFound: (projectId: string) => notFound('project_not_found', `Project ${projectId} not found`, { project_id: projectId }),
   bucketNotFound: (projectId: string, bucket: string) =>
     notFound('bucket_not_found', `Bucket ${bucket} not found in project ${projectId}`, { project_id: projectId, bucket_name: bucket }),
   tableNotFound: (projectId: string, bucket: string, table: string) =>
     notFound('table_not_found', `Table ${table} not found in bucket ${bucket}`, { project_id: projectId, bucket_name: bucket, table_name: table }),
+  tableExists: (projectId: string, bucket: string, table: string) =>
+    conflict('table_exists', `Table ${table} already exists in bucket ${bucket}`, { project_id: projectId, bucket_name: bucket, table_name: table }),
+  bucketReadonly: (bucket: { projectId: string; name: string; source: { projectId: string; bucket: string } | null }) =>
+    new HttpError(403, 'bucket_readonly', `Bucket ${bucket.name} is linked from ${bucket.source?.projectId}.${bucket.source?.bucket} and is read-only`, {
+      project_id: bucket.projectId,
+      bucket_name: bucket.name,
+    }),
+  snapshotNotFound: (projectId: string, snapshotId: string) =>
+    notFound('snapshot_not_found', `Snapshot ${snapshotId} not found in project ${projectId}`, { project_id: projectId, snapshot_id: snapshotId }),
   forbidden: (message: string, details?: Record<string, unknown>) => new HttpError(403, 'forbidden', message, details),
+  invalidQuery: (message: string, details?: Record<string, unknown>) => new HttpError(400, 'invalid_query', message, details),
+  queryFailed: (message: string, details?: Record<string, unknown>) => new HttpError(400, 'query_failed', message, details),
+  queryTimeout: (seconds: number, details?: Record<string, unknown>) =>
+    new HttpError(400, 'query_timeout', `The query ran longer than its timeout of ${seconds} s and was stopped`, { timeout_seconds: seconds, ...details }),
+  tooManyQueries: (limit: number) =>
+    new HttpError(429, 'too_many_requests', `Too many SQL queries at once (at most ${limit}); retry later`, { limit }, { 'retry-after': '1' }),
+  workspaceNotFound: (projectId: string, workspaceId: string) =>
+    notFound('workspace_not_found', `Workspace ${workspaceId} not found in project ${projectId}`, { project_id: projectId, workspace_id: workspaceId }),
   insufficientScope: (required: string, scope: string) =>
     new HttpError(403, 'insufficient_scope', `This route needs a key of scope ${required}; this key has scope ${scope}`, { required, scope }),
 };

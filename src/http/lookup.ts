@@ -1,15 +1,17 @@
+import { allowedBuckets, mayReachBucket } from '../auth/guards.ts';
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
+import type { SnapshotRecord } from '../storage/catalog/snapshots.ts';
 import { HttpError, notFound, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+import { BucketNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
 export function projectFromPath(ctx: HandlerContext, allowDeleted = false): ProjectRecord {
   const id = validate(ProjectIdSchema, ctx.params.id, 'path.id');
   const project = ctx.services.catalog.getProject(id);
   if (!project || (project.status !== 'active' && !allowDeleted)) {
-    throw notFound('not_found', `Project ${id} not found`, { project_id: id });
+    throw errors.notFound(id);
   }
   ctx.logFields.project_id = project.id;
   return project;
@@ -78,4 +80,27 @@ export function writableTableFromPath(ctx: HandlerContext): { project: ProjectRe
   const { bucket } = bucketFromPath(ctx);
   requireWritable(bucket);
   return tableFromPath(ctx);
+}
+
+/**
+ * The buckets the calling key is restricted to (§11), or null when it may see every bucket.
+ * Keys carry the list as `buckets` on their principal once bucket-restricted keys exist.
+ */
+export function keyBuckets(ctx: HandlerContext): readonly string[] | null {
+  return allowedBuckets(ctx.principal);
+}
+
+/** §11: a key restricted to some buckets cannot use workspaces (403 `forbidden`). */
+export function refuseBucketRestrictedKey(ctx: HandlerContext): void {
+  if (keyBuckets(ctx) !== null) throw errors.forbidden('A key restricted to some buckets cannot use workspaces', { project_id: ctx.params.id });
+}
+
+/** §13: the snapshot named in the path, of the path's project; 404 `snapshot_not_found` otherwise. */
+export function snapshotFromPath(ctx: HandlerContext): { project: ProjectRecord; snapshot: SnapshotRecord } {
+  const project = scopedProject(ctx);
+  const id = validate(SnapshotIdSchema, ctx.params.snapshot_id, 'path.snapshot_id');
+  const snapshot = ctx.services.snapshots.find(project.id, id);
+  // A bucket-restricted key does not see snapshots of other buckets: to it they do not exist.
+  if (!snapshot || !mayReachBucket(ctx.principal, snapshot.bucket)) throw errors.snapshotNotFound(project.id, id);
+  return { project, snapshot };
 }

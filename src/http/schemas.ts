@@ -21,10 +21,19 @@ export const TableNameSchema = v.pipe(
   ),
 );
 
+/** A branch id (§14): `default` or a generated `[a-z0-9_]{1,40}`. */
+export const BranchIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_]{1,40}$/, 'Branch id must be 1-40 characters of a-z, 0-9 or _'));
+
 export const ColumnNameSchema = v.pipe(
   v.string(),
   v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'Column name must be 1-64 characters of A-Z, a-z, 0-9 or _, starting with a letter or _'),
 );
+
+/** A snapshot id in a path (`s_` and 12 hex digits when the service made it; others are simply not found). */
+export const SnapshotIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'Snapshot id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
+
+/** How long a snapshot is kept (§13). */
+export const RetentionDaysSchema = v.pipe(v.number(), v.integer('Expected a whole number of days'), v.minValue(1, 'Must be at least 1'), v.maxValue(3650, 'Must be at most 3650'));
 
 /** `true`/`false` in a query string. */
 export const QueryBoolSchema = v.pipe(
@@ -50,3 +59,5 @@ export const SettingsSchema = v.nullable(
     v.record(v.string(), v.unknown()),
   ),
 );
+
+export const WorkspaceIdSchema = v.pipe(v.string(), v.regex(/^w_[a-z0-9]{1,40}$/, 'Workspace id must look like w_ followed by lowercase letters and digits'));

@@ -3,6 +3,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import type { BucketRecord } from './catalog.ts';
+import { withBucketLock } from './locks.ts';
+import { autoEnabled, withMovedSnapshots } from './snapshots.ts';
 import { MAIN_BRANCH } from './catalog/metadata.ts';
 
 /**
@@ -25,28 +27,6 @@ export async function createBucket(services: Services, bucket: BucketRecord, gua
 }
 
 /**
- * Runs `work` holding the bucket's lock. Creating and deleting the bucket take it alone;
- * table creates in it share it, so a delete cannot move the folder away while a create is
- * writing into it (which would leave files and catalog rows behind for a deleted bucket).
- */
-export function withBucketLock<T>(
-  services: Services,
-  projectId: string,
-  bucket: string,
-  work: () => Promise<T>,
-  mode: 'shared' | 'exclusive' = 'exclusive',
-): Promise<T> {
-  return services.registry.withFolderLock(services.paths.bucketDir(projectId, bucket), mode, work);
-}
-
-/** Runs `work` holding the locks of several buckets of one project (taken in name order). */
-export function withBucketLocks<T>(services: Services, projectId: string, buckets: string[], work: () => Promise<T>): Promise<T> {
-  const names = [...new Set(buckets.map((b) => b.toLowerCase()))].sort();
-  const step = (i: number): Promise<T> => (i === names.length ? work() : withBucketLock(services, projectId, names[i]!, () => step(i + 1)));
-  return step(0);
-}
-
-/**
  * Deletes an own bucket with its tables: under the bucket lock, `check` runs first (it
  * re-checks what the caller checked before waiting, and may refuse); then it waits for
  * every request using the tables, moves the folder aside in one rename (all tables vanish
@@ -62,24 +42,33 @@ export async function deleteOwnBucket(services: Services, bucket: BucketRecord, 
 
 async function deleteLockedBucket(services: Services, bucket: BucketRecord, withLinks: boolean): Promise<void> {
   const { catalog, paths, registry } = services;
-  const tablePaths = catalog.listTables(bucket.projectId, bucket.name).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
+  const tables = catalog.listTables(bucket.projectId, bucket.name);
+  const tablePaths = tables.map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {
-    const dir = paths.bucketDir(bucket.projectId, bucket.name);
-    const trash = join(paths.projectDir(bucket.projectId), `.trash-${randomUUID()}`);
-    let moved = true;
-    try {
-      await rename(dir, trash);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      moved = false;
-    }
-    try {
-      await catalog.deleteBucket(bucket.projectId, bucket.name, withLinks);
-    } catch (error) {
-      if (moved) await rename(trash, dir).catch(() => {});
-      throw error;
-    }
-    await services.metadata.dropBucket(bucket.projectId, MAIN_BRANCH, bucket.name);
-    if (moved) await rm(trash, { recursive: true, force: true });
+    const work = () => removeLockedBucket(services, bucket, withLinks);
+    // Each table's file becomes its drop_table auto snapshot before the folder goes.
+    if (tables.length && autoEnabled(services, bucket.projectId, 'drop_table')) await withMovedSnapshots(services, tables, 'drop_table', work);
+    else await work();
   });
+}
+
+async function removeLockedBucket(services: Services, bucket: BucketRecord, withLinks: boolean): Promise<void> {
+  const { catalog, paths } = services;
+  const dir = paths.bucketDir(bucket.projectId, bucket.name);
+  const trash = join(paths.projectDir(bucket.projectId), `.trash-${randomUUID()}`);
+  let moved = true;
+  try {
+    await rename(dir, trash);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    moved = false;
+  }
+  try {
+    await catalog.deleteBucket(bucket.projectId, bucket.name, withLinks);
+  } catch (error) {
+    if (moved) await rename(trash, dir).catch(() => {});
+    throw error;
+  }
+  await services.metadata.dropBucket(bucket.projectId, MAIN_BRANCH, bucket.name);
+  if (moved) await rm(trash, { recursive: true, force: true });
 }

@@ -1,6 +1,6 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { CatalogStore, type CatalogChange } from './catalog/store.ts';
+import { CatalogStore, type CatalogChange, type Statement } from './catalog/store.ts';
 
 export interface ColumnDef {
   name: string;
@@ -51,8 +51,6 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS projects (
   id VARCHAR PRIMARY KEY, name VARCHAR, settings VARCHAR, status VARCHAR NOT NULL,
   created_at VARCHAR NOT NULL, updated_at VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS api_keys (
-  digest VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, prefix VARCHAR NOT NULL, created_at VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS buckets (
   project_id VARCHAR NOT NULL, name VARCHAR NOT NULL, description VARCHAR, created_at VARCHAR NOT NULL,
   readonly_access BOOLEAN NOT NULL DEFAULT false, source_project_id VARCHAR, source_bucket_name VARCHAR,
@@ -77,7 +75,6 @@ const bucketKey = (projectId: string, bucket: string) => `${lower(projectId)}\u0
  */
 export class Catalog {
   private readonly projects = new Map<string, ProjectRecord>();
-  private readonly keys = new Map<string, string>();
   private readonly buckets = new Map<string, Map<string, BucketRecord>>();
   private readonly tables = new Map<string, Map<string, TableRecord>>();
   private readonly shares = new Map<string, ShareRecord[]>();
@@ -109,7 +106,6 @@ export class Catalog {
         updatedAt: r.updated_at as string,
       });
     }
-    for (const r of await rows('SELECT digest, project_id FROM api_keys')) this.keys.set(r.digest as string, r.project_id as string);
     for (const r of await rows('SELECT * FROM buckets')) {
       this.putBucket({
         projectId: r.project_id as string,
@@ -164,12 +160,11 @@ export class Catalog {
     return [...this.projects.values()];
   }
 
-  projectIdForKeyDigest(digest: string): string | undefined {
-    return this.keys.get(digest);
-  }
-
-  /** `guard` runs under the writer lock, so a conflict check there cannot race. */
-  createProject(project: ProjectRecord, key: { digest: string; prefix: string }, guard?: () => void): Promise<void> {
+  /**
+   * `with` is written in the same transaction (the project's first key) and applied with
+   * it; `guard` runs under the writer lock, so a conflict check there cannot race.
+   */
+  createProject(project: ProjectRecord, withRecords: { statements: Statement[]; apply: () => void }, guard?: () => void): Promise<void> {
     return this.write(
       (c) =>
         this.transaction(c, [
@@ -177,24 +172,25 @@ export class Catalog {
             'INSERT INTO projects VALUES ($1, $2, $3, $4, $5, $6)',
             [project.id, project.name, project.settings == null ? null : JSON.stringify(project.settings), project.status, project.createdAt, project.updatedAt],
           ],
-          ['INSERT INTO api_keys VALUES ($1, $2, $3, $4)', [key.digest, project.id, key.prefix, project.createdAt]],
+          ...withRecords.statements,
         ]),
       () => {
         this.projects.set(lower(project.id), { ...project });
-        this.keys.set(key.digest, project.id);
+        withRecords.apply();
       },
       guard,
     );
   }
 
-  updateProject(id: string, patch: { name?: string | null; settings?: Record<string, unknown> | null }, now: string): Promise<ProjectRecord> {
-    const current = this.getActiveProject(id);
-    if (!current) throw new Error(`project ${id} is not active`);
-    const next: ProjectRecord = { ...current, updatedAt: now };
-    if (patch.name !== undefined) next.name = patch.name;
-    if (patch.settings !== undefined) next.settings = patch.settings;
+  /** Applies `patch` to an active project; undefined when it is not active (checked under the writer lock). */
+  updateProject(id: string, patch: { name?: string | null; settings?: Record<string, unknown> | null }, now: string): Promise<ProjectRecord | undefined> {
     return this.write(
-      async (c) => {
+      async (c): Promise<ProjectRecord | undefined> => {
+        const current = this.getActiveProject(id);
+        if (!current) return undefined;
+        const next: ProjectRecord = { ...current, updatedAt: now };
+        if (patch.name !== undefined) next.name = patch.name;
+        if (patch.settings !== undefined) next.settings = patch.settings;
         await c.run('UPDATE projects SET name = $1, settings = $2, updated_at = $3 WHERE id = $4', [
           next.name,
           next.settings == null ? null : JSON.stringify(next.settings),
@@ -203,12 +199,14 @@ export class Catalog {
         ]);
         return next;
       },
-      () => this.projects.set(lower(current.id), next),
+      (updated) => {
+        if (updated) this.projects.set(lower(updated.id), updated);
+      },
     );
   }
 
   /**
-   * Marks a project deleted and drops, in one transaction, its keys, buckets, tables, the
+   * Marks a project deleted and drops, in one transaction, its buckets, tables, the
    * shares it made or received and every link into or out of it.
    */
   markProjectDeleted(id: string, now: string): Promise<void> {
@@ -219,15 +217,15 @@ export class Catalog {
       (c) =>
         this.transaction(c, [
           ["UPDATE projects SET status = 'deleted', updated_at = $1 WHERE id = $2", [now, pid]],
-          ['DELETE FROM api_keys WHERE project_id = $1', [pid]],
           ['DELETE FROM tables_catalog WHERE project_id = $1', [pid]],
           ['DELETE FROM buckets WHERE project_id = $1 OR source_project_id = $1', [pid]],
           ['DELETE FROM shares WHERE project_id = $1 OR target_project_id = $1', [pid]],
         ]),
       () => {
         this.projects.set(lower(pid), { ...project, status: 'deleted', updatedAt: now });
-        for (const [digest, owner] of this.keys) if (lower(owner) === lower(pid)) this.keys.delete(digest);
         for (const bucket of this.listBuckets(pid)) this.dropBucketInMemory(bucket);
+        // Table rows whose bucket row is already gone (reconciliation of an old race) go too.
+        for (const key of [...this.tables.keys()]) if (key.startsWith(`${lower(pid)}\u0000`)) this.tables.delete(key);
         for (const [key, list] of this.shares) {
           const kept = list.filter((s) => lower(s.projectId) !== lower(pid) && lower(s.targetProjectId) !== lower(pid));
           if (kept.length) this.shares.set(key, kept);
@@ -361,24 +359,6 @@ export class Catalog {
       },
       () => this.putShare({ ...share }),
       guard,
-    );
-  }
-
-  /** Removes a share and, with it, the given linked buckets (the target's links to it). */
-  removeShare(share: ShareRecord, links: BucketRecord[]): Promise<void> {
-    const statements: [string, DuckDBValue[]][] = [
-      ['DELETE FROM shares WHERE project_id = $1 AND bucket_name = $2 AND target_project_id = $3', [share.projectId, share.bucket, share.targetProjectId]],
-    ];
-    for (const link of links) statements.push(['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]);
-    return this.write(
-      (c) => this.transaction(c, statements),
-      () => {
-        const key = bucketKey(share.projectId, share.bucket);
-        const kept = this.sharesOf(share.projectId, share.bucket).filter((s) => lower(s.targetProjectId) !== lower(share.targetProjectId));
-        if (kept.length) this.shares.set(key, kept);
-        else this.shares.delete(key);
-        for (const link of links) this.dropBucketInMemory(link);
-      },
     );
   }
 

@@ -43,6 +43,12 @@ export interface ImportDeps {
   registry: AttachmentRegistry;
 }
 
+/** Work an import lets its caller do at fixed points (e.g. the `full_import` auto snapshot). */
+export interface ImportHooks {
+  /** Runs under the table's write lock just before a full load replaces the rows; the result is discarded if the load fails. */
+  beforeFullLoad?: (table: TableRecord) => Promise<{ discard(): Promise<void> } | null>;
+}
+
 /** A file column and the table column it fills. */
 interface MatchedColumn {
   file: string;
@@ -488,6 +494,7 @@ export async function importFile(
   table: TableRecord,
   stagedPath: string,
   spec: ImportSpec,
+  hooks: ImportHooks = {},
 ): Promise<{ importedRows: number; table: TableRecord }> {
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   const fail = (error: unknown): never => {
@@ -519,9 +526,12 @@ export async function importFile(
       incremental: spec.incremental,
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
     };
+    // Taken under the write lock, before the rows change; dropped again if the load fails.
+    const snapshot = spec.incremental ? null : await hooks.beforeFullLoad?.(current);
     const { imported, rowCount } = await deps.db
       .with((c) => load(deps.db, c, alias, plan))
       .catch(async (error: unknown) => {
+        await snapshot?.discard();
         // A strict conversion does not know the line; where DuckDB's own reader also
         // refuses a value (text that is no number at all, an integer out of range), its
         // error names the line, so that one is reported instead.

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 
+/** Snapshot ids as the service makes them (`s_` and 12 hex digits). */
+export const SNAPSHOT_ID = /^s_[0-9a-f]{12}$/;
+/** The suffix of a file being written under a temporary name (see `partialPath`). */
+export const PARTIAL_SUFFIX = /\.creating-[0-9a-f-]{36}(\.wal)?$/;
+
 const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$|^[A-Za-z0-9_-]{1,64}$/;
 
 /** The §9 layout under one data folder. Every path is built from validated names only. */
@@ -9,6 +14,7 @@ export class StoragePaths {
   readonly duckdbDir: string;
   readonly filesDir: string;
   readonly snapshotsDir: string;
+  readonly workspacesDir: string;
   readonly metadataFile: string;
   readonly adminKeyFile: string;
 
@@ -17,12 +23,28 @@ export class StoragePaths {
     this.duckdbDir = join(this.dataDir, 'duckdb');
     this.filesDir = join(this.dataDir, 'files');
     this.snapshotsDir = join(this.dataDir, 'snapshots');
+    this.workspacesDir = join(this.dataDir, 'workspaces');
     this.metadataFile = join(this.dataDir, 'metadata.duckdb');
     this.adminKeyFile = join(this.dataDir, 'admin.key');
   }
 
   get folders(): Record<'data_dir' | 'duckdb_dir' | 'files_dir' | 'snapshots_dir', string> {
     return { data_dir: this.dataDir, duckdb_dir: this.duckdbDir, files_dir: this.filesDir, snapshots_dir: this.snapshotsDir };
+  }
+
+  /** Folders created at start besides `folders` (which /health and /backend/init report). */
+  get moreFolders(): Record<'workspaces_dir', string> {
+    return { workspaces_dir: this.workspacesDir };
+  }
+
+  /** §17: `workspaces/project_{id}/`. */
+  projectWorkspacesDir(projectId: string): string {
+    return this.inside(this.workspacesDir, `project_${segment(projectId)}`);
+  }
+
+  /** §17: `workspaces/project_{id}/{ws}.duckdb`. */
+  workspaceFile(projectId: string, workspaceId: string): string {
+    return this.inside(this.projectWorkspacesDir(projectId), `${segment(workspaceId)}.duckdb`);
   }
 
   projectDir(projectId: string): string {
@@ -59,6 +81,22 @@ export class StoragePaths {
     return `${databaseFile}.wal`;
   }
 
+  /** `snapshots/project_{id}/`: the project's snapshot files (§13). */
+  snapshotsProjectDir(projectId: string): string {
+    return this.inside(this.snapshotsDir, `project_${segment(projectId)}`);
+  }
+
+  snapshotFile(projectId: string, snapshotId: string): string {
+    if (!SNAPSHOT_ID.test(snapshotId)) throw new Error('unsafe snapshot id');
+    return this.inside(this.snapshotsProjectDir(projectId), `${snapshotId}.duckdb`);
+  }
+
+  /** Where a restore stages its copy of a snapshot before swapping it into the table's place. */
+  restoreStagingFile(projectId: string, intentId: string): string {
+    if (!/^r_[0-9a-f]{12}$/.test(intentId)) throw new Error('unsafe restore id');
+    return this.inside(this.snapshotsProjectDir(projectId), `.restore-${intentId}.duckdb`);
+  }
+
   stagingFile(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name)) throw new Error('unsafe staging file name');
     return this.inside(this.filesDir, name);
@@ -76,6 +114,14 @@ export class StoragePaths {
     if (!full.startsWith(parent + sep)) throw new Error('path escapes the data folder');
     return full;
   }
+}
+
+/**
+ * A fresh temporary name beside `finalPath` for writing it: the file is renamed into place
+ * once complete, and start-up reconciliation removes whatever still carries such a name.
+ */
+export function partialPath(finalPath: string): string {
+  return `${finalPath}.creating-${randomUUID()}`;
 }
 
 function segment(name: string): string {
