@@ -361,6 +361,17 @@ export async function emptyTable(c: DuckDBConnection, alias: string, table: Pick
   await c.run(`CREATE TABLE ${data} (${columnsDdl(table.columns, table.primaryKey)})`);
 }
 
+/**
+ * Whether the attached table file holds exactly the catalog's definition, so that a new
+ * table built from the catalog (`columnsDdl`) is the same table. An adopted file with a
+ * type or default the catalog cannot state does not.
+ */
+export async function fileStatesCatalog(c: DuckDBConnection, alias: string, table: Pick<TableRecord, 'columns' | 'primaryKey'>): Promise<boolean> {
+  const data = `${quoteIdent(alias)}.main.data`;
+  const info = (await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(${quoteLiteral(data)})`)).getRowObjectsJS();
+  return fileMatchesCatalog(info, table);
+}
+
 /** Whether `pragma_table_info` rows describe exactly the catalog's columns, key and defaults (all of them types of ours). */
 function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
   if (info.length === 0 || info.length !== table.columns.length) return false;

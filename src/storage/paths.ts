@@ -59,6 +59,28 @@ export class StoragePaths {
     return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb`);
   }
 
+  /**
+   * A fresh temporary name next to a table file for a create in progress
+   * (`{table}.duckdb.creating-{uuid}`); start-up reconciliation removes leftovers.
+   */
+  creatingTableFile(projectId: string, bucket: string, table: string): string {
+    return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb.creating-${randomUUID()}`);
+  }
+
+  /**
+   * A fresh temporary name next to a table file for a rebuild in progress (§12,
+   * `{table}.duckdb.rebuild-{uuid}`); start-up settles the change or removes the file.
+   */
+  rebuildingTableFile(projectId: string, bucket: string, table: string): string {
+    return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb.rebuild-${randomUUID()}`);
+  }
+
+  /** The write-ahead log DuckDB keeps next to a database file this layout built. */
+  walFile(databaseFile: string): string {
+    if (!databaseFile.startsWith(this.dataDir + sep)) throw new Error('path outside the data folder');
+    return `${databaseFile}.wal`;
+  }
+
   /** `snapshots/project_{id}/`: the project's snapshot files (§13). */
   snapshotsProjectDir(projectId: string): string {
     return this.inside(this.snapshotsDir, `project_${segment(projectId)}`);
@@ -73,20 +95,6 @@ export class StoragePaths {
   restoreStagingFile(projectId: string, intentId: string): string {
     if (!/^r_[0-9a-f]{12}$/.test(intentId)) throw new Error('unsafe restore id');
     return this.inside(this.snapshotsProjectDir(projectId), `.restore-${intentId}.duckdb`);
-  }
-
-  /**
-   * A fresh temporary name next to a table file for a create in progress
-   * (`{table}.duckdb.creating-{uuid}`); start-up reconciliation removes leftovers.
-   */
-  creatingTableFile(projectId: string, bucket: string, table: string): string {
-    return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb.creating-${randomUUID()}`);
-  }
-
-  /** The write-ahead log DuckDB keeps next to a database file this layout built. */
-  walFile(databaseFile: string): string {
-    if (!databaseFile.startsWith(this.dataDir + sep)) throw new Error('path outside the data folder');
-    return `${databaseFile}.wal`;
   }
 
   stagingFile(name: string): string {

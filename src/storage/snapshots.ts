@@ -12,6 +12,7 @@ import { partialPath, type StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import type { SnapshotHooks } from './schema.ts';
 import type { SweepTask } from './sweeper.ts';
+import { fileStatesCatalog } from './import.ts';
 import { columnsDdl, removeTableFiles, withPrivateAttachment } from './tables.ts';
 import { quoteIdent } from './sql.ts';
 
@@ -239,10 +240,23 @@ export function truncateIntoSnapshot(deps: SnapshotDeps, table: TableRecord): Pr
     if (!current) throw new TableGoneError();
     const fresh = partialPath(path);
     try {
-      await withPrivateAttachment(deps, fresh, async (c, alias) => {
-        await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.data (${columnsDdl(current.columns, current.primaryKey)})`);
-        await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
-      });
+      const alias = await registry.acquire(path);
+      const representable = await deps.db.with((c) => fileStatesCatalog(c, alias, current)).finally(() => registry.release(path));
+      if (representable) {
+        await withPrivateAttachment(deps, fresh, async (c, freshAlias) => {
+          await c.run(`CREATE TABLE ${quoteIdent(freshAlias)}.main.data (${columnsDdl(current.columns, current.primaryKey)})`);
+          await c.run(`CHECKPOINT ${quoteIdent(freshAlias)}`);
+        });
+      } else {
+        // An adopted file the catalog cannot state exactly (a default expression, a nested
+        // type): the empty table is a copy of the file with its rows deleted, so it keeps
+        // its own definition, as emptyTable does for imports.
+        await cloneFile(deps, path, fresh, { live: true });
+        await withPrivateAttachment(deps, fresh, async (c, freshAlias) => {
+          await c.run(`DELETE FROM ${quoteIdent(freshAlias)}.main.data`);
+          await c.run(`CHECKPOINT ${quoteIdent(freshAlias)}`);
+        });
+      }
       await rm(`${fresh}.wal`, { force: true });
       await registry.swap(path, () =>
         withMovedSnapshots(deps, [current], 'truncate', async () => {
