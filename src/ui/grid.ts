@@ -37,6 +37,8 @@ export class Grid {
   private readonly table: HTMLTableElement;
   private readonly pager: HTMLElement;
   private frame = 0;
+  /** Filter text typed but not applied yet: kept when the header is rebuilt on scroll. */
+  private readonly drafts = new Map<string, string>();
 
   constructor(private readonly options: GridOptions) {
     this.pager = h('div', { class: 'pager' });
@@ -52,7 +54,7 @@ export class Grid {
     });
     this.el = h('div', { class: 'grid-wrap' }, this.pager, this.scroller);
     // Sizes are known once the grid is in the page.
-    requestAnimationFrame(() => this.render(true));
+    requestAnimationFrame(() => this.render(false));
     this.render(true);
   }
 
@@ -105,7 +107,14 @@ export class Grid {
       ),
     );
     const empty = rows.length === 0 ? h('tr', {}, h('td', { class: 'empty', colspan: String(visible.length + 3) }, 'No rows')) : null;
+    // Rebuilding the header must not take the cursor out of a filter being typed.
+    const active = document.activeElement;
+    const typing = active instanceof HTMLInputElement && this.table.contains(active) ? active.closest('th')?.getAttribute('data-column') : null;
     fill(this.table, h('thead', {}, head), h('tbody', {}, body, empty));
+    if (typing) {
+      const input = [...this.table.querySelectorAll<HTMLInputElement>('th input.filter')].find((el) => el.closest('th')?.getAttribute('data-column') === typing);
+      input?.focus();
+    }
   }
 
   private headerCell(column: GridColumn): HTMLElement {
@@ -127,8 +136,9 @@ export class Grid {
         type: 'search',
         placeholder: 'filter: =, >, !=, null…',
         'aria-label': `Filter ${column.name}`,
-        value: filters?.get(column.name) ?? '',
+        value: this.drafts.get(column.name) ?? filters?.get(column.name) ?? '',
       });
+      input.addEventListener('input', () => this.drafts.set(column.name, input.value));
       input.addEventListener('keydown', (event) => {
         if (event.key === 'Enter') onFilter(column.name, input.value);
       });

@@ -275,6 +275,7 @@ function renderSide(s: State): void {
 async function openTable(s: State, t: Table): Promise<void> {
   if (s.table?.bucket !== t.bucket || s.table.name !== t.name) s.preview = { filters: new Map(), sort: null, limit: s.preview.limit };
   s.table = t;
+  shell.status.replaceChildren();
   if (s.tab === 'sql') s.tab = 'rows';
   renderSide(s);
   fill(shell.main, h('p', { class: 'muted' }, `Loading ${t.bucket}.${t.name}…`));
@@ -434,7 +435,8 @@ async function renderSnapshots(s: State, t: Table, body: HTMLElement): Promise<v
     }
     try {
       const result = await s.api.request<{ table: Table; auto_snapshot_id: string | null }>('POST', `${projectPath(s)}/snapshots/${enc(snap.id)}/restore`, { overwrite: true });
-      fill(status, `Restored ${snap.id}${result.auto_snapshot_id ? `; the table before is snapshot ${result.auto_snapshot_id}` : ''}.`);
+      // Shown above the panel, which is drawn again with the restored table.
+      fill(shell.status, h('span', { class: 'notice' }, `Restored ${snap.id} into ${result.table.bucket}.${result.table.name}${result.auto_snapshot_id ? `; the table before is snapshot ${result.auto_snapshot_id}` : ''}.`));
       s.table = result.table;
       await loadBuckets(s);
       renderTable(s);
