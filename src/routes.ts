@@ -42,6 +42,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { sqlRoutes } from './routes/sql.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
 import { schemaRoutes } from './routes/schema.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { fileRoutes } from './routes/files.ts';
 import { jobRoutes } from './routes/jobs.ts';
 
@@ -130,6 +131,7 @@ export const routes: RouteDef[] = [
   ...sqlRoutes,
   ...snapshotRoutes,
   ...schemaRoutes,
+  ...uiRoutes,
   ...fileRoutes,
   ...jobRoutes,
 ];

@@ -27,6 +27,7 @@ import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-rec
 import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
 import { recoverSchemaChanges, type SchemaStep, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
+import { UiAssets } from './ui/assets.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
 export interface Clock {
@@ -73,6 +74,8 @@ export interface Services {
   sql: SqlService;
   /** §17: workspace records. */
   workspaces: WorkspaceCatalog;
+  /** The data explorer's static files (GET /ui). */
+  ui: UiAssets;
   /** Stored files (§15). */
   files: FileCatalog;
   /** Asynchronous jobs (§16): the durable queue's records. */
@@ -203,6 +206,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       sweeper,
       sql,
       workspaces,
+      ui: new UiAssets(),
       files,
       jobs,
       jobRunner,

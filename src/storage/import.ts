@@ -378,16 +378,25 @@ export async function emptyTable(c: DuckDBConnection, alias: string, table: Pick
   await c.run(`CREATE TABLE ${data} (${columnsDdl(table.columns, table.primaryKey)})`);
 }
 
+/**
+ * Whether the attached table file holds exactly the catalog's definition, so that a new
+ * table built from the catalog (`columnsDdl`) is the same table. An adopted file with a
+ * type or default the catalog cannot state does not.
+ */
+export async function fileStatesCatalog(c: DuckDBConnection, alias: string, table: Pick<TableRecord, 'columns' | 'primaryKey'>): Promise<boolean> {
+  const data = `${quoteIdent(alias)}.main.data`;
+  const info = (await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(${quoteLiteral(data)})`)).getRowObjectsJS();
+  return fileMatchesCatalog(info, table);
+}
+
 /** Whether `pragma_table_info` rows describe exactly the catalog's columns, key and defaults (all of them types of ours). */
-export function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
+function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
   if (info.length === 0 || info.length !== table.columns.length) return false;
   const keyed = new Set(info.filter((col) => col.pk).map((col) => String(col.name)));
   if (keyed.size !== table.primaryKey.length || !table.primaryKey.every((k) => keyed.has(k))) return false;
   return table.columns.every((column, i) => {
     const col = info[i]!;
     const expectedDefault = defaultFunction(column.default) ?? defaultLiteral(column.default);
-    // A default the catalog cannot state (an expression) is never re-created from it.
-    if (col.dflt_value != null && decodeDefault(String(col.dflt_value)) === undefined) return false;
     return (
       col.name === column.name &&
       normalizeType(column.type) === column.type &&

@@ -69,6 +69,14 @@ export class StoragePaths {
     return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb.creating-${randomUUID()}`);
   }
 
+  /**
+   * A fresh temporary name next to a table file for a rebuild in progress (§12,
+   * `{table}.duckdb.rebuild-{uuid}`); start-up settles the change or removes the file.
+   */
+  rebuildingTableFile(projectId: string, bucket: string, table: string): string {
+    return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb.rebuild-${randomUUID()}`);
+  }
+
   /** The write-ahead log DuckDB keeps next to a database file this layout built. */
   walFile(databaseFile: string): string {
     if (!databaseFile.startsWith(this.dataDir + sep)) throw new Error('path outside the data folder');
@@ -86,11 +94,6 @@ export class StoragePaths {
     return this.inside(this.projectFilesDir(projectId), fileId);
   }
 
-  /**
-   * A staging file: an upload, import or export under way. Staging files sit directly in
-   * `files/` and never match `project_*`, so start-up can empty staging without touching
-   * stored files.
-   */
   /** `snapshots/project_{id}/`: the project's snapshot files (§13). */
   snapshotsProjectDir(projectId: string): string {
     return this.inside(this.snapshotsDir, `project_${segment(projectId)}`);
@@ -107,6 +110,11 @@ export class StoragePaths {
     return this.inside(this.snapshotsProjectDir(projectId), `.restore-${intentId}.duckdb`);
   }
 
+  /**
+   * A staging file: an upload, import or export under way. Staging files sit directly in
+   * `files/` and never match `project_*`, so start-up can empty staging without touching
+   * stored files.
+   */
   stagingFile(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name) || name.startsWith('project_')) throw new Error('unsafe staging file name');
     return this.inside(this.filesDir, name);

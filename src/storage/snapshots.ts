@@ -12,9 +12,9 @@ import { partialPath, type StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import type { SnapshotHooks } from './schema.ts';
 import type { SweepTask } from './sweeper.ts';
+import { fileStatesCatalog } from './import.ts';
 import { columnsDdl, removeTableFiles, withPrivateAttachment } from './tables.ts';
-import { quoteIdent, quoteLiteral } from './sql.ts';
-import { fileMatchesCatalog } from './import.ts';
+import { quoteIdent } from './sql.ts';
 
 /** What snapshot operations need of the services (recovery runs before `Services` exists). */
 export interface SnapshotDeps {
@@ -227,18 +227,6 @@ function withBucketShared<T>(deps: SnapshotDeps, table: TableRecord, work: () =>
   return deps.registry.withFolderLock(deps.paths.bucketDir(table.projectId, table.bucket), 'shared', work);
 }
 
-/** Whether the table file's definition is the one the catalog states (so it can be made again from it). */
-async function statedByCatalog(deps: SnapshotDeps, path: string, table: TableRecord): Promise<boolean> {
-  const alias = await deps.registry.acquire(path);
-  try {
-    const data = `${quoteIdent(alias)}.main.data`;
-    const info = await deps.db.with(async (c) => (await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(${quoteLiteral(data)})`)).getRowObjectsJS());
-    return fileMatchesCatalog(info as Record<string, unknown>[], table);
-  } finally {
-    deps.registry.release(path);
-  }
-}
-
 /**
  * POST T/truncate with the `truncate` auto snapshot on: the table's file becomes the
  * snapshot and a fresh empty file of the same columns, defaults and key takes its place.
@@ -252,18 +240,21 @@ export function truncateIntoSnapshot(deps: SnapshotDeps, table: TableRecord): Pr
     if (!current) throw new TableGoneError();
     const fresh = partialPath(path);
     try {
-      if (await statedByCatalog(deps, path, current)) {
-        await withPrivateAttachment(deps, fresh, async (c, alias) => {
-          await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.data (${columnsDdl(current.columns, current.primaryKey)})`);
-          await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
+      const alias = await registry.acquire(path);
+      const representable = await deps.db.with((c) => fileStatesCatalog(c, alias, current)).finally(() => registry.release(path));
+      if (representable) {
+        await withPrivateAttachment(deps, fresh, async (c, freshAlias) => {
+          await c.run(`CREATE TABLE ${quoteIdent(freshAlias)}.main.data (${columnsDdl(current.columns, current.primaryKey)})`);
+          await c.run(`CHECKPOINT ${quoteIdent(freshAlias)}`);
         });
       } else {
-        // An adopted file whose definition the catalog cannot state (an expression default,
-        // a sequence of its own): the fresh file is an emptied clone, so its definition stays.
+        // An adopted file the catalog cannot state exactly (a default expression, a nested
+        // type): the empty table is a copy of the file with its rows deleted, so it keeps
+        // its own definition, as emptyTable does for imports.
         await cloneFile(deps, path, fresh, { live: true });
-        await withPrivateAttachment(deps, fresh, async (c, alias) => {
-          await c.run(`DELETE FROM ${quoteIdent(alias)}.main.data`);
-          await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
+        await withPrivateAttachment(deps, fresh, async (c, freshAlias) => {
+          await c.run(`DELETE FROM ${quoteIdent(freshAlias)}.main.data`);
+          await c.run(`CHECKPOINT ${quoteIdent(freshAlias)}`);
         });
       }
       await rm(`${fresh}.wal`, { force: true });
