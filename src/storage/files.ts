@@ -11,6 +11,7 @@ import { payloadTooLarge } from '../http/request.ts';
 import type { Services } from '../services.ts';
 import type { Catalog } from './catalog.ts';
 import type { FileCatalog, FileRecord } from './catalog/files.ts';
+import { withProjectLock } from './locks.ts';
 import type { StoragePaths } from './paths.ts';
 
 const WRITE_CHUNK = 1 << 20;
@@ -111,6 +112,22 @@ export async function placeFile(paths: StoragePaths, record: FileRecord, staging
   }
 }
 
+/**
+ * `placeFile` under the project's shared lock, so a project delete (which takes it
+ * exclusively and removes `files/project_{id}/`) cannot run between the rename and the
+ * record; the project must still be active once the lock is held (404 otherwise, and the
+ * staging file is removed).
+ */
+export async function placeProjectFile(services: Pick<Services, 'paths' | 'registry' | 'catalog'>, record: FileRecord, staging: string, commit: () => Promise<void>): Promise<void> {
+  await withProjectLock(services, record.projectId, 'shared', async () => {
+    if (!services.catalog.getActiveProject(record.projectId)) {
+      await rm(staging, { force: true });
+      throw errors.projectNotFound(record.projectId);
+    }
+    await placeFile(services.paths, record, staging, commit);
+  });
+}
+
 /** A new file's record with the service's defaults (expiry from FILE_RETENTION_DAYS). */
 export function fileRecord(services: Pick<Services, 'files' | 'clock' | 'config'>, projectId: string, spec: UploadSpec, written: WrittenFile): FileRecord {
   const now = services.clock.now();
@@ -154,7 +171,7 @@ export async function storeUpload(services: Services, projectId: string, body: R
     throw new HttpError(400, 'upload_failed', 'The request body could not be read to its end; nothing was stored');
   }
   const record = fileRecord(services, projectId, spec, written);
-  await placeFile(paths, record, staging, () => services.files.insert(record, projectStillActive(services.catalog, projectId)));
+  await placeProjectFile(services, record, staging, () => services.files.insert(record, projectStillActive(services.catalog, projectId)));
   return record;
 }
 

@@ -14,7 +14,7 @@ import type { BucketRecord, TableRecord } from '../catalog.ts';
 import type { FileRecord } from '../catalog/files.ts';
 import type { JobRecord } from '../catalog/jobs.ts';
 import { exportHeaders, openExport, type ExportFormat } from '../export.ts';
-import { fileRecord, placeFile, projectStillActive, writeStaging } from '../files.ts';
+import { fileRecord, placeProjectFile, projectStillActive, writeStaging } from '../files.ts';
 import { checkConversions, planRead, type Filter, type OrderBy } from '../filters.ts';
 import { importFile, withStagingFile, type ImportFormat } from '../import.ts';
 import { StorageSession } from '../session.ts';
@@ -212,7 +212,7 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
     const record = fileRecord(services, job.projectId, { name, tags: [], permanent: false, contentType, contentEncoding: null, createdBy: job.createdBy }, written);
     const result = { file_id: record.id, rows: ctx.progress.rows, size_bytes: record.sizeBytes };
     const activeProject = projectStillActive(services.catalog, job.projectId);
-    await placeFile(services.paths, record, staging, () =>
+    await placeProjectFile(services, record, staging, () =>
       ctx.finish(result, {
         also: [services.files.insertStatement(record)],
         apply: () => services.files.remember(record),
