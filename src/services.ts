@@ -122,7 +122,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     const metadata = await MetadataStore.load(catalog.store);
     const schemaChanges = await SchemaChangeStore.load(catalog.store);
     const snapshots = await SnapshotCatalog.load(catalog.store);
-    const registry = new AttachmentRegistry(db);
+    const registry = new AttachmentRegistry(db, { idleMs: config.tableIdleDetachMs, maxOpen: config.maxOpenTables });
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
     await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges }, logger);
