@@ -311,6 +311,13 @@ describe('export', () => {
     expect((await t.call('GET', `${T}/items/export?format=csv`)).status).toBe(200);
   });
 
+  it('an export gives its pooled connection back with the row-order setting restored', async () => {
+    await (await t.call('GET', `${T}/items/export?format=csv`)).text();
+    // The pool hands out the connection released last first: the export's.
+    const setting = await t.services.db.with(async (c) => (await c.runAndReadAll("SELECT current_setting('preserve_insertion_order')")).getRows()[0]![0]);
+    expect(setting).toBe(true);
+  });
+
   it('streams a larger CSV byte for byte as DuckDB writes it', async () => {
     await seed(t, 'larger', [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT range, md5(range::VARCHAR) || ',"' FROM range(100000)`);
     const exported = Buffer.from(await (await t.call('POST', `${T}/larger/export`, { body: { order_by: [{ column: 's', order: 'desc' }] } })).arrayBuffer());
