@@ -34,6 +34,8 @@ describe('parseConfig', () => {
       maxConcurrentImports: 4,
       maxConcurrentQueries: 4,
       queryMemoryLimit: '1GB',
+      tableIdleDetachMs: 1000,
+      maxOpenTables: 256,
       logLevel: 'debug',
     });
   });
@@ -57,6 +59,8 @@ describe('parseConfig', () => {
       MAX_CONCURRENT_IMPORTS: '8',
       MAX_CONCURRENT_QUERIES: '3',
       QUERY_MEMORY_LIMIT: '256MB',
+      TABLE_IDLE_DETACH_MS: '250',
+      MAX_OPEN_TABLES: '32',
       LOG_LEVEL: 'error',
     });
     expect(config).toEqual({
@@ -71,6 +75,8 @@ describe('parseConfig', () => {
       maxConcurrentImports: 8,
       maxConcurrentQueries: 3,
       queryMemoryLimit: '256MB',
+      tableIdleDetachMs: 250,
+      maxOpenTables: 32,
       logLevel: 'error',
     });
   });
@@ -79,6 +85,13 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ QUERY_MEMORY_LIMIT: 'lots' })).toThrow(/QUERY_MEMORY_LIMIT/);
     expect(() => parseConfig({ MAX_CONCURRENT_QUERIES: '0' })).toThrow(/MAX_CONCURRENT_QUERIES/);
     expect(parseConfig({ QUERY_MEMORY_LIMIT: '1048576' }).queryMemoryLimit).toBe('1048576B');
+  });
+
+  it('keeps table files warm for 1 s, at most 256 of them, unless told otherwise', () => {
+    expect(parseConfig({})).toMatchObject({ tableIdleDetachMs: 1000, maxOpenTables: 256 });
+    expect(parseConfig({ TABLE_IDLE_DETACH_MS: '0' }).tableIdleDetachMs).toBe(0);
+    expect(() => parseConfig({ MAX_OPEN_TABLES: '0' })).toThrow(/MAX_OPEN_TABLES/);
+    expect(() => parseConfig({ TABLE_IDLE_DETACH_MS: 'soon' })).toThrow(/TABLE_IDLE_DETACH_MS/);
   });
 
   it('ignores variables it does not know', () => {
