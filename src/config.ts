@@ -52,6 +52,8 @@ const EnvSchema = v.object({
   MAX_IMPORT_BYTES: v.optional(Bytes, '10GB'),
   MAX_CONCURRENT_IMPORTS: v.optional(Int(1, 1000), '4'),
   MAX_CONCURRENT_QUERIES: v.optional(Int(1, 1000), '4'),
+  TABLE_IDLE_DETACH_MS: v.optional(Int(0, 3_600_000), '1000'),
+  MAX_OPEN_TABLES: v.optional(Int(1, 100_000), '256'),
   QUERY_MEMORY_LIMIT: v.optional(MemoryLimit, '1GB'),
   MAX_FILE_BYTES: v.optional(Bytes, '10GB'),
   FILE_RETENTION_DAYS: v.optional(Int(1, 36500), '15'),
@@ -72,6 +74,10 @@ export interface Config {
   maxConcurrentImports: number;
   /** SQL queries and workspace queries running at once before 429 (§17). */
   maxConcurrentQueries: number;
+  /** How long a table file stays attached after its last use (ms; 0: detached at once). */
+  tableIdleDetachMs: number;
+  /** At most this many table files stay attached (idle ones beyond it are detached, oldest first). */
+  maxOpenTables: number;
   /** Memory limit of each SQL sandbox instance, in DuckDB's syntax (§17). */
   queryMemoryLimit: string;
   /** Largest file upload (§15). */
@@ -127,6 +133,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxImportBytes: c.MAX_IMPORT_BYTES,
     maxConcurrentImports: c.MAX_CONCURRENT_IMPORTS,
     maxConcurrentQueries: c.MAX_CONCURRENT_QUERIES,
+    tableIdleDetachMs: c.TABLE_IDLE_DETACH_MS,
+    maxOpenTables: c.MAX_OPEN_TABLES,
     queryMemoryLimit: c.QUERY_MEMORY_LIMIT,
     maxFileBytes: c.MAX_FILE_BYTES,
     fileRetentionDays: c.FILE_RETENTION_DAYS,

@@ -139,7 +139,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     const snapshots = await SnapshotCatalog.load(catalog.store);
     const files = await FileCatalog.load(catalog.store);
     const jobs = await JobCatalog.load(catalog.store);
-    const registry = new AttachmentRegistry(db);
+    const registry = new AttachmentRegistry(db, { idleMs: config.tableIdleDetachMs, maxOpen: config.maxOpenTables });
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
     await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges }, logger);

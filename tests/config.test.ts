@@ -38,6 +38,8 @@ describe('parseConfig', () => {
       fileRetentionDays: 15,
       maxConcurrentJobs: 4,
       maxQueuedJobs: 1000,
+      tableIdleDetachMs: 1000,
+      maxOpenTables: 256,
       logLevel: 'debug',
     });
   });
@@ -65,6 +67,8 @@ describe('parseConfig', () => {
       FILE_RETENTION_DAYS: '30',
       MAX_CONCURRENT_JOBS: '2',
       MAX_QUEUED_JOBS: '50',
+      TABLE_IDLE_DETACH_MS: '250',
+      MAX_OPEN_TABLES: '32',
       LOG_LEVEL: 'error',
     });
     expect(config).toEqual({
@@ -83,6 +87,8 @@ describe('parseConfig', () => {
       fileRetentionDays: 30,
       maxConcurrentJobs: 2,
       maxQueuedJobs: 50,
+      tableIdleDetachMs: 250,
+      maxOpenTables: 32,
       logLevel: 'error',
     });
   });
@@ -91,6 +97,13 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ QUERY_MEMORY_LIMIT: 'lots' })).toThrow(/QUERY_MEMORY_LIMIT/);
     expect(() => parseConfig({ MAX_CONCURRENT_QUERIES: '0' })).toThrow(/MAX_CONCURRENT_QUERIES/);
     expect(parseConfig({ QUERY_MEMORY_LIMIT: '1048576' }).queryMemoryLimit).toBe('1048576B');
+  });
+
+  it('keeps table files warm for 1 s, at most 256 of them, unless told otherwise', () => {
+    expect(parseConfig({})).toMatchObject({ tableIdleDetachMs: 1000, maxOpenTables: 256 });
+    expect(parseConfig({ TABLE_IDLE_DETACH_MS: '0' }).tableIdleDetachMs).toBe(0);
+    expect(() => parseConfig({ MAX_OPEN_TABLES: '0' })).toThrow(/MAX_OPEN_TABLES/);
+    expect(() => parseConfig({ TABLE_IDLE_DETACH_MS: 'soon' })).toThrow(/TABLE_IDLE_DETACH_MS/);
   });
 
   it('ignores variables it does not know', () => {

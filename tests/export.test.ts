@@ -146,6 +146,43 @@ describe('export', () => {
     ]);
   });
 
+  it("NDJSON of plain column types comes from DuckDB's JSON writer and matches the §7 mapping of the streamed path", async () => {
+    const columns = [
+      { name: 'id', type: 'BIGINT' },
+      { name: 'n', type: 'INTEGER' },
+      { name: 'txt', type: 'VARCHAR' },
+      { name: 'amount', type: 'DECIMAL(12,2)' },
+      { name: 'day', type: 'DATE' },
+      { name: 'at', type: 'TIMESTAMP' },
+      { name: 'ok', type: 'BOOLEAN' },
+    ];
+    await seed(
+      t,
+      'plain_types',
+      [...columns, { name: 'ratio', type: 'DOUBLE' }],
+      `INSERT INTO data VALUES
+        (1, -5, 'a/b "q" \u2028 é' || chr(1) || chr(10), -0.05, DATE '2024-02-29', TIMESTAMP '0900-01-01 00:00:00.000120', true, 0.5),
+        (9007199254740993, NULL, '', 12345678.90, NULL, TIMESTAMP '2024-01-01 10:00:00', NULL, NULL),
+        (-9007199254740991, 2147483647, NULL, NULL, DATE '0001-01-01', NULL, false, 1.25)`,
+    );
+    const names = columns.map((c) => c.name).join(',');
+    // Every column plain: DuckDB writes the file.
+    const copied = await (await t.call('GET', `${T}/plain_types/export?format=ndjson&columns=${names}`)).text();
+    // A DOUBLE column among them: the streamed, JS-mapped path.
+    const streamed = await (await t.call('GET', `${T}/plain_types/export?format=ndjson&columns=${names},ratio`)).text();
+    const parse = (text: string) => text.trimEnd().split('\n').map((line) => JSON.parse(line));
+    const withoutRatio = parse(streamed).map(({ ratio: _ratio, ...rest }) => rest);
+    expect(parse(copied)).toEqual(withoutRatio);
+    // Same keys in the same order, and the same text for each line.
+    expect(parse(copied).map((row) => Object.keys(row))).toEqual(withoutRatio.map((row) => Object.keys(row)));
+    expect(copied.split('\n')[1]).toBe('{"id":"9007199254740993","n":null,"txt":"","amount":"12345678.90","day":null,"at":"2024-01-01T10:00:00","ok":null}');
+    expect(parse(copied)[0]).toMatchObject({ id: 1, n: -5, amount: '-0.05', day: '2024-02-29', at: '0900-01-01T00:00:00.00012', ok: true });
+    expect(parse(copied)[2]).toMatchObject({ id: -9007199254740991, n: 2147483647, txt: null, day: '0001-01-01' });
+    // Sorted by the stored values (a number sort, not one of the mapped text).
+    const sorted = await t.call('POST', `${T}/plain_types/export`, { body: { format: 'ndjson', columns: ['id'], order_by: [{ column: 'id', order: 'desc' }] } });
+    expect(await sorted.text()).toBe('{"id":"9007199254740993"}\n{"id":1}\n{"id":-9007199254740991}\n');
+  });
+
   it('exports NDJSON with the §7 value mapping', async () => {
     const response = await t.call('GET', `${T}/items/export?format=ndjson`);
     expect(response.status).toBe(200);
@@ -272,6 +309,17 @@ describe('export', () => {
     }
     await until(() => t.services.registry.openCount === 0, 'release after a failed export');
     expect((await t.call('GET', `${T}/items/export?format=csv`)).status).toBe(200);
+  });
+
+  it('an export without order_by keeps the stored row order (as imported), in every format', async () => {
+    await seed(t, 'ordered', [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT (range * 7919) % 200003, md5(range::VARCHAR) FROM range(200000)`);
+    const csv = await (await t.call('GET', `${T}/ordered/export?format=csv`)).text();
+    const ids = csv.trim().split('\n').slice(1).map((line) => Number(line.split(',')[0]));
+    expect(ids).toHaveLength(200000);
+    expect(ids.slice(0, 5)).toEqual([0, 7919, 15838, 23757, 31676]);
+    expect(ids.every((id, i) => id === (i * 7919) % 200003)).toBe(true);
+    const ndjson = (await (await t.call('GET', `${T}/ordered/export?format=ndjson`)).text()).trim().split('\n');
+    expect(ndjson.every((line, i) => JSON.parse(line).id === (i * 7919) % 200003)).toBe(true);
   });
 
   it('streams a larger CSV byte for byte as DuckDB writes it', async () => {

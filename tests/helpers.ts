@@ -22,7 +22,7 @@ export function captureLogger() {
 }
 
 export function testConfig(dataDir: string, overrides: Record<string, string> = {}): Config {
-  return parseConfig({ DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY, DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB', ...overrides });
+  return parseConfig({ DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY, DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB', TABLE_IDLE_DETACH_MS: '20', ...overrides });
 }
 
 export interface TestApp {

@@ -1,9 +1,14 @@
 // The attachment registry on its own: sharing, detaching at zero, calling off a queued
 // detach, refusing missing files, and blocking users while a file is being removed.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { abortableTurn, Mutex } from '../src/storage/mutex.ts';
-import { TableGoneError } from '../src/storage/registry.ts';
+import { Database } from '../src/storage/db.ts';
+import { AttachmentRegistry, TableGoneError } from '../src/storage/registry.ts';
 import { makeApp, statementGate, type TestApp } from './helpers.ts';
 
 let t: TestApp;
@@ -194,6 +199,293 @@ describe('a write-lock wait given up through a signal (a cancelled job)', () => 
       await holder;
       expect(ran).toBe(false);
       expect(await app.services.registry.withWriteLock(path, async () => 'next')).toBe('next');
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+// ---- warm attachments ----------------------------------------------------------------
+
+const columns = [
+  { name: 'id', type: 'INTEGER' },
+  { name: 'v', type: 'VARCHAR' },
+];
+const csv = (from: number, to: number) => {
+  const lines = ['id,v'];
+  for (let i = from; i <= to; i++) lines.push(`${i},v${i}`);
+  return `${lines.join('\n')}\n`;
+};
+/** The aliases of table files attached in the given database. */
+const aliasesIn = async (db: Database) =>
+  db.with(async (c) => (await c.runAndReadAll("SELECT database_name FROM duckdb_databases() WHERE regexp_full_match(database_name, 't[0-9]+')")).getRows().map((r) => String(r[0])));
+
+/** Opens `file` read-write from a separate process (file locks are per process); its exit code and output. */
+function openElsewhere(file: string): { status: number | null; output: string } {
+  const script = `
+    const { DuckDBInstance } = require('@duckdb/node-api');
+    DuckDBInstance.create(process.argv[1]).then(async (db) => {
+      const c = await db.connect();
+      await c.run('INSERT INTO data VALUES (999, \\'outside\\')');
+      const rows = (await c.runAndReadAll('SELECT count(*)::INTEGER FROM data')).getRows();
+      console.log('rows=' + rows[0][0]);
+      c.closeSync(); db.closeSync();
+    }, (e) => { console.log('failed: ' + e.message); process.exit(3); });`;
+  const run = spawnSync(process.execPath, ['-e', script, file], { cwd: process.cwd(), encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+describe('warm attachments: files stay attached after use, within a timeout and a cap', () => {
+  let app: TestApp;
+  const T = '/projects/p/buckets/b/tables';
+  beforeAll(async () => {
+    // A long timeout: every file used stays attached until something needs it exclusively.
+    app = await makeApp({ env: { TABLE_IDLE_DETACH_MS: '600000' } });
+    await app.createProject('p');
+    await app.callJson('POST', '/projects/p/buckets', { body: { name: 'b' } });
+  });
+  afterAll(() => app.close());
+
+  const makeTable = async (name: string, rows: number) => {
+    expect((await app.callJson('POST', T, { body: { name, columns, primary_key: ['id'] } })).status).toBe(201);
+    if (rows) expect((await app.callJson('POST', `${T}/${name}/import`, { raw: csv(1, rows), headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    const preview = await app.callJson('GET', `${T}/${name}/preview?limit=1`);
+    expect(preview.body.total_row_count).toBe(rows);
+  };
+
+  it('a preview leaves the file attached; the next one reuses the attachment', async () => {
+    await makeTable('reuse', 3);
+    const path = app.services.paths.tableFile('p', 'b', 'reuse');
+    const { registry } = app.services;
+    const alias = await registry.acquire(path);
+    registry.release(path);
+    expect(await aliasesIn(app.services.db)).toContain(alias);
+    const again = await app.callJson('GET', `${T}/reuse/preview`);
+    expect(again.body.rows).toHaveLength(3);
+    expect(await registry.acquire(path)).toBe(alias);
+    registry.release(path);
+  });
+
+  it('DELETE of a warm table detaches it first: the file goes, and a new table of that name starts empty', async () => {
+    await makeTable('gone', 5);
+    const path = app.services.paths.tableFile('p', 'b', 'gone');
+    const alias = await app.services.registry.acquire(path);
+    app.services.registry.release(path);
+    expect(await aliasesIn(app.services.db)).toContain(alias);
+    expect((await app.call('DELETE', `${T}/gone`)).status).toBe(204);
+    expect(existsSync(path)).toBe(false);
+    expect(await aliasesIn(app.services.db)).not.toContain(alias);
+    await makeTable('gone', 0);
+    expect((await app.callJson('GET', `${T}/gone/preview`)).body.rows).toEqual([]);
+  });
+
+  it('a snapshot of a warm table holds its rows; a restore over the warm table replaces what readers see', async () => {
+    await makeTable('snap', 4);
+    const created = await app.callJson('POST', `${T}/snap/snapshots`, { body: { description: 'warm' } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    // Changed after the snapshot, while still warm.
+    expect((await app.callJson('POST', `${T}/snap/import?incremental=true`, { raw: csv(5, 9), headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    expect((await app.callJson('GET', `${T}/snap/preview?limit=1`)).body.total_row_count).toBe(9);
+    const restored = await app.callJson('POST', `/projects/p/snapshots/${created.body.id}/restore`, { body: { overwrite: true } });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    const after = await app.callJson('GET', `${T}/snap/preview`);
+    expect(after.body.total_row_count).toBe(4);
+    expect(after.body.rows.map((r: { id: number }) => r.id).sort()).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a write to a warm table is checkpointed into the file before the write lock goes', async () => {
+    await makeTable('wal', 2);
+    const path = app.services.paths.tableFile('p', 'b', 'wal');
+    expect((await app.callJson('POST', `${T}/wal/import?incremental=true`, { raw: csv(3, 4), headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    // Still attached (warm), yet the file alone holds every row: nothing waits in the WAL.
+    expect(app.services.registry.openCount).toBeGreaterThan(0);
+    expect(existsSync(`${path}.wal`)).toBe(false);
+  });
+
+  it('with a short timeout the server detaches an idle file by itself', async () => {
+    const short = await makeApp({ env: { TABLE_IDLE_DETACH_MS: '30' } });
+    try {
+      await short.createProject('p');
+      await short.callJson('POST', '/projects/p/buckets', { body: { name: 'b' } });
+      expect((await short.callJson('POST', T, { body: { name: 't', columns } })).status).toBe(201);
+      expect((await short.callJson('POST', `${T}/t/import`, { raw: csv(1, 2), headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+      expect((await short.callJson('GET', `${T}/t/preview`)).status).toBe(200);
+      // Bounded wait for the timer: a condition, not a timing threshold.
+      for (let i = 0; i < 2000 && short.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(short.services.registry.openCount).toBe(0);
+      expect(await aliasesIn(short.services.db)).toEqual([]);
+      const outside = openElsewhere(short.services.paths.tableFile('p', 'b', 't'));
+      expect(outside.output).toContain('rows=3');
+    } finally {
+      await short.close();
+    }
+  });
+});
+
+describe('the registry on its own: idle timeout on an injected clock, the cap on open files', () => {
+  let root: string;
+  let db: Database;
+  let now = 0;
+  const files: string[] = [];
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-registry-'));
+    db = await Database.open(join(root, 'meta.duckdb'), { threads: 1, memoryLimit: '256MB' });
+    await db.with(async (c) => {
+      for (let i = 0; i < 8; i++) {
+        const file = join(root, `f${i}.duckdb`);
+        await c.run(`ATTACH '${file}' AS x${i}`);
+        await c.run(`CREATE TABLE x${i}.main.data (id INTEGER, v VARCHAR)`);
+        await c.run(`INSERT INTO x${i}.main.data VALUES (${i}, 'inside')`);
+        await c.run(`DETACH x${i}`);
+        files.push(file);
+      }
+    });
+  });
+  afterAll(async () => {
+    db.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('an idle file stays attached (locked against other processes) until the timeout, then another process opens it', { timeout: 60_000 }, async () => {
+    const registry = new AttachmentRegistry(db, { idleMs: 1000, now: () => now });
+    const file = files[0]!;
+    await registry.acquire(file);
+    registry.release(file);
+    now += 999;
+    await registry.detachIdle();
+    expect(registry.openCount).toBe(1);
+    const locked = openElsewhere(file);
+    expect(locked.status).toBe(3);
+    expect(locked.output).toMatch(/lock/i);
+    now += 1;
+    await registry.detachIdle();
+    expect(registry.openCount).toBe(0);
+    const opened = openElsewhere(file);
+    expect(opened.output).toContain('rows=2');
+    expect(opened.status).toBe(0);
+    // And this side attaches it again, with the other process's row.
+    const alias = await registry.acquire(file);
+    const count = await db.with(async (c) => Number((await c.runAndReadAll(`SELECT count(*) FROM "${alias}".main.data`)).getRows()[0]![0]));
+    expect(count).toBe(2);
+    registry.release(file);
+    await registry.settle();
+    expect(await aliasesIn(db)).toEqual([]);
+  });
+
+  it('a file used again before its timeout starts a new idle period', async () => {
+    const registry = new AttachmentRegistry(db, { idleMs: 1000, now: () => now });
+    const file = files[1]!;
+    await registry.acquire(file);
+    registry.release(file);
+    now += 800;
+    await registry.acquire(file);
+    registry.release(file);
+    now += 800;
+    await registry.detachIdle();
+    expect(registry.openCount).toBe(1);
+    now += 200;
+    await registry.detachIdle();
+    expect(registry.openCount).toBe(0);
+  });
+
+  it('keeps at most maxOpen files attached, detaching the least recently used idle ones', async () => {
+    const registry = new AttachmentRegistry(db, { idleMs: 600_000, maxOpen: 3, now: () => now });
+    for (const file of files) {
+      await registry.acquire(file);
+      registry.release(file);
+    }
+    await registry.acquire(files[5]!); // used again: now the most recent
+    registry.release(files[5]!);
+    await registry.acquire(files[0]!); // beyond the cap: the oldest idle one (6) goes
+    registry.release(files[0]!);
+    for (let i = 0; i < 100 && registry.openCount > 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(registry.openCount).toBe(3);
+    expect((await aliasesIn(db)).length).toBe(3);
+    // Files in use are never detached to make room: the cap counts idle files only as spare.
+    const held = await Promise.all(files.slice(0, 5).map((f) => registry.acquire(f)));
+    expect(new Set(held).size).toBe(5);
+    // The idle ones (5, 6, 7) make room; their detaches run after the attaches.
+    for (let i = 0; i < 100 && registry.openCount > 5; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await aliasesIn(db)).length).toBe(5);
+    for (const f of files.slice(0, 5)) registry.release(f);
+    for (let i = 0; i < 100 && registry.openCount > 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(registry.openCount).toBe(3);
+    // The three most recently released stay: 2, 3, 4.
+    for (const f of files.slice(2, 5)) {
+      const before = await aliasesIn(db);
+      expect(before).toContain(await registry.acquire(f));
+      registry.release(f);
+    }
+    await registry.settle();
+    expect(await aliasesIn(db)).toEqual([]);
+  });
+
+  it('exclusive() of an idle file detaches it at once and keeps users out', async () => {
+    const registry = new AttachmentRegistry(db, { idleMs: 600_000, now: () => now });
+    const file = files[7]!;
+    const alias = await registry.acquire(file);
+    registry.release(file);
+    await registry.exclusive([file], async () => {
+      expect(registry.openCount).toBe(0);
+      expect(await aliasesIn(db)).not.toContain(alias);
+      await expect(registry.acquire(file)).rejects.toBeInstanceOf(TableGoneError);
+    });
+    await registry.acquire(file);
+    registry.release(file);
+    await registry.settle();
+  });
+});
+
+describe('no leak: 10,000 requests across 500 tables', () => {
+  it('open attachments stay within the cap and file descriptors come back', { timeout: 300_000 }, async () => {
+    const app = await makeApp({ env: { TABLE_IDLE_DETACH_MS: '600000', MAX_OPEN_TABLES: '400' } });
+    try {
+      await app.createProject('p');
+      await app.callJson('POST', '/projects/p/buckets', { body: { name: 'b' } });
+      const T = '/projects/p/buckets/b/tables';
+      const TABLES = 500;
+      const REQUESTS = 10_000;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let i = next++; i < TABLES; i = next++) {
+            const created = await app.callJson('POST', T, { body: { name: `t${i}`, columns } });
+            expect(created.status).toBe(201);
+          }
+        }),
+      );
+      await app.services.registry.settle();
+      const fds = async () => (await readdir('/proc/self/fd')).length;
+      const before = await fds();
+      // A cap below the table count: the walk keeps evicting and re-attaching.
+      let maxOpen = 0;
+      let done = 0;
+      next = 0;
+      const statuses = new Map<number, number>();
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          for (let i = next++; i < REQUESTS; i = next++) {
+            // A scattered walk over the tables; previews and exports attach the file.
+            const table = `t${(i * 7919) % TABLES}`;
+            const response = await app.call('GET', i % 10 === 0 ? `${T}/${table}/export?format=csv` : `${T}/${table}/preview?limit=1`);
+            await response.arrayBuffer();
+            statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+            maxOpen = Math.max(maxOpen, app.services.registry.openCount);
+            done++;
+          }
+        }),
+      );
+      expect(done).toBe(REQUESTS);
+      expect([...statuses]).toEqual([[200, REQUESTS]]);
+      // The cap plus the requests in flight (each holds one file) and detaches under way.
+      expect(maxOpen).toBeLessThanOrEqual(400 + 8 + 8);
+      expect(maxOpen).toBeGreaterThan(300);
+      expect(app.services.registry.openCount).toBeLessThanOrEqual(400 + 8);
+      await app.services.registry.settle();
+      expect(app.services.registry.openCount).toBe(0);
+      expect(await aliasesIn(app.services.db)).toEqual([]);
+      // DuckDB's own handles (WAL, temp files) may come and go; attachments must not pile up.
+      expect(await fds()).toBeLessThanOrEqual(before + 4);
     } finally {
       await app.close();
     }

@@ -1,9 +1,10 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
-import type { DuckDBConnection, DuckDBResult, DuckDBType } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBResult, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import type { Database } from './db.ts';
 import { selectSql, type ReadPlan } from './filters.ts';
 import type { StoragePaths } from './paths.ts';
-import { quoteLiteral } from './sql.ts';
+import { quoteIdent, quoteLiteral } from './sql.ts';
+import { normalizeType } from './types.ts';
 import { toJsonValue } from './values.ts';
 
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'parquet'] as const;
@@ -136,7 +137,7 @@ abstract class ExportSource {
 }
 
 /**
- * CSV and Parquet: DuckDB's own writer (`COPY … TO`) fills a staging file, which is
+ * CSV, Parquet and NDJSON of plain types: DuckDB's own writer (`COPY … TO`) fills a staging file, which is
  * streamed while it grows (DuckDB appends to it in order), so sending overlaps writing.
  * The table is released as soon as COPY is done, and the staging file unlinked then (the
  * open handle keeps the bytes), so a slow download leaves nothing behind on disk.
@@ -178,12 +179,13 @@ class CopySource extends ExportSource {
   }
 
   private startCopy(): void {
-    const { sql, params } = selectSql(this.job.data, this.job.plan, this.job.limit);
+    const { sql, params } = copyQuery(this.job);
     const staging = this.deps.paths.stagingFile(this.deps.paths.stagingName('export', this.job.format));
     this.staging = staging;
     // DuckDB's CSV writer already follows the contract: NULL is an empty unquoted field,
     // an empty string is `""`, fields with a delimiter, quote or newline are quoted.
-    const format = this.job.format === 'csv' ? 'FORMAT csv, HEADER true, DELIMITER \',\', QUOTE \'"\', ESCAPE \'"\'' : 'FORMAT parquet';
+    // Its JSON writer writes one compact object per line, NULLs included.
+    const format = COPY_FORMATS[this.job.format];
     this.copy = this.duck((c) => c.run(`COPY (${sql}) TO ${quoteLiteral(staging)} (${format}, USE_TMP_FILE false)`, params)).then((result) => {
       this.hooks.onRows?.(result.rowsChanged);
       this.copied = true;
@@ -225,7 +227,65 @@ class CopySource extends ExportSource {
   }
 }
 
-/** NDJSON: the query's result is streamed chunk by chunk and mapped by the §7 rules. */
+const COPY_FORMATS: Record<ExportFormat, string> = {
+  csv: 'FORMAT csv, HEADER true, DELIMITER \',\', QUOTE \'"\', ESCAPE \'"\'',
+  ndjson: 'FORMAT json',
+  parquet: 'FORMAT parquet',
+};
+
+/** Integers beyond ±(2^53 − 1) are strings in §7 JSON: a JSON number could not hold them exactly. */
+const wideInteger = (x: string) => `CASE WHEN ${x} BETWEEN -9007199254740991 AND 9007199254740991 THEN to_json(${x}) ELSE to_json(${x}::VARCHAR) END`;
+
+/**
+ * The §7 value mapping as a SQL expression of column `x`, for the types where DuckDB's JSON
+ * writer then prints exactly what `toJsonValue` does; undefined for the others (floating
+ * point numbers print differently, JSON text is parsed, timestamps with time zone depend
+ * on the session, nested values map their children), which take the streamed path.
+ */
+function jsonExpression(type: string, x: string): string | undefined {
+  const normalized = normalizeType(type) ?? type.trim().toUpperCase();
+  if (/^DECIMAL\(\d+,\s*\d+\)$/.test(normalized)) return `${x}::VARCHAR`;
+  switch (normalized) {
+    case 'BOOLEAN':
+    case 'TINYINT':
+    case 'SMALLINT':
+    case 'INTEGER':
+    case 'UTINYINT':
+    case 'USMALLINT':
+    case 'UINTEGER':
+    case 'VARCHAR':
+      return x;
+    case 'BIGINT':
+    case 'UBIGINT':
+    case 'HUGEINT':
+    case 'UHUGEINT':
+      return wideInteger(x);
+    case 'DATE':
+    case 'TIME':
+    case 'UUID':
+      return `${x}::VARCHAR`;
+    case 'TIMESTAMP':
+      return `replace(${x}::VARCHAR, ' ', 'T')`;
+    default:
+      return undefined;
+  }
+}
+
+/** Whether DuckDB's own JSON writer can produce this NDJSON export (every column mapped in SQL). */
+export function ndjsonByCopy(plan: ReadPlan): boolean {
+  return plan.columns.every((column) => jsonExpression(column.type, 'x') !== undefined);
+}
+
+/** The query COPY writes: the export's rows, and for NDJSON each value mapped by §7 in SQL. */
+function copyQuery(job: ExportJob): { sql: string; params: DuckDBValue[] } {
+  const select = selectSql(job.data, job.plan, job.limit);
+  if (job.format !== 'ndjson') return select;
+  // Mapped outside the query that filters and sorts, so the sort sees the stored values.
+  const list = job.plan.columns.map((column) => `${jsonExpression(column.type, `q.${quoteIdent(column.name)}`)} AS ${quoteIdent(column.name)}`).join(', ');
+  return { sql: `SELECT ${list} FROM (${select.sql}) q`, params: select.params };
+}
+
+/** NDJSON of other types: the query's result is streamed chunk by chunk and mapped by the §7 rules. */
 class NdjsonSource extends ExportSource {
   private result?: DuckDBResult;
   private prefixes: string[] = [];
@@ -268,7 +328,7 @@ class NdjsonSource extends ExportSource {
  * stopped and the table released through `hooks.release`.
  */
 export async function openExport(deps: ExportDeps, job: ExportJob, hooks: ExportHooks): Promise<ReadableStream<Uint8Array>> {
-  const source = job.format === 'ndjson' ? new NdjsonSource(deps, job, hooks) : new CopySource(deps, job, hooks);
+  const source = job.format === 'ndjson' && !ndjsonByCopy(job.plan) ? new NdjsonSource(deps, job, hooks) : new CopySource(deps, job, hooks);
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let started = false;
   let first!: { resolve: () => void; reject: (error: unknown) => void };

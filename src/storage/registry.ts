@@ -12,6 +12,21 @@ interface Attachment {
   gone?: Promise<void>;
   /** The DETACH statement has started; the attachment can no longer be taken back. */
   detaching?: boolean;
+  /** When the last user left (registry clock, ms): set while the attachment is kept warm. */
+  idleSince?: number;
+}
+
+export interface RegistryOptions {
+  /**
+   * How long a file stays attached after its last user left (ms), so the next request for
+   * it skips ATTACH/DETACH. Once it passes, the file is detached: another process can open
+   * it. 0 detaches as soon as the last user leaves.
+   */
+  idleMs?: number;
+  /** At most this many files stay attached: beyond it, the least recently used idle ones go first. */
+  maxOpen?: number;
+  /** The clock idle times are measured by (ms); `performance.now` unless a test moves its own. */
+  now?: () => number;
 }
 
 /** Raised when a table file is missing or being deleted; handlers answer 404. */
@@ -23,7 +38,10 @@ export class TableGoneError extends Error {
 
 /**
  * Attaches table files to the one DuckDB instance on demand. A file is attached once,
- * shared by every request that uses it, and detached when the last of them releases it.
+ * shared by every request that uses it, and kept attached ("warm") for `idleMs` after the
+ * last of them releases it, within a cap of `maxOpen` attached files (least recently used
+ * idle files are detached first). A file held `exclusive` or being `swap`ped is detached
+ * at once, idle or not, before the work runs.
  * ATTACH and DETACH statements run one at a time (and are short: writes checkpoint before
  * they let go of the table). Writes to one table are serialised through a per-file lock;
  * reads take no lock.
@@ -39,8 +57,24 @@ export class AttachmentRegistry {
   private counter = 0;
   /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
   private ddlConnection: DuckDBConnection | undefined;
+  /** Attachments nobody uses, least recently released first (a Map keeps insertion order). */
+  private readonly idle = new Map<string, Attachment>();
+  /** Detaches started and not yet finished (those attachments no longer count against the cap). */
+  private detachesRunning = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
+  private readonly idleMs: number;
+  private readonly maxOpen: number;
+  private readonly now: () => number;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    options: RegistryOptions = {},
+  ) {
+    this.idleMs = Math.max(0, options.idleMs ?? 0);
+    this.maxOpen = Math.max(1, options.maxOpen ?? 256);
+    this.now = options.now ?? (() => performance.now());
+  }
 
   private async runDdlStatement(sql: string): Promise<void> {
     this.ddlConnection ??= await this.db.acquire();
@@ -68,6 +102,7 @@ export class AttachmentRegistry {
       // A detach that is queued but not started is called off by the new user.
       if (current && !current.detaching) {
         current.users++;
+        this.wake(path, current);
         try {
           await current.ready;
         } catch (error) {
@@ -94,6 +129,7 @@ export class AttachmentRegistry {
         if (this.attachments.get(path) === entry) this.attachments.delete(path);
         throw error;
       }
+      this.enforceCap();
       return alias;
     }
   }
@@ -103,22 +139,102 @@ export class AttachmentRegistry {
     if (!entry || entry.users <= 0) return;
     entry.users--;
     if (entry.users > 0) return;
-    entry.gone = this.ddl
+    // Someone waits to have the file to itself: no point keeping it warm.
+    if (this.idleMs === 0 || this.closing.has(path) || this.paused.has(path)) {
+      this.detach(path, entry);
+      return;
+    }
+    entry.idleSince = this.now();
+    this.idle.delete(path);
+    this.idle.set(path, entry);
+    this.enforceCap();
+    this.armTimer();
+  }
+
+  /** The attachment is in use again: it is no longer idle. */
+  private wake(path: string, entry: Attachment): void {
+    entry.idleSince = undefined;
+    if (this.idle.get(path) === entry) this.idle.delete(path);
+  }
+
+  /** Queues the DETACH of an attachment nobody uses (called off if a user arrives before it runs). */
+  private detach(path: string, entry: Attachment): void {
+    this.wake(path, entry);
+    if (entry.gone || entry.detaching) return;
+    this.detachesRunning++;
+    const gone: Promise<void> = this.ddl
       .run(async () => {
         if (entry.users > 0) return; // taken again while the detach waited its turn
         entry.detaching = true;
+        this.wake(path, entry);
         await this.runDdlStatement(`DETACH ${quoteIdent(entry.alias)}`);
       })
       .catch(() => {
         /* the database may already be closed during shutdown */
       })
       .finally(() => {
+        this.detachesRunning--;
         if (entry.detaching) {
           if (this.attachments.get(path) === entry) this.attachments.delete(path);
-        } else if (entry.users > 0) {
+        } else if (entry.gone === gone) {
           entry.gone = undefined;
+          // Called off by a user who has left again meanwhile: idle once more.
+          if (entry.users === 0 && this.attachments.get(path) === entry) {
+            if (this.idleMs === 0 || this.closing.has(path) || this.paused.has(path)) this.detach(path, entry);
+            else {
+              entry.idleSince = this.now();
+              this.idle.set(path, entry);
+              this.armTimer();
+            }
+          }
         }
       });
+    entry.gone = gone;
+  }
+
+  /** Detaches the least recently used idle files while more than `maxOpen` are attached. */
+  private enforceCap(): void {
+    let over = this.attachments.size - this.detachesRunning - this.maxOpen;
+    for (const [path, entry] of this.idle) {
+      if (over <= 0) break;
+      this.detach(path, entry);
+      over--;
+    }
+  }
+
+  /** Detaches every file idle for `idleMs` or longer; returns when those detaches are done. */
+  async detachIdle(): Promise<void> {
+    const now = this.now();
+    const started: Promise<void>[] = [];
+    for (const [path, entry] of this.idle) {
+      if (now - entry.idleSince! < this.idleMs) break; // the rest were released later
+      this.detach(path, entry);
+      if (entry.gone) started.push(entry.gone);
+    }
+    this.armTimer();
+    await Promise.all(started);
+  }
+
+  /** Keeps one timer, due when the least recently released idle file reaches its timeout. */
+  private armTimer(): void {
+    const oldest = this.idle.values().next().value as Attachment | undefined;
+    if (!oldest) {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      this.timerDue = Infinity;
+      return;
+    }
+    const due = oldest.idleSince! + this.idleMs;
+    if (this.idleTimer && this.timerDue <= due) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.timerDue = due;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.timerDue = Infinity;
+      void this.detachIdle();
+    }, Math.max(0, due - this.now()) + 1);
+    // Waiting to detach must not keep the process alive.
+    this.idleTimer.unref();
   }
 
   /**
@@ -127,6 +243,9 @@ export class AttachmentRegistry {
    */
   async settle(): Promise<void> {
     for (;;) {
+      // Warm files are detached too: nothing stays attached behind a settle.
+      for (const [path, entry] of this.idle) this.detach(path, entry);
+      this.armTimer();
       const pending = [...this.attachments.values()].flatMap((entry) => (entry.gone ? [entry.gone] : []));
       await this.ddl.run(async () => {});
       if (!pending.length) return;
@@ -164,12 +283,17 @@ export class AttachmentRegistry {
   /** Checkpoints an attached file that has changes in its WAL; a failure is left to the DETACH. */
   private async checkpoint(path: string): Promise<void> {
     const entry = this.attachments.get(path);
-    if (!entry || entry.users === 0 || entry.detaching || !existsSync(`${path}.wal`)) return;
+    if (!entry || entry.detaching || !existsSync(`${path}.wal`)) return;
+    // Held for the checkpoint, so an idle (warm) file is not detached under it.
+    entry.users++;
+    this.wake(path, entry);
     try {
       await entry.ready;
       await this.db.with((c) => c.run(`CHECKPOINT ${quoteIdent(entry.alias)}`));
     } catch {
       /* the DETACH checkpoints instead */
+    } finally {
+      this.release(path);
     }
   }
 
@@ -216,11 +340,12 @@ export class AttachmentRegistry {
     }
   }
 
-  /** Resolves once the file has no users and is detached. */
+  /** Resolves once the file has no users and is detached (a warm file is detached now). */
   private async drained(path: string): Promise<void> {
     for (;;) {
       const entry = this.attachments.get(path);
       if (!entry) return;
+      if (entry.users === 0 && !entry.gone) this.detach(path, entry);
       if (entry.gone) await entry.gone;
       else await new Promise((resolve) => setTimeout(resolve, 2));
     }

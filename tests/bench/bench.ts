@@ -21,6 +21,8 @@ export interface Target {
 export interface SectionResult {
   figures: Record<string, number>;
   targets: Record<string, Target>;
+  /** For a target figure, the figures it is measured against in the same run (DuckDB's own time, /health). */
+  references?: Record<string, string[]>;
 }
 
 export interface BenchContext {
@@ -167,19 +169,123 @@ export const controlPlane: Section = {
         get_table_p95_ms: round(percentile(get, 95)),
         preview_100_rows_p50_ms: round(percentile(preview, 50)),
         preview_100_rows_p95_ms: round(percentile(preview, 95)),
+        preview_vs_health_p50: round(percentile(preview, 50) / percentile(health, 50)),
         mixed_reads_c8_rps: round(mixed, 1),
         // Each create and each delete is one op.
         create_delete_c4_ops_per_s: round(churn * 2, 1),
       },
       targets: {
         get_table_p50_ms: { max: 5 },
-        preview_100_rows_p50_ms: { max: 5 },
+        preview_100_rows_p50_ms: { max: 3 },
+        preview_vs_health_p50: { max: 2.5 },
         list_200_tables_p50_ms: { max: 25 },
         create_table_p50_ms: { max: 25 },
         mixed_reads_c8_rps: { min: 400 },
         create_delete_c4_ops_per_s: { min: 80 },
       },
+      references: {
+        preview_100_rows_p50_ms: ['health_p50_ms'],
+        preview_vs_health_p50: ['preview_100_rows_p50_ms', 'health_p50_ms'],
+        get_table_p50_ms: ['health_p50_ms'],
+      },
     };
+  },
+};
+
+/** Runs `total` calls with `concurrency` workers; completed calls per second and each call's latency. */
+async function loaded(concurrency: number, total: number, call: (i: number) => Promise<unknown>): Promise<{ rps: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const rps = await throughput(concurrency, total, async (i) => {
+    const started = performance.now();
+    await call(i);
+    latencies.push(performance.now() - started);
+  });
+  return { rps, latencies };
+}
+
+/**
+ * Behaviour under load: mixed reads at concurrency 8 and 32 (throughput must not fall as
+ * concurrency rises, p99 stays low), and previews of one table while a 1M-row import runs
+ * into another, against the same previews with nothing else running.
+ */
+export const load: Section = {
+  name: 'load',
+  async run(ctx) {
+    const { projectId: id, request } = ctx;
+    const B = `/projects/${id}/buckets/in_c_load`;
+    expectStatus(await request('POST', `/projects/${id}/buckets`, { name: 'in_c_load' }), 201, 'create bucket');
+    const TABLES = 20;
+    for (let i = 0; i < TABLES; i++) {
+      expectStatus(await request('POST', `${B}/tables`, { name: `r${i}`, columns: benchColumns(2), primary_key: ['id'] }), 201, 'create table');
+      const loaded = await ctx.fetch(`${B}/tables/r${i}/import`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: benchCsv(benchColumns(2), 2000) });
+      if (loaded.status !== 200) throw new Error(`import: ${loaded.status} ${await loaded.text()}`);
+      await loaded.arrayBuffer();
+    }
+    const reads = [
+      (i: number) => `${B}/tables/r${i % TABLES}`,
+      () => `${B}/tables`,
+      (i: number) => `${B}/tables/r${(i * 7) % TABLES}/preview?limit=100`,
+      () => B,
+    ];
+    const mixedRead = async (i: number) => expectStatus(await request('GET', reads[i % reads.length]!(i)), 200, 'mixed read');
+    await loaded(8, 400, mixedRead);
+    const c8 = await loaded(8, 2000, mixedRead);
+    const c32 = await loaded(32, 2000, mixedRead);
+
+    // Previews of r0, idle and then while a 1M-row CSV streams into another table.
+    const previewPath = `${B}/tables/r0/preview?limit=100`;
+    const idle = await sequential(300, async () => expectStatus(await request('GET', previewPath), 200, 'preview'));
+    const { mkdtemp, rm, stat } = await import('node:fs/promises');
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const { upload } = await import('./import-bench.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'dsa-load-bench-'));
+    try {
+      const csv = join(dir, 'big.csv');
+      const generator = await DuckDBInstance.create(':memory:', { threads: '2' });
+      const g = await generator.connect();
+      await g.run(`COPY (SELECT i AS id, 'name ' || i AS name, i / 100.0 AS amount FROM range(1000000) r(i)) TO '${csv}' (FORMAT csv, HEADER)`);
+      g.closeSync();
+      generator.closeSync();
+      expectStatus(await request('POST', `${B}/tables`, { name: 'big', columns: [{ name: 'id', type: 'BIGINT', nullable: false }, { name: 'name', type: 'VARCHAR' }, { name: 'amount', type: 'DECIMAL(12,2)' }], primary_key: ['id'] }), 201, 'create big');
+      let importing = true;
+      const size = (await stat(csv)).size;
+      const imported = upload(`${ctx.url}${B}/tables/big/import`, csv, size, { authorization: `Bearer ${ctx.projectKey}`, 'content-type': 'text/csv' }).finally(() => (importing = false));
+      const during: number[] = [];
+      while (importing) {
+        const started = performance.now();
+        expectStatus(await request('GET', previewPath), 200, 'preview during import');
+        during.push(performance.now() - started);
+      }
+      const done = await imported;
+      if (done.status !== 200 || done.body.row_count !== 1_000_000) throw new Error(`big import: ${done.status} ${JSON.stringify(done.body).slice(0, 200)}`);
+      const idleP50 = percentile(idle, 50);
+      const duringP50 = percentile(during, 50);
+      return {
+        figures: {
+          mixed_reads_c8_rps_load: round(c8.rps, 1),
+          mixed_reads_c32_rps: round(c32.rps, 1),
+          mixed_reads_c32_vs_c8: round(c32.rps / c8.rps),
+          mixed_reads_c8_p99_ms: round(percentile(c8.latencies, 99)),
+          mixed_reads_c32_p99_ms: round(percentile(c32.latencies, 99)),
+          preview_idle_p50_ms: round(idleP50),
+          preview_during_import_p50_ms: round(duringP50),
+          preview_during_import_samples: during.length,
+          preview_during_import_ratio: round(duringP50 / idleP50),
+        },
+        targets: {
+          mixed_reads_c32_vs_c8: { min: 1 },
+          mixed_reads_c32_p99_ms: { max: 50 },
+          preview_during_import_ratio: { max: 2 },
+        },
+        references: {
+          mixed_reads_c32_vs_c8: ['mixed_reads_c32_rps', 'mixed_reads_c8_rps_load'],
+          mixed_reads_c32_p99_ms: ['mixed_reads_c8_p99_ms'],
+          preview_during_import_ratio: ['preview_during_import_p50_ms', 'preview_idle_p50_ms'],
+        },
+      };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   },
 };
 
@@ -210,7 +316,11 @@ export const dataImport: Section = {
   async run() {
     const { importBench } = await import('./import-bench.ts');
     const figures = numbers(await importBench(), 'import.');
-    return { figures, targets: { 'import.ratio': { max: 1.3 }, 'import.upsert_ratio': { max: 1.5 } } };
+    return {
+      figures,
+      targets: { 'import.ratio': { max: 1.2 }, 'import.upsert_ratio': { max: 1.3 } },
+      references: { 'import.ratio': ['import.import_1m_ms', 'import.reference_ms'], 'import.upsert_ratio': ['import.upsert_100k_ms', 'import.upsert_reference_ms'] },
+    };
   },
 };
 
@@ -219,7 +329,33 @@ export const dataExport: Section = {
   async run() {
     const { exportBench } = await import('./export-bench.ts');
     const figures = numbers(await exportBench(), 'export.');
-    return { figures, targets: { 'export.ratio': { max: 1.3 }, 'export.peak_rss_mb': { max: 300 } } };
+    const targets: Record<string, Target> = {};
+    for (const prefix of ['', 'ndjson_', 'parquet_']) {
+      targets[`export.${prefix}ratio`] = { max: 1.3 };
+      targets[`export.${prefix}first_byte_ms`] = { max: 100 };
+      targets[`export.${prefix}rss_added_mb`] = { max: 64 };
+    }
+    targets['export.big_rss_added_mb'] = { max: 64 };
+    targets['export.big_first_byte_ms'] = { max: 100 };
+    const references: Record<string, string[]> = {};
+    for (const prefix of ['', 'ndjson_', 'parquet_']) references[`export.${prefix}ratio`] = [`export.${prefix}export_1m_ms`, `export.${prefix}reference_ms`];
+    references['export.big_rss_added_mb'] = ['export.big_export_ms', 'export.big_reference_ms'];
+    return { figures, targets, references };
+  },
+};
+
+/** The server's resident memory at start, after three 1M-row imports and 10 s idle. Starts its own server. */
+export const memory: Section = {
+  name: 'memory',
+  async run() {
+    const { memoryBench } = await import('./memory-bench.ts');
+    const figures = numbers(await memoryBench(), 'memory.');
+    // At most 1.5× the start plus 100 MB: expressed as idle / that limit.
+    return {
+      figures,
+      targets: { 'memory.rss_idle_ratio': { max: 1 } },
+      references: { 'memory.rss_idle_ratio': ['memory.rss_idle_mb', 'memory.rss_start_mb', 'memory.rss_idle_limit_mb', 'memory.rss_peak_mb'] },
+    };
   },
 };
 
@@ -270,7 +406,7 @@ export const filesAndJobs: Section = {
 };
 
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, dataImport, dataExport, schemaChanges, snapshots, filesAndJobs];
+export const sections: Section[] = [controlPlane, load, dataImport, dataExport, memory, schemaChanges, snapshots, filesAndJobs];
 
 // ---- running -----------------------------------------------------------------------
 
@@ -343,12 +479,14 @@ export async function runBench(list: Section[] = sections): Promise<Record<strin
   const { ctx, stop } = await startBench();
   const figures: Record<string, number> = {};
   const targets: Record<string, Target> = {};
+  const references: Record<string, string[]> = {};
   const started = performance.now();
   try {
     for (const section of list) {
       const result = await section.run(ctx);
       Object.assign(figures, result.figures);
       Object.assign(targets, result.targets);
+      Object.assign(references, result.references ?? {});
     }
   } finally {
     await stop();
@@ -358,7 +496,16 @@ export async function runBench(list: Section[] = sections): Promise<Record<strin
     const value = figures[name];
     meets[name] = value !== undefined && (target.max === undefined || value <= target.max) && (target.min === undefined || value >= target.min);
   }
+  // One line per target: the figure, what it is measured against in this run, the target.
+  const lines = Object.entries(targets).map(([name, target]) => ({
+    figure: name,
+    value: figures[name] ?? null,
+    reference: Object.fromEntries((references[name] ?? []).map((ref) => [ref, figures[ref] ?? null])),
+    target,
+    meets: meets[name],
+  }));
   return {
+    lines,
     bench: 'duckdb-storage-api',
     sections: list.map((s) => s.name),
     node: process.version,
@@ -380,7 +527,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exit(2);
   }
   runBench(chosen).then(
-    (result) => {
+    ({ lines, ...result }) => {
+      for (const line of lines as unknown[]) process.stdout.write(`${JSON.stringify(line)}\n`);
       process.stdout.write(`${JSON.stringify(result)}\n`);
     },
     (error) => {

@@ -1,7 +1,9 @@
 /**
- * Export benchmark: a 1M-row table (integer key, text, decimal, timestamp) exported as CSV
- * over HTTP by the real server (a child process), against DuckDB's own `COPY … TO` of the
- * same table file, with the server's resident memory sampled during the export.
+ * Export benchmark: a 1M-row table (integer key, text, decimal, timestamp) exported as CSV,
+ * NDJSON and Parquet over HTTP by the real server (a child process), against DuckDB's own
+ * `COPY … TO` a file of the same table in the same format, with the time to the first byte
+ * and what each export adds to the server's resident memory; then a 10M-row table's CSV
+ * export (EXPORT_BENCH_BIG_ROWS, 0 to skip), to show that this does not grow with the table.
  *
  * Run alone: `node --import tsx tests/bench/export-bench.ts` prints one JSON line.
  */
@@ -80,6 +82,116 @@ async function openFile(path: string): Promise<DuckDBInstance> {
   }
 }
 
+const FORMATS = ['csv', 'ndjson', 'parquet'] as const;
+type Format = (typeof FORMATS)[number];
+const BIG_ROWS = Number(process.env.EXPORT_BENCH_BIG_ROWS ?? 10_000_000);
+const COPY_OPTIONS: Record<Format, string> = { csv: 'FORMAT csv, HEADER', ndjson: 'FORMAT json', parquet: 'FORMAT parquet' };
+
+const prefixed = (prefix: string, record: Record<string, unknown>) => Object.fromEntries(Object.entries(record).map(([k, v]) => [prefix + k, v]));
+
+/** Fills a table file the server has detached with `rows` generated rows. */
+async function fill(tableFile: string, rows: number): Promise<void> {
+  const instance = await openFile(tableFile);
+  const c = await instance.connect();
+  await c.run(
+    `INSERT INTO data SELECT range::INTEGER, 'label ' || range || CASE WHEN range % 10 = 0 THEN ', with "quotes"' ELSE '' END,
+       (range * 0.37)::DECIMAL(12,2), TIMESTAMP '2024-01-01 00:00:00' + to_seconds(range)
+     FROM range(${rows})`,
+  );
+  await c.run('CHECKPOINT');
+  c.closeSync();
+  instance.closeSync();
+}
+
+/** Lines of a text export, sorted: exports without order_by promise no row order, only the rows. */
+async function sortedLinesHash(data: Buffer): Promise<string> {
+  const lines = data.toString('utf8').split('\n');
+  return createHash('sha256').update(lines.sort().join('\n')).digest('hex');
+}
+
+/**
+ * Interleaved runs of DuckDB's own `COPY (SELECT * FROM data) TO` a file (in this process,
+ * on the file the server has detached by then) and of the server's export over HTTP, with
+ * the server's resident memory sampled during each export.
+ */
+async function measureFormat(url: string, pid: number, tableFile: string, referenceFile: string, format: Format, runs: number, table = 't') {
+  const reference = async (): Promise<number> => {
+    // The server keeps a file attached for a moment after its last use; opening it here waits for that.
+    const instance = await openFile(tableFile);
+    const c = await instance.connect();
+    try {
+      // The same row-order setting the server's export runs with.
+      await c.run('SET preserve_insertion_order = false');
+      const t0 = performance.now();
+      await c.run(`COPY (SELECT * FROM data) TO ${sqlString(referenceFile)} (${COPY_OPTIONS[format]})`);
+      return performance.now() - t0;
+    } finally {
+      c.closeSync();
+      instance.closeSync();
+    }
+  };
+  const exportOnce = (keep = false): Promise<{ ms: number; firstByteMs: number; bytes: number; body?: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const request = httpGet(`${url}/projects/bench/buckets/b/tables/${table}/export?format=${format}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (response) => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`export: ${response.statusCode}`));
+          response.resume();
+          return;
+        }
+        let bytes = 0;
+        let firstByteMs = -1;
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => {
+          if (firstByteMs < 0) firstByteMs = performance.now() - t0;
+          bytes += chunk.length;
+          if (keep) chunks.push(chunk);
+        });
+        response.on('end', () => resolve({ ms: performance.now() - t0, firstByteMs, bytes, body: keep ? Buffer.concat(chunks) : undefined }));
+        response.on('error', reject);
+      });
+      request.on('error', reject);
+    });
+  let peak = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, (await rssKb(pid)).rss);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  const referenceTimes: number[] = [];
+  const exportTimes: number[] = [];
+  const firstByteTimes: number[] = [];
+  const addedKb: number[] = [];
+  let peakKb = 0;
+  try {
+    for (let i = 0; i < runs; i++) {
+      referenceTimes.push(await reference());
+      const before = (await rssKb(pid)).rss;
+      peak = before;
+      const run = await exportOnce();
+      exportTimes.push(run.ms);
+      firstByteTimes.push(run.firstByteMs);
+      addedKb.push(peak - before);
+      peakKb = Math.max(peakKb, peak);
+    }
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  // One more, untimed, to check the rows are DuckDB's own.
+  const check = format !== 'parquet' && table === 't';
+  const last = await exportOnce(check);
+  const referenceBytes = (await stat(referenceFile)).size;
+  // NDJSON maps values by §7 (decimals and big integers as strings, ISO timestamps), DuckDB's
+  // plain JSON does not: there the line count is compared.
+  const lineCount = (data: Buffer) => data.toString('utf8').split('\n').length;
+  const sameRows =
+    !check ? undefined : format === 'ndjson' ? lineCount(last.body!) === lineCount(await readFile(referenceFile)) : (await sortedLinesHash(last.body!)) === (await sortedLinesHash(await readFile(referenceFile)));
+  return { referenceTimes, exportTimes, firstByteTimes, addedKb, peakKb, bytes: last.bytes, referenceBytes, sameRows };
+}
+
 export async function exportBench(): Promise<Record<string, unknown>> {
   const root = await mkdtemp(join(tmpdir(), 'dsa-export-bench-'));
   const dataDir = join(root, 'data');
@@ -103,110 +215,60 @@ export async function exportBench(): Promise<Record<string, unknown>> {
     const tableFile = join(dataDir, 'duckdb', 'project_bench', 'b', 't.duckdb');
 
     // Fill the table file directly (the server has it detached).
-    {
-      const instance = await openFile(tableFile);
-      const c = await instance.connect();
-      await c.run(
-        `INSERT INTO data SELECT range::INTEGER, 'label ' || range || CASE WHEN range % 10 = 0 THEN ', with "quotes"' ELSE '' END,
-           (range * 0.37)::DECIMAL(12,2), TIMESTAMP '2024-01-01 00:00:00' + to_seconds(range)
-         FROM range(${ROWS})`,
-      );
-      await c.run('CHECKPOINT');
-      c.closeSync();
-      instance.closeSync();
-    }
+    await fill(tableFile, ROWS);
 
-    /** DuckDB's own COPY of the same file, in this process (the server has the file detached between exports). */
-    const referenceCsv = join(root, 'reference.csv');
-    const reference = async (): Promise<number> => {
-      const instance = await openFile(tableFile);
-      const c = await instance.connect();
-      try {
-        const t0 = performance.now();
-        await c.run(`COPY (SELECT * FROM data) TO ${sqlString(referenceCsv)} (FORMAT csv, HEADER)`);
-        return performance.now() - t0;
-      } finally {
-        c.closeSync();
-        instance.closeSync();
-      }
-    };
-    /** GET export over HTTP (node:http, the leanest client), the body consumed to the end. */
-    const exportOnce = (digest = false): Promise<{ ms: number; bytes: number; sha256: string }> =>
-      new Promise((resolve, reject) => {
-        const t0 = performance.now();
-        const request = httpGet(`${url}/projects/bench/buckets/b/tables/t/export?format=csv`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (response) => {
-          if (response.statusCode !== 200) {
-            reject(new Error(`export: ${response.statusCode}`));
-            response.resume();
-            return;
-          }
-          let bytes = 0;
-          const hash = createHash('sha256');
-          response.on('data', (chunk: Buffer) => {
-            bytes += chunk.length;
-            if (digest) hash.update(chunk);
-          });
-          response.on('end', () => resolve({ ms: performance.now() - t0, bytes, sha256: digest ? hash.digest('hex') : '' }));
-          response.on('error', reject);
-        });
-        request.on('error', reject);
-      });
-
-    const pid = child.pid!;
-    const before = await rssKb(pid);
-    let peakRss = before.rss;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        peakRss = Math.max(peakRss, (await rssKb(pid)).rss);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    // Runs alternate so that both sides see the same load on a shared machine.
-    const referenceTimes: number[] = [];
-    const exportTimes: number[] = [];
-    const runPeaks: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      referenceTimes.push(await reference());
-      peakRss = 0;
-      exportTimes.push((await exportOnce()).ms);
-      runPeaks.push(peakRss);
-    }
-    peakRss = Math.max(...runPeaks);
-    // One more, untimed, to check the bytes are DuckDB's own.
-    const last = await exportOnce(true);
-    sampling = false;
-    await sampler;
-    const after = await rssKb(pid);
-    const referenceBytes = (await stat(referenceCsv)).size;
-    const referenceHash = createHash('sha256').update(await readFile(referenceCsv)).digest('hex');
-
-    // Medians of interleaved runs: robust against the load of a shared machine.
     const median = (xs: number[]) => {
       const sorted = [...xs].sort((a, b) => a - b);
       const mid = Math.floor(sorted.length / 2);
       return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
     };
-    const exportMs = median(exportTimes);
-    const referenceMs = median(referenceTimes);
     const round2 = (x: number) => Math.round(x * 100) / 100;
-    return {
-      rows: ROWS,
-      export_1m_ms: Math.round(exportMs),
-      reference_ms: Math.round(referenceMs),
-      ratio: round2(exportMs / referenceMs),
-      best_ratio: round2(Math.min(...exportTimes) / Math.min(...referenceTimes)),
-      peak_rss_mb: Math.round((peakRss / 1024) * 10) / 10,
-      peak_rss_per_run_mb: runPeaks.map((kb) => Math.round(kb / 1024)),
-      rss_before_mb: Math.round((before.rss / 1024) * 10) / 10,
-      vm_hwm_mb: Math.round((after.hwm / 1024) * 10) / 10,
-      export_runs_ms: exportTimes.map(Math.round),
-      reference_runs_ms: referenceTimes.map(Math.round),
-      export_bytes: last.bytes,
-      reference_bytes: referenceBytes,
-      same_bytes_as_reference: last.sha256 === referenceHash,
-      threads: THREADS,
-    };
+    const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
+    const pid = child.pid!;
+    const out: Record<string, unknown> = { rows: ROWS, threads: THREADS };
+    const peaks: number[] = [];
+    for (const format of FORMATS) {
+      const result = await measureFormat(url, pid, tableFile, join(root, `reference.${format}`), format, RUNS);
+      Object.assign(out, prefixed(format === 'csv' ? '' : `${format}_`, {
+        export_1m_ms: Math.round(median(result.exportTimes)),
+        reference_ms: Math.round(median(result.referenceTimes)),
+        ratio: round2(median(result.exportTimes) / median(result.referenceTimes)),
+        best_ratio: round2(Math.min(...result.exportTimes) / Math.min(...result.referenceTimes)),
+        first_byte_ms: Math.round(median(result.firstByteTimes)),
+        rss_added_mb: mb(Math.max(...result.addedKb)),
+        export_runs_ms: result.exportTimes.map(Math.round),
+        reference_runs_ms: result.referenceTimes.map(Math.round),
+        export_bytes: result.bytes,
+        reference_bytes: result.referenceBytes,
+        same_rows_as_reference: result.sameRows,
+      }));
+      peaks.push(result.peakKb);
+    }
+    out.peak_rss_mb = mb(Math.max(...peaks));
+    const after = await rssKb(pid);
+    out.vm_hwm_mb = mb(after.hwm);
+
+    // The same export of a table ten times the size: what it adds to memory must not grow with it.
+    if (BIG_ROWS > 0) {
+      await api(url, 'POST', '/projects/bench/buckets/b/tables', {
+        name: 'big',
+        columns: [
+          { name: 'id', type: 'INTEGER', nullable: false },
+          { name: 'label', type: 'VARCHAR' },
+          { name: 'amount', type: 'DECIMAL(12,2)' },
+          { name: 'created_at', type: 'TIMESTAMP' },
+        ],
+      });
+      await fill(join(dataDir, 'duckdb', 'project_bench', 'b', 'big.duckdb'), BIG_ROWS);
+      const big = await measureFormat(url, pid, join(dataDir, 'duckdb', 'project_bench', 'b', 'big.duckdb'), join(root, 'reference-big.csv'), 'csv', 1, 'big');
+      out.big_rows = BIG_ROWS;
+      out.big_export_ms = Math.round(big.exportTimes[0]!);
+      out.big_reference_ms = Math.round(big.referenceTimes[0]!);
+      out.big_ratio = round2(big.exportTimes[0]! / big.referenceTimes[0]!);
+      out.big_first_byte_ms = Math.round(big.firstByteTimes[0]!);
+      out.big_rss_added_mb = mb(big.addedKb[0]!);
+    }
+    return out;
   } finally {
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child!.once('exit', r));

@@ -49,7 +49,7 @@ export async function writeCsv(c: DuckDBConnection, path: string, from: number, 
 }
 
 /** Streams a file as the body of a POST (node:http, the file piped in 1 MiB chunks). */
-function upload(url: string, file: string, size: number, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+export function upload(url: string, file: string, size: number, headers: Record<string, string>): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-length': String(size) } }, (res) => {
       const chunks: Buffer[] = [];
