@@ -1,19 +1,71 @@
-// Bundles the Node entry for the container. DuckDB's native bindings stay external: they
-// are installed by npm in the image next to the bundle.
+// Bundles the Node entry for the container, the typed client (`duckdb-storage-api/client`)
+// and the `duckdb-storage` CLI. DuckDB's native bindings stay external: they are installed
+// by npm in the image next to the bundle.
+//
+//   node esbuild.config.mjs                              all three into dist/
+//   node esbuild.config.mjs --only client,cli --outdir D  some of them, elsewhere (tests)
+import { chmod, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
-await build({
-  entryPoints: ['src/main.ts'],
-  outfile: 'dist/main.mjs',
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  sourcemap: true,
-  external: ['@duckdb/*'],
-  banner: {
-    // Bundled CommonJS dependencies (pino) still call require(): give ESM one.
-    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+const { values } = parseArgs({ options: { only: { type: 'string' }, outdir: { type: 'string', default: 'dist' } } });
+const outdir = values.outdir;
+const { version } = JSON.parse(await readFile(new URL('./package.json', import.meta.url), 'utf8'));
+
+const targets = {
+  server: () =>
+    build({
+      entryPoints: ['src/main.ts'],
+      outfile: join(outdir, 'main.mjs'),
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      sourcemap: true,
+      external: ['@duckdb/*'],
+      banner: {
+        // Bundled CommonJS dependencies (pino) still call require(): give ESM one.
+        js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+      },
+      logLevel: 'warning',
+    }),
+  // The client imports the server's schemas and views for their types only: the bundle
+  // holds the client's own code and nothing else.
+  client: () =>
+    build({
+      entryPoints: ['src/client/index.ts'],
+      outfile: join(outdir, 'client.mjs'),
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      sourcemap: true,
+      packages: 'external',
+      logLevel: 'warning',
+    }),
+  // The CLI's dependencies (commander, cli-progress, cli-table3, DuckDB for the local CSV
+  // sniffer) are the package's own: resolved from node_modules at run time.
+  cli: async () => {
+    const outfile = join(outdir, 'cli.mjs');
+    await build({
+      entryPoints: ['src/cli/main.ts'],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      sourcemap: true,
+      packages: 'external',
+      define: { CLI_VERSION: JSON.stringify(version) },
+      logLevel: 'warning',
+    });
+    await chmod(outfile, 0o755);
   },
-  logLevel: 'warning',
-});
+};
+
+const selected = values.only ? values.only.split(',') : Object.keys(targets);
+for (const name of selected) {
+  if (!(name in targets)) throw new Error(`unknown build target ${name} (one of ${Object.keys(targets).join(', ')})`);
+}
+await Promise.all(selected.map((name) => targets[name]()));

@@ -1,0 +1,158 @@
+/**
+ * Request and response types of the client. Request types come from the valibot schemas
+ * the server validates with, and the object types from the server's own view functions,
+ * all as type-only imports: they cannot drift from the server, and the client bundle
+ * carries none of its code. Envelopes the handlers build inline are written out here.
+ */
+import type * as v from 'valibot';
+import type { CreateBucketSchema } from '../../handlers/buckets/create.ts';
+import type { DeleteBucketQuerySchema } from '../../handlers/buckets/delete.ts';
+import type { DeleteRowsSchema } from '../../handlers/data/delete-rows.ts';
+import type { ExportBodySchema, ExportQuerySchema } from '../../handlers/data/export.ts';
+import type { ImportQuerySchema } from '../../handlers/data/import.ts';
+import type { FilteredPreviewSchema } from '../../handlers/data/preview.ts';
+import type { CreateApiKeySchema } from '../../handlers/keys/create.ts';
+import type { CreateProjectSchema } from '../../handlers/projects/create.ts';
+import type { ListProjectsQuerySchema } from '../../handlers/projects/list.ts';
+import type { UpdateProjectSchema } from '../../handlers/projects/update.ts';
+import type { LinkBucketSchema } from '../../handlers/sharing/link.ts';
+import type { ShareBucketSchema } from '../../handlers/sharing/share.ts';
+import type { UnshareQuerySchema } from '../../handlers/sharing/unshare.ts';
+import type { CreateTableSchema } from '../../handlers/tables/create.ts';
+import type { PreviewQuerySchema } from '../../handlers/tables/preview.ts';
+import type { bucketView, columnViews, tableView } from '../http/views.ts';
+import type { keyView } from '../storage/api-keys.ts';
+import type { projectView, ProjectStats as StoredProjectStats } from '../storage/projects.ts';
+
+/** A JSON body as the caller writes it: the schema's input (defaults optional). */
+export type BodyInput<S extends v.GenericSchema> = v.InferInput<S>;
+
+type QueryField<T> = [T] extends ['true' | 'false'] ? boolean | T : string extends T ? string | number | readonly string[] : T;
+
+/**
+ * A query string as the caller writes it: the schema's fields, with numbers for the
+ * numeric ones, booleans for `true`/`false`, and lists for comma-separated ones.
+ */
+export type QueryInput<S extends v.GenericSchema> = { [K in keyof v.InferInput<S>]?: QueryField<NonNullable<v.InferInput<S>[K]>> };
+
+// Requests.
+export type CreateProjectInput = BodyInput<typeof CreateProjectSchema>;
+export type UpdateProjectInput = BodyInput<typeof UpdateProjectSchema>;
+export type ListProjectsQuery = QueryInput<typeof ListProjectsQuerySchema>;
+export type CreateBucketInput = BodyInput<typeof CreateBucketSchema>;
+export type DeleteBucketQuery = QueryInput<typeof DeleteBucketQuerySchema>;
+export type CreateTableInput = BodyInput<typeof CreateTableSchema>;
+export type ColumnInput = CreateTableInput['columns'][number];
+export type PreviewQuery = QueryInput<typeof PreviewQuerySchema>;
+export type FilteredPreviewInput = BodyInput<typeof FilteredPreviewSchema>;
+export type Filter = NonNullable<FilteredPreviewInput['filters']>[number];
+export type OrderBy = NonNullable<FilteredPreviewInput['order_by']>[number];
+export type ExportQuery = QueryInput<typeof ExportQuerySchema>;
+export type ExportInput = BodyInput<typeof ExportBodySchema>;
+export type ExportFormat = NonNullable<ExportInput['format']>;
+export type ImportQuery = QueryInput<typeof ImportQuerySchema>;
+export type DeleteRowsInput = BodyInput<typeof DeleteRowsSchema>;
+export type ShareBucketInput = BodyInput<typeof ShareBucketSchema>;
+export type UnshareQuery = QueryInput<typeof UnshareQuerySchema>;
+export type LinkBucketInput = BodyInput<typeof LinkBucketSchema>;
+export type CreateApiKeyInput = BodyInput<typeof CreateApiKeySchema>;
+
+// Objects (§4, §5, §7, §11), typed by the functions that build them.
+export type Project = Awaited<ReturnType<typeof projectView>>;
+export type Bucket = ReturnType<typeof bucketView>;
+export type Column = ReturnType<typeof columnViews>[number];
+export type Table = Awaited<ReturnType<typeof tableView>>;
+export type ApiKey = ReturnType<typeof keyView>;
+
+// Envelopes and answers built inline by the handlers.
+export interface ServiceInfo {
+  service: string;
+  version: string;
+  health: string;
+  docs: string;
+}
+export interface Health {
+  status: 'healthy';
+  version: string;
+  storage_available: true;
+  details: Record<string, boolean>;
+}
+export interface BackendInit {
+  success: true;
+  message: string;
+  storage_paths: Record<string, string>;
+}
+export interface BackendRemove {
+  success: true;
+  message: string;
+  storage_paths: null;
+}
+export type CreatedProject = Project & { api_key: string };
+export interface ProjectList {
+  projects: Project[];
+  total: number;
+}
+export type ProjectStats = StoredProjectStats & { id: string };
+export interface BucketList {
+  buckets: Bucket[];
+  total: number;
+}
+export interface TableList {
+  tables: Table[];
+  total: number;
+}
+export interface Preview {
+  columns: Column[];
+  rows: Record<string, unknown>[];
+  total_row_count: number;
+  preview_row_count: number;
+}
+export interface ImportResult {
+  imported_rows: number;
+  row_count: number;
+  table: Table;
+}
+export interface DeleteRowsResult {
+  deleted_rows: number;
+  row_count: number;
+}
+export interface ShareResult {
+  shared_with: string[];
+  is_linked: false;
+  source_project_id: null;
+  source_bucket_name: null;
+}
+export interface GrantReadonlyResult {
+  status: 'success';
+  message: string;
+  bucket_name: string;
+}
+export interface SharedBucket {
+  source_project_id: string;
+  source_bucket_name: string;
+  description: string | null;
+  table_count: number;
+  linked_as: string | null;
+}
+export interface SharedBucketList {
+  buckets: SharedBucket[];
+  total: number;
+}
+export type CreatedApiKey = ApiKey & { api_key: string };
+export interface ApiKeyList {
+  api_keys: ApiKey[];
+  total: number;
+}
+/** `GET P/api-keys/current`: the calling key, or the service admin key's placeholder. */
+export type CurrentKey = ApiKey | { id: null; scope: 'service_admin' };
+
+/** A streamed answer (exports, file downloads): read `body` once. */
+export interface Download {
+  body: ReadableStream<Uint8Array>;
+  contentType: string | null;
+  /** From `Content-Disposition`. */
+  filename: string | null;
+  /** From `Content-Length`, when the server sent one. */
+  size: number | null;
+  response: Response;
+}
