@@ -4,14 +4,29 @@
 //
 //   node esbuild.config.mjs                              all three into dist/
 //   node esbuild.config.mjs --only client,cli --outdir D  some of them, elsewhere (tests)
-import { chmod, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build as esbuild } from 'esbuild';
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, outdir: { type: 'string', default: 'dist' } } });
 const outdir = values.outdir;
 const { version } = JSON.parse(await readFile(new URL('./package.json', import.meta.url), 'utf8'));
+
+/**
+ * Builds in memory, then writes each output aside and renames it into place: a test that
+ * runs a bundle while another test rebuilds it never reads half a file.
+ */
+async function build(options, mode = 0o644) {
+  const result = await esbuild({ ...options, write: false });
+  for (const file of result.outputFiles) {
+    await mkdir(dirname(file.path), { recursive: true });
+    const temporary = `${file.path}.${process.pid}.tmp`;
+    await writeFile(temporary, file.contents, { mode });
+    await chmod(temporary, mode);
+    await rename(temporary, file.path);
+  }
+}
 
 const targets = {
   server: () =>
@@ -46,22 +61,23 @@ const targets = {
     }),
   // The CLI's dependencies (commander, cli-progress, cli-table3, DuckDB for the local CSV
   // sniffer) are the package's own: resolved from node_modules at run time.
-  cli: async () => {
-    const outfile = join(outdir, 'cli.mjs');
-    await build({
-      entryPoints: ['src/cli/main.ts'],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'esm',
-      sourcemap: true,
-      packages: 'external',
-      define: { CLI_VERSION: JSON.stringify(version) },
-      logLevel: 'warning',
-    });
-    await chmod(outfile, 0o755);
-  },
+  cli: () =>
+    build(
+      {
+        entryPoints: ['src/cli/main.ts'],
+        outfile: join(outdir, 'cli.mjs'),
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'esm',
+        sourcemap: true,
+        packages: 'external',
+        define: { CLI_VERSION: JSON.stringify(version) },
+        logLevel: 'warning',
+      },
+      // The bin is executable (the map too; harmless).
+      0o755,
+    ),
 };
 
 const selected = values.only ? values.only.split(',') : Object.keys(targets);
