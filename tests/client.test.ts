@@ -17,13 +17,13 @@ const REPO = resolve(import.meta.dirname, '..');
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$/;
 
 /** Every client method of every group, called once with placeholder arguments against a fake fetch. */
-async function routesTheClientReaches(): Promise<Set<string>> {
+async function routesTheClientReaches(branch?: string): Promise<Set<string>> {
   const fakeFetch = (async () => new Response('{}', { status: 200, headers: { 'content-type': 'application/json' } })) as typeof fetch;
-  const client = new StorageClient({ url: 'http://fake.test', apiKey: 'k', fetch: fakeFetch });
+  const client = new StorageClient({ url: 'http://fake.test', apiKey: 'k', fetch: fakeFetch, branch });
   const reached = new Set<string>();
   client.transport.onRequest = (trace: RequestTrace) => reached.add(`${trace.method} ${trace.route}`);
   for (const [groupName, group] of Object.entries(client)) {
-    if (groupName === 'transport') continue;
+    if (groupName === 'transport' || groupName === 'options') continue;
     for (const method of Object.values(group as Record<string, (...args: unknown[]) => Promise<unknown>>)) {
       await method('p', 'b', 't', 'x', {});
     }
@@ -49,10 +49,35 @@ describe('the typed client', () => {
   it('has one method per route of the route table, and no method for a route that does not exist', async () => {
     const served = new Set(routes.filter((r) => !r.internal).map((r) => `${r.method} ${r.path}`));
     const reached = await routesTheClientReaches();
-    const missing = [...served].filter((r) => !reached.has(r));
+    // Routes under P/branches/{branch}/… that mirror a project route are reached through inBranch().
+    const inBranch = await routesTheClientReaches('b_1');
+    const missing = [...served].filter((r) => !reached.has(r) && !inBranch.has(r));
     const extra = [...reached].filter((r) => !served.has(r));
     expect(missing, 'routes without a client method (add them to a group in src/client/groups/)').toEqual([]);
     expect(extra, 'client methods for routes the server does not have').toEqual([]);
+  });
+
+  it('inBranch() moves project routes under P/branches/{branch}/, and leaves the project, its keys and branches alone', async () => {
+    const seen: string[] = [];
+    const fakeFetch = (async (url: string | URL | Request) => {
+      seen.push(String(url));
+      return new Response('{}', { status: 200 });
+    }) as typeof fetch;
+    const client = new StorageClient({ url: 'http://fake.test/base/', fetch: fakeFetch }).inBranch('b_7');
+    await client.tables.get('123', 'in_c_sales', 'orders');
+    await client.buckets.list('123');
+    await client.projects.get('123');
+    await client.projects.stats('123');
+    await client.keys.list('123');
+    await client.inBranch('default').tables.list('123', 'in c');
+    expect(seen).toEqual([
+      'http://fake.test/base/projects/123/branches/b_7/buckets/in_c_sales/tables/orders',
+      'http://fake.test/base/projects/123/branches/b_7/buckets',
+      'http://fake.test/base/projects/123',
+      'http://fake.test/base/projects/123/stats',
+      'http://fake.test/base/projects/123/api-keys',
+      'http://fake.test/base/projects/123/buckets/in%20c/tables',
+    ]);
   });
 
   it('service: info, health, init, remove, openapi, docs, metrics', async () => {

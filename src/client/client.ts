@@ -32,6 +32,7 @@ export interface ExportFileOptions extends ExportInput {
  */
 export class StorageClient {
   readonly transport: Transport;
+  readonly options: ClientOptions;
   readonly service: ReturnType<typeof serviceApi>;
   readonly projects: ReturnType<typeof projectsApi>;
   readonly buckets: ReturnType<typeof bucketsApi>;
@@ -42,6 +43,7 @@ export class StorageClient {
 
   constructor(options: ClientOptions) {
     const t = (this.transport = new Transport(options));
+    this.options = options;
     this.service = serviceApi(t);
     this.projects = projectsApi(t);
     this.buckets = bucketsApi(t);
@@ -49,6 +51,14 @@ export class StorageClient {
     this.tables = tablesApi(t);
     this.data = dataApi(t);
     this.keys = keysApi(t);
+  }
+
+  /**
+   * The same client inside a development branch (§14): bucket, table, data and the other
+   * branch-aware routes go to `P/branches/{branch}/…`; `default` is main.
+   */
+  inBranch(branch: string): StorageClient {
+    return new StorageClient({ ...this.options, branch });
   }
 
   /**

@@ -10,6 +10,21 @@ export interface ClientOptions {
   headers?: Record<string, string>;
   /** A fetch implementation; the global one by default. */
   fetch?: typeof fetch;
+  /**
+   * A development branch (§14): project routes go to `P/branches/{branch}/…` in place of
+   * `P/…`. Routes of the project itself, its keys and its branches stay where they are.
+   */
+  branch?: string;
+}
+
+/** Project routes that have no twin under a branch. */
+const NOT_IN_BRANCHES = /^\/projects\/:id\/(?:stats|api-keys|branches)(?:\/|$)/;
+const PROJECT_ROUTE = '/projects/:id/';
+
+/** `P/…` → `P/branches/{branch}/…`, the path values shifted to match. */
+export function branchRoute(route: string, params: readonly string[], branch: string | undefined): { route: string; params: readonly string[] } {
+  if (branch === undefined || branch === 'default' || !route.startsWith(PROJECT_ROUTE) || NOT_IN_BRANCHES.test(route)) return { route, params };
+  return { route: `/projects/:id/branches/:branch/${route.slice(PROJECT_ROUTE.length)}`, params: [params[0]!, branch, ...params.slice(1)] };
 }
 
 /** Query values as a caller writes them: numbers and booleans are sent as text, lists joined with commas. */
@@ -60,6 +75,7 @@ function queryString(query: RequestSpec['query']): string {
 /** One HTTP exchange with the service; every client method goes through `send`. */
 export class Transport {
   readonly baseUrl: string;
+  readonly options: ClientOptions;
   readonly #apiKey: string | undefined;
   readonly #headers: Record<string, string>;
   readonly #fetch: typeof fetch;
@@ -67,6 +83,7 @@ export class Transport {
   onRequest?: (trace: RequestTrace) => void;
 
   constructor(options: ClientOptions) {
+    this.options = options;
     this.baseUrl = options.url.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
     this.#headers = options.headers ?? {};
@@ -74,7 +91,8 @@ export class Transport {
   }
 
   /** Sends a request and returns the 2xx response; anything else is thrown as StorageApiError. */
-  async send(method: string, route: string, params: readonly string[], spec: RequestSpec = {}): Promise<Response> {
+  async send(method: string, projectRoute: string, projectParams: readonly string[], spec: RequestSpec = {}): Promise<Response> {
+    const { route, params } = branchRoute(projectRoute, projectParams, this.options.branch);
     const url = this.baseUrl + fillRoute(route, params) + queryString(spec.query);
     this.onRequest?.({ method, route });
     const headers: Record<string, string> = { accept: 'application/json', ...this.#headers, ...spec.headers };
