@@ -125,11 +125,16 @@ async function snapshot(id: string, key: string) {
   const rows = catalog.getTable(id, 'sales', 'orders')
     ? (await t.callJson('POST', `/projects/${id}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
     : null;
-  const files: Record<string, string> = {};
+  // The project's folder, byte for byte; null once it is gone (a delete that went through).
   const dir = join(paths.duckdbDir, `project_${id}`);
-  for (const rel of await walk(dir)) {
-    const full = join(dir, rel);
-    files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+  const listed = await walk(dir, { allowMissing: true });
+  let files: Record<string, string> | null = null;
+  if (listed) {
+    files = {};
+    for (const rel of listed) {
+      const full = join(dir, rel);
+      files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+    }
   }
   // The victim's own key still works.
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;

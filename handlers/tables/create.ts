@@ -1,14 +1,13 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { conflict, errors } from '../../src/http/errors.ts';
+import { conflict } from '../../src/http/errors.ts';
 import { bucketFromPath, requireWritable } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
 import { checkDefaults, resolveColumns } from '../../src/storage/table-spec.ts';
-import { withBucketLock } from '../../src/storage/buckets.ts';
-import { createTableFile } from '../../src/storage/tables.ts';
+import { createTable as storeTable } from '../../src/storage/tables.ts';
 
 export const ColumnSchema = v.object({
   name: ColumnNameSchema,
@@ -29,23 +28,14 @@ export const createTable: Handler = async (request, ctx) => {
   requireWritable(bucket);
   const body = await readJson(request, CreateTableSchema);
   const { columns, primaryKey } = resolveColumns(body.columns, body.primary_key);
-  const { catalog, paths, registry, db } = ctx.services;
+  const { catalog, db, clock } = ctx.services;
   await checkDefaults(db, columns);
   const refuseExisting = () => {
     const existing = catalog.getTable(project.id, bucket.name, body.name);
     if (existing) throw conflict('table_exists', `Table ${existing.name} already exists in bucket ${bucket.name}`, { project_id: project.id, bucket_name: bucket.name, table_name: existing.name });
   };
   refuseExisting();
-  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: new Date().toISOString() };
-  // Table creates share the bucket lock; a bucket delete waits for them to finish.
-  await withBucketLock(ctx.services, project.id, bucket.name, () =>
-    registry.withWriteLock(paths.tableFile(project.id, bucket.name, body.name), async () => {
-      if (!catalog.getActiveProject(project.id)) throw errors.projectNotFound(project.id);
-      if (!catalog.getBucket(project.id, bucket.name)) throw errors.bucketNotFound(project.id, bucket.name);
-      refuseExisting();
-      await createTableFile(ctx.services, table);
-    }),
-    'shared',
-  );
+  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: clock.now().toISOString() };
+  await storeTable(ctx.services, table, refuseExisting);
   return json(await tableView(ctx.services, table), 201);
 };

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { errors } from '../http/errors.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
+import { withBucketLock } from './locks.ts';
 import type { StoragePaths } from './paths.ts';
 import type { AttachmentRegistry } from './registry.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
@@ -79,6 +81,29 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
     await removeTableFiles(finalPath);
     throw error;
   }
+}
+
+/**
+ * Creates a table (§7) under the project's and bucket's shared locks and the table's write
+ * lock, so creates in one bucket run in parallel while a bucket or project delete waits for
+ * them. Under the locks it re-checks what the caller checked before waiting: the project
+ * and bucket still exist, and `refuseExisting` (the name is free) still holds.
+ */
+export async function createTable(deps: TableStoreDeps, table: TableRecord, refuseExisting: () => void): Promise<void> {
+  const { catalog, paths, registry } = deps;
+  await withBucketLock(
+    deps,
+    table.projectId,
+    table.bucket,
+    () =>
+      registry.withWriteLock(paths.tableFile(table.projectId, table.bucket, table.name), async () => {
+        if (!catalog.getActiveProject(table.projectId)) throw errors.projectNotFound(table.projectId);
+        if (!catalog.getBucket(table.projectId, table.bucket)) throw errors.bucketNotFound(table.projectId, table.bucket);
+        refuseExisting();
+        await createTableFile(deps, table);
+      }),
+    'shared',
+  );
 }
 
 /** WAL first: a crash in between must not leave a WAL without its file (see createTableFile). */
