@@ -68,7 +68,7 @@ export function registerConfig(program: Command, io: CliIo): void {
         config_file: ctx.configFile,
       };
       if (ctx.json) ctx.printJson(view);
-      else ctx.out(renderObject(view));
+      else ctx.out(renderObject({ ...view, url: view.url ?? 'not set' }));
     },
   });
 

@@ -1,6 +1,3 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import type { ColumnInput, ExportFormat, Filter, ImportQuery, ImportResult, OrderBy, Preview, Table } from '../../client/index.ts';
 import { describeLocalFile } from '../../client/index.ts';
@@ -11,6 +8,7 @@ import { formatBytes, renderObject, renderTable } from '../output.ts';
 import { collect, columnSpec, commaList, filterSpec, jsonValue, oneChar, orderSpec, wholeNumber } from '../parse.ts';
 import { transferBar } from '../progress.ts';
 import { sniffCsvColumns } from '../sniff.ts';
+import { downloadTo } from './download.ts';
 
 function printTable(ctx: CliContext, table: Table): void {
   ctx.out(renderObject({ ...table, size: formatBytes(table.size_bytes) }, ['name', 'bucket', 'row_count', 'size', 'primary_key', 'created_at']));
@@ -240,29 +238,11 @@ export function registerTables(program: Command, io: CliIo): void {
         const spec = readSpec(options);
         const fmt = options.format ?? (options.output ? (describeLocalFile(options.output).format ?? 'csv') : 'csv');
         const gzip = options.gzip ?? (options.output ? describeLocalFile(options.output).contentEncoding === 'gzip' : false);
-        const body = { ...spec, format: fmt, limit: options.limit, gzip };
-        if (options.output && options.output !== '-') {
-          const bar = transferBar(ctx, 'Downloading');
-          let saved;
-          try {
-            saved = await client.exportToFile(project!, bucket!, name!, options.output, { ...body, onDownload: (p) => bar.update(p) });
-          } finally {
-            bar.stop();
-          }
-          if (ctx.json) ctx.printJson({ path: saved.path, bytes: saved.bytes, content_type: saved.contentType, filename: saved.filename });
-          else ctx.out(`Wrote ${formatBytes(saved.bytes)} to ${saved.path}`);
-          return;
-        }
         const filtered = spec.filters.length > 0 || spec.order_by.length > 0;
         const download = filtered
-          ? await client.data.exportFiltered(project!, bucket!, name!, body)
+          ? await client.data.exportFiltered(project!, bucket!, name!, { ...spec, format: fmt, limit: options.limit, gzip })
           : await client.data.export(project!, bucket!, name!, { format: fmt, columns: spec.columns, limit: options.limit, gzip });
-        try {
-          await pipeline(Readable.fromWeb(download.body as unknown as NodeWebStream<Uint8Array>), ctx.io.stdout, { end: false });
-        } catch (error) {
-          // A reader that stopped early (`| head`) is not a failure.
-          if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
-        }
+        await downloadTo(ctx, download, options.output);
       },
     },
     (c) =>
