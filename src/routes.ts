@@ -39,6 +39,7 @@ import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { sqlRoutes } from './routes/sql.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -122,4 +123,5 @@ export const routes: RouteDef[] = [
 
   // Part II capabilities, one file each under src/routes/.
   ...keyRoutes,
+  ...sqlRoutes,
 ];

@@ -6,6 +6,7 @@ import type { Services } from '../services.ts';
 import { withProjectLock } from './locks.ts';
 import type { ProjectRecord } from './catalog.ts';
 import type { ApiKeyRecord } from './catalog/keys.ts';
+import { deleteProjectWorkspaces } from './sql/workspaces.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -79,6 +80,7 @@ export async function deleteProject(services: Services, projectId: string): Prom
       await catalog.markProjectDeleted(project.id, clock.now().toISOString());
       // Its keys already fail (the project is not active); now they are gone from the record too.
       await services.keys.dropProject(project.id);
+      await deleteProjectWorkspaces(services, project.id);
       const folder = paths.projectDir(project.id);
       const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
       try {
