@@ -423,6 +423,64 @@ describe('the duckdb-storage CLI', () => {
     expect((await cli(['keys', 'get', 'cli_p', created.id, '--profile', 'p'])).stderr).toContain('key_not_found');
   });
 
+  it('sql query (aligned table, JSON, streamed to a file) and workspaces create, list, get, load, query, unload, delete', async () => {
+    const csv = join(root, 'sql.csv');
+    await writeFile(csv, 'id,amount,status\n1,1.50,open\n2,2.50,done\n3,3.00,open\n');
+    await cliJson(['tables', 'import', 'cli_p', 'in_c_sales', 'orders', csv, '--profile', 'p']);
+    const sql = 'SELECT status, count(*) AS n, sum(amount) AS total FROM in_c_sales.orders GROUP BY 1 ORDER BY 1';
+    const result = await cliJson(['sql', 'query', 'cli_p', sql, '--profile', 'p']);
+    expect(result.columns).toEqual([
+      { name: 'status', type: 'VARCHAR' },
+      { name: 'n', type: 'BIGINT' },
+      { name: 'total', type: 'DECIMAL(38,2)' },
+    ]);
+    expect(result.rows).toEqual([
+      { status: 'done', n: 1, total: '2.50' },
+      { status: 'open', n: 2, total: '4.50' },
+    ]);
+    expect(result.row_count).toBe(2);
+    expect(result.truncated).toBe(false);
+    const human = await cli(['sql', 'query', 'cli_p', sql, '--profile', 'p']);
+    expect(human.code).toBe(0);
+    const box = human.stdout.trim().split('\n').slice(0, -1);
+    expect(new Set(box.map((l) => l.length)).size).toBe(1);
+    expect(box[3]).toMatch(/│ done +│ 1 +│ 2\.50 +│/);
+    expect(human.stdout.trim().split('\n').at(-1)).toMatch(/^2 row\(s\) in \d+ ms$/);
+    const out = join(root, 'query.ndjson');
+    const saved = await cliJson(['sql', 'query', 'cli_p', 'SELECT id FROM in_c_sales.orders ORDER BY id', '--format', 'ndjson', '-o', out, '--profile', 'p']);
+    expect(saved.filename).toBe('query.ndjson');
+    expect((await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    const refused = await cli(['sql', 'query', 'cli_p', 'DROP TABLE in_c_sales.orders', '--profile', 'p']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: invalid_query: /);
+
+    const ws = await cliJson(['workspaces', 'create', 'cli_p', '--name', 'nightly', '--ttl-hours', '2', '--profile', 'p']);
+    expect(ws.id).toMatch(/^w_/);
+    expect(ws.name).toBe('nightly');
+    expect(ws.tables).toEqual([]);
+    const list = await cliJson(['workspaces', 'list', 'cli_p', '--profile', 'p']);
+    expect(list.workspaces.map((w: { id: string }) => w.id)).toEqual([ws.id]);
+    expect(list.total).toBe(1);
+    const loaded = await cliJson(['workspaces', 'load', 'cli_p', ws.id, 'in_c_sales.orders=o', '--profile', 'p']);
+    expect(loaded.tables.map((t: { name: string; row_count: number }) => [t.name, t.row_count])).toEqual([['o', 3]]);
+    const ran = await cliJson(['workspaces', 'query', 'cli_p', ws.id, 'CREATE TABLE s AS SELECT status, count(*) AS n FROM o GROUP BY 1; SELECT * FROM s ORDER BY status', '--profile', 'p']);
+    expect(ran.results.map((r: { statement: number; row_count: number; changed_rows: number | null }) => [r.statement, r.row_count, r.changed_rows])).toEqual([
+      [1, 0, null],
+      [2, 2, null],
+    ]);
+    expect(ran.results[1].rows).toEqual([
+      { status: 'done', n: 1 },
+      { status: 'open', n: 2 },
+    ]);
+    const unloaded = await cliJson(['workspaces', 'unload', 'cli_p', ws.id, 's', 'in_c_sales', 'status_counts', '--primary-key', 'status', '--profile', 'p']);
+    expect(unloaded.imported_rows).toBe(2);
+    expect(unloaded.table.name).toBe('status_counts');
+    expect(unloaded.table.primary_key).toEqual(['status']);
+    expect((await cliJson(['workspaces', 'get', 'cli_p', ws.id, '--profile', 'p'])).tables.map((t: { name: string }) => t.name).sort()).toEqual(['o', 's']);
+    await cliQuiet(['workspaces', 'delete', 'cli_p', ws.id, '--profile', 'p']);
+    expect((await cli(['workspaces', 'get', 'cli_p', ws.id, '--profile', 'p'])).stderr).toContain('workspace_not_found');
+  });
+
   it('config use and remove switch and forget profiles', async () => {
     expect(await cliJson(['config', 'use', 'p'])).toEqual({ current: 'p' });
     expect((await cliJson(['projects', 'get', 'cli_p'])).id).toBe('cli_p');

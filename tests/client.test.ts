@@ -388,6 +388,59 @@ describe('the typed client', () => {
       await client.keys.delete('c_data', created.id);
       expect(((await client.keys.get('c_data', created.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('key_not_found');
     });
+
+    it('sql: a read-only query as JSON and streamed, refused writes', async () => {
+      const result = await client.sql.query('c_data', { sql: 'SELECT id, status FROM in_c_sales.orders ORDER BY id', limit: 1 });
+      expect(result.columns).toEqual([
+        { name: 'id', type: 'INTEGER' },
+        { name: 'status', type: 'VARCHAR' },
+      ]);
+      expect(result.rows).toEqual([{ id: 7, status: 'x' }]);
+      expect(result.row_count).toBe(1);
+      expect(result.truncated).toBe(true);
+      expect(typeof result.elapsed_ms).toBe('number');
+
+      const streamed = await client.sql.queryStream('c_data', { sql: 'SELECT id FROM in_c_sales.orders ORDER BY id', format: 'csv' });
+      expect(streamed.filename).toBe('query.csv');
+      expect(await new Response(streamed.body).text()).toBe('id\n7\n8\n');
+
+      const refused = (await client.sql.query('c_data', { sql: 'DELETE FROM in_c_sales.orders' }).catch((e: unknown) => e)) as StorageApiError;
+      expect([refused.status, refused.code]).toEqual([400, 'invalid_query']);
+      expect((await client.tables.get('c_data', 'in_c_sales', 'orders')).row_count).toBe(2);
+    });
+
+    it('workspaces: create, list, get, load, query, unload, delete', async () => {
+      const ws = await client.workspaces.create('c_data', { name: 'nightly', ttl_hours: 2 });
+      expect(ws.id).toMatch(/^w_/);
+      expect(ws.name).toBe('nightly');
+      expect(ws.branch).toBe('default');
+      expect(ws.tables).toEqual([]);
+      expect(ws.expires_at).toMatch(ISO);
+      expect((await client.workspaces.list('c_data')).workspaces.map((w) => w.id)).toEqual([ws.id]);
+
+      const loaded = await client.workspaces.load('c_data', ws.id, { tables: [{ source: 'in_c_sales.orders', destination: 'o', columns: ['id', 'status'] }] });
+      expect(loaded.tables).toEqual([{ name: 'o', columns: [{ name: 'id', type: 'INTEGER' }, { name: 'status', type: 'VARCHAR' }], row_count: 2 }]);
+
+      const ran = await client.workspaces.query('c_data', ws.id, { sql: "CREATE TABLE s AS SELECT status, count(*) AS n FROM o GROUP BY 1; UPDATE s SET n = n + 1 WHERE status = 'x'; SELECT * FROM s ORDER BY status" });
+      expect(ran.results.map((r) => [r.statement, r.changed_rows])).toEqual([
+        [1, null],
+        [2, 1],
+        [3, null],
+      ]);
+      expect(ran.results[2]!.rows).toEqual([
+        { status: 'x', n: 2 },
+        { status: 'y', n: 1 },
+      ]);
+
+      const unloaded = await client.workspaces.unload('c_data', ws.id, { source: 's', bucket: 'in_c_sales', table: 'status_counts', primary_key: ['status'] });
+      expect(unloaded.imported_rows).toBe(2);
+      expect(unloaded.table.name).toBe('status_counts');
+      expect(unloaded.table.primary_key).toEqual(['status']);
+      expect((await client.workspaces.get('c_data', ws.id)).tables.map((t) => t.name).sort()).toEqual(['o', 's']);
+
+      await client.workspaces.delete('c_data', ws.id);
+      expect(((await client.workspaces.get('c_data', ws.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('workspace_not_found');
+    });
   });
 
   it('the built bundle resolves as duckdb-storage-api/client and carries none of the server', async () => {

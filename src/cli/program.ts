@@ -5,6 +5,7 @@ import { registerConfig } from './commands/config.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerProjects } from './commands/projects.ts';
 import { registerService } from './commands/service.ts';
+import { registerSql } from './commands/sql.ts';
 import { registerTables } from './commands/tables.ts';
 import type { CliIo } from './context.ts';
 import { EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, UsageError } from './errors.ts';
@@ -46,6 +47,7 @@ Example:
   registerBuckets(program, io);
   registerTables(program, io);
   registerKeys(program, io);
+  registerSql(program, io);
   return program;
 }
 

@@ -4,7 +4,9 @@ import { keysApi } from './groups/keys.ts';
 import { projectsApi } from './groups/projects.ts';
 import { serviceApi } from './groups/service.ts';
 import { sharingApi } from './groups/sharing.ts';
+import { sqlApi } from './groups/sql.ts';
 import { tablesApi } from './groups/tables.ts';
+import { workspacesApi } from './groups/workspaces.ts';
 import { describeLocalFile, openLocalFile, saveDownload } from './files.ts';
 import type { ProgressCallback } from './streams.ts';
 import { Transport, type ClientOptions } from './transport.ts';
@@ -40,6 +42,8 @@ export class StorageClient {
   readonly tables: ReturnType<typeof tablesApi>;
   readonly data: ReturnType<typeof dataApi>;
   readonly keys: ReturnType<typeof keysApi>;
+  readonly sql: ReturnType<typeof sqlApi>;
+  readonly workspaces: ReturnType<typeof workspacesApi>;
 
   constructor(options: ClientOptions) {
     const t = (this.transport = new Transport(options));
@@ -51,6 +55,8 @@ export class StorageClient {
     this.tables = tablesApi(t);
     this.data = dataApi(t);
     this.keys = keysApi(t);
+    this.sql = sqlApi(t);
+    this.workspaces = workspacesApi(t);
   }
 
   /**

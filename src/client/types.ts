@@ -20,9 +20,15 @@ import type { ShareBucketSchema } from '../../handlers/sharing/share.ts';
 import type { UnshareQuerySchema } from '../../handlers/sharing/unshare.ts';
 import type { CreateTableSchema } from '../../handlers/tables/create.ts';
 import type { PreviewQuerySchema } from '../../handlers/tables/preview.ts';
+import type { QuerySchema } from '../../handlers/sql/query.ts';
+import type { CreateWorkspaceSchema } from '../../handlers/workspaces/create.ts';
+import type { LoadWorkspaceSchema } from '../../handlers/workspaces/load.ts';
+import type { WorkspaceQuerySchema } from '../../handlers/workspaces/query.ts';
+import type { UnloadWorkspaceSchema } from '../../handlers/workspaces/unload.ts';
 import type { bucketView, columnViews, tableView } from '../http/views.ts';
 import type { keyView } from '../storage/api-keys.ts';
 import type { projectView, ProjectStats as StoredProjectStats } from '../storage/projects.ts';
+import type { StatementResult, workspaceView } from '../storage/sql/workspaces.ts';
 
 /** A JSON body as the caller writes it: the schema's input (defaults optional). */
 export type BodyInput<S extends v.GenericSchema> = v.InferInput<S>;
@@ -145,6 +151,33 @@ export interface ApiKeyList {
 }
 /** `GET P/api-keys/current`: the calling key, or the service admin key's placeholder. */
 export type CurrentKey = ApiKey | { id: null; scope: 'service_admin' };
+
+// §17 SQL and workspaces.
+export type SqlQueryInput = BodyInput<typeof QuerySchema>;
+export interface SqlQueryResult {
+  columns: { name: string; type: string }[];
+  rows: Record<string, unknown>[];
+  row_count: number;
+  truncated: boolean;
+  elapsed_ms: number;
+}
+export type CreateWorkspaceInput = BodyInput<typeof CreateWorkspaceSchema>;
+export type LoadWorkspaceInput = BodyInput<typeof LoadWorkspaceSchema>;
+export type WorkspaceQueryInput = BodyInput<typeof WorkspaceQuerySchema>;
+export type UnloadWorkspaceInput = BodyInput<typeof UnloadWorkspaceSchema>;
+export type Workspace = ReturnType<typeof workspaceView>;
+export interface WorkspaceList {
+  workspaces: Workspace[];
+  total: number;
+}
+export type WorkspaceStatementResult = StatementResult;
+export interface WorkspaceQueryResult {
+  results: WorkspaceStatementResult[];
+}
+export interface UnloadResult {
+  table: Table;
+  imported_rows: number;
+}
 
 /** A streamed answer (exports, file downloads): read `body` once. */
 export interface Download {
