@@ -40,6 +40,8 @@ import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { sqlRoutes } from './routes/sql.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
+import { schemaRoutes } from './routes/schema.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -124,4 +126,6 @@ export const routes: RouteDef[] = [
   // Part II capabilities, one file each under src/routes/.
   ...keyRoutes,
   ...sqlRoutes,
+  ...snapshotRoutes,
+  ...schemaRoutes,
 ];

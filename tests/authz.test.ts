@@ -25,6 +25,8 @@ const ROWS = 'id,name,amount\n1,alpha,1.50\n2,beta,-2.00\n3,gamma,\n';
 interface Effective {
   bucket?: string;
   table?: string;
+  column?: string;
+  key?: string;
   query?: string;
   body?: unknown;
   raw?: string;
@@ -73,7 +75,31 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/workspaces/:ws/load': () => ({ body: { tables: [{ source: 'sales.orders', destination: 'o' }] } }),
   'POST /projects/:id/workspaces/:ws/query': () => ({ body: { sql: 'CREATE TABLE planted AS SELECT 1' } }),
   'POST /projects/:id/workspaces/:ws/unload': () => ({ body: { source: 'o', bucket: 'sales', table: 'orders' } }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/columns': () => ({ body: { name: 'planted', type: 'INTEGER', default: 1 } }),
+  'PATCH /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({ body: { name: 'renamed' } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({}),
+  'PUT /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({ body: { columns: ['id', 'name'] } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({}),
+  'GET /projects/:id/buckets/:bucket/tables/:table/profile': () => ({}),
+  ...Object.fromEntries(
+    ['/projects/:id/buckets/:bucket', '/projects/:id/buckets/:bucket/tables/:table', '/projects/:id/buckets/:bucket/tables/:table/columns/:column'].flatMap((base) => [
+      [`GET ${base}/metadata`, () => ({})],
+      [`POST ${base}/metadata`, () => ({ body: { metadata: [{ key: 'planted', value: 'x' }] } })],
+      [`DELETE ${base}/metadata/:key`, () => ({})],
+    ]),
+  ),
+  'POST /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({ body: { description: 'planted' } }),
+  'GET /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({}),
+  'GET /projects/:id/snapshots': () => ({}),
+  'GET /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'DELETE /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'POST /projects/:id/snapshots/:snapshot_id/restore': () => ({ body: { table: 'restored' } }),
+  'GET /projects/:id/settings/snapshots': () => ({}),
+  'PUT /projects/:id/settings/snapshots': () => ({ body: { auto_retention_days: 1, auto: { full_import: true } } }),
 };
+
+/** The snapshot each victim starts with (for the routes that name one). */
+const victimSnapshots = new Map<string, string>();
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
 const adminRoutes = routes.filter((r) => r.auth === 'admin');
@@ -123,6 +149,10 @@ async function makeVictim(id: string): Promise<string> {
   const ws = await ok('POST', `/projects/${id}/workspaces`, 201, { body: {}, key });
   victimWorkspaces.set(id, ws.id);
   await ok('POST', `/projects/${id}/workspaces/${ws.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
+  for (const target of ['sales', 'sales/tables/orders', 'sales/tables/orders/columns/name']) {
+    await ok('POST', `/projects/${id}/buckets/${target}/metadata`, 200, { body: { metadata: [{ key: 'note', value: 'secret note' }] }, key });
+  }
+  victimSnapshots.set(id, (await ok('POST', `/projects/${id}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
   return key;
 }
 
@@ -161,7 +191,9 @@ async function snapshot(id: string, key: string) {
   const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
   const workspaces = t.services.workspaces.list(id, 'default').map((w) => ({ ...w }));
-  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces };
+  const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
+  const snapshots = { records: t.services.snapshots.list(id), settings: t.services.snapshots.settings(id), files: await walk(paths.snapshotsProjectDir(id), { allowMissing: true }) };
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
@@ -170,7 +202,10 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
     .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000')
-    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000');
+    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000')
+    .replace(':column', effective.column ?? 'name')
+    .replace(':key', effective.key ?? 'note')
+    .replace(':snapshot_id', victimSnapshots.get(id) ?? 's_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 

@@ -2,10 +2,13 @@ import type { Handler } from '../../src/context.ts';
 import { writableTableFromPath } from '../../src/http/lookup.ts';
 import { json } from '../../src/http/respond.ts';
 import { deleteRows } from '../../src/storage/filters.ts';
+import { autoEnabled, truncateIntoSnapshot } from '../../src/storage/snapshots.ts';
 
 /** POST …/tables/{table}/truncate — deletes every row; columns and key stay. */
 export const truncateTable: Handler = async (_request, ctx) => {
   const { bucket, table } = writableTableFromPath(ctx);
-  const { deleted, remaining } = await deleteRows(ctx.services, (path) => ctx.storage.attach(path), table);
+  const { deleted, remaining } = autoEnabled(ctx.services, table.projectId, 'truncate')
+    ? await truncateIntoSnapshot(ctx.services, table)
+    : await deleteRows(ctx.services, (path) => ctx.storage.attach(path), table);
   return json({ deleted_rows: deleted, row_count: remaining });
 };

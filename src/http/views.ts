@@ -1,6 +1,18 @@
 import type { Services } from '../services.ts';
 import type { BucketRecord, TableRecord } from '../storage/catalog.ts';
+import { MAIN_BRANCH, type MetadataEntry, type MetadataStore } from '../storage/catalog/metadata.ts';
 import { tableSize } from '../storage/tables.ts';
+
+/** The §12 metadata entry object. */
+export function metadataView(entries: MetadataEntry[]) {
+  return entries.map((e) => ({ key: e.key, value: e.value, provider: e.provider, updated_at: e.updatedAt }));
+}
+
+/** A bucket's own metadata; a linked bucket shows its source's (§12). */
+function bucketMetadata(metadata: MetadataStore, bucket: BucketRecord) {
+  const owner = bucket.source ?? { projectId: bucket.projectId, bucket: bucket.name };
+  return metadataView(metadata.list({ projectId: owner.projectId, branch: MAIN_BRANCH, bucket: owner.bucket, table: null, column: null }));
+}
 
 /** The §5 bucket object. A linked bucket counts the source's tables and is shared with nobody. */
 export function bucketView(services: Services, bucket: BucketRecord) {
@@ -18,6 +30,7 @@ export function bucketView(services: Services, bucket: BucketRecord) {
     shared_with: bucket.source ? [] : catalog.sharesOf(bucket.projectId, bucket.name).map((s) => s.targetProjectId).sort(),
     readonly_access: bucket.readonlyAccess,
     created_at: bucket.createdAt,
+    metadata: bucketMetadata(services.metadata, bucket),
   };
 }
 
@@ -37,13 +50,22 @@ export function columnViews(table: Pick<TableRecord, 'columns'>, names?: string[
  * bucket's own name when read through a link).
  */
 export async function tableView(services: Services, table: TableRecord, bucketName = table.bucket) {
+  // `table` names where the rows live, so a linked table shows its source's metadata.
+  const bundle = services.metadata.tableBundle(table.projectId, MAIN_BRANCH, table.bucket, table.name);
+  const byColumn = new Map(Object.entries(bundle.columns).map(([name, entries]) => [name.toLowerCase(), entries]));
+  const columns = columnViews(table).map((view, index) => ({
+    ...view,
+    default: table.columns[index]!.default ?? null,
+    metadata: metadataView(byColumn.get(view.name.toLowerCase()) ?? []),
+  }));
   return {
     name: table.name,
     bucket: bucketName,
-    columns: columnViews(table),
+    columns,
     row_count: table.rowCount,
     size_bytes: await tableSize(services.paths, table),
     primary_key: table.primaryKey,
     created_at: table.createdAt,
+    metadata: metadataView(bundle.table),
   };
 }

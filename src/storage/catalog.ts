@@ -1,6 +1,6 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { CatalogStore, type Statement } from './catalog/store.ts';
+import { CatalogStore, type CatalogChange, type Statement } from './catalog/store.ts';
 
 export interface ColumnDef {
   name: string;
@@ -429,6 +429,19 @@ export class Catalog {
       },
       () => this.putTable({ ...table }),
     );
+  }
+
+  /** `putTableRow` as a change for a transaction shared with other catalog modules. */
+  tableRowChange(table: TableRecord): CatalogChange {
+    return {
+      statements: [
+        [
+          'INSERT OR REPLACE INTO tables_catalog VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [table.projectId, table.bucket, table.name, JSON.stringify(table.columns), JSON.stringify(table.primaryKey), table.rowCount, table.createdAt],
+        ],
+      ],
+      apply: () => this.putTable({ ...table }),
+    };
   }
 
   setRowCount(table: TableRecord, rowCount: number): Promise<void> {

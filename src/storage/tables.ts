@@ -4,6 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errors } from '../http/errors.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { Database } from './db.ts';
 import { withBucketLock } from './locks.ts';
 import type { StoragePaths } from './paths.ts';
@@ -16,6 +17,16 @@ export interface TableStoreDeps {
   paths: StoragePaths;
   catalog: Catalog;
   registry: AttachmentRegistry;
+  /** Optional only for callers that never delete (a crash leaves orphans that reconcile prunes). */
+  metadata?: MetadataStore;
+}
+
+/** A column's default as SQL (a function from the allow-list, or a quoted literal cast to the type); undefined for none. */
+export function defaultExpression(column: Pick<ColumnDef, 'type' | 'default'>): string | undefined {
+  const fn = defaultFunction(column.default);
+  if (fn) return fn;
+  const literal = defaultLiteral(column.default);
+  return literal === undefined ? undefined : `CAST(${quoteLiteral(literal)} AS ${column.type})`;
 }
 
 /** Column definitions as SQL; every identifier is a validated name, every type normalised. */
@@ -23,10 +34,8 @@ export function columnsDdl(columns: ColumnDef[], primaryKey: string[]): string {
   const parts = columns.map((column) => {
     let sql = `${quoteIdent(column.name)} ${column.type}`;
     if (!column.nullable) sql += ' NOT NULL';
-    const fn = defaultFunction(column.default);
-    const literal = fn ? undefined : defaultLiteral(column.default);
-    if (fn) sql += ` DEFAULT ${fn}`;
-    else if (literal !== undefined) sql += ` DEFAULT CAST(${quoteLiteral(literal)} AS ${column.type})`;
+    const expression = defaultExpression(column);
+    if (expression !== undefined) sql += ` DEFAULT ${expression}`;
     return sql;
   });
   if (primaryKey.length) parts.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
@@ -122,6 +131,7 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord):
     deps.registry.exclusive([path], async () => {
       await removeTableFiles(path);
       await deps.catalog.deleteTableRow(table.projectId, table.bucket, table.name);
+      await deps.metadata?.dropTable(table.projectId, MAIN_BRANCH, table.bucket, table.name);
     }),
   );
 }
@@ -142,6 +152,16 @@ export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'p
     }
   }
   return size;
+}
+
+/**
+ * The default as a user gives it, from DuckDB's text of the expression this service writes
+ * (`CAST('eu' AS VARCHAR)` → `eu`, `CURRENT_TIMESTAMP`); any other expression as DuckDB shows it.
+ */
+export function givenDefault(expression: string): string {
+  const literal = /^CAST\('((?:[^']|'')*)' AS [^']+\)$/s.exec(expression);
+  if (literal) return literal[1]!.replaceAll("''", "'");
+  return defaultFunction(expression) ?? expression;
 }
 
 export interface InspectedTable {
@@ -172,7 +192,7 @@ export async function inspectAttached(c: DuckDBConnection, alias: string): Promi
   return {
     columns: columns.map((col) => {
       const def: ColumnDef = { name: col.column_name as string, type: col.data_type as string, nullable: col.is_nullable as boolean };
-      if (col.column_default != null) def.default = String(col.column_default);
+      if (col.column_default != null) def.default = givenDefault(String(col.column_default));
       return def;
     }),
     primaryKey,

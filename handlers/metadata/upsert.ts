@@ -1,0 +1,23 @@
+import * as v from 'valibot';
+import type { Handler } from '../../src/context.ts';
+import { MetadataKeySchema, MetadataProviderSchema, metadataTargetFromPath } from '../../src/http/columns.ts';
+import { readJson } from '../../src/http/request.ts';
+import { json } from '../../src/http/respond.ts';
+import { metadataView } from '../../src/http/views.ts';
+
+export const UpsertMetadataSchema = v.object({
+  provider: v.optional(MetadataProviderSchema, 'user'),
+  metadata: v.pipe(
+    v.array(v.object({ key: MetadataKeySchema, value: v.pipe(v.string(), v.maxBytes(64 * 1024, 'A value holds at most 64 KiB')) })),
+    v.minLength(1, 'Give at least one entry'),
+    v.maxLength(100, 'At most 100 entries at once'),
+  ),
+});
+
+/** POST B/metadata, T/metadata, T/columns/{column}/metadata — upserts by (provider, key). */
+export const upsertMetadata: Handler = async (request, ctx) => {
+  const target = metadataTargetFromPath(ctx, 'write');
+  const body = await readJson(request, UpsertMetadataSchema);
+  const entries = await ctx.services.metadata.upsert(target, body.provider, body.metadata, ctx.services.clock.now().toISOString());
+  return json({ metadata: metadataView(entries) });
+};
