@@ -189,7 +189,7 @@ describe('the duckdb-storage CLI', () => {
     const updated = await cliJson(['projects', 'update', 'cli_p', '--name', 'Renamed', '--clear-settings', '--profile', 'p']);
     expect(updated.name).toBe('Renamed');
     expect(updated.settings).toBeNull();
-    expect(await cliJson(['projects', 'stats', 'cli_p', '--profile', 'p'])).toEqual({ id: 'cli_p', size_bytes: 0, table_count: 0, bucket_count: 0 });
+    expect(await cliJson(['projects', 'stats', 'cli_p', '--profile', 'p'])).toMatchObject({ id: 'cli_p', size_bytes: 0, table_count: 0, bucket_count: 0 });
 
     await cliQuiet(['projects', 'delete', 'cli_human']);
     const deleted = await cliJson(['projects', 'list', '--status', 'deleted']);
@@ -198,7 +198,7 @@ describe('the duckdb-storage CLI', () => {
 
   it('buckets: create, list, get, delete', async () => {
     const bucket = await cliJson(['buckets', 'create', 'cli_p', 'in_c_sales', '--description', 'Sales', '--profile', 'p']);
-    expect(bucket).toEqual({
+    expect(bucket).toMatchObject({
       name: 'in_c_sales',
       table_count: 0,
       description: 'Sales',
@@ -222,7 +222,7 @@ describe('the duckdb-storage CLI', () => {
     const table = await cliJson(['tables', 'create', 'cli_p', 'in_c_sales', 'orders', '--column', 'id:INTEGER:notnull', '--column', 'amount:DECIMAL(10,2)', '--column', 'status:VARCHAR', '--primary-key', 'id', '--profile', 'p']);
     expect(table.name).toBe('orders');
     expect(table.bucket).toBe('in_c_sales');
-    expect(table.columns).toEqual([
+    expect(table.columns.map(({ name, type, nullable, ordinal_position }: { name: string; type: string; nullable: boolean; ordinal_position: number }) => ({ name, type, nullable, ordinal_position }))).toEqual([
       { name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1 },
       { name: 'amount', type: 'DECIMAL(10,2)', nullable: true, ordinal_position: 2 },
       { name: 'status', type: 'VARCHAR', nullable: true, ordinal_position: 3 },
@@ -479,6 +479,77 @@ describe('the duckdb-storage CLI', () => {
     expect((await cliJson(['workspaces', 'get', 'cli_p', ws.id, '--profile', 'p'])).tables.map((t: { name: string }) => t.name).sort()).toEqual(['o', 's']);
     await cliQuiet(['workspaces', 'delete', 'cli_p', ws.id, '--profile', 'p']);
     expect((await cli(['workspaces', 'get', 'cli_p', ws.id, '--profile', 'p'])).stderr).toContain('workspace_not_found');
+  });
+
+  it('columns add/alter/drop, tables set-primary-key/drop-primary-key/profile, metadata list/set/delete', async () => {
+    const p = ['--profile', 'p'];
+    await cliJson(['tables', 'create', 'cli_p', 'in_c_sales', 'schema_t', '--column', 'id:INTEGER', '--column', 'v:VARCHAR', ...p]);
+    const csv = join(root, 'schema.csv');
+    await writeFile(csv, 'id,v\n1,10\n2,20\n');
+    await cliJson(['tables', 'import', 'cli_p', 'in_c_sales', 'schema_t', csv, ...p]);
+    const added = await cliJson(['columns', 'add', 'cli_p', 'in_c_sales', 'schema_t', 'qty', 'INTEGER', '--not-null', '--default', '0', ...p]);
+    expect(added.columns.map((c: { name: string; type: string; nullable: boolean; default: unknown }) => [c.name, c.type, c.nullable, c.default])).toEqual([
+      ['id', 'INTEGER', true, null],
+      ['v', 'VARCHAR', true, null],
+      ['qty', 'INTEGER', false, 0],
+    ]);
+    const altered = await cliJson(['columns', 'alter', 'cli_p', 'in_c_sales', 'schema_t', 'v', '--rename', 'value', '--type', 'BIGINT', ...p]);
+    expect(altered.columns[1]).toMatchObject({ name: 'value', type: 'BIGINT', nullable: true });
+    const noChange = await cli(['columns', 'alter', 'cli_p', 'in_c_sales', 'schema_t', 'value', ...p]);
+    expect(noChange.code).toBe(2);
+    expect((await cliJson(['tables', 'set-primary-key', 'cli_p', 'in_c_sales', 'schema_t', 'id', ...p])).primary_key).toEqual(['id']);
+    expect((await cliJson(['tables', 'drop-primary-key', 'cli_p', 'in_c_sales', 'schema_t', ...p])).primary_key).toEqual([]);
+    expect((await cliJson(['columns', 'drop', 'cli_p', 'in_c_sales', 'schema_t', 'qty', ...p])).columns.map((c: { name: string }) => c.name)).toEqual(['id', 'value']);
+    const profile = await cliJson(['tables', 'profile', 'cli_p', 'in_c_sales', 'schema_t', ...p]);
+    expect(profile.row_count).toBe(2);
+    expect(profile.columns.find((c: { name: string }) => c.name === 'value')).toMatchObject({ type: 'BIGINT', null_count: 0, distinct_count: 2, min: 10, max: 20 });
+    const human = await cli(['tables', 'profile', 'cli_p', 'in_c_sales', 'schema_t', ...p]);
+    expect(human.stdout).toMatch(/│ value +│ BIGINT +│ 0 +│ 2 +│ 10 +│ 20 +│/);
+
+    for (const target of [['in_c_sales'], ['in_c_sales', 'schema_t'], ['in_c_sales', 'schema_t', 'id']]) {
+      const set = await cliJson(['metadata', 'set', 'cli_p', ...target, '--entry', 'owner=bi', '--entry', 'note=a=b', '--provider', 'gov', ...p]);
+      expect(set.metadata.map((m: { provider: string; key: string; value: string }) => [m.provider, m.key, m.value])).toEqual([
+        ['gov', 'note', 'a=b'],
+        ['gov', 'owner', 'bi'],
+      ]);
+      await cliQuiet(['metadata', 'delete', 'cli_p', ...target, '--key', 'note', '--provider', 'gov', ...p]);
+      const list = await cliJson(['metadata', 'list', 'cli_p', ...target, ...p]);
+      expect(list.metadata.map((m: { key: string }) => m.key)).toEqual(['owner']);
+      const missing = await cli(['metadata', 'delete', 'cli_p', ...target, '--key', 'note', '--provider', 'gov', ...p]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('metadata_not_found');
+    }
+  });
+
+  it('snapshots create, list, get, restore, settings, delete', async () => {
+    const p = ['--profile', 'p'];
+    const snapshot = await cliJson(['snapshots', 'create', 'cli_p', 'in_c_sales', 'schema_t', '--description', 'before', '--retention-days', '30', ...p]);
+    expect(snapshot.id).toMatch(/^s_/);
+    expect(snapshot).toMatchObject({ bucket: 'in_c_sales', table: 'schema_t', branch: 'default', description: 'before', kind: 'manual', reason: null, row_count: 2 });
+    const forTable = await cliJson(['snapshots', 'list', 'cli_p', 'in_c_sales', 'schema_t', ...p]);
+    expect(forTable.snapshots[0].id).toBe(snapshot.id);
+    expect(forTable.total).toBe(forTable.snapshots.length);
+    const manual = await cliJson(['snapshots', 'list', 'cli_p', '--kind', 'manual', ...p]);
+    expect(manual.snapshots.map((x: { id: string }) => x.id)).toEqual([snapshot.id]);
+    expect((await cliJson(['snapshots', 'get', 'cli_p', snapshot.id, ...p])).description).toBe('before');
+
+    await cliJson(['tables', 'truncate', 'cli_p', 'in_c_sales', 'schema_t', ...p]);
+    const restored = await cliJson(['snapshots', 'restore', 'cli_p', snapshot.id, '--overwrite', ...p]);
+    expect(restored.snapshot_id).toBe(snapshot.id);
+    expect(restored.table.row_count).toBe(2);
+    expect(restored.auto_snapshot_id).toMatch(/^s_/);
+    const copy = await cliJson(['snapshots', 'restore', 'cli_p', snapshot.id, '--table', 'schema_copy', ...p]);
+    expect(copy.table.name).toBe('schema_copy');
+    expect(copy.auto_snapshot_id).toBeNull();
+
+    expect(await cliJson(['snapshots', 'settings', 'cli_p', ...p])).toEqual({ auto: { drop_table: true, truncate: true, drop_column: true, full_import: false }, manual_retention_days: 90, auto_retention_days: 7 });
+    expect(await cliJson(['snapshots', 'settings', 'cli_p', '--auto', 'full_import=true', '--auto-retention-days', '3', ...p])).toEqual({
+      auto: { drop_table: true, truncate: true, drop_column: true, full_import: true },
+      manual_retention_days: 90,
+      auto_retention_days: 3,
+    });
+    await cliQuiet(['snapshots', 'delete', 'cli_p', snapshot.id, ...p]);
+    expect((await cli(['snapshots', 'get', 'cli_p', snapshot.id, ...p])).stderr).toContain('snapshot_not_found');
   });
 
   it('config use and remove switch and forget profiles', async () => {

@@ -25,7 +25,7 @@ async function routesTheClientReaches(branch?: string): Promise<Set<string>> {
   for (const [groupName, group] of Object.entries(client)) {
     if (groupName === 'transport' || groupName === 'options') continue;
     for (const method of Object.values(group as Record<string, (...args: unknown[]) => Promise<unknown>>)) {
-      await method('p', 'b', 't', 'x', {});
+      await method('p', 'b', 't', 'c', 'k', {});
     }
   }
   return reached;
@@ -121,7 +121,7 @@ describe('the typed client', () => {
     const updated = await own.projects.update('c_proj', { name: null });
     expect(updated.name).toBeNull();
     expect(updated.settings).toEqual({ owner: 'bi' });
-    expect(await own.projects.stats('c_proj')).toEqual({ id: 'c_proj', size_bytes: 0, table_count: 0, bucket_count: 0 });
+    expect(await own.projects.stats('c_proj')).toMatchObject({ id: 'c_proj', size_bytes: 0, table_count: 0, bucket_count: 0 });
 
     await own.projects.delete('c_proj');
     const gone = await own.projects.get('c_proj').catch((e: unknown) => e);
@@ -169,7 +169,7 @@ describe('the typed client', () => {
 
     it('buckets and tables: create, list, get, preview, delete', async () => {
       const bucket = await client.buckets.create('c_data', { name: 'in_c_sales', description: 'Sales' });
-      expect(bucket).toEqual({
+      expect(bucket).toMatchObject({
         name: 'in_c_sales',
         table_count: 0,
         description: 'Sales',
@@ -190,7 +190,7 @@ describe('the typed client', () => {
       });
       expect(table.name).toBe('orders');
       expect(table.bucket).toBe('in_c_sales');
-      expect(table.columns).toEqual([
+      expect(table.columns.map(({ name, type, nullable, ordinal_position }) => ({ name, type, nullable, ordinal_position }))).toEqual([
         { name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1 },
         { name: 'amount', type: 'DECIMAL(10,2)', nullable: true, ordinal_position: 2 },
         { name: 'status', type: 'VARCHAR', nullable: true, ordinal_position: 3 },
@@ -199,7 +199,9 @@ describe('the typed client', () => {
       expect(table.row_count).toBe(0);
       expect((await client.tables.list('c_data', 'in_c_sales')).tables.map((t) => t.name)).toEqual(['orders']);
       expect((await client.tables.get('c_data', 'in_c_sales', 'orders')).primary_key).toEqual(['id']);
-      expect(await client.tables.preview('c_data', 'in_c_sales', 'orders', { limit: 5 })).toEqual({ columns: table.columns, rows: [], total_row_count: 0, preview_row_count: 0 });
+      const preview = await client.tables.preview('c_data', 'in_c_sales', 'orders', { limit: 5 });
+      expect(preview.columns.map((c) => c.name)).toEqual(['id', 'amount', 'status']);
+      expect(preview).toMatchObject({ rows: [], total_row_count: 0, preview_row_count: 0 });
 
       await client.tables.create('c_data', 'in_c_sales', { name: 'scratch', columns: [{ name: 'x', type: 'INT' }] });
       await client.tables.delete('c_data', 'in_c_sales', 'scratch');
@@ -387,6 +389,85 @@ describe('the typed client', () => {
 
       await client.keys.delete('c_data', created.id);
       expect(((await client.keys.get('c_data', created.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('key_not_found');
+    });
+
+    it('schema: add, alter, drop columns, set and drop the primary key, profile', async () => {
+      await client.tables.create('c_data', 'in_c_sales', { name: 'schema_t', columns: [{ name: 'id', type: 'INTEGER' }, { name: 'v', type: 'VARCHAR' }] });
+      await client.data.import('c_data', 'in_c_sales', 'schema_t', 'id,v\n1,10\n2,20\n3,30\n');
+      const added = await client.schema.addColumn('c_data', 'in_c_sales', 'schema_t', { name: 'flag', type: 'BOOLEAN', nullable: false, default: false });
+      expect(added.columns.map((c) => [c.name, c.type, c.nullable, c.default])).toEqual([
+        ['id', 'INTEGER', true, null],
+        ['v', 'VARCHAR', true, null],
+        ['flag', 'BOOLEAN', false, false],
+      ]);
+      const altered = await client.schema.alterColumn('c_data', 'in_c_sales', 'schema_t', 'v', { name: 'value', type: 'BIGINT' });
+      expect(altered.columns[1]).toMatchObject({ name: 'value', type: 'BIGINT' });
+      const refused = (await client.schema.alterColumn('c_data', 'in_c_sales', 'schema_t', 'value', {}).catch((e: unknown) => e)) as StorageApiError;
+      expect([refused.status, refused.code]).toEqual([422, 'validation_error']);
+      expect((await client.schema.setPrimaryKey('c_data', 'in_c_sales', 'schema_t', { columns: ['id'] })).primary_key).toEqual(['id']);
+      expect((await client.schema.dropPrimaryKey('c_data', 'in_c_sales', 'schema_t')).primary_key).toEqual([]);
+      expect((await client.schema.dropColumn('c_data', 'in_c_sales', 'schema_t', 'flag')).columns.map((c) => c.name)).toEqual(['id', 'value']);
+      const profile = await client.schema.profile('c_data', 'in_c_sales', 'schema_t');
+      expect(profile.row_count).toBe(3);
+      expect(profile.profiled_at).toMatch(ISO);
+      expect(profile.columns.find((c) => c.name === 'value')).toMatchObject({ type: 'BIGINT', null_count: 0, distinct_count: 3, min: 10, max: 30, avg: 20 });
+    });
+
+    it('metadata: list, upsert and delete on a bucket, a table and a column', async () => {
+      const targets = [
+        { list: () => client.metadata.listBucket('c_data', 'in_c_sales'), upsert: (b: Parameters<typeof client.metadata.upsertBucket>[2]) => client.metadata.upsertBucket('c_data', 'in_c_sales', b), remove: (k: string, q?: { provider?: string }) => client.metadata.deleteBucket('c_data', 'in_c_sales', k, q) },
+        { list: () => client.metadata.listTable('c_data', 'in_c_sales', 'schema_t'), upsert: (b: Parameters<typeof client.metadata.upsertBucket>[2]) => client.metadata.upsertTable('c_data', 'in_c_sales', 'schema_t', b), remove: (k: string, q?: { provider?: string }) => client.metadata.deleteTable('c_data', 'in_c_sales', 'schema_t', k, q) },
+        { list: () => client.metadata.listColumn('c_data', 'in_c_sales', 'schema_t', 'id'), upsert: (b: Parameters<typeof client.metadata.upsertBucket>[2]) => client.metadata.upsertColumn('c_data', 'in_c_sales', 'schema_t', 'id', b), remove: (k: string, q?: { provider?: string }) => client.metadata.deleteColumn('c_data', 'in_c_sales', 'schema_t', 'id', k, q) },
+      ];
+      for (const target of targets) {
+        expect(await target.list()).toEqual({ metadata: [] });
+        const after = await target.upsert({ provider: 'gov', metadata: [{ key: 'owner', value: 'bi' }, { key: 'pii', value: 'no' }] });
+        expect(after.metadata.map((m) => [m.provider, m.key, m.value])).toEqual([
+          ['gov', 'owner', 'bi'],
+          ['gov', 'pii', 'no'],
+        ]);
+        expect(after.metadata[0]!.updated_at).toMatch(ISO);
+        await target.remove('pii', { provider: 'gov' });
+        expect((await target.list()).metadata.map((m) => m.key)).toEqual(['owner']);
+        const missing = (await target.remove('pii', { provider: 'gov' }).catch((e: unknown) => e)) as StorageApiError;
+        expect(missing.code).toBe('metadata_not_found');
+      }
+    });
+
+    it('snapshots: create, list (table and project), get, restore, settings, delete', async () => {
+      const snapshot = await client.snapshots.create('c_data', 'in_c_sales', 'schema_t', { description: 'before', retention_days: 30 });
+      expect(snapshot.id).toMatch(/^s_/);
+      expect(snapshot).toMatchObject({ bucket: 'in_c_sales', table: 'schema_t', branch: 'default', description: 'before', kind: 'manual', reason: null, row_count: 3 });
+      expect(snapshot.columns.map((c) => c.name)).toEqual(['id', 'value']);
+      expect(snapshot.expires_at).toMatch(ISO);
+      // Newest first: ours, then the auto snapshot the column drop above took.
+      const forTable = await client.snapshots.listForTable('c_data', 'in_c_sales', 'schema_t');
+      expect(forTable.snapshots.map((x) => [x.kind, x.reason])).toEqual([
+        ['manual', null],
+        ['auto', 'drop_column'],
+      ]);
+      expect(forTable.snapshots[0]!.id).toBe(snapshot.id);
+      expect((await client.snapshots.get('c_data', snapshot.id)).description).toBe('before');
+
+      await client.data.truncate('c_data', 'in_c_sales', 'schema_t');
+      const restored = await client.snapshots.restore('c_data', snapshot.id, { overwrite: true });
+      expect(restored.snapshot_id).toBe(snapshot.id);
+      expect(restored.table.row_count).toBe(3);
+      expect(restored.auto_snapshot_id).toMatch(/^s_/);
+      const copy = await client.snapshots.restore('c_data', snapshot.id, { table: 'schema_copy' });
+      expect(copy.table.name).toBe('schema_copy');
+      expect(copy.auto_snapshot_id).toBeNull();
+      const exists = (await client.snapshots.restore('c_data', snapshot.id).catch((e: unknown) => e)) as StorageApiError;
+      expect([exists.status, exists.code]).toEqual([409, 'table_exists']);
+
+      const all = await client.snapshots.list('c_data', { table: 'schema_t', kind: 'manual' });
+      expect(all.snapshots.map((x) => x.id)).toEqual([snapshot.id]);
+      expect(await client.snapshots.settings('c_data')).toEqual({ auto: { drop_table: true, truncate: true, drop_column: true, full_import: false }, manual_retention_days: 90, auto_retention_days: 7 });
+      const changed = await client.snapshots.updateSettings('c_data', { auto: { full_import: true }, auto_retention_days: 3 });
+      expect(changed).toEqual({ auto: { drop_table: true, truncate: true, drop_column: true, full_import: true }, manual_retention_days: 90, auto_retention_days: 3 });
+
+      await client.snapshots.delete('c_data', snapshot.id);
+      expect(((await client.snapshots.get('c_data', snapshot.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('snapshot_not_found');
     });
 
     it('sql: a read-only query as JSON and streamed, refused writes', async () => {

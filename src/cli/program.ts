@@ -4,7 +4,9 @@ import { registerBuckets } from './commands/buckets.ts';
 import { registerConfig } from './commands/config.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerProjects } from './commands/projects.ts';
+import { registerSchema } from './commands/schema.ts';
 import { registerService } from './commands/service.ts';
+import { registerSnapshots } from './commands/snapshots.ts';
 import { registerSql } from './commands/sql.ts';
 import { registerTables } from './commands/tables.ts';
 import type { CliIo } from './context.ts';
@@ -46,6 +48,8 @@ Example:
   registerProjects(program, io);
   registerBuckets(program, io);
   registerTables(program, io);
+  registerSchema(program, io);
+  registerSnapshots(program, io);
   registerKeys(program, io);
   registerSql(program, io);
   return program;

@@ -1,9 +1,12 @@
 import { bucketsApi } from './groups/buckets.ts';
 import { dataApi, type ImportOptions } from './groups/data.ts';
 import { keysApi } from './groups/keys.ts';
+import { metadataApi } from './groups/metadata.ts';
 import { projectsApi } from './groups/projects.ts';
+import { schemaApi } from './groups/schema.ts';
 import { serviceApi } from './groups/service.ts';
 import { sharingApi } from './groups/sharing.ts';
+import { snapshotsApi } from './groups/snapshots.ts';
 import { sqlApi } from './groups/sql.ts';
 import { tablesApi } from './groups/tables.ts';
 import { workspacesApi } from './groups/workspaces.ts';
@@ -42,6 +45,9 @@ export class StorageClient {
   readonly tables: ReturnType<typeof tablesApi>;
   readonly data: ReturnType<typeof dataApi>;
   readonly keys: ReturnType<typeof keysApi>;
+  readonly schema: ReturnType<typeof schemaApi>;
+  readonly metadata: ReturnType<typeof metadataApi>;
+  readonly snapshots: ReturnType<typeof snapshotsApi>;
   readonly sql: ReturnType<typeof sqlApi>;
   readonly workspaces: ReturnType<typeof workspacesApi>;
 
@@ -55,6 +61,9 @@ export class StorageClient {
     this.tables = tablesApi(t);
     this.data = dataApi(t);
     this.keys = keysApi(t);
+    this.schema = schemaApi(t);
+    this.metadata = metadataApi(t);
+    this.snapshots = snapshotsApi(t);
     this.sql = sqlApi(t);
     this.workspaces = workspacesApi(t);
   }

@@ -20,13 +20,25 @@ import type { ShareBucketSchema } from '../../handlers/sharing/share.ts';
 import type { UnshareQuerySchema } from '../../handlers/sharing/unshare.ts';
 import type { CreateTableSchema } from '../../handlers/tables/create.ts';
 import type { PreviewQuerySchema } from '../../handlers/tables/preview.ts';
+import type { DeleteMetadataQuerySchema } from '../../handlers/metadata/delete.ts';
+import type { UpsertMetadataSchema } from '../../handlers/metadata/upsert.ts';
+import type { AddColumnSchema } from '../../handlers/schema/add-column.ts';
+import type { AlterColumnSchema } from '../../handlers/schema/alter-column.ts';
+import type { SetPrimaryKeySchema } from '../../handlers/schema/set-primary-key.ts';
+import type { CreateSnapshotSchema } from '../../handlers/snapshots/create.ts';
+import type { ListTableSnapshotsQuerySchema } from '../../handlers/snapshots/list-table.ts';
+import type { ListSnapshotsQuerySchema } from '../../handlers/snapshots/list.ts';
+import type { RestoreSnapshotSchema } from '../../handlers/snapshots/restore.ts';
+import type { SnapshotSettingsSchema } from '../../handlers/snapshots/settings-put.ts';
 import type { QuerySchema } from '../../handlers/sql/query.ts';
 import type { CreateWorkspaceSchema } from '../../handlers/workspaces/create.ts';
 import type { LoadWorkspaceSchema } from '../../handlers/workspaces/load.ts';
 import type { WorkspaceQuerySchema } from '../../handlers/workspaces/query.ts';
 import type { UnloadWorkspaceSchema } from '../../handlers/workspaces/unload.ts';
-import type { bucketView, columnViews, tableView } from '../http/views.ts';
+import type { snapshotSettingsView, snapshotView } from '../http/snapshot-view.ts';
+import type { bucketView, columnViews, metadataView, tableView } from '../http/views.ts';
 import type { keyView } from '../storage/api-keys.ts';
+import type { ColumnProfile } from '../storage/profile.ts';
 import type { projectView, ProjectStats as StoredProjectStats } from '../storage/projects.ts';
 import type { StatementResult, workspaceView } from '../storage/sql/workspaces.ts';
 
@@ -151,6 +163,40 @@ export interface ApiKeyList {
 }
 /** `GET P/api-keys/current`: the calling key, or the service admin key's placeholder. */
 export type CurrentKey = ApiKey | { id: null; scope: 'service_admin' };
+
+// §12 schema, metadata, profile.
+export type AddColumnInput = BodyInput<typeof AddColumnSchema>;
+export type AlterColumnInput = BodyInput<typeof AlterColumnSchema>;
+export type SetPrimaryKeyInput = BodyInput<typeof SetPrimaryKeySchema>;
+export type UpsertMetadataInput = BodyInput<typeof UpsertMetadataSchema>;
+export type DeleteMetadataQuery = QueryInput<typeof DeleteMetadataQuerySchema>;
+export type MetadataEntry = ReturnType<typeof metadataView>[number];
+export interface MetadataList {
+  metadata: MetadataEntry[];
+}
+export interface TableProfile {
+  row_count: number;
+  profiled_at: string;
+  columns: ColumnProfile[];
+}
+
+// §13 snapshots.
+export type CreateSnapshotInput = BodyInput<typeof CreateSnapshotSchema>;
+export type ListTableSnapshotsQuery = QueryInput<typeof ListTableSnapshotsQuerySchema>;
+export type ListSnapshotsQuery = QueryInput<typeof ListSnapshotsQuerySchema>;
+export type RestoreSnapshotInput = BodyInput<typeof RestoreSnapshotSchema>;
+export type SnapshotSettingsInput = BodyInput<typeof SnapshotSettingsSchema>;
+export type Snapshot = ReturnType<typeof snapshotView>;
+export type SnapshotSettings = ReturnType<typeof snapshotSettingsView>;
+export interface SnapshotList {
+  snapshots: Snapshot[];
+  total: number;
+}
+export interface RestoreResult {
+  table: Table;
+  snapshot_id: string;
+  auto_snapshot_id: string | null;
+}
 
 // §17 SQL and workspaces.
 export type SqlQueryInput = BodyInput<typeof QuerySchema>;
