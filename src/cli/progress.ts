@@ -54,3 +54,36 @@ export function transferBar(ctx: CliContext, label: string): ProgressView {
     },
   };
 }
+
+/** What the status line shows of a job (§16). */
+export interface JobState {
+  id: string;
+  status: string;
+  progress: { rows: number; bytes: number };
+}
+
+export interface JobLineView {
+  update(job: JobState): void;
+  stop(): void;
+}
+
+/**
+ * A live one-line status of a job on stderr (`job j_… processing · 120000 rows · 5.8 MiB`),
+ * redrawn in place; nothing when the output is not a terminal.
+ */
+export function jobLine(ctx: CliContext, label = 'Job'): JobLineView {
+  if (!ctx.showProgress) return { update() {}, stop() {} };
+  const stream = ctx.io.stderr;
+  let drawn = false;
+  const started = Date.now();
+  return {
+    update(job) {
+      const seconds = Math.round((Date.now() - started) / 1000);
+      stream.write(`\r\x1b[2K${label} ${job.id} ${job.status} · ${job.progress.rows} rows · ${formatBytes(job.progress.bytes)} · ${seconds}s`);
+      drawn = true;
+    },
+    stop() {
+      if (drawn) stream.write('\n');
+    },
+  };
+}
