@@ -1,13 +1,14 @@
-// Bundles the Node entry for the container, the typed client (`duckdb-storage-api/client`)
-// and the `duckdb-storage` CLI. DuckDB's native bindings stay external: they are installed
-// by npm in the image next to the bundle.
+// Bundles the Node entry for the container (with the data explorer's browser code), the
+// typed client (`duckdb-storage-api/client`) and the `duckdb-storage` CLI. DuckDB's native
+// bindings stay external: they are installed by npm in the image next to the bundle.
 //
 //   node esbuild.config.mjs                              all three into dist/
 //   node esbuild.config.mjs --only client,cli --outdir D  some of them, elsewhere (tests)
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build as esbuild } from 'esbuild';
+import * as esbuild from 'esbuild';
+import { buildUi } from './src/ui/build.mjs';
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, outdir: { type: 'string', default: 'dist' } } });
 const outdir = values.outdir;
@@ -18,7 +19,7 @@ const { version } = JSON.parse(await readFile(new URL('./package.json', import.m
  * runs a bundle while another test rebuilds it never reads half a file.
  */
 async function build(options, mode = 0o644) {
-  const result = await esbuild({ ...options, write: false });
+  const result = await esbuild.build({ ...options, write: false });
   for (const file of result.outputFiles) {
     await mkdir(dirname(file.path), { recursive: true });
     const temporary = `${file.path}.${process.pid}.tmp`;
@@ -29,8 +30,11 @@ async function build(options, mode = 0o644) {
 }
 
 const targets = {
-  server: () =>
-    build({
+  server: async () => {
+    // The data explorer (GET /ui): its browser code is built first and embedded as two
+    // strings, so the bundle serves it with nothing next to it.
+    const ui = await buildUi(esbuild);
+    await build({
       entryPoints: ['src/main.ts'],
       outfile: join(outdir, 'main.mjs'),
       bundle: true,
@@ -38,13 +42,16 @@ const targets = {
       target: 'node20',
       format: 'esm',
       sourcemap: true,
-      external: ['@duckdb/*'],
+      // esbuild itself is only imported when the server runs from source (src/ui/assets.ts).
+      external: ['@duckdb/*', 'esbuild'],
+      define: { __DSA_UI_JS__: JSON.stringify(ui.js), __DSA_UI_CSS__: JSON.stringify(ui.css) },
       banner: {
         // Bundled CommonJS dependencies (pino) still call require(): give ESM one.
         js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
       },
       logLevel: 'warning',
-    }),
+    });
+  },
   // The client imports the server's schemas and views for their types only: the bundle
   // holds the client's own code and nothing else.
   client: () =>

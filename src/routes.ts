@@ -42,6 +42,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { sqlRoutes } from './routes/sql.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
 import { schemaRoutes } from './routes/schema.ts';
+import { uiRoutes } from './routes/ui.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -128,4 +129,5 @@ export const routes: RouteDef[] = [
   ...sqlRoutes,
   ...snapshotRoutes,
   ...schemaRoutes,
+  ...uiRoutes,
 ];

@@ -94,6 +94,7 @@ describe('the typed client', () => {
     const openapi = await anonymous.service.openapi();
     expect(openapi.openapi).toMatch(/^3\.1/);
     expect(await anonymous.service.docs()).toContain('<html');
+    expect(await anonymous.service.ui()).toContain('<html');
     expect(await admin.service.metrics()).toContain('duckdb_storage_http_requests_total');
     // Admin-only routes refuse anonymous callers with the contract's 401.
     const refused = await anonymous.service.metrics().catch((e: unknown) => e);

@@ -15,6 +15,8 @@ export const serviceApi = (t: Transport) => ({
   openapi: () => t.json<Record<string, unknown>>('GET', '/openapi.json', []),
   /** GET /docs — the HTML reference page. */
   docs: () => t.text('GET', '/docs', [], { headers: { accept: 'text/html' } }),
+  /** GET /ui — the data explorer page (HTML). */
+  ui: () => t.text('GET', '/ui', [], { headers: { accept: 'text/html' } }),
   /** GET /metrics (admin key) — Prometheus text. */
   metrics: () => t.text('GET', '/metrics', [], { headers: { accept: 'text/plain' } }),
 });
