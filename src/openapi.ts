@@ -1,8 +1,9 @@
 import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BucketNameSchema, ColumnNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
+import { BucketNameSchema, ColumnNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
 import { MetadataKeySchema } from './http/columns.ts';
+import { FILES_JOBS_SCHEMAS, FILES_JOBS_STATUS_TEXT, FILES_JOBS_SUCCESS_BODY, FILES_JOBS_SUCCESS_CONTENT, isUpload, UPLOAD_BODY } from './openapi-files-jobs.ts';
 import type { RouteDef } from './routes.ts';
 
 /**
@@ -29,6 +30,8 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   column: { schema: ColumnNameSchema, description: 'Column name' },
   key: { schema: MetadataKeySchema, description: 'Metadata key' },
   snapshot_id: { schema: SnapshotIdSchema, description: 'Snapshot id' },
+  file_id: { schema: FileIdSchema, description: 'File id (§15)' },
+  job_id: { schema: JobIdSchema, description: 'Job id (§16)' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -170,6 +173,7 @@ const SCHEMAS: Record<string, Schema> = {
       table_count: count,
       bucket_count: count,
       snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
+      files_size_bytes: { ...count, description: 'Bytes of the stored files (§15)' },
     },
   },
   Bucket: {
@@ -466,6 +470,7 @@ const SCHEMAS: Record<string, Schema> = {
     },
     examples: [{ auto: { drop_table: true, truncate: true, drop_column: true, full_import: false }, manual_retention_days: 90, auto_retention_days: 7 }],
   },
+  ...FILES_JOBS_SCHEMAS,
 };
 
 const P = '/projects/:id';
@@ -523,6 +528,7 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${P}/snapshots/:snapshot_id/restore`]: 'RestoreResult',
   [`GET ${P}/settings/snapshots`]: 'SnapshotSettings',
   [`PUT ${P}/settings/snapshots`]: 'SnapshotSettings',
+  ...FILES_JOBS_SUCCESS_BODY,
 };
 
 /** Success bodies that are not JSON objects. */
@@ -537,6 +543,7 @@ const SUCCESS_CONTENT: Record<string, Record<string, { schema: Schema }>> = {
     'application/x-ndjson': { schema: { type: 'string', description: 'format=ndjson: one JSON object per line, streamed as query.ndjson' } },
     'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary', contentMediaType: 'application/vnd.apache.parquet' } },
   },
+  ...FILES_JOBS_SUCCESS_CONTENT,
 };
 
 const exportContent = (): Record<string, { schema: Schema }> => ({
@@ -561,16 +568,18 @@ const STATUS_TEXT: Record<number, string> = {
   429: 'Too many concurrent imports or queries; retry after Retry-After seconds',
   500: 'Internal error; nothing half-done is left behind',
   503: 'Storage unavailable',
+  ...FILES_JOBS_STATUS_TEXT,
 };
 
 /** The contract's error codes by status (§1–§8). */
 const ERROR_CODES: Record<number, string[]> = {
-  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column'],
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column', 'upload_failed'],
   401: ['unauthorized'],
   403: ['forbidden', 'insufficient_scope', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found', 'snapshot_not_found'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found', 'snapshot_not_found', 'file_not_found', 'job_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists', 'job_finished'],
+  416: ['range_not_satisfiable'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   422: ['validation_error'],
@@ -642,6 +651,7 @@ function requestBody(route: RouteDef): Record<string, unknown> | undefined {
       },
     };
   }
+  if (isUpload(route)) return UPLOAD_BODY;
   if (!route.body) return undefined;
   const schema = wireSchema(route.body) as { required?: string[] };
   return {
@@ -653,7 +663,7 @@ function requestBody(route: RouteDef): Record<string, unknown> | undefined {
 
 function success(route: RouteDef, status: number): Record<string, unknown> {
   const response: Record<string, unknown> = { description: STATUS_TEXT[status] ?? 'Success', headers: { 'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' } } };
-  if (status === 204) return response;
+  if (status === 204 || status === 304) return response;
   const key = routeKey(route);
   if (isExport(route)) {
     response.description = 'The rows, streamed in the requested format';

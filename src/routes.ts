@@ -43,6 +43,8 @@ import { sqlRoutes } from './routes/sql.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
 import { schemaRoutes } from './routes/schema.ts';
 import { uiRoutes } from './routes/ui.ts';
+import { fileRoutes } from './routes/files.ts';
+import { jobRoutes } from './routes/jobs.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -130,4 +132,6 @@ export const routes: RouteDef[] = [
   ...snapshotRoutes,
   ...schemaRoutes,
   ...uiRoutes,
+  ...fileRoutes,
+  ...jobRoutes,
 ];

@@ -7,5 +7,12 @@ import { snapshotsSizeBytes } from '../../src/storage/snapshots.ts';
 /** GET /projects/{id}/stats — measured live. */
 export const getProjectStats: Handler = async (_request, ctx) => {
   const project = projectFromPath(ctx);
-  return json({ id: project.id, ...(await projectStats(ctx.services, project.id)), snapshots_size_bytes: snapshotsSizeBytes(ctx.services, project.id) });
+  // §15: what the project's stored files take (`size_bytes` stays its tables).
+  const filesSize = ctx.services.files.list(project.id).reduce((sum, file) => sum + file.sizeBytes, 0);
+  return json({
+    id: project.id,
+    ...(await projectStats(ctx.services, project.id)),
+    snapshots_size_bytes: snapshotsSizeBytes(ctx.services, project.id),
+    files_size_bytes: filesSize,
+  });
 };

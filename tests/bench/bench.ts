@@ -252,8 +252,25 @@ export const snapshots: Section = {
   },
 };
 
+/**
+ * Files and jobs (§15, §16): upload of the 50 MB CSV vs `cp`, import-async end to end vs
+ * the synchronous import, 20 jobs queued on 4 tables, and the server's memory during a
+ * 1 GB upload. Starts a server of its own.
+ */
+export const filesAndJobs: Section = {
+  name: 'jobs',
+  async run() {
+    const { jobsBench } = await import('./jobs-bench.ts');
+    const figures = numbers(await jobsBench(), 'jobs.');
+    return {
+      figures,
+      targets: { 'jobs.upload_ratio': { max: 1.3 }, 'jobs.import_async_ratio': { max: 1.1 }, 'jobs.queued_errors': { max: 0 }, 'jobs.big_upload_rss_growth_mb': { max: 64 } },
+    };
+  },
+};
+
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, dataImport, dataExport, schemaChanges, snapshots];
+export const sections: Section[] = [controlPlane, dataImport, dataExport, schemaChanges, snapshots, filesAndJobs];
 
 // ---- running -----------------------------------------------------------------------
 
