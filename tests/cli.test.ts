@@ -552,6 +552,57 @@ describe('the duckdb-storage CLI', () => {
     expect((await cli(['snapshots', 'get', 'cli_p', snapshot.id, ...p])).stderr).toContain('snapshot_not_found');
   });
 
+  it('files upload, list, get, download, delete; jobs list, get, wait, cancel; tables export --async', async () => {
+    const p = ['--profile', 'p'];
+    const local = join(root, 'upload.csv');
+    const content = 'id,amount,status\n1,1.00,a\n2,2.00,b\n';
+    await writeFile(local, content);
+    const file = await cliJson(['files', 'upload', 'cli_p', local, '--tags', 'daily,cli', ...p]);
+    expect(file.id).toMatch(/^f_/);
+    expect(file).toMatchObject({ name: 'upload.csv', size_bytes: content.length, content_type: 'text/csv', tags: ['daily', 'cli'], is_permanent: false });
+    const fromStdin = await cliJson(['files', 'upload', 'cli_p', '-', '--name', 'notes.txt', '--permanent', ...p], { input: 'hello\n' });
+    expect(fromStdin).toMatchObject({ name: 'notes.txt', size_bytes: 6, is_permanent: true, expires_at: null });
+    const list = await cliJson(['files', 'list', 'cli_p', '--tags', 'cli', ...p]);
+    expect(list.files.map((f: { id: string }) => f.id)).toEqual([file.id]);
+    expect(list.total).toBe(1);
+    expect((await cliJson(['files', 'get', 'cli_p', file.id, ...p])).sha256).toBe(file.sha256);
+    const out = join(root, 'downloaded.csv');
+    const saved = await cliJson(['files', 'download', 'cli_p', file.id, '-o', out, ...p]);
+    expect(saved).toEqual({ path: out, bytes: content.length, content_type: 'text/csv', filename: 'upload.csv' });
+    expect(await readFile(out, 'utf8')).toBe(content);
+    const piped = await cli(['files', 'download', 'cli_p', fromStdin.id, ...p]);
+    expect(piped).toEqual({ code: 0, stdout: 'hello\n', stderr: '' });
+    await cliQuiet(['files', 'delete', 'cli_p', fromStdin.id, ...p]);
+    expect((await cli(['files', 'get', 'cli_p', fromStdin.id, ...p])).stderr).toContain('file_not_found');
+
+    // tables import runs as a job by default; its file is removed afterwards unless --keep-file.
+    const imported = await cliJson(['tables', 'import', 'cli_p', 'in_c_sales', 'orders', local, '--keep-file', ...p]);
+    expect(imported.imported_rows).toBe(2);
+    expect(imported.row_count).toBe(2);
+    const jobs = await cliJson(['jobs', 'list', 'cli_p', '--operation', 'import', '--status', 'success', ...p]);
+    expect(jobs.total).toBeGreaterThanOrEqual(1);
+    const job = jobs.jobs[0];
+    expect(job).toMatchObject({ operation: 'import', status: 'success', branch: 'default', table: { bucket: 'in_c_sales', name: 'orders' } });
+    expect(job.result.imported_rows).toBe(2);
+    expect((await cliJson(['jobs', 'get', 'cli_p', job.id, '--wait', '1', ...p])).id).toBe(job.id);
+    expect((await cliJson(['jobs', 'wait', 'cli_p', job.id, ...p])).status).toBe('success');
+    const cancel = await cli(['jobs', 'cancel', 'cli_p', job.id, ...p]);
+    expect(cancel.code).toBe(1);
+    expect(cancel.stderr).toContain('job_finished');
+
+    const failing = join(root, 'failing.csv');
+    await writeFile(failing, 'id,amount,status\nnot-a-number,1,a\n');
+    const failed = await cli(['tables', 'import', 'cli_p', 'in_c_sales', 'orders', failing, ...p]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/^error: import_failed: /);
+    expect((await cliJson(['tables', 'get', 'cli_p', 'in_c_sales', 'orders', ...p])).row_count).toBe(2);
+
+    const exported = join(root, 'async-export.ndjson');
+    const asyncExport = await cliJson(['tables', 'export', 'cli_p', 'in_c_sales', 'orders', '--async', '--columns', 'id', '--order-by', 'id', '-o', exported, ...p]);
+    expect(asyncExport.filename).toBe('orders.ndjson');
+    expect((await readFile(exported, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
   it('config use and remove switch and forget profiles', async () => {
     expect(await cliJson(['config', 'use', 'p'])).toEqual({ current: 'p' });
     expect((await cliJson(['projects', 'get', 'cli_p'])).id).toBe('cli_p');
@@ -641,7 +692,7 @@ describe('the duckdb-storage CLI', () => {
     expect(top.stdout).toContain('Exit codes');
   });
 
-  it('draws the progress bar to 100% under a pseudo-terminal, and nothing when piped', async () => {
+  it('draws the upload bar to 100% and the job status line under a pseudo-terminal, and nothing when piped', async () => {
     ensureScript();
     const csv = join(root, 'big.csv');
     const lines = ['id,amount,status'];
@@ -655,6 +706,8 @@ describe('the duckdb-storage CLI', () => {
     expect(tty.stdout).toContain('Uploading [');
     expect(tty.stdout).toMatch(/\] 0% \|/);
     expect(tty.stdout).toMatch(/\[█{30}\] 100% \|/);
+    // Then the import job's live status line, ending on its final state.
+    expect(tty.stdout).toMatch(/Job j_[0-9a-z_]+ success · 200000 rows/);
     expect(tty.stdout).toContain('Imported 200000 row(s)');
 
     const piped = await cli(args.slice(1));

@@ -471,6 +471,84 @@ describe('the typed client', () => {
       expect(((await client.snapshots.get('c_data', snapshot.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('snapshot_not_found');
     });
 
+    it('files: upload (streamed, with progress), list by tags, get, download (whole and a range), delete', async () => {
+      const seen: { bytes: number; total: number | null }[] = [];
+      async function* parts() {
+        for (let i = 0; i < 100; i++) yield `line ${i}\n`;
+      }
+      const expected = Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join('');
+      const file = await client.files.upload('c_data', parts(), { name: 'lines.txt', tags: ['daily', 'x'], contentType: 'text/plain', onProgress: (p) => seen.push(p) });
+      expect(file.id).toMatch(/^f_/);
+      expect(file).toMatchObject({ name: 'lines.txt', size_bytes: expected.length, content_type: 'text/plain', tags: ['daily', 'x'], is_permanent: false });
+      expect(file.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(seen.at(-1)).toEqual({ bytes: expected.length, total: expected.length });
+      expect((await client.files.list('c_data', { tags: ['daily'] })).files.map((f) => f.id)).toContain(file.id);
+      expect((await client.files.list('c_data', { tags: ['daily', 'nope'] })).files).toEqual([]);
+      expect((await client.files.get('c_data', file.id)).name).toBe('lines.txt');
+      const whole = await client.files.download('c_data', file.id);
+      expect(whole.size).toBe(expected.length);
+      expect(whole.filename).toBe('lines.txt');
+      expect(await new Response(whole.body).text()).toBe(expected);
+      const part = await client.files.download('c_data', file.id, { range: { start: 5, end: 6 } });
+      expect(part.response.status).toBe(206);
+      expect(await new Response(part.body).text()).toBe('0\n');
+      const folder = await mkdtemp(join(root, 'files-'));
+      const local = join(folder, 'up.csv');
+      await writeFile(local, 'id,amount,status\n9,9.00,z\n');
+      const uploaded = await client.uploadFile('c_data', local, { permanent: true });
+      expect(uploaded).toMatchObject({ name: 'up.csv', content_type: 'text/csv', is_permanent: true, expires_at: null });
+      await client.files.delete('c_data', file.id);
+      await client.files.delete('c_data', uploaded.id);
+      expect(((await client.files.get('c_data', file.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('file_not_found');
+    });
+
+    it('jobs: importFile uploads, submits and waits (progress for both); failed jobs throw their own error; exportAsync, list, get, cancel', async () => {
+      const folder = await mkdtemp(join(root, 'jobs-'));
+      const local = join(folder, 'orders.csv');
+      const content = 'id,amount,status\n1,1.00,a\n2,2.00,b\n3,3.00,c\n';
+      await writeFile(local, content);
+      const uploads: number[] = [];
+      const states: string[] = [];
+      const result = await client.importFile('c_data', 'in_c_sales', 'orders', local, { onUpload: (p) => uploads.push(p.bytes), onJob: (j) => states.push(j.status) });
+      expect(result.imported_rows).toBe(3);
+      expect(result.row_count).toBe(3);
+      expect(result.table.name).toBe('orders');
+      expect(uploads.at(-1)).toBe(content.length);
+      expect(states.at(-1)).toBe('success');
+      // The uploaded input is gone once the job has finished.
+      expect((await client.files.list('c_data')).files.map((f) => f.name)).not.toContain('orders.csv');
+
+      await writeFile(local, 'id,amount,status\nx,1.00,a\n');
+      const failed = (await client.importFile('c_data', 'in_c_sales', 'orders', local).catch((e: unknown) => e)) as StorageApiError;
+      expect(failed).toBeInstanceOf(StorageApiError);
+      expect(failed.code).toBe('import_failed');
+      expect(failed.status).toBe(0);
+      expect(failed.job?.status).toBe('error');
+      expect((await client.tables.get('c_data', 'in_c_sales', 'orders')).row_count).toBe(3);
+
+      const exportJob = await client.jobs.exportAsync('c_data', 'in_c_sales', 'orders', { format: 'ndjson', columns: ['id'], order_by: [{ column: 'id', order: 'asc' }] });
+      expect(exportJob.operation).toBe('export');
+      expect(['waiting', 'processing', 'success']).toContain(exportJob.status);
+      const done = await client.waitForJob('c_data', exportJob.id);
+      const exported = done.result as { file_id: string; rows: number; size_bytes: number };
+      expect(exported.rows).toBe(3);
+      const download = await client.files.download('c_data', exported.file_id);
+      expect((await new Response(download.body).text()).trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+
+      const got = await client.jobs.get('c_data', exportJob.id, { wait: 0 });
+      expect(got).toMatchObject({ id: exportJob.id, operation: 'export', status: 'success', table: { bucket: 'in_c_sales', name: 'orders' } });
+      const list = await client.jobs.list('c_data', { operation: 'export', status: 'success' });
+      expect(list.jobs.map((j) => j.id)).toContain(exportJob.id);
+      const finished = (await client.jobs.cancel('c_data', exportJob.id).catch((e: unknown) => e)) as StorageApiError;
+      expect([finished.status, finished.code]).toEqual([409, 'job_finished']);
+
+      // The synchronous path stays available (and puts back the rows the SQL tests read).
+      await writeFile(local, 'id,amount,status\n7,7.5,x\n8,8.5,y\n');
+      const jobsBefore = (await client.jobs.list('c_data')).total;
+      expect((await client.importFile('c_data', 'in_c_sales', 'orders', local, { mode: 'sync' })).row_count).toBe(2);
+      expect((await client.jobs.list('c_data')).total).toBe(jobsBefore);
+    });
+
     it('sql: a read-only query as JSON and streamed, refused writes', async () => {
       const result = await client.sql.query('c_data', { sql: 'SELECT id, status FROM in_c_sales.orders ORDER BY id', limit: 1 });
       expect(result.columns).toEqual([

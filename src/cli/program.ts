@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { StorageApiError } from '../client/index.ts';
 import { registerBuckets } from './commands/buckets.ts';
 import { registerConfig } from './commands/config.ts';
+import { registerFiles } from './commands/files.ts';
+import { registerJobs } from './commands/jobs.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerProjects } from './commands/projects.ts';
 import { registerSchema } from './commands/schema.ts';
@@ -49,6 +51,8 @@ Example:
   registerBuckets(program, io);
   registerTables(program, io);
   registerSchema(program, io);
+  registerFiles(program, io);
+  registerJobs(program, io);
   registerSnapshots(program, io);
   registerKeys(program, io);
   registerSql(program, io);

@@ -20,6 +20,11 @@ import type { ShareBucketSchema } from '../../handlers/sharing/share.ts';
 import type { UnshareQuerySchema } from '../../handlers/sharing/unshare.ts';
 import type { CreateTableSchema } from '../../handlers/tables/create.ts';
 import type { PreviewQuerySchema } from '../../handlers/tables/preview.ts';
+import type { ListFilesQuerySchema } from '../../handlers/files/list.ts';
+import type { UploadQuerySchema } from '../../handlers/files/upload.ts';
+import type { GetJobQuerySchema } from '../../handlers/jobs/get.ts';
+import type { ImportAsyncSchema } from '../../handlers/jobs/import-async.ts';
+import type { ListJobsQuerySchema } from '../../handlers/jobs/list.ts';
 import type { DeleteMetadataQuerySchema } from '../../handlers/metadata/delete.ts';
 import type { UpsertMetadataSchema } from '../../handlers/metadata/upsert.ts';
 import type { AddColumnSchema } from '../../handlers/schema/add-column.ts';
@@ -35,6 +40,7 @@ import type { CreateWorkspaceSchema } from '../../handlers/workspaces/create.ts'
 import type { LoadWorkspaceSchema } from '../../handlers/workspaces/load.ts';
 import type { WorkspaceQuerySchema } from '../../handlers/workspaces/query.ts';
 import type { UnloadWorkspaceSchema } from '../../handlers/workspaces/unload.ts';
+import type { fileView, jobView } from '../http/file-views.ts';
 import type { snapshotSettingsView, snapshotView } from '../http/snapshot-view.ts';
 import type { bucketView, columnViews, metadataView, tableView } from '../http/views.ts';
 import type { keyView } from '../storage/api-keys.ts';
@@ -196,6 +202,32 @@ export interface RestoreResult {
   table: Table;
   snapshot_id: string;
   auto_snapshot_id: string | null;
+}
+
+// §15 files.
+export type UploadFileQuery = QueryInput<typeof UploadQuerySchema>;
+export type ListFilesQuery = QueryInput<typeof ListFilesQuerySchema>;
+export type StoredFile = ReturnType<typeof fileView>;
+export interface FileList {
+  files: StoredFile[];
+  total: number;
+}
+
+// §16 jobs.
+export type ImportAsyncInput = BodyInput<typeof ImportAsyncSchema>;
+export type ListJobsQuery = QueryInput<typeof ListJobsQuerySchema>;
+export type GetJobQuery = QueryInput<typeof GetJobQuerySchema>;
+export type Job = ReturnType<typeof jobView>;
+export type JobStatus = Job['status'];
+export interface JobList {
+  jobs: Job[];
+  total: number;
+}
+/** The `result` of a finished export job. */
+export interface ExportJobResult {
+  file_id: string;
+  rows: number;
+  size_bytes: number;
 }
 
 // §17 SQL and workspaces.

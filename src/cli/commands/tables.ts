@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import type { ColumnInput, ExportFormat, Filter, ImportQuery, ImportResult, OrderBy, Preview, Table } from '../../client/index.ts';
+import type { ColumnInput, ExportFormat, ExportJobResult, Filter, ImportFileOptions, Job, ImportResult, ImportSettings, OrderBy, Preview, Table } from '../../client/index.ts';
 import { describeLocalFile } from '../../client/index.ts';
 import { group, leaf } from '../command.ts';
 import type { CliContext, CliIo } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { formatBytes, renderObject, renderTable } from '../output.ts';
 import { collect, columnSpec, commaList, filterSpec, jsonValue, oneChar, orderSpec, wholeNumber } from '../parse.ts';
-import { transferBar } from '../progress.ts';
+import { jobLine, transferBar } from '../progress.ts';
 import { sniffCsvColumns } from '../sniff.ts';
 import { downloadTo } from './download.ts';
 
@@ -61,9 +61,11 @@ interface ImportCliOptions {
   header?: boolean;
   columns?: string[];
   nullString?: string;
+  sync?: boolean;
+  keepFile?: boolean;
 }
 
-function importQuery(options: ImportCliOptions): ImportQuery {
+function importSettings(options: ImportCliOptions): ImportSettings {
   return {
     incremental: options.incremental === true,
     format: options.format,
@@ -85,24 +87,46 @@ function importOptions(command: Command): Command {
     .option('--escape <char>', 'CSV escape character', oneChar('--escape'))
     .option('--no-header', 'the CSV has no header row (then give --columns)')
     .option('--columns <a,b>', "the file's columns in order", commaList)
-    .option('--null-string <text>', 'CSV text that means NULL');
+    .option('--null-string <text>', 'CSV text that means NULL')
+    .option('--sync', 'stream the file as the request body and wait for the answer, instead of upload + job')
+    .option('--keep-file', 'keep the uploaded file (§15) after the job');
 }
 
-/** Streams a local file (or stdin for `-`) into a table, with a progress bar on a terminal. */
+/**
+ * Loads a local file (or stdin for `-`) into a table: by default uploaded to P/files with a
+ * progress bar, then an import job with a live status line; `--sync` streams it as the
+ * body of the synchronous import.
+ */
 async function importLocal(ctx: CliContext, project: string, bucket: string, table: string, file: string, options: ImportCliOptions): Promise<ImportResult> {
   const client = await ctx.client();
-  const query = importQuery(options);
   const bar = transferBar(ctx, 'Uploading');
+  const line = jobLine(ctx);
+  let uploaded = false;
+  const settings: ImportFileOptions = {
+    ...importSettings(options),
+    mode: options.sync ? 'sync' : 'async',
+    keepFile: options.keepFile === true,
+    onUpload: (p) => bar.update(p),
+    onJob: (job) => {
+      if (!uploaded) {
+        uploaded = true;
+        bar.stop();
+      }
+      line.update(job);
+    },
+  };
   try {
     if (file === '-') {
-      return await client.data.import(project, bucket, table, ctx.io.stdin as AsyncIterable<Uint8Array>, { ...query, contentType: 'text/csv', onProgress: (p) => bar.update(p) });
+      const name = `stdin.${options.format ?? 'csv'}`;
+      return await client.importFrom(project, bucket, table, { source: ctx.io.stdin as AsyncIterable<Uint8Array>, name }, settings);
     }
-    return await client.importFile(project, bucket, table, file, { ...query, onUpload: (p) => bar.update(p) }).catch((error: NodeJS.ErrnoException) => {
+    return await client.importFile(project, bucket, table, file, settings).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'EISDIR' || error.code === 'EACCES') throw new UsageError(`Cannot read ${file}: ${error.message}`);
       throw error;
     });
   } finally {
-    bar.stop();
+    if (!uploaded) bar.stop();
+    line.stop();
   }
 }
 
@@ -215,7 +239,7 @@ export function registerTables(program: Command, io: CliIo): void {
     io,
     'import <project_id> <bucket> <table> <file>',
     {
-      description: 'Load a CSV, NDJSON or Parquet file (`-` for stdin) into a table, streamed, with a progress bar; replaces the rows unless --incremental',
+      description: 'Load a CSV, NDJSON or Parquet file (`-` for stdin) into a table: upload (progress bar), then an import job (live status); replaces the rows unless --incremental',
       examples: ['tables import 123 in_c_sales orders orders.csv', 'tables import 123 in_c_sales orders new-orders.ndjson.gz --incremental', 'tables import 123 in_c_sales orders - --delimiter ";" < orders.csv'],
       async action(ctx, [project, bucket, name, file], options) {
         const result = await importLocal(ctx, project!, bucket!, name!, file!, options);
@@ -226,18 +250,37 @@ export function registerTables(program: Command, io: CliIo): void {
     importOptions,
   );
 
-  leaf<ReadOptions & { output?: string; format?: ExportFormat; limit?: number; gzip?: boolean }>(
+  leaf<ReadOptions & { output?: string; format?: ExportFormat; limit?: number; gzip?: boolean; async?: boolean; keepFile?: boolean }>(
     tables,
     io,
     'export <project_id> <bucket> <table>',
     {
       description: 'Download rows as CSV, NDJSON or Parquet into a file (progress bar) or to stdout',
-      examples: ['tables export 123 in_c_sales orders -o orders.csv', 'tables export 123 in_c_sales orders --format parquet -o orders.parquet', 'tables export 123 in_c_sales orders --filter status:eq:open | wc -l'],
+      examples: ['tables export 123 in_c_sales orders -o orders.csv', 'tables export 123 in_c_sales orders --format parquet -o orders.parquet', 'tables export 123 in_c_sales orders --async -o orders.csv.gz', 'tables export 123 in_c_sales orders --filter status:eq:open | wc -l'],
       async action(ctx, [project, bucket, name], options) {
         const client = await ctx.client();
         const spec = readSpec(options);
         const fmt = options.format ?? (options.output ? (describeLocalFile(options.output).format ?? 'csv') : 'csv');
         const gzip = options.gzip ?? (options.output ? describeLocalFile(options.output).contentEncoding === 'gzip' : false);
+        if (options.async) {
+          // §16: an export job writes a file (§15); it is downloaded, then deleted unless kept.
+          const line = jobLine(ctx);
+          let done: Job;
+          try {
+            const job = await client.jobs.exportAsync(project!, bucket!, name!, { ...spec, format: fmt, limit: options.limit, gzip });
+            line.update(job);
+            done = await client.waitForJob(project!, job.id, { onJob: (j) => line.update(j) });
+          } finally {
+            line.stop();
+          }
+          const { file_id: fileId } = done.result as unknown as ExportJobResult;
+          try {
+            await downloadTo(ctx, await client.files.download(project!, fileId), options.output);
+          } finally {
+            if (!options.keepFile) await client.files.delete(project!, fileId).catch(() => undefined);
+          }
+          return;
+        }
         const filtered = spec.filters.length > 0 || spec.order_by.length > 0;
         const download = filtered
           ? await client.data.exportFiltered(project!, bucket!, name!, { ...spec, format: fmt, limit: options.limit, gzip })
@@ -251,7 +294,9 @@ export function registerTables(program: Command, io: CliIo): void {
           .option('-o, --output <file>', 'write into this file (default: stdout); format and gzip follow its name unless given')
           .option('--format <format>', 'csv, ndjson or parquet', format)
           .option('--limit <n>', 'at most this many rows', wholeNumber('--limit'))
-          .option('--gzip', 'gzip the output'),
+          .option('--gzip', 'gzip the output')
+          .option('--async', 'run it as an export job (§16) with a live status line, then download its file')
+          .option('--keep-file', 'with --async: keep the job\'s file (§15) after downloading it'),
       ),
   );
 
