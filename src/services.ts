@@ -6,9 +6,12 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { BranchCatalog } from './storage/catalog/branches.ts';
 import { KeyCatalog } from './storage/catalog/keys.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
+import { reconcileBranches } from './storage/branch-recovery.ts';
+import { recoverMerges } from './storage/merge.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
 import { Sweeper } from './storage/sweeper.ts';
@@ -33,6 +36,8 @@ export interface Services {
   catalog: Catalog;
   /** Project API keys (§11). */
   keys: KeyCatalog;
+  /** Development branches and what each holds (§14). */
+  branches: BranchCatalog;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -97,10 +102,14 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   try {
     const catalog = await Catalog.load(db);
     const keys = await KeyCatalog.load(catalog.store);
+    const branches = await BranchCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
-    await reconcile({ db, paths, catalog, registry }, logger, { verifyAll: uncleanStop });
+    // §14 first: an interrupted merge is completed or undone before main's files are read.
+    await recoverMerges({ db, paths, catalog, registry, branches, clock }, logger);
+    await reconcile({ db, paths, catalog, registry, branches }, logger, { verifyAll: uncleanStop });
+    await reconcileBranches({ db, paths, catalog, registry, branches, keys }, logger, { verifyAll: uncleanStop });
     // Keys outliving their project: a project delete stopped between its two catalog steps.
     for (const projectId of keys.orphans((id) => catalog.getActiveProject(id) !== undefined)) {
       await keys.dropProject(projectId);
@@ -127,6 +136,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       db,
       catalog,
       keys,
+      branches,
       registry,
       logger,
       adminKey,

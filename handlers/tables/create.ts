@@ -7,7 +7,8 @@ import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
 import { checkDefaults, resolveColumns } from '../../src/storage/table-spec.ts';
-import { withBucketLock } from '../../src/storage/buckets.ts';
+import { withBucketLockIn } from '../../src/storage/branches.ts';
+import { bucketIn, currentTable, isDevBranch, tableIn } from '../../src/storage/locator.ts';
 import { createTableFile } from '../../src/storage/tables.ts';
 
 export const ColumnSchema = v.object({
@@ -32,20 +33,21 @@ export const createTable: Handler = async (request, ctx) => {
   const { catalog, paths, registry, db } = ctx.services;
   await checkDefaults(db, columns);
   const refuseExisting = () => {
-    const existing = catalog.getTable(project.id, bucket.name, body.name);
+    const existing = tableIn(ctx.services, bucket, body.name);
     if (existing) throw conflict('table_exists', `Table ${existing.name} already exists in bucket ${bucket.name}`, { project_id: project.id, bucket_name: bucket.name, table_name: existing.name });
   };
   refuseExisting();
-  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: new Date().toISOString() };
+  // §14: in a development branch the table exists only there.
+  const branch = isDevBranch(ctx.branch) ? { branch: ctx.branch, branchState: 'created' as const } : {};
+  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: new Date().toISOString(), ...branch };
   // Table creates share the bucket lock; a bucket delete waits for them to finish.
-  await withBucketLock(ctx.services, project.id, bucket.name, () =>
-    registry.withWriteLock(paths.tableFile(project.id, bucket.name, body.name), async () => {
+  await withBucketLockIn(ctx.services, project.id, ctx.branch, bucket.name, 'shared', () =>
+    registry.withWriteLock(paths.tableFileOf(table), async () => {
       if (!catalog.getActiveProject(project.id)) throw errors.projectNotFound(project.id);
-      if (!catalog.getBucket(project.id, bucket.name)) throw errors.bucketNotFound(project.id, bucket.name);
+      if (!bucketIn(ctx.services, project.id, ctx.branch, bucket.name)) throw errors.bucketNotFound(project.id, bucket.name);
       refuseExisting();
       await createTableFile(ctx.services, table);
     }),
-    'shared',
   );
-  return json(await tableView(ctx.services, table), 201);
+  return json(await tableView(ctx.services, currentTable(ctx.services, table) ?? table), 201);
 };

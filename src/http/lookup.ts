@@ -1,8 +1,10 @@
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
+import type { BranchRecord } from '../storage/catalog/branches.ts';
 import { HttpError, notFound, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+import { bucketIn, isDevBranch, MAIN, tableIn } from '../storage/locator.ts';
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
 export function projectFromPath(ctx: HandlerContext, allowDeleted = false): ProjectRecord {
@@ -21,14 +23,48 @@ export function scopedProject(ctx: HandlerContext): ProjectRecord {
   const project = ctx.services.catalog.getActiveProject(id);
   if (!project) throw errors.projectNotFound(id);
   ctx.logFields.project_id = project.id;
+  branchOfPath(ctx, project);
   return project;
+}
+
+/**
+ * §14: the branch a route under `P/branches/{branch}/…` addresses — `default` (main) or a
+ * development branch of the project, else 404 `branch_not_found` (checked right after the
+ * project, before any bucket). Leaves the branch's id in `ctx.branch`.
+ */
+export function branchOfPath(ctx: HandlerContext, project: ProjectRecord): string {
+  if (ctx.branch === undefined) return MAIN;
+  const id = validate(BranchIdSchema, ctx.branch, 'path.branch').toLowerCase();
+  if (id !== MAIN && !ctx.services.branches.get(project.id, id)) throw errors.branchNotFound(project.id, id);
+  ctx.branch = id;
+  if (id !== MAIN) ctx.logFields.branch = id;
+  return id;
+}
+
+/** §14: the branch of `P/branches/{branch}` (undefined for the default branch), after the project. */
+export function branchFromPath(ctx: HandlerContext): { project: ProjectRecord; branch: BranchRecord | undefined } {
+  const project = scopedProject(ctx);
+  const id = ctx.branch ?? MAIN;
+  return { project, branch: id === MAIN ? undefined : ctx.services.branches.get(project.id, id) };
+}
+
+/** A development branch of the path; 400 `invalid_branch` (with `message`) for the default branch. */
+export function devBranchFromPath(ctx: HandlerContext, message: string): { project: ProjectRecord; branch: BranchRecord } {
+  const { project, branch } = branchFromPath(ctx);
+  if (!branch) throw errors.invalidBranch(message, MAIN);
+  return { project, branch };
+}
+
+/** 400 `main_branch_only` for a route of §6 (sharing) called under a development branch. */
+export function requireMainBranch(ctx: HandlerContext): void {
+  if (isDevBranch(ctx.branch)) throw errors.mainBranchOnly(ctx.branch);
 }
 
 /** The bucket of the path (own or linked); 404 `bucket_not_found` when missing. */
 export function bucketFromPath(ctx: HandlerContext): { project: ProjectRecord; bucket: BucketRecord } {
   const project = scopedProject(ctx);
   const name = validate(BucketNameSchema, ctx.params.bucket, 'path.bucket');
-  const bucket = ctx.services.catalog.getBucket(project.id, name);
+  const bucket = bucketIn(ctx.services, project.id, ctx.branch, name);
   if (!bucket) {
     throw errors.bucketNotFound(project.id, name);
   }
@@ -62,8 +98,8 @@ export function requireWritable(bucket: BucketRecord): void {
 export function tableFromPath(ctx: HandlerContext): { project: ProjectRecord; bucket: BucketRecord; table: TableRecord } {
   const { project, bucket } = bucketFromPath(ctx);
   const name = validate(TableNameSchema, ctx.params.table, 'path.table');
-  const source = dataBucket(ctx, bucket);
-  const table = ctx.services.catalog.getTable(source.projectId, source.name, name);
+  if (bucket.source) dataBucket(ctx, bucket);
+  const table = tableIn(ctx.services, bucket, name);
   if (!table) {
     throw errors.tableNotFound(project.id, bucket.name, name);
   }

@@ -1,13 +1,12 @@
 import type { Services } from '../services.ts';
 import type { BucketRecord, TableRecord } from '../storage/catalog.ts';
+import { isDevBranch, tablesIn } from '../storage/locator.ts';
 import { tableSize } from '../storage/tables.ts';
 
 /** The §5 bucket object. A linked bucket counts the source's tables and is shared with nobody. */
 export function bucketView(services: Services, bucket: BucketRecord) {
   const { catalog } = services;
-  const tableCount = bucket.source
-    ? catalog.listTables(bucket.source.projectId, bucket.source.bucket).length
-    : catalog.listTables(bucket.projectId, bucket.name).length;
+  const tableCount = tablesIn(services, bucket).length;
   return {
     name: bucket.name,
     table_count: tableCount,
@@ -45,5 +44,7 @@ export async function tableView(services: Services, table: TableRecord, bucketNa
     size_bytes: await tableSize(services.paths, table),
     primary_key: table.primaryKey,
     created_at: table.createdAt,
+    // §14: in a development branch, whose table this is.
+    ...(isDevBranch(table.branch) ? { branch_state: table.branchState ?? 'main' } : {}),
   };
 }

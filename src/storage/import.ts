@@ -7,10 +7,10 @@ import { createGunzip } from 'node:zlib';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
-import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import type { ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
+import { saveRowCount, storedTable, withTableWrite, type WriteDeps } from './locator.ts';
 import type { StoragePaths } from './paths.ts';
-import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'parquet';
@@ -32,12 +32,7 @@ export interface ImportSpec {
   csv: CsvOptions;
 }
 
-export interface ImportDeps {
-  db: Database;
-  paths: StoragePaths;
-  catalog: Catalog;
-  registry: AttachmentRegistry;
-}
+export type ImportDeps = WriteDeps;
 
 /** A file column and the table column it fills. */
 interface MatchedColumn {
@@ -455,7 +450,6 @@ export async function importFile(
   stagedPath: string,
   spec: ImportSpec,
 ): Promise<{ importedRows: number; table: TableRecord }> {
-  const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   const fail = (error: unknown): never => {
     if (error instanceof Error && !(error instanceof HttpError) && DATA_ERROR.test(error.message)) {
       throw importFailure(error, stagedPath, deps.paths.dataDir);
@@ -463,10 +457,8 @@ export async function importFile(
     throw error;
   };
   const names = await deps.db.with((c) => fileColumnNames(c, stagedPath, spec)).catch(fail);
-  return deps.registry.withWriteLock(path, async () => {
-    // The table may have been deleted or re-created while the body was uploading.
-    const current = deps.catalog.getTable(table.projectId, table.bucket, table.name);
-    if (!current) throw new TableGoneError();
+  // Re-read under the lock: the table may have been deleted or re-created while the body was uploading.
+  return withTableWrite(deps, table, async (current, path) => {
     const columns = matchColumns(current, names);
     const present = new Set(columns.map((m) => m.column.name.toLowerCase()));
     const missingKey = current.primaryKey.filter((k) => !present.has(k.toLowerCase()));
@@ -482,7 +474,7 @@ export async function importFile(
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
     };
     const { imported, rowCount } = await deps.db.with((c) => load(deps.db, c, alias, plan)).catch(fail);
-    await deps.catalog.setRowCount(current, rowCount);
-    return { importedRows: imported, table: deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? { ...current, rowCount } };
+    await saveRowCount(deps, current, rowCount);
+    return { importedRows: imported, table: storedTable(deps, current) ?? { ...current, rowCount } };
   });
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import { withBucketLocks } from './buckets.ts';
 import type { ProjectRecord } from './catalog.ts';
+import { branchFiles, removeFolder, withBranchesExclusive } from './branches.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -47,14 +48,19 @@ export async function deleteProject(services: Services, project: ProjectRecord):
   const { catalog } = services;
   // Table creates hold their bucket's lock: wait for those running, keep new ones out.
   const buckets = catalog.listBuckets(project.id).filter((b) => !b.source).map((b) => b.name);
-  await withBucketLocks(services, project.id, buckets, () => deleteUnlocked(services, project));
+  await withBucketLocks(services, project.id, buckets, () => withBranchesExclusive(services, project.id, () => deleteUnlocked(services, project)));
 }
 
 async function deleteUnlocked(services: Services, project: ProjectRecord): Promise<void> {
   const { catalog, paths, registry } = services;
   const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
-  await registry.exclusive(tablePaths, async () => {
+  // §14: its branches' files too (their readers finish first).
+  const branchPaths = services.branches.list(project.id).flatMap((b) => branchFiles(services, project.id, b.id));
+  await registry.exclusive([...tablePaths, ...branchPaths], async () => {
     await catalog.markProjectDeleted(project.id, new Date().toISOString());
+    // A crash from here on leaves records and files of a deleted project, which start-up removes.
+    await services.branches.dropProject(project.id);
+    await removeFolder(paths.branchesProjectDir(project.id), paths.branchesDir);
     // Its keys already fail (the project is not active); now they are gone from the record too.
     await services.keys.dropProject(project.id);
     const folder = paths.projectDir(project.id);

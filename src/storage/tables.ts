@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import type { BranchCatalog } from './catalog/branches.ts';
+import { currentTable, isDevBranch, saveTable, withBranchShared } from './locator.ts';
 import type { Database } from './db.ts';
 import type { StoragePaths } from './paths.ts';
-import type { AttachmentRegistry } from './registry.ts';
+import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 import { defaultFunction, defaultLiteral } from './types.ts';
 
@@ -14,6 +17,7 @@ export interface TableStoreDeps {
   paths: StoragePaths;
   catalog: Catalog;
   registry: AttachmentRegistry;
+  branches: BranchCatalog;
 }
 
 /** Column definitions as SQL; every identifier is a validated name, every type normalised. */
@@ -54,9 +58,10 @@ export async function withPrivateAttachment<T>(
  * startup reconciliation adopts.
  */
 export async function createTableFile(deps: TableStoreDeps, table: TableRecord): Promise<void> {
-  const finalPath = deps.paths.tableFile(table.projectId, table.bucket, table.name);
+  // In a development branch the file goes to the branch's layout (§14).
+  const finalPath = deps.paths.tableFileOf(isDevBranch(table.branch) ? { ...table, branchState: 'created' } : table);
   const tempPath = `${finalPath}.creating-${randomUUID()}`;
-  await mkdir(deps.paths.bucketDir(table.projectId, table.bucket), { recursive: true });
+  await mkdir(dirname(finalPath), { recursive: true });
   try {
     await withPrivateAttachment(deps, tempPath, async (c, alias) => {
       await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.data (${columnsDdl(table.columns, table.primaryKey)})`);
@@ -74,7 +79,7 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
     throw error;
   }
   try {
-    await deps.catalog.putTableRow(table);
+    await saveTable(deps, table);
   } catch (error) {
     await removeTableFiles(finalPath);
     throw error;
@@ -92,6 +97,7 @@ export async function removeTableFiles(path: string): Promise<void> {
  * (a crash in between leaves a row without a file, which reconciliation drops).
  */
 export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord): Promise<void> {
+  if (isDevBranch(table.branch)) return deleteBranchTable(deps, table);
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   await deps.registry.withWriteLock(path, () =>
     deps.registry.exclusive([path], async () => {
@@ -102,12 +108,52 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord):
 }
 
 /**
+ * Deletes a table in a development branch: a table the branch created goes with its file;
+ * one of main's tables (copied or not) gets a tombstone that hides it in the branch only,
+ * keeping main's version of the name for merge. Record first, then the branch's file: a
+ * crash in between leaves a file without a record, which start-up removes.
+ */
+async function deleteBranchTable(deps: TableStoreDeps, table: TableRecord): Promise<void> {
+  const { branches, catalog, paths, registry } = deps;
+  const branch = table.branch!;
+  const path = paths.branchTableFile(table.projectId, branch, table.bucket, table.name);
+  await withBranchShared(deps, table.projectId, branch, () =>
+    registry.withWriteLock(path, () =>
+      registry.exclusive([path], async () => {
+        const current = currentTable(deps, table);
+        if (!current) throw new TableGoneError();
+        const own = branches.tableState(current.projectId, branch, current.bucket, current.name);
+        const change =
+          current.branchState === 'created'
+            ? branches.deleteTableChange(current.projectId, branch, current.bucket, current.name)
+            : branches.putTableChange({
+                projectId: current.projectId,
+                branchId: branch,
+                bucket: current.bucket,
+                name: current.name,
+                state: 'deleted',
+                columns: current.columns,
+                primaryKey: current.primaryKey,
+                rowCount: current.rowCount,
+                createdAt: current.createdAt,
+                baseVersion: own ? own.baseVersion : catalog.tableVersion(current.projectId, current.bucket, current.name),
+              });
+        await branches.commit([change], () => {
+          if (!branches.get(current.projectId, branch)) throw new TableGoneError();
+        });
+        if (current.branchState !== 'main') await removeTableFiles(path);
+      }),
+    ),
+  );
+}
+
+/**
  * Size of a table's file(s) on disk; 0 when the file is gone. A synchronous stat of a
  * local file takes microseconds, a tenth of the CPU of fs/promises' (which also builds an
  * error for the usually missing WAL): listing 200 tables makes 400 of these.
  */
-export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name'>): Promise<number> {
-  const path = paths.tableFile(table.projectId, table.bucket, table.name);
+export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name' | 'branch' | 'branchState'>): Promise<number> {
+  const path = paths.tableFileOf(table);
   let size = 0;
   for (const file of [path, `${path}.wal`]) {
     try {

@@ -5,6 +5,16 @@ import { Mutex } from '../mutex.ts';
 export type Statement = [sql: string, values: DuckDBValue[]];
 
 /**
+ * A catalog write one module prepares for another's transaction: its statements, and the
+ * in-memory update to make once they committed. Lets one operation change records of
+ * several modules (a table row and its column metadata) atomically.
+ */
+export interface CatalogChange {
+  statements: Statement[];
+  apply(): void;
+}
+
+/**
  * The write-through discipline every catalog module shares: metadata.duckdb is the durable
  * record and this process its only writer, so each module serves reads from memory and
  * writes through here. Writes of all modules are serialised on one lock; `apply` updates
@@ -44,6 +54,17 @@ export class CatalogStore {
     return this.write(
       (c) => this.transaction(c, typeof statements === 'function' ? statements() : statements),
       apply,
+      guard,
+    );
+  }
+
+  /** Several modules' changes in one transaction, applied in memory in order after it committed. */
+  commitChanges(changes: CatalogChange[], guard?: () => void): Promise<void> {
+    return this.commit(
+      changes.flatMap((change) => change.statements),
+      () => {
+        for (const change of changes) change.apply();
+      },
       guard,
     );
   }

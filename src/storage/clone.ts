@@ -1,0 +1,115 @@
+import { constants, existsSync, statSync } from 'node:fs';
+import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Database } from './db.ts';
+import { partialPath } from './paths.ts';
+import type { AttachmentRegistry } from './registry.ts';
+import { quoteIdent, quoteLiteral } from './sql.ts';
+
+export interface CloneDeps {
+  db: Database;
+  registry: AttachmentRegistry;
+}
+
+/** Hooks for tests that need to act at a precise moment of a clone. */
+export interface CloneHooks {
+  /** Runs after the source is checkpointed, just before its bytes are copied. */
+  beforeCopy?: () => Promise<void>;
+}
+
+const hasWal = (path: string) => (statSync(`${path}.wal`, { throwIfNoEntry: false })?.size ?? 0) > 0;
+
+/** Flushes a file (or a folder, for the names in it) to disk. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Checkpoints a file attached only here (a private copy nobody else knows of) and detaches it. */
+async function checkpointPrivate(deps: CloneDeps, path: string): Promise<void> {
+  const alias = deps.registry.nextAlias();
+  await deps.db.with(async (c) => {
+    await deps.registry.runDdl(() => c.run(`ATTACH ${quoteLiteral(path)} AS ${quoteIdent(alias)}`));
+    try {
+      await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
+    } finally {
+      await deps.registry.runDdl(() => c.run(`DETACH ${quoteIdent(alias)}`));
+    }
+  });
+  await rm(`${path}.wal`, { force: true });
+}
+
+/**
+ * Folds a table file's WAL into the file, so that the file alone holds every committed
+ * change. The caller holds the table's write lock, so no write can add to the WAL meanwhile.
+ * `shared`: the file may be attached by readers (it is checkpointed through the registry);
+ * otherwise the caller holds it exclusively (`registry.exclusive`/`replace`) and it is
+ * checkpointed privately.
+ */
+export async function settleWal(deps: CloneDeps, path: string, mode: 'shared' | 'exclusive'): Promise<void> {
+  if (!hasWal(path)) return;
+  if (mode === 'exclusive') return checkpointPrivate(deps, path);
+  const alias = await deps.registry.acquire(path);
+  try {
+    await deps.db.with((c) => c.run(`CHECKPOINT ${quoteIdent(alias)}`));
+  } catch {
+    // A transaction still open on the file can make CHECKPOINT fail; cloneFile then copies
+    // the WAL along and folds it into the copy instead.
+  } finally {
+    deps.registry.release(path);
+  }
+}
+
+/**
+ * The one clone primitive for table-shaped files (snapshots, restores, and later branch
+ * copies): a copy-on-write clone where the file system offers one (a plain copy otherwise)
+ * written under a temporary name, fsynced, then renamed to `destination`, so that
+ * `destination` either does not exist or is complete, also across a crash.
+ *
+ * `source` is `live` when it is a table file others may have attached: the caller then
+ * holds its write lock (no write can commit during the copy) and the file is checkpointed
+ * first, because a copy of a file whose changes still sit in its WAL silently lacks them.
+ * Readers are not blocked. Returns the size of the new file.
+ */
+export async function cloneFile(deps: CloneDeps, source: string, destination: string, options: { live: boolean; hooks?: CloneHooks }): Promise<number> {
+  if (options.live) await settleWal(deps, source, 'shared');
+  await mkdir(dirname(destination), { recursive: true });
+  const temp = partialPath(destination);
+  try {
+    await options.hooks?.beforeCopy?.();
+    await copyFile(source, temp, constants.COPYFILE_FICLONE);
+    if (existsSync(`${source}.wal`) && hasWal(source)) {
+      // The checkpoint did not happen: the WAL is copied with the file and folded into the copy.
+      await copyFile(`${source}.wal`, `${temp}.wal`, constants.COPYFILE_FICLONE);
+      await checkpointPrivate(deps, temp);
+    }
+    await fsyncPath(temp);
+    await rename(temp, destination);
+    await fsyncPath(dirname(destination));
+  } catch (error) {
+    await rm(`${temp}.wal`, { force: true });
+    await rm(temp, { force: true });
+    throw error;
+  }
+  return statSync(destination).size;
+}
+
+/**
+ * Moves a file that nobody has attached (the caller holds it exclusively) to `destination`:
+ * a rename, so no byte is copied; across file systems a clone and a removal.
+ */
+export async function moveFile(deps: CloneDeps, source: string, destination: string): Promise<void> {
+  await mkdir(dirname(destination), { recursive: true });
+  try {
+    await rename(source, destination);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await cloneFile(deps, source, destination, { live: false });
+    await rm(source, { force: true });
+  }
+  await fsyncPath(dirname(destination));
+}
