@@ -1,0 +1,532 @@
+// CONTRACT §14: development branches — records, the branch twins of the bucket, table and
+// data routes, copy-on-write isolation both ways, tombstones, reset, merge with conflict
+// detection, branch-restricted keys, and what deleting a branch or a project leaves behind.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeApp, walk, type TestApp } from './helpers.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await makeApp();
+});
+afterAll(() => t.close());
+
+const CSV = { 'content-type': 'text/csv' };
+let seq = 0;
+
+/** A project with bucket `b` and table `t` (id INTEGER key, v VARCHAR) holding rows 1 and 2. */
+async function project(): Promise<{ id: string; P: string }> {
+  const id = `br${seq++}`;
+  await t.createProject(id);
+  const P = `/projects/${id}`;
+  expect((await t.call('POST', `${P}/buckets`, { body: { name: 'b' } })).status).toBe(201);
+  expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 't', columns: [{ name: 'id', type: 'INTEGER' }, { name: 'v', type: 'VARCHAR' }], primary_key: ['id'] } })).status).toBe(201);
+  expect((await t.call('POST', `${P}/buckets/b/tables/t/import`, { raw: 'id,v\n1,a\n2,b\n', headers: CSV })).status).toBe(200);
+  return { id, P };
+}
+
+async function branch(P: string, name = 'dev'): Promise<string> {
+  const res = await t.callJson('POST', `${P}/branches`, { body: { name } });
+  expect(res.status).toBe(201);
+  return `${P}/branches/${res.body.id}`;
+}
+
+async function rows(path: string): Promise<unknown[]> {
+  const res = await t.callJson('GET', `${path}/preview`);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.rows;
+}
+
+const ids = async (path: string) => (await rows(path)).map((r: any) => r.id).sort();
+const importCsv = (path: string, csv: string, incremental = true) => t.call('POST', `${path}/import?incremental=${incremental}`, { raw: csv, headers: CSV });
+
+describe('branch records', () => {
+  it('creates, lists (default first), gets and deletes branches', async () => {
+    const { id, P } = await project();
+    const created = await t.callJson('POST', `${P}/branches`, { body: { name: 'Feature', description: 'try things' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ id: expect.stringMatching(/^[a-z0-9_]{1,40}$/), name: 'Feature', description: 'try things', is_default: false, created_at: expect.any(String) });
+    expect(created.body.id).not.toBe('default');
+    const second = await t.callJson('POST', `${P}/branches`, { body: { name: 'other' } });
+    const list = await t.callJson('GET', `${P}/branches`);
+    expect(list.body.total).toBe(3);
+    expect(list.body.branches.map((b: any) => b.id)).toEqual(['default', created.body.id, second.body.id]);
+    expect(list.body.branches[0]).toMatchObject({ id: 'default', name: 'Main', is_default: true, description: null });
+    expect((await t.callJson('GET', `${P}/branches/${created.body.id}`)).body).toEqual(created.body);
+    expect((await t.callJson('GET', `${P}/branches/default`)).body).toMatchObject({ id: 'default', is_default: true });
+    expect((await t.call('DELETE', `${P}/branches/${second.body.id}`)).status).toBe(204);
+    expect((await t.callJson('GET', `${P}/branches/${second.body.id}`)).body.detail.error).toBe('branch_not_found');
+    expect(t.services.branches.list(id).map((b) => b.id)).toEqual([created.body.id]);
+  });
+
+  it('refuses a taken name without regard to case (Main included), bad bodies and the default branch', async () => {
+    const { P } = await project();
+    await branch(P, 'dev');
+    for (const name of ['DEV', 'main', 'Main']) {
+      const res = await t.callJson('POST', `${P}/branches`, { body: { name } });
+      expect(res.status, name).toBe(409);
+      expect(res.body.detail.error).toBe('branch_exists');
+    }
+    for (const body of [{}, { name: '' }, { name: 'x'.repeat(256) }, { name: 1 }]) {
+      expect((await t.callJson('POST', `${P}/branches`, { body })).status).toBe(422);
+    }
+    const del = await t.callJson('DELETE', `${P}/branches/default`);
+    expect(del.status).toBe(400);
+    expect(del.body.detail.error).toBe('invalid_branch');
+    for (const path of ['changes', 'buckets/b/tables/t/reset', 'buckets/b/tables/t/merge']) {
+      const res = await t.callJson(path === 'changes' ? 'GET' : 'POST', `${P}/branches/default/${path}`, { body: path === 'changes' ? undefined : {} });
+      expect(res.status, path).toBe(400);
+      expect(res.body.detail.error).toBe('invalid_branch');
+    }
+    expect((await t.callJson('GET', `${P}/branches/b_000000000000/buckets`)).body.detail.error).toBe('branch_not_found');
+    expect((await t.callJson('GET', `${P}/branches/bad.name/buckets`)).status).toBe(422);
+    expect((await t.callJson('GET', '/projects/nosuch/branches/default/buckets')).body.detail.error).toBe('project_not_found');
+  });
+
+  it('creating a branch copies nothing', async () => {
+    const { id, P } = await project();
+    const files = async () => (await walk(join(t.dataDir, 'duckdb'))).filter((f) => !f.endsWith('.wal'));
+    const before = await files();
+    await branch(P);
+    expect(await files()).toEqual(before);
+    expect(existsSync(t.services.paths.branchesProjectDir(id))).toBe(false);
+  });
+});
+
+describe('the branch twins of the routes', () => {
+  it('P/branches/default/… is the same as P/…', async () => {
+    const { P } = await project();
+    for (const path of ['/buckets', '/buckets/b', '/buckets/b/tables', '/buckets/b/tables/t', '/buckets/b/tables/t/preview']) {
+      // Sizes move as files are checkpointed on detach: everything else is equal.
+      const strip = (body: unknown) => JSON.parse(JSON.stringify(body, (key, value) => (key === 'size_bytes' ? 0 : value)));
+      const main = await t.callJson('GET', P + path);
+      const twin = await t.callJson('GET', `${P}/branches/default${path}`);
+      expect(twin.status, path).toBe(200);
+      expect(strip(twin.body), path).toEqual(strip(main.body));
+    }
+    const imported = await importCsv(`${P}/branches/default/buckets/b/tables/t`, 'id,v\n3,c\n');
+    expect(imported.status).toBe(200);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+  });
+
+  it('sharing routes answer 400 main_branch_only in a development branch, after the 404s', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const calls: [string, string, unknown?][] = [
+      ['POST', `${B}/buckets/b/share`, { target_project_id: 'x' }],
+      ['DELETE', `${B}/buckets/b/share?target_project_id=x`],
+      ['POST', `${B}/buckets/new/link`, { source_project_id: 'x', source_bucket_name: 'y' }],
+      ['POST', `${B}/buckets/b/grant-readonly`],
+      ['DELETE', `${B}/buckets/b/grant-readonly`],
+      ['GET', `${B}/shared-buckets`],
+    ];
+    for (const [method, path, body] of calls) {
+      const res = await t.callJson(method, path, { body });
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(res.body.detail.error).toBe('main_branch_only');
+    }
+    expect((await t.callJson('POST', `${B}/buckets/nosuch/share`, { body: { target_project_id: 'x' } })).body.detail.error).toBe('bucket_not_found');
+    expect((await t.callJson('GET', `${P}/branches/default/shared-buckets`)).status).toBe(200);
+  });
+});
+
+describe('copy-on-write isolation', () => {
+  it('a branch sees main live until its first write, then only its own copy', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const main = `${P}/buckets/b/tables/t`;
+    const dev = `${B}/buckets/b/tables/t`;
+    expect((await t.callJson('GET', dev)).body.branch_state).toBe('main');
+    expect((await importCsv(main, 'id,v\n3,c\n')).status).toBe(200);
+    expect(await ids(dev)).toEqual([1, 2, 3]); // live view of main
+    expect((await t.callJson('GET', main)).body.branch_state).toBeUndefined();
+    // First write in the branch: a copy.
+    const res = await importCsv(dev, 'id,v\n4,d\n');
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.table.branch_state).toBe('copied');
+    expect(existsSync(t.services.paths.branchTableFile(id, B.split('/').pop()!, 'b', 't'))).toBe(true);
+    expect(await ids(dev)).toEqual([1, 2, 3, 4]);
+    expect(await ids(main)).toEqual([1, 2, 3]);
+    // Main's writes no longer show in the branch.
+    expect((await importCsv(main, 'id,v\n5,e\n')).status).toBe(200);
+    expect(await ids(dev)).toEqual([1, 2, 3, 4]);
+    expect(await ids(main)).toEqual([1, 2, 3, 5]);
+    expect((await t.callJson('GET', dev)).body.row_count).toBe(4);
+    expect((await t.callJson('GET', main)).body.row_count).toBe(4);
+  });
+
+  for (const kind of ['full import', 'delete-rows', 'truncate'] as const) {
+    it(`${kind} in a branch leaves main alone, and main's ${kind} leaves the branch alone`, async () => {
+      const { P } = await project();
+      const B = await branch(P);
+      const main = `${P}/buckets/b/tables/t`;
+      const dev = `${B}/buckets/b/tables/t`;
+      const write = async (path: string) => {
+        const res =
+          kind === 'full import'
+            ? await importCsv(path, 'id,v\n9,z\n', false)
+            : kind === 'delete-rows'
+              ? await t.call('POST', `${path}/delete-rows`, { body: { filters: [{ column: 'id', operator: 'eq', values: [1] }] } })
+              : await t.call('POST', `${path}/truncate`);
+        expect(res.status, await res.clone().text()).toBe(200);
+      };
+      const after = kind === 'full import' ? [9] : kind === 'delete-rows' ? [2] : [];
+      await write(dev);
+      expect(await ids(dev)).toEqual(after);
+      expect(await ids(main)).toEqual([1, 2]);
+      // A second branch still sees main.
+      const B2 = await branch(P, 'second');
+      await write(main);
+      expect(await ids(main)).toEqual(after);
+      expect((await importCsv(dev, 'id,v\n7,q\n')).status).toBe(200);
+      expect(await ids(dev)).toEqual([...after, 7].sort());
+      expect(await ids(main)).toEqual(after);
+      expect(await ids(`${B2}/buckets/b/tables/t`)).toEqual(after);
+    });
+  }
+
+  it('tables and buckets created in a branch exist only there; those created in main show up live', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    expect((await t.callJson('POST', `${B}/buckets`, { body: { name: 'nb' } })).status).toBe(201);
+    const created = await t.callJson('POST', `${B}/buckets/nb/tables`, { body: { name: 'x', columns: [{ name: 'id', type: 'INTEGER' }] } });
+    expect(created.status).toBe(201);
+    expect(created.body.branch_state).toBe('created');
+    expect((await t.callJson('POST', `${B}/buckets/b/tables`, { body: { name: 'y', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await importCsv(`${B}/buckets/nb/tables/x`, 'id\n1\n')).status).toBe(200);
+    expect(await ids(`${B}/buckets/nb/tables/x`)).toEqual([1]);
+    expect((await t.callJson('GET', `${P}/buckets/nb`)).body.detail.error).toBe('bucket_not_found');
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/y`)).body.detail.error).toBe('table_not_found');
+    expect(t.services.catalog.getBucket(id, 'nb')).toBeUndefined();
+    expect(existsSync(join(t.dataDir, 'duckdb', `project_${id}`, 'nb'))).toBe(false);
+    const buckets = await t.callJson('GET', `${B}/buckets`);
+    expect(buckets.body.buckets.map((b: any) => [b.name, b.table_count])).toEqual([['b', 2], ['nb', 1]]);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables`)).body.tables.map((x: any) => [x.name, x.branch_state])).toEqual([['t', 'main'], ['y', 'created']]);
+    // Main creates things: they show in the branch at once.
+    expect((await t.call('POST', `${P}/buckets`, { body: { name: 'mb' } })).status).toBe(201);
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 'z', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.callJson('GET', `${B}/buckets/mb`)).status).toBe(200);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/z`)).body.branch_state).toBe('main');
+    // Names taken in the branch's view are refused there.
+    expect((await t.callJson('POST', `${B}/buckets`, { body: { name: 'NB' } })).body.detail.error).toBe('bucket_exists');
+    expect((await t.callJson('POST', `${B}/buckets`, { body: { name: 'mb' } })).body.detail.error).toBe('bucket_exists');
+    expect((await t.callJson('POST', `${B}/buckets/b/tables`, { body: { name: 'T', columns: [{ name: 'id', type: 'INTEGER' }] } })).body.detail.error).toBe('table_exists');
+  });
+
+  it("deleting main's table or bucket in a branch hides it there only (force and links do not apply)", async () => {
+    const { id, P } = await project();
+    expect((await t.call('POST', `${P}/buckets`, { body: { name: 'shared' } })).status).toBe(201);
+    await t.createProject(`${id}_t`);
+    expect((await t.call('POST', `${P}/buckets/shared/share`, { body: { target_project_id: `${id}_t` } })).status).toBe(200);
+    expect((await t.call('POST', `/projects/${id}_t/buckets/lnk/link`, { body: { source_project_id: id, source_bucket_name: 'shared' } })).status).toBe(201);
+    const B = await branch(P);
+    expect((await t.call('DELETE', `${B}/buckets/b/tables/t`)).status).toBe(204);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.detail.error).toBe('table_not_found');
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    // A bucket that other projects link: no bucket_in_use in a branch.
+    expect((await t.call('DELETE', `${B}/buckets/shared`)).status).toBe(204);
+    expect((await t.callJson('GET', `${B}/buckets/shared`)).body.detail.error).toBe('bucket_not_found');
+    expect((await t.callJson('GET', `${P}/buckets/shared`)).status).toBe(200);
+    expect((await t.callJson('GET', `/projects/${id}_t/buckets/lnk`)).status).toBe(200);
+    expect((await t.callJson('DELETE', `${B}/buckets/b?cascade=false`)).status).toBe(204); // its only table is deleted there
+    expect((await t.callJson('GET', `${B}/buckets`)).body.total).toBe(0);
+    expect((await t.callJson('GET', `${P}/buckets`)).body.total).toBe(2);
+    const changes = await t.callJson('GET', `${B}/changes`);
+    expect(changes.body).toEqual({ tables: [], buckets: [{ bucket: 'b', state: 'deleted' }, { bucket: 'shared', state: 'deleted' }] });
+    // Main deleting its own table does not touch the branch's records.
+    expect((await t.call('DELETE', `${P}/buckets/b/tables/t`)).status).toBe(204);
+  });
+
+  it('linked buckets show up read-only in a branch', async () => {
+    const { id, P } = await project();
+    await t.createProject(`${id}_l`);
+    expect((await t.call('POST', `${P}/buckets/b/share`, { body: { target_project_id: `${id}_l` } })).status).toBe(200);
+    const L = `/projects/${id}_l`;
+    expect((await t.call('POST', `${L}/buckets/lnk/link`, { body: { source_project_id: id, source_bucket_name: 'b' } })).status).toBe(201);
+    const B = await branch(L);
+    expect(await ids(`${B}/buckets/lnk/tables/t`)).toEqual([1, 2]);
+    const write = await importCsv(`${B}/buckets/lnk/tables/t`, 'id,v\n3,c\n');
+    expect(write.status).toBe(403);
+    expect((await write.json()).detail.error).toBe('bucket_readonly');
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+  });
+
+  it('a refused first write leaves the branch on main: no copy, no record', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const bad = await importCsv(`${B}/buckets/b/tables/t`, 'id,v\nnot-a-number,x\n');
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).detail.error).toBe('import_failed');
+    const unknown = await importCsv(`${B}/buckets/b/tables/t`, 'id,nope\n1,x\n');
+    expect((await unknown.json()).detail.error).toBe('unknown_columns');
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.branch_state).toBe('main');
+    expect(t.services.branches.tableStates(id, branchId)).toEqual([]);
+    // The copy's file goes once the failed request let go of it.
+    const file = t.services.paths.branchTableFile(id, branchId, 'b', 't');
+    for (let i = 0; i < 200 && existsSync(file); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(existsSync(file)).toBe(false);
+    expect((await t.callJson('GET', `${B}/changes`)).body).toEqual({ tables: [], buckets: [] });
+  });
+});
+
+describe('changes and reset', () => {
+  it('lists copied, created and deleted tables and buckets, and whether main moved', async () => {
+    const { P } = await project();
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 'u', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    const B = await branch(P);
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('DELETE', `${B}/buckets/b/tables/u`)).status).toBe(204);
+    expect((await t.call('POST', `${B}/buckets/b/tables`, { body: { name: 'n', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.call('POST', `${B}/buckets`, { body: { name: 'nb' } })).status).toBe(201);
+    let changes = (await t.callJson('GET', `${B}/changes`)).body;
+    expect(changes).toEqual({
+      tables: [
+        { bucket: 'b', table: 'n', state: 'created', main_changed: false },
+        { bucket: 'b', table: 't', state: 'copied', main_changed: false },
+        { bucket: 'b', table: 'u', state: 'deleted', main_changed: false },
+      ],
+      buckets: [{ bucket: 'nb', state: 'created' }],
+    });
+    expect((await importCsv(`${P}/buckets/b/tables/t`, 'id,v\n8,m\n')).status).toBe(200);
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 'n', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    changes = (await t.callJson('GET', `${B}/changes`)).body;
+    expect(changes.tables.map((x: any) => [x.table, x.main_changed])).toEqual([['n', true], ['t', true], ['u', false]]);
+  });
+
+  it('reset drops a copy or a tombstone; a table in state main is answered unchanged; a created one is 400 not_in_main', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const dev = `${B}/buckets/b/tables/t`;
+    const unchanged = await t.callJson('POST', `${dev}/reset`);
+    expect(unchanged.status).toBe(200);
+    expect(unchanged.body).toMatchObject({ name: 't', branch_state: 'main', row_count: 2 });
+    expect((await importCsv(dev, 'id,v\n3,c\n')).status).toBe(200);
+    const file = t.services.paths.branchTableFile(id, branchId, 'b', 't');
+    expect(existsSync(file)).toBe(true);
+    const reset = await t.callJson('POST', `${dev}/reset`);
+    expect(reset.status).toBe(200);
+    expect(reset.body).toMatchObject({ name: 't', branch_state: 'main', row_count: 2 });
+    expect(existsSync(file)).toBe(false);
+    expect(await ids(dev)).toEqual([1, 2]);
+    // A tombstone.
+    expect((await t.call('DELETE', dev)).status).toBe(204);
+    expect((await t.callJson('POST', `${dev}/reset`)).body).toMatchObject({ name: 't', branch_state: 'main' });
+    expect(await ids(dev)).toEqual([1, 2]);
+    // Created in the branch.
+    expect((await t.call('POST', `${B}/buckets/b/tables`, { body: { name: 'n', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    const refused = await t.callJson('POST', `${B}/buckets/b/tables/n/reset`);
+    expect(refused.status).toBe(400);
+    expect(refused.body.detail.error).toBe('not_in_main');
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/n`)).status).toBe(200);
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/nosuch/reset`)).body.detail.error).toBe('table_not_found');
+  });
+});
+
+describe('merge', () => {
+  it("merges a copied table: main gets the branch's rows and the branch sees main's table again", async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const dev = `${B}/buckets/b/tables/t`;
+    const nothing = await t.callJson('POST', `${dev}/merge`, { body: {} });
+    expect(nothing.status).toBe(400);
+    expect(nothing.body.detail.error).toBe('nothing_to_merge');
+    expect((await importCsv(dev, 'id,v\n3,c\n')).status).toBe(200);
+    const merged = await t.callJson('POST', `${dev}/merge`, { body: {} });
+    expect(merged.status, JSON.stringify(merged.body)).toBe(200);
+    expect(merged.body.table).toMatchObject({ name: 't', bucket: 'b', row_count: 3, primary_key: ['id'] });
+    expect(merged.body.table.branch_state).toBeUndefined();
+    expect(merged.body).toHaveProperty('snapshot_id');
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+    expect((await t.callJson('GET', dev)).body.branch_state).toBe('main');
+    expect(existsSync(t.services.paths.branchTableFile(id, branchId, 'b', 't'))).toBe(false);
+    expect(t.services.branches.listIntents()).toEqual([]);
+    // Main's writes show in the branch again.
+    expect((await importCsv(`${P}/buckets/b/tables/t`, 'id,v\n4,d\n')).status).toBe(200);
+    expect(await ids(dev)).toEqual([1, 2, 3, 4]);
+    expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([]);
+  });
+
+  it('merges a created table into main, creating its bucket there when the branch created it', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    expect((await t.call('POST', `${B}/buckets`, { body: { name: 'nb', description: 'made in dev' } })).status).toBe(201);
+    expect((await t.call('POST', `${B}/buckets/nb/tables`, { body: { name: 'x', columns: [{ name: 'id', type: 'INTEGER' }], primary_key: ['id'] } })).status).toBe(201);
+    expect((await t.call('POST', `${B}/buckets/nb/tables`, { body: { name: 'other', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await importCsv(`${B}/buckets/nb/tables/x`, 'id\n1\n2\n')).status).toBe(200);
+    const merged = await t.callJson('POST', `${B}/buckets/nb/tables/x/merge`, { body: {} });
+    expect(merged.status, JSON.stringify(merged.body)).toBe(200);
+    expect(merged.body).toMatchObject({ table: { name: 'x', bucket: 'nb', row_count: 2, primary_key: ['id'] }, snapshot_id: null });
+    expect((await t.callJson('GET', `${P}/buckets/nb`)).body).toMatchObject({ name: 'nb', description: 'made in dev', table_count: 1 });
+    expect(await ids(`${P}/buckets/nb/tables/x`)).toEqual([1, 2]);
+    expect(t.services.catalog.getTable(id, 'nb', 'x')?.rowCount).toBe(2);
+    // The branch now sees main's bucket with main's table and its own other table.
+    expect((await t.callJson('GET', `${B}/buckets/nb/tables`)).body.tables.map((x: any) => [x.name, x.branch_state])).toEqual([['other', 'created'], ['x', 'main']]);
+  });
+
+  it("merges a deleted table: main's table is dropped", async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    expect((await t.call('DELETE', `${B}/buckets/b/tables/t`)).status).toBe(204);
+    const merged = await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} });
+    expect(merged.status, JSON.stringify(merged.body)).toBe(200);
+    expect(merged.body).toEqual({ table: null, snapshot_id: null });
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.detail.error).toBe('table_not_found');
+    expect(existsSync(t.services.paths.tableFile(id, 'b', 't'))).toBe(false);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.detail.error).toBe('table_not_found');
+    expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([]);
+  });
+
+  it('answers 409 merge_conflict when main moved since the copy, and force overwrites', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const dev = `${B}/buckets/b/tables/t`;
+    expect((await importCsv(dev, 'id,v\n3,branch\n')).status).toBe(200);
+    expect((await importCsv(`${P}/buckets/b/tables/t`, 'id,v\n4,main\n')).status).toBe(200);
+    const refused = await t.callJson('POST', `${dev}/merge`, { body: {} });
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail.error).toBe('merge_conflict');
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 4]);
+    expect((await t.callJson('GET', dev)).body.branch_state).toBe('copied');
+    const forced = await t.callJson('POST', `${dev}/merge`, { body: { force: true } });
+    expect(forced.status).toBe(200);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+  });
+
+  it('answers 409 when main created the same name meanwhile, or dropped and re-created it, or changed a table the branch deleted', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    expect((await t.call('POST', `${B}/buckets/b/tables`, { body: { name: 'n', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 'n', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/n/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+    // Drop and re-create in main after the branch copied.
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('DELETE', `${P}/buckets/b/tables/t`)).status).toBe(204);
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 't', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+    // A tombstone of a table main changed since.
+    const B2 = await branch(P, 'two');
+    expect((await t.call('DELETE', `${B2}/buckets/b/tables/n`)).status).toBe(204);
+    expect((await importCsv(`${P}/buckets/b/tables/n`, 'id\n1\n')).status).toBe(200);
+    expect((await t.callJson('POST', `${B2}/buckets/b/tables/n/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+    expect((await t.callJson('POST', `${B2}/buckets/b/tables/n/merge`, { body: { force: true } })).body).toEqual({ table: null, snapshot_id: null });
+  });
+});
+
+describe('branch-restricted keys and deletion', () => {
+  it('reach only their branch, its GET, never merge or delete it; creating one needs the branch', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const other = await branch(P, 'other');
+    const missing = await t.callJson('POST', `${P}/api-keys`, { body: { scope: 'write', branch: 'b_000000000000' } });
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail.error).toBe('branch_not_found');
+    const made = await t.callJson('POST', `${P}/api-keys`, { body: { scope: 'write', branch: branchId } });
+    expect(made.status).toBe(201);
+    expect(made.body.branch).toBe(branchId);
+    const key = made.body.api_key;
+    const ok = async (method: string, path: string, body?: unknown) => {
+      const res = await t.callJson(method, path, { key, body });
+      expect([401, 403], `${method} ${path}: ${JSON.stringify(res.body)}`).not.toContain(res.status);
+      return res;
+    };
+    const refused = async (method: string, path: string, body?: unknown) => {
+      const res = await t.callJson(method, path, { key, body });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.body.detail.error).toBe('forbidden');
+    };
+    await ok('GET', `${B}/buckets`);
+    await ok('GET', B);
+    await ok('GET', `${B}/changes`);
+    await ok('GET', `${P}/api-keys/current`);
+    expect((await ok('POST', `${B}/buckets/b/tables/t/import?incremental=true`)).status).toBe(200);
+    await ok('POST', `${B}/buckets/b/tables/t/reset`);
+    await refused('GET', `${P}/buckets`);
+    await refused('GET', `${P}/branches/default/buckets`);
+    await refused('GET', `${other}/buckets`);
+    await refused('GET', P);
+    await refused('GET', `${P}/branches`);
+    await refused('POST', `${P}/branches`, { name: 'x' });
+    await refused('DELETE', B);
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n5,x\n')).status).toBe(200);
+    await refused('POST', `${B}/buckets/b/tables/t/merge`, {});
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    // Deleting the branch takes its keys.
+    expect((await t.call('DELETE', B)).status).toBe(204);
+    expect(t.services.keys.list(id).filter((k) => k.branch === branchId)).toEqual([]);
+    expect((await t.callJson('GET', `${P}/api-keys/current`, { key })).status).toBe(403);
+  });
+
+  it('deleting a branch removes its files and records and leaves main as it was', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('POST', `${B}/buckets`, { body: { name: 'nb' } })).status).toBe(201);
+    expect((await t.call('POST', `${B}/buckets/nb/tables`, { body: { name: 'x', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    const dir = t.services.paths.branchDir(id, branchId);
+    expect((await walk(dir)).filter((f) => f.endsWith('.duckdb')).sort()).toEqual(['b/t.duckdb', 'nb/x.duckdb']);
+    const mainFiles = await walk(join(t.dataDir, 'duckdb', `project_${id}`));
+    expect((await t.call('DELETE', B)).status).toBe(204);
+    expect(existsSync(dir)).toBe(false);
+    expect(t.services.branches.get(id, branchId)).toBeUndefined();
+    expect(t.services.branches.tableStates(id, branchId)).toEqual([]);
+    expect(await walk(join(t.dataDir, 'duckdb', `project_${id}`))).toEqual(mainFiles);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    expect((await t.callJson('GET', `${B}/buckets`)).body.detail.error).toBe('branch_not_found');
+  });
+
+  it('deleting a project removes its branches', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect(existsSync(t.services.paths.branchesProjectDir(id))).toBe(true);
+    expect((await t.call('DELETE', P)).status).toBe(204);
+    expect(existsSync(t.services.paths.branchesProjectDir(id))).toBe(false);
+    expect(t.services.branches.list(id)).toEqual([]);
+  });
+});
+
+describe('restart', () => {
+  it('branches, their copies, tombstones and versions survive a restart; orphan branch files are removed', async () => {
+    const root = (await import('node:fs/promises')).mkdtemp(join((await import('node:os')).tmpdir(), 'dsa-branch-'));
+    const dir = await root;
+    let app = await makeApp({ root: dir });
+    try {
+      await app.createProject('r');
+      const P = '/projects/r';
+      await app.call('POST', `${P}/buckets`, { body: { name: 'b' } });
+      await app.call('POST', `${P}/buckets/b/tables`, { body: { name: 't', columns: [{ name: 'id', type: 'INTEGER' }] } });
+      await app.call('POST', `${P}/buckets/b/tables`, { body: { name: 'u', columns: [{ name: 'id', type: 'INTEGER' }] } });
+      await app.call('POST', `${P}/buckets/b/tables/t/import`, { raw: 'id\n1\n', headers: CSV });
+      const branchId = (await app.callJson('POST', `${P}/branches`, { body: { name: 'dev' } })).body.id;
+      const B = `${P}/branches/${branchId}`;
+      await app.call('POST', `${B}/buckets/b/tables/t/import?incremental=true`, { raw: 'id\n2\n', headers: CSV });
+      await app.call('DELETE', `${B}/buckets/b/tables/u`);
+      await app.call('POST', `${P}/buckets/b/tables/t/import?incremental=true`, { raw: 'id\n3\n', headers: CSV });
+      await app.services.close();
+      // An orphan: a branch file no record claims, and a folder of a branch that is gone.
+      const { mkdir, writeFile } = await import('node:fs/promises');
+      await writeFile(join(app.services.paths.branchBucketDir('r', branchId, 'b'), 'stray.duckdb'), 'x');
+      await mkdir(join(app.services.paths.branchesProjectDir('r'), 'b_ffffffffffff', 'b'), { recursive: true });
+      app = await makeApp({ root: dir });
+      const changes = await app.callJson('GET', `${B}/changes`);
+      expect(changes.body.tables).toEqual([
+        { bucket: 'b', table: 't', state: 'copied', main_changed: true },
+        { bucket: 'b', table: 'u', state: 'deleted', main_changed: false },
+      ]);
+      const preview = await app.callJson('GET', `${B}/buckets/b/tables/t/preview`);
+      expect(preview.body.rows.map((r: any) => r.id).sort()).toEqual([1, 2]);
+      expect((await walk(app.services.paths.branchesProjectDir('r'))).sort()).toEqual([branchId, `${branchId}/b`, `${branchId}/b/t.duckdb`]);
+      expect((await app.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+    } finally {
+      await app.close();
+      await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
+    }
+  });
+});
