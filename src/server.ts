@@ -10,6 +10,8 @@ export interface RunningServer {
   server: Server;
   services: Services;
   url: string;
+  /** The timeouts in force (ms), as given to node:http. */
+  timeouts: Required<ServerOptions>;
   /** Stops accepting, waits (bounded) for requests in flight, then closes DuckDB. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -33,6 +35,11 @@ export interface ServerOptions {
 
 /** Opens the storage, mounts the app on node:http and listens. Used by main and by tests. */
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  const timeouts: Required<ServerOptions> = {
+    headersTimeoutMs: options.headersTimeoutMs ?? 20_000,
+    connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs ?? 1_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+  };
   const services = await openServices(config, logger);
   const app = createApp(services);
   let inFlight = 0;
@@ -46,7 +53,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   // A request is in flight from its headers until its response has been written out (or
   // the connection dropped): counting around app.fetch alone would let stop() cut the
   // socket between the handler's return and the adapter writing the response.
-  const server = createServer({ connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1_000 }, (req, res) => {
+  const server = createServer({ connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs }, (req, res) => {
     inFlight++;
     res.once('close', () => {
       inFlight--;
@@ -57,9 +64,9 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   // Big imports stream for a long time: no overall request deadline, but a client must
   // finish sending its headers promptly, and idle keep-alive sockets are closed.
   server.requestTimeout = 0;
-  server.headersTimeout = options.headersTimeoutMs ?? 20_000;
+  server.headersTimeout = timeouts.headersTimeoutMs;
   server.keepAliveTimeout = 5_000;
-  server.timeout = options.idleTimeoutMs ?? 300_000;
+  server.timeout = timeouts.idleTimeoutMs;
   // Destroy explicitly: node only does it itself when nothing else listens for 'timeout'
   // on the request or response, and the fetch adapter's streams may.
   server.on('timeout', (socket: Socket) => socket.destroy());
@@ -69,8 +76,11 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  // The log names the address as listened on (`0.0.0.0:8000`: every interface); `url` is
+  // where a client on this machine reaches it.
+  const listening = `${host}:${address.port}`;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  logger.info({ event: 'startup', url, data_dir: config.dataDir, version: services.version }, 'listening');
+  logger.info({ event: 'startup', address: listening, url: `http://${listening}`, data_dir: config.dataDir, version: services.version }, `listening on ${listening}`);
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = 10_000) =>
@@ -89,7 +99,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       await services.close();
       logger.info({ event: 'shutdown' }, 'stopped');
     })());
-  return { server, services, url, stop };
+  return { server, services, url, timeouts, stop };
 }
 
 /**

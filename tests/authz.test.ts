@@ -59,6 +59,12 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/buckets/:bucket/tables/:table/delete-rows': () => ({ body: { filters: [{ column: 'id', operator: 'ge', values: [0] }] } }),
   'POST /projects/:id/buckets/:bucket/tables/:table/truncate': () => ({}),
   'POST /projects/:id/buckets/:bucket/tables/:table/import': () => ({ raw: 'id,name,amount\n9,planted,9.99\n', headers: { 'content-type': 'text/csv' } }),
+  'POST /projects/:id/api-keys': () => ({ body: { scope: 'admin', description: 'planted' } }),
+  'GET /projects/:id/api-keys': () => ({}),
+  'GET /projects/:id/api-keys/current': () => ({}),
+  'GET /projects/:id/api-keys/:key_id': () => ({}),
+  'DELETE /projects/:id/api-keys/:key_id': () => ({}),
+  'POST /projects/:id/api-keys/:key_id/rotate': () => ({}),
 };
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
@@ -105,6 +111,7 @@ async function makeVictim(id: string): Promise<string> {
     await ok('POST', `/projects/partner/buckets/${name}/share`, 200, { body: { target_project_id: id } });
   }
   await ok('POST', `/projects/${id}/buckets/linked_in/link`, 201, { body: { source_project_id: 'partner', source_bucket_name: 'bait_linked' }, key });
+  await ok('POST', `/projects/${id}/api-keys`, 201, { body: { scope: 'read', description: 'spare key' }, key });
   return key;
 }
 
@@ -125,22 +132,29 @@ async function snapshot(id: string, key: string) {
   const rows = catalog.getTable(id, 'sales', 'orders')
     ? (await t.callJson('POST', `/projects/${id}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
     : null;
-  const files: Record<string, string> = {};
+  // The project's folder, byte for byte; null once it is gone (a delete that went through).
   const dir = join(paths.duckdbDir, `project_${id}`);
-  for (const rel of await walk(dir)) {
-    const full = join(dir, rel);
-    files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+  const listed = await walk(dir, { allowMissing: true });
+  let files: Record<string, string> | null = null;
+  if (listed) {
+    files = {};
+    for (const rel of listed) {
+      const full = join(dir, rel);
+      files[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+    }
   }
-  // The victim's own key still works.
+  // Its API keys (not their last use, which the victim's own calls move), and that its own key still works.
+  const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
-  return { project, buckets, sharedWithIt, rows, files, keyWorks };
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
   const path = route.path
     .replace(':id', id)
     .replace(':bucket', effective.bucket ?? 'sales')
-    .replace(':table', effective.table ?? 'orders');
+    .replace(':table', effective.table ?? 'orders')
+    .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 

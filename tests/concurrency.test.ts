@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApp, walk, type TestApp } from './helpers.ts';
+import { makeApp, statementGate, walk, type TestApp } from './helpers.ts';
 
 const COLUMNS = [{ name: 'id', type: 'INTEGER' }, { name: 'v', type: 'VARCHAR' }];
 
@@ -30,8 +30,10 @@ async function insertRows(t: TestApp, path: string, from: number, count: number)
 
 describe('concurrent requests', () => {
   let t: TestApp;
+  let gate: ReturnType<typeof statementGate>;
   beforeAll(async () => {
     t = await makeApp();
+    gate = statementGate(t.services);
     await t.createProject('p1');
   });
   afterAll(() => t.close());
@@ -87,20 +89,56 @@ describe('concurrent requests', () => {
     await allDetached(t);
   });
 
-  it('a table deleted while previews run: previews answer 200 or 404, the delete 204, then it is gone', async () => {
+  it('a table deleted while previews run: a preview under way answers 200, one that starts during the delete 404, the delete 204, then it is gone', async () => {
     await t.callJson('POST', '/projects/p1/buckets', { body: { name: 'del' } });
     await t.callJson('POST', '/projects/p1/buckets/del/tables', { body: { name: 'victim', columns: COLUMNS } });
     await t.callJson('POST', '/projects/p1/buckets/del/tables', { body: { name: 'bystander', columns: COLUMNS } });
     const path = tablePath(t, 'del', 'victim');
     await insertRows(t, path, 0, 100);
-    const previews = Array.from({ length: 30 }, (_, i) =>
+    const { registry } = t.services;
+
+    // One preview is held in the middle of its query (attached, reading) ...
+    let victimAlias: string | undefined;
+    const held = gate.hold((sql) => {
+      const attach = /^ATTACH '(.*)' AS "(t\d+)"$/.exec(sql);
+      if (attach && attach[1] === path) victimAlias = attach[2];
+      return victimAlias !== undefined && sql.includes(`"${victimAlias}".main.data`);
+    });
+    const underWay = t.callJson('GET', '/projects/p1/buckets/del/tables/victim/preview?limit=10');
+    await held.reached;
+    // ... and more race in at the same moment as the delete, whatever they answer.
+    const racing = Array.from({ length: 30 }, (_, i) =>
       t.callJson('GET', `/projects/p1/buckets/del/tables/${i % 5 === 4 ? 'bystander' : 'victim'}/preview?limit=10`).then((r) => ({ i, r })),
     );
-    const deletion = t.call('DELETE', '/projects/p1/buckets/del/tables/victim');
-    const later = Array.from({ length: 10 }, () => t.callJson('GET', '/projects/p1/buckets/del/tables/victim/preview'));
-    const [results, deleted, afterwards] = await Promise.all([Promise.all(previews), deletion, Promise.all(later)]);
+    // The delete: noticed once it waits for the table's users (new users are kept out from then on).
+    let waiting!: () => void;
+    const deleteWaits = new Promise<void>((resolve) => (waiting = resolve));
+    const exclusive = registry.exclusive.bind(registry);
+    registry.exclusive = (paths, work) => {
+      if (paths.includes(path)) waiting();
+      return exclusive(paths, work);
+    };
+    let deleted: Response;
+    try {
+      const deletion = t.call('DELETE', '/projects/p1/buckets/del/tables/victim');
+      await deleteWaits;
+      // Started while the delete waits: refused, not served from a table about to vanish.
+      const refused = await Promise.all(Array.from({ length: 10 }, () => t.callJson('GET', '/projects/p1/buckets/del/tables/victim/preview')));
+      held.release();
+      deleted = await deletion;
+      const first = await underWay;
+      expect(first.status, JSON.stringify(first.body)).toBe(200);
+      expect(first.body.total_row_count).toBe(100);
+      for (const r of refused) {
+        expect(r.status, JSON.stringify(r.body)).toBe(404);
+        expect(r.body.detail.error).toBe('table_not_found');
+      }
+    } finally {
+      held.release();
+      registry.exclusive = exclusive;
+    }
     expect(deleted.status).toBe(204);
-    for (const { i, r } of results) {
+    for (const { i, r } of await Promise.all(racing)) {
       if (i % 5 === 4) {
         expect(r.status).toBe(200);
         continue;
@@ -108,10 +146,6 @@ describe('concurrent requests', () => {
       expect([200, 404], JSON.stringify(r.body)).toContain(r.status);
       if (r.status === 200) expect(r.body.total_row_count).toBe(100);
       else expect(r.body.detail.error).toBe('table_not_found');
-    }
-    for (const r of afterwards) {
-      expect([200, 404]).toContain(r.status);
-      if (r.status === 404) expect(r.body.detail.error).toBe('table_not_found');
     }
     await allDetached(t);
     expect(existsSync(path)).toBe(false);
@@ -181,6 +215,62 @@ describe('bucket deletes racing table creates', () => {
     expect(await walk(join(t.dataDir, 'duckdb', 'project_p1'))).toEqual([]);
   });
 
+  it('a project deleted while a new bucket and its first table are created: no 500, no leftovers (repeated until they overlapped)', { timeout: 120_000 }, async () => {
+    // The delete must wait for creates in buckets that did not exist when it started: the
+    // bucket `fresh` is created (and a table in it) while the delete waits for the busy
+    // bucket's creates. A round counts as overlapping when the delete was sent before the
+    // bucket create answered and the table create was sent before the delete answered.
+    const ids: string[] = [];
+    let overlapped = 0;
+    let round = 0;
+    for (; round < 60 && overlapped < 12; round++) {
+      const id = `fresh${round}`;
+      ids.push(id);
+      await t.createProject(id);
+      expect((await t.callJson('POST', `/projects/${id}/buckets`, { body: { name: 'busy' } })).status).toBe(201);
+      const events: string[] = [];
+      const busy = Array.from({ length: 3 }, (_, i) => t.callJson('POST', `/projects/${id}/buckets/busy/tables`, { body: { name: `b${i}`, columns: COLUMNS } }));
+      const chain = (async () => {
+        const bucket = await t.callJson('POST', `/projects/${id}/buckets`, { body: { name: 'fresh' } });
+        events.push('bucket answered');
+        if (bucket.status !== 201) return [bucket];
+        events.push('table sent');
+        const tables = await Promise.all(
+          ['first', 'second', 'third'].map((name) => t.callJson('POST', `/projects/${id}/buckets/fresh/tables`, { body: { name, columns: COLUMNS, primary_key: ['id'] } })),
+        );
+        events.push('table answered');
+        return [bucket, ...tables];
+      })();
+      const deletion = (async () => {
+        // A different moment each round, from "at once" to "after the bucket exists".
+        for (let i = 0; i < round % 12; i++) await new Promise((r) => setImmediate(r));
+        events.push('delete sent');
+        const answer = await t.callJson('DELETE', `/projects/${id}`);
+        events.push('delete answered');
+        return answer;
+      })();
+      const [busyResults, chainResults, deleted] = await Promise.all([Promise.all(busy), chain, deletion]);
+      expect(deleted.status).toBe(204);
+      for (const r of [...busyResults, ...chainResults]) {
+        expect([201, 404], `${r.status} ${JSON.stringify(r.body)}`).toContain(r.status);
+        if (r.status === 404) expect(r.body.detail.error).toBe('project_not_found');
+      }
+      const at = (event: string) => (events.includes(event) ? events.indexOf(event) : Infinity);
+      if (at('delete sent') < at('bucket answered') && at('table sent') < at('delete answered')) overlapped++;
+      await allDetached(t);
+      expect(existsSync(join(t.dataDir, 'duckdb', `project_${id}`)), `round ${round}: folder left`).toBe(false);
+      expect(t.services.catalog.listBuckets(id), `round ${round}: bucket rows left`).toEqual([]);
+      expect(t.services.catalog.allTables().filter((x) => x.projectId === id), `round ${round}: table rows left`).toEqual([]);
+    }
+    expect(overlapped, `the delete overlapped the creates in ${overlapped} of ${round} rounds`).toBeGreaterThan(0);
+    // Nothing for a restart to find either.
+    await t.services.close();
+    t = await makeApp({ root });
+    expect(t.services.catalog.allTables().filter((x) => ids.includes(x.projectId))).toEqual([]);
+    expect(ids.flatMap((id) => t.services.catalog.listBuckets(id))).toEqual([]);
+    expect((await walk(join(t.dataDir, 'duckdb'))).filter((p) => ids.some((id) => p.startsWith(`project_${id}`)))).toEqual([]);
+  });
+
   it('a project deleted while tables and buckets are being created in it: 201/404 only, nothing left behind', async () => {
     const ids: string[] = [];
     for (let round = 0; round < 5; round++) {
@@ -212,5 +302,96 @@ describe('bucket deletes racing table creates', () => {
     t = await makeApp({ root });
     expect(t.services.catalog.allTables().filter((x) => ids.includes(x.projectId))).toEqual([]);
     expect((await walk(join(t.dataDir, 'duckdb'))).filter((p) => ids.some((id) => p.startsWith(`project_${id}`)))).toEqual([]);
+  });
+});
+
+describe('project delete vs. a table create in a bucket made after the delete started (held on purpose)', () => {
+  let t: TestApp;
+  let root: string;
+  let gate: ReturnType<typeof statementGate>;
+  beforeAll(async () => {
+    t = await makeApp();
+    root = t.root;
+    gate = statementGate(t.services);
+  });
+  afterAll(async () => {
+    await t.services.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Holds the CREATE TABLE of every table file created under `folder` (matched by its ATTACH). */
+  function holdCreatesIn(folder: string) {
+    const aliases = new Set<string>();
+    return gate.hold((sql) => {
+      const attach = /^ATTACH '(.*)' AS "(t\d+)"$/.exec(sql);
+      if (attach && attach[1]!.startsWith(`${folder}/`) && attach[1]!.includes('.creating-')) aliases.add(attach[2]!);
+      return [...aliases].some((alias) => sql.startsWith(`CREATE TABLE "${alias}".`));
+    });
+  }
+
+  it('the delete waits for the create (or the create finds the project gone): no 500, no leftovers, also after a restart', async () => {
+    const { paths, registry } = t.services;
+    await t.createProject('held');
+    expect((await t.callJson('POST', '/projects/held/buckets', { body: { name: 'busy' } })).status).toBe(201);
+    const slowHeld = holdCreatesIn(paths.bucketDir('held', 'busy'));
+    const freshHeld = holdCreatesIn(paths.bucketDir('held', 'fresh'));
+
+    // Lock requests, to know when the delete is waiting and whether a create queued behind it.
+    const projectDir = paths.projectDir('held').toLowerCase();
+    let deleteQueued!: () => void;
+    const deleteWaits = new Promise<void>((resolve) => (deleteQueued = resolve));
+    let createQueued!: () => void;
+    const createWaitsBehindDelete = new Promise<string>((resolve) => (createQueued = () => resolve('queued')));
+    let deleteSeen = false;
+    const withFolderLock = registry.withFolderLock.bind(registry);
+    registry.withFolderLock = (path, mode, work) => {
+      if (path.toLowerCase() === projectDir && mode === 'exclusive' && !deleteSeen) {
+        deleteSeen = true;
+        deleteQueued();
+      } else if (path.toLowerCase() === projectDir && mode === 'shared' && deleteSeen) createQueued();
+      return withFolderLock(path, mode, work);
+    };
+    try {
+      // 1. A table create in `busy` is held half-way, holding whatever locks it takes.
+      const slow = t.callJson('POST', '/projects/held/buckets/busy/tables', { body: { name: 'slow', columns: COLUMNS } });
+      await slowHeld.reached;
+      // 2. The delete starts while it runs: `fresh` does not exist yet.
+      let deleteAnswered = false;
+      const deletion = t.callJson('DELETE', '/projects/held').finally(() => (deleteAnswered = true));
+      // Old code took no project lock (nothing to observe): it looked at the buckets at once.
+      await Promise.race([deleteWaits, new Promise((r) => setImmediate(r))]);
+      // 3. Then a new bucket and tables in it.
+      const chain = (async () => {
+        const bucket = await t.callJson('POST', '/projects/held/buckets', { body: { name: 'fresh' } });
+        if (bucket.status !== 201) return [bucket];
+        return [bucket, ...(await Promise.all(['a', 'b'].map((name) => t.callJson('POST', '/projects/held/buckets/fresh/tables', { body: { name, columns: COLUMNS } }))))];
+      })();
+      // Either the new creates got as far as writing their files (the delete did not keep
+      // them out), or they queued behind the delete.
+      const how = await Promise.race([freshHeld.reached.then(() => 'running'), createWaitsBehindDelete]);
+      expect(deleteAnswered, 'the delete overlapped the creates').toBe(false);
+      slowHeld.release();
+      if (how === 'running') await deletion; // let the delete finish while those creates are held
+      freshHeld.release();
+      const [slowAnswer, chainAnswers, deleted] = await Promise.all([slow, chain, deletion]);
+      expect(deleted.status).toBe(204);
+      for (const r of [slowAnswer, ...chainAnswers]) {
+        expect([201, 404], `${r.status} ${JSON.stringify(r.body)}`).toContain(r.status);
+        if (r.status === 404) expect(r.body.detail.error).toBe('project_not_found');
+      }
+      expect(how, 'the bucket create waited for the delete').toBe('queued');
+    } finally {
+      slowHeld.release();
+      freshHeld.release();
+      registry.withFolderLock = withFolderLock;
+    }
+    await allDetached(t);
+    expect(existsSync(paths.projectDir('held'))).toBe(false);
+    expect(t.services.catalog.listBuckets('held')).toEqual([]);
+    expect(t.services.catalog.allTables().filter((x) => x.projectId === 'held')).toEqual([]);
+    await t.services.close();
+    t = await makeApp({ root });
+    expect(t.services.catalog.allTables().filter((x) => x.projectId === 'held')).toEqual([]);
+    expect(t.services.catalog.listBuckets('held')).toEqual([]);
   });
 });

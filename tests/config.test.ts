@@ -220,3 +220,18 @@ describe('main refuses an invalid configuration at start', () => {
     expect(child.stderr()).toContain('DUCKDB_MEMORY_LIMIT');
   });
 });
+
+describe('docker-compose.yml', () => {
+  it('has no literal default admin key: unset, the service generates one into /data/admin.key', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const compose = await readFile(join(REPO, 'docker-compose.yml'), 'utf8');
+    const entries = compose.split('\n').filter((line) => /^\s*-?\s*ADMIN_API_KEY\s*[:=]/.test(line) && !line.trim().startsWith('#'));
+    expect(entries, 'the compose file passes ADMIN_API_KEY through').toHaveLength(1);
+    const value = entries[0]!.replace(/^\s*-?\s*ADMIN_API_KEY\s*[:=]\s*/, '').trim().replace(/^(["'])(.*)\1$/, '$2');
+    // Only the variable itself, with at most an empty default: `${ADMIN_API_KEY}` or `${ADMIN_API_KEY:-}`.
+    expect(value).toMatch(/^\$\{ADMIN_API_KEY(:?-)?\}$/);
+    // What compose passes when the variable is unset: an empty value, which the service
+    // (main: parseConfig(loadEnv())) takes as unset, so it generates a key.
+    expect(parseConfig(loadEnv({ ADMIN_API_KEY: '', DATA_DIR: '/data' }, tmpdir())).adminApiKey).toBeUndefined();
+  });
+});

@@ -97,15 +97,23 @@ export function manualClock(start = new Date('2026-12-01T00:00:00.000Z')): Clock
   };
 }
 
-/** Every file and folder below `dir`, relative, sorted. */
-export async function walk(dir: string): Promise<string[]> {
+/**
+ * Every file and folder below `dir`, relative, sorted. A `dir` that does not exist is an
+ * error (so "nothing left on disk" cannot pass on a folder that was never there), unless
+ * `allowMissing` is set: then a missing `dir` gives `null`, which the caller asserts on.
+ */
+export async function walk(dir: string): Promise<string[]>;
+export async function walk(dir: string, options: { allowMissing: true }): Promise<string[] | null>;
+export async function walk(dir: string, options: { allowMissing?: boolean } = {}): Promise<string[] | null> {
   const out: string[] = [];
   const visit = async (current: string, prefix: string) => {
     let entries;
     try {
       entries = await readdir(current, { withFileTypes: true });
-    } catch {
-      return;
+    } catch (error) {
+      // A sub-folder removed while we walk (a delete finishing) is simply not there.
+      if (prefix && (error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
     }
     for (const entry of entries) {
       const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
@@ -113,6 +121,78 @@ export async function walk(dir: string): Promise<string[]> {
       if (entry.isDirectory()) await visit(join(current, entry.name), rel);
     }
   };
-  await visit(dir, '');
+  try {
+    await visit(dir, '');
+  } catch (error) {
+    if (options.allowMissing && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
   return out.sort();
+}
+
+export interface HeldStatement {
+  /** Resolves with the SQL once a matching statement was sent and is being held. */
+  reached: Promise<string>;
+  /** Lets the held statement (and every later match) run. */
+  release(): void;
+  readonly released: boolean;
+}
+
+/**
+ * Holds chosen DuckDB statements of `services` until the test releases them, so a test can
+ * make an interleaving happen on purpose instead of hoping for it. Install it before the
+ * services run any statement (right after `makeApp`): connections are wrapped as the pool
+ * hands them out.
+ */
+export function statementGate(services: Services) {
+  const rules: { match: (sql: string) => boolean; reach: (sql: string) => void; open: Promise<void> }[] = [];
+  const wrapped = new WeakSet<object>();
+  const db = services.db;
+  const acquire = db.acquire.bind(db);
+  const hold = async (sql: string) => {
+    for (const rule of rules) {
+      if (rule.match(sql)) {
+        rule.reach(sql);
+        await rule.open;
+      }
+    }
+  };
+  db.acquire = async () => {
+    const connection = await acquire();
+    if (!wrapped.has(connection)) {
+      wrapped.add(connection);
+      const run = connection.run.bind(connection);
+      const runAndReadAll = connection.runAndReadAll.bind(connection);
+      connection.run = (async (sql: string, ...rest: unknown[]) => {
+        await hold(sql);
+        return (run as (...a: unknown[]) => unknown)(sql, ...rest);
+      }) as typeof connection.run;
+      connection.runAndReadAll = (async (sql: string, ...rest: unknown[]) => {
+        await hold(sql);
+        return (runAndReadAll as (...a: unknown[]) => unknown)(sql, ...rest);
+      }) as typeof connection.runAndReadAll;
+    }
+    return connection;
+  };
+  return {
+    /** Holds every statement for which `match` is true, from now until `release`. */
+    hold(match: (sql: string) => boolean): HeldStatement {
+      let reach!: (sql: string) => void;
+      const reached = new Promise<string>((resolve) => (reach = resolve));
+      let open!: () => void;
+      const rule = { match, reach, open: new Promise<void>((resolve) => (open = resolve)) };
+      rules.push(rule);
+      let released = false;
+      return {
+        reached,
+        release() {
+          released = true;
+          open();
+        },
+        get released() {
+          return released;
+        },
+      };
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -389,10 +389,13 @@ describe('DELETE /projects/{id} (soft delete)', () => {
   it('204; the admin still sees it as deleted; everything else is 404; the key stops at once', async () => {
     const key = await t.createProject('doomed');
     const other = await t.createProject('bystander');
-    // The project's folder, as table creation would leave it.
+    // The project's folder exists from creation (§9); give it a table so there is something to remove.
     const folder = join(t.services.paths.duckdbDir, 'project_doomed');
-    await mkdir(join(folder, 'in_c_sales'), { recursive: true });
-    await writeFile(join(folder, 'in_c_sales', 'orders.duckdb'), 'not really a table');
+    expect(await walk(folder)).toEqual([]);
+    expect((await t.callJson('POST', '/projects/doomed/buckets', { key, body: { name: 'in_c_sales' } })).status).toBe(201);
+    const table = { name: 'orders', columns: [{ name: 'id', type: 'INTEGER' }] };
+    expect((await t.callJson('POST', '/projects/doomed/buckets/in_c_sales/tables', { key, body: table })).status).toBe(201);
+    expect(await walk(folder)).toEqual(['in_c_sales', 'in_c_sales/orders.duckdb']);
     expect((await t.callJson('GET', '/projects/doomed', { key })).status).toBe(200);
 
     const deleted = await t.call('DELETE', '/projects/doomed', { key });
@@ -428,9 +431,88 @@ describe('DELETE /projects/{id} (soft delete)', () => {
     expect((await t.callJson('GET', '/projects/bystander', { key: other })).status).toBe(200);
   });
 
-  it('a project without a folder deletes fine', async () => {
+  it('the folder duckdb/project_{id}/ exists from creation until deletion (§9)', async () => {
+    const folder = join(t.services.paths.duckdbDir, 'project_lifecycle');
+    expect(existsSync(folder)).toBe(false);
+    await t.createProject('lifecycle');
+    expect(await walk(folder), 'created empty with the project').toEqual([]);
+    // Still there once its last bucket is gone.
+    expect((await t.callJson('POST', '/projects/lifecycle/buckets', { body: { name: 'b' } })).status).toBe(201);
+    expect((await t.call('DELETE', '/projects/lifecycle/buckets/b')).status).toBe(204);
+    expect(await walk(folder)).toEqual([]);
+    expect((await t.call('DELETE', '/projects/lifecycle')).status).toBe(204);
+    expect(existsSync(folder)).toBe(false);
+    expect((await walk(t.services.paths.duckdbDir)).filter((p) => p.startsWith('project_lifecycle') || p.startsWith('.trash'))).toEqual([]);
+  });
+
+  it('a refused create (409) leaves the existing folder alone and makes none for a deleted id', async () => {
+    await t.createProject('twice');
+    await writeFile(join(t.services.paths.duckdbDir, 'project_twice', 'marker'), 'x');
+    expect((await t.callJson('POST', '/projects', { body: { id: 'TWICE' } })).status).toBe(409);
+    expect(await walk(join(t.services.paths.duckdbDir, 'project_twice'))).toEqual(['marker']);
+    expect((await t.call('DELETE', '/projects/twice')).status).toBe(204);
+    expect((await t.callJson('POST', '/projects', { body: { id: 'twice' } })).status).toBe(409);
+    expect(existsSync(join(t.services.paths.duckdbDir, 'project_twice'))).toBe(false);
+  });
+
+  it('a project whose folder went missing deletes fine, and a restart gives an active project its folder back', async () => {
     await t.createProject('nofolder');
+    await t.createProject('refolder');
+    await rm(join(t.services.paths.duckdbDir, 'project_nofolder'), { recursive: true });
     expect((await t.call('DELETE', '/projects/nofolder')).status).toBe(204);
+    await rm(join(t.services.paths.duckdbDir, 'project_refolder'), { recursive: true });
+    await t.services.close();
+    t = await makeApp({ root });
+    expect(await walk(join(t.services.paths.duckdbDir, 'project_refolder'))).toEqual([]);
+    expect(existsSync(join(t.services.paths.duckdbDir, 'project_nofolder'))).toBe(false);
+    expect(t.logLines.some((l) => JSON.parse(l).repair === 'created_project_folder')).toBe(true);
+  });
+
+  it('two deletes of one project at once: one 204, the other 404 not_found', async () => {
+    for (let round = 0; round < 5; round++) {
+      const id = `twodel${round}`;
+      await t.createProject(id);
+      expect((await t.callJson('POST', `/projects/${id}/buckets`, { body: { name: 'b' } })).status).toBe(201);
+      const answers = await Promise.all([t.callJson('DELETE', `/projects/${id}`), t.callJson('DELETE', `/projects/${id}`)]);
+      expect(answers.map((a) => a.status).sort()).toEqual([204, 404]);
+      expect(answers.find((a) => a.status === 404)!.body.detail).toEqual({ error: 'not_found', message: `Project ${id} not found`, details: { project_id: id } });
+    }
+  });
+
+  it('PUT whose body is still arriving when the project is deleted: 404 not_found, the row stays deleted', async () => {
+    await t.createProject('slowput');
+    // A body the handler pulls chunk by chunk: the first arrives, then it waits for us.
+    const encoder = new TextEncoder();
+    let waiting!: () => void;
+    const handlerWaits = new Promise<void>((resolve) => (waiting = resolve));
+    let rest!: () => void;
+    const restArrives = new Promise<void>((resolve) => (rest = resolve));
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          pulls++;
+          if (pulls === 1) return controller.enqueue(encoder.encode('{"name": '));
+          if (pulls === 2) {
+            waiting();
+            await restArrives;
+            controller.enqueue(encoder.encode('"renamed"}'));
+            return controller.close();
+          }
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const update = t.callJson('PUT', '/projects/slowput', { raw: body, headers: { 'content-type': 'application/json' } });
+    // The handler has looked the project up and is reading the body when the delete runs.
+    await handlerWaits;
+    expect((await t.call('DELETE', '/projects/slowput')).status).toBe(204);
+    rest();
+    const answer = await update;
+    expect(answer.status, JSON.stringify(answer.body)).toBe(404);
+    expect(answer.body.detail.error).toBe('not_found');
+    const row = t.services.catalog.getProject('slowput')!;
+    expect(row).toMatchObject({ status: 'deleted', name: null });
   });
 
   it('the deletion survives a restart; the deleted key stays dead', async () => {

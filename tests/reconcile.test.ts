@@ -271,3 +271,47 @@ describe('a WAL without its table file', () => {
     }
   });
 });
+
+describe('rows a deleted project must not have', () => {
+  it('are dropped at start (left by a create that raced the delete), the project row kept as it was', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dsa-reconcile-deleted-'));
+    try {
+      const first = await makeApp({ root });
+      await first.createProject('gone');
+      await first.createProject('alive');
+      expect((await first.callJson('POST', '/projects/alive/buckets', { body: { name: 'keep' } })).status).toBe(201);
+      expect((await first.call('DELETE', '/projects/gone')).status).toBe(204);
+      const deletedRow = { ...first.services.catalog.getProject('gone')! };
+      // What a bucket and table create that slipped past the delete wrote afterwards.
+      const { catalog } = first.services;
+      await catalog.createBucket({ projectId: 'gone', name: 'late', description: null, createdAt: deletedRow.updatedAt, readonlyAccess: false, source: null });
+      const table = { projectId: 'gone', bucket: 'late', name: 't', columns: [{ name: 'id', type: 'INTEGER', nullable: true }], primaryKey: [], rowCount: 0, createdAt: deletedRow.updatedAt };
+      await catalog.putTableRow(table);
+      // And a table row of an active project whose bucket row is gone.
+      await catalog.putTableRow({ ...table, projectId: 'alive', bucket: 'nobucket' });
+      await first.services.close();
+
+      const second = await makeApp({ root });
+      try {
+        expect(second.services.catalog.listBuckets('gone')).toEqual([]);
+        expect(second.services.catalog.allTables().filter((x) => ['gone', 'alive'].includes(x.projectId))).toEqual([]);
+        expect(second.services.catalog.getProject('gone')).toEqual(deletedRow);
+        expect(second.services.catalog.listBuckets('alive').map((b) => b.name)).toEqual(['keep']);
+        expect(reconcileLines(second)).toContainEqual(expect.objectContaining({ repair: 'dropped_deleted_project_rows', project_id: 'gone' }));
+        expect(reconcileLines(second)).toContainEqual(expect.objectContaining({ repair: 'dropped_table', project_id: 'alive', bucket: 'nobucket' }));
+        expect(existsSync(second.services.paths.projectDir('gone'))).toBe(false);
+      } finally {
+        await second.close();
+      }
+      // Durable: a third start finds nothing to repair of these.
+      const third = await makeApp({ root });
+      try {
+        expect(reconcileLines(third).filter((l) => ['gone', 'alive'].includes(l.project_id as string))).toEqual([]);
+      } finally {
+        await third.close();
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

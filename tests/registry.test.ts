@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableGoneError } from '../src/storage/registry.ts';
-import { makeApp, type TestApp } from './helpers.ts';
+import { makeApp, statementGate, type TestApp } from './helpers.ts';
 
 let t: TestApp;
 let path: string;
@@ -72,6 +72,77 @@ describe('AttachmentRegistry', () => {
     const alias = await registry.acquire(path);
     expect(alias).toMatch(/^t\d+$/);
     registry.release(path);
+    await registry.settle();
+  });
+});
+
+describe('a read of one table while another table finishes a write (§9: reads never wait for writes to other tables)', () => {
+  let app: TestApp;
+  let gate: ReturnType<typeof statementGate>;
+  beforeAll(async () => {
+    app = await makeApp();
+    gate = statementGate(app.services);
+    await app.createProject('p');
+    await app.callJson('POST', '/projects/p/buckets', { body: { name: 'b' } });
+    for (const name of ['big', 'small']) {
+      expect((await app.callJson('POST', '/projects/p/buckets/b/tables', { body: { name, columns: [{ name: 'id', type: 'INTEGER' }, { name: 'v', type: 'VARCHAR' }], primary_key: ['id'] } })).status).toBe(201);
+    }
+    expect((await app.callJson('POST', '/projects/p/buckets/b/tables/small/import', { raw: 'id,v\n1,a\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    await app.services.registry.settle();
+  });
+  afterAll(() => app.close());
+
+  it('a preview of another table completes while the written table is still being checkpointed or detached', { timeout: 30_000 }, async () => {
+    const bigPath = app.services.paths.tableFile('p', 'b', 'big');
+    // Hold whatever writes the import's WAL back into its file: the CHECKPOINT, or the DETACH.
+    let bigAlias: string | undefined;
+    const held = gate.hold((sql) => {
+      const attach = /^ATTACH '(.*)' AS "(t\d+)"$/.exec(sql);
+      if (attach && attach[1] === bigPath) bigAlias = attach[2];
+      return bigAlias !== undefined && (sql === `CHECKPOINT "${bigAlias}"` || sql === `DETACH "${bigAlias}"`);
+    });
+    const rows = ['id,v'];
+    for (let i = 0; i < 20_000; i++) rows.push(`${i},value ${i}`);
+    let importDone = false;
+    const importing = app.callJson('POST', '/projects/p/buckets/b/tables/big/import', { raw: `${rows.join('\n')}\n`, headers: { 'content-type': 'text/csv' } }).finally(() => (importDone = true));
+    await held.reached;
+    // Only breaks a deadlock (the old code's preview waited for the held DETACH): the
+    // assertion is about order, not time.
+    const breaker = setTimeout(() => held.release(), 10_000);
+    try {
+      const preview = await app.callJson('GET', '/projects/p/buckets/b/tables/small/preview');
+      expect(held.released, 'the preview finished while the other table was still held').toBe(false);
+      expect(preview.status).toBe(200);
+      expect(preview.body.rows).toEqual([{ id: 1, v: 'a' }]);
+      // Filtered reads and exports of the other table do not wait either.
+      const filtered = await app.callJson('POST', '/projects/p/buckets/b/tables/small/preview', { body: { filters: [{ column: 'id', operator: 'eq', values: [1] }] } });
+      expect(filtered.status).toBe(200);
+      expect(held.released).toBe(false);
+    } finally {
+      clearTimeout(breaker);
+      held.release();
+    }
+    const imported = await importing;
+    expect(importDone).toBe(true);
+    expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+    expect(imported.body.imported_rows).toBe(20_000);
+    await app.services.registry.settle();
+    // The write was checkpointed into the file: no WAL is left once it is detached.
+    expect(existsSync(`${bigPath}.wal`)).toBe(false);
+    expect((await app.callJson('GET', '/projects/p/buckets/b/tables/big/preview?limit=1')).body.total_row_count).toBe(20_000);
+  });
+
+  it('the write checkpoints before it lets go of the table: a DETACH right after has no WAL to write back', async () => {
+    const smallPath = app.services.paths.tableFile('p', 'b', 'small');
+    const { registry } = app.services;
+    // Hold the attachment the way a request does, so only the write's own checkpoint can empty the WAL.
+    const alias = await registry.acquire(smallPath);
+    try {
+      await registry.withWriteLock(smallPath, () => app.services.db.with((c) => c.run(`INSERT INTO "${alias}".main.data VALUES (2, 'b')`)));
+      expect(existsSync(`${smallPath}.wal`)).toBe(false);
+    } finally {
+      registry.release(smallPath);
+    }
     await registry.settle();
   });
 });

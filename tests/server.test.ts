@@ -76,6 +76,23 @@ describe('over a real socket', () => {
     expect(logLines.some((l) => JSON.parse(l).event === 'startup')).toBe(true);
   });
 
+  it('logs the address it listens on: 0.0.0.0 when listening on every interface', async () => {
+    const root2 = await mkdtemp(join(tmpdir(), 'dsa-server-any-'));
+    const captured = captureLogger();
+    const any = await startServer(testConfig(join(root2, 'data'), { PORT: '0', HOST: '0.0.0.0' }), captured.logger);
+    try {
+      const port = new URL(any.url).port;
+      const startup = captured.lines.map((l) => JSON.parse(l)).find((l) => l.event === 'startup' && l.address);
+      expect(startup).toMatchObject({ address: `0.0.0.0:${port}`, url: `http://0.0.0.0:${port}`, msg: `listening on 0.0.0.0:${port}` });
+      // A client on this machine still gets a URL it can connect to.
+      expect(any.url).toBe(`http://127.0.0.1:${port}`);
+      expect((await fetch(`${any.url}/health`)).status).toBe(200);
+    } finally {
+      await any.stop();
+      await rm(root2, { recursive: true, force: true });
+    }
+  });
+
   it('echoes a valid X-Request-ID and logs the request under it', async () => {
     const response = await fetch(`${running.url}/projects`, { headers: { ...auth, 'x-request-id': 'socket-req-1' } });
     expect(response.status).toBe(200);

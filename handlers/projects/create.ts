@@ -5,7 +5,7 @@ import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ProjectIdSchema, SettingsSchema } from '../../src/http/schemas.ts';
 import { newApiKey } from '../../src/storage/api-keys.ts';
-import { projectView } from '../../src/storage/projects.ts';
+import { createProject as storeProject, projectView } from '../../src/storage/projects.ts';
 
 export const CreateProjectSchema = v.object({
   id: ProjectIdSchema,
@@ -16,7 +16,7 @@ export const CreateProjectSchema = v.object({
 /** POST /projects — creates a project and returns its key, once. */
 export const createProject: Handler = async (request, ctx) => {
   const body = await readJson(request, CreateProjectSchema);
-  const { catalog } = ctx.services;
+  const { catalog, clock } = ctx.services;
   const refuseExisting = () => {
     const existing = catalog.getProject(body.id);
     if (existing) {
@@ -24,12 +24,10 @@ export const createProject: Handler = async (request, ctx) => {
     }
   };
   refuseExisting();
-  const now = ctx.services.clock.now().toISOString();
+  const now = clock.now().toISOString();
   const { key, record } = newApiKey(body.id, { scope: 'admin', description: null, buckets: null, branch: null, expiresAt: null }, now);
   const project = { id: body.id, name: body.name, settings: body.settings, status: 'active' as const, createdAt: now, updatedAt: now };
-  const { keys } = ctx.services;
-  // The project's first key is written in the project's own transaction: never one without the other.
-  await catalog.createProject(project, { statements: [keys.insertStatement(record)], apply: () => keys.put(record) }, refuseExisting);
+  await storeProject(ctx.services, project, record, refuseExisting);
   ctx.logFields.project_id = project.id;
   return json({ ...(await projectView(ctx.services, project)), api_key: key }, 201);
 };

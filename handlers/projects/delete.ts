@@ -6,6 +6,6 @@ import { deleteProject as removeProject } from '../../src/storage/projects.ts';
 /** DELETE /projects/{id} — soft delete: keys revoked, folder, shares and links removed. */
 export const deleteProject: Handler = async (_request, ctx) => {
   const project = projectFromPath(ctx);
-  await removeProject(ctx.services, project);
+  await removeProject(ctx.services, project.id);
   return noContent();
 };

@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
+import { errors } from '../../src/http/errors.ts';
 import { projectFromPath } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
@@ -15,6 +16,8 @@ export const UpdateProjectSchema = v.object({
 export const updateProject: Handler = async (request, ctx) => {
   const project = projectFromPath(ctx);
   const body = await readJson(request, UpdateProjectSchema);
-  const updated = await ctx.services.catalog.updateProject(project.id, body, new Date().toISOString());
+  // The project may have been deleted while the body was arriving: checked again under the catalog lock.
+  const updated = await ctx.services.catalog.updateProject(project.id, body, ctx.services.clock.now().toISOString());
+  if (!updated) throw errors.notFound(project.id);
   return json(await projectView(ctx.services, updated));
 };

@@ -1,15 +1,14 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { conflict, errors } from '../../src/http/errors.ts';
+import { conflict } from '../../src/http/errors.ts';
 import { bucketFromPath, requireWritable } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
 import { checkDefaults, resolveColumns } from '../../src/storage/table-spec.ts';
-import { withBucketLockIn } from '../../src/storage/branches.ts';
-import { bucketIn, currentTable, isDevBranch, tableIn } from '../../src/storage/locator.ts';
-import { createTableFile } from '../../src/storage/tables.ts';
+import { currentTable, isDevBranch, tableIn } from '../../src/storage/locator.ts';
+import { createTable as storeTable } from '../../src/storage/tables.ts';
 
 export const ColumnSchema = v.object({
   name: ColumnNameSchema,
@@ -30,7 +29,7 @@ export const createTable: Handler = async (request, ctx) => {
   requireWritable(bucket);
   const body = await readJson(request, CreateTableSchema);
   const { columns, primaryKey } = resolveColumns(body.columns, body.primary_key);
-  const { catalog, paths, registry, db } = ctx.services;
+  const { catalog, db, clock } = ctx.services;
   await checkDefaults(db, columns);
   const refuseExisting = () => {
     const existing = tableIn(ctx.services, bucket, body.name);
@@ -39,15 +38,7 @@ export const createTable: Handler = async (request, ctx) => {
   refuseExisting();
   // §14: in a development branch the table exists only there.
   const branch = isDevBranch(ctx.branch) ? { branch: ctx.branch, branchState: 'created' as const } : {};
-  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: new Date().toISOString(), ...branch };
-  // Table creates share the bucket lock; a bucket delete waits for them to finish.
-  await withBucketLockIn(ctx.services, project.id, ctx.branch, bucket.name, 'shared', () =>
-    registry.withWriteLock(paths.tableFileOf(table), async () => {
-      if (!catalog.getActiveProject(project.id)) throw errors.projectNotFound(project.id);
-      if (!bucketIn(ctx.services, project.id, ctx.branch, bucket.name)) throw errors.bucketNotFound(project.id, bucket.name);
-      refuseExisting();
-      await createTableFile(ctx.services, table);
-    }),
-  );
+  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: clock.now().toISOString(), ...branch };
+  await storeTable(ctx.services, table, refuseExisting);
   return json(await tableView(ctx.services, currentTable(ctx.services, table) ?? table), 201);
 };

@@ -36,6 +36,8 @@ export function errorBody(code: string, message: string, details?: Record<string
  * building them by hand in handlers.
  */
 export const errors = {
+  /** §4 (the project routes themselves): a missing or deleted project. */
+  notFound: (projectId: string) => notFound('not_found', `Project ${projectId} not found`, { project_id: projectId }),
   projectNotFound: (projectId: string) => notFound('project_not_found', `Project ${projectId} not found`, { project_id: projectId }),
   bucketNotFound: (projectId: string, bucket: string) =>
     notFound('bucket_not_found', `Bucket ${bucket} not found in project ${projectId}`, { project_id: projectId, bucket_name: bucket }),

@@ -1,7 +1,7 @@
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
 import type { BranchRecord } from '../storage/catalog/branches.ts';
-import { HttpError, notFound, errors } from './errors.ts';
+import { HttpError, errors } from './errors.ts';
 import { validate } from './request.ts';
 import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
 import { bucketIn, isDevBranch, MAIN, tableIn } from '../storage/locator.ts';
@@ -11,7 +11,7 @@ export function projectFromPath(ctx: HandlerContext, allowDeleted = false): Proj
   const id = validate(ProjectIdSchema, ctx.params.id, 'path.id');
   const project = ctx.services.catalog.getProject(id);
   if (!project || (project.status !== 'active' && !allowDeleted)) {
-    throw notFound('not_found', `Project ${id} not found`, { project_id: id });
+    throw errors.notFound(id);
   }
   ctx.logFields.project_id = project.id;
   return project;

@@ -5,7 +5,7 @@ import { conflict, errors, HttpError } from '../http/errors.ts';
 import type { Services } from '../services.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from './catalog.ts';
 import { newBranchId, type BranchRecord } from './catalog/branches.ts';
-import { bucketIn, isDevBranch, MAIN, tablesIn, withBranchShared } from './locator.ts';
+import { bucketIn, MAIN, tablesIn, withBranchShared, withBucketLockIn } from './locator.ts';
 import { removeTableFiles } from './tables.ts';
 import { TableGoneError } from './registry.ts';
 
@@ -62,13 +62,6 @@ export async function deleteBranch(services: Services, branch: BranchRecord): Pr
   });
 }
 
-/** Runs `work` holding every branch of the project exclusively (project deletion: writes in branches finish first). */
-export function withBranchesExclusive<T>(services: Services, projectId: string, work: () => Promise<T>): Promise<T> {
-  const dirs = services.branches.list(projectId).map((b) => services.paths.branchDir(projectId, b.id));
-  const step = (i: number): Promise<T> => (i === dirs.length ? work() : services.registry.withFolderLock(dirs[i]!, 'exclusive', () => step(i + 1)));
-  return step(0);
-}
-
 /** Moves a folder aside in one rename, then removes it (no half-deleted folder stays visible). */
 export async function removeFolder(dir: string, parent: string): Promise<void> {
   const trash = join(parent, `.trash-${randomUUID()}`);
@@ -109,13 +102,6 @@ export function branchChanges(services: Services, projectId: string, branchId: s
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/** Runs `work` under a bucket's lock in its branch: main's bucket folder, or the branch's. */
-export function withBucketLockIn<T>(services: Services, projectId: string, branch: string | undefined, bucket: string, mode: 'shared' | 'exclusive', work: () => Promise<T>): Promise<T> {
-  const { paths, registry } = services;
-  if (!isDevBranch(branch)) return registry.withFolderLock(paths.bucketDir(projectId, bucket), mode, work);
-  return withBranchShared(services, projectId, branch, () => registry.withFolderLock(paths.branchBucketDir(projectId, branch, bucket), mode, work));
-}
 
 /**
  * Creates a bucket in a development branch: a record only (its tables get files when they

@@ -3,6 +3,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import type { BucketRecord } from './catalog.ts';
+import { withBucketLock } from './locks.ts';
 
 /**
  * Creates a bucket: its folder first, then the catalog row (a crash in between leaves a
@@ -21,28 +22,6 @@ export async function createBucket(services: Services, bucket: BucketRecord, gua
       throw error;
     }
   });
-}
-
-/**
- * Runs `work` holding the bucket's lock. Creating and deleting the bucket take it alone;
- * table creates in it share it, so a delete cannot move the folder away while a create is
- * writing into it (which would leave files and catalog rows behind for a deleted bucket).
- */
-export function withBucketLock<T>(
-  services: Services,
-  projectId: string,
-  bucket: string,
-  work: () => Promise<T>,
-  mode: 'shared' | 'exclusive' = 'exclusive',
-): Promise<T> {
-  return services.registry.withFolderLock(services.paths.bucketDir(projectId, bucket), mode, work);
-}
-
-/** Runs `work` holding the locks of several buckets of one project (taken in name order). */
-export function withBucketLocks<T>(services: Services, projectId: string, buckets: string[], work: () => Promise<T>): Promise<T> {
-  const names = [...new Set(buckets.map((b) => b.toLowerCase()))].sort();
-  const step = (i: number): Promise<T> => (i === names.length ? work() : withBucketLock(services, projectId, names[i]!, () => step(i + 1)));
-  return step(0);
 }
 
 /**

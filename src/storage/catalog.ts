@@ -201,14 +201,15 @@ export class Catalog {
     );
   }
 
-  updateProject(id: string, patch: { name?: string | null; settings?: Record<string, unknown> | null }, now: string): Promise<ProjectRecord> {
-    const current = this.getActiveProject(id);
-    if (!current) throw new Error(`project ${id} is not active`);
-    const next: ProjectRecord = { ...current, updatedAt: now };
-    if (patch.name !== undefined) next.name = patch.name;
-    if (patch.settings !== undefined) next.settings = patch.settings;
+  /** Applies `patch` to an active project; undefined when it is not active (checked under the writer lock). */
+  updateProject(id: string, patch: { name?: string | null; settings?: Record<string, unknown> | null }, now: string): Promise<ProjectRecord | undefined> {
     return this.write(
-      async (c) => {
+      async (c): Promise<ProjectRecord | undefined> => {
+        const current = this.getActiveProject(id);
+        if (!current) return undefined;
+        const next: ProjectRecord = { ...current, updatedAt: now };
+        if (patch.name !== undefined) next.name = patch.name;
+        if (patch.settings !== undefined) next.settings = patch.settings;
         await c.run('UPDATE projects SET name = $1, settings = $2, updated_at = $3 WHERE id = $4', [
           next.name,
           next.settings == null ? null : JSON.stringify(next.settings),
@@ -217,7 +218,9 @@ export class Catalog {
         ]);
         return next;
       },
-      () => this.projects.set(lower(current.id), next),
+      (updated) => {
+        if (updated) this.projects.set(lower(updated.id), updated);
+      },
     );
   }
 
@@ -240,6 +243,8 @@ export class Catalog {
       () => {
         this.projects.set(lower(pid), { ...project, status: 'deleted', updatedAt: now });
         for (const bucket of this.listBuckets(pid)) this.dropBucketInMemory(bucket);
+        // Table rows whose bucket row is already gone (reconciliation of an old race) go too.
+        for (const key of [...this.tables.keys()]) if (key.startsWith(`${lower(pid)}\u0000`)) this.tables.delete(key);
         for (const [key, list] of this.shares) {
           const kept = list.filter((s) => lower(s.projectId) !== lower(pid) && lower(s.targetProjectId) !== lower(pid));
           if (kept.length) this.shares.set(key, kept);
@@ -381,24 +386,6 @@ export class Catalog {
       },
       () => this.putShare({ ...share }),
       guard,
-    );
-  }
-
-  /** Removes a share and, with it, the given linked buckets (the target's links to it). */
-  removeShare(share: ShareRecord, links: BucketRecord[]): Promise<void> {
-    const statements: [string, DuckDBValue[]][] = [
-      ['DELETE FROM shares WHERE project_id = $1 AND bucket_name = $2 AND target_project_id = $3', [share.projectId, share.bucket, share.targetProjectId]],
-    ];
-    for (const link of links) statements.push(['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [link.projectId, link.name]]);
-    return this.write(
-      (c) => this.transaction(c, statements),
-      () => {
-        const key = bucketKey(share.projectId, share.bucket);
-        const kept = this.sharesOf(share.projectId, share.bucket).filter((s) => lower(s.targetProjectId) !== lower(share.targetProjectId));
-        if (kept.length) this.shares.set(key, kept);
-        else this.shares.delete(key);
-        for (const link of links) this.dropBucketInMemory(link);
-      },
     );
   }
 

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { BucketRecord, Catalog, TableRecord } from './catalog.ts';
 import type { BranchCatalog, BranchTableRecord } from './catalog/branches.ts';
 import { cloneFile } from './clone.ts';
+import { withBucketLock, withProjectLock } from './locks.ts';
 import type { Database } from './db.ts';
 import { MAIN_BRANCH_ID, type StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
@@ -161,10 +162,19 @@ export function storedTable(deps: LocatorDeps, table: TableRecord): TableRecord 
  */
 export function withBranchShared<T>(deps: WriteDeps, projectId: string, branch: string | undefined, work: () => Promise<T>): Promise<T> {
   if (!isDevBranch(branch)) return work();
-  return deps.registry.withFolderLock(deps.paths.branchDir(projectId, branch), 'shared', async () => {
-    if (!deps.branches.get(projectId, branch)) throw new TableGoneError();
-    return work();
-  });
+  // Inside the project's shared lock, as every create is: a project delete waits for it.
+  return withProjectLock(deps, projectId, 'shared', () =>
+    deps.registry.withFolderLock(deps.paths.branchDir(projectId, branch), 'shared', async () => {
+      if (!deps.branches.get(projectId, branch)) throw new TableGoneError();
+      return work();
+    }),
+  );
+}
+
+/** Runs `work` under a bucket's lock in its branch: main's bucket lock, or the branch's bucket folder. */
+export function withBucketLockIn<T>(deps: WriteDeps, projectId: string, branch: string | undefined, bucket: string, mode: 'shared' | 'exclusive', work: () => Promise<T>): Promise<T> {
+  if (!isDevBranch(branch)) return withBucketLock(deps, projectId, bucket, work, mode);
+  return withBranchShared(deps, projectId, branch, () => deps.registry.withFolderLock(deps.paths.branchBucketDir(projectId, branch, bucket), mode, work));
 }
 
 /**

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errors } from '../http/errors.ts';
 import type { Services } from '../services.ts';
-import { withBucketLocks } from './buckets.ts';
+import { withProjectLock } from './locks.ts';
 import type { ProjectRecord } from './catalog.ts';
-import { branchFiles, removeFolder, withBranchesExclusive } from './branches.ts';
+import type { ApiKeyRecord } from './catalog/keys.ts';
+import { branchFiles, removeFolder } from './branches.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -39,38 +41,59 @@ export async function projectView(services: Services, project: ProjectRecord) {
 }
 
 /**
- * Deletes a project: waits for every request using its tables (directly or through a
- * link), marks it deleted in one catalog transaction (keys, buckets, shares, links gone),
- * then removes its folder. A crash after the catalog step leaves a folder that startup
- * reconciliation removes.
+ * Creates a project: under the project's exclusive lock, `refuseExisting` (the id is free)
+ * is checked, the folder `duckdb/project_{id}/` is made, then the catalog rows are written
+ * (`refuseExisting` runs again under the catalog lock). A refused or failed create removes
+ * a folder it made; a crash in between leaves an empty folder of an unknown project, which
+ * reconciliation leaves alone and a later create of that id reuses.
  */
-export async function deleteProject(services: Services, project: ProjectRecord): Promise<void> {
-  const { catalog } = services;
-  // Table creates hold their bucket's lock: wait for those running, keep new ones out.
-  const buckets = catalog.listBuckets(project.id).filter((b) => !b.source).map((b) => b.name);
-  await withBucketLocks(services, project.id, buckets, () => withBranchesExclusive(services, project.id, () => deleteUnlocked(services, project)));
-}
-
-async function deleteUnlocked(services: Services, project: ProjectRecord): Promise<void> {
-  const { catalog, paths, registry } = services;
-  const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
-  // §14: its branches' files too (their readers finish first).
-  const branchPaths = services.branches.list(project.id).flatMap((b) => branchFiles(services, project.id, b.id));
-  await registry.exclusive([...tablePaths, ...branchPaths], async () => {
-    await catalog.markProjectDeleted(project.id, new Date().toISOString());
-    // A crash from here on leaves records and files of a deleted project, which start-up removes.
-    await services.branches.dropProject(project.id);
-    await removeFolder(paths.branchesProjectDir(project.id), paths.branchesDir);
-    // Its keys already fail (the project is not active); now they are gone from the record too.
-    await services.keys.dropProject(project.id);
-    const folder = paths.projectDir(project.id);
-    const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
+export async function createProject(services: Services, project: ProjectRecord, key: ApiKeyRecord, refuseExisting: () => void): Promise<void> {
+  await withProjectLock(services, project.id, 'exclusive', async () => {
+    refuseExisting();
+    const created = await mkdir(services.paths.projectDir(project.id), { recursive: true });
     try {
-      await rename(folder, trash);
+      // The project's first key is written in the project's own transaction: never one without the other.
+      const { keys } = services;
+      await services.catalog.createProject(project, { statements: [keys.insertStatement(key)], apply: () => keys.put(key) }, refuseExisting);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (created) await rm(services.paths.projectDir(project.id), { recursive: true, force: true });
       throw error;
     }
-    await rm(trash, { recursive: true, force: true });
+  });
+}
+
+/**
+ * Deletes a project (§4) under its exclusive lock, so creates of buckets and tables in it
+ * that are running finish first and those that come later find it gone. Under the lock it
+ * re-checks the project is still active (a concurrent delete answers 404 `not_found`), waits
+ * for every request using its tables (directly or through a link), marks it deleted in one
+ * catalog transaction (keys, buckets, tables, shares, links gone), then removes its folder.
+ * A crash after the catalog step leaves a folder that startup reconciliation removes.
+ */
+export async function deleteProject(services: Services, projectId: string): Promise<void> {
+  const { catalog, paths, registry, clock } = services;
+  await withProjectLock(services, projectId, 'exclusive', async () => {
+    const project = catalog.getActiveProject(projectId);
+    if (!project) throw errors.notFound(projectId);
+    const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
+    // §14: its branches' files too (writes in branches hold the project lock shared: they are done).
+    const branchPaths = services.branches.list(project.id).flatMap((b) => branchFiles(services, project.id, b.id));
+    await registry.exclusive([...tablePaths, ...branchPaths], async () => {
+      await catalog.markProjectDeleted(project.id, clock.now().toISOString());
+      // A crash from here on leaves branch records and files of a deleted project, which start-up removes.
+      await services.branches.dropProject(project.id);
+      await removeFolder(paths.branchesProjectDir(project.id), paths.branchesDir);
+      // Its keys already fail (the project is not active); now they are gone from the record too.
+      await services.keys.dropProject(project.id);
+      const folder = paths.projectDir(project.id);
+      const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
+      try {
+        await rename(folder, trash);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw error;
+      }
+      await rm(trash, { recursive: true, force: true });
+    });
   });
 }

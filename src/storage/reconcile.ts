@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
@@ -39,6 +39,7 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
   const { catalog, paths } = deps;
   const seenBuckets = new Set<string>();
   const seenTables = new Set<string>();
+  const seenProjects = new Set<string>();
   const key = (...parts: string[]) => parts.map((p) => p.toLowerCase()).join('\u0000');
 
   for (const projectEntry of await entries(paths.duckdbDir)) {
@@ -51,6 +52,7 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
     const match = PROJECT_DIR.exec(projectEntry.name);
     if (!projectEntry.isDirectory() || !match) continue;
     const project = catalog.getProject(match[1]!);
+    if (project?.status === 'active' && project.id === match[1]) seenProjects.add(project.id.toLowerCase());
     if (!project || project.status !== 'active' || project.id !== match[1]) {
       if (project?.status === 'deleted') {
         await rm(full, { recursive: true, force: true });
@@ -147,6 +149,30 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
         logger.info({ event: 'reconcile', repair: 'dropped_table', project_id: project.id, bucket: bucket.name, table: table.name }, 'dropped a table row without a file');
       }
     }
+  }
+  // A deleted project keeps only its own row: buckets, tables and shares a create left behind
+  // when it raced the delete (before project locks existed) go, in one transaction, as a
+  // delete would have done it (its `updated_at` stays).
+  for (const project of catalog.listProjects()) {
+    if (project.status === 'active') continue;
+    const tables = catalog.allTables().filter((t) => t.projectId.toLowerCase() === project.id.toLowerCase());
+    const leftovers = catalog.listBuckets(project.id).length + tables.length + catalog.sharesWith(project.id).length;
+    if (!leftovers) continue;
+    await catalog.markProjectDeleted(project.id, project.updatedAt);
+    logger.info({ event: 'reconcile', repair: 'dropped_deleted_project_rows', project_id: project.id, count: leftovers }, 'dropped catalog rows of a deleted project');
+  }
+  // A table row whose own bucket is gone (or whose project is not active) has no place on disk.
+  for (const table of catalog.allTables()) {
+    const bucket = catalog.getBucket(table.projectId, table.bucket);
+    if (bucket && !bucket.source && catalog.getActiveProject(table.projectId)) continue;
+    await catalog.deleteTableRow(table.projectId, table.bucket, table.name);
+    logger.info({ event: 'reconcile', repair: 'dropped_table', project_id: table.projectId, bucket: table.bucket, table: table.name }, 'dropped a table row without its bucket');
+  }
+  // §9: an active project's folder exists until the project is deleted.
+  for (const project of catalog.listProjects()) {
+    if (project.status !== 'active' || seenProjects.has(project.id.toLowerCase())) continue;
+    await mkdir(paths.projectDir(project.id), { recursive: true });
+    logger.info({ event: 'reconcile', repair: 'created_project_folder', project_id: project.id }, 'created the folder of a project');
   }
   // Links whose source vanished (a bucket dropped above, or a deleted project) go too.
   for (const project of catalog.listProjects()) {

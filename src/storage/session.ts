@@ -8,7 +8,6 @@ import type { AttachmentRegistry } from './registry.ts';
  */
 export class StorageSession {
   private readonly held: string[] = [];
-  private detached = false;
 
   constructor(private readonly registry: AttachmentRegistry) {}
 
@@ -24,7 +23,6 @@ export class StorageSession {
    * no longer frees them; the returned function does.
    */
   hold(): () => void {
-    this.detached = true;
     const paths = this.held.splice(0);
     let done = false;
     return () => {
@@ -36,9 +34,5 @@ export class StorageSession {
 
   releaseAll(): void {
     for (const path of this.held.splice(0)) this.registry.release(path);
-  }
-
-  get isHeld(): boolean {
-    return this.detached;
   }
 }

@@ -1,7 +1,7 @@
 import { HttpError, validationError, type ValidationIssue } from '../http/errors.ts';
 import type { ColumnDef } from './catalog.ts';
 import type { Database } from './db.ts';
-import { defaultFunction, defaultLiteral, normalizeType } from './types.ts';
+import { canBeKey, defaultFunction, defaultLiteral, normalizeType } from './types.ts';
 
 export interface ColumnInput {
   name: string;
@@ -46,6 +46,12 @@ export function resolveColumns(columns: ColumnInput[], primaryKey: string[]): { 
   if (keyIssues.length) {
     throw new HttpError(400, 'invalid_primary_key', `Invalid primary key: ${keyIssues.join('; ')}`, { primary_key: primaryKey });
   }
+  const typeIssues: ValidationIssue[] = [];
+  key.forEach((name, index) => {
+    const column = resolved.find((c) => c.name === name)!;
+    if (!canBeKey(column.type)) typeIssues.push({ path: `primary_key.${index}`, message: `Column ${column.name} of type ${column.type} cannot be part of a primary key` });
+  });
+  if (typeIssues.length) throw validationError(typeIssues, typeIssues[0]!.message);
   for (const column of resolved) if (keySeen.has(column.name)) column.nullable = false;
   return { columns: resolved, primaryKey: key };
 }

@@ -3,9 +3,10 @@ import { statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { errors } from '../http/errors.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
 import type { BranchCatalog } from './catalog/branches.ts';
-import { currentTable, isDevBranch, saveTable, withBranchShared } from './locator.ts';
+import { bucketIn, currentTable, isDevBranch, saveTable, withBranchShared, withBucketLockIn } from './locator.ts';
 import type { Database } from './db.ts';
 import type { StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
@@ -84,6 +85,25 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
     await removeTableFiles(finalPath);
     throw error;
   }
+}
+
+/**
+ * Creates a table (§7) under the project's and bucket's shared locks and the table's write
+ * lock, so creates in one bucket run in parallel while a bucket or project delete waits for
+ * them. Under the locks it re-checks what the caller checked before waiting: the project
+ * and bucket still exist, and `refuseExisting` (the name is free) still holds.
+ */
+export async function createTable(deps: TableStoreDeps, table: TableRecord, refuseExisting: () => void): Promise<void> {
+  const { catalog, paths, registry } = deps;
+  // §14: in a development branch, under the branch's bucket lock, and the file in its layout.
+  await withBucketLockIn(deps, table.projectId, table.branch, table.bucket, 'shared', () =>
+    registry.withWriteLock(paths.tableFileOf(table), async () => {
+      if (!catalog.getActiveProject(table.projectId)) throw errors.projectNotFound(table.projectId);
+      if (!bucketIn(deps, table.projectId, table.branch, table.bucket)) throw errors.bucketNotFound(table.projectId, table.bucket);
+      refuseExisting();
+      await createTableFile(deps, table);
+    }),
+  );
 }
 
 /** WAL first: a crash in between must not leave a WAL without its file (see createTableFile). */

@@ -28,6 +28,20 @@ const TYPE_ALIASES: Record<string, string> = {
 
 const DECIMAL_DEFAULT = { precision: 18, scale: 3 };
 
+/** Every type name `normalizeType` can return apart from the DECIMAL(p,s) family. */
+export const SCALAR_TYPES: readonly string[] = [...new Set(Object.values(TYPE_ALIASES))];
+
+/**
+ * Types DuckDB cannot index, so they cannot be (part of) a primary key: CREATE TABLE fails
+ * with "Invalid type for index key". Measured for every type of SCALAR_TYPES and DECIMAL on
+ * DuckDB 1.5 (tests/tables.test.ts creates a key of each accepted type).
+ */
+const UNINDEXABLE_TYPES = new Set(['INTERVAL']);
+
+export function canBeKey(type: string): boolean {
+  return !UNINDEXABLE_TYPES.has(type);
+}
+
 /** DuckDB's name for an accepted type, or undefined when the type is not accepted. */
 export function normalizeType(input: string): string | undefined {
   if (input.length > 64) return undefined;

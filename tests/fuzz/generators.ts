@@ -4,6 +4,7 @@
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import type { RouteDef } from '../../src/routes.ts';
+import { SCALAR_TYPES } from '../../src/storage/types.ts';
 
 // ---- symbolic references to the fixture -----------------------------------------------
 
@@ -129,16 +130,33 @@ const projectRef = field(fc.constantFrom<unknown>(new Ref('own'), new Ref('other
 const bucketRef = field(fc.constantFrom<unknown>(new Ref('bucket'), new Ref('foreign_bucket'), new Ref('linked'), 'nosuch'));
 const settings = field(fc.oneof(fc.constantFrom<unknown>(null, {}, { a: 1 }, [], { a: new Raw(DEEP_ARRAY) }), fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 })));
 
+/** Every type a table may declare (and a few spellings of them), each tried as a key. */
+const keyType = fc.constantFrom(...SCALAR_TYPES, 'DECIMAL(10,2)', 'NUMERIC(38,0)', 'DECIMAL(38,38)', 'TIMESTAMPTZ', 'TEXT', 'INT', 'BYTEA');
+/** A table keyed on one to three columns of any accepted type (user input DuckDB may not index). */
+const keyedTable = fc
+  .record({ name: field(name), keyTypes: fc.array(keyType, { minLength: 1, maxLength: 3 }), other: columnType, nullable: fc.boolean() })
+  .map(({ name: table, keyTypes, other, nullable }) => ({
+    name: table,
+    columns: [...keyTypes.map((type, i) => ({ name: `k${i}`, type, nullable })), { name: 'v', type: other }],
+    primary_key: keyTypes.map((_, i) => `k${i}`),
+  }));
+
 /** Body values per route (keyed `METHOD path`); routes absent here get generic JSON. */
 const BODY_TEMPLATES: Record<string, fc.Arbitrary<unknown>> = {
   'POST /projects': objectOf({ id: field(name), name: field(fc.oneof(fc.string({ maxLength: 20 }), fc.constant(null))), settings }),
   'PUT /projects/:id': objectOf({ name: field(fc.oneof(fc.string({ maxLength: 20 }), fc.constant(null))), settings }),
   'POST /projects/:id/buckets': objectOf({ name: field(name), description: field(fc.oneof(fc.string({ maxLength: 20 }), fc.constant(null))) }),
-  'POST /projects/:id/buckets/:bucket/tables': objectOf({
-    name: field(name),
-    columns: field(fc.array(column, { minLength: 0, maxLength: 5 })),
-    primary_key: field(fc.array(columnName, { maxLength: 3 })),
-  }),
+  'POST /projects/:id/buckets/:bucket/tables': fc.oneof(
+    {
+      weight: 1,
+      arbitrary: objectOf({
+        name: field(name),
+        columns: field(fc.array(column, { minLength: 0, maxLength: 5 })),
+        primary_key: field(fc.array(columnName, { maxLength: 3 })),
+      }),
+    },
+    { weight: 1, arbitrary: keyedTable },
+  ),
   'POST /projects/:id/buckets/:bucket/share': objectOf({ target_project_id: projectRef }),
   'POST /projects/:id/buckets/:bucket/link': objectOf({ source_project_id: projectRef, source_bucket_name: bucketRef }),
   'POST /projects/:id/buckets/:bucket/tables/:table/preview': objectOf({ limit, columns: columnList, filters, order_by: orderBy }),
@@ -411,4 +429,30 @@ export function toRequest(base: string, fuzz: FuzzRequest, fixture: Fixture): Re
   // A declared length only where there is a body to go with it.
   if (body === undefined) headers.delete('content-length');
   return new Request(`${base}${path}${query ? `?${query}` : ''}`, { method: fuzz.method, headers, body, duplex: 'half' } as RequestInit);
+}
+
+// ---- racing a delete -------------------------------------------------------------------
+
+/** What a racing request deletes: the caller's project, its bucket or its table. */
+export type DeleteTarget = 'project' | 'bucket' | 'table';
+
+export interface RacingPair {
+  fuzz: FuzzRequest;
+  target: DeleteTarget;
+  /** Event-loop turns between sending the request and sending the delete. */
+  ticks: number;
+  /** The body is held after its first half until the delete answered. */
+  slowBody: boolean;
+}
+
+/** A request on one of `projectRoutes` and a delete of something it names, sent together. */
+export function racingPair(projectRoutes: RouteDef[]): fc.Arbitrary<RacingPair> {
+  return fc.constantFrom(...projectRoutes).chain((route) =>
+    fc.record({
+      fuzz: requestFor(route),
+      target: fc.constantFrom<DeleteTarget>('project', 'project', 'bucket', 'table'),
+      ticks: fc.nat({ max: 6 }),
+      slowBody: fc.boolean(),
+    }),
+  );
 }
