@@ -38,6 +38,8 @@ export interface Services {
   keys: KeyCatalog;
   /** Development branches and what each holds (§14). */
   branches: BranchCatalog;
+  /** Crash tests only (`DSA_TEST_PAUSE_AT`): an operation stops for good at that step. */
+  faultPoint?: (step: string) => Promise<void>;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -155,6 +157,16 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await rm(runningMarker, { force: true });
       },
     };
+    // Fault injection for the crash tests: the operation logs the step and never goes on, so
+    // the test can kill the process exactly there. Unset in any real deployment.
+    const pauseAt = process.env.DSA_TEST_PAUSE_AT;
+    if (pauseAt) {
+      services.faultPoint = async (step) => {
+        if (step !== pauseAt) return;
+        logger.warn({ event: 'test_pause', step }, 'paused for a crash test');
+        await new Promise(() => {});
+      };
+    }
     keys.startFlushing((error) => logger.error({ event: 'keys', err: (error as Error).message }, 'could not record key uses'));
     sweeper.start();
     return services;

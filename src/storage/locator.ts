@@ -24,6 +24,8 @@ export interface WriteDeps extends LocatorDeps {
   db: Database;
   paths: StoragePaths;
   registry: AttachmentRegistry;
+  /** Crash tests only (`DSA_TEST_PAUSE_AT`): the operation stops for good at that step. */
+  faultPoint?: (step: string) => Promise<void>;
 }
 
 export const MAIN = MAIN_BRANCH_ID;
@@ -227,7 +229,8 @@ async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: s
     if (!main) throw new TableGoneError();
     const baseVersion = catalog.tableVersion(main.projectId, main.bucket, main.name);
     await rm(`${branchPath}.wal`, { force: true });
-    await cloneFile(deps, mainPath, branchPath, { live: true });
+    await cloneFile(deps, mainPath, branchPath, { live: true, hooks: { beforeCopy: async () => deps.faultPoint?.('branch_clone_started') } });
+    await deps.faultPoint?.('branch_clone_copied');
     const record: BranchTableRecord = {
       projectId: main.projectId,
       branchId: branch,

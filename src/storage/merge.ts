@@ -59,6 +59,7 @@ export async function mergeTable(services: Services, bucket: BucketRecord, name:
             createdAt: services.clock.now().toISOString(),
           };
           await branches.putIntent(intent);
+          await services.faultPoint?.('merge_intent_recorded');
           try {
             await registry.exclusive([mainPath, branchPath], () => swapFiles(services, intent, mainPath, branchPath));
           } catch (error) {
@@ -99,12 +100,14 @@ async function swapFiles(services: Services, intent: MergeIntent, mainPath: stri
   if (hadMain) {
     await settleWal(services, mainPath, 'exclusive');
     await rename(mainPath, backupPath(mainPath, intent));
+    await services.faultPoint?.('merge_main_moved');
   }
   await rm(`${mainPath}.wal`, { force: true });
   if (intent.kind === 'replace') {
     await settleWal(services, branchPath, 'exclusive');
     await mkdir(services.paths.bucketDir(intent.projectId, intent.bucket), { recursive: true });
     await rename(branchPath, mainPath);
+    await services.faultPoint?.('merge_branch_moved');
   }
   await completeMerge(services, intent);
   if (hadMain) await removeTableFiles(backupPath(mainPath, intent));
