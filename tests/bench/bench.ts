@@ -25,6 +25,8 @@ export interface SectionResult {
 
 export interface BenchContext {
   url: string;
+  /** The server's data folder (for sections that compare with plain file operations). */
+  dataDir: string;
   projectId: string;
   projectKey: string;
   /** One JSON call with the project key; the body is read to the end (parsed when read). */
@@ -223,8 +225,17 @@ export const dataExport: Section = {
   },
 };
 
+/** §14: branch creation against the project's table count, and a branch's first write against `cp`. */
+export const branchSection: Section = {
+  name: 'branches',
+  async run(ctx) {
+    const { branchBench } = await import('./branch-bench.ts');
+    return branchBench(ctx);
+  },
+};
+
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, dataImport, dataExport];
+export const sections: Section[] = [controlPlane, dataImport, dataExport, branchSection];
 
 // ---- running -----------------------------------------------------------------------
 
@@ -274,6 +285,7 @@ export async function startBench(): Promise<{ ctx: BenchContext; stop(): Promise
     const projectKey = created.body.api_key as string;
     const ctx: BenchContext = {
       url,
+      dataDir: join(root, 'data'),
       projectId,
       projectKey,
       request: (method, path, body) => call(projectKey, method, path, body),
