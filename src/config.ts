@@ -32,6 +32,15 @@ const Bytes = v.pipe(
   v.minValue(1, 'must be a size such as 4GB, 512MB or a number of bytes'),
 );
 
+const MemoryLimit = v.pipe(
+  v.string(),
+  v.trim(),
+  v.check((s) => parseByteSize(s) !== undefined, 'must be a size such as 4GB or 512MB'),
+  // DuckDB refuses a bare number ("Failed to set config"), which would stop the start
+  // without naming the variable: give it the unit it means.
+  v.transform((s) => (/[A-Za-z]/.test(s) ? s : `${parseByteSize(s)}B`)),
+);
+
 const EnvSchema = v.object({
   ADMIN_API_KEY: v.optional(v.pipe(v.string(), v.trim(), v.minLength(16, 'must be at least 16 characters'), v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'))),
   DATA_DIR: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')), './data'),
@@ -39,19 +48,11 @@ const EnvSchema = v.object({
   HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')), '0.0.0.0'),
   PORT: v.optional(Int(0, 65535), '8000'),
   DUCKDB_THREADS: v.optional(Int(1, 1024), '4'),
-  DUCKDB_MEMORY_LIMIT: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.check((s) => parseByteSize(s) !== undefined, 'must be a size such as 4GB or 512MB'),
-      // DuckDB refuses a bare number ("Failed to set config"), which would stop the start
-      // without naming the variable: give it the unit it means.
-      v.transform((s) => (/[A-Za-z]/.test(s) ? s : `${parseByteSize(s)}B`)),
-    ),
-    '4GB',
-  ),
+  DUCKDB_MEMORY_LIMIT: v.optional(MemoryLimit, '4GB'),
   MAX_IMPORT_BYTES: v.optional(Bytes, '10GB'),
   MAX_CONCURRENT_IMPORTS: v.optional(Int(1, 1000), '4'),
+  MAX_CONCURRENT_QUERIES: v.optional(Int(1, 1000), '4'),
+  QUERY_MEMORY_LIMIT: v.optional(MemoryLimit, '1GB'),
   LOG_LEVEL: v.optional(v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'must be one of trace, debug, info, warn, error, fatal, silent'))),
 });
 
@@ -65,6 +66,10 @@ export interface Config {
   duckdbMemoryLimit: string;
   maxImportBytes: number;
   maxConcurrentImports: number;
+  /** SQL queries and workspace queries running at once before 429 (§17). */
+  maxConcurrentQueries: number;
+  /** Memory limit of each SQL sandbox instance, in DuckDB's syntax (§17). */
+  queryMemoryLimit: string;
   logLevel: string;
 }
 
@@ -109,6 +114,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     duckdbMemoryLimit: c.DUCKDB_MEMORY_LIMIT,
     maxImportBytes: c.MAX_IMPORT_BYTES,
     maxConcurrentImports: c.MAX_CONCURRENT_IMPORTS,
+    maxConcurrentQueries: c.MAX_CONCURRENT_QUERIES,
+    queryMemoryLimit: c.QUERY_MEMORY_LIMIT,
     logLevel: c.LOG_LEVEL ?? (c.DEBUG ? 'debug' : 'info'),
   };
 }

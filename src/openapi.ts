@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, TableNameSchema } from './http/schemas.ts';
+import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
 import type { RouteDef } from './routes.ts';
 
 /**
@@ -25,6 +25,7 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   table: { schema: TableNameSchema, description: 'Table name' },
   key_id: { schema: v.pipe(v.string(), v.maxLength(64)), description: 'API key id (`k_…`)' },
   branch: { schema: BranchIdSchema, description: 'Branch id: `default` (main) or a development branch (`b_…`)' },
+  ws: { schema: WorkspaceIdSchema, description: 'Workspace id' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -326,6 +327,73 @@ const SCHEMAS: Record<string, Schema> = {
     required: ['deleted_rows', 'row_count'],
     properties: { deleted_rows: count, row_count: count },
   },
+  ResultColumn: {
+    type: 'object',
+    required: ['name', 'type'],
+    properties: { name: { type: 'string' }, type: { type: 'string', description: "DuckDB's name for the type" } },
+  },
+  QueryResult: {
+    type: 'object',
+    required: ['columns', 'rows', 'row_count', 'truncated', 'elapsed_ms'],
+    properties: {
+      columns: { type: 'array', items: ref('ResultColumn') },
+      rows: { type: 'array', items: { type: 'object', additionalProperties: true, description: 'Column name → value, mapped to JSON as in §7' } },
+      row_count: count,
+      truncated: { type: 'boolean', description: 'true when the limit cut the result' },
+      elapsed_ms: count,
+    },
+    examples: [{ columns: [{ name: 'customer', type: 'VARCHAR' }, { name: 'total', type: 'DECIMAL(38,2)' }], rows: [{ customer: 'alice', total: '15.75' }], row_count: 1, truncated: false, elapsed_ms: 12 }],
+  },
+  Workspace: {
+    type: 'object',
+    required: ['id', 'name', 'branch', 'created_at', 'expires_at', 'size_bytes', 'tables'],
+    properties: {
+      id: { type: 'string', examples: ['w_3fa1c09b2d7e'] },
+      name: { type: 'string' },
+      branch: { type: 'string' },
+      created_at: timestamp,
+      expires_at: timestamp,
+      size_bytes: count,
+      tables: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'columns', 'row_count'],
+          properties: { name: { type: 'string' }, columns: { type: 'array', items: ref('ResultColumn') }, row_count: count },
+        },
+      },
+    },
+  },
+  WorkspaceList: {
+    type: 'object',
+    required: ['workspaces', 'total'],
+    properties: { workspaces: { type: 'array', items: ref('Workspace') }, total: count },
+  },
+  WorkspaceQueryResult: {
+    type: 'object',
+    required: ['results'],
+    properties: {
+      results: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['statement', 'columns', 'rows', 'row_count', 'changed_rows'],
+          properties: {
+            statement: { type: 'integer', minimum: 1 },
+            columns: { type: 'array', items: ref('ResultColumn') },
+            rows: { type: 'array', items: { type: 'object', additionalProperties: true }, description: 'At most 1000 rows, §7 mapping' },
+            row_count: count,
+            changed_rows: nullable(count),
+          },
+        },
+      },
+    },
+  },
+  UnloadResult: {
+    type: 'object',
+    required: ['table', 'imported_rows'],
+    properties: { table: ref('Table'), imported_rows: count },
+  },
 };
 
 const P = '/projects/:id';
@@ -369,6 +437,12 @@ const SUCCESS_BODY: Record<string, string> = {
   [`GET ${P}/api-keys/current`]: 'ApiKey',
   [`GET ${P}/api-keys/:key_id`]: 'ApiKey',
   [`POST ${P}/api-keys/:key_id/rotate`]: 'ApiKeyWithSecret',
+  [`POST ${P}/workspaces`]: 'Workspace',
+  [`GET ${P}/workspaces`]: 'WorkspaceList',
+  [`GET ${P}/workspaces/:ws`]: 'Workspace',
+  [`POST ${P}/workspaces/:ws/load`]: 'Workspace',
+  [`POST ${P}/workspaces/:ws/query`]: 'WorkspaceQueryResult',
+  [`POST ${P}/workspaces/:ws/unload`]: 'UnloadResult',
 };
 
 /** Success bodies that are not JSON objects. */
@@ -376,6 +450,12 @@ const SUCCESS_CONTENT: Record<string, Record<string, { schema: Schema }>> = {
   'GET /openapi.json': { [JSON_MEDIA]: { schema: { type: 'object', description: 'This document' } } },
   'GET /docs': { 'text/html': { schema: { type: 'string' } } },
   'GET /metrics': { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } },
+  [`POST ${P}/query`]: {
+    [JSON_MEDIA]: { schema: ref('QueryResult') },
+    'text/csv': { schema: { type: 'string', description: 'format=csv: CSV with a header row, streamed as query.csv' } },
+    'application/x-ndjson': { schema: { type: 'string', description: 'format=ndjson: one JSON object per line, streamed as query.ndjson' } },
+    'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary', contentMediaType: 'application/vnd.apache.parquet' } },
+  },
 };
 
 const exportContent = (): Record<string, { schema: Schema }> => ({
@@ -397,19 +477,19 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Body too large',
   415: 'Unsupported media type',
   422: 'Validation failed (body, query or a name in the path)',
-  429: 'Too many concurrent imports; retry after Retry-After seconds',
+  429: 'Too many concurrent imports or queries; retry after Retry-After seconds',
   500: 'Internal error; nothing half-done is left behind',
   503: 'Storage unavailable',
 };
 
 /** The contract's error codes by status (§1–§8). */
 const ERROR_CODES: Record<number, string[]> = {
-  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'main_branch_only', 'invalid_branch', 'not_in_main', 'nothing_to_merge'],
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'main_branch_only', 'invalid_branch', 'not_in_main', 'nothing_to_merge'],
   401: ['unauthorized'],
   403: ['forbidden', 'insufficient_scope', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'branch_exists', 'merge_conflict'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'branch_exists', 'merge_conflict'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   422: ['validation_error'],

@@ -40,6 +40,7 @@ import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { branchRoutes } from './routes/branches.ts';
+import { sqlRoutes } from './routes/sql.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -136,6 +137,7 @@ export const baseRoutes: RouteDef[] = [
   // Part II capabilities, one file each under src/routes/.
   ...keyRoutes,
   ...branchRoutes,
+  ...sqlRoutes,
 ];
 
 const BRANCH_BASE = `${P}/branches/:branch`;

@@ -14,6 +14,9 @@ import { reconcileBranches } from './storage/branch-recovery.ts';
 import { recoverMerges } from './storage/merge.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
+import { WorkspaceCatalog } from './storage/catalog/workspaces.ts';
+import { SqlService } from './storage/sql/sandbox.ts';
+import { reconcileWorkspaces, workspaceSweepTask } from './storage/sql/workspaces.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -51,6 +54,10 @@ export interface Services {
   clock: Clock;
   /** The one background sweeper for everything that expires; modules register tasks at start. */
   sweeper: Sweeper;
+  /** §17: the SQL sandboxes (statement check, private folder, view catalogs, query slots, workspace locks). */
+  sql: SqlService;
+  /** §17: workspace records. */
+  workspaces: WorkspaceCatalog;
   close(): Promise<void>;
 }
 
@@ -59,7 +66,7 @@ export const VERSION = '0.1.0';
 /** Creates the §9 folders that are missing; returns the names of those it created. */
 export async function ensureLayout(paths: StoragePaths): Promise<string[]> {
   const created: string[] = [];
-  for (const [name, dir] of Object.entries(paths.folders)) {
+  for (const [name, dir] of Object.entries({ ...paths.folders, ...paths.moreFolders })) {
     if (!existsSync(dir)) {
       await mkdir(dir, { recursive: true });
       created.push(name);
@@ -131,6 +138,8 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       activeImports: () => activeImports.count,
     });
     const sweeper = new Sweeper(clock, logger);
+    const sql = await SqlService.open({ config, paths, registry, db, logger });
+    const workspaces = await WorkspaceCatalog.load(catalog.store);
     const services: Services = {
       config,
       version: VERSION,
@@ -146,11 +155,14 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       metrics,
       clock,
       sweeper,
+      sql,
+      workspaces,
       async close() {
         if (closed) return;
         closed = true;
         await sweeper.stop();
         await keys.stop().catch((error) => logger.error({ event: 'shutdown', err: (error as Error).message }, 'could not record key uses'));
+        await sql.close();
         await registry.settle();
         await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();
@@ -168,6 +180,8 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       };
     }
     keys.startFlushing((error) => logger.error({ event: 'keys', err: (error as Error).message }, 'could not record key uses'));
+    await reconcileWorkspaces(services);
+    sweeper.register(workspaceSweepTask(services));
     sweeper.start();
     return services;
   } catch (error) {

@@ -393,4 +393,17 @@ describe('§11 scope matrix', () => {
     }
     expect(t.services.branches.get(fixture.id, fixture.branch)).toBeDefined();
   });
+  it("a bucket-restricted key's SQL sees only its buckets", async () => {
+    const key = fixture.keys['bucket read'];
+    const own = await t.callJson('POST', `/projects/${fixture.id}/query`, { key, body: { sql: `SELECT count(*) AS n FROM ${ALLOWED}.orders` } });
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+    expect(own.body.rows).toEqual([{ n: 1 }]);
+    const other = await t.callJson('POST', `/projects/${fixture.id}/query`, { key, body: { sql: `SELECT count(*) AS n FROM ${OTHER}.orders` } });
+    expect(other.status).toBe(400);
+    expect(other.body.detail.error).toBe('invalid_query');
+    expect(JSON.stringify(other.body)).not.toContain('"n"');
+    const unrestricted = await t.callJson('POST', `/projects/${fixture.id}/query`, { key: fixture.keys.read, body: { sql: `SELECT count(*) AS n FROM ${OTHER}.orders` } });
+    expect(unrestricted.status).toBe(200);
+  });
+
 });

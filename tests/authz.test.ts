@@ -65,6 +65,14 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'GET /projects/:id/api-keys/:key_id': () => ({}),
   'DELETE /projects/:id/api-keys/:key_id': () => ({}),
   'POST /projects/:id/api-keys/:key_id/rotate': () => ({}),
+  'POST /projects/:id/query': () => ({ body: { sql: 'SELECT * FROM sales.orders' } }),
+  'POST /projects/:id/workspaces': () => ({ body: { name: 'planted' } }),
+  'GET /projects/:id/workspaces': () => ({}),
+  'GET /projects/:id/workspaces/:ws': () => ({}),
+  'DELETE /projects/:id/workspaces/:ws': () => ({}),
+  'POST /projects/:id/workspaces/:ws/load': () => ({ body: { tables: [{ source: 'sales.orders', destination: 'o' }] } }),
+  'POST /projects/:id/workspaces/:ws/query': () => ({ body: { sql: 'CREATE TABLE planted AS SELECT 1' } }),
+  'POST /projects/:id/workspaces/:ws/unload': () => ({ body: { source: 'o', bucket: 'sales', table: 'orders' } }),
 };
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
@@ -112,8 +120,14 @@ async function makeVictim(id: string): Promise<string> {
   }
   await ok('POST', `/projects/${id}/buckets/linked_in/link`, 201, { body: { source_project_id: 'partner', source_bucket_name: 'bait_linked' }, key });
   await ok('POST', `/projects/${id}/api-keys`, 201, { body: { scope: 'read', description: 'spare key' }, key });
+  const ws = await ok('POST', `/projects/${id}/workspaces`, 201, { body: {}, key });
+  victimWorkspaces.set(id, ws.id);
+  await ok('POST', `/projects/${id}/workspaces/${ws.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
   return key;
 }
+
+/** Each victim's workspace (the `:ws` of workspace routes). */
+const victimWorkspaces = new Map<string, string>();
 
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -146,7 +160,8 @@ async function snapshot(id: string, key: string) {
   // Its API keys (not their last use, which the victim's own calls move), and that its own key still works.
   const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
-  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks };
+  const workspaces = t.services.workspaces.list(id, 'default').map((w) => ({ ...w }));
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
@@ -154,7 +169,8 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':id', id)
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
-    .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000');
+    .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000')
+    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 
@@ -205,7 +221,7 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
       expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
       if (route.method === 'GET') {
         expect(text.length).toBeGreaterThan(0);
-      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export')) {
+      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !route.path.endsWith('/:id/query')) {
         expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
       }
     });

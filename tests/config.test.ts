@@ -32,6 +32,8 @@ describe('parseConfig', () => {
       duckdbMemoryLimit: '4GB',
       maxImportBytes: 10e9,
       maxConcurrentImports: 4,
+      maxConcurrentQueries: 4,
+      queryMemoryLimit: '1GB',
       logLevel: 'debug',
     });
   });
@@ -53,6 +55,8 @@ describe('parseConfig', () => {
       DUCKDB_MEMORY_LIMIT: '512MiB',
       MAX_IMPORT_BYTES: '1GB',
       MAX_CONCURRENT_IMPORTS: '8',
+      MAX_CONCURRENT_QUERIES: '3',
+      QUERY_MEMORY_LIMIT: '256MB',
       LOG_LEVEL: 'error',
     });
     expect(config).toEqual({
@@ -65,8 +69,16 @@ describe('parseConfig', () => {
       duckdbMemoryLimit: '512MiB',
       maxImportBytes: 1e9,
       maxConcurrentImports: 8,
+      maxConcurrentQueries: 3,
+      queryMemoryLimit: '256MB',
       logLevel: 'error',
     });
+  });
+
+  it('refuses a malformed QUERY_MEMORY_LIMIT or MAX_CONCURRENT_QUERIES, naming the variable', () => {
+    expect(() => parseConfig({ QUERY_MEMORY_LIMIT: 'lots' })).toThrow(/QUERY_MEMORY_LIMIT/);
+    expect(() => parseConfig({ MAX_CONCURRENT_QUERIES: '0' })).toThrow(/MAX_CONCURRENT_QUERIES/);
+    expect(parseConfig({ QUERY_MEMORY_LIMIT: '1048576' }).queryMemoryLimit).toBe('1048576B');
   });
 
   it('ignores variables it does not know', () => {

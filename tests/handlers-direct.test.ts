@@ -61,6 +61,14 @@ import { deleteKey } from '../handlers/keys/delete.ts';
 import { getKey } from '../handlers/keys/get.ts';
 import { listKeys } from '../handlers/keys/list.ts';
 import { rotateKey } from '../handlers/keys/rotate.ts';
+import { queryProject } from '../handlers/sql/query.ts';
+import { createWorkspace } from '../handlers/workspaces/create.ts';
+import { deleteWorkspace } from '../handlers/workspaces/delete.ts';
+import { getWorkspace } from '../handlers/workspaces/get.ts';
+import { listWorkspaces } from '../handlers/workspaces/list.ts';
+import { loadWorkspace } from '../handlers/workspaces/load.ts';
+import { queryWorkspace } from '../handlers/workspaces/query.ts';
+import { unloadWorkspace } from '../handlers/workspaces/unload.ts';
 
 import { getBranchChanges } from '../handlers/branches/changes.ts';
 import { createBranch } from '../handlers/branches/create.ts';
@@ -925,6 +933,26 @@ describe('handlers/projects/delete.ts', () => {
   });
 });
 
+describe('SQL and workspace handlers, called directly', () => {
+  it('query, then a workspace from create to delete', async () => {
+    await invoke(createProject, 'POST', '/projects', {}, { id: 'sqld' });
+    await invoke(createBucket, 'POST', '/projects/sqld/buckets', { id: 'sqld' }, { name: 'b' });
+    await invoke(createTable, 'POST', '/projects/sqld/buckets/b/tables', { id: 'sqld', bucket: 'b' }, { name: 't', columns: [{ name: 'x', type: 'INTEGER' }] });
+    const q = await invoke(queryProject, 'POST', '/projects/sqld/query', { id: 'sqld' }, { sql: 'SELECT count(*) AS n FROM b.t' });
+    expect(q.body.rows).toEqual([{ n: 0 }]);
+    const ws = await invoke(createWorkspace, 'POST', '/projects/sqld/workspaces', { id: 'sqld' }, {});
+    expect(ws.status).toBe(201);
+    const p = { id: 'sqld', ws: ws.body.id };
+    expect((await invoke(listWorkspaces, 'GET', '/projects/sqld/workspaces', { id: 'sqld' })).body.total).toBe(1);
+    expect((await invoke(loadWorkspace, 'POST', `/projects/sqld/workspaces/${p.ws}/load`, p, { tables: [{ source: 'b.t', destination: 't' }] })).status).toBe(200);
+    expect((await invoke(queryWorkspace, 'POST', `/projects/sqld/workspaces/${p.ws}/query`, p, { sql: 'INSERT INTO t VALUES (5)' })).body.results[0].changed_rows).toBe(1);
+    const u = await invoke(unloadWorkspace, 'POST', `/projects/sqld/workspaces/${p.ws}/unload`, p, { source: 't', bucket: 'b', table: 't' });
+    expect(u.body.imported_rows).toBe(1);
+    expect((await invoke(getWorkspace, 'GET', `/projects/sqld/workspaces/${p.ws}`, p)).body.tables[0].row_count).toBe(1);
+    expect((await invoke(deleteWorkspace, 'DELETE', `/projects/sqld/workspaces/${p.ws}`, p)).status).toBe(204);
+  });
+});
+
 describe('every handler file is covered above', () => {
   it('lists no handler export that this file does not import', async () => {
     const imported = [
@@ -936,6 +964,7 @@ describe('every handler file is covered above', () => {
       grantReadonly, linkBucket, revokeReadonly, shareBucket, listSharedBuckets, unlinkBucket, unshareBucket,
       createKey, getCurrentKey, deleteKey, getKey, listKeys, rotateKey,
       createBranch, listBranches, getBranch, deleteBranch, getBranchChanges, resetTable, mergeTable,
+      queryProject, createWorkspace, deleteWorkspace, getWorkspace, listWorkspaces, loadWorkspace, queryWorkspace, unloadWorkspace,
     ];
     const { routes } = await import('../src/routes.ts');
     const routed = new Set(routes.map((r) => r.handler));

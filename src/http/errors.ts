@@ -49,6 +49,14 @@ export const errors = {
     new HttpError(400, 'main_branch_only', `This route works only in the default branch, not in branch ${branch}`, { branch_id: branch }),
   invalidBranch: (message: string, branch: string) => new HttpError(400, 'invalid_branch', message, { branch_id: branch }),
   forbidden: (message: string, details?: Record<string, unknown>) => new HttpError(403, 'forbidden', message, details),
+  invalidQuery: (message: string, details?: Record<string, unknown>) => new HttpError(400, 'invalid_query', message, details),
+  queryFailed: (message: string, details?: Record<string, unknown>) => new HttpError(400, 'query_failed', message, details),
+  queryTimeout: (seconds: number, details?: Record<string, unknown>) =>
+    new HttpError(400, 'query_timeout', `The query ran longer than its timeout of ${seconds} s and was stopped`, { timeout_seconds: seconds, ...details }),
+  tooManyQueries: (limit: number) =>
+    new HttpError(429, 'too_many_requests', `Too many SQL queries at once (at most ${limit}); retry later`, { limit }, { 'retry-after': '1' }),
+  workspaceNotFound: (projectId: string, workspaceId: string) =>
+    notFound('workspace_not_found', `Workspace ${workspaceId} not found in project ${projectId}`, { project_id: projectId, workspace_id: workspaceId }),
   insufficientScope: (required: string, scope: string) =>
     new HttpError(403, 'insufficient_scope', `This route needs a key of scope ${required}; this key has scope ${scope}`, { required, scope }),
 };

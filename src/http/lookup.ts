@@ -1,3 +1,4 @@
+import { allowedBuckets } from '../auth/guards.ts';
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
 import type { BranchRecord } from '../storage/catalog/branches.ts';
@@ -114,4 +115,17 @@ export function writableTableFromPath(ctx: HandlerContext): { project: ProjectRe
   const { bucket } = bucketFromPath(ctx);
   requireWritable(bucket);
   return tableFromPath(ctx);
+}
+
+/**
+ * The buckets the calling key is restricted to (§11), or null when it may see every bucket.
+ * Keys carry the list as `buckets` on their principal once bucket-restricted keys exist.
+ */
+export function keyBuckets(ctx: HandlerContext): readonly string[] | null {
+  return allowedBuckets(ctx.principal);
+}
+
+/** §11: a key restricted to some buckets cannot use workspaces (403 `forbidden`). */
+export function refuseBucketRestrictedKey(ctx: HandlerContext): void {
+  if (keyBuckets(ctx) !== null) throw errors.forbidden('A key restricted to some buckets cannot use workspaces', { project_id: ctx.params.id });
 }

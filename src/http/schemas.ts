@@ -53,3 +53,5 @@ export const SettingsSchema = v.nullable(
     v.record(v.string(), v.unknown()),
   ),
 );
+
+export const WorkspaceIdSchema = v.pipe(v.string(), v.regex(/^w_[a-z0-9]{1,40}$/, 'Workspace id must look like w_ followed by lowercase letters and digits'));

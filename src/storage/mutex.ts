@@ -56,6 +56,11 @@ export class RwLock {
     return this.readers === 0 && !this.writer && this.queue.length === 0;
   }
 
+  /** How many callers hold or wait for the lock. */
+  get waiting(): number {
+    return this.readers + (this.writer ? 1 : 0) + this.queue.length;
+  }
+
   async shared<T>(work: () => Promise<T>): Promise<T> {
     if (this.writer || this.queue.length) await new Promise<void>((wake) => this.queue.push({ exclusive: false, wake }));
     else this.readers++;
@@ -100,6 +105,13 @@ export class RwLock {
 /** One readers–writer lock per key, forgotten when idle. */
 export class KeyedRwLock {
   private readonly locks = new Map<string, RwLock>();
+
+  /** How many calls hold or wait for any lock. */
+  get waiting(): number {
+    let n = 0;
+    for (const lock of this.locks.values()) n += lock.waiting;
+    return n;
+  }
 
   run<T>(key: string, mode: 'shared' | 'exclusive', work: () => Promise<T>): Promise<T> {
     let lock = this.locks.get(key);

@@ -12,6 +12,7 @@ export class StoragePaths {
   readonly duckdbDir: string;
   readonly filesDir: string;
   readonly snapshotsDir: string;
+  readonly workspacesDir: string;
   readonly metadataFile: string;
   readonly adminKeyFile: string;
 
@@ -20,12 +21,28 @@ export class StoragePaths {
     this.duckdbDir = join(this.dataDir, 'duckdb');
     this.filesDir = join(this.dataDir, 'files');
     this.snapshotsDir = join(this.dataDir, 'snapshots');
+    this.workspacesDir = join(this.dataDir, 'workspaces');
     this.metadataFile = join(this.dataDir, 'metadata.duckdb');
     this.adminKeyFile = join(this.dataDir, 'admin.key');
   }
 
   get folders(): Record<'data_dir' | 'duckdb_dir' | 'files_dir' | 'snapshots_dir', string> {
     return { data_dir: this.dataDir, duckdb_dir: this.duckdbDir, files_dir: this.filesDir, snapshots_dir: this.snapshotsDir };
+  }
+
+  /** Folders created at start besides `folders` (which /health and /backend/init report). */
+  get moreFolders(): Record<'workspaces_dir', string> {
+    return { workspaces_dir: this.workspacesDir };
+  }
+
+  /** §17: `workspaces/project_{id}/`. */
+  projectWorkspacesDir(projectId: string): string {
+    return this.inside(this.workspacesDir, `project_${segment(projectId)}`);
+  }
+
+  /** §17: `workspaces/project_{id}/{ws}.duckdb`. */
+  workspaceFile(projectId: string, workspaceId: string): string {
+    return this.inside(this.projectWorkspacesDir(projectId), `${segment(workspaceId)}.duckdb`);
   }
 
   projectDir(projectId: string): string {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { KeyedMutex, KeyedRwLock, Mutex } from './mutex.ts';
+import { KeyedRwLock, Mutex } from './mutex.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 interface Attachment {
@@ -31,7 +31,7 @@ export class TableGoneError extends Error {
 export class AttachmentRegistry {
   private readonly attachments = new Map<string, Attachment>();
   private readonly ddl = new Mutex();
-  private readonly writeLocks = new KeyedMutex();
+  private readonly writeLocks = new KeyedRwLock();
   private readonly folderLocks = new KeyedRwLock();
   private readonly closing = new Set<string>();
   private counter = 0;
@@ -144,7 +144,7 @@ export class AttachmentRegistry {
    */
   withWriteLock<T>(path: string, work: () => Promise<T>): Promise<T> {
     // Keyed without case: `Orders` and `orders` are one table name.
-    return this.writeLocks.run(path.toLowerCase(), async () => {
+    return this.writeLocks.run(path.toLowerCase(), 'exclusive', async () => {
       const result = await work();
       await this.checkpoint(path);
       return result;
@@ -161,6 +161,15 @@ export class AttachmentRegistry {
     } catch {
       /* the DETACH checkpoints instead */
     }
+  }
+
+  /**
+   * Runs `work` holding the table's write lock shared: writers of the table wait until it is
+   * done, other shared holders do not. For readers outside this instance (the SQL sandboxes),
+   * which must not read a file while this instance writes or checkpoints it.
+   */
+  withReadLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+    return this.writeLocks.run(path.toLowerCase(), 'shared', work);
   }
 
   /**

@@ -1,0 +1,11 @@
+import type { Handler } from '../../src/context.ts';
+import { json } from '../../src/http/respond.ts';
+import { workspaceView } from '../../src/storage/sql/workspaces.ts';
+import { workspaceProject } from './lookup.ts';
+
+/** GET /projects/{id}/workspaces — the default branch's workspaces, oldest first. */
+export const listWorkspaces: Handler = (_request, ctx) => {
+  const project = workspaceProject(ctx);
+  const workspaces = ctx.services.workspaces.list(project.id, 'default').map((w) => workspaceView(ctx.services, w));
+  return json({ workspaces, total: workspaces.length });
+};

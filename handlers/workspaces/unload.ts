@@ -1,0 +1,33 @@
+import * as v from 'valibot';
+import type { Handler } from '../../src/context.ts';
+import { errors } from '../../src/http/errors.ts';
+import { requireWritable } from '../../src/http/lookup.ts';
+import { readJson } from '../../src/http/request.ts';
+import { json } from '../../src/http/respond.ts';
+import { BucketNameSchema, ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
+import { tableView } from '../../src/http/views.ts';
+import { unloadWorkspace as unloadFrom } from '../../src/storage/sql/workspaces.ts';
+import { workspaceFromPath } from './lookup.ts';
+
+export const UnloadWorkspaceSchema = v.object({
+  source: TableNameSchema,
+  bucket: BucketNameSchema,
+  table: TableNameSchema,
+  incremental: v.optional(v.boolean(), false),
+  primary_key: v.optional(v.pipe(v.array(ColumnNameSchema), v.maxLength(32, 'At most 32 key columns')), []),
+});
+
+/** POST /projects/{id}/workspaces/{ws}/unload — a workspace table into a storage table. */
+export const unloadWorkspace: Handler = async (request, ctx) => {
+  const { project, workspace } = workspaceFromPath(ctx);
+  const body = await readJson(request, UnloadWorkspaceSchema);
+  const bucket = ctx.services.catalog.getBucket(project.id, body.bucket);
+  if (!bucket) throw errors.bucketNotFound(project.id, body.bucket);
+  requireWritable(bucket);
+  const { table, importedRows } = await unloadFrom(
+    ctx.services,
+    workspace,
+    { source: body.source, projectId: project.id, bucket: bucket.name, table: body.table, incremental: body.incremental, primaryKey: body.primary_key },
+  );
+  return json({ table: await tableView(ctx.services, table, bucket.name), imported_rows: importedRows });
+};

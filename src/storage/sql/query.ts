@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { DuckDBDataChunk, DuckDBResult, DuckDBType } from '@duckdb/node-api';
+import { errors } from '../../http/errors.ts';
+import type { Catalog } from '../catalog.ts';
+import { exportHeaders } from '../export.ts';
+import type { StoragePaths } from '../paths.ts';
+import { integerLiteral, quoteLiteral } from '../sql.ts';
+import { toJsonValue, type JsonValue } from '../values.ts';
+import { GateError, READ_STATEMENTS } from './gate.ts';
+import { prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
+import type { Sandbox, SqlService, TableLease } from './sandbox.ts';
+import { visibleTables } from './scope.ts';
+
+export const QUERY_FORMATS = ['json', 'csv', 'ndjson', 'parquet'] as const;
+export type QueryFormat = (typeof QUERY_FORMATS)[number];
+
+export interface QueryDeps {
+  catalog: Catalog;
+  paths: StoragePaths;
+  sql: SqlService;
+}
+
+export interface QueryInput {
+  projectId: string;
+  sql: string;
+  limit: number;
+  timeoutSeconds: number;
+  format: QueryFormat;
+  /** The buckets a restricted key may see (§11); null: every bucket of the project. */
+  allowedBuckets: readonly string[] | null;
+  /** Aborted when the client goes away: the query is stopped. */
+  signal?: AbortSignal;
+}
+
+export type QueryOutput =
+  | { kind: 'json'; body: { columns: ColumnInfo[]; rows: Record<string, JsonValue>[]; row_count: number; truncated: boolean; elapsed_ms: number } }
+  | { kind: 'stream'; body: ReadableStream<Uint8Array>; headers: Record<string, string> };
+
+/**
+ * §17 `POST P/query`: checks the statement, takes the tables it names (their writers wait
+ * meanwhile), and runs it in its own sandboxed instance under the timeout. JSON answers
+ * are read whole (at most `limit` rows); the other formats stream, and whatever ends the
+ * stream frees the sandbox, the tables and the concurrency slot.
+ */
+export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<QueryOutput> {
+  const { sql } = deps;
+  const release = sql.tryAcquireSlot();
+  if (!release) throw errors.tooManyQueries(deps.sql.maxQueries);
+  const started = performance.now();
+  let lease: TableLease | undefined;
+  let sandbox: Sandbox | undefined;
+  let timer: QueryTimer | undefined;
+  let handedOver = false;
+  const cleanup = async () => {
+    timer?.stop();
+    sandbox?.close();
+    await lease?.release();
+    release();
+  };
+  const fail = (error: unknown) => {
+    throw queryError(error, timer, (text) => sql.scrub(text));
+  };
+  try {
+    const visible = visibleTables(deps.catalog, deps.paths, input.projectId, input.allowedBuckets);
+    const checked = await sql.check(input.sql, visible.gateScope(sql.systemNames)).catch(fail);
+    if (checked.explain && (input.format === 'csv' || input.format === 'parquet')) {
+      throw errors.invalidQuery('EXPLAIN can be answered as json or ndjson only');
+    }
+    const seen = new Map<string, NonNullable<ReturnType<typeof visible.resolve>>>();
+    for (const ref of checked.refs) {
+      const table = visible.resolve(ref.schema, ref.table)!;
+      seen.set(`${table.schema.toLowerCase()}\0${table.name.toLowerCase()}`, table);
+    }
+    lease = await sql.lease([...seen.values()]);
+    const catalogFile = await sql.viewCatalog(lease);
+    const output = input.format === 'csv' || input.format === 'parquet' ? join(sql.root, `out-${randomUUID()}.${input.format}`) : undefined;
+    sandbox = await sql.openQuerySandbox(catalogFile, lease, output ? [output] : []);
+    const connection = sandbox.connection;
+    timer = new QueryTimer(connection, input.timeoutSeconds);
+    const onAbort = () => timer?.interrupt();
+    input.signal?.addEventListener('abort', onAbort, { once: true });
+    if (input.signal?.aborted) timer.interrupt();
+    try {
+      const prepared = await prepareOne(connection, input.sql).catch(fail);
+      if (!READ_STATEMENTS.has(prepared.statementType)) throw errors.invalidQuery('Only SELECT-like statements and EXPLAIN of them are allowed');
+      if (timer.fired) fail(new Error('interrupted'));
+
+      if (input.format === 'json') {
+        const result = await prepared.stream().catch(fail);
+        const read = await readResult(result, input.limit, input.limit + 1, timer).catch(fail);
+        return {
+          kind: 'json',
+          body: {
+            columns: read.columns,
+            rows: read.rows,
+            row_count: read.rows.length,
+            truncated: read.produced > input.limit,
+            elapsed_ms: Math.round(performance.now() - started),
+          },
+        };
+      }
+
+      if (output) {
+        // DuckDB's own writer; the statement is DuckDB's rendering of the checked tree, so the
+        // text written into COPY is exactly what was checked.
+        const canonical = await sql.withParser(async (c) =>
+          String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [JSON.stringify({ error: false, statements: [checked.tree] })])).getRows()[0]![0]),
+        );
+        const options = input.format === 'csv' ? "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'" : 'FORMAT parquet';
+        await connection
+          .run(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
+          .catch(async (error) => {
+            await rm(output, { force: true });
+            return fail(error);
+          });
+        if (timer.fired) {
+          await rm(output, { force: true });
+          fail(new Error('interrupted'));
+        }
+        await cleanup();
+        handedOver = true;
+        return { kind: 'stream', body: fileStream(output), headers: exportHeaders('query', input.format, false) };
+      }
+
+      const result = await prepared.stream().catch(fail);
+      // The first chunk is read before answering, so an error there is an ordinary error response.
+      const first = await result.fetchChunk().catch(fail);
+      if (timer.fired) fail(new Error('interrupted'));
+      const stream = ndjsonStream(result, first, input.limit, timer, cleanup);
+      handedOver = true;
+      return { kind: 'stream', body: stream, headers: exportHeaders('query', 'ndjson', false) };
+    } finally {
+      input.signal?.removeEventListener('abort', onAbort);
+    }
+  } finally {
+    if (!handedOver) await cleanup();
+  }
+}
+
+/** A finished output file as a body; the file is removed once read or abandoned. */
+function fileStream(path: string): ReadableStream<Uint8Array> {
+  const node = createReadStream(path, { highWaterMark: 256 * 1024 });
+  const remove = () => void rm(path, { force: true });
+  node.on('close', remove);
+  return Readable.toWeb(node) as ReadableStream<Uint8Array>;
+}
+
+/**
+ * NDJSON from a streamed result, one chunk per pull, at most `limit` rows. An interrupted
+ * result ends silently in DuckDB, so the timer is asked: a timeout errors the body, and the
+ * server then breaks the connection, so a cut result never looks complete.
+ */
+function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit: number, timer: QueryTimer, cleanup: () => Promise<void>): ReadableStream<Uint8Array> {
+  let pending: DuckDBDataChunk | null | undefined = first;
+  const names = result.columnNames();
+  const types: DuckDBType[] = result.columnTypes();
+  let sent = 0;
+  let done = false;
+  const finish = async () => {
+    if (done) return;
+    done = true;
+    await cleanup();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        let chunk: DuckDBDataChunk | null;
+        if (pending !== undefined) {
+          chunk = pending;
+          pending = undefined;
+        } else chunk = sent < limit ? await result.fetchChunk() : null;
+        if (timer.fired) throw errors.queryTimeout(timer.seconds);
+        if (!chunk || chunk.rowCount === 0) {
+          await finish();
+          controller.close();
+          return;
+        }
+        let text = '';
+        for (const row of chunk.getRows()) {
+          if (sent >= limit) break;
+          const out: Record<string, JsonValue> = {};
+          for (let i = 0; i < names.length; i++) out[names[i]!] = toJsonValue(row[i]!, types[i]);
+          text += `${JSON.stringify(out)}\n`;
+          sent++;
+        }
+        controller.enqueue(Buffer.from(text));
+      } catch (error) {
+        await finish();
+        controller.error(error instanceof GateError ? errors.invalidQuery(error.message) : error);
+      }
+    },
+    async cancel() {
+      timer.interrupt();
+      await finish();
+    },
+  });
+}

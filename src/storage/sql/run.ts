@@ -1,0 +1,98 @@
+import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBResult } from '@duckdb/node-api';
+import { errors, type HttpError } from '../../http/errors.ts';
+import { toJsonValue, type JsonValue } from '../values.ts';
+import { GateError } from './gate.ts';
+
+/**
+ * A timer that interrupts a connection. Streamed results end silently when interrupted, so
+ * it remembers that it fired; and it keeps interrupting until stopped, since an interrupt
+ * that lands between two DuckDB calls would otherwise be lost to the next one.
+ */
+export class QueryTimer {
+  fired = false;
+  private handle: NodeJS.Timeout;
+  private repeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly connection: DuckDBConnection,
+    readonly seconds: number,
+  ) {
+    this.handle = setTimeout(() => this.interrupt(), seconds * 1000);
+  }
+
+  /** Stops the running statement now (the timeout, or the client went away). */
+  interrupt(): void {
+    if (this.fired) return;
+    this.fired = true;
+    this.connection.interrupt();
+    this.repeat = setInterval(() => this.connection.interrupt(), 50);
+  }
+
+  stop(): void {
+    clearTimeout(this.handle);
+    if (this.repeat) clearInterval(this.repeat);
+  }
+}
+
+/** What DuckDB reports about the statement itself (syntax, names, types) rather than about running it. */
+const STATEMENT_ERROR = /^(Parser|Binder|Catalog|Syntax|Not implemented) Error/;
+const EXTRACT_PREFIX = /^Failed to extract statements: /;
+
+/**
+ * A DuckDB failure as the contract's error: `query_timeout` after the timer fired,
+ * `invalid_query` for the statement's own faults, `query_failed` for the rest (runtime
+ * errors, over QUERY_MEMORY_LIMIT). Messages have host paths removed.
+ */
+export function queryError(error: unknown, timer: QueryTimer | undefined, scrub: (text: string) => string, details?: Record<string, unknown>): HttpError {
+  if (timer?.fired) return errors.queryTimeout(timer.seconds, details);
+  if (error instanceof GateError) return errors.invalidQuery(scrub(error.message), details);
+  const message = scrub(error instanceof Error ? error.message : String(error)).replace(EXTRACT_PREFIX, '');
+  if (STATEMENT_ERROR.test(message)) return errors.invalidQuery(message, details);
+  return errors.queryFailed(message, details);
+}
+
+export interface ColumnInfo {
+  name: string;
+  type: string;
+}
+
+export interface RowsRead {
+  columns: ColumnInfo[];
+  rows: Record<string, JsonValue>[];
+  /** Rows the statement produced (counted to the end, or to `countUpTo`). */
+  produced: number;
+}
+
+/** Prepares the only statement of `sql` (binding it: unknown names fail here, nothing runs). */
+export async function prepareOne(c: DuckDBConnection, sql: string): Promise<DuckDBPreparedStatement> {
+  const extracted = await c.extractStatements(sql);
+  if (extracted.count !== 1) throw new GateError('Exactly one statement is allowed');
+  return extracted.prepare(0);
+}
+
+/**
+ * Reads a streamed result: the first `keep` rows mapped by §7, and the number of rows up
+ * to `countUpTo` (stops reading there). Throws when the timer fired, as the stream itself
+ * ends without an error when interrupted.
+ */
+export async function readResult(result: DuckDBResult, keep: number, countUpTo: number, timer: QueryTimer): Promise<RowsRead> {
+  const names = result.columnNames();
+  const types = result.columnTypes();
+  const rows: Record<string, JsonValue>[] = [];
+  let produced = 0;
+  while (produced < countUpTo) {
+    const chunk = await result.fetchChunk();
+    if (timer.fired) throw new Error('interrupted');
+    if (!chunk || chunk.rowCount === 0) break;
+    if (rows.length < keep) {
+      for (const row of chunk.getRows()) {
+        if (rows.length >= keep) break;
+        const out: Record<string, JsonValue> = {};
+        for (let i = 0; i < names.length; i++) out[names[i]!] = toJsonValue(row[i]!, types[i]);
+        rows.push(out);
+      }
+    }
+    produced += chunk.rowCount;
+  }
+  return { columns: names.map((name, i) => ({ name, type: types[i]!.toString() })), rows, produced: Math.min(produced, countUpTo) };
+}

@@ -1,0 +1,374 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { copyFile, constants, link, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.ts';
+import type { Database } from '../db.ts';
+import { KeyedMutex } from '../mutex.ts';
+import type { StoragePaths } from '../paths.ts';
+import { TableGoneError, type AttachmentRegistry } from '../registry.ts';
+import { quoteIdent, quoteLiteral } from '../sql.ts';
+import { checkReadStatement, type CheckedStatement, type GateScope } from './gate.ts';
+
+export interface SqlDeps {
+  config: Config;
+  paths: StoragePaths;
+  registry: AttachmentRegistry;
+  db: Database;
+  logger: Logger;
+}
+
+/** A storage table as a sandbox shows it: `schema.name` over the rows of the file at `path`. */
+export interface SandboxTable {
+  /** The bucket's name in the caller's project (a linked bucket's own name). */
+  schema: string;
+  name: string;
+  /** The real table file (the source's, for a linked bucket). */
+  path: string;
+}
+
+/**
+ * Table files a sandbox may read, held for it: each table's write lock is held shared (its
+ * writers wait), no un-checkpointed change of the main instance is left in a WAL, and the
+ * files are hard-linked into a private folder (so SQL never sees a path of the data folder).
+ * `files[i]` is attached as `_t{i}`; the view catalog names them the same way.
+ */
+export interface TableLease {
+  dir: string;
+  tables: SandboxTable[];
+  files: string[];
+  release(): Promise<void>;
+}
+
+/** One sandboxed DuckDB instance and its connection; `close` ends both. */
+export interface Sandbox {
+  connection: DuckDBConnection;
+  close(): void;
+}
+
+const VIEWS_ALIAS = '_storage';
+const alias = (i: number) => `_t${i}`;
+
+/** Holds the shared lock of one table until the returned function is called. */
+function holdReadLock(registry: AttachmentRegistry, path: string): Promise<() => void> {
+  return new Promise((acquired, failed) => {
+    registry.withReadLock(path, () => new Promise<void>((done) => acquired(done))).catch(failed);
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The SQL service of §17: a parser instance for the statement check, the private folder
+ * the sandboxes read from, cached view catalogs, the count of running queries and the
+ * per-workspace locks. User SQL never runs on the instance that serves the catalog.
+ */
+export class SqlService {
+  /** Queries (and workspace queries) running now, against MAX_CONCURRENT_QUERIES. */
+  private running = 0;
+  private readonly catalogs = new Map<string, Promise<string>>();
+  /** One request at a time per workspace (keyed by file path). */
+  readonly workspaceLocks = new KeyedMutex();
+
+  private constructor(
+    private readonly deps: SqlDeps,
+    /** Private folder for hard links, view catalogs and query output. */
+    readonly root: string,
+    /** Whether `root` is on the data folder's file system (hard links work). */
+    private readonly linkable: boolean,
+    private readonly parser: DuckDBInstance,
+    readonly systemNames: ReadonlySet<string>,
+  ) {}
+
+  static async open(deps: SqlDeps): Promise<SqlService> {
+    await removeStaleRoots(tmpdir());
+    // A private folder in the system's temporary folder keeps the data folder's path out of
+    // every setting a sandbox shows, when hard links reach it from the data folder.
+    let root = await mkdtemp(join(tmpdir(), `dsa-sql-${process.pid}-`));
+    let linkable = await canLink(deps.paths.filesDir, root);
+    if (!linkable) {
+      await rm(root, { recursive: true, force: true });
+      root = join(deps.paths.filesDir, `.sql-${randomUUID()}`);
+      await mkdir(root, { recursive: true });
+      linkable = await canLink(deps.paths.filesDir, root);
+    }
+    await mkdir(join(root, 'catalogs'), { recursive: true });
+    const parser = await DuckDBInstance.create(':memory:', { ...sandboxOptions(root, deps.config), memory_limit: '64MB', threads: '1' });
+    const names = new Set<string>();
+    const c = await parser.connect();
+    try {
+      await c.run('SET enable_external_access = false');
+      await c.run('SET lock_configuration = true');
+      const rows = await c.runAndReadAll(
+        `SELECT lower(view_name) FROM duckdb_views() UNION SELECT lower(table_name) FROM duckdb_tables()
+         UNION SELECT lower(function_name) FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro')`,
+      );
+      for (const [name] of rows.getRows()) names.add(String(name));
+      for (const name of ['sqlite_master', 'sqlite_schema', 'sqlite_temp_master', 'sqlite_temp_schema']) names.add(name);
+    } finally {
+      c.closeSync();
+    }
+    return new SqlService(deps, root, linkable, parser, names);
+  }
+
+  /** A slot among MAX_CONCURRENT_QUERIES, or undefined when all are taken. */
+  tryAcquireSlot(): (() => void) | undefined {
+    if (this.running >= this.deps.config.maxConcurrentQueries) return undefined;
+    this.running++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.running--;
+    };
+  }
+
+  get maxQueries(): number {
+    return this.deps.config.maxConcurrentQueries;
+  }
+
+  get activeQueries(): number {
+    return this.running;
+  }
+
+  /** The statement check on the parser instance (no table of any project is attached there). */
+  async check(sql: string, scope: GateScope): Promise<CheckedStatement> {
+    const c = await this.parser.connect();
+    try {
+      return await checkReadStatement(c, sql, scope);
+    } finally {
+      c.closeSync();
+    }
+  }
+
+  /** Runs `work` on a connection of the parser instance (statement checks of workspace SQL). */
+  async withParser<T>(work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    const c = await this.parser.connect();
+    try {
+      return await work(c);
+    } finally {
+      c.closeSync();
+    }
+  }
+
+  /**
+   * Takes the tables for a sandbox: their locks shared (in path order), a checkpoint of any
+   * change the main instance still holds in a WAL, and a hard link (or, across file systems,
+   * a copy) of each file in a fresh private folder.
+   */
+  async lease(tables: SandboxTable[]): Promise<TableLease> {
+    const { registry, db } = this.deps;
+    const sorted = [...tables].sort((a, b) => (a.schema.toLowerCase() + '\0' + a.name.toLowerCase() < b.schema.toLowerCase() + '\0' + b.name.toLowerCase() ? -1 : 1));
+    const lockOrder = [...new Set(sorted.map((t) => t.path))].sort();
+    const unlocks: (() => void)[] = [];
+    const dir = join(this.root, `q-${randomUUID()}`);
+    const releaseAll = async () => {
+      await rm(dir, { recursive: true, force: true });
+      for (const unlock of unlocks.splice(0)) unlock();
+    };
+    try {
+      for (const path of lockOrder) unlocks.push(await holdReadLock(registry, path));
+      await mkdir(dir);
+      const files: string[] = [];
+      for (const [i, table] of sorted.entries()) {
+        if (!existsSync(table.path)) throw new TableGoneError();
+        if ((statSync(`${table.path}.wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+          // Writers are kept out by the lock; fold what the main instance wrote into the file.
+          const held = await registry.acquire(table.path);
+          try {
+            await db.with((c) => c.run(`CHECKPOINT ${quoteIdent(held)}`));
+          } finally {
+            registry.release(table.path);
+          }
+        }
+        const file = join(dir, `${alias(i)}.duckdb`);
+        if (this.linkable) await link(table.path, file);
+        else await copyFile(table.path, file, constants.COPYFILE_FICLONE);
+        files.push(file);
+      }
+      let released: Promise<void> | undefined;
+      return { dir, tables: sorted, files, release: () => (released ??= releaseAll()) };
+    } catch (error) {
+      await releaseAll();
+      throw error;
+    }
+  }
+
+  /**
+   * The view catalog of a lease: one schema per bucket, one view per table over `_t{i}`.
+   * Built once per set of names (views bind to whatever is attached under the alias when a
+   * query runs, so a changed column shows through) and kept while the service runs.
+   */
+  viewCatalog(lease: TableLease): Promise<string> {
+    const key = createHash('sha256')
+      .update(JSON.stringify(lease.tables.map((t) => [t.schema, t.name])))
+      .digest('hex')
+      .slice(0, 32);
+    let entry = this.catalogs.get(key);
+    if (!entry) {
+      entry = this.buildCatalog(key, lease);
+      this.catalogs.set(key, entry);
+      entry.catch(() => this.catalogs.delete(key));
+    }
+    return entry;
+  }
+
+  private async buildCatalog(key: string, lease: TableLease): Promise<string> {
+    const final = join(this.root, 'catalogs', `${key}.duckdb`);
+    const temp = join(this.root, 'catalogs', `${key}.${randomUUID()}.building`);
+    const instance = await DuckDBInstance.create(temp, { ...sandboxOptions(this.root, this.deps.config), threads: '1' });
+    try {
+      const c = await instance.connect();
+      try {
+        for (const [i, file] of lease.files.entries()) await c.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
+        const schemas = new Set<string>();
+        for (const [i, table] of lease.tables.entries()) {
+          if (!schemas.has(table.schema.toLowerCase())) {
+            await c.run(`CREATE SCHEMA ${quoteIdent(table.schema)}`);
+            schemas.add(table.schema.toLowerCase());
+          }
+          await c.run(`CREATE VIEW ${quoteIdent(table.schema)}.${quoteIdent(table.name)} AS SELECT * FROM ${quoteIdent(alias(i))}.main.data`);
+        }
+        for (const i of lease.files.keys()) await c.run(`DETACH ${quoteIdent(alias(i))}`);
+        await c.run('CHECKPOINT');
+      } finally {
+        c.closeSync();
+      }
+    } finally {
+      instance.closeSync();
+    }
+    await rm(`${temp}.wal`, { force: true });
+    await rename(temp, final);
+    return final;
+  }
+
+  /**
+   * A sandbox for a read-only query: a READ_ONLY instance on the view catalog with the
+   * lease's files attached READ_ONLY, then external access off and the configuration
+   * locked. `allowedFiles` are output files the server itself writes (COPY of a result).
+   */
+  async openQuerySandbox(catalog: string, lease: TableLease, allowedFiles: string[] = []): Promise<Sandbox> {
+    return this.openSandbox(catalog, true, lease, { allowedFiles });
+  }
+
+  /**
+   * A sandbox on a workspace file, opened read-write through a hard link in a private folder;
+   * the storage tables are attached READ_ONLY and reachable as `bucket.table` through the
+   * attached view catalog (on the search path).
+   */
+  async openWorkspaceSandbox(workspaceFile: string, lease: TableLease, catalog: string | undefined): Promise<Sandbox> {
+    const file = join(lease.dir, 'workspace.duckdb');
+    if (this.linkable) await link(workspaceFile, file);
+    const sandbox = await this.openSandbox(this.linkable ? file : workspaceFile, false, lease, { catalog });
+    return sandbox;
+  }
+
+  private async openSandbox(base: string, readOnly: boolean, lease: TableLease, options: { allowedFiles?: string[]; catalog?: string }): Promise<Sandbox> {
+    const { config } = this.deps;
+    const instance = await DuckDBInstance.create(base, {
+      ...sandboxOptions(this.root, config),
+      ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
+    });
+    let connection: DuckDBConnection | undefined;
+    try {
+      connection = await instance.connect();
+      for (const [i, file] of lease.files.entries()) await connection.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
+      if (options.catalog) {
+        await connection.run(`ATTACH ${quoteLiteral(options.catalog)} AS ${quoteIdent(VIEWS_ALIAS)} (READ_ONLY)`);
+        const schemas = [...new Map(lease.tables.map((t) => [t.schema.toLowerCase(), t.schema])).values()];
+        const path = ['main', ...schemas.map((s) => `${quoteIdent(VIEWS_ALIAS)}.${quoteIdent(s)}`)].join(',');
+        await connection.run(`SET search_path = ${quoteLiteral(path)}`);
+      }
+      if (options.allowedFiles?.length) await connection.run(`SET allowed_paths = [${options.allowedFiles.map(quoteLiteral).join(', ')}]`);
+      await connection.run('SET enable_external_access = false');
+      await connection.run('SET lock_configuration = true');
+    } catch (error) {
+      connection?.closeSync();
+      instance.closeSync();
+      throw error;
+    }
+    const open = connection;
+    let closed = false;
+    return {
+      connection: open,
+      close() {
+        if (closed) return;
+        closed = true;
+        open.closeSync();
+        instance.closeSync();
+      },
+    };
+  }
+
+  /** Error text for clients: the private folder and the data folder never show. */
+  scrub(message: string): string {
+    return message.split(this.root).join('').split(this.deps.paths.dataDir).join('$DATA_DIR').slice(0, 1000);
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.parser.closeSync();
+    } catch {
+      /* closed already */
+    }
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Options every sandbox instance gets: no extensions, no secrets, no spilling, bounded memory and threads. */
+function sandboxOptions(root: string, config: Config): Record<string, string> {
+  return {
+    autoload_known_extensions: 'false',
+    autoinstall_known_extensions: 'false',
+    allow_community_extensions: 'false',
+    extension_directory: join(root, 'no-extensions'),
+    secret_directory: join(root, 'no-secrets'),
+    allow_persistent_secrets: 'false',
+    temp_directory: '',
+    memory_limit: config.queryMemoryLimit,
+    // A query shares the machine with the API: it gets half the threads the main instance has.
+    threads: String(Math.max(1, Math.floor(config.duckdbThreads / 2))),
+  };
+}
+
+async function canLink(from: string, toDir: string): Promise<boolean> {
+  const probe = join(from, `.link-probe-${randomUUID()}`);
+  const target = join(toDir, 'link-probe');
+  try {
+    await mkdir(from, { recursive: true });
+    await writeFile(probe, '');
+    await link(probe, target);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { force: true });
+    await rm(target, { force: true });
+  }
+}
+
+/** Private folders of earlier processes that are gone (a crash leaves them behind). */
+async function removeStaleRoots(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const match = /^dsa-sql-(\d+)-/.exec(name);
+    if (match && Number(match[1]) !== process.pid && !isAlive(Number(match[1]))) {
+      await rm(join(dir, name), { recursive: true, force: true }).catch(() => {});
+    }
+  }
+}

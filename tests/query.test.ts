@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runQuery } from '../src/storage/sql/query.ts';
+import { makeApp, walk, type TestApp } from './helpers.ts';
+import { seedSales } from './sql-fixture.ts';
+
+let t: TestApp;
+const Q = '/projects/p1/query';
+
+beforeAll(async () => {
+  t = await makeApp({ env: { MAX_CONCURRENT_QUERIES: '2' } });
+  await t.createProject('p1');
+  await seedSales(t);
+});
+afterAll(() => t.close());
+
+describe('POST P/query', () => {
+  it('runs a group-by over bucket.table and maps values by §7', async () => {
+    const r = await t.callJson('POST', Q, { body: { sql: 'SELECT customer, sum(amount) AS total FROM in_c_sales.orders GROUP BY 1 ORDER BY 1' } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.columns).toEqual([{ name: 'customer', type: 'VARCHAR' }, { name: 'total', type: 'DECIMAL(38,2)' }]);
+    expect(r.body.rows).toEqual([{ customer: 'alice', total: '15.75' }, { customer: 'bob', total: '20.00' }]);
+    expect(r.body.row_count).toBe(2);
+    expect(r.body.truncated).toBe(false);
+    expect(typeof r.body.elapsed_ms).toBe('number');
+  });
+});
+
+describe('POST P/query: results', () => {
+  it('cuts the result at limit and says so', async () => {
+    const cut = await t.callJson('POST', Q, { body: { sql: 'SELECT id FROM in_c_sales.orders ORDER BY id', limit: 2 } });
+    expect(cut.body).toMatchObject({ rows: [{ id: 1 }, { id: 2 }], row_count: 2, truncated: true });
+    const whole = await t.callJson('POST', Q, { body: { sql: 'SELECT id FROM in_c_sales.orders ORDER BY id', limit: 3 } });
+    expect(whole.body).toMatchObject({ row_count: 3, truncated: false });
+  });
+
+  it('maps values by §7', async () => {
+    const r = await t.callJson('POST', Q, {
+      body: {
+        sql: `SELECT NULL AS n, true AS b, 9007199254740993::BIGINT AS big, 42 AS i, 1.5::DOUBLE AS d, 'NaN'::DOUBLE AS nan, 12.50::DECIMAL(10,2) AS dec,
+          DATE '2026-11-29' AS dt, TIME '12:30:00' AS tm, TIMESTAMP '2026-11-29 12:30:00' AS ts, TIMESTAMPTZ '2026-11-29 12:30:00+00' AS tz,
+          '{"a":[1,2]}'::JSON AS j, '\\x41\\x42'::BLOB AS bl, INTERVAL 1 DAY AS iv, [1, 2] AS l, {'k': 'v'} AS s, 'a3bb189e-8bf9-3888-9912-ace4e6543002'::UUID AS u`,
+      },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.rows[0]).toEqual({
+      n: null, b: true, big: '9007199254740993', i: 42, d: 1.5, nan: 'NaN', dec: '12.50', dt: '2026-11-29', tm: '12:30:00', ts: '2026-11-29T12:30:00',
+      tz: '2026-11-29T12:30:00Z', j: { a: [1, 2] }, bl: 'QUI=', iv: 'P1D', l: [1, 2], s: { k: 'v' }, u: 'a3bb189e-8bf9-3888-9912-ace4e6543002',
+    });
+  });
+
+  it('streams csv, ndjson and parquet named query.{ext}', async () => {
+    const sql = 'SELECT id, customer FROM in_c_sales.orders ORDER BY id';
+    const csv = await t.call('POST', Q, { body: { sql, format: 'csv', limit: 2 } });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-disposition')).toBe('attachment; filename="query.csv"');
+    expect(await csv.text()).toBe('id,customer\n1,alice\n2,bob\n');
+    const nd = await t.call('POST', Q, { body: { sql, format: 'ndjson' } });
+    expect(nd.headers.get('content-disposition')).toBe('attachment; filename="query.ndjson"');
+    expect((await nd.text()).trim().split('\n').map((l) => JSON.parse(l))).toEqual([{ id: 1, customer: 'alice' }, { id: 2, customer: 'bob' }, { id: 3, customer: 'alice' }]);
+    const pq = await t.call('POST', Q, { body: { sql, format: 'parquet' } });
+    expect(pq.headers.get('content-disposition')).toBe('attachment; filename="query.parquet"');
+    const bytes = Buffer.from(await pq.arrayBuffer());
+    expect(bytes.subarray(0, 4).toString()).toBe('PAR1');
+    // Nothing of the queries is left in the private folder but the cached view catalogs.
+    expect((await walk(t.services.sql.root)).filter((f) => f.startsWith('q-'))).toEqual([]);
+  });
+
+  it('reads linked buckets as schemas', async () => {
+    await t.createProject('src');
+    const { seedTable } = await import('./sql-fixture.ts');
+    await seedTable(t, 'src', 'shared', 'items', [{ name: 'x', type: 'INTEGER' }], 'x\n7\n');
+    expect((await t.callJson('POST', '/projects/src/buckets/shared/share', { body: { target_project_id: 'p1' } })).status).toBe(200);
+    expect((await t.callJson('POST', '/projects/p1/buckets/linked_items/link', { body: { source_project_id: 'src', source_bucket_name: 'shared' } })).status).toBe(201);
+    const r = await t.callJson('POST', Q, { body: { sql: 'SELECT x FROM linked_items.items' } });
+    expect(r.body.rows).toEqual([{ x: 7 }]);
+    // The source's own bucket name means nothing in p1.
+    expect((await t.callJson('POST', Q, { body: { sql: 'SELECT x FROM shared.items' } })).body.detail.error).toBe('invalid_query');
+  });
+});
+
+describe('POST P/query: errors', () => {
+  it('422 for an empty sql, a bad limit, timeout or format', async () => {
+    for (const body of [{ sql: '' }, { sql: 'SELECT 1', limit: 0 }, { sql: 'SELECT 1', limit: 100001 }, { sql: 'SELECT 1', timeout_seconds: 301 }, { sql: 'SELECT 1', format: 'xml' }, {}]) {
+      const r = await t.callJson('POST', Q, { body });
+      expect(r.status, JSON.stringify(body)).toBe(422);
+      expect(r.body.detail.error).toBe('validation_error');
+    }
+  });
+
+  it('404 project_not_found', async () => {
+    const r = await t.callJson('POST', '/projects/nope/query', { body: { sql: 'SELECT 1' } });
+    expect(r.status).toBe(404);
+    expect(r.body.detail.error).toBe('project_not_found');
+  });
+
+  it('400 invalid_query for syntax, unknown tables and columns, with DuckDB text', async () => {
+    for (const sql of ['SELEC 1', 'SELECT * FROM in_c_sales.nope', 'SELECT nope FROM in_c_sales.orders', 'SELECT * FROM nope.orders', '   ']) {
+      const r = await t.callJson('POST', Q, { body: { sql } });
+      expect(r.status, sql).toBe(400);
+      expect(r.body.detail.error, sql).toBe('invalid_query');
+      expect(r.body.detail.message.length).toBeGreaterThan(0);
+    }
+    const column = await t.callJson('POST', Q, { body: { sql: 'SELECT nope FROM in_c_sales.orders' } });
+    expect(column.body.detail.message).toMatch(/nope/);
+  });
+
+  it('400 query_failed for a runtime error', async () => {
+    const r = await t.callJson('POST', Q, { body: { sql: "SELECT 'abc'::INTEGER" } });
+    expect(r.status).toBe(400);
+    expect(r.body.detail.error).toBe('query_failed');
+    expect(r.body.detail.message).toMatch(/Conversion Error/);
+  });
+
+  it('400 query_timeout stops a long query at its timeout', async () => {
+    const r = await t.callJson('POST', Q, { body: { sql: 'SELECT count(*) FROM range(1000000000000)', timeout_seconds: 1 } });
+    expect(r.status).toBe(400);
+    expect(r.body.detail.error).toBe('query_timeout');
+    expect(t.services.sql.activeQueries).toBe(0);
+  });
+
+  it('429 with Retry-After beyond MAX_CONCURRENT_QUERIES, and a runaway query does not block other requests', async () => {
+    const aborts = [new AbortController(), new AbortController()];
+    const long = aborts.map((a) =>
+      runQuery(t.services, { projectId: 'p1', sql: 'SELECT count(*) FROM range(1000000000000)', limit: 10, timeoutSeconds: 300, format: 'json', allowedBuckets: null, signal: a.signal }).catch((e) => e),
+    );
+    while (t.services.sql.activeQueries < 2) await new Promise((resolve) => setImmediate(resolve));
+    const refused = await t.callJson('POST', Q, { body: { sql: 'SELECT 1' } });
+    expect(refused.status).toBe(429);
+    expect(refused.body.detail.error).toBe('too_many_requests');
+    expect(refused.response.headers.get('retry-after')).toBeTruthy();
+    // Other requests answer while both queries run.
+    expect((await t.callJson('GET', '/projects/p1/buckets')).status).toBe(200);
+    expect((await t.callJson('GET', '/projects/p1/buckets/in_c_sales/tables/orders/preview')).status).toBe(200);
+    expect(t.services.sql.activeQueries).toBe(2);
+    for (const a of aborts) a.abort();
+    for (const result of await Promise.all(long)) expect(result).toMatchObject({ status: 400 });
+    expect(t.services.sql.activeQueries).toBe(0);
+    expect((await t.callJson('POST', Q, { body: { sql: 'SELECT 1 AS one' } })).body.rows).toEqual([{ one: 1 }]);
+  });
+
+  it('a write to a table waits while a query reads it', async () => {
+    const abort = new AbortController();
+    const running = runQuery(t.services, {
+      projectId: 'p1', sql: 'SELECT count(*) FROM in_c_sales.orders, range(1000000000000)', limit: 10, timeoutSeconds: 300, format: 'json', allowedBuckets: null, signal: abort.signal,
+    }).catch((e) => e);
+    while (t.services.sql.activeQueries < 1) await new Promise((resolve) => setImmediate(resolve));
+    let truncated = false;
+    const write = t.callJson('POST', '/projects/p1/buckets/in_c_sales/tables/orders/truncate').then((r) => {
+      truncated = true;
+      return r;
+    });
+    // Give the write every chance to run; it must still wait for the query's lock.
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(truncated).toBe(false);
+    abort.abort();
+    await running;
+    expect((await write).status).toBe(200);
+    const count = await t.callJson('POST', Q, { body: { sql: 'SELECT count(*) AS n FROM in_c_sales.orders' } });
+    expect(count.body.rows).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('memory limit', () => {
+  it('400 query_failed when a query needs more than QUERY_MEMORY_LIMIT, and the next query runs', async () => {
+    const small = await makeApp({ env: { QUERY_MEMORY_LIMIT: '32MB' } });
+    try {
+      await small.createProject('m');
+      const r = await small.callJson('POST', '/projects/m/query', { body: { sql: 'SELECT count(*) FROM (SELECT DISTINCT range::VARCHAR || \'x\' FROM range(20000000))' } });
+      expect(r.status, JSON.stringify(r.body)).toBe(400);
+      expect(r.body.detail.error).toBe('query_failed');
+      expect(r.body.detail.message).toMatch(/memory/i);
+      expect((await small.callJson('POST', '/projects/m/query', { body: { sql: 'SELECT 1 AS one' } })).body.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('reserved bucket names', () => {
+  it('are refused at bucket creation (422)', async () => {
+    for (const name of ['main', 'TEMP', 'system', 'Information_Schema', 'pg_catalog']) {
+      const r = await t.callJson('POST', '/projects/p1/buckets', { body: { name } });
+      expect(r.status, name).toBe(422);
+    }
+  });
+});

@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runQuery } from '../src/storage/sql/query.ts';
+import { makeApp, walk, type TestApp } from './helpers.ts';
+import { seedSales, seedTable } from './sql-fixture.ts';
+
+/**
+ * The hostile corpus: every statement below must be refused (400 invalid_query or
+ * query_failed), return nothing of another project, no host path, and change nothing on disk.
+ */
+let t: TestApp;
+const SECRET = 'TOP-SECRET-p2';
+const ESCAPE = join(tmpdir(), `dsa-escape-${process.pid}`);
+let secretFile = '';
+
+async function fingerprint(dir: string): Promise<Record<string, string>> {
+  // Detaches still under way checkpoint their WAL into the file; let them finish first.
+  await t.services.registry.settle();
+  const out: Record<string, string> = {};
+  for (const rel of await walk(dir)) {
+    const full = join(dir, rel);
+    if (statSync(full).isFile()) out[rel] = createHash('sha256').update(readFileSync(full)).digest('hex');
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  t = await makeApp({ env: { MAX_CONCURRENT_QUERIES: '2' } });
+  await t.createProject('p1');
+  await t.createProject('p2');
+  await seedSales(t);
+  await seedTable(t, 'p2', 'secret', 'data', [{ name: 'v', type: 'VARCHAR' }], `v\n${SECRET}\n`);
+  secretFile = t.services.paths.tableFile('p2', 'secret', 'data');
+});
+afterAll(() => t.close());
+
+const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+function corpus(): string[] {
+  const own = t.services.paths.tableFile('p1', 'in_c_sales', 'orders');
+  return [
+    // file readers of every kind
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_csv_auto('/etc/passwd')",
+    "SELECT * FROM read_csv(['/etc/passwd'])",
+    "SELECT * FROM READ_CSV('/etc/passwd')",
+    'SELECT * FROM "read_csv"(\'/etc/passwd\')',
+    "SELECT * FROM main.read_csv('/etc/passwd')",
+    "SELECT * FROM system.main.read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_blob('/etc/passwd')",
+    "SELECT * FROM read_json('/etc/passwd')",
+    "SELECT * FROM read_json_auto('/etc/passwd')",
+    "SELECT * FROM read_ndjson_objects('/etc/passwd')",
+    "SELECT * FROM read_parquet('/etc/passwd')",
+    "SELECT * FROM parquet_metadata('/etc/passwd')",
+    "SELECT * FROM sniff_csv('/etc/passwd')",
+    "SELECT * FROM glob('/*')",
+    "SELECT * FROM '/etc/passwd'",
+    "FROM '/etc/passwd'",
+    `SELECT * FROM ${lit(secretFile)}`,
+    `SELECT * FROM ${lit(own)}`,
+    "SELECT * FROM 'https://example.com/x.csv'",
+    "SELECT * FROM in_c_sales.orders WHERE id IN (SELECT 1 FROM read_text('/etc/passwd'))",
+    "DESCRIBE SELECT * FROM read_text('/etc/passwd')",
+    // other databases, raw aliases
+    'SELECT * FROM _t0.main.data',
+    'SELECT * FROM t1.main.data',
+    'SELECT * FROM memory.main.x',
+    'SELECT * FROM secret.data',
+    'SELECT * FROM p2.secret.data',
+    '"SELECT * FROM _storage.in_c_sales.orders"'.slice(1, -1),
+    `ATTACH ${lit(secretFile)} AS x`,
+    "ATTACH ':memory:' AS m",
+    'DETACH _t0',
+    `DETACH _t0; ATTACH ${lit(own)} AS _t0`,
+    'USE _t0',
+    // writing
+    `COPY (SELECT 1) TO ${lit(`${ESCAPE}.csv`)}`,
+    `COPY in_c_sales.orders TO ${lit(`${ESCAPE}.csv`)}`,
+    `EXPORT DATABASE ${lit(ESCAPE)}`,
+    `IMPORT DATABASE ${lit(ESCAPE)}`,
+    "INSERT INTO in_c_sales.orders VALUES (9, 'x', 1)",
+    'UPDATE in_c_sales.orders SET amount = 0',
+    'DELETE FROM in_c_sales.orders',
+    'DROP VIEW in_c_sales.orders',
+    'CREATE TABLE x AS SELECT 1',
+    'CREATE TEMP TABLE x AS SELECT 1',
+    "CREATE SECRET s (TYPE s3, KEY_ID 'a', SECRET 'b')",
+    // extensions and settings
+    'INSTALL httpfs',
+    'LOAD httpfs',
+    'FORCE INSTALL json',
+    'SET enable_external_access = true',
+    "SET memory_limit = '100GB'",
+    'RESET lock_configuration',
+    "SET search_path = 'main'",
+    'SET VARIABLE x = 1',
+    'PRAGMA enable_profiling',
+    'PRAGMA database_list',
+    'PRAGMA show_tables',
+    'CALL duckdb_settings()',
+    'CHECKPOINT',
+    'VACUUM',
+    'PREPARE p AS SELECT 1',
+    'BEGIN TRANSACTION',
+    'SELECT * FROM duckdb_settings()',
+    'SELECT * FROM duckdb_databases()',
+    'SELECT * FROM duckdb_databases',
+    'SELECT * FROM "main"."duckdb_settings"',
+    'SELECT * FROM duckdb_extensions()',
+    'SELECT * FROM duckdb_secrets()',
+    "SELECT current_setting('temp_directory')",
+    "SELECT current_setting('allowed_paths')",
+    "SELECT system.main.current_setting('threads')",
+    "SELECT (SELECT current_setting('threads'))",
+    "SELECT list_transform([1], x -> current_setting('allowed_paths'))",
+    "SELECT getenv('HOME')",
+    'SELECT * FROM information_schema.tables',
+    'SELECT * FROM pg_catalog.pg_settings',
+    'SELECT * FROM sqlite_master',
+    'SUMMARIZE SELECT * FROM duckdb_settings()',
+    'SELECT * FROM generate_series(1, 2), LATERAL (SELECT * FROM duckdb_settings())',
+    // SQL given as a string
+    "SELECT * FROM query('SELECT * FROM duckdb_settings()')",
+    "SELECT * FROM query_table('_t0.main.data')",
+    "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+    // CTEs named like system views, in one scope and another
+    'WITH duckdb_databases AS (SELECT 1 AS a) SELECT * FROM duckdb_databases',
+    'SELECT * FROM (WITH duckdb_settings AS (SELECT 1 AS a) SELECT * FROM duckdb_settings), duckdb_settings',
+    'WITH x AS (SELECT 1) SELECT * FROM x, duckdb_settings',
+    // EXPLAIN ANALYZE runs its statement
+    'EXPLAIN ANALYZE CREATE TEMP TABLE x AS SELECT 1',
+    'EXPLAIN ANALYZE SET VARIABLE x = 1',
+    'EXPLAIN ANALYZE PRAGMA enable_profiling',
+    'EXPLAIN ANALYZE CALL duckdb_settings()',
+    "EXPLAIN ANALYZE INSERT INTO in_c_sales.orders VALUES (9, 'x', 1)",
+    "EXPLAIN INSERT INTO in_c_sales.orders VALUES (9, 'x', 1)",
+    "EXPLAIN ANALYZE SELECT * FROM read_text('/etc/passwd')",
+    // stacking, comments hiding statements
+    'SELECT 1; SELECT 2',
+    'SELECT 1; DROP VIEW in_c_sales.orders',
+    'SELECT 1 /* ; */ ; DETACH _t0',
+    'SELECT 1 --\n; DETACH _t0',
+    '/* SELECT 1 */ DETACH _t0',
+    '-- SELECT 1\nDETACH _t0',
+    // unicode tricks
+    "SELECT * FROM ｒｅａｄ_csv('/etc/passwd')",
+    "SELECT * FROM read\u200b_csv('/etc/passwd')",
+    'DETACH\u00a0_t0',
+  ];
+}
+
+describe('the hostile SQL corpus', () => {
+  it('has at least 60 statements', () => expect(corpus().length).toBeGreaterThanOrEqual(60));
+
+  it('refuses every statement, returns nothing it should not, and changes nothing on disk', async () => {
+    const before = await fingerprint(join(t.dataDir, 'duckdb'));
+    const root = t.services.sql.root;
+    for (const sql of corpus()) {
+      const r = await t.call('POST', '/projects/p1/query', { body: { sql } });
+      const text = await r.text();
+      expect(r.status, `${sql} → ${text}`).toBe(400);
+      expect(['invalid_query', 'query_failed'], `${sql} → ${text}`).toContain(JSON.parse(text).detail.error);
+      expect(text, sql).not.toContain(SECRET);
+      expect(text, sql).not.toContain(t.dataDir);
+      expect(text, sql).not.toContain(root);
+      expect(text, sql).not.toContain('/root');
+    }
+    expect(await fingerprint(join(t.dataDir, 'duckdb'))).toEqual(before);
+    for (const suffix of ['', '.csv']) expect(existsSync(`${ESCAPE}${suffix}`)).toBe(false);
+    // The data is still there and readable.
+    const check = await t.callJson('POST', '/projects/p1/query', { body: { sql: 'SELECT count(*) AS n FROM in_c_sales.orders' } });
+    expect(check.body.rows).toEqual([{ n: 3 }]);
+  });
+
+  it('a workspace refuses the same statements, and its storage tables stay untouched', async () => {
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    expect(ws.status).toBe(201);
+    const before = await fingerprint(join(t.dataDir, 'duckdb'));
+    const allowedInWorkspace = new Set(['CREATE TABLE x AS SELECT 1', 'CREATE TEMP TABLE x AS SELECT 1', 'SELECT 1; SELECT 2']);
+    for (const sql of corpus()) {
+      if (allowedInWorkspace.has(sql)) continue;
+      const r = await t.call('POST', `/projects/p1/workspaces/${ws.body.id}/query`, { body: { sql } });
+      const text = await r.text();
+      expect(r.status, `${sql} → ${text}`).toBe(400);
+      expect(['invalid_query', 'query_failed'], `${sql} → ${text}`).toContain(JSON.parse(text).detail.error);
+      expect(text, sql).not.toContain(SECRET);
+      expect(text, sql).not.toContain(t.dataDir);
+    }
+    expect(await fingerprint(join(t.dataDir, 'duckdb'))).toEqual(before);
+  });
+});
+
+describe('what the sandbox still allows', () => {
+  it('reads own tables across buckets, with DESCRIBE, SUMMARIZE, VALUES, EXPLAIN and window functions', async () => {
+    for (const sql of [
+      'SELECT o.customer, c.city, sum(o.amount) FROM in_c_sales.orders o JOIN in_c_crm.customers c ON c.name = o.customer GROUP BY ALL',
+      'DESCRIBE in_c_sales.orders',
+      'SUMMARIZE in_c_sales.orders',
+      'VALUES (1, 2), (3, 4)',
+      'FROM in_c_sales.orders',
+      'WITH x AS (SELECT * FROM in_c_sales.orders) SELECT count(*) FROM x',
+      'SELECT id, row_number() OVER (PARTITION BY customer ORDER BY id) FROM in_c_sales.orders',
+      'EXPLAIN SELECT * FROM in_c_sales.orders',
+      'EXPLAIN ANALYZE SELECT * FROM in_c_sales.orders',
+      'SELECT * FROM range(3)',
+      "PIVOT in_c_sales.orders ON customer IN ('alice', 'bob') USING sum(amount)",
+    ]) {
+      const r = await t.callJson('POST', '/projects/p1/query', { body: { sql } });
+      expect(r.status, `${sql} → ${JSON.stringify(r.body)}`).toBe(200);
+    }
+  });
+
+  it('a key restricted to some buckets sees only those (storage function, until such keys exist)', async () => {
+    const deps = t.services;
+    const allowed = await runQuery(deps, { projectId: 'p1', sql: 'SELECT count(*) AS n FROM in_c_sales.orders', limit: 10, timeoutSeconds: 10, format: 'json', allowedBuckets: ['in_c_sales'] });
+    expect(allowed.kind === 'json' && allowed.body.rows).toEqual([{ n: 3 }]);
+    await expect(
+      runQuery(deps, { projectId: 'p1', sql: 'SELECT * FROM in_c_crm.customers', limit: 10, timeoutSeconds: 10, format: 'json', allowedBuckets: ['in_c_sales'] }),
+    ).rejects.toMatchObject({ status: 400, code: 'invalid_query' });
+  });
+});
