@@ -38,7 +38,7 @@ async function rows(path: string): Promise<unknown[]> {
   return res.body.rows;
 }
 
-const ids = async (path: string) => (await rows(path)).map((r: any) => r.id).sort();
+const ids = async (path: string) => (await rows(path)).map((r: any) => r.id).sort((a: number, b: number) => a - b);
 const importCsv = (path: string, csv: string, incremental = true) => t.call('POST', `${path}/import?incremental=${incremental}`, { raw: csv, headers: CSV });
 
 describe('branch records', () => {
@@ -181,7 +181,7 @@ describe('copy-on-write isolation', () => {
       await write(main);
       expect(await ids(main)).toEqual(after);
       expect((await importCsv(dev, 'id,v\n7,q\n')).status).toBe(200);
-      expect(await ids(dev)).toEqual([...after, 7].sort());
+      expect(await ids(dev)).toEqual([...after, 7].sort((a, b) => a - b));
       expect(await ids(main)).toEqual(after);
       expect(await ids(`${B2}/buckets/b/tables/t`)).toEqual(after);
     });
@@ -528,5 +528,51 @@ describe('restart', () => {
       await app.close();
       await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('SQL in a branch (§17)', () => {
+  it("a query under P/branches/{branch}/query reads the branch's view", async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('POST', `${B}/buckets`, { body: { name: 'nb' } })).status).toBe(201);
+    expect((await t.call('POST', `${B}/buckets/nb/tables`, { body: { name: 'x', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    const sql = { sql: 'SELECT count(*) AS n FROM b.t' };
+    const inBranch = await t.callJson('POST', `${B}/query`, { body: sql });
+    expect(inBranch.status, JSON.stringify(inBranch.body)).toBe(200);
+    expect(inBranch.body.rows).toEqual([{ n: 3 }]);
+    expect((await t.callJson('POST', `${P}/query`, { body: sql })).body.rows).toEqual([{ n: 2 }]);
+    expect((await t.callJson('POST', `${B}/query`, { body: { sql: 'SELECT count(*) AS n FROM nb.x' } })).body.rows).toEqual([{ n: 0 }]);
+    expect((await t.callJson('POST', `${P}/query`, { body: { sql: 'SELECT count(*) AS n FROM nb.x' } })).body.detail.error).toBe('invalid_query');
+  });
+
+  it("workspaces belong to their branch: load reads the branch's tables, unload writes into the branch, deleting the branch deletes them", async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    const ws = await t.callJson('POST', `${B}/workspaces`, { body: { name: 'w' } });
+    expect(ws.status).toBe(201);
+    expect(ws.body.branch).toBe(branchId);
+    expect((await t.callJson('GET', `${P}/workspaces`)).body.total).toBe(0);
+    expect((await t.callJson('GET', `${B}/workspaces`)).body.total).toBe(1);
+    expect((await t.callJson('GET', `${P}/workspaces/${ws.body.id}`)).body.detail.error).toBe('workspace_not_found');
+    const W = `${B}/workspaces/${ws.body.id}`;
+    const loaded = await t.callJson('POST', `${W}/load`, { body: { tables: [{ source: 'b.t', destination: 'src' }] } });
+    expect(loaded.status, JSON.stringify(loaded.body)).toBe(200);
+    expect(loaded.body.tables).toEqual([expect.objectContaining({ name: 'src', row_count: 3 })]);
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: 'CREATE TABLE out AS SELECT id * 10 AS id FROM src' } })).status).toBe(200);
+    const unloaded = await t.callJson('POST', `${W}/unload`, { body: { source: 'out', bucket: 'b', table: 'made' } });
+    expect(unloaded.status, JSON.stringify(unloaded.body)).toBe(200);
+    expect(unloaded.body.table.branch_state).toBe('created');
+    expect(await ids(`${B}/buckets/b/tables/made`)).toEqual([10, 20, 30]);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/made`)).body.detail.error).toBe('table_not_found');
+    // Unloading into one of main's tables writes the branch's copy only.
+    expect((await t.callJson('POST', `${W}/unload`, { body: { source: 'out', bucket: 'b', table: 't', incremental: true } })).status).toBe(200);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2, 3, 10, 20, 30]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    expect((await t.call('DELETE', B)).status).toBe(204);
+    expect(t.services.workspaces.all().filter((w) => w.projectId === id)).toEqual([]);
   });
 });

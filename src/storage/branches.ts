@@ -6,6 +6,7 @@ import type { Services } from '../services.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from './catalog.ts';
 import { newBranchId, type BranchRecord } from './catalog/branches.ts';
 import { bucketIn, MAIN, tablesIn, withBranchShared, withBucketLockIn } from './locator.ts';
+import { deleteBranchWorkspaces } from './sql/workspaces.ts';
 import { removeTableFiles } from './tables.ts';
 import { TableGoneError } from './registry.ts';
 
@@ -58,6 +59,8 @@ export async function deleteBranch(services: Services, branch: BranchRecord): Pr
     await registry.exclusive(branchFiles(services, branch.projectId, branch.id), async () => {
       await branches.commit([branches.deleteBranchChange(branch.projectId, branch.id), keys.dropBranchChange(branch.projectId, branch.id)]);
       await removeFolder(dir, paths.branchesProjectDir(branch.projectId));
+      // Its workspaces (§17) go too; a crash before this leaves some, which start-up removes.
+      await deleteBranchWorkspaces(services, branch.projectId, branch.id);
     });
   });
 }
