@@ -73,7 +73,17 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/workspaces/:ws/load': () => ({ body: { tables: [{ source: 'sales.orders', destination: 'o' }] } }),
   'POST /projects/:id/workspaces/:ws/query': () => ({ body: { sql: 'CREATE TABLE planted AS SELECT 1' } }),
   'POST /projects/:id/workspaces/:ws/unload': () => ({ body: { source: 'o', bucket: 'sales', table: 'orders' } }),
+  'POST /projects/:id/branches': () => ({ body: { name: 'planted' } }),
+  'GET /projects/:id/branches': () => ({}),
+  'GET /projects/:id/branches/:branch': () => ({}),
+  'DELETE /projects/:id/branches/:branch': () => ({}),
+  'GET /projects/:id/branches/:branch/changes': () => ({}),
+  'POST /projects/:id/branches/:branch/buckets/:bucket/tables/:table/reset': () => ({}),
+  'POST /projects/:id/branches/:branch/buckets/:bucket/tables/:table/merge': () => ({ body: { force: true } }),
 };
+
+/** §14: a branch twin is sent what the route it was made from is sent. */
+const entryFor = (route: RouteDef) => EFFECTIVE[label(route)] ?? (route.twinOf ? EFFECTIVE[`${route.method} ${route.twinOf}`] : undefined);
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
 const adminRoutes = routes.filter((r) => r.auth === 'admin');
@@ -123,11 +133,22 @@ async function makeVictim(id: string): Promise<string> {
   const ws = await ok('POST', `/projects/${id}/workspaces`, 201, { body: {}, key });
   victimWorkspaces.set(id, ws.id);
   await ok('POST', `/projects/${id}/workspaces/${ws.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
+  // §14: a development branch holding its own copy of the table, and a workspace of its own.
+  const branch = (await ok('POST', `/projects/${id}/branches`, 201, { body: { name: 'dev' }, key })).id as string;
+  victimBranches.set(id, branch);
+  const B = `/projects/${id}/branches/${branch}`;
+  await ok('POST', `${B}/buckets/sales/tables/orders/import?incremental=true`, 200, { raw: 'id,name,amount\n4,delta,4.00\n', headers: { 'content-type': 'text/csv' }, key });
+  const branchWs = await ok('POST', `${B}/workspaces`, 201, { body: {}, key });
+  victimBranchWorkspaces.set(id, branchWs.id);
+  await ok('POST', `${B}/workspaces/${branchWs.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
   return key;
 }
 
 /** Each victim's workspace (the `:ws` of workspace routes). */
 const victimWorkspaces = new Map<string, string>();
+/** Each victim's development branch, and that branch's workspace (§14). */
+const victimBranches = new Map<string, string>();
+const victimBranchWorkspaces = new Map<string, string>();
 
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -160,23 +181,40 @@ async function snapshot(id: string, key: string) {
   // Its API keys (not their last use, which the victim's own calls move), and that its own key still works.
   const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
-  const workspaces = t.services.workspaces.list(id, 'default').map((w) => ({ ...w }));
-  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces };
+  const workspaces = t.services.workspaces.all().filter((w) => w.projectId === id).map((w) => ({ ...w }));
+  // §14: the branches, what each holds, their files byte for byte and the branch's rows.
+  const { branches } = t.services;
+  const branchRecords = branches.list(id).map((b) => ({ ...b, tables: branches.tableStates(id, b.id), buckets: branches.bucketStates(id, b.id) }));
+  const branchDir = join(paths.branchesDir, `project_${id}`);
+  const branchFiles: Record<string, string> = {};
+  for (const rel of (await walk(branchDir, { allowMissing: true })) ?? []) {
+    const full = join(branchDir, rel);
+    branchFiles[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+  }
+  const branch = victimBranches.get(id);
+  const branchRows = branch && branches.get(id, branch)
+    ? (await t.callJson('POST', `/projects/${id}/branches/${branch}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
+    : null;
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, branchRecords, branchFiles, branchRows };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
+  // Twins run in the victim's branch; sharing twins (400 main_branch_only there) under `default`.
+  const branch = route.branch === 'main_only' ? 'default' : (victimBranches.get(id) ?? 'default');
+  const inBranch = route.path.includes(':branch') && branch !== 'default';
   const path = route.path
     .replace(':id', id)
+    .replace(':branch', branch)
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
     .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000')
-    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000');
+    .replace(':ws', (inBranch ? victimBranchWorkspaces : victimWorkspaces).get(id) ?? 'w_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 
 describe('every project route has an effective request here', () => {
   it('covers the whole route table', () => {
-    const missing = projectRoutes.map(label).filter((l) => !Object.hasOwn(EFFECTIVE, l));
+    const missing = projectRoutes.filter((r) => !entryFor(r)).map(label);
     expect(missing).toEqual([]);
   });
 });
@@ -184,7 +222,7 @@ describe('every project route has an effective request here', () => {
 describe("another project's key: 403 forbidden and nothing changes", () => {
   projectRoutes.forEach((route, index) => {
     it(label(route), async () => {
-      const entry = EFFECTIVE[label(route)];
+      const entry = entryFor(route);
       if (!entry) return; // reported by the coverage test above
       const victim = `victim${index}`;
       const victimKey = await makeVictim(victim);
@@ -221,7 +259,7 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
       expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
       if (route.method === 'GET') {
         expect(text.length).toBeGreaterThan(0);
-      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !route.path.endsWith('/:id/query')) {
+      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !(route.twinOf ?? route.path).endsWith('/:id/query')) {
         expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
       }
     });
