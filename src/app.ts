@@ -35,7 +35,7 @@ const CORS_HEADERS: Record<string, string> = {
   'access-control-expose-headers': 'X-Request-ID, Content-Disposition, Retry-After',
 };
 const PREFLIGHT_HEADERS: Record<string, string> = {
-  'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+  'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
   'access-control-allow-headers': 'Authorization, Content-Type, Content-Encoding, X-Request-ID',
   'access-control-max-age': '86400',
 };

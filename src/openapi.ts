@@ -1,7 +1,8 @@
 import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
+import { BranchIdSchema, BucketNameSchema, ColumnNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
+import { MetadataKeySchema } from './http/columns.ts';
 import type { RouteDef } from './routes.ts';
 
 /**
@@ -26,6 +27,9 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   key_id: { schema: v.pipe(v.string(), v.maxLength(64)), description: 'API key id (`k_…`)' },
   branch: { schema: BranchIdSchema, description: 'Branch id: `default` (main) or a development branch (`b_…`)' },
   ws: { schema: WorkspaceIdSchema, description: 'Workspace id' },
+  column: { schema: ColumnNameSchema, description: 'Column name' },
+  key: { schema: MetadataKeySchema, description: 'Metadata key' },
+  snapshot_id: { schema: SnapshotIdSchema, description: 'Snapshot id' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -160,8 +164,14 @@ const SCHEMAS: Record<string, Schema> = {
   },
   ProjectStats: {
     type: 'object',
-    required: ['id', 'size_bytes', 'table_count', 'bucket_count'],
-    properties: { id: { type: 'string' }, size_bytes: count, table_count: count, bucket_count: count },
+    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes'],
+    properties: {
+      id: { type: 'string' },
+      size_bytes: count,
+      table_count: count,
+      bucket_count: count,
+      snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
+    },
   },
   Bucket: {
     type: 'object',
@@ -176,11 +186,12 @@ const SCHEMAS: Record<string, Schema> = {
       shared_with: { type: 'array', items: { type: 'string' } },
       readonly_access: { type: 'boolean' },
       created_at: timestamp,
+      metadata: { type: 'array', items: ref('MetadataEntry'), description: "The bucket's metadata (a linked bucket: the source's)" },
     },
     examples: [
       {
         name: 'in_c_sales', table_count: 2, description: 'Sales data', is_linked: false, source_project_id: null, source_bucket_name: null,
-        shared_with: ['456'], readonly_access: false, created_at: '2026-11-29T12:21:47.826Z',
+        shared_with: ['456'], readonly_access: false, created_at: '2026-11-29T12:21:47.826Z', metadata: [],
       },
     ],
   },
@@ -236,23 +247,82 @@ const SCHEMAS: Record<string, Schema> = {
       ordinal_position: { type: 'integer', minimum: 1 },
     },
   },
+  TableColumn: {
+    allOf: [
+      ref('Column'),
+      {
+        type: 'object',
+        required: ['default', 'metadata'],
+        properties: {
+          default: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }], description: 'The default as given, or null' },
+          metadata: { type: 'array', items: ref('MetadataEntry') },
+        },
+      },
+    ],
+  },
   Table: {
     type: 'object',
-    required: ['name', 'bucket', 'columns', 'row_count', 'size_bytes', 'primary_key', 'created_at'],
+    required: ['name', 'bucket', 'columns', 'row_count', 'size_bytes', 'primary_key', 'created_at', 'metadata'],
     properties: {
       name: { type: 'string' },
       bucket: { type: 'string' },
-      columns: { type: 'array', items: ref('Column') },
+      columns: { type: 'array', items: ref('TableColumn') },
       row_count: count,
       size_bytes: count,
       primary_key: { type: 'array', items: { type: 'string' } },
       created_at: timestamp,
+      metadata: { type: 'array', items: ref('MetadataEntry') },
       branch_state: { enum: ['main', 'copied', 'created'], description: "Only in a development branch's answers (§14): main's table as it is now, the branch's copy, or a table only the branch has" },
     },
     examples: [
       {
-        name: 'orders', bucket: 'in_c_sales', columns: [{ name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1 }],
-        row_count: 0, size_bytes: 12288, primary_key: ['id'], created_at: '2026-11-29T12:21:47.826Z',
+        name: 'orders', bucket: 'in_c_sales', columns: [{ name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1, default: null, metadata: [] }],
+        row_count: 0, size_bytes: 12288, primary_key: ['id'], created_at: '2026-11-29T12:21:47.826Z', metadata: [],
+      },
+    ],
+  },
+  MetadataEntry: {
+    type: 'object',
+    required: ['key', 'value', 'provider', 'updated_at'],
+    properties: { key: { type: 'string' }, value: { type: 'string' }, provider: { type: 'string' }, updated_at: timestamp },
+    examples: [{ key: 'KBC.description', value: 'Orders of the web shop', provider: 'user', updated_at: '2026-11-29T12:21:47.826Z' }],
+  },
+  MetadataList: {
+    type: 'object',
+    required: ['metadata'],
+    properties: { metadata: { type: 'array', items: ref('MetadataEntry'), description: 'Sorted by provider, then key' } },
+  },
+  Profile: {
+    type: 'object',
+    required: ['row_count', 'profiled_at', 'columns'],
+    properties: {
+      row_count: count,
+      profiled_at: timestamp,
+      columns: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'type', 'null_count', 'distinct_count', 'min', 'max', 'avg', 'std', 'q25', 'q50', 'q75'],
+          properties: {
+            name: { type: 'string' },
+            type: { type: 'string' },
+            null_count: count,
+            distinct_count: { ...count, description: 'Exact up to 100,000 rows, approximate (HyperLogLog) above' },
+            min: { description: 'In the column type, mapped to JSON as in §7' },
+            max: { description: 'In the column type, mapped to JSON as in §7' },
+            avg: nullable({ type: 'number' }),
+            std: nullable({ type: 'number' }),
+            q25: { description: 'Approximate; null for types without quartiles' },
+            q50: { description: 'Approximate; null for types without quartiles' },
+            q75: { description: 'Approximate; null for types without quartiles' },
+          },
+        },
+      },
+    },
+    examples: [
+      {
+        row_count: 1000000, profiled_at: '2026-11-29T12:21:47.826Z',
+        columns: [{ name: 'amount', type: 'DECIMAL(10,2)', null_count: 0, distinct_count: 99812, min: '0.00', max: '999.99', avg: 499.9, std: 288.7, q25: '250.00', q50: '500.00', q75: '750.00' }],
       },
     ],
   },
@@ -394,6 +464,53 @@ const SCHEMAS: Record<string, Schema> = {
     required: ['table', 'imported_rows'],
     properties: { table: ref('Table'), imported_rows: count },
   },
+  Snapshot: {
+    type: 'object',
+    required: ['id', 'bucket', 'table', 'branch', 'description', 'kind', 'reason', 'row_count', 'size_bytes', 'columns', 'primary_key', 'created_at', 'expires_at'],
+    properties: {
+      id: { type: 'string', examples: ['s_8c41d0b2e7aa'] },
+      bucket: { type: 'string' },
+      table: { type: 'string' },
+      branch: { type: 'string', examples: ['default'] },
+      description: nullable({ type: 'string' }),
+      kind: { enum: ['manual', 'auto'] },
+      reason: nullable({ enum: ['drop_table', 'truncate', 'full_import', 'drop_column', 'restore', 'merge'] }),
+      row_count: count,
+      size_bytes: count,
+      columns: { type: 'array', items: ref('TableColumn') },
+      primary_key: { type: 'array', items: { type: 'string' } },
+      created_at: timestamp,
+      expires_at: nullable(timestamp),
+    },
+  },
+  SnapshotList: {
+    type: 'object',
+    required: ['snapshots', 'total'],
+    properties: { snapshots: { type: 'array', items: ref('Snapshot') }, total: { ...count, description: 'Matching snapshots, without paging' } },
+  },
+  RestoreResult: {
+    type: 'object',
+    required: ['table', 'snapshot_id', 'auto_snapshot_id'],
+    properties: {
+      table: ref('Table'),
+      snapshot_id: { type: 'string' },
+      auto_snapshot_id: { ...nullable({ type: 'string' }), description: 'The auto snapshot of the table an overwrite replaced' },
+    },
+  },
+  SnapshotSettings: {
+    type: 'object',
+    required: ['auto', 'manual_retention_days', 'auto_retention_days'],
+    properties: {
+      auto: {
+        type: 'object',
+        required: ['drop_table', 'truncate', 'drop_column', 'full_import'],
+        properties: { drop_table: { type: 'boolean' }, truncate: { type: 'boolean' }, drop_column: { type: 'boolean' }, full_import: { type: 'boolean' } },
+      },
+      manual_retention_days: { type: 'integer', minimum: 1, maximum: 3650 },
+      auto_retention_days: { type: 'integer', minimum: 1, maximum: 3650 },
+    },
+    examples: [{ auto: { drop_table: true, truncate: true, drop_column: true, full_import: false }, manual_retention_days: 90, auto_retention_days: 7 }],
+  },
 };
 
 const P = '/projects/:id';
@@ -443,6 +560,20 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${P}/workspaces/:ws/load`]: 'Workspace',
   [`POST ${P}/workspaces/:ws/query`]: 'WorkspaceQueryResult',
   [`POST ${P}/workspaces/:ws/unload`]: 'UnloadResult',
+  [`POST ${T}/columns`]: 'Table',
+  [`PATCH ${T}/columns/:column`]: 'Table',
+  [`DELETE ${T}/columns/:column`]: 'Table',
+  [`PUT ${T}/primary-key`]: 'Table',
+  [`DELETE ${T}/primary-key`]: 'Table',
+  [`GET ${T}/profile`]: 'Profile',
+  ...Object.fromEntries([B, T, `${T}/columns/:column`].flatMap((base) => [[`GET ${base}/metadata`, 'MetadataList'], [`POST ${base}/metadata`, 'MetadataList']])),
+  [`POST ${T}/snapshots`]: 'Snapshot',
+  [`GET ${T}/snapshots`]: 'SnapshotList',
+  [`GET ${P}/snapshots`]: 'SnapshotList',
+  [`GET ${P}/snapshots/:snapshot_id`]: 'Snapshot',
+  [`POST ${P}/snapshots/:snapshot_id/restore`]: 'RestoreResult',
+  [`GET ${P}/settings/snapshots`]: 'SnapshotSettings',
+  [`PUT ${P}/settings/snapshots`]: 'SnapshotSettings',
 };
 
 /** Success bodies that are not JSON objects. */
@@ -484,12 +615,12 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** The contract's error codes by status (§1–§8). */
 const ERROR_CODES: Record<number, string[]> = {
-  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'main_branch_only', 'invalid_branch', 'not_in_main', 'nothing_to_merge'],
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column', 'main_branch_only', 'invalid_branch', 'not_in_main', 'nothing_to_merge'],
   401: ['unauthorized'],
   403: ['forbidden', 'insufficient_scope', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found', 'snapshot_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'branch_exists', 'merge_conflict'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists', 'branch_exists', 'merge_conflict'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   422: ['validation_error'],

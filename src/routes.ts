@@ -41,6 +41,8 @@ import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.t
 import { keyRoutes } from './routes/keys.ts';
 import { branchRoutes } from './routes/branches.ts';
 import { sqlRoutes } from './routes/sql.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
+import { schemaRoutes } from './routes/schema.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -138,6 +140,8 @@ export const baseRoutes: RouteDef[] = [
   ...keyRoutes,
   ...branchRoutes,
   ...sqlRoutes,
+  ...snapshotRoutes,
+  ...schemaRoutes,
 ];
 
 const BRANCH_BASE = `${P}/branches/:branch`;

@@ -8,6 +8,9 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
 import { BranchCatalog } from './storage/catalog/branches.ts';
 import { KeyCatalog } from './storage/catalog/keys.ts';
+import { MetadataStore } from './storage/catalog/metadata.ts';
+import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
+import { SnapshotCatalog } from './storage/catalog/snapshots.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcileBranches } from './storage/branch-recovery.ts';
@@ -17,6 +20,9 @@ import { AttachmentRegistry } from './storage/registry.ts';
 import { WorkspaceCatalog } from './storage/catalog/workspaces.ts';
 import { SqlService } from './storage/sql/sandbox.ts';
 import { reconcileWorkspaces, workspaceSweepTask } from './storage/sql/workspaces.ts';
+import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-recovery.ts';
+import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
+import { recoverSchemaChanges, type SchemaStep, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -41,8 +47,16 @@ export interface Services {
   keys: KeyCatalog;
   /** Development branches and what each holds (§14). */
   branches: BranchCatalog;
-  /** Crash tests only (`DSA_TEST_PAUSE_AT`): an operation stops for good at that step. */
-  faultPoint?: (step: string) => Promise<void>;
+  /** §12 metadata of buckets, tables and columns. */
+  metadata: MetadataStore;
+  /** Schema changes under way (§12), recorded before a table file is altered. */
+  schemaChanges: SchemaChangeStore;
+  /** Set by the snapshots capability (§13): called by schema changes that take an auto snapshot. */
+  snapshotHooks?: SnapshotHooks;
+  /** Snapshot records, snapshot settings and restore intents (§13). */
+  snapshots: SnapshotCatalog;
+  /** Crash tests only (`DSA_TEST_PAUSE_AT`): a schema change, clone or merge stops for good at that step. */
+  faultPoint?: (step: SchemaStep | string) => Promise<void>;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -110,19 +124,27 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
   try {
     const catalog = await Catalog.load(db);
-    const keys = await KeyCatalog.load(catalog.store);
+    const metadata = await MetadataStore.load(catalog.store);
+    const schemaChanges = await SchemaChangeStore.load(catalog.store);
+    const snapshots = await SnapshotCatalog.load(catalog.store);
+    // §14: loaded before any recovery, which may touch tables seen from branches.
     const branches = await BranchCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
-    // §14 first: an interrupted merge is completed or undone before main's files are read.
-    await recoverMerges({ db, paths, catalog, registry, branches, clock }, logger);
-    await reconcile({ db, paths, catalog, registry, branches }, logger, { verifyAll: uncleanStop });
+    await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges, branches }, logger);
+    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock };
+    await recoverSnapshots(snapshotDeps, logger);
+    // §14: an interrupted merge is completed or undone before main's files are read.
+    await recoverMerges({ db, paths, catalog, registry, branches, metadata, clock }, logger);
+    await reconcile({ db, paths, catalog, registry, metadata, branches }, logger, { verifyAll: uncleanStop });
+    await reconcileSnapshotFiles(snapshotDeps, logger);
+    const keys = await KeyCatalog.load(catalog.store);
     await reconcileBranches({ db, paths, catalog, registry, branches, keys }, logger, { verifyAll: uncleanStop });
     // Keys outliving their project: a project delete stopped between its two catalog steps.
     for (const projectId of keys.orphans((id) => catalog.getActiveProject(id) !== undefined)) {
       await keys.dropProject(projectId);
-      logger.info({ event: 'reconcile', repair: 'dropped_keys', project_id: projectId }, "dropped the keys of a project that is not active");
+      logger.info({ event: 'reconcile', repair: 'dropped_keys', project_id: projectId }, 'dropped the keys of a project that is not active');
     }
     if (uncleanStop) logger.warn({ event: 'reconcile' }, 'the previous stop was unclean: table files were re-read');
     logger.info(
@@ -140,6 +162,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     const sweeper = new Sweeper(clock, logger);
     const sql = await SqlService.open({ config, paths, registry, db, logger });
     const workspaces = await WorkspaceCatalog.load(catalog.store);
+    sweeper.register(snapshotSweepTask(snapshotDeps));
     const services: Services = {
       config,
       version: VERSION,
@@ -148,6 +171,10 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       catalog,
       keys,
       branches,
+      metadata,
+      schemaChanges,
+      snapshots,
+      snapshotHooks: snapshotHooks(snapshotDeps),
       registry,
       logger,
       adminKey,
@@ -169,7 +196,10 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await rm(runningMarker, { force: true });
       },
     };
-    // Fault injection for the crash tests: the operation logs the step and never goes on, so
+    keys.startFlushing((error) => logger.error({ event: 'keys', err: (error as Error).message }, 'could not record key uses'));
+    await reconcileWorkspaces(services);
+    sweeper.register(workspaceSweepTask(services));
+    // Fault injection for the crash tests: the change logs the step and never goes on, so
     // the test can kill the process exactly there. Unset in any real deployment.
     const pauseAt = process.env.DSA_TEST_PAUSE_AT;
     if (pauseAt) {
@@ -179,9 +209,6 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await new Promise(() => {});
       };
     }
-    keys.startFlushing((error) => logger.error({ event: 'keys', err: (error as Error).message }, 'could not record key uses'));
-    await reconcileWorkspaces(services);
-    sweeper.register(workspaceSweepTask(services));
     sweeper.start();
     return services;
   } catch (error) {

@@ -406,4 +406,26 @@ describe('§11 scope matrix', () => {
     expect(unrestricted.status).toBe(200);
   });
 
+  it('a bucket-restricted key sees and restores only the snapshots of its buckets', async () => {
+    const mine = (await t.callJson('POST', `/projects/${fixture.id}/buckets/${ALLOWED}/tables/orders/snapshots`, { body: {} })).body;
+    const theirs = (await t.callJson('POST', `/projects/${fixture.id}/buckets/${OTHER}/tables/orders/snapshots`, { body: {} })).body;
+    const key = fixture.keys['bucket write'];
+    const list = await t.callJson('GET', `/projects/${fixture.id}/snapshots`, { key });
+    expect(list.body.snapshots.map((s: { id: string }) => s.id)).toEqual([mine.id]);
+    expect(list.body.total).toBe(1);
+    expect((await t.callJson('GET', `/projects/${fixture.id}/snapshots/${mine.id}`, { key })).status).toBe(200);
+    for (const [method, path] of [['GET', ''], ['DELETE', ''], ['POST', '/restore']] as const) {
+      const res = await t.callJson(method, `/projects/${fixture.id}/snapshots/${theirs.id}${path}`, { key, body: method === 'POST' ? { table: 'copy' } : undefined });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.body.detail.error).toBe('snapshot_not_found');
+    }
+    const into = await t.callJson('POST', `/projects/${fixture.id}/snapshots/${mine.id}/restore`, { key, body: { bucket: OTHER, table: 'copy' } });
+    expect(into.status).toBe(403);
+    expect(into.body.detail.error).toBe('forbidden');
+    expect(t.services.catalog.getTable(fixture.id, OTHER, 'copy')).toBeUndefined();
+    const ok = await t.callJson('POST', `/projects/${fixture.id}/snapshots/${mine.id}/restore`, { key, body: { table: 'copy' } });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(t.services.snapshots.list(fixture.id).some((s) => s.id === theirs.id)).toBe(true);
+  });
+
 });

@@ -25,6 +25,8 @@ const ROWS = 'id,name,amount\n1,alpha,1.50\n2,beta,-2.00\n3,gamma,\n';
 interface Effective {
   bucket?: string;
   table?: string;
+  column?: string;
+  key?: string;
   query?: string;
   body?: unknown;
   raw?: string;
@@ -73,6 +75,27 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/workspaces/:ws/load': () => ({ body: { tables: [{ source: 'sales.orders', destination: 'o' }] } }),
   'POST /projects/:id/workspaces/:ws/query': () => ({ body: { sql: 'CREATE TABLE planted AS SELECT 1' } }),
   'POST /projects/:id/workspaces/:ws/unload': () => ({ body: { source: 'o', bucket: 'sales', table: 'orders' } }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/columns': () => ({ body: { name: 'planted', type: 'INTEGER', default: 1 } }),
+  'PATCH /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({ body: { name: 'renamed' } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/columns/:column': () => ({}),
+  'PUT /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({ body: { columns: ['id', 'name'] } }),
+  'DELETE /projects/:id/buckets/:bucket/tables/:table/primary-key': () => ({}),
+  'GET /projects/:id/buckets/:bucket/tables/:table/profile': () => ({}),
+  ...Object.fromEntries(
+    ['/projects/:id/buckets/:bucket', '/projects/:id/buckets/:bucket/tables/:table', '/projects/:id/buckets/:bucket/tables/:table/columns/:column'].flatMap((base) => [
+      [`GET ${base}/metadata`, () => ({})],
+      [`POST ${base}/metadata`, () => ({ body: { metadata: [{ key: 'planted', value: 'x' }] } })],
+      [`DELETE ${base}/metadata/:key`, () => ({})],
+    ]),
+  ),
+  'POST /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({ body: { description: 'planted' } }),
+  'GET /projects/:id/buckets/:bucket/tables/:table/snapshots': () => ({}),
+  'GET /projects/:id/snapshots': () => ({}),
+  'GET /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'DELETE /projects/:id/snapshots/:snapshot_id': () => ({}),
+  'POST /projects/:id/snapshots/:snapshot_id/restore': () => ({ body: { table: 'restored' } }),
+  'GET /projects/:id/settings/snapshots': () => ({}),
+  'PUT /projects/:id/settings/snapshots': () => ({ body: { auto_retention_days: 1, auto: { full_import: true } } }),
   'POST /projects/:id/branches': () => ({ body: { name: 'planted' } }),
   'GET /projects/:id/branches': () => ({}),
   'GET /projects/:id/branches/:branch': () => ({}),
@@ -84,6 +107,9 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
 
 /** §14: a branch twin is sent what the route it was made from is sent. */
 const entryFor = (route: RouteDef) => EFFECTIVE[label(route)] ?? (route.twinOf ? EFFECTIVE[`${route.method} ${route.twinOf}`] : undefined);
+
+/** The snapshot each victim starts with (for the routes that name one). */
+const victimSnapshots = new Map<string, string>();
 
 const projectRoutes = routes.filter((r) => r.auth === 'project');
 const adminRoutes = routes.filter((r) => r.auth === 'admin');
@@ -133,6 +159,10 @@ async function makeVictim(id: string): Promise<string> {
   const ws = await ok('POST', `/projects/${id}/workspaces`, 201, { body: {}, key });
   victimWorkspaces.set(id, ws.id);
   await ok('POST', `/projects/${id}/workspaces/${ws.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
+  for (const target of ['sales', 'sales/tables/orders', 'sales/tables/orders/columns/name']) {
+    await ok('POST', `/projects/${id}/buckets/${target}/metadata`, 200, { body: { metadata: [{ key: 'note', value: 'secret note' }] }, key });
+  }
+  victimSnapshots.set(id, (await ok('POST', `/projects/${id}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
   // §14: a development branch holding its own copy of the table, and a workspace of its own.
   const branch = (await ok('POST', `/projects/${id}/branches`, 201, { body: { name: 'dev' }, key })).id as string;
   victimBranches.set(id, branch);
@@ -182,6 +212,8 @@ async function snapshot(id: string, key: string) {
   const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
   const workspaces = t.services.workspaces.all().filter((w) => w.projectId === id).map((w) => ({ ...w }));
+  const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
+  const snapshots = { records: t.services.snapshots.list(id), settings: t.services.snapshots.settings(id), files: await walk(paths.snapshotsProjectDir(id), { allowMissing: true }) };
   // §14: the branches, what each holds, their files byte for byte and the branch's rows.
   const { branches } = t.services;
   const branchRecords = branches.list(id).map((b) => ({ ...b, tables: branches.tableStates(id, b.id), buckets: branches.bucketStates(id, b.id) }));
@@ -195,7 +227,7 @@ async function snapshot(id: string, key: string) {
   const branchRows = branch && branches.get(id, branch)
     ? (await t.callJson('POST', `/projects/${id}/branches/${branch}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
     : null;
-  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, branchRecords, branchFiles, branchRows };
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots, branchRecords, branchFiles, branchRows };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
@@ -208,7 +240,10 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
     .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000')
-    .replace(':ws', (inBranch ? victimBranchWorkspaces : victimWorkspaces).get(id) ?? 'w_000000000000');
+    .replace(':ws', (inBranch ? victimBranchWorkspaces : victimWorkspaces).get(id) ?? 'w_000000000000')
+    .replace(':column', effective.column ?? 'name')
+    .replace(':key', effective.key ?? 'note')
+    .replace(':snapshot_id', victimSnapshots.get(id) ?? 's_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 

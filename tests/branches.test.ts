@@ -374,7 +374,9 @@ describe('merge', () => {
     expect((await t.call('DELETE', `${B}/buckets/b/tables/t`)).status).toBe(204);
     const merged = await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} });
     expect(merged.status, JSON.stringify(merged.body)).toBe(200);
-    expect(merged.body).toEqual({ table: null, snapshot_id: null });
+    expect(merged.body).toEqual({ table: null, snapshot_id: expect.stringMatching(/^s_/) });
+    // Main's table was snapshotted first (§13 reason merge): it can come back.
+    expect(t.services.snapshots.get(merged.body.snapshot_id)).toMatchObject({ kind: 'auto', reason: 'merge', table: 't', rowCount: 2 });
     expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.detail.error).toBe('table_not_found');
     expect(existsSync(t.services.paths.tableFile(id, 'b', 't'))).toBe(false);
     expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.detail.error).toBe('table_not_found');
@@ -413,7 +415,7 @@ describe('merge', () => {
     expect((await t.call('DELETE', `${B2}/buckets/b/tables/n`)).status).toBe(204);
     expect((await importCsv(`${P}/buckets/b/tables/n`, 'id\n1\n')).status).toBe(200);
     expect((await t.callJson('POST', `${B2}/buckets/b/tables/n/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
-    expect((await t.callJson('POST', `${B2}/buckets/b/tables/n/merge`, { body: { force: true } })).body).toEqual({ table: null, snapshot_id: null });
+    expect((await t.callJson('POST', `${B2}/buckets/b/tables/n/merge`, { body: { force: true } })).body).toEqual({ table: null, snapshot_id: expect.stringMatching(/^s_/) });
   });
 });
 
@@ -574,5 +576,62 @@ describe('SQL in a branch (§17)', () => {
     expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
     expect((await t.call('DELETE', B)).status).toBe(204);
     expect(t.services.workspaces.all().filter((w) => w.projectId === id)).toEqual([]);
+  });
+});
+
+describe('schema changes and metadata in a branch (§12)', () => {
+  it('a column added in a branch exists only there, and one added in main does not show in a copied table', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const added = await t.callJson('POST', `${B}/buckets/b/tables/t/columns`, { body: { name: 'extra', type: 'INTEGER' } });
+    expect(added.status, JSON.stringify(added.body)).toBe(201);
+    expect(added.body.branch_state).toBe('copied');
+    expect(added.body.columns.map((c: any) => c.name)).toEqual(['id', 'v', 'extra']);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.columns.map((c: any) => c.name)).toEqual(['id', 'v']);
+    expect((await t.callJson('POST', `${P}/buckets/b/tables/t/columns`, { body: { name: 'only_main', type: 'VARCHAR' } })).status).toBe(201);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.columns.map((c: any) => c.name)).toEqual(['id', 'v', 'extra']);
+    expect((await t.callJson('PATCH', `${B}/buckets/b/tables/t/columns/v`, { body: { name: 'renamed' } })).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.columns.map((c: any) => c.name)).toEqual(['id', 'v', 'only_main']);
+    expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([{ bucket: 'b', table: 't', state: 'copied', main_changed: true }]);
+    // The rows came along with the copy.
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2]);
+  });
+
+  it("table and column metadata: the copy starts with main's, then each side keeps its own; merge carries the branch's to main", async () => {
+    const { P } = await project();
+    expect((await t.call('POST', `${P}/buckets/b/tables/t/metadata`, { body: { metadata: [{ key: 'owner', value: 'main-team' }] } })).status).toBe(200);
+    const B = await branch(P);
+    // Until the branch writes, it reads main's metadata.
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t/metadata`)).body.metadata.map((m: any) => m.value)).toEqual(['main-team']);
+    const written = await t.callJson('POST', `${B}/buckets/b/tables/t/metadata`, { body: { metadata: [{ key: 'note', value: 'from dev' }] } });
+    expect(written.status, JSON.stringify(written.body)).toBe(200);
+    expect(written.body.metadata.map((m: any) => m.key)).toEqual(['note', 'owner']);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.branch_state).toBe('copied');
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/columns/v/metadata`, { body: { metadata: [{ key: 'pii', value: 'no' }] } })).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['owner']);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t/columns/v/metadata`)).body.metadata).toEqual([]);
+    // Main's metadata write moves main's version: a merge needs force now.
+    expect((await t.call('POST', `${P}/buckets/b/tables/t/metadata`, { body: { metadata: [{ key: 'owner', value: 'changed' }] } })).status).toBe(200);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t/metadata`)).body.metadata.find((m: any) => m.key === 'owner').value).toBe('main-team');
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t/metadata`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['note=from dev', 'owner=main-team']);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t/columns/v/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['pii']);
+  });
+
+  it("bucket metadata: a bucket the branch created has its own; main's buckets are read-only there", async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const refused = await t.callJson('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.detail.error).toBe('main_branch_only');
+    expect((await t.callJson('GET', `${P}/buckets/b/metadata`)).body.metadata).toEqual([]);
+    expect((await t.call('POST', `${B}/buckets`, { body: { name: 'nb' } })).status).toBe(201);
+    expect((await t.callJson('POST', `${B}/buckets/nb/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })).status).toBe(200);
+    expect((await t.callJson('GET', `${B}/buckets/nb`)).body.metadata.map((m: any) => m.key)).toEqual(['k']);
+    // Merging a table of it creates the bucket in main with that metadata.
+    expect((await t.call('POST', `${B}/buckets/nb/tables`, { body: { name: 'x', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.callJson('POST', `${B}/buckets/nb/tables/x/merge`, { body: {} })).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/buckets/nb`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['k=v']);
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$/;
-const BUCKET_KEYS = ['created_at', 'description', 'is_linked', 'name', 'readonly_access', 'shared_with', 'source_bucket_name', 'source_project_id', 'table_count'];
+const BUCKET_KEYS = ['created_at', 'description', 'is_linked', 'metadata', 'name', 'readonly_access', 'shared_with', 'source_bucket_name', 'source_project_id', 'table_count'];
 const ONE_COLUMN = [{ name: 'id', type: 'INTEGER' }];
 
 function bucketDir(t: TestApp, project: string, bucket: string): string {
@@ -55,6 +55,7 @@ describe('POST /projects/{id}/buckets', () => {
       shared_with: [],
       readonly_access: false,
       created_at: expect.stringMatching(ISO),
+      metadata: [],
     });
     expect(existsSync(bucketDir(t, 'p1', 'in_c_sales'))).toBe(true);
   });
@@ -277,7 +278,7 @@ describe('project stats and the project object follow buckets and tables live', 
 
   it('counts buckets, tables and bytes', async () => {
     const empty = await t.callJson('GET', '/projects/p1/stats');
-    expect(empty.body).toEqual({ id: 'p1', size_bytes: 0, table_count: 0, bucket_count: 0 });
+    expect(empty.body).toEqual({ id: 'p1', size_bytes: 0, table_count: 0, bucket_count: 0, snapshots_size_bytes: 0 });
 
     await createBucket(t, 'p1', 'b1');
     await createBucket(t, 'p1', 'b2');

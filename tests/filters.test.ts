@@ -119,6 +119,12 @@ describe('POST …/preview with columns, filters and order_by', () => {
     ['id', 'eq', [1.5], 'filters.0.values.0'],
     ['id', 'eq', ['2.5'], 'filters.0.values.0'],
     ['price', 'eq', ['1.505'], 'filters.0.values.0'],
+    ['id', 'in', [1, -2.5], 'filters.0.values.1'],
+    ['id', 'eq', ['1e10'], 'filters.0.values.0'],
+    ['big', 'gt', [1.5], 'filters.0.values.0'],
+    ['score', 'eq', ['1e400'], 'filters.0.values.0'],
+    ['score', 'lt', ['-1e400'], 'filters.0.values.0'],
+    ['price', 'eq', ['1e400'], 'filters.0.values.0'],
   ])('a %s value that does not convert (%s %j) is a 422 at %s', async (column, operator, values, path) => {
     const { status, body } = await preview({ filters: [{ column, operator, values }] });
     expect(status).toBe(422);

@@ -69,6 +69,24 @@ import { listWorkspaces } from '../handlers/workspaces/list.ts';
 import { loadWorkspace } from '../handlers/workspaces/load.ts';
 import { queryWorkspace } from '../handlers/workspaces/query.ts';
 import { unloadWorkspace } from '../handlers/workspaces/unload.ts';
+import { createTableSnapshot } from '../handlers/snapshots/create.ts';
+import { deleteSnapshot } from '../handlers/snapshots/delete.ts';
+import { getSnapshot } from '../handlers/snapshots/get.ts';
+import { listTableSnapshots } from '../handlers/snapshots/list-table.ts';
+import { listSnapshots } from '../handlers/snapshots/list.ts';
+import { restoreTableSnapshot } from '../handlers/snapshots/restore.ts';
+import { getSnapshotSettings } from '../handlers/snapshots/settings-get.ts';
+import { putSnapshotSettings } from '../handlers/snapshots/settings-put.ts';
+
+import { addTableColumn } from '../handlers/schema/add-column.ts';
+import { alterTableColumn } from '../handlers/schema/alter-column.ts';
+import { dropTableColumn } from '../handlers/schema/drop-column.ts';
+import { dropTablePrimaryKey } from '../handlers/schema/drop-primary-key.ts';
+import { getTableProfile } from '../handlers/schema/profile.ts';
+import { setTablePrimaryKey } from '../handlers/schema/set-primary-key.ts';
+import { deleteMetadata } from '../handlers/metadata/delete.ts';
+import { listMetadata } from '../handlers/metadata/list.ts';
+import { upsertMetadata } from '../handlers/metadata/upsert.ts';
 
 import { getBranchChanges } from '../handlers/branches/changes.ts';
 import { createBranch } from '../handlers/branches/create.ts';
@@ -794,7 +812,103 @@ describe('handlers/sharing/revoke-readonly.ts', () => {
   });
 });
 
+// ---------------------------------------------------------------- schema and metadata (§12)
+
+describe('handlers/schema/* and handlers/metadata/*', () => {
+  const EV = '/projects/p1/buckets/in_c_sales/tables/evolve';
+  const ev = T('p1', 'in_c_sales', 'evolve');
+  const col = (column: string) => ({ ...ev, column });
+  beforeAll(async () => {
+    const created = await t.callJson('POST', '/projects/p1/buckets/in_c_sales/tables', { body: { name: 'evolve', columns: [{ name: 'id', type: 'INTEGER' }, { name: 'n', type: 'DOUBLE' }] } });
+    expect(created.status).toBe(201);
+    expect((await t.call('POST', `${EV}/import`, { raw: 'id,n\n1,1.5\n2,2\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+  });
+  afterAll(async () => {
+    expect((await t.call('DELETE', EV)).status).toBe(204);
+  });
+
+  it('addTableColumn adds a column with a default; 409 column_exists', async () => {
+    const res = await invoke(addTableColumn, 'POST', `${EV}/columns`, ev, { name: 'w', type: 'BIGINT', default: 7, nullable: false });
+    expect(res.status).toBe(201);
+    expect(res.body.columns.at(-1)).toEqual({ name: 'w', type: 'BIGINT', nullable: false, ordinal_position: 3, default: 7, metadata: [] });
+    await expectHttpError(invoke(addTableColumn, 'POST', `${EV}/columns`, ev, { name: 'W', type: 'INTEGER' }), 409, 'column_exists');
+  });
+
+  it('alterTableColumn renames and retypes; 400 conversion_failed; 404 column_not_found', async () => {
+    const res = await invoke(alterTableColumn, 'PATCH', `${EV}/columns/w`, col('w'), { name: 'width', type: 'DOUBLE' });
+    expect(res.status).toBe(200);
+    expect(res.body.columns.at(-1)).toMatchObject({ name: 'width', type: 'DOUBLE', default: 7 });
+    const error = await expectHttpError(invoke(alterTableColumn, 'PATCH', `${EV}/columns/n`, col('n'), { type: 'INTEGER' }), 400, 'conversion_failed');
+    expect(error.details).toMatchObject({ example: 1.5 });
+    await expectHttpError(invoke(alterTableColumn, 'PATCH', `${EV}/columns/none`, col('none'), { type: 'INTEGER' }), 404, 'column_not_found');
+  });
+
+  it('setTablePrimaryKey and dropTablePrimaryKey; 404 primary_key_not_found', async () => {
+    expect((await invoke(setTablePrimaryKey, 'PUT', `${EV}/primary-key`, ev, { columns: ['id'] })).body.primary_key).toEqual(['id']);
+    expect((await invoke(dropTablePrimaryKey, 'DELETE', `${EV}/primary-key`, ev)).body.primary_key).toEqual([]);
+    await expectHttpError(invoke(dropTablePrimaryKey, 'DELETE', `${EV}/primary-key`, ev), 404, 'primary_key_not_found');
+  });
+
+  it('upsertMetadata, listMetadata and deleteMetadata on a column; 404 metadata_not_found', async () => {
+    const url = `${EV}/columns/width/metadata`;
+    const res = await invoke(upsertMetadata, 'POST', url, col('width'), { metadata: [{ key: 'KBC.description', value: 'how wide' }] });
+    expect(res.body.metadata).toEqual([{ key: 'KBC.description', value: 'how wide', provider: 'user', updated_at: expect.stringMatching(ISO) }]);
+    expect((await invoke(listMetadata, 'GET', url, col('width'))).body.metadata).toHaveLength(1);
+    expect((await invoke(deleteMetadata, 'DELETE', `${url}/KBC.description`, { ...col('width'), key: 'KBC.description' })).status).toBe(204);
+    await expectHttpError(invoke(deleteMetadata, 'DELETE', `${url}/KBC.description`, { ...col('width'), key: 'KBC.description' }), 404, 'metadata_not_found');
+  });
+
+  it('dropTableColumn drops a column; 400 last_column is not reached while others remain', async () => {
+    const res = await invoke(dropTableColumn, 'DELETE', `${EV}/columns/width`, col('width'));
+    expect(res.body.columns.map((c: any) => c.name)).toEqual(['id', 'n']);
+    await expectHttpError(invoke(dropTableColumn, 'DELETE', `${EV}/columns/width`, col('width')), 404, 'column_not_found');
+  });
+
+  it('getTableProfile profiles the table', async () => {
+    const res = await invoke(getTableProfile, 'GET', `${EV}/profile`, ev);
+    expect(res.status).toBe(200);
+    expect(res.body.row_count).toBe(2);
+    expect(res.body.columns[1]).toMatchObject({ name: 'n', min: 1.5, max: 2, null_count: 0, distinct_count: 2 });
+  });
+});
+
 // ---------------------------------------------------------------- row deletes, stats, deletes
+
+describe('handlers/snapshots/*.ts', () => {
+  let id: string;
+  const S = (snapshot: string) => ({ id: 'p1', snapshot_id: snapshot });
+
+  it('createTableSnapshot takes a snapshot; listTableSnapshots, listSnapshots and getSnapshot show it', async () => {
+    const created = await invoke(createTableSnapshot, 'POST', `${ORDERS}/snapshots`, orders, { description: 'direct' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ bucket: 'in_c_sales', table: 'orders', kind: 'manual', description: 'direct' });
+    id = created.body.id;
+    expect((await invoke(listTableSnapshots, 'GET', `${ORDERS}/snapshots`, orders)).body).toMatchObject({ total: 1, snapshots: [{ id }] });
+    expect((await invoke(listSnapshots, 'GET', '/projects/p1/snapshots?kind=manual', P('p1'))).body).toMatchObject({ total: 1, snapshots: [{ id }] });
+    expect((await invoke(getSnapshot, 'GET', `/projects/p1/snapshots/${id}`, S(id))).body.id).toBe(id);
+    await expectHttpError(invoke(getSnapshot, 'GET', '/projects/p1/snapshots/s_000000000000', S('s_000000000000')), 404, 'snapshot_not_found');
+  });
+
+  it('restoreTableSnapshot restores into a new table (409 table_exists in place)', async () => {
+    await expectHttpError(invoke(restoreTableSnapshot, 'POST', `/projects/p1/snapshots/${id}/restore`, S(id), {}), 409, 'table_exists');
+    const res = await invoke(restoreTableSnapshot, 'POST', `/projects/p1/snapshots/${id}/restore`, S(id), { table: 'orders_copy' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ snapshot_id: id, auto_snapshot_id: null, table: { name: 'orders_copy', bucket: 'in_c_sales' } });
+    expect((await invoke(deleteTable, 'DELETE', '/projects/p1/buckets/in_c_sales/tables/orders_copy', T('p1', 'in_c_sales', 'orders_copy'))).status).toBe(204);
+  });
+
+  it('getSnapshotSettings and putSnapshotSettings', async () => {
+    expect((await invoke(getSnapshotSettings, 'GET', '/projects/p1/settings/snapshots', P('p1'))).body.manual_retention_days).toBe(90);
+    const put = await invoke(putSnapshotSettings, 'PUT', '/projects/p1/settings/snapshots', P('p1'), { manual_retention_days: 30 });
+    expect(put.body.manual_retention_days).toBe(30);
+    await expectHttpError(invoke(putSnapshotSettings, 'PUT', '/projects/p1/settings/snapshots', P('p1'), { manual_retention_days: 0 }), 422, 'validation_error');
+  });
+
+  it('deleteSnapshot deletes it', async () => {
+    expect((await invoke(deleteSnapshot, 'DELETE', `/projects/p1/snapshots/${id}`, S(id))).status).toBe(204);
+    await expectHttpError(invoke(deleteSnapshot, 'DELETE', `/projects/p1/snapshots/${id}`, S(id)), 404, 'snapshot_not_found');
+  });
+});
 
 describe('handlers/data/delete-rows.ts', () => {
   it('deleteTableRows deletes the matching rows and counts them', async () => {
@@ -965,6 +1079,9 @@ describe('every handler file is covered above', () => {
       createKey, getCurrentKey, deleteKey, getKey, listKeys, rotateKey,
       createBranch, listBranches, getBranch, deleteBranch, getBranchChanges, resetTable, mergeTable,
       queryProject, createWorkspace, deleteWorkspace, getWorkspace, listWorkspaces, loadWorkspace, queryWorkspace, unloadWorkspace,
+      createTableSnapshot, deleteSnapshot, getSnapshot, listTableSnapshots, listSnapshots, restoreTableSnapshot, getSnapshotSettings, putSnapshotSettings,
+      addTableColumn, alterTableColumn, dropTableColumn, setTablePrimaryKey, dropTablePrimaryKey, getTableProfile,
+      listMetadata, upsertMetadata, deleteMetadata,
     ];
     const { routes } = await import('../src/routes.ts');
     const routed = new Set(routes.map((r) => r.handler));

@@ -153,6 +153,44 @@ describe('import', () => {
       }
     });
 
+    it('answers 415 for a Content-Type that is no import format, before reading the body', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await importRaw('people', 'id\n1\n')).status).toBe(200);
+      for (const type of ['application/json', 'application/xml', 'text/html; charset=utf-8', 'application/x-www-form-urlencoded', 'image/png']) {
+        let pulls = 0;
+        const body = new ReadableStream<Uint8Array>(
+          {
+            pull(controller) {
+              pulls++;
+              controller.enqueue(new TextEncoder().encode('id\n9\n'));
+              controller.close();
+            },
+          },
+          { highWaterMark: 0 },
+        );
+        const { status, body: answer } = await importRaw('people', body, '', { 'content-type': type });
+        expect(status, type).toBe(415);
+        expect(answer.detail.error).toBe('unsupported_media_type');
+        expect(answer.detail.message).toMatch(/format=/);
+        expect(pulls).toBe(0);
+      }
+      // The JSON that a 415 saves a client from: it would otherwise be parsed as CSV.
+      const json = await importRaw('people', '{"id": 2}', '', { 'content-type': 'application/json' });
+      expect(json.status).toBe(415);
+      // The types §8 names, text/plain and application/octet-stream, and any type with ?format=.
+      for (const [type, body, query] of [
+        ['text/plain', 'id\n2\n', ''],
+        ['application/octet-stream', 'id\n3\n', ''],
+        ['TEXT/CSV; charset=utf-8', 'id\n4\n', ''],
+        ['application/json', '{"id": 5}\n', 'format=ndjson'],
+        ['application/xml', 'id\n6\n', 'format=csv'],
+      ]) {
+        const { status, body: answer } = await importRaw('people', body!, query, { 'content-type': type! });
+        expect(status, `${type} ${JSON.stringify(answer)}`).toBe(200);
+      }
+      expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([6]);
+    });
+
     it('answers 400 for a gzip body that is not gzip, and 415 for another encoding', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       let response = await importRaw('people', 'id\n1\n', '', { 'content-encoding': 'gzip' });
@@ -415,6 +453,109 @@ describe('import', () => {
       expect(status).toBe(400);
       expect(body.detail.error).toBe('import_failed');
       expect(body.detail.details.missing_columns).toEqual(['id']);
+    });
+  });
+
+  describe('numbers are never rounded or wrapped (§8)', () => {
+    /** The body of a one-column file in `format` holding `values` (text as written in the file). */
+    const body = async (format: 'csv' | 'ndjson' | 'parquet-double' | 'parquet-decimal', column: string, values: string[]) => {
+      if (format === 'csv') return `${column}\n${values.join('\n')}\n`;
+      if (format === 'ndjson') return values.map((v) => `{"${column}":${v}}`).join('\n');
+      const file = join(t.root, `numbers-${Date.now()}-${Math.random().toString(16).slice(2)}.parquet`);
+      const type = format === 'parquet-double' ? 'DOUBLE' : 'DECIMAL(20,3)';
+      const rows = values.map((v) => `(CAST('${v}' AS ${type}))`).join(', ');
+      await t.services.db.with((c) => c.run(`COPY (SELECT * FROM (VALUES ${rows}) v(${column})) TO '${file}' (FORMAT parquet)`));
+      const bytes = await readFile(file);
+      await rm(file);
+      return bytes;
+    };
+    const query = (format: string, incremental: boolean) => `format=${format.startsWith('parquet') ? 'parquet' : format}&incremental=${incremental}`;
+    const TYPES = ['INTEGER', 'BIGINT', 'SMALLINT', 'TINYINT', 'HUGEINT', 'UINTEGER'];
+
+    for (const format of ['csv', 'ndjson', 'parquet-double', 'parquet-decimal'] as const) {
+      const bad = format === 'parquet-double' ? ['1.5', '-2.5', 'inf'] : format === 'parquet-decimal' ? ['1.5', '-2.5'] : ['1.5', '-2.5', '1e400'];
+      for (const keyed of [false, true]) {
+        it(`${format}: ${bad.join(', ')} into integer columns${keyed ? ' (primary key)' : ''} fail the import, full and incremental`, async () => {
+          for (const type of TYPES) {
+            await createTable(t, 'nums', [{ name: 'n', type, nullable: !keyed }, { name: 'tag', type: 'VARCHAR' }], keyed ? ['n'] : []);
+            expect((await importRaw('nums', 'n,tag\n7,seven\n')).status).toBe(200);
+            for (const value of bad) {
+              // A good row before the bad one: nothing of the file may land.
+              const file = await body(format, 'n', ['3', value]);
+              for (const incremental of [false, true]) {
+                const { status, body: answer } = await importRaw('nums', file, query(format, incremental));
+                expect(status, `${type} ${value} ${JSON.stringify(answer)}`).toBe(400);
+                expect(answer.detail.error).toBe('import_failed');
+                expect(answer.detail.message).toMatch(/not a whole number|out of range|Could not convert|Failed to cast/i);
+                expect(answer.detail.details.column).toBe('n');
+              }
+            }
+            expect((await fileRows(t, 'nums')).map((r) => [Number(r.n), r.tag])).toEqual([[7, 'seven']]);
+            expect(await catalogRowCount('nums')).toBe(1);
+          }
+        });
+      }
+
+      it(`${format}: whole numbers written with a fraction or exponent convert, and keys never collapse`, async () => {
+        await createTable(t, 'nums', [{ name: 'n', type: 'BIGINT', nullable: false }, { name: 'tag', type: 'VARCHAR' }], ['n']);
+        const whole = format === 'parquet-decimal' ? ['1.000', '-2.000', '300'] : ['1.0', '-2.0', '3e2'];
+        let response = await importRaw('nums', await body(format, 'n', whole), query(format, false));
+        expect(response.status, JSON.stringify(response.body)).toBe(200);
+        expect((await fileRows(t, 'nums')).map((r) => Number(r.n))).toEqual([-2, 1, 300]);
+        // 1.4 and 0.6 would both round onto key 1.
+        response = await importRaw('nums', await body(format, 'n', ['1.4', '0.6']), query(format, true));
+        expect(response.status).toBe(400);
+        expect(response.body.detail.error).toBe('import_failed');
+        expect((await fileRows(t, 'nums')).map((r) => Number(r.n))).toEqual([-2, 1, 300]);
+      });
+
+      it(`${format}: out-of-range values fail, also into DOUBLE and DECIMAL`, async () => {
+        await createTable(t, 'nums', [{ name: 's', type: 'SMALLINT' }, { name: 'd', type: 'DOUBLE' }, { name: 'm', type: 'DECIMAL(4,2)' }]);
+        expect((await importRaw('nums', 's\n1\n')).status).toBe(200);
+        const cases: [string, string][] = [['s', '40000'], ['m', '100.5']];
+        if (format === 'csv' || format === 'ndjson') cases.push(['d', '1e400'], ['d', '-1e400']);
+        for (const [column, value] of cases) {
+          const { status, body: answer } = await importRaw('nums', await body(format, column, [value]), query(format, false));
+          expect(status, `${column} ${value} ${JSON.stringify(answer)}`).toBe(400);
+          expect(answer.detail.error).toBe('import_failed');
+        }
+        expect(await fileRows(t, 'nums')).toEqual([{ s: 1, d: null, m: null }]);
+      });
+
+      it(`${format}: DECIMAL rounds half away from zero to its scale`, async () => {
+        await createTable(t, 'money', [{ name: 'k', type: 'INTEGER' }, { name: 'm', type: 'DECIMAL(10,2)' }]);
+        const values = ['1.235', '-1.235', '1.005', '2.675', '-0.004'];
+        const file =
+          format === 'csv'
+            ? `k,m\n${values.map((v, i) => `${i},${v}`).join('\n')}\n`
+            : format === 'ndjson'
+              ? values.map((v, i) => `{"k":${i},"m":${v}}`).join('\n')
+              : await (async () => {
+                  const path = join(t.root, `money-${format}.parquet`);
+                  const type = format === 'parquet-double' ? 'DOUBLE' : 'DECIMAL(20,3)';
+                  const rows = values.map((v, i) => `(${i}, CAST('${v}' AS ${type}))`).join(', ');
+                  await t.services.db.with((c) => c.run(`COPY (SELECT * FROM (VALUES ${rows}) v(k, m)) TO '${path}' (FORMAT parquet)`));
+                  const bytes = await readFile(path);
+                  await rm(path);
+                  return bytes;
+                })();
+        const { status, body: answer } = await importRaw('money', file, query(format, false));
+        expect(status, JSON.stringify(answer)).toBe(200);
+        expect((await fileRows(t, 'money')).map((r) => r.m)).toEqual(['1.24', '-1.24', '1.01', '2.68', '0.00']);
+      });
+    }
+
+    it('names the value, and keeps the line where DuckDB reports one', async () => {
+      await createTable(t, 'nums', [{ name: 'n', type: 'INTEGER' }, { name: 'tag', type: 'VARCHAR' }]);
+      let response = await importRaw('nums', 'n\n1\n2\n1.5\n');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.message).toBe('Import failed: Cannot convert value "1.5" of column n to INTEGER: not a whole number');
+      response = await importRaw('nums', 'n\n1\nlots\n');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.details.line).toBe(3);
+      expect(response.body.detail.message).toMatch(/lots/);
+      response = await importRaw('nums', '{"n":1}\n{"n":"four"}\n', 'format=ndjson');
+      expect(response.body.detail.details.line).toBe(2);
     });
   });
 

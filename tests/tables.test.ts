@@ -7,7 +7,7 @@ import { SCALAR_TYPES } from '../src/storage/types.ts';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$/;
-const TABLE_KEYS = ['bucket', 'columns', 'created_at', 'name', 'primary_key', 'row_count', 'size_bytes'];
+const TABLE_KEYS = ['bucket', 'columns', 'created_at', 'metadata', 'name', 'primary_key', 'row_count', 'size_bytes'];
 
 function expectError(res: { status: number; body: any }, status: number, code: string) {
   expect(res.status, JSON.stringify(res.body)).toBe(status);
@@ -79,14 +79,15 @@ describe('POST …/tables', () => {
       name: 'orders',
       bucket: 'in_c_sales',
       columns: [
-        { name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1 },
-        { name: 'customer', type: 'VARCHAR', nullable: false, ordinal_position: 2 },
-        { name: 'amount', type: 'DECIMAL(10,2)', nullable: true, ordinal_position: 3 },
+        { name: 'id', type: 'INTEGER', nullable: false, ordinal_position: 1, default: null, metadata: [] },
+        { name: 'customer', type: 'VARCHAR', nullable: false, ordinal_position: 2, default: null, metadata: [] },
+        { name: 'amount', type: 'DECIMAL(10,2)', nullable: true, ordinal_position: 3, default: '0', metadata: [] },
       ],
       row_count: 0,
       size_bytes: (await stat(path)).size,
       primary_key: ['id'],
       created_at: expect.stringMatching(ISO),
+      metadata: [],
     });
     expect(res.body.size_bytes).toBeGreaterThan(0);
     // Nothing but the table file is left in the bucket folder (no temp files, no WAL).
@@ -204,7 +205,7 @@ describe('POST …/tables', () => {
     expect(existsSync(tablePath(t, 'p1', 'in_c_sales', 'DUPE'))).toBe(false);
     // The original is untouched.
     const got = await t.callJson('GET', '/projects/p1/buckets/in_c_sales/tables/dupe');
-    expect(got.body.columns).toEqual([{ name: 'a', type: 'INTEGER', nullable: true, ordinal_position: 1 }]);
+    expect(got.body.columns).toEqual([{ name: 'a', type: 'INTEGER', nullable: true, ordinal_position: 1, default: null, metadata: [] }]);
   });
 
   it('400 invalid_primary_key when a key column is not a column', async () => {
@@ -301,6 +302,17 @@ describe('POST …/tables', () => {
       ['JSON', '{broken'],
       ['INTEGER', 'CURRENT_TIMESTAMP'],
       ['TINYINT', 300],
+      // Never rounded, never wrapped, never infinite (§8 applies to defaults too).
+      ['INTEGER', 1.5],
+      ['INTEGER', '1.5'],
+      ['BIGINT', -2.5],
+      ['SMALLINT', '1e400'],
+      ['SMALLINT', 40000],
+      ['UINTEGER', -1],
+      ['HUGEINT', '170141183460469231731687303715884105728'],
+      ['DOUBLE', '1e400'],
+      ['FLOAT', 1e300],
+      ['DECIMAL(4,2)', 100.5],
     ];
     for (const [type, value] of bad) {
       const res = await createTable(t, 'in_c_sales', { name: 'baddefault', columns: [{ name: 'a', type, default: value }] });
@@ -308,6 +320,32 @@ describe('POST …/tables', () => {
       expect(res.body.detail.details.issues[0].path, `${type} ${value}`).toBe('columns.0.default');
     }
     expect(existsSync(tablePath(t, 'p1', 'in_c_sales', 'baddefault'))).toBe(false);
+  });
+
+  it('a default is stored exactly: whole numbers in any notation, DECIMAL rounded half away from zero', async () => {
+    const res = await createTable(t, 'in_c_sales', {
+      name: 'gooddefaults',
+      columns: [
+        { name: 'a', type: 'INTEGER', default: 2.0 },
+        { name: 'b', type: 'BIGINT', default: '1e3' },
+        { name: 'c', type: 'DECIMAL(10,2)', default: '-1.235' },
+        { name: 'd', type: 'DOUBLE', default: 'inf' },
+      ],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const { db, registry } = t.services;
+    const path = tablePath(t, 'p1', 'in_c_sales', 'gooddefaults');
+    const alias = await registry.acquire(path);
+    try {
+      const row = await db.with(async (c) => {
+        await c.run(`INSERT INTO "${alias}".main.data DEFAULT VALUES`);
+        return (await c.runAndReadAll(`SELECT * FROM "${alias}".main.data`)).getRowsJson()[0];
+      });
+      expect(row).toEqual([2, '1000', '-1.24', 'Infinity']);
+    } finally {
+      registry.release(path);
+    }
+    expect((await t.call('DELETE', '/projects/p1/buckets/in_c_sales/tables/gooddefaults')).status).toBe(204);
   });
 
   it('404 for a missing bucket or project', async () => {

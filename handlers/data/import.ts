@@ -9,6 +9,7 @@ import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, QueryBoolSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
 import { importFile, stageBody, withStagingFile } from '../../src/storage/import.ts';
+import { takeAutoSnapshot } from '../../src/storage/snapshots.ts';
 
 /** One character that is not a line break; `\t` (backslash, t) also means a tab. */
 const CharSchema = (what: string) =>
@@ -71,7 +72,7 @@ export const importTable: Handler = async (request, ctx) => {
           columns: query.columns,
           nullString: query.null_string,
         },
-      });
+      }, { beforeFullLoad: (current) => takeAutoSnapshot(ctx.services, current, 'full_import') });
       ctx.logFields.imported_rows = importedRows;
       ctx.services.metrics.importedRows.inc(importedRows);
       return json({ imported_rows: importedRows, row_count: loaded.rowCount, table: await tableView(ctx.services, loaded, bucket.name) });

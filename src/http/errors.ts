@@ -48,6 +48,15 @@ export const errors = {
   mainBranchOnly: (branch: string) =>
     new HttpError(400, 'main_branch_only', `This route works only in the default branch, not in branch ${branch}`, { branch_id: branch }),
   invalidBranch: (message: string, branch: string) => new HttpError(400, 'invalid_branch', message, { branch_id: branch }),
+  tableExists: (projectId: string, bucket: string, table: string) =>
+    conflict('table_exists', `Table ${table} already exists in bucket ${bucket}`, { project_id: projectId, bucket_name: bucket, table_name: table }),
+  bucketReadonly: (bucket: { projectId: string; name: string; source: { projectId: string; bucket: string } | null }) =>
+    new HttpError(403, 'bucket_readonly', `Bucket ${bucket.name} is linked from ${bucket.source?.projectId}.${bucket.source?.bucket} and is read-only`, {
+      project_id: bucket.projectId,
+      bucket_name: bucket.name,
+    }),
+  snapshotNotFound: (projectId: string, snapshotId: string) =>
+    notFound('snapshot_not_found', `Snapshot ${snapshotId} not found in project ${projectId}`, { project_id: projectId, snapshot_id: snapshotId }),
   forbidden: (message: string, details?: Record<string, unknown>) => new HttpError(403, 'forbidden', message, details),
   invalidQuery: (message: string, details?: Record<string, unknown>) => new HttpError(400, 'invalid_query', message, details),
   queryFailed: (message: string, details?: Record<string, unknown>) => new HttpError(400, 'query_failed', message, details),

@@ -1,13 +1,29 @@
 import { HttpError, validationError, type ValidationIssue } from './errors.ts';
 import type { ImportFormat } from '../storage/import.ts';
 
-/** The import's format when the query names none: from the body's Content-Type, else CSV. */
+/**
+ * The import's format when the query names none, from the body's Content-Type (§8): CSV
+ * without a type, for `text/plain` and `application/octet-stream` (what clients send for
+ * "some bytes"); 415 `unsupported_media_type` for any other type, such as
+ * `application/json`, which would otherwise be read as CSV. Called before the body is read.
+ */
 export function formatFromContentType(request: Request): ImportFormat {
-  const mime = (request.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
-  return FORMAT_BY_TYPE[mime] ?? 'csv';
+  const header = request.headers.get('content-type') ?? '';
+  const mime = header.split(';', 1)[0]!.trim().toLowerCase();
+  const format = FORMAT_BY_TYPE[mime];
+  if (format) return format;
+  throw new HttpError(
+    415,
+    'unsupported_media_type',
+    `Content-Type ${JSON.stringify(mime.slice(0, 100))} is not an import format: send text/csv, application/x-ndjson or application/vnd.apache.parquet, or name the format with ?format=csv|ndjson|parquet`,
+    { content_type: mime.slice(0, 100) },
+  );
 }
 
 const FORMAT_BY_TYPE: Record<string, ImportFormat> = {
+  '': 'csv',
+  'text/plain': 'csv',
+  'application/octet-stream': 'csv',
   'text/csv': 'csv',
   'application/csv': 'csv',
   'application/x-ndjson': 'ndjson',

@@ -1,10 +1,11 @@
-import { allowedBuckets } from '../auth/guards.ts';
+import { allowedBuckets, mayReachBucket } from '../auth/guards.ts';
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
 import type { BranchRecord } from '../storage/catalog/branches.ts';
+import type { SnapshotRecord } from '../storage/catalog/snapshots.ts';
 import { HttpError, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
 import { bucketIn, isDevBranch, MAIN, tableIn } from '../storage/locator.ts';
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
@@ -128,4 +129,14 @@ export function keyBuckets(ctx: HandlerContext): readonly string[] | null {
 /** §11: a key restricted to some buckets cannot use workspaces (403 `forbidden`). */
 export function refuseBucketRestrictedKey(ctx: HandlerContext): void {
   if (keyBuckets(ctx) !== null) throw errors.forbidden('A key restricted to some buckets cannot use workspaces', { project_id: ctx.params.id });
+}
+
+/** §13: the snapshot named in the path, of the path's project; 404 `snapshot_not_found` otherwise. */
+export function snapshotFromPath(ctx: HandlerContext): { project: ProjectRecord; snapshot: SnapshotRecord } {
+  const project = scopedProject(ctx);
+  const id = validate(SnapshotIdSchema, ctx.params.snapshot_id, 'path.snapshot_id');
+  const snapshot = ctx.services.snapshots.find(project.id, id);
+  // A bucket-restricted key does not see snapshots of other buckets: to it they do not exist.
+  if (!snapshot || !mayReachBucket(ctx.principal, snapshot.bucket)) throw errors.snapshotNotFound(project.id, id);
+  return { project, snapshot };
 }

@@ -29,6 +29,12 @@ export const ColumnNameSchema = v.pipe(
   v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'Column name must be 1-64 characters of A-Z, a-z, 0-9 or _, starting with a letter or _'),
 );
 
+/** A snapshot id in a path (`s_` and 12 hex digits when the service made it; others are simply not found). */
+export const SnapshotIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'Snapshot id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
+
+/** How long a snapshot is kept (§13). */
+export const RetentionDaysSchema = v.pipe(v.number(), v.integer('Expected a whole number of days'), v.minValue(1, 'Must be at least 1'), v.maxValue(3650, 'Must be at most 3650'));
+
 /** `true`/`false` in a query string. */
 export const QueryBoolSchema = v.pipe(
   v.picklist(['true', 'false'], 'Expected true or false'),

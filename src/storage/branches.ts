@@ -5,7 +5,7 @@ import { conflict, errors, HttpError } from '../http/errors.ts';
 import type { Services } from '../services.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from './catalog.ts';
 import { newBranchId, type BranchRecord } from './catalog/branches.ts';
-import { bucketIn, MAIN, tablesIn, withBranchShared, withBucketLockIn } from './locator.ts';
+import { bucketIn, dropBranchMetadata, MAIN, tablesIn, withBranchShared, withBucketLockIn } from './locator.ts';
 import { deleteBranchWorkspaces } from './sql/workspaces.ts';
 import { removeTableFiles } from './tables.ts';
 import { TableGoneError } from './registry.ts';
@@ -57,7 +57,10 @@ export async function deleteBranch(services: Services, branch: BranchRecord): Pr
   await registry.withFolderLock(dir, 'exclusive', async () => {
     if (!branches.get(branch.projectId, branch.id)) throw errors.branchNotFound(branch.projectId, branch.id);
     await registry.exclusive(branchFiles(services, branch.projectId, branch.id), async () => {
+      const touched = new Set([...branches.tableStates(branch.projectId, branch.id).map((t) => t.bucket), ...branches.bucketStates(branch.projectId, branch.id).map((b) => b.bucket)]);
       await branches.commit([branches.deleteBranchChange(branch.projectId, branch.id), keys.dropBranchChange(branch.projectId, branch.id)]);
+      // Its metadata: a crash before this leaves entries of a branch that is gone, which start-up removes.
+      for (const bucket of touched) await services.metadata.dropBucket(branch.projectId, branch.id, bucket);
       await removeFolder(dir, paths.branchesProjectDir(branch.projectId));
       // Its workspaces (§17) go too; a crash before this leaves some, which start-up removes.
       await deleteBranchWorkspaces(services, branch.projectId, branch.id);
@@ -148,7 +151,9 @@ export async function deleteBranchBucket(services: Services, bucket: BucketRecor
       if (main) {
         changes.push(branches.putBucketChange({ projectId: main.projectId, branchId: branch, bucket: main.name, state: 'deleted', description: main.description, createdAt: services.clock.now().toISOString() }));
       }
+      changes.push(...held.flatMap((t) => dropBranchMetadata(services, { ...t, branch })));
       await branches.commit(changes);
+      await services.metadata.dropBucket(bucket.projectId, branch, current.name);
       for (const file of files) await removeTableFiles(file);
       await rm(paths.branchBucketDir(bucket.projectId, branch, current.name), { recursive: true, force: true });
     });
@@ -188,7 +193,7 @@ export async function resetTable(services: Services, bucket: BucketRecord, name:
             table_name: current.name,
           });
         }
-        await branches.commit([branches.deleteTableChange(current.projectId, branch, current.bucket, current.name)]);
+        await branches.commit([branches.deleteTableChange(current.projectId, branch, current.bucket, current.name), ...dropBranchMetadata(services, { ...current, branch })]);
         if (current.state !== 'deleted') await removeTableFiles(path);
         return { ...main, branch, branchState: 'main' as const };
       }),

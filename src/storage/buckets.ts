@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { Services } from '../services.ts';
 import type { BucketRecord } from './catalog.ts';
 import { withBucketLock } from './locks.ts';
+import { autoEnabled, withMovedSnapshots } from './snapshots.ts';
+import { MAIN_BRANCH } from './catalog/metadata.ts';
 
 /**
  * Creates a bucket: its folder first, then the catalog row (a crash in between leaves a
@@ -40,23 +42,33 @@ export async function deleteOwnBucket(services: Services, bucket: BucketRecord, 
 
 async function deleteLockedBucket(services: Services, bucket: BucketRecord, withLinks: boolean): Promise<void> {
   const { catalog, paths, registry } = services;
-  const tablePaths = catalog.listTables(bucket.projectId, bucket.name).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
+  const tables = catalog.listTables(bucket.projectId, bucket.name);
+  const tablePaths = tables.map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
   await registry.exclusive(tablePaths, async () => {
-    const dir = paths.bucketDir(bucket.projectId, bucket.name);
-    const trash = join(paths.projectDir(bucket.projectId), `.trash-${randomUUID()}`);
-    let moved = true;
-    try {
-      await rename(dir, trash);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      moved = false;
-    }
-    try {
-      await catalog.deleteBucket(bucket.projectId, bucket.name, withLinks);
-    } catch (error) {
-      if (moved) await rename(trash, dir).catch(() => {});
-      throw error;
-    }
-    if (moved) await rm(trash, { recursive: true, force: true });
+    const work = () => removeLockedBucket(services, bucket, withLinks);
+    // Each table's file becomes its drop_table auto snapshot before the folder goes.
+    if (tables.length && autoEnabled(services, bucket.projectId, 'drop_table')) await withMovedSnapshots(services, tables, 'drop_table', work);
+    else await work();
   });
+}
+
+async function removeLockedBucket(services: Services, bucket: BucketRecord, withLinks: boolean): Promise<void> {
+  const { catalog, paths } = services;
+  const dir = paths.bucketDir(bucket.projectId, bucket.name);
+  const trash = join(paths.projectDir(bucket.projectId), `.trash-${randomUUID()}`);
+  let moved = true;
+  try {
+    await rename(dir, trash);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    moved = false;
+  }
+  try {
+    await catalog.deleteBucket(bucket.projectId, bucket.name, withLinks);
+  } catch (error) {
+    if (moved) await rename(trash, dir).catch(() => {});
+    throw error;
+  }
+  await services.metadata.dropBucket(bucket.projectId, MAIN_BRANCH, bucket.name);
+  if (moved) await rm(trash, { recursive: true, force: true });
 }

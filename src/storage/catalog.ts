@@ -517,6 +517,13 @@ export class Catalog {
     );
   }
 
+  /** `putTableRow` as a change for a transaction shared with other catalog modules. */
+  tableRowChange(table: TableRecord): CatalogChange {
+    // Every committed write to a table of main advances its version (§14).
+    return this.putTableChange(table);
+  }
+
+
   setRowCount(table: TableRecord, rowCount: number): Promise<void> {
     let bump: CatalogChange | undefined;
     return this.write(

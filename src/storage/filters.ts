@@ -4,6 +4,7 @@ import * as v from 'valibot';
 import { validationError, type ValidationIssue } from '../http/errors.ts';
 import type { ColumnDef, TableRecord } from './catalog.ts';
 import { saveRowCount, withTableWrite, type WriteDeps } from './locator.ts';
+import { strictConversion } from './convert.ts';
 import { quoteIdent } from './sql.ts';
 import { normalizeType } from './types.ts';
 
@@ -97,22 +98,18 @@ export interface ReadPlan {
   checks: ConversionCheck[];
 }
 
-const INTEGER_TYPES = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'UHUGEINT']);
-
 /** The type to cast filter values to: the column's type when it is one of ours, else none (compare as text). */
 function castType(column: ColumnDef): string | undefined {
   return normalizeType(column.type) === column.type ? column.type : undefined;
 }
 
 /**
- * DuckDB rounds when it casts `1.5` to INTEGER or `9.999` to DECIMAL(10,2); a filter
- * would then match rows the caller did not ask for, so such values are refused instead.
+ * DuckDB rounds when it casts `9.999` to DECIMAL(10,2); a filter would then match rows the
+ * caller did not ask for, so such values are refused instead. (Integers, and numbers out of
+ * range, are checked by the strict conversion in `checkConversions`.)
  */
 function inexactReason(type: string, text: string): string | undefined {
   const number = /^\s*[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/.exec(text);
-  if (INTEGER_TYPES.has(type)) {
-    return /^\s*[+-]?\d+\s*$/.test(text) ? undefined : `${JSON.stringify(text.slice(0, 100))} is not a whole number (column type ${type})`;
-  }
   const decimal = /^DECIMAL\(\d+,(\d+)\)$/.exec(type);
   if (decimal && number) {
     const fraction = (number[2] ?? '').replace(/0+$/, '').length - Number(number[3] ?? 0);
@@ -194,12 +191,15 @@ export function planRead(table: Pick<TableRecord, 'columns'>, spec: ReadSpec, pa
 }
 
 /**
- * Checks, in one statement, that every filter value converts to its column's type
- * (TRY_CAST, so nothing fails half-way through an export); a value that does not is a 422.
+ * Checks, in one statement, that every filter value converts exactly to its column's type
+ * (the strict conversion of imports, which never fails itself, so nothing fails half-way
+ * through an export): `1.5` against an INTEGER or `1e400` against a DOUBLE is a 422.
  */
 export async function checkConversions(c: DuckDBConnection, plan: ReadPlan): Promise<void> {
   if (!plan.checks.length) return;
-  const exprs = plan.checks.map((check, i) => `list_position(list_transform($${i + 1}, x -> TRY_CAST(x AS ${check.type}) IS NULL), true)`);
+  const exprs = plan.checks.map(
+    (check, i) => `list_position(list_transform($${i + 1}, lambda x: coalesce(${strictConversion('x', 'VARCHAR', check.type).invalid}, true)), true)`,
+  );
   const reader = await c.runAndReadAll(
     `SELECT ${exprs.join(', ')}`,
     plan.checks.map((check) => listValue(check.values)),

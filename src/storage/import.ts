@@ -11,7 +11,9 @@ import type { ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
 import { saveRowCount, storedTable, withTableWrite, type WriteDeps } from './locator.ts';
 import type { StoragePaths } from './paths.ts';
+import { CONVERSION_ERROR_PREFIX, isStrictTarget, strictConversion } from './convert.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
+import { normalizeType } from './types.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'parquet';
 
@@ -34,9 +36,17 @@ export interface ImportSpec {
 
 export type ImportDeps = WriteDeps;
 
+/** Work an import lets its caller do at fixed points (e.g. the `full_import` auto snapshot). */
+export interface ImportHooks {
+  /** Runs under the table's write lock just before a full load replaces the rows; the result is discarded if the load fails. */
+  beforeFullLoad?: (table: TableRecord) => Promise<{ discard(): Promise<void> } | null>;
+}
+
 /** A file column and the table column it fills. */
 interface MatchedColumn {
   file: string;
+  /** The file's own type for the column, where the format declares one (Parquet). */
+  fileType?: string;
   column: ColumnDef;
 }
 
@@ -172,23 +182,29 @@ async function readCsvHeader(path: string, csv: CsvOptions): Promise<string[]> {
   }
 }
 
-/** The names of the file's columns, in file order where the format has one. */
-async function fileColumnNames(c: DuckDBConnection, path: string, spec: ImportSpec): Promise<string[]> {
+/** A column of the file: its name and, where the file declares one (Parquet), its DuckDB type. */
+export interface FileColumn {
+  name: string;
+  type?: string;
+}
+
+/** The file's columns, in file order where the format has one. */
+async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec): Promise<FileColumn[]> {
   const file = quoteLiteral(path);
   switch (spec.format) {
     case 'csv':
-      return spec.csv.columns ?? (spec.csv.header ? await readCsvHeader(path, spec.csv) : []);
+      return (spec.csv.columns ?? (spec.csv.header ? await readCsvHeader(path, spec.csv) : [])).map((name) => ({ name }));
     case 'ndjson': {
       const rows = await c.runAndReadAll(`SELECT DISTINCT unnest(json_keys(json)) AS name FROM read_ndjson_objects(${file}) ORDER BY name`);
       const names = rows.getRows().map((row) => String(row[0]));
       if (names.length === 0 && (await countRows(c, `read_ndjson_objects(${file})`)) > 0) {
         throw importFailed('The rows of the file name no columns');
       }
-      return names;
+      return names.map((name) => ({ name }));
     }
     case 'parquet': {
       const rows = await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${file})`);
-      return rows.getRowObjectsJS().map((row) => String(row.column_name));
+      return rows.getRowObjectsJS().map((row) => ({ name: String(row.column_name), type: String(row.column_type) }));
     }
   }
 }
@@ -198,18 +214,18 @@ async function fileColumnNames(c: DuckDBConnection, path: string, spec: ImportSp
  * case): 400 `duplicate_columns` when the file names a column twice, 400
  * `unknown_columns` when it names columns the table does not have.
  */
-export function matchColumns(table: TableRecord, names: string[]): MatchedColumn[] {
+export function matchColumns(table: TableRecord, fileColumns: FileColumn[]): MatchedColumn[] {
   const byName = new Map(table.columns.map((column) => [column.name.toLowerCase(), column]));
   const seen = new Set<string>();
   const duplicates = new Set<string>();
   const unknown: string[] = [];
   const matched: MatchedColumn[] = [];
-  for (const name of names) {
+  for (const { name, type } of fileColumns) {
     const key = name.toLowerCase();
     if (seen.has(key)) duplicates.add(name);
     seen.add(key);
     const column = byName.get(key);
-    if (column) matched.push({ file: name, column });
+    if (column) matched.push({ file: name, fileType: type, column });
     else unknown.push(name);
   }
   if (duplicates.size) {
@@ -229,16 +245,41 @@ export function matchColumns(table: TableRecord, names: string[]): MatchedColumn
 // ---- reading the file in SQL ------------------------------------------------------
 
 /**
- * A SELECT over the staged file whose columns are the matched table columns, named as in
- * the table. CSV and NDJSON are parsed straight into the table's types (so a bad value is
- * reported with its line); Parquet keeps its own types and is cast by the INSERT.
- * Every option is a quoted literal; types are passed as strings for DuckDB to parse.
+ * Whether a column is read from a text format (CSV, NDJSON) as text and converted by
+ * `strictConversion`, rather than parsed by DuckDB's reader straight into its type: the
+ * readers round `1.5` into an INTEGER and read `1e400` as an infinite DOUBLE, and the
+ * NDJSON reader takes a DECIMAL through a DOUBLE. The CSV reader parses a DECIMAL exactly
+ * (half away from zero), with the line of a bad value, so it keeps that.
  */
-function sourceSelect(path: string, spec: ImportSpec, matched: MatchedColumn[]): string {
+function convertedFromText(format: ImportFormat, column: ColumnDef): boolean {
+  if (normalizeType(column.type) !== column.type || !isStrictTarget(column.type)) return false;
+  return format === 'ndjson' || (format === 'csv' && !column.type.startsWith('DECIMAL'));
+}
+
+/**
+ * A SELECT over the staged file whose columns are the matched table columns, named as in
+ * the table. CSV and NDJSON are parsed straight into the table's types where DuckDB's
+ * reader converts exactly (so a bad value is reported with its line), and as text with a
+ * strict conversion where it would round (see `convertedFromText`); Parquet columns of a
+ * numeric target type are converted strictly from their own type, the others are cast by
+ * the INSERT. With `strict` false, every column is left to the reader (used to find the
+ * line of a bad value after a strict conversion failed). Every option is a quoted literal;
+ * types come from the catalog's normalised types.
+ */
+function sourceSelect(path: string, spec: ImportSpec, matched: MatchedColumn[], strict = true): string {
   const file = quoteLiteral(path);
+  const asText = (m: MatchedColumn) => strict && convertedFromText(spec.format, m.column);
   const struct = (key: (m: MatchedColumn) => string) =>
-    `{${matched.map((m) => `${quoteLiteral(key(m))}: ${quoteLiteral(m.column.type)}`).join(', ')}}`;
-  const select = (from: string) => `SELECT ${matched.map((m) => `${quoteIdent(m.file)} AS ${quoteIdent(m.column.name)}`).join(', ')} FROM ${from}`;
+    `{${matched.map((m) => `${quoteLiteral(key(m))}: ${quoteLiteral(asText(m) ? 'VARCHAR' : m.column.type)}`).join(', ')}}`;
+  const expression = (m: MatchedColumn) => {
+    const ref = quoteIdent(m.file);
+    if (asText(m)) return strictConversion(ref, 'VARCHAR', m.column.type, m.column.name).value;
+    if (strict && m.fileType && normalizeType(m.column.type) === m.column.type && isStrictTarget(m.column.type)) {
+      return strictConversion(ref, m.fileType, m.column.type, m.column.name).value;
+    }
+    return ref;
+  };
+  const select = (from: string) => `SELECT ${matched.map((m) => `${expression(m)} AS ${quoteIdent(m.column.name)}`).join(', ')} FROM ${from}`;
   switch (spec.format) {
     case 'csv': {
       const { csv } = spec;
@@ -268,10 +309,13 @@ function sourceSelect(path: string, spec: ImportSpec, matched: MatchedColumn[]):
 /** DuckDB errors caused by the data rather than by the service. */
 const DATA_ERROR = /^(Conversion|Constraint|Invalid Input|Out of Range|Parser|Mismatch Type) Error/;
 const DUPLICATE_KEY = /PRIMARY KEY or UNIQUE constraint violation|Duplicate key/i;
+/** The start of a failed strict conversion's error (see convert.ts). */
+const STRICT_FAILURE = new RegExp(`^Invalid Input Error: ${CONVERSION_ERROR_PREFIX}`);
 
 /** 400 `import_failed` with DuckDB's reason (host paths removed) and the line where given. */
 function importFailure(error: Error, path: string, dataDir: string): HttpError {
-  const text = error.message.split(path).join('the file').split(dataDir).join('$DATA_DIR');
+  // A strict conversion's own message says all there is; DuckDB's prefix adds nothing.
+  const text = error.message.split(path).join('the file').split(dataDir).join('$DATA_DIR').replace(STRICT_FAILURE, CONVERSION_ERROR_PREFIX);
   // DuckDB appends hints and an option dump after a blank line; the reason comes first.
   const reason = text
     .split(/\n\s*\n/)[0]!
@@ -283,7 +327,7 @@ function importFailure(error: Error, path: string, dataDir: string): HttpError {
   const details: Record<string, unknown> = { reason };
   const line = /on Line: (\d+)|in line (\d+)/i.exec(text);
   if (line) details.line = Number(line[1] ?? line[2]);
-  const column = /converting column "([^"]+)"/.exec(text);
+  const column = /converting column "([^"]+)"/.exec(text) ?? /^Cannot convert value .* of column (\w+) to /m.exec(text);
   if (column) details.column = column[1];
   // The line that says what is wrong (a CSV error starts with where and the raw line).
   const lines = reason.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -449,6 +493,7 @@ export async function importFile(
   table: TableRecord,
   stagedPath: string,
   spec: ImportSpec,
+  hooks: ImportHooks = {},
 ): Promise<{ importedRows: number; table: TableRecord }> {
   const fail = (error: unknown): never => {
     if (error instanceof Error && !(error instanceof HttpError) && DATA_ERROR.test(error.message)) {
@@ -456,7 +501,7 @@ export async function importFile(
     }
     throw error;
   };
-  const names = await deps.db.with((c) => fileColumnNames(c, stagedPath, spec)).catch(fail);
+  const names = await deps.db.with((c) => fileColumns(c, stagedPath, spec)).catch(fail);
   // Re-read under the lock: the table may have been deleted or re-created while the body was uploading.
   return withTableWrite(deps, table, async (current, path) => {
     const columns = matchColumns(current, names);
@@ -473,7 +518,28 @@ export async function importFile(
       incremental: spec.incremental,
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
     };
-    const { imported, rowCount } = await deps.db.with((c) => load(deps.db, c, alias, plan)).catch(fail);
+    // Taken under the write lock, before the rows change; dropped again if the load fails.
+    const snapshot = spec.incremental ? null : await hooks.beforeFullLoad?.(current);
+    const { imported, rowCount } = await deps.db
+      .with((c) => load(deps.db, c, alias, plan))
+      .catch(async (error: unknown) => {
+        await snapshot?.discard();
+        // A strict conversion does not know the line; where DuckDB's own reader also
+        // refuses a value (text that is no number at all, an integer out of range), its
+        // error names the line, so that one is reported instead.
+        if (spec.format !== 'parquet' && error instanceof Error && STRICT_FAILURE.test(error.message)) {
+          const readerError = await deps.db
+            // count(column), not count(*): every value must be parsed.
+            .with((c) => c.run(`SELECT ${columns.map((m) => `count(${quoteIdent(m.column.name)})`).join(', ')} FROM (${sourceSelect(stagedPath, spec, columns, false)})`))
+            .then(() => undefined, (e: unknown) => e);
+          if (readerError instanceof Error && DATA_ERROR.test(readerError.message) && /line/i.test(readerError.message)) {
+            const strict = importFailure(error, stagedPath, deps.paths.dataDir);
+            const reader = importFailure(readerError, stagedPath, deps.paths.dataDir);
+            throw importFailed(reader.message, { column: strict.details?.column, ...reader.details });
+          }
+        }
+        return fail(error);
+      });
     await saveRowCount(deps, current, rowCount);
     return { importedRows: imported, table: storedTable(deps, current) ?? { ...current, rowCount } };
   });

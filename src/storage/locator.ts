@@ -1,6 +1,8 @@
 import { rm } from 'node:fs/promises';
 import type { BucketRecord, Catalog, TableRecord } from './catalog.ts';
 import type { BranchCatalog, BranchTableRecord } from './catalog/branches.ts';
+import type { MetadataStore, MetadataTarget } from './catalog/metadata.ts';
+import type { CatalogChange } from './catalog/store.ts';
 import { cloneFile } from './clone.ts';
 import { withBucketLock, withProjectLock } from './locks.ts';
 import type { Database } from './db.ts';
@@ -21,6 +23,8 @@ export interface LocatorDeps {
 }
 
 export interface WriteDeps extends LocatorDeps {
+  /** §12 metadata; a branch's copy of a table starts with main's table and column metadata. */
+  metadata?: MetadataStore;
   db: Database;
   paths: StoragePaths;
   registry: AttachmentRegistry;
@@ -110,6 +114,39 @@ export function tablesIn(deps: LocatorDeps, bucket: BucketRecord): TableRecord[]
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/**
+ * The branch whose §12 metadata records describe a table record: the development branch
+ * once it holds the table (a copy or its own), main's otherwise.
+ */
+export function metadataBranchOfTable(table: Pick<TableRecord, 'branch' | 'branchState'>): string {
+  return isDevBranch(table.branch) && table.branchState !== 'main' ? table.branch : MAIN;
+}
+
+/** Likewise for a bucket record: a bucket the branch created has its own; main's buckets have main's. */
+export function metadataBranchOfBucket(deps: LocatorDeps, bucket: Pick<BucketRecord, 'projectId' | 'name' | 'branch' | 'source'>): string {
+  if (bucket.source || !isDevBranch(bucket.branch)) return MAIN;
+  return deps.branches.bucketState(bucket.projectId, bucket.branch, bucket.name)?.state === 'created' ? bucket.branch : MAIN;
+}
+
+/**
+ * A §12 metadata write to a table or one of its columns: under the table's write lock, in
+ * a development branch on the branch's own copy (made first, as for any first write), and
+ * in main advancing the table's version (a merge then sees that main moved).
+ */
+export async function withTableMetadataWrite<T>(deps: WriteDeps, table: TableRecord, target: MetadataTarget, work: (target: MetadataTarget) => Promise<T>): Promise<T> {
+  return withTableWrite(deps, table, async (current) => {
+    const result = await work({ ...target, branch: metadataBranchOfTable(current) });
+    if (!isDevBranch(current.branch)) await deps.catalog.store.commitChanges([deps.catalog.bumpVersion(current.projectId, current.bucket, current.name)]);
+    return result;
+  });
+}
+
+/** The change that drops a branch's metadata of a table (it no longer holds the table). */
+export function dropBranchMetadata(deps: Pick<WriteDeps, 'metadata'>, table: { projectId: string; branch?: string; bucket: string; name: string }): CatalogChange[] {
+  if (!deps.metadata || !isDevBranch(table.branch)) return [];
+  return [deps.metadata.dropTableChange(table.projectId, table.branch, table.bucket, table.name)];
+}
+
 /** The table record as it is now in its branch (re-read under a lock), or undefined. */
 export function currentTable(deps: LocatorDeps, table: TableRecord): TableRecord | undefined {
   const bucket = bucketIn(deps, table.projectId, table.branch, table.bucket);
@@ -143,6 +180,30 @@ export function saveTable(deps: LocatorDeps, table: TableRecord): Promise<void> 
   };
   return deps.branches.commit([deps.branches.putTableChange(record)], () => {
     if (!deps.branches.get(table.projectId, branch)) throw new TableGoneError();
+  });
+}
+
+/**
+ * A table's description stored where it belongs, as a change for the caller's transaction:
+ * main's catalog row (advancing its version), or the branch's record (keeping its state).
+ */
+export function tableRecordChange(deps: LocatorDeps, table: TableRecord): CatalogChange {
+  if (!isDevBranch(table.branch)) {
+    const { branch: _b, branchState: _s, ...record } = table;
+    return deps.catalog.tableRowChange(record);
+  }
+  const existing = deps.branches.tableState(table.projectId, table.branch, table.bucket, table.name);
+  return deps.branches.putTableChange({
+    projectId: table.projectId,
+    branchId: table.branch,
+    bucket: existing?.bucket ?? table.bucket,
+    name: existing?.name ?? table.name,
+    state: existing?.state === 'created' ? 'created' : existing ? 'copied' : 'created',
+    columns: table.columns,
+    primaryKey: table.primaryKey,
+    rowCount: table.rowCount,
+    createdAt: table.createdAt,
+    baseVersion: existing?.baseVersion ?? null,
   });
 }
 
@@ -243,8 +304,10 @@ async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: s
       createdAt: main.createdAt,
       baseVersion,
     };
+    // The copy carries main's table and column metadata, in the same transaction as its record.
+    const metadata = deps.metadata ? [deps.metadata.replaceTableBundleChange(main.projectId, branch, main.bucket, main.name, deps.metadata.tableBundle(main.projectId, MAIN, main.bucket, main.name))] : [];
     try {
-      await branches.commit([branches.putTableChange(record)], () => {
+      await branches.commit([branches.putTableChange(record), ...metadata], () => {
         if (!branches.get(main.projectId, branch)) throw new TableGoneError();
       });
     } catch (error) {
@@ -263,7 +326,7 @@ async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: s
  */
 async function dropFreshCopy(deps: WriteDeps, table: TableRecord, path: string): Promise<void> {
   const { branches, registry } = deps;
-  await branches.commit([branches.deleteTableChange(table.projectId, table.branch!, table.bucket, table.name)]);
+  await branches.commit([branches.deleteTableChange(table.projectId, table.branch!, table.bucket, table.name), ...dropBranchMetadata(deps, table)]);
   void registry
     .withWriteLock(path, () =>
       registry.exclusive([path], async () => {

@@ -8,7 +8,8 @@ import type { BucketRecord, TableRecord } from './catalog.ts';
 import type { BranchTableRecord, MergeIntent } from './catalog/branches.ts';
 import type { CatalogChange } from './catalog/store.ts';
 import { settleWal } from './clone.ts';
-import { withBranchShared } from './locator.ts';
+import { MAIN, withBranchShared } from './locator.ts';
+import { takeAutoSnapshot } from './snapshots.ts';
 import { removeTableFiles } from './tables.ts';
 
 /** Where main's file waits during a merge (a partial name: start-up removes a leftover). */
@@ -58,16 +59,25 @@ export async function mergeTable(services: Services, bucket: BucketRecord, name:
             kind: own.state === 'deleted' ? 'drop' : 'replace',
             createdAt: services.clock.now().toISOString(),
           };
-          await branches.putIntent(intent);
+          // §13: main's table is snapshotted first (reason merge); the snapshot goes if the merge fails.
+          const mainTable = catalog.getTable(projectId, own.bucket, own.name);
+          const snapshot = mainTable ? await takeAutoSnapshot(services, mainTable, 'merge') : null;
+          try {
+            await branches.putIntent(intent);
+          } catch (error) {
+            await snapshot?.discard().catch(() => {});
+            throw error;
+          }
           await services.faultPoint?.('merge_intent_recorded');
           try {
             await registry.exclusive([mainPath, branchPath], () => swapFiles(services, intent, mainPath, branchPath));
           } catch (error) {
             await rollBack(services, intent, mainPath, branchPath).catch(() => {});
+            await snapshot?.discard().catch(() => {});
             throw error;
           }
           const table = catalog.getTable(projectId, own.bucket, own.name) ?? null;
-          return { table, snapshotId: null };
+          return { table, snapshotId: snapshot?.id ?? null };
         }),
       ),
     ),
@@ -153,8 +163,30 @@ async function completeMerge(services: Services, intent: MergeIntent): Promise<v
   } else if (intent.kind === 'drop') {
     changes.push(catalog.deleteTableChange(intent.projectId, intent.bucket, intent.table));
   }
+  // Table and column metadata follow the table: main's is replaced by the branch's (or dropped).
+  const { metadata } = services;
+  if (intent.kind === 'replace' && own) {
+    const bundle = metadata.tableBundle(intent.projectId, intent.branchId, intent.bucket, intent.table);
+    changes.push(metadata.replaceTableBundleChange(intent.projectId, MAIN, created?.bucket ?? existing?.bucket ?? own.bucket, existing?.name ?? own.name, bundle));
+  } else if (intent.kind === 'drop') {
+    changes.push(metadata.dropTableChange(intent.projectId, MAIN, intent.bucket, intent.table));
+  }
+  changes.push(metadata.dropTableChange(intent.projectId, intent.branchId, intent.bucket, intent.table));
   changes.push(branches.deleteTableChange(intent.projectId, intent.branchId, intent.bucket, intent.table), branches.deleteIntentChange(intent.id));
+  const bucketCreated = intent.kind === 'replace' && own && created?.state === 'created' && !catalog.getBucket(intent.projectId, intent.bucket);
   await branches.commit(changes);
+  // A bucket the merge created in main takes the branch's bucket metadata along.
+  if (bucketCreated) await moveBucketMetadata(services, intent.projectId, intent.branchId, created.bucket);
+}
+
+async function moveBucketMetadata(services: Services, projectId: string, branchId: string, bucket: string): Promise<void> {
+  const { metadata } = services;
+  const from = { projectId, branch: branchId, bucket, table: null, column: null };
+  const entries = metadata.list(from);
+  const byProvider = new Map<string, { key: string; value: string }[]>();
+  for (const entry of entries) byProvider.set(entry.provider, [...(byProvider.get(entry.provider) ?? []), { key: entry.key, value: entry.value }]);
+  for (const [provider, list] of byProvider) await metadata.upsert({ ...from, branch: MAIN }, provider, list, services.clock.now().toISOString());
+  for (const entry of entries) await metadata.remove(from, entry.provider, entry.key);
 }
 
 /** Puts main's file back and forgets the intent (the merge did not happen). */
@@ -186,7 +218,7 @@ async function removeEmptyBucketFolder(services: Services, intent: MergeIntent):
  * moved into main's place, the merge is completed (its transaction had not run: the intent
  * would be gone).
  */
-export async function recoverMerges(services: Pick<Services, 'branches' | 'catalog' | 'paths' | 'db' | 'registry' | 'clock'>, logger: Logger): Promise<void> {
+export async function recoverMerges(services: Pick<Services, 'branches' | 'catalog' | 'metadata' | 'paths' | 'db' | 'registry' | 'clock'>, logger: Logger): Promise<void> {
   for (const intent of services.branches.listIntents()) {
     const mainPath = services.paths.tableFile(intent.projectId, intent.bucket, intent.table);
     const branchPath = services.paths.branchTableFile(intent.projectId, intent.branchId, intent.bucket, intent.table);

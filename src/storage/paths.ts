@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 
+/** Snapshot ids as the service makes them (`s_` and 12 hex digits). */
+export const SNAPSHOT_ID = /^s_[0-9a-f]{12}$/;
 /** The suffix of a file being written under a temporary name (see `partialPath`). */
 export const PARTIAL_SUFFIX = /\.creating-[0-9a-f-]{36}(\.wal)?$/;
 
@@ -55,6 +57,22 @@ export class StoragePaths {
 
   tableFile(projectId: string, bucket: string, table: string): string {
     return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb`);
+  }
+
+  /** `snapshots/project_{id}/`: the project's snapshot files (§13). */
+  snapshotsProjectDir(projectId: string): string {
+    return this.inside(this.snapshotsDir, `project_${segment(projectId)}`);
+  }
+
+  snapshotFile(projectId: string, snapshotId: string): string {
+    if (!SNAPSHOT_ID.test(snapshotId)) throw new Error('unsafe snapshot id');
+    return this.inside(this.snapshotsProjectDir(projectId), `${snapshotId}.duckdb`);
+  }
+
+  /** Where a restore stages its copy of a snapshot before swapping it into the table's place. */
+  restoreStagingFile(projectId: string, intentId: string): string {
+    if (!/^r_[0-9a-f]{12}$/.test(intentId)) throw new Error('unsafe restore id');
+    return this.inside(this.snapshotsProjectDir(projectId), `.restore-${intentId}.duckdb`);
   }
 
   stagingFile(name: string): string {

@@ -8,6 +8,7 @@ import type { ProjectRecord } from './catalog.ts';
 import type { ApiKeyRecord } from './catalog/keys.ts';
 import { branchFiles, removeFolder } from './branches.ts';
 import { deleteProjectWorkspaces } from './sql/workspaces.ts';
+import { deleteProjectSnapshots } from './snapshots.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -86,7 +87,10 @@ export async function deleteProject(services: Services, projectId: string): Prom
       await removeFolder(paths.branchesProjectDir(project.id), paths.branchesDir);
       // Its keys already fail (the project is not active); now they are gone from the record too.
       await services.keys.dropProject(project.id);
+      await services.metadata.dropProject(project.id);
       await deleteProjectWorkspaces(services, project.id);
+      // A crash before this leaves records of a deleted project, which start-up removes.
+      await deleteProjectSnapshots(services, project.id);
       const folder = paths.projectDir(project.id);
       const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
       try {

@@ -1,6 +1,6 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { integerLiteral, quoteIdent } from './sql.ts';
-import { toJsonValue, type JsonValue } from './values.ts';
+import { setEntry, toJsonValue, type JsonValue } from './values.ts';
 
 /** Runs a query and maps every row to a JSON object by the §7 value mapping. */
 export async function readJsonRows(c: DuckDBConnection, sql: string, params: DuckDBValue[] = []): Promise<Record<string, JsonValue>[]> {
@@ -9,7 +9,7 @@ export async function readJsonRows(c: DuckDBConnection, sql: string, params: Duc
   const types = reader.columnTypes();
   return reader.getRows().map((row) => {
     const out: Record<string, JsonValue> = {};
-    for (let i = 0; i < names.length; i++) out[names[i]!] = toJsonValue(row[i]!, types[i]);
+    for (let i = 0; i < names.length; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
     return out;
   });
 }
@@ -29,7 +29,7 @@ export async function readRowsWithTotal(c: DuckDBConnection, sql: string, params
   let total = 0;
   const rows = reader.getRows().map((row) => {
     const out: Record<string, JsonValue> = {};
-    for (let i = 0; i < last; i++) out[names[i]!] = toJsonValue(row[i]!, types[i]);
+    for (let i = 0; i < last; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
     total = Number(row[last]);
     return out;
   });

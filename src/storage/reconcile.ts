@@ -1,6 +1,9 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { ColumnDef, TableRecord } from './catalog.ts';
+import { MAIN_BRANCH } from './catalog/metadata.ts';
+import { REBUILD_FILE } from './schema.ts';
 import { inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
 
 const PROJECT_DIR = /^project_([A-Za-z0-9_-]{1,64})$/;
@@ -90,6 +93,12 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
       const fileNames = new Set(bucketFiles.map((e) => e.name));
       for (const fileEntry of bucketFiles) {
         const filePath = join(bucketPath, fileEntry.name);
+        if (REBUILD_FILE.test(fileEntry.name)) {
+          // Schema changes under way were settled before this scan: what is left is no one's.
+          await rm(filePath, { force: true });
+          logger.info({ event: 'reconcile', repair: 'removed_partial_rebuild', project_id: project.id, bucket: bucket.name }, 'removed an interrupted table rebuild');
+          continue;
+        }
         if (/\.creating-[0-9a-f-]+(\.wal)?$/.test(fileEntry.name)) {
           await rm(filePath, { force: true });
           logger.info({ event: 'reconcile', repair: 'removed_partial_create', project_id: project.id, bucket: bucket.name }, 'removed an interrupted table create');
@@ -126,6 +135,9 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
         if (!known) {
           await catalog.putTableRow({ projectId: project.id, bucket: bucket.name, name: tableName, ...inspected, createdAt: new Date().toISOString() });
           logger.info({ event: 'reconcile', repair: 'adopted_table', project_id: project.id, bucket: bucket.name, table: tableName }, 'adopted a table file');
+        } else if (!sameColumns(known, inspected)) {
+          await catalog.putTableRow({ ...known, ...inspected, columns: inspected.columns.map((column) => keepGivenDefault(known, column)) });
+          logger.warn({ event: 'reconcile', repair: 'schema', project_id: project.id, bucket: bucket.name, table: tableName }, 'the catalog row disagreed with the table file; re-read its schema');
         } else if (known.rowCount !== inspected.rowCount) {
           await catalog.setRowCount(known, inspected.rowCount);
           logger.info({ event: 'reconcile', repair: 'row_count', project_id: project.id, bucket: bucket.name, table: tableName, row_count: inspected.rowCount }, 'corrected a row count');
@@ -181,6 +193,64 @@ export async function reconcile(deps: TableStoreDeps, logger: Logger, options: {
         await catalog.deleteBucket(project.id, bucket.name, false);
         logger.info({ event: 'reconcile', repair: 'dropped_link', project_id: project.id, bucket: bucket.name }, 'dropped a link to a missing bucket');
       }
+    }
+  }
+  if (deps.metadata) await pruneMetadata(deps, logger);
+}
+
+const columnShape = (t: Pick<TableRecord, 'columns' | 'primaryKey'>) =>
+  JSON.stringify([t.columns.map((c) => [c.name, c.type, c.nullable]), t.primaryKey.map((k) => k.toLowerCase()).sort()]);
+
+/** Names, types, nullability and key agree (defaults are kept as the user gave them and not compared). */
+function sameColumns(a: Pick<TableRecord, 'columns' | 'primaryKey'>, b: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
+  return columnShape(a) === columnShape(b);
+}
+
+/** A re-read column keeps the default as the catalog had it when the file has one for that column too. */
+function keepGivenDefault(known: TableRecord, column: ColumnDef): ColumnDef {
+  const before = known.columns.find((c) => c.name === column.name);
+  if (column.default !== undefined && before?.default !== undefined) return { ...column, default: before.default };
+  return column;
+}
+
+/**
+ * Removes metadata of buckets, tables and columns of main that no longer exist: a delete
+ * removes the catalog row first and its metadata after, so a crash in between leaves
+ * entries that a later object of the same name must not inherit.
+ */
+async function pruneMetadata(deps: TableStoreDeps, logger: Logger): Promise<void> {
+  const { catalog } = deps;
+  const metadata = deps.metadata!;
+  // One repair per object; the records of an object already removed are skipped.
+  const done = new Set<string>();
+  const idOf = (...parts: (string | null)[]) => parts.map((p) => p ?? '').join('\u0000').toLowerCase();
+  for (const record of metadata.all()) {
+    if (record.branch !== MAIN_BRANCH) continue;
+    const ids = [idOf(record.projectId), idOf(record.projectId, record.bucket), idOf(record.projectId, record.bucket, record.table), idOf(record.projectId, record.bucket, record.table, record.column)];
+    if (ids.some((id) => done.has(id))) continue;
+    const project = catalog.getActiveProject(record.projectId);
+    const bucket = catalog.getBucket(record.projectId, record.bucket);
+    const table = record.table === null ? undefined : catalog.getTable(record.projectId, record.bucket, record.table);
+    let repair: string | undefined;
+    if (!project) {
+      await metadata.dropProject(record.projectId);
+      repair = 'project';
+      done.add(ids[0]!);
+    } else if (!bucket || bucket.source) {
+      await metadata.dropBucket(record.projectId, MAIN_BRANCH, record.bucket);
+      repair = 'bucket';
+      done.add(ids[1]!);
+    } else if (record.table !== null && !table) {
+      await metadata.dropTable(record.projectId, MAIN_BRANCH, record.bucket, record.table);
+      repair = 'table';
+      done.add(ids[2]!);
+    } else if (table && record.column !== null && !table.columns.some((c) => c.name.toLowerCase() === record.column!.toLowerCase())) {
+      await metadata.dropColumn(record.projectId, MAIN_BRANCH, record.bucket, record.table!, record.column);
+      repair = 'column';
+      done.add(ids[3]!);
+    }
+    if (repair) {
+      logger.info({ event: 'reconcile', repair: 'dropped_orphan_metadata', of: repair, project_id: record.projectId, bucket: record.bucket, table: record.table }, 'dropped metadata of an object that no longer exists');
     }
   }
 }

@@ -34,6 +34,8 @@ export class AttachmentRegistry {
   private readonly writeLocks = new KeyedRwLock();
   private readonly folderLocks = new KeyedRwLock();
   private readonly closing = new Set<string>();
+  /** Files being replaced (`swap`): new users wait for the replacement instead of failing. */
+  private readonly paused = new Map<string, Promise<void>>();
   private counter = 0;
   /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
   private ddlConnection: DuckDBConnection | undefined;
@@ -56,6 +58,11 @@ export class AttachmentRegistry {
   /** Attaches (or shares the attachment of) `path`; the caller must `release` it. */
   async acquire(path: string): Promise<string> {
     for (;;) {
+      const pause = this.paused.get(path);
+      if (pause) {
+        await pause;
+        continue;
+      }
       if (this.closing.has(path)) throw new TableGoneError();
       const current = this.attachments.get(path);
       // A detach that is queued but not started is called off by the new user.
@@ -180,17 +187,39 @@ export class AttachmentRegistry {
     const taken = paths.filter((path) => !this.closing.has(path));
     for (const path of taken) this.closing.add(path);
     try {
-      for (const path of paths) {
-        for (;;) {
-          const entry = this.attachments.get(path);
-          if (!entry) break;
-          if (entry.gone) await entry.gone;
-          else await new Promise((resolve) => setTimeout(resolve, 2));
-        }
-      }
+      for (const path of paths) await this.drained(path);
       return await work();
     } finally {
       for (const path of taken) this.closing.delete(path);
+    }
+  }
+
+  /**
+   * Like `exclusive` for one file that is being replaced in place (a rebuilt table file):
+   * new users wait until `work` is done and then attach the new file, instead of failing.
+   * The caller must not hold an attachment of the file itself.
+   */
+  async swap<T>(path: string, work: () => Promise<T>): Promise<T> {
+    let resume!: () => void;
+    const pause = new Promise<void>((resolve) => (resume = resolve));
+    while (this.paused.has(path)) await this.paused.get(path);
+    this.paused.set(path, pause);
+    try {
+      await this.drained(path);
+      return await work();
+    } finally {
+      this.paused.delete(path);
+      resume();
+    }
+  }
+
+  /** Resolves once the file has no users and is detached. */
+  private async drained(path: string): Promise<void> {
+    for (;;) {
+      const entry = this.attachments.get(path);
+      if (!entry) return;
+      if (entry.gone) await entry.gone;
+      else await new Promise((resolve) => setTimeout(resolve, 2));
     }
   }
 

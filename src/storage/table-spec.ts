@@ -1,5 +1,6 @@
 import { HttpError, validationError, type ValidationIssue } from '../http/errors.ts';
 import type { ColumnDef } from './catalog.ts';
+import { strictConversion } from './convert.ts';
 import type { Database } from './db.ts';
 import { canBeKey, defaultFunction, defaultLiteral, normalizeType } from './types.ts';
 
@@ -57,26 +58,30 @@ export function resolveColumns(columns: ColumnInput[], primaryKey: string[]): { 
 }
 
 /**
- * Checks every default converts to its column's type. The literal is a bound parameter
- * and the type comes from the allow-list, so nothing the user sent becomes SQL text.
+ * Checks every default converts to its column's type exactly, by the rules imports follow
+ * (convert.ts): `1.5` or `300` is no default for an INTEGER or a TINYINT. The literal is a
+ * bound parameter and the type comes from the allow-list, so nothing the user sent
+ * becomes SQL text.
  */
 export async function checkDefaults(db: Database, columns: ColumnDef[]): Promise<void> {
-  const checks: { index: number; expr: string; param?: string }[] = [];
+  const checks: { index: number; expr: string }[] = [];
+  const params: string[] = [];
   columns.forEach((column, index) => {
     const fn = defaultFunction(column.default);
-    if (fn) checks.push({ index, expr: `TRY_CAST(${fn} AS ${column.type})` });
+    if (fn) checks.push({ index, expr: `TRY_CAST(${fn} AS ${column.type}) IS NULL` });
     else {
       const literal = defaultLiteral(column.default);
-      if (literal !== undefined) checks.push({ index, expr: `TRY_CAST(?::VARCHAR AS ${column.type})`, param: literal });
+      if (literal === undefined) return;
+      params.push(literal);
+      checks.push({ index, expr: strictConversion(`$${params.length}::VARCHAR`, 'VARCHAR', column.type).invalid });
     }
   });
   if (!checks.length) return;
-  const sql = `SELECT ${checks.map((c, i) => `(${c.expr}) IS NOT NULL AS ok${i}`).join(', ')}`;
-  const params = checks.filter((c) => c.param !== undefined).map((c) => c.param!);
+  const sql = `SELECT ${checks.map((c, i) => `coalesce(${c.expr}, true) AS bad${i}`).join(', ')}`;
   const row = await db.with(async (c) => (await c.runAndReadAll(sql, params)).getRows()[0]!);
   const issues: ValidationIssue[] = [];
   checks.forEach((check, i) => {
-    if (row[i] !== true) {
+    if (row[i] !== false) {
       const column = columns[check.index]!;
       issues.push({ path: `columns.${check.index}.default`, message: `Default ${JSON.stringify(column.default)} is not a valid ${column.type}` });
     }

@@ -6,7 +6,8 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { errors } from '../http/errors.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
 import type { BranchCatalog } from './catalog/branches.ts';
-import { bucketIn, currentTable, isDevBranch, saveTable, withBranchShared, withBucketLockIn } from './locator.ts';
+import { bucketIn, currentTable, dropBranchMetadata, isDevBranch, saveTable, withBranchShared, withBucketLockIn } from './locator.ts';
+import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { Database } from './db.ts';
 import type { StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
@@ -19,6 +20,16 @@ export interface TableStoreDeps {
   catalog: Catalog;
   registry: AttachmentRegistry;
   branches: BranchCatalog;
+  /** Optional only for callers that never delete (a crash leaves orphans that reconcile prunes). */
+  metadata?: MetadataStore;
+}
+
+/** A column's default as SQL (a function from the allow-list, or a quoted literal cast to the type); undefined for none. */
+export function defaultExpression(column: Pick<ColumnDef, 'type' | 'default'>): string | undefined {
+  const fn = defaultFunction(column.default);
+  if (fn) return fn;
+  const literal = defaultLiteral(column.default);
+  return literal === undefined ? undefined : `CAST(${quoteLiteral(literal)} AS ${column.type})`;
 }
 
 /** Column definitions as SQL; every identifier is a validated name, every type normalised. */
@@ -26,10 +37,8 @@ export function columnsDdl(columns: ColumnDef[], primaryKey: string[]): string {
   const parts = columns.map((column) => {
     let sql = `${quoteIdent(column.name)} ${column.type}`;
     if (!column.nullable) sql += ' NOT NULL';
-    const fn = defaultFunction(column.default);
-    const literal = fn ? undefined : defaultLiteral(column.default);
-    if (fn) sql += ` DEFAULT ${fn}`;
-    else if (literal !== undefined) sql += ` DEFAULT CAST(${quoteLiteral(literal)} AS ${column.type})`;
+    const expression = defaultExpression(column);
+    if (expression !== undefined) sql += ` DEFAULT ${expression}`;
     return sql;
   });
   if (primaryKey.length) parts.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
@@ -38,7 +47,7 @@ export function columnsDdl(columns: ColumnDef[], primaryKey: string[]): string {
 
 /** Attaches a file outside the registry (a file nobody else can know of yet), runs `work`, detaches. */
 export async function withPrivateAttachment<T>(
-  deps: TableStoreDeps,
+  deps: Pick<TableStoreDeps, 'db' | 'registry'>,
   path: string,
   work: (connection: DuckDBConnection, alias: string) => Promise<T>,
 ): Promise<T> {
@@ -123,6 +132,7 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord):
     deps.registry.exclusive([path], async () => {
       await removeTableFiles(path);
       await deps.catalog.deleteTableRow(table.projectId, table.bucket, table.name);
+      await deps.metadata?.dropTable(table.projectId, MAIN_BRANCH, table.bucket, table.name);
     }),
   );
 }
@@ -158,7 +168,7 @@ async function deleteBranchTable(deps: TableStoreDeps, table: TableRecord): Prom
                 createdAt: current.createdAt,
                 baseVersion: own ? own.baseVersion : catalog.tableVersion(current.projectId, current.bucket, current.name),
               });
-        await branches.commit([change], () => {
+        await branches.commit([change, ...dropBranchMetadata(deps, { ...current, branch })], () => {
           if (!branches.get(current.projectId, branch)) throw new TableGoneError();
         });
         if (current.branchState !== 'main') await removeTableFiles(path);
@@ -183,6 +193,16 @@ export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'p
     }
   }
   return size;
+}
+
+/**
+ * The default as a user gives it, from DuckDB's text of the expression this service writes
+ * (`CAST('eu' AS VARCHAR)` → `eu`, `CURRENT_TIMESTAMP`); any other expression as DuckDB shows it.
+ */
+export function givenDefault(expression: string): string {
+  const literal = /^CAST\('((?:[^']|'')*)' AS [^']+\)$/s.exec(expression);
+  if (literal) return literal[1]!.replaceAll("''", "'");
+  return defaultFunction(expression) ?? expression;
 }
 
 export interface InspectedTable {
@@ -213,7 +233,7 @@ export async function inspectAttached(c: DuckDBConnection, alias: string): Promi
   return {
     columns: columns.map((col) => {
       const def: ColumnDef = { name: col.column_name as string, type: col.data_type as string, nullable: col.is_nullable as boolean };
-      if (col.column_default != null) def.default = String(col.column_default);
+      if (col.column_default != null) def.default = givenDefault(String(col.column_default));
       return def;
     }),
     primaryKey,

@@ -85,6 +85,16 @@ export function intervalToIso(interval: DuckDBIntervalValue): string {
   return `P${date}${time ? `T${time}` : ''}`;
 }
 
+/**
+ * Sets `out[key] = value` as an own, enumerable property. Plain assignment of `__proto__`
+ * would change the object's prototype instead, and a column (or struct field) of that
+ * name would vanish from the JSON.
+ */
+export function setEntry(out: Record<string, JsonValue>, key: string, value: JsonValue): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
 /** The §7 JSON mapping of one DuckDB value. `type` tells JSON columns from plain text. */
 export function toJsonValue(value: DuckDBValue, type?: DuckDBType): JsonValue {
   if (value === null || value === undefined) return null;
@@ -137,14 +147,14 @@ export function toJsonValue(value: DuckDBValue, type?: DuckDBType): JsonValue {
     const out: Record<string, JsonValue> = {};
     for (const [key, item] of Object.entries(value.entries)) {
       const index = struct?.entryIndexes[key];
-      out[key] = toJsonValue(item, index === undefined ? undefined : struct!.entryTypes[index]);
+      setEntry(out, key, toJsonValue(item, index === undefined ? undefined : struct!.entryTypes[index]));
     }
     return out;
   }
   if (value instanceof DuckDBMapValue) {
     const map = type instanceof DuckDBMapType ? type : undefined;
     const out: Record<string, JsonValue> = {};
-    for (const { key, value: item } of value.entries) out[String(toJsonValue(key, map?.keyType))] = toJsonValue(item, map?.valueType);
+    for (const { key, value: item } of value.entries) setEntry(out, String(toJsonValue(key, map?.keyType)), toJsonValue(item, map?.valueType));
     return out;
   }
   if (value instanceof DuckDBUnionValue) {

@@ -225,6 +225,19 @@ export const dataExport: Section = {
   },
 };
 
+/**
+ * Snapshots (§13): a snapshot of the 1M-row table against `cp` of its file, and a restore
+ * over the table against `cp` of the snapshot's file, in the same run. Starts its own server.
+ */
+export const snapshots: Section = {
+  name: 'snapshots',
+  async run() {
+    const { snapshotBench } = await import('./snapshot-bench.ts');
+    const figures = numbers(await snapshotBench(), 'snapshots.');
+    return { figures, targets: { 'snapshots.snapshot_ratio': { max: 1.2 }, 'snapshots.restore_ratio': { max: 1.2 } } };
+  },
+};
+
 /** §14: branch creation against the project's table count, and a branch's first write against `cp`. */
 export const branchSection: Section = {
   name: 'branches',
@@ -235,7 +248,7 @@ export const branchSection: Section = {
 };
 
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, dataImport, dataExport, branchSection];
+export const sections: Section[] = [controlPlane, dataImport, dataExport, snapshots, branchSection];
 
 // ---- running -----------------------------------------------------------------------
 

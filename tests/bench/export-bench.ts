@@ -23,7 +23,7 @@ const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
-async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+export async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/main.ts')], {
     cwd: REPO,
     env: {

@@ -1,0 +1,96 @@
+import * as v from 'valibot';
+import type { HandlerContext } from '../context.ts';
+import type { BucketRecord, ColumnDef, ProjectRecord, TableRecord } from '../storage/catalog.ts';
+import type { MetadataTarget } from '../storage/catalog/metadata.ts';
+import { isDevBranch, metadataBranchOfBucket, metadataBranchOfTable } from '../storage/locator.ts';
+import { errors } from './errors.ts';
+import { columnNotFound } from '../storage/schema.ts';
+import { bucketFromPath, dataBucket, requireWritable, tableFromPath } from './lookup.ts';
+import { validate } from './request.ts';
+import { BucketNameSchema, ColumnNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
+
+/** A column default as §7 takes it: a literal or one of the allowed functions. */
+export const ColumnDefaultSchema = v.nullable(v.union([v.pipe(v.string(), v.maxLength(1000)), v.pipe(v.number(), v.finite()), v.boolean()]));
+
+export const MetadataKeySchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'Metadata key must be 1-255 characters of A-Z, a-z, 0-9, _, ., : or -'));
+
+export const MetadataProviderSchema = v.pipe(v.string(), v.regex(/^[a-z0-9._-]{1,64}$/, 'Provider must be 1-64 characters of a-z, 0-9, ., _ or -'));
+
+const PATH_NAMES: Record<string, v.GenericSchema<unknown, unknown>> = {
+  id: ProjectIdSchema,
+  bucket: BucketNameSchema,
+  table: TableNameSchema,
+  column: ColumnNameSchema,
+  key: MetadataKeySchema,
+};
+
+/** A path parameter, percent-decoding undone (a metadata key may hold `:`, which clients encode). */
+export function pathParam(ctx: HandlerContext, name: string): string {
+  const raw = ctx.params[name] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** Part II order of checks: every name in the path is validated (422) before anything is looked up. */
+export function validatePathNames(ctx: HandlerContext): void {
+  for (const [name, schema] of Object.entries(PATH_NAMES)) {
+    if (ctx.params[name] !== undefined) validate(schema, pathParam(ctx, name), `path.${name}`);
+  }
+}
+
+export interface ColumnLookup {
+  project: ProjectRecord;
+  bucket: BucketRecord;
+  table: TableRecord;
+  column?: ColumnDef;
+}
+
+/**
+ * The table (and `:column`, when the route has one) of the path, in the Part II order:
+ * path names (422), then 404s (project, bucket, table, column), then, for a `write`, 403
+ * `bucket_readonly` on a linked bucket.
+ */
+export function schemaTargetFromPath(ctx: HandlerContext, mode: 'read' | 'write'): ColumnLookup {
+  validatePathNames(ctx);
+  const { project, bucket, table } = tableFromPath(ctx);
+  let column: ColumnDef | undefined;
+  if (ctx.params.column !== undefined) {
+    const name = ctx.params.column;
+    column = table.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (!column) throw columnNotFound(table, name);
+  }
+  if (mode === 'write') requireWritable(bucket);
+  return { project, bucket, table, column };
+}
+
+/**
+ * What a metadata route (`B/metadata`, `T/metadata`, `T/columns/{column}/metadata`) is
+ * about. A linked bucket's metadata and its tables' are the source's (read-only: a write
+ * answers 403 `bucket_readonly` after the 404s).
+ */
+export function metadataTargetFromPath(ctx: HandlerContext, mode: 'read' | 'write'): MetadataTarget {
+  return metadataOwnerFromPath(ctx, mode).target;
+}
+
+/**
+ * The metadata target and, for table and column metadata, the table it belongs to (§14:
+ * a write in a development branch goes to the branch's copy of the table, made first).
+ * A bucket of main seen from a development branch has main's metadata, read-only there
+ * (400 `main_branch_only`); a bucket the branch created has its own.
+ */
+export function metadataOwnerFromPath(ctx: HandlerContext, mode: 'read' | 'write'): { target: MetadataTarget; table?: TableRecord } {
+  if (ctx.params.table === undefined) {
+    validatePathNames(ctx);
+    const { bucket } = bucketFromPath(ctx);
+    const source = dataBucket(ctx, bucket);
+    if (mode === 'write') requireWritable(bucket);
+    const branch = metadataBranchOfBucket(ctx.services, bucket);
+    if (mode === 'write' && isDevBranch(ctx.branch) && !isDevBranch(branch)) throw errors.mainBranchOnly(ctx.branch);
+    return { target: { projectId: source.projectId, branch, bucket: source.name, table: null, column: null } };
+  }
+  const { table, column } = schemaTargetFromPath(ctx, mode);
+  return { target: { projectId: table.projectId, branch: metadataBranchOfTable(table), bucket: table.bucket, table: table.name, column: column?.name ?? null }, table };
+}
