@@ -133,14 +133,14 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
     await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges, branches }, logger);
-    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock };
+    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock, branches };
     await recoverSnapshots(snapshotDeps, logger);
     // §14: an interrupted merge is completed or undone before main's files are read.
     await recoverMerges({ db, paths, catalog, registry, branches, metadata, clock }, logger);
     await reconcile({ db, paths, catalog, registry, metadata, branches }, logger, { verifyAll: uncleanStop });
     await reconcileSnapshotFiles(snapshotDeps, logger);
     const keys = await KeyCatalog.load(catalog.store);
-    await reconcileBranches({ db, paths, catalog, registry, branches, keys }, logger, { verifyAll: uncleanStop });
+    await reconcileBranches({ db, paths, catalog, registry, branches, keys, snapshots }, logger, { verifyAll: uncleanStop });
     // Keys outliving their project: a project delete stopped between its two catalog steps.
     for (const projectId of keys.orphans((id) => catalog.getActiveProject(id) !== undefined)) {
       await keys.dropProject(projectId);

@@ -635,3 +635,54 @@ describe('schema changes and metadata in a branch (§12)', () => {
     expect((await t.callJson('GET', `${P}/buckets/nb`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['k=v']);
   });
 });
+
+describe('snapshots in a branch (§13)', () => {
+  it("belong to the branch: listed and reached under it only, restored into it, deleted with it", async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    const taken = await t.callJson('POST', `${B}/buckets/b/tables/t/snapshots`, { body: { description: 'dev state' } });
+    expect(taken.status, JSON.stringify(taken.body)).toBe(201);
+    expect(taken.body).toMatchObject({ branch: branchId, row_count: 3, kind: 'manual' });
+    const mainSnap = (await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} })).body;
+    expect(mainSnap.branch).toBe('default');
+    // Listings: the table's under each branch; P/snapshots shows all, a branch's twin only its own.
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t/snapshots`)).body.snapshots.map((s: any) => s.id)).toEqual([taken.body.id]);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t/snapshots`)).body.snapshots.map((s: any) => s.id)).toEqual([mainSnap.id]);
+    expect((await t.callJson('GET', `${P}/snapshots`)).body.total).toBe(2);
+    expect((await t.callJson('GET', `${B}/snapshots`)).body.snapshots.map((s: any) => s.id)).toEqual([taken.body.id]);
+    expect((await t.callJson('GET', `${B}/snapshots/${mainSnap.id}`)).body.detail.error).toBe('snapshot_not_found');
+    expect((await t.callJson('GET', `${P}/snapshots/${taken.body.id}`)).status).toBe(200);
+    // Restore goes into the branch: main keeps its rows.
+    expect((await t.call('POST', `${B}/buckets/b/tables/t/truncate`)).status).toBe(200);
+    const restored = await t.callJson('POST', `${B}/snapshots/${taken.body.id}/restore`, { body: { overwrite: true } });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    expect(restored.body.table).toMatchObject({ name: 't', row_count: 3, branch_state: 'copied' });
+    expect(restored.body.auto_snapshot_id).toMatch(/^s_/);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    const copy = await t.callJson('POST', `${B}/snapshots/${taken.body.id}/restore`, { body: { table: 'again' } });
+    expect(copy.status).toBe(200);
+    expect(copy.body.table.branch_state).toBe('created');
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/again`)).status).toBe(404);
+    // Deleting the branch deletes its snapshots and their files.
+    const files = t.services.snapshots.list(id, { branch: branchId }).map((s) => t.services.paths.snapshotFile(id, s.id));
+    expect(files.length).toBeGreaterThan(0);
+    expect((await t.call('DELETE', B)).status).toBe(204);
+    expect(t.services.snapshots.list(id, { branch: branchId })).toEqual([]);
+    for (const file of files) expect(existsSync(file)).toBe(false);
+    expect(t.services.snapshots.get(mainSnap.id)).toBeDefined();
+  });
+
+  it('a full import in a branch takes its auto snapshot in the branch', async () => {
+    const { id, P } = await project();
+    expect((await t.call('PUT', `${P}/settings/snapshots`, { body: { auto: { full_import: true } } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n9,z\n', false)).status).toBe(200);
+    const autos = t.services.snapshots.list(id, { kind: 'auto' });
+    expect(autos.map((s) => [s.branch, s.reason, s.rowCount])).toEqual([[branchId, 'full_import', 2]]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+  });
+});

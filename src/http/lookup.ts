@@ -138,5 +138,7 @@ export function snapshotFromPath(ctx: HandlerContext): { project: ProjectRecord;
   const snapshot = ctx.services.snapshots.find(project.id, id);
   // A bucket-restricted key does not see snapshots of other buckets: to it they do not exist.
   if (!snapshot || !mayReachBucket(ctx.principal, snapshot.bucket)) throw errors.snapshotNotFound(project.id, id);
+  // §13: under P/branches/{branch}/… only that branch's snapshots are reached.
+  if (isDevBranch(ctx.branch) && snapshot.branch !== ctx.branch) throw errors.snapshotNotFound(project.id, id);
   return { project, snapshot };
 }

@@ -3,6 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { KeyCatalog } from './catalog/keys.ts';
+import type { SnapshotCatalog } from './catalog/snapshots.ts';
 import { inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
 
 const PROJECT_DIR = /^project_([A-Za-z0-9_-]{1,64})$/;
@@ -23,7 +24,7 @@ async function entries(dir: string) {
  * is missing, and every file or folder under `duckdb/branches/` that no record claims.
  * After an unclean stop, the branch's tables are re-read like main's.
  */
-export async function reconcileBranches(deps: TableStoreDeps & { keys: KeyCatalog }, logger: Logger, options: { verifyAll: boolean }): Promise<void> {
+export async function reconcileBranches(deps: TableStoreDeps & { keys: KeyCatalog; snapshots: SnapshotCatalog }, logger: Logger, options: { verifyAll: boolean }): Promise<void> {
   const { branches, catalog, keys, paths } = deps;
   for (const branch of branches.all()) {
     if (!catalog.getActiveProject(branch.projectId)) {
@@ -37,6 +38,13 @@ export async function reconcileBranches(deps: TableStoreDeps & { keys: KeyCatalo
     logger.info({ event: 'reconcile', repair: 'dropped_branch_keys', project_id: key.projectId, branch_id: key.branch }, 'dropped the keys of a branch that is gone');
   }
 
+  // §13: snapshots of a branch that is gone (its delete stopped before removing them).
+  for (const record of deps.snapshots.all()) {
+    if (record.branch === 'default' || branches.get(record.projectId, record.branch)) continue;
+    await deps.snapshots.remove([record.id]);
+    await rm(paths.snapshotFile(record.projectId, record.id), { force: true });
+    logger.info({ event: 'reconcile', repair: 'dropped_branch_snapshot', project_id: record.projectId, branch_id: record.branch }, 'dropped a snapshot of a branch that is gone');
+  }
   const claimed = new Set<string>();
   for (const branch of branches.all()) {
     for (const table of branches.tableStates(branch.projectId, branch.id)) {
@@ -56,8 +64,11 @@ export async function reconcileBranches(deps: TableStoreDeps & { keys: KeyCatalo
         logger.error({ event: 'reconcile', project_id: branch.projectId, branch_id: branch.id, table: table.name, err: (error as Error).message }, 'branch table file could not be read; left alone');
         continue;
       }
-      if (inspected && (inspected.rowCount !== table.rowCount || JSON.stringify(inspected.primaryKey) !== JSON.stringify(table.primaryKey))) {
-        await branches.commit([branches.putTableChange({ ...table, rowCount: inspected.rowCount, primaryKey: inspected.primaryKey })]);
+      const sameColumns = inspected && inspected.columns.map((c) => `${c.name}:${c.type}:${c.nullable}`).join() === table.columns.map((c) => `${c.name}:${c.type}:${c.nullable}`).join();
+      if (inspected && (inspected.rowCount !== table.rowCount || JSON.stringify(inspected.primaryKey) !== JSON.stringify(table.primaryKey) || !sameColumns)) {
+        // The file is the truth for what it holds (a write cut short after its file step).
+        const columns = sameColumns ? table.columns : inspected.columns;
+        await branches.commit([branches.putTableChange({ ...table, rowCount: inspected.rowCount, primaryKey: inspected.primaryKey, columns })]);
         logger.info({ event: 'reconcile', repair: 'row_count', project_id: branch.projectId, branch_id: branch.id, table: table.name, row_count: inspected.rowCount }, 'corrected a branch row count');
       }
     }

@@ -6,6 +6,7 @@ import type { Services } from '../services.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from './catalog.ts';
 import { newBranchId, type BranchRecord } from './catalog/branches.ts';
 import { bucketIn, dropBranchMetadata, MAIN, tablesIn, withBranchShared, withBucketLockIn } from './locator.ts';
+import { deleteBranchSnapshots } from './snapshots.ts';
 import { deleteBranchWorkspaces } from './sql/workspaces.ts';
 import { removeTableFiles } from './tables.ts';
 import { TableGoneError } from './registry.ts';
@@ -62,8 +63,9 @@ export async function deleteBranch(services: Services, branch: BranchRecord): Pr
       // Its metadata: a crash before this leaves entries of a branch that is gone, which start-up removes.
       for (const bucket of touched) await services.metadata.dropBucket(branch.projectId, branch.id, bucket);
       await removeFolder(dir, paths.branchesProjectDir(branch.projectId));
-      // Its workspaces (§17) go too; a crash before this leaves some, which start-up removes.
+      // Its workspaces (§17) and snapshots (§13) go too; a crash before this leaves some, which start-up removes.
       await deleteBranchWorkspaces(services, branch.projectId, branch.id);
+      await deleteBranchSnapshots(services, branch.projectId, branch.id);
     });
   });
 }

@@ -70,7 +70,8 @@ export async function mergeTable(services: Services, bucket: BucketRecord, name:
           }
           await services.faultPoint?.('merge_intent_recorded');
           try {
-            await registry.exclusive([mainPath, branchPath], () => swapFiles(services, intent, mainPath, branchPath));
+            // Readers of either file wait for the swap and then open what is there (not a 404).
+            await registry.swap(mainPath, () => registry.swap(branchPath, () => swapFiles(services, intent, mainPath, branchPath)));
           } catch (error) {
             await rollBack(services, intent, mainPath, branchPath).catch(() => {});
             await snapshot?.discard().catch(() => {});
