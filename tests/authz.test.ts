@@ -170,6 +170,7 @@ async function makeVictim(id: string): Promise<string> {
   await ok('POST', `${B}/buckets/sales/tables/orders/import?incremental=true`, 200, { raw: 'id,name,amount\n4,delta,4.00\n', headers: { 'content-type': 'text/csv' }, key });
   const branchWs = await ok('POST', `${B}/workspaces`, 201, { body: {}, key });
   victimBranchWorkspaces.set(id, branchWs.id);
+  victimBranchSnapshots.set(id, (await ok('POST', `${B}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
   await ok('POST', `${B}/workspaces/${branchWs.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
   return key;
 }
@@ -179,6 +180,7 @@ const victimWorkspaces = new Map<string, string>();
 /** Each victim's development branch, and that branch's workspace (§14). */
 const victimBranches = new Map<string, string>();
 const victimBranchWorkspaces = new Map<string, string>();
+const victimBranchSnapshots = new Map<string, string>();
 
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -232,7 +234,9 @@ async function snapshot(id: string, key: string) {
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
   // Twins run in the victim's branch; sharing twins (400 main_branch_only there) under `default`.
-  const branch = route.branch === 'main_only' ? 'default' : (victimBranches.get(id) ?? 'default');
+  // Bucket metadata of main's buckets is read-only in a branch too (400 main_branch_only there).
+  const bucketMetadataWrite = route.method !== 'GET' && /\/buckets\/:bucket\/metadata/.test(route.path) && !route.path.includes('/tables/');
+  const branch = route.branch === 'main_only' || bucketMetadataWrite ? 'default' : (victimBranches.get(id) ?? 'default');
   const inBranch = route.path.includes(':branch') && branch !== 'default';
   const path = route.path
     .replace(':id', id)
@@ -243,7 +247,7 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':ws', (inBranch ? victimBranchWorkspaces : victimWorkspaces).get(id) ?? 'w_000000000000')
     .replace(':column', effective.column ?? 'name')
     .replace(':key', effective.key ?? 'note')
-    .replace(':snapshot_id', victimSnapshots.get(id) ?? 's_000000000000');
+    .replace(':snapshot_id', (inBranch ? victimBranchSnapshots : victimSnapshots).get(id) ?? 's_000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 
