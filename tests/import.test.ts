@@ -2,9 +2,12 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { startServer, type RunningServer } from '../src/server.ts';
+import { CsvHeaderParser, type CsvDialect } from '../src/storage/csv-header.ts';
 import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
 
 const B = '/projects/p1/buckets/b1';
@@ -134,12 +137,13 @@ describe('import', () => {
       expect(JSON.stringify(body)).not.toContain(t.dataDir);
     });
 
-    it('accepts a gzip body (the limit counts the bytes received)', async () => {
+    it('accepts a gzip body (the limit counts the decompressed bytes as well)', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       const lines = ['id,name'];
       for (let i = 1; i <= 2000; i++) lines.push(`${i},name number ${i} padded to compress well`);
-      const compressed = gzipSync(`${lines.join('\n')}\n`);
-      const small = await makeApp({ env: { MAX_IMPORT_BYTES: String(compressed.length + 10) } });
+      const plain = `${lines.join('\n')}\n`;
+      const compressed = gzipSync(plain);
+      const small = await makeApp({ env: { MAX_IMPORT_BYTES: String(Buffer.byteLength(plain) + 10) } });
       try {
         await small.createProject('p1');
         await small.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } });
@@ -313,6 +317,38 @@ describe('import', () => {
       expect(json.status).toBe(400);
       expect(json.body.detail.details.columns).toEqual(['extra']);
       expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: null, score: null, born: null }]);
+    });
+
+    it('refuses an NDJSON body with a million distinct keys with a bounded list, without collecting the keys', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await importRaw('people', 'id\n1\n')).status).toBe(200);
+      const lines: string[] = [];
+      for (let i = 0; i < 1_000_000; i++) lines.push(`{"id":${i},"k${i}":1}`);
+      const body = Buffer.from(`${lines.join('\n')}\n`);
+      lines.length = 0;
+      // V8 grows its heap for what a request allocates and gives it back only after a while:
+      // collecting a million key names in JS would grow it by hundreds of MB.
+      const baseline = getHeapStatistics().total_heap_size;
+      const { status, body: answer } = await importRaw('people', body, 'format=ndjson');
+      const after = getHeapStatistics().total_heap_size;
+      expect(status).toBe(400);
+      expect(answer.detail.error).toBe('unknown_columns');
+      expect(answer.detail.details.columns.length).toBeGreaterThan(0);
+      expect(answer.detail.details.columns.length).toBeLessThanOrEqual(100);
+      expect(answer.detail.details.columns.every((name: string) => /^k\d+$/.test(name))).toBe(true);
+      expect(after - baseline).toBeLessThan(50 << 20);
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: null, score: null, born: null }]);
+    });
+
+    it('names NDJSON keys that are no columns, also when other keys differ only in case', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      let response = await importRaw('people', '{"id":1,"color":"red"}\n{"id":2,"size":3,"color":"blue"}\n', 'format=ndjson');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.error).toBe('unknown_columns');
+      expect([...response.body.detail.details.columns].sort()).toEqual(['color', 'size']);
+      response = await importRaw('people', '{"id":1,"NAME":"a"}\n{"id":2,"name":"b"}\n', 'format=ndjson');
+      expect(response.status).toBe(400);
+      expect(response.body.detail.error).toBe('duplicate_columns');
     });
 
     it('refuses a file naming a column twice with 400', async () => {
@@ -559,6 +595,169 @@ describe('import', () => {
     });
   });
 
+  describe('the header row is read incrementally and bounded', () => {
+    it('answers 400 import_failed for a 4 MiB header without a line break, reading only its first MiB', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await importRaw('people', 'id,name\n1,a\n')).status).toBe(200);
+      const wide = Array.from({ length: 1 << 19 }, (_, i) => `c${i}`).join(',').slice(0, 4 << 20);
+      for (const header of ['x'.repeat(4 << 20), `"${'q'.repeat(4 << 20)}`, wide]) {
+        const { status, body } = await importRaw('people', header, '', { 'content-type': 'text/csv' });
+        expect(status).toBe(400);
+        expect(body.detail.error).toBe('import_failed');
+        expect(body.detail.message).toMatch(/header row (is longer than 1048576 bytes|names more than 1000 columns)/);
+      }
+      expect(await fileRows(t, 'people')).toEqual([{ id: 1, name: 'a', score: null, born: null }]);
+      expect(await catalogRowCount('people')).toBe(1);
+    });
+
+    it('answers 400 import_failed for a header naming more than 1000 columns', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const header = Array.from({ length: 1001 }, (_, i) => `c${i}`).join(',');
+      const { status, body } = await importRaw('people', `${header}\n`, '', { 'content-type': 'text/csv' });
+      expect(status).toBe(400);
+      expect(body.detail.error).toBe('import_failed');
+      expect(body.detail.message).toBe('The header row names more than 1000 columns');
+      // 1000 columns are not refused for their number (here: columns the table lacks).
+      const thousand = Array.from({ length: 1000 }, (_, i) => `c${i}`).join(',');
+      expect((await importRaw('people', `${thousand}\n`)).body.detail.error).toBe('unknown_columns');
+    });
+
+    it('parses a header split anywhere exactly as in one piece', () => {
+      const comma: CsvDialect = { delimiter: ',', quote: '"', escape: '"' };
+      const cases: [string, CsvDialect, string[]][] = [
+        ['\ufeffid,"na,me","say ""hi""",x\r\n1,2', comma, ['id', 'na,me', 'say "hi"', 'x']],
+        ["a;'b;\\'c\\\\';\"d\"\nrest", { delimiter: ';', quote: "'", escape: '\\' }, ['a', "b;'c\\", '"d"']],
+        ["'x\\y'", { delimiter: ';', quote: "'", escape: '\\' }, ['x\\y']],
+        ["'x\\", { delimiter: ';', quote: "'", escape: '\\' }, ['x\\']],
+        ['"multi\nline",b\n', comma, ['multi\nline', 'b']],
+        ['"ends quoted"', comma, ['ends quoted']],
+        ['"a""', comma, ['a"']],
+        ['a\tb', { delimiter: '\t', quote: '"', escape: '"' }, ['a', 'b']],
+        ['\n', comma, ['']],
+        ['', comma, []],
+      ];
+      for (const [text, dialect, expected] of cases) {
+        for (let cut = 0; cut <= text.length; cut++) {
+          for (const step of [1, 2, 3, Math.max(text.length, 1)]) {
+            const parser = new CsvHeaderParser(dialect);
+            const pieces = [text.slice(0, cut)];
+            for (let i = cut; i < text.length; i += step) pieces.push(text.slice(i, i + step));
+            let fields: string[] | undefined;
+            for (const piece of pieces) fields ??= parser.push(piece);
+            fields ??= parser.end();
+            expect(fields, `${JSON.stringify(text)} cut at ${cut}, step ${step}`).toEqual(expected);
+          }
+        }
+      }
+    });
+  });
+
+  describe('emptying a table builds SQL from the catalog, not from the file', () => {
+    /** Columns, defaults and key of a table file as DuckDB reports them. */
+    const ddl = (app: TestApp, table: string) =>
+      app.services.db.with(async (c) => {
+        const path = app.services.paths.tableFile('p1', 'b1', table);
+        const alias = await app.services.registry.acquire(path);
+        try {
+          const columns = await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info('"${alias}".main.data')`);
+          return columns.getRowsJson();
+        } finally {
+          app.services.registry.release(path);
+        }
+      });
+    /**
+     * Runs `work` while the table file stays attached (object ids are given at ATTACH), and
+     * tells whether the table in it was dropped and re-created meanwhile.
+     */
+    const recreatedBy = async (app: TestApp, table: string, work: () => Promise<void>) => {
+      const path = app.services.paths.tableFile('p1', 'b1', table);
+      const alias = await app.services.registry.acquire(path);
+      const oid = () =>
+        app.services.db.with(async (c) => (await c.runAndReadAll(`SELECT table_oid FROM duckdb_tables() WHERE database_name = '${alias}' AND table_name = 'data'`)).getRowsJson()[0]![0]);
+      try {
+        const before = await oid();
+        await work();
+        return (await oid()) !== before;
+      } finally {
+        app.services.registry.release(path);
+      }
+    };
+
+    it('a full load keeps the columns, NOT NULL, defaults and key of a table made through the API', async () => {
+      await createTable(
+        t,
+        'kept',
+        [
+          { name: 'id', type: 'BIGINT', nullable: false },
+          { name: 'qty', type: 'INTEGER', default: 7 },
+          { name: 'note', type: 'VARCHAR', nullable: false, default: "it's" },
+          { name: 'at', type: 'TIMESTAMPTZ', default: 'now()' },
+          { name: 'm', type: 'DECIMAL(10,2)', default: '1.5' },
+        ],
+        ['id'],
+      );
+      const before = await ddl(t, 'kept');
+      for (const body of ['id\n1\n2\n', 'id,qty\n3,4\n', '']) {
+        // Emptied by re-creating it (cheap for a keyed table), not by deleting row by row.
+        const recreated = await recreatedBy(t, 'kept', async () => {
+          expect((await importRaw('kept', body)).status).toBe(200);
+        });
+        expect(recreated).toBe(true);
+        expect(await ddl(t, 'kept')).toEqual(before);
+      }
+      expect((await importRaw('kept', 'id\n5\n')).status).toBe(200);
+      expect(await fileRows(t, 'kept')).toEqual([{ id: '5', qty: 7, note: "it's", at: expect.any(String), m: '1.50' }]);
+    });
+
+    it('an adopted file with defaults and types the catalog cannot state is emptied without re-creating it', async () => {
+      const root = await mkdtemp(join(tmpdir(), 'dsa-adopt-'));
+      try {
+        let app = await makeApp({ root });
+        await app.createProject('p1');
+        expect((await app.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
+        const file = app.services.paths.tableFile('p1', 'b1', 'adopted');
+        await app.close();
+        const instance = await DuckDBInstance.create(file);
+        const c = await instance.connect();
+        // A default naming a sequence of the file: pasted back as SQL text, it would bind in the service's own catalog.
+        await c.run('CREATE SEQUENCE seq START 1000');
+        await c.run(`CREATE TABLE data (id INTEGER PRIMARY KEY, n INTEGER DEFAULT (40 + 2), s VARCHAR DEFAULT 'x', l INTEGER[] DEFAULT [1, 2], q BIGINT DEFAULT nextval('seq'))`);
+        await c.run('INSERT INTO data (id) VALUES (100)');
+        c.closeSync();
+        instance.closeSync();
+        app = await makeApp({ root });
+        try {
+          const adopted = app.services.catalog.getTable('p1', 'b1', 'adopted')!;
+          expect(adopted.columns.map((column) => [column.name, column.default])).toEqual([['id', undefined], ['n', undefined], ['s', 'x'], ['l', undefined], ['q', undefined]]);
+          const before = await ddl(app, 'adopted');
+          const recreated = await recreatedBy(app, 'adopted', async () => {
+            const { status, body } = await importRaw('adopted', 'id\n1\n2\n', '', {}, app);
+            expect(status, JSON.stringify(body)).toBe(200);
+            expect(body.row_count).toBe(2);
+          });
+          expect(recreated).toBe(false);
+          expect(await ddl(app, 'adopted')).toEqual(before);
+          const rows = await app.services.db.with(async (conn) => {
+            const path = app.services.paths.tableFile('p1', 'b1', 'adopted');
+            const alias = await app.services.registry.acquire(path);
+            try {
+              return (await conn.runAndReadAll(`SELECT * FROM "${alias}".main.data ORDER BY id`)).getRowsJson();
+            } finally {
+              app.services.registry.release(path);
+            }
+          });
+          expect(rows).toEqual([[1, 42, 'x', [1, 2], '1001'], [2, 42, 'x', [1, 2], '1002']]);
+          expect((await app.callJson('POST', `${T}/adopted/truncate`)).body).toEqual({ deleted_rows: 2, row_count: 0 });
+          expect(await ddl(app, 'adopted')).toEqual(before);
+        } finally {
+          await app.close();
+        }
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('limits and access', () => {
     it('answers 413 for a body over MAX_IMPORT_BYTES and leaves no staging file', async () => {
       const small = await makeApp({ env: { MAX_IMPORT_BYTES: '1000' } });
@@ -591,6 +790,30 @@ describe('import', () => {
         expect(response.status).toBe(200);
         expect(await readdir(small.services.paths.filesDir)).toEqual([]);
         expect((await small.callJson('GET', `${T}/people`)).body.row_count).toBe(1);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('answers 413 for a gzip bomb: the decompressed bytes count against MAX_IMPORT_BYTES', async () => {
+      // 64 MiB of line breaks compress to about 64 KiB: well under the limit as received.
+      const bomb = gzipSync(Buffer.alloc(64 << 20, 0x0a));
+      const limit = 4 << 20;
+      expect(bomb.length).toBeLessThan(limit / 10);
+      const small = await makeApp({ env: { MAX_IMPORT_BYTES: String(limit) } });
+      try {
+        await small.createProject('p1');
+        await small.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } });
+        await createTable(small, 'people', PEOPLE, ['id']);
+        expect((await importRaw('people', 'id,name\n1,a\n', '', {}, small)).status).toBe(200);
+        for (const incremental of [false, true]) {
+          const { status, body } = await importRaw('people', bomb, `incremental=${incremental}`, { 'content-encoding': 'gzip', 'content-type': 'text/csv' }, small);
+          expect(status).toBe(413);
+          expect(body.detail.error).toBe('payload_too_large');
+          expect(await readdir(small.services.paths.filesDir)).toEqual([]);
+        }
+        expect((await small.callJson('GET', `${T}/people`)).body.row_count).toBe(1);
+        expect(small.services.activeImports.count).toBe(0);
       } finally {
         await small.close();
       }

@@ -120,7 +120,7 @@ describe('POST T/columns', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', nullable: true, ordinal_position: 6, default: 'eu', metadata: [] });
     expect((await rows(name)).map((r: any) => r.region)).toEqual(['eu', 'eu', 'eu']);
-    expect((await fileSchema(name)).columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', notnull: false, default: "CAST('eu' AS VARCHAR)" });
+    expect((await fileSchema(name)).columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', notnull: false, default: "'eu'" });
     expect(t.services.catalog.getTable('p1', 'in_c_main', name)!.columns.at(-1)).toEqual({ name: 'region', type: 'VARCHAR', nullable: true, default: 'eu' });
     await expectCleanFolder();
   });
@@ -170,6 +170,8 @@ describe('POST T/columns', () => {
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'INTEGER', default: 'abc' } }), 422, 'validation_error');
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'INTEGER', default: 1.5 } }), 422, 'validation_error');
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { type: 'INTEGER' } }), 422, 'validation_error');
+    // The body is checked before the route's own errors: a taken name with a bad default is 422.
+    expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'name', type: 'INTEGER', default: 'abc' } }), 422, 'validation_error');
     expect(await state(name)).toEqual(before);
   });
 

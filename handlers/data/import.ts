@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { HttpError, validationError } from '../../src/http/errors.ts';
@@ -59,7 +58,7 @@ export const importTable: Handler = async (request, ctx) => {
   activeImports.count++;
   ctx.logFields.import_format = format;
   try {
-    return await withStagingFile(paths, `import-${randomUUID()}.${format}`, async (staged) => {
+    return await withStagingFile(paths, paths.stagingName('import', format), async (staged) => {
       ctx.services.metrics.importedBytes.inc(await stageBody(request.body, staged, { limit: config.maxImportBytes, gzip }));
       const { importedRows, table: loaded } = await importFile(ctx.services, (path) => ctx.storage.attach(path), table, staged, {
         format,

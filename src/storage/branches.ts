@@ -156,7 +156,7 @@ export async function deleteBranchBucket(services: Services, bucket: BucketRecor
       changes.push(...held.flatMap((t) => dropBranchMetadata(services, { ...t, branch })));
       await branches.commit(changes);
       await services.metadata.dropBucket(bucket.projectId, branch, current.name);
-      for (const file of files) await removeTableFiles(file);
+      for (const file of files) await removeTableFiles(paths, file);
       await rm(paths.branchBucketDir(bucket.projectId, branch, current.name), { recursive: true, force: true });
     });
   });
@@ -196,7 +196,7 @@ export async function resetTable(services: Services, bucket: BucketRecord, name:
           });
         }
         await branches.commit([branches.deleteTableChange(current.projectId, branch, current.bucket, current.name), ...dropBranchMetadata(services, { ...current, branch })]);
-        if (current.state !== 'deleted') await removeTableFiles(path);
+        if (current.state !== 'deleted') await removeTableFiles(paths, path);
         return { ...main, branch, branchState: 'main' as const };
       }),
     ),

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBResult, DuckDBType } from '@duckdb/node-api';
 import type { Database } from './db.ts';
@@ -180,7 +179,7 @@ class CopySource extends ExportSource {
 
   private startCopy(): void {
     const { sql, params } = selectSql(this.job.data, this.job.plan, this.job.limit);
-    const staging = this.deps.paths.stagingFile(`export-${randomUUID()}.${this.job.format}`);
+    const staging = this.deps.paths.stagingFile(this.deps.paths.stagingName('export', this.job.format));
     this.staging = staging;
     // DuckDB's CSV writer already follows the contract: NULL is an empty unquoted field,
     // an empty string is `""`, fields with a delimiter, quote or newline are quoted.

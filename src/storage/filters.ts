@@ -259,7 +259,7 @@ export async function deleteRows(
           // Every row: re-create the table rather than delete row by row, which on a keyed
           // table makes the commit remove each key from the index.
           deleted = Number((await c.runAndReadAll(`SELECT count(*) FROM ${data}`)).getRows()[0]![0]);
-          await emptyTable(c, alias, current.primaryKey);
+          await emptyTable(c, alias, current);
         }
         const remaining = Number((await c.runAndReadAll(`SELECT count(*) FROM ${data}`)).getRows()[0]![0]);
         await c.run('COMMIT');

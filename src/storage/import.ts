@@ -1,19 +1,21 @@
 import { createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
 import type { ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
 import { saveRowCount, storedTable, withTableWrite, type WriteDeps } from './locator.ts';
 import type { StoragePaths } from './paths.ts';
+import { HeaderTooLargeError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, readCsvHeader } from './csv-header.ts';
 import { CONVERSION_ERROR_PREFIX, isStrictTarget, strictConversion } from './convert.ts';
-import { quoteIdent, quoteLiteral } from './sql.ts';
-import { normalizeType } from './types.ts';
+import { integerLiteral, quoteIdent, quoteLiteral } from './sql.ts';
+import { columnsDdl, decodeDefault } from './tables.ts';
+import { defaultFunction, defaultLiteral, normalizeType } from './types.ts';
 
 export type ImportFormat = 'csv' | 'ndjson' | 'parquet';
 
@@ -52,8 +54,6 @@ interface MatchedColumn {
 
 /** Bytes per write to the staging file (and per read of the body, where the source allows). */
 const STAGE_CHUNK = 1 << 20;
-/** A CSV header row longer than this is refused rather than buffered. */
-const MAX_HEADER_BYTES = 16 << 20;
 
 const importFailed = (message: string, details?: Record<string, unknown>) => new HttpError(400, 'import_failed', message, details);
 
@@ -69,11 +69,6 @@ function nodeStream(body: ReadableStream<Uint8Array>): Readable {
   return inner instanceof Readable ? inner : Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
 }
 
-/**
- * Streams a request body into a new staging file, counting the bytes received (before
- * any decompression) against `limit`: 413 as soon as it is passed, without reading on.
- * A gzip body is decompressed on the way, so DuckDB reads a plain file in parallel.
- */
 /** Runs `work` with a fresh staging file path under `files/`; the file is removed in every outcome. */
 export async function withStagingFile<T>(paths: StoragePaths, name: string, work: (path: string) => Promise<T>): Promise<T> {
   const path = paths.stagingFile(name);
@@ -84,20 +79,33 @@ export async function withStagingFile<T>(paths: StoragePaths, name: string, work
   }
 }
 
-/** Resolves with the number of bytes received. */
+/** A pass-through that fails with 413 once more than `limit` bytes went through it. */
+function byteLimit(limit: number, onCount?: (total: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      onCount?.(total);
+      done(total > limit ? payloadTooLarge(limit) : null, chunk);
+    },
+  });
+}
+
+/**
+ * Streams a request body into a new staging file, counting the bytes received against
+ * `limit` and, for a gzip body, the decompressed bytes too (a small body can inflate
+ * without bound): 413 as soon as either passes it, without reading on. A gzip body is
+ * decompressed on the way, so DuckDB reads a plain file in parallel. Resolves with the
+ * number of bytes received.
+ */
 export async function stageBody(body: ReadableStream<Uint8Array> | null, path: string, options: { limit: number; gzip: boolean }): Promise<number> {
   const { limit, gzip } = options;
   let size = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      size += chunk.length;
-      done(size > limit ? payloadTooLarge(limit) : null, chunk);
-    },
-  });
+  const counter = byteLimit(limit, (n) => (size = n));
   const sink = createWriteStream(path, { flags: 'wx', highWaterMark: STAGE_CHUNK });
   const source = body ? nodeStream(body) : Readable.from([]);
   try {
-    if (gzip) await pipeline(source, counter, createGunzip({ chunkSize: 256 << 10 }), sink);
+    if (gzip) await pipeline(source, counter, createGunzip({ chunkSize: 256 << 10 }), byteLimit(limit), sink);
     else await pipeline(source, counter, sink);
     return size;
   } catch (error) {
@@ -112,73 +120,13 @@ export async function stageBody(body: ReadableStream<Uint8Array> | null, path: s
 
 // ---- the file's columns ------------------------------------------------------------
 
-/**
- * The fields of the first CSV record, parsed as DuckDB will: `quote` opens and closes a
- * quoted field, inside which `escape` before a quote (or before itself) stands for that
- * character. Returns [] for an empty file.
- */
-export function parseCsvRecord(text: string, options: Pick<CsvOptions, 'delimiter' | 'quote' | 'escape'>, complete: boolean): string[] | undefined {
-  const { delimiter, quote, escape } = options;
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  let started = false;
-  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  while (i < text.length) {
-    const ch = text[i]!;
-    if (quoted) {
-      const next = text[i + 1];
-      if (ch === escape && (next === quote || (escape !== quote && next === escape))) {
-        field += next;
-        i += 2;
-        continue;
-      }
-      if (ch === escape && escape === quote && next === undefined && !complete) return undefined;
-      if (ch === quote) quoted = false;
-      else field += ch;
-      i++;
-      continue;
-    }
-    if (ch === '\n' || ch === '\r') {
-      fields.push(field);
-      return fields;
-    }
-    started = true;
-    if (ch === delimiter) {
-      fields.push(field);
-      field = '';
-    } else if (ch === quote) {
-      quoted = true;
-    } else {
-      field += ch;
-    }
-    i++;
-  }
-  if (!complete) return undefined;
-  if (!started && fields.length === 0 && field === '') return [];
-  fields.push(field);
-  return fields;
-}
-
-/** Reads the first record of a staged CSV file (the header row). */
-async function readCsvHeader(path: string, csv: CsvOptions): Promise<string[]> {
-  const handle = await open(path, 'r');
+/** The header row's fields; 400 `import_failed` for a header too long to be one. */
+async function csvHeader(path: string, csv: CsvOptions): Promise<string[]> {
   try {
-    const decoder = new TextDecoder('utf-8');
-    const buffer = Buffer.alloc(64 << 10);
-    let text = '';
-    let read = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, read);
-      read += bytesRead;
-      const complete = bytesRead === 0;
-      text += complete ? decoder.decode() : decoder.decode(buffer.subarray(0, bytesRead), { stream: true });
-      const fields = parseCsvRecord(text, csv, complete);
-      if (fields) return fields;
-      if (read > MAX_HEADER_BYTES) throw importFailed(`The header row is longer than ${MAX_HEADER_BYTES} bytes`);
-    }
-  } finally {
-    await handle.close();
+    return await readCsvHeader(path, csv);
+  } catch (error) {
+    if (error instanceof HeaderTooLargeError) throw importFailed(error.message, { max_header_bytes: MAX_HEADER_BYTES, max_columns: MAX_HEADER_FIELDS });
+    throw error;
   }
 }
 
@@ -189,14 +137,13 @@ export interface FileColumn {
 }
 
 /** The file's columns, in file order where the format has one. */
-async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec): Promise<FileColumn[]> {
+async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec, table: TableRecord): Promise<FileColumn[]> {
   const file = quoteLiteral(path);
   switch (spec.format) {
     case 'csv':
-      return (spec.csv.columns ?? (spec.csv.header ? await readCsvHeader(path, spec.csv) : [])).map((name) => ({ name }));
+      return (spec.csv.columns ?? (spec.csv.header ? await csvHeader(path, spec.csv) : [])).map((name) => ({ name }));
     case 'ndjson': {
-      const rows = await c.runAndReadAll(`SELECT DISTINCT unnest(json_keys(json)) AS name FROM read_ndjson_objects(${file}) ORDER BY name`);
-      const names = rows.getRows().map((row) => String(row[0]));
+      const names = await ndjsonKeys(c, file, table);
       if (names.length === 0 && (await countRows(c, `read_ndjson_objects(${file})`)) > 0) {
         throw importFailed('The rows of the file name no columns');
       }
@@ -207,6 +154,47 @@ async function fileColumns(c: DuckDBConnection, path: string, spec: ImportSpec):
       return rows.getRowObjectsJS().map((row) => ({ name: String(row.column_name), type: String(row.column_type) }));
     }
   }
+}
+
+/** The start of the error that stops the key scan at the first key that is no column. */
+const UNKNOWN_KEY = 'import: key is not a column: ';
+/** At most this many keys that are no column are named in an `unknown_columns` answer. */
+const MAX_UNKNOWN_LISTED = 100;
+
+/**
+ * The distinct top-level keys of an NDJSON file's objects, all of them columns of `table`
+ * (without regard to case). A file may hold millions of distinct keys, so they are never
+ * all collected: the scan fails at the first key that is no column, and a second scan,
+ * stopped after a few hundred such keys, names up to MAX_UNKNOWN_LISTED of them (400
+ * `unknown_columns`). The keys that are columns are bounded by the table's columns; one
+ * more than that is enough for `matchColumns` to see a name repeated in another case.
+ */
+async function ndjsonKeys(c: DuckDBConnection, file: string, table: TableRecord): Promise<string[]> {
+  const columns = [listValue(table.columns.map((column) => column.name.toLowerCase()))];
+  const types = [LIST(VARCHAR)];
+  const keys = `(SELECT unnest(json_keys(json)) AS k FROM read_ndjson_objects(${file}))`;
+  const isColumn = 'list_contains($1, lower(k))';
+  try {
+    const rows = await c.runAndReadAll(
+      `SELECT DISTINCT CASE WHEN ${isColumn} THEN k ELSE error(${quoteLiteral(UNKNOWN_KEY)} || left(k, 200)) END FROM ${keys} LIMIT ${integerLiteral(table.columns.length + 1)}`,
+      columns,
+      types,
+    );
+    return rows.getRows().map((row) => String(row[0]));
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.includes(UNKNOWN_KEY)) throw error;
+  }
+  const sample = await c.runAndReadAll(`SELECT k FROM ${keys} WHERE NOT ${isColumn} LIMIT ${integerLiteral(MAX_UNKNOWN_LISTED * 10)}`, columns, types);
+  const unknown = [...new Set(sample.getRows().map((row) => String(row[0])))].slice(0, MAX_UNKNOWN_LISTED);
+  throw unknownColumns(table, unknown);
+}
+
+/** 400 `unknown_columns` naming (a bounded list of) the file's columns that `table` lacks. */
+function unknownColumns(table: TableRecord, unknown: string[]): HttpError {
+  return new HttpError(400, 'unknown_columns', `The file has columns that table ${table.name} does not have: ${unknown.join(', ').slice(0, 300)}`, {
+    columns: unknown.slice(0, MAX_UNKNOWN_LISTED).map((name) => name.slice(0, 200)),
+    table_columns: table.columns.map((column) => column.name),
+  });
 }
 
 /**
@@ -233,12 +221,7 @@ export function matchColumns(table: TableRecord, fileColumns: FileColumn[]): Mat
       columns: [...duplicates].slice(0, 100),
     });
   }
-  if (unknown.length) {
-    throw new HttpError(400, 'unknown_columns', `The file has columns that table ${table.name} does not have: ${unknown.join(', ').slice(0, 300)}`, {
-      columns: unknown.slice(0, 100).map((name) => name.slice(0, 200)),
-      table_columns: table.columns.map((column) => column.name),
-    });
-  }
+  if (unknown.length) throw unknownColumns(table, unknown);
   return matched;
 }
 
@@ -351,37 +334,61 @@ async function inTransaction<T>(c: DuckDBConnection, work: () => Promise<T>): Pr
 const countRows = async (c: DuckDBConnection, relation: string) => Number((await c.runAndReadAll(`SELECT count(*) FROM ${relation}`)).getRows()[0]![0]);
 
 /**
- * Empties the table inside the caller's transaction. Dropping and re-creating it from its
- * own DDL costs next to nothing, where deleting every row of a keyed table makes the
- * commit remove each key from the index (seconds per million rows). Readers on older
- * snapshots keep seeing the old rows. Falls back to DELETE for a DDL it does not know.
+ * Empties the table inside the caller's transaction. Dropping and re-creating it costs next
+ * to nothing, where deleting every row of a keyed table makes the commit remove each key
+ * from the index (seconds per million rows). Readers on older snapshots keep seeing the old
+ * rows. The new table is built from the catalog's validated column definitions, never from
+ * text read out of the file (an adopted file states its own types and defaults), and only
+ * when the file holds exactly what the catalog says; otherwise the rows are deleted.
  */
-export async function emptyTable(c: DuckDBConnection, alias: string, primaryKey: string[]): Promise<void> {
+export async function emptyTable(c: DuckDBConnection, alias: string, table: Pick<TableRecord, 'columns' | 'primaryKey'>): Promise<void> {
   const data = `${quoteIdent(alias)}.main.data`;
   // Not duckdb_tables(): a catalog-wide function pulls every attached database into this
   // (long, writing) transaction, which then pins the files other requests detach (their
   // next ATTACH fails with a file handle conflict) and makes CHECKPOINT of any of them fail
   // until it commits. pragma_table_info binds this one table only.
   const info = (await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(${quoteLiteral(data)})`)).getRowObjectsJS();
-  const keyed = new Set(info.filter((col) => col.pk).map((col) => String(col.name).toLowerCase()));
-  const sameKey = keyed.size === primaryKey.length && primaryKey.every((k) => keyed.has(k.toLowerCase()));
-  if (info.length === 0 || !sameKey) {
+  if (!fileMatchesCatalog(info, table)) {
     await c.run(`DELETE FROM ${data}`);
     return;
   }
-  const columns = info.map((col) => {
-    let sql = `${quoteIdent(String(col.name))} ${String(col.type)}`;
-    if (col.notnull) sql += ' NOT NULL';
-    if (col.dflt_value != null) sql += ` DEFAULT (${String(col.dflt_value)})`;
-    return sql;
-  });
-  if (primaryKey.length) columns.push(`PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')})`);
   await c.run(`DROP TABLE ${data}`);
-  await c.run(`CREATE TABLE ${data} (${columns.join(', ')})`);
+  await c.run(`CREATE TABLE ${data} (${columnsDdl(table.columns, table.primaryKey)})`);
+}
+
+/**
+ * Whether the attached table file holds exactly the catalog's definition, so that a new
+ * table built from the catalog (`columnsDdl`) is the same table. An adopted file with a
+ * type or default the catalog cannot state does not.
+ */
+export async function fileStatesCatalog(c: DuckDBConnection, alias: string, table: Pick<TableRecord, 'columns' | 'primaryKey'>): Promise<boolean> {
+  const data = `${quoteIdent(alias)}.main.data`;
+  const info = (await c.runAndReadAll(`SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(${quoteLiteral(data)})`)).getRowObjectsJS();
+  return fileMatchesCatalog(info, table);
+}
+
+/** Whether `pragma_table_info` rows describe exactly the catalog's columns, key and defaults (all of them types of ours). */
+function fileMatchesCatalog(info: Record<string, unknown>[], table: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
+  if (info.length === 0 || info.length !== table.columns.length) return false;
+  const keyed = new Set(info.filter((col) => col.pk).map((col) => String(col.name)));
+  if (keyed.size !== table.primaryKey.length || !table.primaryKey.every((k) => keyed.has(k))) return false;
+  return table.columns.every((column, i) => {
+    const col = info[i]!;
+    const expectedDefault = defaultFunction(column.default) ?? defaultLiteral(column.default);
+    return (
+      col.name === column.name &&
+      normalizeType(column.type) === column.type &&
+      col.type === column.type &&
+      Boolean(col.notnull) === !column.nullable &&
+      decodeDefault(col.dflt_value == null ? null : String(col.dflt_value)) === expectedDefault
+    );
+  });
 }
 
 interface LoadPlan {
   data: string;
+  /** The table as the catalog has it (to empty it, see emptyTable). */
+  table: TableRecord;
   columns: MatchedColumn[];
   primaryKey: string[];
   incremental: boolean;
@@ -402,12 +409,12 @@ interface LoadPlan {
  * repeated rows) counts rows and distinct keys alongside and commits when they agree.
  */
 async function load(db: Database, c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
-  const { data, columns, primaryKey, incremental, source } = plan;
+  const { data, table, columns, primaryKey, incremental, source } = plan;
   const list = columns.map((m) => quoteIdent(m.column.name)).join(', ');
   if (columns.length === 0) {
     // An empty file: nothing to insert.
     if (incremental) return { imported: 0, rowCount: await countRows(c, data) };
-    await inTransaction(c, () => emptyTable(c, alias, primaryKey));
+    await inTransaction(c, () => emptyTable(c, alias, table));
     return { imported: 0, rowCount: 0 };
   }
   const insertDirect = `INSERT INTO ${data} (${list}) ${source}`;
@@ -453,7 +460,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
   } else {
     try {
       return await inTransaction(c, async () => {
-        if (!incremental) await emptyTable(c, alias, primaryKey);
+        if (!incremental) await emptyTable(c, alias, table);
         const imported = (await c.run(insertDirect)).rowsChanged;
         return { imported, rowCount: incremental ? await countRows(c, data) : imported };
       });
@@ -469,7 +476,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
     const lastPerKey = `SELECT ${list} FROM ${staged} QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY rowid DESC) = 1`;
     return await inTransaction(c, async () => {
       if (!incremental) {
-        await emptyTable(c, alias, primaryKey);
+        await emptyTable(c, alias, table);
         const inserted = (await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey}`)).rowsChanged;
         return { imported: total, rowCount: inserted };
       }
@@ -501,10 +508,13 @@ export async function importFile(
     }
     throw error;
   };
-  const names = await deps.db.with((c) => fileColumns(c, stagedPath, spec)).catch(fail);
+  const readColumns = (record: TableRecord) => deps.db.with((c) => fileColumns(c, stagedPath, spec, record)).catch(fail);
+  const names = await readColumns(table);
   // Re-read under the lock: the table may have been deleted or re-created while the body was uploading.
   return withTableWrite(deps, table, async (current, path) => {
-    const columns = matchColumns(current, names);
+    // NDJSON keys were looked for among the columns as they were; read again if they changed.
+    const sameColumns = current.columns.map((column) => column.name).join('\0') === table.columns.map((column) => column.name).join('\0');
+    const columns = matchColumns(current, spec.format === 'ndjson' && !sameColumns ? await readColumns(current) : names);
     const present = new Set(columns.map((m) => m.column.name.toLowerCase()));
     const missingKey = current.primaryKey.filter((k) => !present.has(k.toLowerCase()));
     if (columns.length && missingKey.length) {
@@ -513,6 +523,7 @@ export async function importFile(
     const alias = await attach(path);
     const plan: LoadPlan = {
       data: `${quoteIdent(alias)}.main.data`,
+      table: current,
       columns,
       primaryKey: current.primaryKey,
       incremental: spec.incremental,

@@ -121,7 +121,7 @@ async function swapFiles(services: Services, intent: MergeIntent, mainPath: stri
     await services.faultPoint?.('merge_branch_moved');
   }
   await completeMerge(services, intent);
-  if (hadMain) await removeTableFiles(backupPath(mainPath, intent));
+  if (hadMain) await removeTableFiles(services.paths, backupPath(mainPath, intent));
 }
 
 /** The merge's one transaction: main's row (and bucket), the branch's record and the intent. */
@@ -228,7 +228,7 @@ export async function recoverMerges(services: Pick<Services, 'branches' | 'catal
     const s = services as Services;
     if (moved) {
       await completeMerge(s, intent);
-      await removeTableFiles(backupPath(mainPath, intent));
+      await removeTableFiles(services.paths, backupPath(mainPath, intent));
       logger.info({ event: 'reconcile', repair: 'completed_merge', project_id: intent.projectId, branch_id: intent.branchId, bucket: intent.bucket, table: intent.table }, 'completed an interrupted merge');
     } else {
       await rollBack(s, intent, mainPath, branchPath);

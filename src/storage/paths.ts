@@ -59,6 +59,28 @@ export class StoragePaths {
     return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb`);
   }
 
+  /**
+   * A fresh temporary name next to a table file for a create in progress
+   * (`{table}.duckdb.creating-{uuid}`); start-up reconciliation removes leftovers.
+   */
+  creatingTableFile(projectId: string, bucket: string, table: string): string {
+    return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb.creating-${randomUUID()}`);
+  }
+
+  /**
+   * A fresh temporary name next to a table file for a rebuild in progress (§12,
+   * `{table}.duckdb.rebuild-{uuid}`); start-up settles the change or removes the file.
+   */
+  rebuildingTableFile(projectId: string, bucket: string, table: string): string {
+    return this.inside(this.bucketDir(projectId, bucket), `${segment(table)}.duckdb.rebuild-${randomUUID()}`);
+  }
+
+  /** The write-ahead log DuckDB keeps next to a database file this layout built. */
+  walFile(databaseFile: string): string {
+    if (!databaseFile.startsWith(this.dataDir + sep)) throw new Error('path outside the data folder');
+    return `${databaseFile}.wal`;
+  }
+
   /** `snapshots/project_{id}/`: the project's snapshot files (§13). */
   snapshotsProjectDir(projectId: string): string {
     return this.inside(this.snapshotsDir, `project_${segment(projectId)}`);
@@ -78,6 +100,12 @@ export class StoragePaths {
   stagingFile(name: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name)) throw new Error('unsafe staging file name');
     return this.inside(this.filesDir, name);
+  }
+
+  /** A fresh staging file name (`import-{uuid}.csv`), for `stagingFile`. */
+  stagingName(kind: 'import' | 'export', extension: string): string {
+    if (!/^[a-z0-9]{1,16}$/.test(extension)) throw new Error('unsafe staging file extension');
+    return `${kind}-${randomUUID()}.${extension}`;
   }
 
   /** `duckdb/branches/`: the tables written in development branches (§14). */

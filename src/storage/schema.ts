@@ -14,7 +14,7 @@ import { TableGoneError } from './registry.ts';
 import { columnConversion, isConversionError } from './schema-convert.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 import { checkDefaults } from './table-spec.ts';
-import { columnsDdl, defaultExpression, inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
+import { addColumnDefault, columnsDdl, defaultExpression, inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
 import { normalizeType } from './types.ts';
 import { toJsonValue, type JsonValue } from './values.ts';
 
@@ -197,7 +197,12 @@ function metadataChange(deps: SchemaDeps, table: TableRecord, step: MetadataStep
 
 /** The catalog transaction that makes a change that has taken effect in the file official. */
 function finish(deps: SchemaDeps, intent: SchemaChangeIntent, next: TableRecord): Promise<void> {
-  return deps.catalog.store.commitChanges([tableRecordChange(deps, next), ...metadataChange(deps, next, intent.metadata), deps.schemaChanges.doneChange(intent.id)]);
+  // A bucket or project delete does not take table write locks: if it removed the table
+  // meanwhile, its row must not come back.
+  const stillThere = () => {
+    if (!currentTable(deps, next)) throw new TableGoneError();
+  };
+  return deps.catalog.store.commitChanges([tableRecordChange(deps, next), ...metadataChange(deps, next, intent.metadata), deps.schemaChanges.doneChange(intent.id)], stillThere);
 }
 
 function newIntent(current: TableRecord, plan: Plan, before: string, tempFile: string | null): SchemaChangeIntent {
@@ -221,26 +226,30 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   try {
     await deps.db.with(async (c) => {
       const intent = newIntent(current, plan, await fileSignature(c, alias), null);
-      await deps.schemaChanges.record(intent);
-      await deps.faultPoint?.('intent_recorded');
+      // The intent must be durable before the file commits; its catalog commit (an fsync)
+      // runs while DuckDB does the ALTER work.
+      const recorded = deps.schemaChanges.record(intent).then(() => deps.faultPoint?.('intent_recorded'));
+      recorded.catch(() => {});
       try {
         await c.run('BEGIN TRANSACTION');
-        for (const step of plan.steps ?? []) {
-          try {
-            await c.run(step.sql(data));
-          } catch (error) {
-            await c.run('ROLLBACK').catch(() => {});
-            throw (await step.fail?.(error as Error, c, data)) ?? new InPlaceRefused((error as Error).message);
-          }
-        }
         try {
+          for (const step of plan.steps ?? []) {
+            try {
+              await c.run(step.sql(data));
+            } catch (error) {
+              throw (await rolledBack(c, () => step.fail?.(error as Error, c, data))) ?? new InPlaceRefused((error as Error).message);
+            }
+          }
+          await recorded;
           await c.run('COMMIT');
         } catch (error) {
           await c.run('ROLLBACK').catch(() => {});
           throw error;
         }
       } catch (error) {
-        await deps.schemaChanges.forget(intent.id);
+        // Recorded or not, the intent goes (forgetting one never written is harmless).
+        await recorded.catch(() => {});
+        await deps.schemaChanges.forget(intent.id).catch(() => {});
         throw error;
       }
       await deps.faultPoint?.('altered_in_file');
@@ -249,6 +258,12 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   } finally {
     deps.registry.release(path);
   }
+}
+
+/** Rolls the transaction back, then explains the failure (the explanation reads the table as it was). */
+async function rolledBack<T>(c: DuckDBConnection, explain: () => Promise<T> | undefined): Promise<T | undefined> {
+  await c.run('ROLLBACK').catch(() => {});
+  return explain();
 }
 
 /** `{table}.duckdb.rebuild-{uuid}` next to the table file; reconciliation knows the pattern. */
@@ -262,9 +277,9 @@ export const REBUILD_FILE = /\.duckdb\.rebuild-[0-9a-f-]{36}(\.wal)?$/;
  * new one, which start completes from the recorded intent.
  */
 async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord, plan: Plan): Promise<void> {
-  const temp = join(dirname(path), `${basename(path)}.rebuild-${randomUUID()}`);
+  const temp = deps.paths.rebuildingTableFile(current.projectId, current.bucket, current.name);
   const removeTemp = async () => {
-    await rm(`${temp}.wal`, { force: true });
+    await rm(deps.paths.walFile(temp), { force: true });
     await rm(temp, { force: true });
   };
   const alias = await deps.registry.acquire(path);
@@ -277,16 +292,21 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
       await withPrivateAttachment(deps, temp, async (c, tempAlias) => {
         const target = `${quoteIdent(tempAlias)}.main.data`;
         const source = `${quoteIdent(alias)}.main.data`;
-        await c.run(`CREATE TABLE ${target} (${columnsDdl(plan.next.columns, plan.next.primaryKey)})`);
+        // The key is added after the rows: building the index once is faster than keeping
+        // it up to date row by row (40% on a million rows here). The file is private until
+        // the rename, so the steps need no common transaction.
+        const key = plan.next.primaryKey;
+        await c.run(`CREATE TABLE ${target} (${columnsDdl(plan.next.columns, [])})`);
         await deps.faultPoint?.('rebuild_created');
         try {
           await c.run(`INSERT INTO ${target} SELECT ${plan.rebuild.select} FROM ${source}`);
+          if (key.length) await c.run(`ALTER TABLE ${target} ADD PRIMARY KEY (${key.map(quoteIdent).join(', ')})`);
         } catch (error) {
           throw (await plan.rebuild.fail(error as Error, c, source)) ?? error;
         }
         await c.run(`CHECKPOINT ${quoteIdent(tempAlias)}`);
       });
-      await rm(`${temp}.wal`, { force: true });
+      await rm(deps.paths.walFile(temp), { force: true });
       await deps.faultPoint?.('rebuild_filled');
     } catch (error) {
       await removeTemp();
@@ -300,8 +320,9 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
   try {
     await deps.registry.swap(path, async () => {
       // DETACH checkpoints; a WAL left anyway belongs to the old file and must not be replayed into the new one.
-      if (existsSync(`${path}.wal`)) await withPrivateAttachment(deps, path, (c, a) => c.run(`CHECKPOINT ${quoteIdent(a)}`));
-      await rm(`${path}.wal`, { force: true });
+      const wal = deps.paths.walFile(path);
+      if (existsSync(wal)) await withPrivateAttachment(deps, path, (c, a) => c.run(`CHECKPOINT ${quoteIdent(a)}`));
+      await rm(wal, { force: true });
       await rename(temp, path);
       renamed = true;
       await deps.faultPoint?.('rebuild_renamed');
@@ -313,6 +334,8 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
       await deps.schemaChanges.forget(intent.id).catch(() => {});
     }
     // After the rename the file is the new table: the intent stays, and start completes it.
+    // A missing file or folder means a bucket or project delete took the table meanwhile.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new TableGoneError();
     throw error;
   }
 }
@@ -349,16 +372,18 @@ export function addColumn(deps: SchemaDeps, table: TableRecord, input: NewColumn
   const column: ColumnDef = { name: input.name, type, nullable: input.nullable };
   if (input.default !== undefined && input.default !== null) column.default = input.default;
   return change(deps, table, async (current) => {
+    // The body (422) before the route's own errors (Part II order of checks).
+    await checkDefault(deps, column, 'default');
     const existing = findColumn(current, input.name);
     if (existing) throw columnExists(current, existing.name);
-    await checkDefault(deps, column, 'default');
     const name = quoteIdent(column.name);
     const expression = defaultExpression(column);
     const notNullFailed = async (error: Error) =>
       NOT_NULL_FAILED.test(error.message)
         ? new HttpError(400, 'invalid_column', `Column ${column.name} cannot be NOT NULL without a default: table ${current.name} has rows`, { column_name: column.name, row_count: current.rowCount })
         : undefined;
-    const steps: Step[] = [{ sql: (data) => `ALTER TABLE ${data} ADD COLUMN ${name} ${type}${expression ? ` DEFAULT ${expression}` : ''}` }];
+    const literal = addColumnDefault(column);
+    const steps: Step[] = [{ sql: (data) => `ALTER TABLE ${data} ADD COLUMN ${name} ${type}${literal ? ` DEFAULT ${literal}` : ''}` }];
     if (!column.nullable) steps.push({ sql: (data) => `ALTER TABLE ${data} ALTER COLUMN ${name} SET NOT NULL`, fail: notNullFailed });
     return {
       next: { ...current, columns: [...current.columns, column] },
@@ -380,20 +405,21 @@ export function alterColumn(deps: SchemaDeps, table: TableRecord, columnName: st
     if (!column) throw columnNotFound(current, columnName);
     const inKey = current.primaryKey.some((k) => lower(k) === lower(column.name));
     const rename = patch.name !== undefined && patch.name !== column.name ? patch.name : undefined;
-    if (rename !== undefined) {
-      const taken = findColumn(current, rename);
-      if (taken && taken !== column) throw columnExists(current, taken.name);
-    }
     const type = newType ?? column.type;
     const retype = type !== column.type;
-    if (patch.nullable === true && inKey) throw columnInPrimaryKey(current, column.name, 'a key column cannot be nullable');
     const nullable = patch.nullable ?? column.nullable;
     const next: ColumnDef = { name: rename ?? column.name, type, nullable };
     const defaultValue = patch.default !== undefined ? patch.default : column.default;
     if (defaultValue !== undefined && defaultValue !== null) next.default = defaultValue;
+    // The body (422) before the route's own errors (Part II order of checks).
     if (next.default !== undefined && (patch.default !== undefined || retype)) {
       await checkDefault(deps, next, patch.default !== undefined ? 'default' : 'type');
     }
+    if (rename !== undefined) {
+      const taken = findColumn(current, rename);
+      if (taken && taken !== column) throw columnExists(current, taken.name);
+    }
+    if (patch.nullable === true && inKey) throw columnInPrimaryKey(current, column.name, 'a key column cannot be nullable');
     const defaultChanged = defaultExpression(next) !== defaultExpression(column);
     if (!rename && !retype && nullable === column.nullable && !defaultChanged && next.default === column.default) return undefined;
 
@@ -517,9 +543,10 @@ export async function recoverSchemaChanges(deps: SchemaDeps, logger: Logger): Pr
   for (const intent of deps.schemaChanges.list()) {
     // §14: a change in a development branch names the branch in its `next` record.
     const path = deps.paths.tableFileOf(intent.next);
-    if (intent.tempFile) {
+    // Only a name of the rebuild pattern, in the table's own folder, is ever removed.
+    if (intent.tempFile && REBUILD_FILE.test(intent.tempFile)) {
       const temp = join(dirname(path), basename(intent.tempFile));
-      await rm(`${temp}.wal`, { force: true });
+      await rm(deps.paths.walFile(temp), { force: true });
       await rm(temp, { force: true });
     }
     let outcome: 'rolled_back' | 'completed' | 'abandoned' = 'rolled_back';

@@ -37,7 +37,7 @@ export async function recoverSnapshots(deps: SnapshotDeps, logger: Logger): Prom
         keep = true;
       }
       if (!keep && !existsSync(tablePath)) {
-        await removeTableFiles(tablePath);
+        await removeTableFiles(paths, tablePath);
         await moveFile(deps, file, tablePath);
         logger.info({ event: 'reconcile', repair: 'moved_back_table', project_id: record.projectId, bucket: record.bucket, table: record.table }, 'undid an interrupted operation');
       }

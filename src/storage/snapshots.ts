@@ -14,6 +14,7 @@ import { partialPath, type StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import type { SnapshotHooks } from './schema.ts';
 import type { SweepTask } from './sweeper.ts';
+import { fileStatesCatalog } from './import.ts';
 import { columnsDdl, removeTableFiles, withPrivateAttachment } from './tables.ts';
 import { quoteIdent } from './sql.ts';
 
@@ -180,7 +181,7 @@ export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord
   const moveBack = async () => {
     for (const i of moved.reverse()) {
       const path = tablePath(tables[i]!);
-      await removeTableFiles(path).catch(() => {});
+      await removeTableFiles(paths, path).catch(() => {});
       await moveFile(deps, paths.snapshotFile(records[i]!.projectId, records[i]!.id), path);
     }
   };
@@ -217,7 +218,7 @@ export function dropTable(deps: SnapshotDeps, table: TableRecord): Promise<void>
     const current = catalog.getTable(table.projectId, table.bucket, table.name);
     if (!current) throw new TableGoneError();
     const drop = async () => {
-      await removeTableFiles(path);
+      await removeTableFiles(deps.paths, path);
       await catalog.deleteTableRow(current.projectId, current.bucket, current.name);
       await deps.metadata.dropTable(current.projectId, MAIN_BRANCH, current.bucket, current.name);
     };
@@ -244,10 +245,23 @@ export function truncateIntoSnapshot(deps: SnapshotDeps, table: TableRecord): Pr
     if (!current) throw new TableGoneError();
     const fresh = partialPath(path);
     try {
-      await withPrivateAttachment(deps, fresh, async (c, alias) => {
-        await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.data (${columnsDdl(current.columns, current.primaryKey)})`);
-        await c.run(`CHECKPOINT ${quoteIdent(alias)}`);
-      });
+      const alias = await registry.acquire(path);
+      const representable = await deps.db.with((c) => fileStatesCatalog(c, alias, current)).finally(() => registry.release(path));
+      if (representable) {
+        await withPrivateAttachment(deps, fresh, async (c, freshAlias) => {
+          await c.run(`CREATE TABLE ${quoteIdent(freshAlias)}.main.data (${columnsDdl(current.columns, current.primaryKey)})`);
+          await c.run(`CHECKPOINT ${quoteIdent(freshAlias)}`);
+        });
+      } else {
+        // An adopted file the catalog cannot state exactly (a default expression, a nested
+        // type): the empty table is a copy of the file with its rows deleted, so it keeps
+        // its own definition, as emptyTable does for imports.
+        await cloneFile(deps, path, fresh, { live: true });
+        await withPrivateAttachment(deps, fresh, async (c, freshAlias) => {
+          await c.run(`DELETE FROM ${quoteIdent(freshAlias)}.main.data`);
+          await c.run(`CHECKPOINT ${quoteIdent(freshAlias)}`);
+        });
+      }
       await rm(`${fresh}.wal`, { force: true });
       await registry.swap(path, () =>
         withMovedSnapshots(deps, [current], 'truncate', async () => {

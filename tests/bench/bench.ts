@@ -226,6 +226,22 @@ export const dataExport: Section = {
 };
 
 /**
+ * §12 schema changes on a 1M-row table against DuckDB's own statements on a copy of the
+ * file, and the profile against SUMMARIZE; printed side by side (`schema.*_ms` and
+ * `schema.*_reference_ms`).
+ */
+export const schemaChanges: Section = {
+  name: 'schema',
+  async run() {
+    const { schemaBench } = await import('./schema-bench.ts');
+    const figures = numbers(await schemaBench(), 'schema.');
+    const targets: Record<string, Target> = {};
+    for (const name of ['add_column', 'type_change', 'set_primary_key', 'profile']) targets[`schema.${name}_ratio`] = { max: 1.3 };
+    return { figures, targets };
+  },
+};
+
+/**
  * Snapshots (§13): a snapshot of the 1M-row table against `cp` of its file, and a restore
  * over the table against `cp` of the snapshot's file, in the same run. Starts its own server.
  */
@@ -248,7 +264,7 @@ export const branchSection: Section = {
 };
 
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, dataImport, dataExport, snapshots, branchSection];
+export const sections: Section[] = [controlPlane, dataImport, dataExport, schemaChanges, snapshots, branchSection];
 
 // ---- running -----------------------------------------------------------------------
 
