@@ -164,13 +164,14 @@ const SCHEMAS: Record<string, Schema> = {
   },
   ProjectStats: {
     type: 'object',
-    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes'],
+    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes', 'branches_size_bytes'],
     properties: {
       id: { type: 'string' },
       size_bytes: count,
       table_count: count,
       bucket_count: count,
       snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
+      branches_size_bytes: { ...count, description: "Bytes on disk of the tables the project's development branches hold (§14)" },
     },
   },
   Bucket: {

@@ -155,6 +155,11 @@ describe('copy-on-write isolation', () => {
     expect(await ids(main)).toEqual([1, 2, 3, 5]);
     expect((await t.callJson('GET', dev)).body.row_count).toBe(4);
     expect((await t.callJson('GET', main)).body.row_count).toBe(4);
+    // Stats: size_bytes stays main's tables; the branch's copy counts in branches_size_bytes.
+    const stats = (await t.callJson('GET', `${P}/stats`)).body;
+    const { statSync } = await import('node:fs');
+    expect(stats.branches_size_bytes).toBe(statSync(t.services.paths.branchTableFile(id, B.split('/').pop()!, 'b', 't')).size);
+    expect(stats.size_bytes).toBe(statSync(t.services.paths.tableFile(id, 'b', 't')).size);
   });
 
   for (const kind of ['full import', 'delete-rows', 'truncate'] as const) {

@@ -1,11 +1,17 @@
 import type { Handler } from '../../src/context.ts';
 import { projectFromPath } from '../../src/http/lookup.ts';
 import { json } from '../../src/http/respond.ts';
+import { branchesSizeBytes } from '../../src/storage/branches.ts';
 import { projectStats } from '../../src/storage/projects.ts';
 import { snapshotsSizeBytes } from '../../src/storage/snapshots.ts';
 
 /** GET /projects/{id}/stats — measured live. */
 export const getProjectStats: Handler = async (_request, ctx) => {
   const project = projectFromPath(ctx);
-  return json({ id: project.id, ...(await projectStats(ctx.services, project.id)), snapshots_size_bytes: snapshotsSizeBytes(ctx.services, project.id) });
+  return json({
+    id: project.id,
+    ...(await projectStats(ctx.services, project.id)),
+    snapshots_size_bytes: snapshotsSizeBytes(ctx.services, project.id),
+    branches_size_bytes: await branchesSizeBytes(ctx.services, project.id),
+  });
 };

@@ -8,7 +8,7 @@ import { newBranchId, type BranchRecord } from './catalog/branches.ts';
 import { bucketIn, dropBranchMetadata, MAIN, tablesIn, withBranchShared, withBucketLockIn } from './locator.ts';
 import { deleteBranchSnapshots } from './snapshots.ts';
 import { deleteBranchWorkspaces } from './sql/workspaces.ts';
-import { removeTableFiles } from './tables.ts';
+import { removeTableFiles, tableSize } from './tables.ts';
 import { TableGoneError } from './registry.ts';
 
 /** The name of the default branch (§14); taken, without regard to case, for every project. */
@@ -44,6 +44,13 @@ export function branchFiles(services: Services, projectId: string, branchId: str
     .tableStates(projectId, branchId)
     .filter((t) => t.state !== 'deleted')
     .map((t) => services.paths.branchTableFile(t.projectId, branchId, t.bucket, t.name));
+}
+
+/** §4/§14 stats: the size on disk of the files the project's branches hold. */
+export async function branchesSizeBytes(services: Services, projectId: string): Promise<number> {
+  const tables = services.branches.list(projectId).flatMap((b) => services.branches.tableStates(projectId, b.id).filter((t) => t.state !== 'deleted').map((t) => ({ ...t, branch: b.id, branchState: 'copied' as const })));
+  const sizes = await Promise.all(tables.map((t) => tableSize(services.paths, t)));
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 /**
