@@ -194,3 +194,25 @@ describe('kill -9 during a merge', () => {
     }
   });
 });
+
+describe('kill -9 during a schema change in a branch', () => {
+  for (const step of ['intent_recorded', 'altered_in_file']) {
+    it(`at ${step}: the branch's table is the old or the new one, main is untouched`, async () => {
+      const { server, B, branchId, dataDir } = await crashAt(step, async () => {}, (s, B) => call(s, 'POST', `${B}/buckets/b/tables/t/columns`, { body: { name: 'extra', type: 'INTEGER' } }));
+      try {
+        const inBranch = (await call(server, 'GET', `${B}/buckets/b/tables/t`)).body;
+        const names = inBranch.columns.map((c: { name: string }) => c.name);
+        expect([['id'], ['id', 'extra']]).toContainEqual(names);
+        if (step === 'altered_in_file') expect(names).toEqual(['id', 'extra']);
+        expect(await ids(server, `${B}/buckets/b/tables/t`)).toEqual([1, 2]);
+        expect((await call(server, 'GET', `${P}/buckets/b/tables/t`)).body.columns.map((c: { name: string }) => c.name)).toEqual(['id']);
+        expect(await ids(server, `${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+        expect(await strayFiles(dataDir, branchId)).toEqual([]);
+        // The table works in the branch afterwards.
+        expect((await call(server, 'POST', `${B}/buckets/b/tables/t/import?incremental=true`, { csv: 'id\n3\n' })).status).toBe(200);
+      } finally {
+        await kill(server);
+      }
+    });
+  }
+});
