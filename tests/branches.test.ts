@@ -691,3 +691,30 @@ describe('snapshots in a branch (§13)', () => {
     expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
   });
 });
+
+describe('concurrency', () => {
+  it('writes to one table in main and in a branch at once: each side keeps exactly its own, the first copy is taken once', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const main = `${P}/buckets/b/tables/t`;
+    const dev = `${B}/buckets/b/tables/t`;
+    const mainIds = Array.from({ length: 8 }, (_, i) => 100 + i);
+    const devIds = Array.from({ length: 8 }, (_, i) => 200 + i);
+    // Rounds of four at once (MAX_CONCURRENT_IMPORTS), two on each side.
+    for (let round = 0; round < 4; round++) {
+      const pick = (list: number[]) => list.slice(round * 2, round * 2 + 2);
+      const results = await Promise.all([...pick(mainIds).map((n) => importCsv(main, `id,v\n${n},m\n`)), ...pick(devIds).map((n) => importCsv(dev, `id,v\n${n},d\n`))]);
+      for (const res of results) expect(res.status).toBe(200);
+    }
+    const inMain = await ids(main);
+    const inDev = await ids(dev);
+    expect(inMain).toEqual([1, 2, ...mainIds]);
+    expect(inDev.filter((n) => n >= 200)).toEqual(devIds);
+    // The copy saw main as it was at one moment: the originals and some of main's imports, never more.
+    expect(inDev.filter((n) => n < 200).every((n) => n <= 2 || mainIds.includes(n))).toBe(true);
+    expect(inDev).toEqual(expect.arrayContaining([1, 2]));
+    expect(t.services.branches.tableStates(id, branchId).map((x) => x.state)).toEqual(['copied']);
+    expect((await t.callJson('GET', dev)).body.row_count).toBe(inDev.length);
+  });
+});
