@@ -718,3 +718,18 @@ describe('concurrency', () => {
     expect((await t.callJson('GET', dev)).body.row_count).toBe(inDev.length);
   });
 });
+
+describe("main deleting a bucket the branch holds tables of", () => {
+  it('leaves the branch its copies (and their bucket), and a forced merge brings the bucket back', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('DELETE', `${P}/buckets/b`)).status).toBe(204);
+    expect((await t.callJson('GET', `${B}/buckets`)).body.buckets.map((b: any) => [b.name, b.table_count])).toEqual([['b', 1]]);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+    expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([{ bucket: 'b', table: 't', state: 'copied', main_changed: true }]);
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+  });
+});

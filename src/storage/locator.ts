@@ -61,7 +61,11 @@ export function bucketIn(deps: LocatorDeps, projectId: string, branch: string | 
     return { projectId: state.projectId, name: state.bucket, description: state.description, createdAt: state.createdAt, readonlyAccess: false, source: null, branch };
   }
   const main = deps.catalog.getBucket(projectId, name);
-  return main && { ...main, branch };
+  if (main) return { ...main, branch };
+  // Main deleted the bucket after the branch took tables of it: the branch keeps seeing them.
+  const held = deps.branches.tableStates(projectId, branch, name).filter((t) => t.state !== 'deleted');
+  if (!held.length) return undefined;
+  return { projectId: held[0]!.projectId, name: held[0]!.bucket, description: null, createdAt: held[0]!.createdAt, readonlyAccess: false, source: null, branch };
 }
 
 /** The project's buckets as the branch sees them, sorted by name. */
@@ -72,6 +76,13 @@ export function bucketsIn(deps: LocatorDeps, projectId: string, branch: string |
   const out: BucketRecord[] = main.filter((b) => !states.has(b.name.toLowerCase())).map((b) => ({ ...b, branch }));
   for (const state of states.values()) {
     if (state.state === 'created') out.push(bucketIn(deps, projectId, branch, state.bucket)!);
+  }
+  const listed = new Set([...out.map((b) => b.name.toLowerCase()), ...states.keys()]);
+  for (const table of deps.branches.tableStates(projectId, branch)) {
+    if (listed.has(table.bucket.toLowerCase()) || table.state === 'deleted') continue;
+    const kept = bucketIn(deps, projectId, branch, table.bucket);
+    if (kept) out.push(kept);
+    listed.add(table.bucket.toLowerCase());
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
