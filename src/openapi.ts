@@ -581,6 +581,7 @@ const SUCCESS_BODY: Record<string, string> = {
 const SUCCESS_CONTENT: Record<string, Record<string, { schema: Schema }>> = {
   'GET /openapi.json': { [JSON_MEDIA]: { schema: { type: 'object', description: 'This document' } } },
   'GET /docs': { 'text/html': { schema: { type: 'string' } } },
+  'GET /ui': { 'text/html': { schema: { type: 'string' } } },
   'GET /metrics': { 'text/plain': { schema: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } },
   [`POST ${P}/query`]: {
     [JSON_MEDIA]: { schema: ref('QueryResult') },

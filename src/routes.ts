@@ -43,6 +43,7 @@ import { branchRoutes } from './routes/branches.ts';
 import { sqlRoutes } from './routes/sql.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
 import { schemaRoutes } from './routes/schema.ts';
+import { uiRoutes } from './routes/ui.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -142,6 +143,7 @@ export const baseRoutes: RouteDef[] = [
   ...sqlRoutes,
   ...snapshotRoutes,
   ...schemaRoutes,
+  ...uiRoutes,
 ];
 
 const BRANCH_BASE = `${P}/branches/:branch`;

@@ -24,6 +24,7 @@ import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-rec
 import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
 import { recoverSchemaChanges, type SchemaStep, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
+import { UiAssets } from './ui/assets.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
 export interface Clock {
@@ -72,6 +73,8 @@ export interface Services {
   sql: SqlService;
   /** §17: workspace records. */
   workspaces: WorkspaceCatalog;
+  /** The data explorer's static files (GET /ui). */
+  ui: UiAssets;
   close(): Promise<void>;
 }
 
@@ -184,6 +187,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       sweeper,
       sql,
       workspaces,
+      ui: new UiAssets(),
       async close() {
         if (closed) return;
         closed = true;

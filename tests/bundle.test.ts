@@ -54,6 +54,16 @@ describe('the bundle (dist/main.mjs) as the container runs it', () => {
     expect(health.status).toBe(200);
     expect((await health.json()).status).toBe('healthy');
 
+    // The data explorer is embedded in the bundle: nothing next to it is read.
+    const ui = await fetch(`http://127.0.0.1:${port}/ui`);
+    expect(ui.status).toBe(200);
+    expect(ui.headers.get('content-security-policy')).toContain("default-src 'self'");
+    for (const file of ['app.js', 'app.css']) {
+      const asset = await fetch(`http://127.0.0.1:${port}/ui/assets/${file}`);
+      expect(asset.status, file).toBe(200);
+      expect((await asset.text()).length, file).toBeGreaterThan(1000);
+    }
+
     const keyFile = join(dataDir, 'admin.key');
     const info = await stat(keyFile);
     expect(info.isFile()).toBe(true);

@@ -16,6 +16,7 @@ import { StorageSession } from '../src/storage/session.ts';
 import { makeApp, type TestApp } from './helpers.ts';
 
 import { getDocs, getDocsAsset } from '../handlers/service/docs.ts';
+import { getUiAsset, getUiPage } from '../handlers/ui/page.ts';
 import { getHealth } from '../handlers/service/health.ts';
 import { initBackend } from '../handlers/service/init.ts';
 import { getMetrics } from '../handlers/service/metrics.ts';
@@ -308,6 +309,30 @@ describe('handlers/service/docs.ts', () => {
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
     expect(css.text.length).toBeGreaterThan(1000);
     await expectHttpError(invoke(getDocsAsset, 'GET', '/docs/assets/package.json', { file: 'package.json' }), 404, 'not_found');
+  });
+});
+
+describe('handlers/ui/page.ts', () => {
+  it('getUiPage returns the explorer page under a strict policy; /ui/ redirects to ../ui', async () => {
+    const res = await invoke(getUiPage, 'GET', '/ui');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(res.text).toContain('src="ui/assets/app.js"');
+    const slash = await invoke(getUiPage, 'GET', '/ui/');
+    expect(slash.status).toBe(308);
+    expect(slash.headers.get('location')).toBe('../ui');
+  });
+
+  it('getUiAsset serves the built script and stylesheet; anything else throws 404 not_found', async () => {
+    const js = await invoke(getUiAsset, 'GET', '/ui/assets/app.js', { file: 'app.js' });
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(js.text).toContain('sessionStorage');
+    const css = await invoke(getUiAsset, 'GET', '/ui/assets/app.css', { file: 'app.css' });
+    expect(css.headers.get('content-type')).toMatch(/^text\/css/);
+    expect(css.text).toContain('.grid');
+    await expectHttpError(invoke(getUiAsset, 'GET', '/ui/assets/main.ts', { file: 'main.ts' }), 404, 'not_found');
   });
 });
 
@@ -1070,7 +1095,7 @@ describe('SQL and workspace handlers, called directly', () => {
 describe('every handler file is covered above', () => {
   it('lists no handler export that this file does not import', async () => {
     const imported = [
-      getDocs, getDocsAsset, getHealth, initBackend, getMetrics, getOpenApi, removeBackend, getRoot,
+      getDocs, getDocsAsset, getUiPage, getUiAsset, getHealth, initBackend, getMetrics, getOpenApi, removeBackend, getRoot,
       createProject, deleteProject, getProject, listProjects, getProjectStats, updateProject,
       createBucket, deleteBucket, getBucket, listBuckets,
       createTable, deleteTable, getTable, listTables, previewTable,

@@ -48,7 +48,7 @@ describe('GET /openapi.json', () => {
     }
     // Only the page's static files are left out, and they are still served.
     const internal = routes.filter((r) => r.internal);
-    expect(internal.map((r) => r.path)).toEqual(['/docs/assets/:file']);
+    expect(internal.map((r) => r.path)).toEqual(['/docs/assets/:file', '/ui/assets/:file']);
   });
 
   it('each operation carries its route: responses, auth, path and query parameters, body', () => {

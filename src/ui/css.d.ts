@@ -1,0 +1,2 @@
+// esbuild bundles the explorer's stylesheet imported from TypeScript.
+declare module '*.css';
