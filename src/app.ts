@@ -32,11 +32,11 @@ const REQUEST_ID = /^[\x20-\x7e]{1,128}$/;
 const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:\/|$)/i;
 const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-origin': '*',
-  'access-control-expose-headers': 'X-Request-ID, Content-Disposition, Retry-After',
+  'access-control-expose-headers': 'X-Request-ID, Content-Disposition, Retry-After, Location, ETag, Content-Range, Accept-Ranges',
 };
 const PREFLIGHT_HEADERS: Record<string, string> = {
   'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
-  'access-control-allow-headers': 'Authorization, Content-Type, Content-Encoding, X-Request-ID',
+  'access-control-allow-headers': 'Authorization, Content-Type, Content-Encoding, X-Request-ID, Range, If-Range, If-None-Match',
   'access-control-max-age': '86400',
 };
 

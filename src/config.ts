@@ -53,6 +53,10 @@ const EnvSchema = v.object({
   MAX_CONCURRENT_IMPORTS: v.optional(Int(1, 1000), '4'),
   MAX_CONCURRENT_QUERIES: v.optional(Int(1, 1000), '4'),
   QUERY_MEMORY_LIMIT: v.optional(MemoryLimit, '1GB'),
+  MAX_FILE_BYTES: v.optional(Bytes, '10GB'),
+  FILE_RETENTION_DAYS: v.optional(Int(1, 36500), '15'),
+  MAX_CONCURRENT_JOBS: v.optional(Int(1, 1000), '4'),
+  MAX_QUEUED_JOBS: v.optional(Int(1, 1_000_000), '1000'),
   LOG_LEVEL: v.optional(v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'must be one of trace, debug, info, warn, error, fatal, silent'))),
 });
 
@@ -70,6 +74,14 @@ export interface Config {
   maxConcurrentQueries: number;
   /** Memory limit of each SQL sandbox instance, in DuckDB's syntax (§17). */
   queryMemoryLimit: string;
+  /** Largest file upload (§15). */
+  maxFileBytes: number;
+  /** Days a file that is not permanent is kept (§15). */
+  fileRetentionDays: number;
+  /** Asynchronous jobs running at once (§16). */
+  maxConcurrentJobs: number;
+  /** Waiting jobs before a submission answers 429 (§16). */
+  maxQueuedJobs: number;
   logLevel: string;
 }
 
@@ -116,6 +128,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxConcurrentImports: c.MAX_CONCURRENT_IMPORTS,
     maxConcurrentQueries: c.MAX_CONCURRENT_QUERIES,
     queryMemoryLimit: c.QUERY_MEMORY_LIMIT,
+    maxFileBytes: c.MAX_FILE_BYTES,
+    fileRetentionDays: c.FILE_RETENTION_DAYS,
+    maxConcurrentJobs: c.MAX_CONCURRENT_JOBS,
+    maxQueuedJobs: c.MAX_QUEUED_JOBS,
     logLevel: c.LOG_LEVEL ?? (c.DEBUG ? 'debug' : 'info'),
   };
 }

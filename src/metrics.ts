@@ -8,6 +8,10 @@ export interface MetricSources {
   pendingTableWrites(): number;
   /** Imports running now. */
   activeImports(): number;
+  /** Jobs waiting in the queue now (§16). */
+  waitingJobs?(): number;
+  /** Jobs running now (§16). */
+  runningJobs?(): number;
 }
 
 /**
@@ -25,6 +29,8 @@ export interface Metrics {
   readonly importedBytes: Counter;
   /** Rows streamed out by exports. */
   readonly exportedRows: Counter;
+  /** Counts one job that reached a final state, and how long it ran. */
+  observeJob(operation: string, status: string, seconds: number): void;
   /** Counts one finished request; `route` is the route pattern, never the raw path. */
   observeRequest(method: string, route: string, status: number, seconds: number): void;
   /** The exposition text and its content type, for `GET /metrics`. */
@@ -75,6 +81,35 @@ export function createMetrics(sources: MetricSources, options: { processMetrics?
       this.set(sources.activeImports());
     },
   });
+  new Gauge({
+    name: `${PREFIX}jobs_waiting`,
+    help: 'Asynchronous jobs waiting in the queue',
+    registers,
+    collect() {
+      this.set(sources.waitingJobs?.() ?? 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}jobs_running`,
+    help: 'Asynchronous jobs running now',
+    registers,
+    collect() {
+      this.set(sources.runningJobs?.() ?? 0);
+    },
+  });
+  const jobs = new Counter({
+    name: `${PREFIX}jobs_total`,
+    help: 'Asynchronous jobs that reached a final state, by operation and status',
+    labelNames: ['operation', 'status'] as const,
+    registers,
+  });
+  const jobDuration = new Histogram({
+    name: `${PREFIX}job_duration_seconds`,
+    help: 'Time from a job starting to its final state, by operation and status (0 for jobs cancelled while waiting)',
+    labelNames: ['operation', 'status'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    registers,
+  });
   const importedRows = new Counter({ name: `${PREFIX}imported_rows_total`, help: 'Rows loaded into tables by imports', registers });
   const importedBytes = new Counter({ name: `${PREFIX}imported_bytes_total`, help: 'Bytes of import bodies received', registers });
   const exportedRows = new Counter({ name: `${PREFIX}exported_rows_total`, help: 'Rows streamed out by exports', registers });
@@ -84,6 +119,10 @@ export function createMetrics(sources: MetricSources, options: { processMetrics?
     importedRows,
     importedBytes,
     exportedRows,
+    observeJob(operation, status, seconds) {
+      jobs.inc({ operation, status });
+      jobDuration.observe({ operation, status }, seconds);
+    },
     observeRequest(method, route, status, seconds) {
       const labels = { method, route, status: String(status) };
       requests.inc(labels);

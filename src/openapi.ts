@@ -1,8 +1,9 @@
 import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BranchIdSchema, BucketNameSchema, ColumnNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
+import { BranchIdSchema, BucketNameSchema, ColumnNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
 import { MetadataKeySchema } from './http/columns.ts';
+import { FILES_JOBS_SCHEMAS, FILES_JOBS_STATUS_TEXT, FILES_JOBS_SUCCESS_BODY, FILES_JOBS_SUCCESS_CONTENT, isUpload, UPLOAD_BODY } from './openapi-files-jobs.ts';
 import type { RouteDef } from './routes.ts';
 
 /**
@@ -30,6 +31,8 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   column: { schema: ColumnNameSchema, description: 'Column name' },
   key: { schema: MetadataKeySchema, description: 'Metadata key' },
   snapshot_id: { schema: SnapshotIdSchema, description: 'Snapshot id' },
+  file_id: { schema: FileIdSchema, description: 'File id (§15)' },
+  job_id: { schema: JobIdSchema, description: 'Job id (§16)' },
 };
 
 /** valibot → JSON Schema 2020-12, describing what goes over the wire (before transforms). */
@@ -171,6 +174,7 @@ const SCHEMAS: Record<string, Schema> = {
       table_count: count,
       bucket_count: count,
       snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
+      files_size_bytes: { ...count, description: 'Bytes of the stored files (§15)' },
       branches_size_bytes: { ...count, description: "Bytes on disk of the tables the project's development branches hold (§14)" },
     },
   },
@@ -512,6 +516,7 @@ const SCHEMAS: Record<string, Schema> = {
     },
     examples: [{ auto: { drop_table: true, truncate: true, drop_column: true, full_import: false }, manual_retention_days: 90, auto_retention_days: 7 }],
   },
+  ...FILES_JOBS_SCHEMAS,
 };
 
 const P = '/projects/:id';
@@ -575,6 +580,7 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${P}/snapshots/:snapshot_id/restore`]: 'RestoreResult',
   [`GET ${P}/settings/snapshots`]: 'SnapshotSettings',
   [`PUT ${P}/settings/snapshots`]: 'SnapshotSettings',
+  ...FILES_JOBS_SUCCESS_BODY,
 };
 
 /** Success bodies that are not JSON objects. */
@@ -589,6 +595,7 @@ const SUCCESS_CONTENT: Record<string, Record<string, { schema: Schema }>> = {
     'application/x-ndjson': { schema: { type: 'string', description: 'format=ndjson: one JSON object per line, streamed as query.ndjson' } },
     'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary', contentMediaType: 'application/vnd.apache.parquet' } },
   },
+  ...FILES_JOBS_SUCCESS_CONTENT,
 };
 
 const exportContent = (): Record<string, { schema: Schema }> => ({
@@ -613,16 +620,18 @@ const STATUS_TEXT: Record<number, string> = {
   429: 'Too many concurrent imports or queries; retry after Retry-After seconds',
   500: 'Internal error; nothing half-done is left behind',
   503: 'Storage unavailable',
+  ...FILES_JOBS_STATUS_TEXT,
 };
 
 /** The contract's error codes by status (§1–§8). */
 const ERROR_CODES: Record<number, string[]> = {
-  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column', 'main_branch_only', 'invalid_branch', 'not_in_main', 'nothing_to_merge'],
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column', 'upload_failed', 'main_branch_only', 'invalid_branch', 'not_in_main', 'nothing_to_merge'],
   401: ['unauthorized'],
   403: ['forbidden', 'insufficient_scope', 'not_shared', 'bucket_readonly'],
-  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found', 'snapshot_not_found'],
+  404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found', 'snapshot_not_found', 'file_not_found', 'job_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists', 'branch_exists', 'merge_conflict'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists', 'job_finished', 'branch_exists', 'merge_conflict'],
+  416: ['range_not_satisfiable'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
   422: ['validation_error'],
@@ -694,6 +703,7 @@ function requestBody(route: RouteDef): Record<string, unknown> | undefined {
       },
     };
   }
+  if (isUpload(route)) return UPLOAD_BODY;
   if (!route.body) return undefined;
   const schema = wireSchema(route.body) as { required?: string[] };
   return {
@@ -705,7 +715,7 @@ function requestBody(route: RouteDef): Record<string, unknown> | undefined {
 
 function success(route: RouteDef, status: number): Record<string, unknown> {
   const response: Record<string, unknown> = { description: STATUS_TEXT[status] ?? 'Success', headers: { 'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' } } };
-  if (status === 204) return response;
+  if (status === 204 || status === 304) return response;
   // A branch twin answers what the route it was made from answers.
   const key = routeKey({ method: route.method, path: route.twinOf ?? route.path });
   if (isExport(route)) {

@@ -44,6 +44,8 @@ import { sqlRoutes } from './routes/sql.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
 import { schemaRoutes } from './routes/schema.ts';
 import { uiRoutes } from './routes/ui.ts';
+import { fileRoutes } from './routes/files.ts';
+import { jobRoutes } from './routes/jobs.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -144,6 +146,8 @@ export const baseRoutes: RouteDef[] = [
   ...snapshotRoutes,
   ...schemaRoutes,
   ...uiRoutes,
+  ...fileRoutes,
+  ...jobRoutes,
 ];
 
 const BRANCH_BASE = `${P}/branches/:branch`;

@@ -7,6 +7,8 @@ import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
 import { BranchCatalog } from './storage/catalog/branches.ts';
+import { FileCatalog } from './storage/catalog/files.ts';
+import { JobCatalog } from './storage/catalog/jobs.ts';
 import { KeyCatalog } from './storage/catalog/keys.ts';
 import { MetadataStore } from './storage/catalog/metadata.ts';
 import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
@@ -15,6 +17,10 @@ import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcileBranches } from './storage/branch-recovery.ts';
 import { recoverMerges } from './storage/merge.ts';
+import { fileExpiryTask, reconcileFiles } from './storage/files.ts';
+import { jobRetentionTask } from './storage/jobs/retention.ts';
+import { runExportJob, runImportJob } from './storage/jobs/operations.ts';
+import { JobRunner } from './storage/jobs/runner.ts';
 import { reconcile, removeStaleStaging } from './storage/reconcile.ts';
 import { AttachmentRegistry } from './storage/registry.ts';
 import { WorkspaceCatalog } from './storage/catalog/workspaces.ts';
@@ -75,6 +81,12 @@ export interface Services {
   workspaces: WorkspaceCatalog;
   /** The data explorer's static files (GET /ui). */
   ui: UiAssets;
+  /** Stored files (§15). */
+  files: FileCatalog;
+  /** Asynchronous jobs (§16): the durable queue's records. */
+  jobs: JobCatalog;
+  /** The worker pool that runs the queued jobs. */
+  jobRunner: JobRunner;
   close(): Promise<void>;
 }
 
@@ -132,6 +144,8 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     const snapshots = await SnapshotCatalog.load(catalog.store);
     // §14: loaded before any recovery, which may touch tables seen from branches.
     const branches = await BranchCatalog.load(catalog.store);
+    const files = await FileCatalog.load(catalog.store);
+    const jobs = await JobCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db);
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
@@ -142,6 +156,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     await recoverMerges({ db, paths, catalog, registry, branches, metadata, clock }, logger);
     await reconcile({ db, paths, catalog, registry, metadata, branches }, logger, { verifyAll: uncleanStop });
     await reconcileSnapshotFiles(snapshotDeps, logger);
+    await reconcileFiles({ paths, files, catalog }, logger);
     const keys = await KeyCatalog.load(catalog.store);
     await reconcileBranches({ db, paths, catalog, registry, branches, keys, snapshots }, logger, { verifyAll: uncleanStop });
     // Keys outliving their project: a project delete stopped between its two catalog steps.
@@ -161,11 +176,26 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       openAttachments: () => registry.openCount,
       pendingTableWrites: () => registry.waitingWrites,
       activeImports: () => activeImports.count,
+      waitingJobs: () => jobs.count('waiting'),
+      runningJobs: () => jobRunner.runningCount,
     });
     const sweeper = new Sweeper(clock, logger);
     const sql = await SqlService.open({ config, paths, registry, db, logger });
     const workspaces = await WorkspaceCatalog.load(catalog.store);
     sweeper.register(snapshotSweepTask(snapshotDeps));
+    const jobRunner: JobRunner = new JobRunner(
+      {
+        jobs,
+        clock,
+        logger,
+        metrics,
+        maxConcurrent: config.maxConcurrentJobs,
+        maxQueued: config.maxQueuedJobs,
+        debug: config.debug,
+        scrub: (message) => message.split(paths.dataDir).join('$DATA_DIR').slice(0, 500),
+      },
+      { import: (ctx) => runImportJob(services, ctx), export: (ctx) => runExportJob(services, ctx) },
+    );
     const services: Services = {
       config,
       version: VERSION,
@@ -188,9 +218,13 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       sql,
       workspaces,
       ui: new UiAssets(),
+      files,
+      jobs,
+      jobRunner,
       async close() {
         if (closed) return;
         closed = true;
+        await jobRunner.stop();
         await sweeper.stop();
         await keys.stop().catch((error) => logger.error({ event: 'shutdown', err: (error as Error).message }, 'could not record key uses'));
         await sql.close();
@@ -213,7 +247,17 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await new Promise(() => {});
       };
     }
+    sweeper.register(fileExpiryTask(services, () => jobRunner.filesInUse()));
+    sweeper.register(jobRetentionTask(jobs));
     sweeper.start();
+    // Jobs outliving their project: a project delete stopped between its catalog steps.
+    for (const projectId of new Set(jobs.all().map((job) => job.projectId))) {
+      if (catalog.getActiveProject(projectId)) continue;
+      await jobs.removeProject(projectId);
+      logger.info({ event: 'reconcile', repair: 'dropped_jobs', project_id: projectId }, 'dropped the jobs of a project that is not active');
+    }
+    await jobRunner.recover();
+    jobRunner.start();
     return services;
   } catch (error) {
     db.close();

@@ -33,8 +33,15 @@ interface Effective {
   headers?: Record<string, string>;
 }
 
+/** The victim's own file and job (§15, §16), for the routes that address one. */
+interface VictimIds {
+  file: string;
+  job: string;
+}
+const victimIds = new Map<string, VictimIds>();
+
 /** Keyed by `METHOD path`; every project route must have an entry (checked below). */
-const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
+const EFFECTIVE: Record<string, (attacker: string, ids: VictimIds) => Effective> = {
   'GET /projects/:id': () => ({}),
   'PUT /projects/:id': () => ({ body: { name: 'pwned', settings: { owner: 'attacker' } } }),
   'DELETE /projects/:id': () => ({}),
@@ -96,6 +103,16 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
   'POST /projects/:id/snapshots/:snapshot_id/restore': () => ({ body: { table: 'restored' } }),
   'GET /projects/:id/settings/snapshots': () => ({}),
   'PUT /projects/:id/settings/snapshots': () => ({ body: { auto_retention_days: 1, auto: { full_import: true } } }),
+  'POST /projects/:id/files': () => ({ query: 'name=planted.csv', raw: 'planted', headers: { 'content-type': 'text/csv' } }),
+  'GET /projects/:id/files': () => ({}),
+  'GET /projects/:id/files/:file_id': () => ({}),
+  'GET /projects/:id/files/:file_id/download': () => ({}),
+  'DELETE /projects/:id/files/:file_id': () => ({}),
+  'POST /projects/:id/buckets/:bucket/tables/:table/import-async': (_attacker, ids) => ({ body: { file_id: ids.file, incremental: true } }),
+  'POST /projects/:id/buckets/:bucket/tables/:table/export-async': () => ({ body: { format: 'csv' } }),
+  'GET /projects/:id/jobs': () => ({}),
+  'GET /projects/:id/jobs/:job_id': () => ({}),
+  'DELETE /projects/:id/jobs/:job_id': () => ({}),
   'POST /projects/:id/branches': () => ({ body: { name: 'planted' } }),
   'GET /projects/:id/branches': () => ({}),
   'GET /projects/:id/branches/:branch': () => ({}),
@@ -108,6 +125,43 @@ const EFFECTIVE: Record<string, (attacker: string) => Effective> = {
 /** §14: a branch twin is sent what the route it was made from is sent. */
 const entryFor = (route: RouteDef) => EFFECTIVE[label(route)] ?? (route.twinOf ? EFFECTIVE[`${route.method} ${route.twinOf}`] : undefined);
 
+/**
+ * Routes whose own-key call needs more than the common victim: a job that is still waiting
+ * (a cancel of a finished one is 409). It waits behind a job that holds the victim's
+ * `parking` table, whose write lock the test holds until `cleanup`.
+ */
+const PREPARE: Record<string, (victim: string, victimKey: string) => Promise<() => Promise<void>>> = {
+  'DELETE /projects/:id/jobs/:job_id': async (victim, victimKey) => {
+    const ids = victimIds.get(victim)!;
+    const release = await holdWriteLock(t.services.paths.tableFile(victim, 'sales', 'parking'));
+    const url = `/projects/${victim}/buckets/sales/tables/parking/import-async`;
+    const first = await ok('POST', url, 202, { key: victimKey, body: { file_id: ids.file, incremental: true } });
+    for (let i = 0; i < 2000 && t.services.jobs.get(victim, first.id)?.status !== 'processing'; i++) await new Promise((r) => setTimeout(r, 5));
+    const second = await ok('POST', url, 202, { key: victimKey, body: { file_id: ids.file, incremental: true } });
+    victimIds.set(victim, { ...ids, job: second.id });
+    // Let the parked job finish before the next test looks at the data folder.
+    return async () => {
+      release();
+      await ok('GET', `/projects/${victim}/jobs/${first.id}?wait=30`, 200);
+      for (let i = 0; i < 2000 && t.services.jobRunner.runningCount > 0; i++) await new Promise((r) => setTimeout(r, 5));
+      await t.services.registry.settle();
+    };
+  },
+};
+
+/** Takes a table's write lock and keeps it until the returned function is called. */
+async function holdWriteLock(path: string): Promise<() => void> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await new Promise<void>((taken) => {
+    void t.services.registry.withWriteLock(path, async () => {
+      taken();
+      await released;
+    });
+  });
+  return release;
+}
+
 /** The snapshot each victim starts with (for the routes that name one). */
 const victimSnapshots = new Map<string, string>();
 
@@ -119,7 +173,7 @@ let strangerKey: string;
 let partnerKey: string;
 
 beforeAll(async () => {
-  t = await makeApp();
+  t = await makeApp({ env: { MAX_CONCURRENT_JOBS: '64' } });
   strangerKey = await t.createProject('stranger');
   partnerKey = await t.createProject('partner');
   // The partner shares two buckets with every victim (one the victim links, one it may link).
@@ -163,6 +217,12 @@ async function makeVictim(id: string): Promise<string> {
     await ok('POST', `/projects/${id}/buckets/${target}/metadata`, 200, { body: { metadata: [{ key: 'note', value: 'secret note' }] }, key });
   }
   victimSnapshots.set(id, (await ok('POST', `/projects/${id}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
+  // A stored file and a finished job (§15, §16).
+  await ok('POST', `/projects/${id}/buckets/sales/tables`, 201, { body: { name: 'parking', columns: COLUMNS } });
+  const file = await ok('POST', `/projects/${id}/files?name=rows.csv&tags=victim`, 201, { raw: ROWS, headers: { 'content-type': 'text/csv' }, key });
+  const job = await ok('POST', `/projects/${id}/buckets/sales/tables/parking/import-async`, 202, { body: { file_id: file.id }, key });
+  expect((await ok('GET', `/projects/${id}/jobs/${job.id}?wait=30`, 200)).status).toBe('success');
+  victimIds.set(id, { file: file.id, job: job.id });
   // §14: a development branch holding its own copy of the table, and a workspace of its own.
   const branch = (await ok('POST', `/projects/${id}/branches`, 201, { body: { name: 'dev' }, key })).id as string;
   victimBranches.set(id, branch);
@@ -216,6 +276,14 @@ async function snapshot(id: string, key: string) {
   const workspaces = t.services.workspaces.all().filter((w) => w.projectId === id).map((w) => ({ ...w }));
   const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
   const snapshots = { records: t.services.snapshots.list(id), settings: t.services.snapshots.settings(id), files: await walk(paths.snapshotsProjectDir(id), { allowMissing: true }) };
+  // Its stored files (§15) byte for byte, their records, and its jobs (§16) without their live progress.
+  const storedFiles: Record<string, string> = {};
+  for (const rel of (await walk(paths.projectFilesDir(id), { allowMissing: true })) ?? []) {
+    const full = join(paths.projectFilesDir(id), rel);
+    storedFiles[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+  }
+  const stored = t.services.files.list(id);
+  const jobs = t.services.jobs.list(id).map(({ progress: _progress, ...job }) => job);
   // §14: the branches, what each holds, their files byte for byte and the branch's rows.
   const { branches } = t.services;
   const branchRecords = branches.list(id).map((b) => ({ ...b, tables: branches.tableStates(id, b.id), buckets: branches.bucketStates(id, b.id) }));
@@ -229,14 +297,16 @@ async function snapshot(id: string, key: string) {
   const branchRows = branch && branches.get(id, branch)
     ? (await t.callJson('POST', `/projects/${id}/branches/${branch}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
     : null;
-  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots, branchRecords, branchFiles, branchRows };
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots, storedFiles, stored, jobs, branchRecords, branchFiles, branchRows };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
   // Twins run in the victim's branch; sharing twins (400 main_branch_only there) under `default`.
   // Bucket metadata of main's buckets is read-only in a branch too (400 main_branch_only there).
   const bucketMetadataWrite = route.method !== 'GET' && /\/buckets\/:bucket\/metadata/.test(route.path) && !route.path.includes('/tables/');
-  const branch = route.branch === 'main_only' || bucketMetadataWrite ? 'default' : (victimBranches.get(id) ?? 'default');
+  // The victim's job is main's: job twins reach it under `default` (a branch's twin reaches only its own).
+  const jobRoute = route.path.includes('/jobs/:job_id');
+  const branch = route.branch === 'main_only' || bucketMetadataWrite || jobRoute ? 'default' : (victimBranches.get(id) ?? 'default');
   const inBranch = route.path.includes(':branch') && branch !== 'default';
   const path = route.path
     .replace(':id', id)
@@ -247,7 +317,9 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
     .replace(':ws', (inBranch ? victimBranchWorkspaces : victimWorkspaces).get(id) ?? 'w_000000000000')
     .replace(':column', effective.column ?? 'name')
     .replace(':key', effective.key ?? 'note')
-    .replace(':snapshot_id', (inBranch ? victimBranchSnapshots : victimSnapshots).get(id) ?? 's_000000000000');
+    .replace(':snapshot_id', (inBranch ? victimBranchSnapshots : victimSnapshots).get(id) ?? 's_000000000000')
+    .replace(':file_id', victimIds.get(id)?.file ?? 'f_000000000000')
+    .replace(':job_id', victimIds.get(id)?.job ?? 'j_0000000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
 }
 
@@ -265,41 +337,49 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
       if (!entry) return; // reported by the coverage test above
       const victim = `victim${index}`;
       const victimKey = await makeVictim(victim);
-      const before = await snapshot(victim, victimKey);
-      expect(before.rows).toHaveLength(3);
-      expect(before.keyWorks).toBe(true);
+      const cleanup = await (PREPARE[label(route)] ?? (route.twinOf ? PREPARE[`${route.method} ${route.twinOf}`] : undefined))?.(victim, victimKey);
+      try {
+        const before = await snapshot(victim, victimKey);
+        expect(before.rows).toHaveLength(3);
+        expect(before.keyWorks).toBe(true);
 
-      for (const [who, key] of [
-        ['stranger', strangerKey],
-        ['partner', partnerKey],
-      ] as const) {
-        const effective = entry(who);
-        const path = pathFor(route, victim, effective);
-        const call = { key, body: effective.body, raw: effective.raw, headers: effective.headers };
-        // The path as given, and with the project id in another case.
-        for (const target of [path, path.replace(`/projects/${victim}`, `/projects/${victim.toUpperCase()}`)]) {
-          const response = await t.call(route.method, target, call);
-          const text = await response.text();
-          expect(response.status, `${who}: ${label(route)} → ${text}`).toBe(403);
-          expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-          const body = JSON.parse(text);
-          expect(body.detail.error).toBe('forbidden');
-          // Nothing of the victim's is revealed in the refusal.
-          for (const secret of ['orders', 'alpha', 'gold', 'sales']) expect(text, who).not.toContain(secret);
+        for (const [who, key] of [
+          ['stranger', strangerKey],
+          ['partner', partnerKey],
+        ] as const) {
+          const effective = entry(who, victimIds.get(victim)!);
+          const path = pathFor(route, victim, effective);
+          const call = { key, body: effective.body, raw: effective.raw, headers: effective.headers };
+          // The path as given, and with the project id in another case.
+          for (const target of [path, path.replace(`/projects/${victim}`, `/projects/${victim.toUpperCase()}`)]) {
+            const response = await t.call(route.method, target, call);
+            const text = await response.text();
+            expect(response.status, `${who}: ${label(route)} → ${text}`).toBe(403);
+            expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+            const body = JSON.parse(text);
+            expect(body.detail.error).toBe('forbidden');
+            // Nothing of the victim's is revealed in the refusal.
+            for (const secret of ['orders', 'alpha', 'gold', 'sales']) expect(text, who).not.toContain(secret);
+          }
+          expect(await snapshot(victim, victimKey), `${who} changed something through ${label(route)}`).toEqual(before);
         }
-        expect(await snapshot(victim, victimKey), `${who} changed something through ${label(route)}`).toEqual(before);
-      }
 
-      // The same request with the victim's own key is effective: a write changes the
-      // snapshot, a read returns the data. So the comparison above would have caught it.
-      const effective = entry('stranger');
-      const own = await t.call(route.method, pathFor(route, victim, effective), { key: victimKey, body: effective.body, raw: effective.raw, headers: effective.headers });
-      const text = await own.text();
-      expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
-      if (route.method === 'GET') {
-        expect(text.length).toBeGreaterThan(0);
-      } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !(route.twinOf ?? route.path).endsWith('/:id/query')) {
-        expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
+        // The same request with the victim's own key is effective: a write changes the
+        // snapshot, a read returns the data. So the comparison above would have caught it.
+        const effective = entry('stranger', victimIds.get(victim)!);
+        const own = await t.call(route.method, pathFor(route, victim, effective), { key: victimKey, body: effective.body, raw: effective.raw, headers: effective.headers });
+        const text = await own.text();
+        expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
+        if (route.method === 'GET') {
+          expect(text.length).toBeGreaterThan(0);
+        } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !(route.twinOf ?? route.path).endsWith('/:id/query')) {
+          expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
+        }
+      } finally {
+        await cleanup?.();
+        // Jobs the own-key call queued (§16) finish before the next test looks at the data folder.
+        for (let i = 0; i < 3000 && (t.services.jobRunner.runningCount > 0 || t.services.jobRunner.waitingCount > 0); i++) await new Promise((r) => setTimeout(r, 5));
+        await t.services.registry.settle();
       }
     });
   });

@@ -34,6 +34,10 @@ describe('parseConfig', () => {
       maxConcurrentImports: 4,
       maxConcurrentQueries: 4,
       queryMemoryLimit: '1GB',
+      maxFileBytes: 10e9,
+      fileRetentionDays: 15,
+      maxConcurrentJobs: 4,
+      maxQueuedJobs: 1000,
       logLevel: 'debug',
     });
   });
@@ -57,6 +61,10 @@ describe('parseConfig', () => {
       MAX_CONCURRENT_IMPORTS: '8',
       MAX_CONCURRENT_QUERIES: '3',
       QUERY_MEMORY_LIMIT: '256MB',
+      MAX_FILE_BYTES: '2GiB',
+      FILE_RETENTION_DAYS: '30',
+      MAX_CONCURRENT_JOBS: '2',
+      MAX_QUEUED_JOBS: '50',
       LOG_LEVEL: 'error',
     });
     expect(config).toEqual({
@@ -71,6 +79,10 @@ describe('parseConfig', () => {
       maxConcurrentImports: 8,
       maxConcurrentQueries: 3,
       queryMemoryLimit: '256MB',
+      maxFileBytes: 2 * 1024 ** 3,
+      fileRetentionDays: 30,
+      maxConcurrentJobs: 2,
+      maxQueuedJobs: 50,
       logLevel: 'error',
     });
   });
@@ -97,6 +109,11 @@ describe('parseConfig', () => {
     ['DEBUG', 'maybe'],
     ['MAX_IMPORT_BYTES', 'huge'],
     ['MAX_CONCURRENT_IMPORTS', 'x'],
+    ['MAX_FILE_BYTES', '0'],
+    ['FILE_RETENTION_DAYS', '0'],
+    ['FILE_RETENTION_DAYS', '1.5'],
+    ['MAX_CONCURRENT_JOBS', '0'],
+    ['MAX_QUEUED_JOBS', 'many'],
     ['LOG_LEVEL', 'loud'],
     ['ADMIN_API_KEY', 'short'],
   ] as const) {

@@ -88,6 +88,16 @@ import { setTablePrimaryKey } from '../handlers/schema/set-primary-key.ts';
 import { deleteMetadata } from '../handlers/metadata/delete.ts';
 import { listMetadata } from '../handlers/metadata/list.ts';
 import { upsertMetadata } from '../handlers/metadata/upsert.ts';
+import { deleteFile } from '../handlers/files/delete.ts';
+import { downloadFile } from '../handlers/files/download.ts';
+import { getFile } from '../handlers/files/get.ts';
+import { listFiles } from '../handlers/files/list.ts';
+import { uploadFile } from '../handlers/files/upload.ts';
+import { cancelJob } from '../handlers/jobs/cancel.ts';
+import { exportAsync } from '../handlers/jobs/export-async.ts';
+import { getJob } from '../handlers/jobs/get.ts';
+import { importAsync } from '../handlers/jobs/import-async.ts';
+import { listJobs } from '../handlers/jobs/list.ts';
 
 import { getBranchChanges } from '../handlers/branches/changes.ts';
 import { createBranch } from '../handlers/branches/create.ts';
@@ -698,6 +708,57 @@ describe('handlers/data/export.ts', () => {
 
 // ---------------------------------------------------------------- sharing
 
+// ---------------------------------------------------------------- files and jobs
+
+describe('handlers/files/*.ts', () => {
+  let id: string;
+  const F = (fileId: string) => ({ id: 'p1', file_id: fileId });
+
+  it('uploadFile stores the body; getFile, listFiles and downloadFile read it back', async () => {
+    const up = await invoke(uploadFile, 'POST', '/projects/p1/files?name=o.csv&tags=x', P('p1'), 'id,name,amount\n7,g,1.00\n', { headers: { 'content-type': 'text/csv' } });
+    expect(up.status).toBe(201);
+    id = up.body.id;
+    expect(existsSync(t.services.paths.storedFile('p1', id))).toBe(true);
+    expect((await invoke(getFile, 'GET', `/projects/p1/files/${id}`, F(id))).body).toEqual(up.body);
+    const list = await invoke(listFiles, 'GET', '/projects/p1/files?tags=x', P('p1'));
+    expect(list.body.files.map((f: any) => f.id)).toEqual([id]);
+    const part = await invoke(downloadFile, 'GET', `/projects/p1/files/${id}/download`, F(id), undefined, { headers: { range: 'bytes=0-1' } });
+    expect(part.status).toBe(206);
+    expect(part.text).toBe('id');
+  });
+
+  it('the file handlers throw 404 file_not_found, 416 and 422', async () => {
+    await expectHttpError(invoke(getFile, 'GET', '/projects/p1/files/f_000000000000', F('f_000000000000')), 404, 'file_not_found');
+    await expectHttpError(invoke(downloadFile, 'GET', `/projects/p1/files/${id}/download`, F(id), undefined, { headers: { range: 'bytes=999-' } }), 416, 'range_not_satisfiable');
+    await expectHttpError(invoke(uploadFile, 'POST', '/projects/p1/files', P('p1'), 'x'), 422, 'validation_error');
+    await expectHttpError(invoke(listFiles, 'GET', '/projects/p1/files?limit=0', P('p1')), 422, 'validation_error');
+  });
+
+  it('importAsync and exportAsync queue jobs; getJob waits for them; listJobs lists them; cancelJob refuses a finished one', async () => {
+    const queued = await invoke(importAsync, 'POST', `${ORDERS}/import-async`, orders, { file_id: id, incremental: true });
+    expect(queued.status).toBe(202);
+    const done = await invoke(getJob, 'GET', `/projects/p1/jobs/${queued.body.id}?wait=30`, { id: 'p1', job_id: queued.body.id });
+    expect(done.body).toMatchObject({ status: 'success', result: { imported_rows: 1 } });
+    const exported = await invoke(exportAsync, 'POST', `${ORDERS}/export-async`, orders, { format: 'ndjson' });
+    expect(exported.status).toBe(202);
+    const exportDone = await invoke(getJob, 'GET', `/projects/p1/jobs/${exported.body.id}?wait=30`, { id: 'p1', job_id: exported.body.id });
+    expect(exportDone.body.status).toBe('success');
+    const list = await invoke(listJobs, 'GET', '/projects/p1/jobs', P('p1'));
+    expect(list.body.jobs.map((j: any) => j.id)).toEqual([exported.body.id, queued.body.id]);
+    await expectHttpError(invoke(cancelJob, 'DELETE', `/projects/p1/jobs/${queued.body.id}`, { id: 'p1', job_id: queued.body.id }), 409, 'job_finished');
+    await expectHttpError(invoke(getJob, 'GET', '/projects/p1/jobs/j_1', { id: 'p1', job_id: 'j_1' }), 404, 'job_not_found');
+    await expectHttpError(invoke(importAsync, 'POST', `${ORDERS}/import-async`, orders, { file_id: 'f_000000000000' }), 404, 'file_not_found');
+    // Put the table back as the later describes expect it (the job added row 7).
+    await invoke(deleteTableRows, 'POST', `${ORDERS}/delete-rows`, orders, { filters: [{ column: 'id', operator: 'eq', values: ['7'] }] });
+  });
+
+  it('deleteFile removes the file', async () => {
+    expect((await invoke(deleteFile, 'DELETE', `/projects/p1/files/${id}`, F(id))).status).toBe(204);
+    expect(existsSync(t.services.paths.storedFile('p1', id))).toBe(false);
+    await expectHttpError(invoke(deleteFile, 'DELETE', `/projects/p1/files/${id}`, F(id)), 404, 'file_not_found');
+  });
+});
+
 describe('handlers/sharing/share.ts', () => {
   it('shareBucket shares in_c_sales with p2', async () => {
     const res = await invoke(shareBucket, 'POST', '/projects/p1/buckets/in_c_sales/share', B('p1', 'in_c_sales'), { target_project_id: 'p2' }, { principal: asProject('p1') });
@@ -1107,6 +1168,7 @@ describe('every handler file is covered above', () => {
       createTableSnapshot, deleteSnapshot, getSnapshot, listTableSnapshots, listSnapshots, restoreTableSnapshot, getSnapshotSettings, putSnapshotSettings,
       addTableColumn, alterTableColumn, dropTableColumn, setTablePrimaryKey, dropTablePrimaryKey, getTableProfile,
       listMetadata, upsertMetadata, deleteMetadata,
+      uploadFile, listFiles, getFile, downloadFile, deleteFile, importAsync, exportAsync, getJob, listJobs, cancelJob,
     ];
     const { routes } = await import('../src/routes.ts');
     const routed = new Set(routes.map((r) => r.handler));

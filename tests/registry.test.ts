@@ -2,6 +2,7 @@
 // detach, refusing missing files, and blocking users while a file is being removed.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { abortableTurn, Mutex } from '../src/storage/mutex.ts';
 import { TableGoneError } from '../src/storage/registry.ts';
 import { makeApp, statementGate, type TestApp } from './helpers.ts';
 
@@ -144,5 +145,57 @@ describe('a read of one table while another table finishes a write (§9: reads n
       registry.release(smallPath);
     }
     await registry.settle();
+  });
+});
+
+describe('a write-lock wait given up through a signal (a cancelled job)', () => {
+  it('rejects while waiting, lets the lock pass on untouched, and never stops work that has started', async () => {
+    const lock = new Mutex();
+    const take = <T>(turn: () => Promise<T>) => lock.run(turn);
+    let release!: () => void;
+    const holder = lock.run(() => new Promise<void>((resolve) => (release = resolve)));
+    const controller = new AbortController();
+    let ranWaiting = false;
+    const waiting = abortableTurn(take, async () => {
+      ranWaiting = true;
+    }, controller.signal);
+    const after = lock.run(async () => 'after');
+    controller.abort(new Error('cancelled'));
+    await expect(waiting).rejects.toThrow('cancelled');
+    release();
+    await holder;
+    expect(await after).toBe('after');
+    expect(ranWaiting).toBe(false);
+
+    // Aborted once its work runs: the work's own outcome is the answer.
+    const late = new AbortController();
+    let finish!: (value: string) => void;
+    const running = abortableTurn(take, () => new Promise<string>((resolve) => (finish = resolve)), late.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    late.abort(new Error('too late'));
+    finish('done');
+    expect(await running).toBe('done');
+  });
+
+  it("the registry's table write lock gives up the wait the same way", async () => {
+    const app = await makeApp();
+    try {
+      const path = app.services.paths.tableFile('p', 'b', 'locked');
+      let release!: () => void;
+      const holder = app.services.registry.withWriteLock(path, () => new Promise<void>((resolve) => (release = resolve)));
+      const controller = new AbortController();
+      let ran = false;
+      const waiting = app.services.registry.withWriteLock(path, async () => {
+        ran = true;
+      }, controller.signal);
+      controller.abort(new Error('cancelled'));
+      await expect(waiting).rejects.toThrow('cancelled');
+      release();
+      await holder;
+      expect(ran).toBe(false);
+      expect(await app.services.registry.withWriteLock(path, async () => 'next')).toBe('next');
+    } finally {
+      await app.close();
+    }
   });
 });

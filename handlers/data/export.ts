@@ -4,12 +4,13 @@ import { tableFromPath } from '../../src/http/lookup.ts';
 import { readJson, readQuery } from '../../src/http/request.ts';
 import { QueryBoolSchema, queryInt } from '../../src/http/schemas.ts';
 import type { TableRecord } from '../../src/storage/catalog.ts';
-import { EXPORT_FORMATS, exportHeaders, openExport, type ExportFormat } from '../../src/storage/export.ts';
-import { checkConversions, ColumnListSchema, FiltersSchema, OrderByListSchema, planRead, type ReadSpec, type SpecPaths } from '../../src/storage/filters.ts';
+import { ExportBodySchema, ExportFormatSchema, MAX_EXPORT_LIMIT } from '../../src/http/export-body.ts';
+import { exportHeaders, openExport, type ExportFormat } from '../../src/storage/export.ts';
+import { checkConversions, planRead, type ReadSpec, type SpecPaths } from '../../src/storage/filters.ts';
 import { quoteIdent } from '../../src/storage/sql.ts';
 
-const FormatSchema = v.picklist(EXPORT_FORMATS, `format must be one of ${EXPORT_FORMATS.join(', ')}`);
-const MAX_LIMIT = Number.MAX_SAFE_INTEGER;
+const FormatSchema = ExportFormatSchema;
+const MAX_LIMIT = MAX_EXPORT_LIMIT;
 
 export const ExportQuerySchema = v.object({
   format: v.optional(FormatSchema, 'csv'),
@@ -19,14 +20,7 @@ export const ExportQuerySchema = v.object({
   gzip: v.optional(QueryBoolSchema, 'false'),
 });
 
-export const ExportBodySchema = v.object({
-  format: v.optional(FormatSchema, 'csv'),
-  columns: v.optional(ColumnListSchema),
-  filters: v.optional(FiltersSchema, []),
-  order_by: v.optional(OrderByListSchema, []),
-  limit: v.optional(v.pipe(v.number(), v.integer('limit must be a whole number'), v.minValue(1, 'limit must be at least 1'), v.maxValue(MAX_LIMIT))),
-  gzip: v.optional(v.boolean(), false),
-});
+export { ExportBodySchema };
 
 /** Validates the read, then answers with the streamed rows; the table is held until the stream ends. */
 async function sendExport(

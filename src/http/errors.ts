@@ -68,4 +68,12 @@ export const errors = {
     notFound('workspace_not_found', `Workspace ${workspaceId} not found in project ${projectId}`, { project_id: projectId, workspace_id: workspaceId }),
   insufficientScope: (required: string, scope: string) =>
     new HttpError(403, 'insufficient_scope', `This route needs a key of scope ${required}; this key has scope ${scope}`, { required, scope }),
+  // §15 files and §16 jobs
+  fileNotFound: (projectId: string, fileId: string) => notFound('file_not_found', `File ${fileId} not found in project ${projectId}`, { project_id: projectId, file_id: fileId }),
+  jobNotFound: (projectId: string, jobId: string) => notFound('job_not_found', `Job ${jobId} not found in project ${projectId}`, { project_id: projectId, job_id: jobId }),
+  jobFinished: (jobId: string, status: string) => conflict('job_finished', `Job ${jobId} has already finished (${status})`, { job_id: jobId, status }),
+  rangeNotSatisfiable: (size: number) =>
+    new HttpError(416, 'range_not_satisfiable', `The requested range is outside the file's ${size} bytes`, { size_bytes: size }, { 'content-range': `bytes */${size}` }),
+  tooManyJobs: (limit: number) =>
+    new HttpError(429, 'too_many_requests', `Too many jobs waiting (at most ${limit}); retry later`, { limit }, { 'retry-after': '5' }),
 };

@@ -5,7 +5,9 @@ import type { BranchRecord } from '../storage/catalog/branches.ts';
 import type { SnapshotRecord } from '../storage/catalog/snapshots.ts';
 import { HttpError, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BranchIdSchema, BucketNameSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
+import { BranchIdSchema, BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
+import type { FileRecord } from '../storage/catalog/files.ts';
+import type { JobRecord } from '../storage/catalog/jobs.ts';
 import { bucketIn, isDevBranch, MAIN, tableIn } from '../storage/locator.ts';
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
@@ -141,4 +143,42 @@ export function snapshotFromPath(ctx: HandlerContext): { project: ProjectRecord;
   // §13: under P/branches/{branch}/… only that branch's snapshots are reached.
   if (isDevBranch(ctx.branch) && snapshot.branch !== ctx.branch) throw errors.snapshotNotFound(project.id, id);
   return { project, snapshot };
+}
+
+/** The calling key's id, recorded as the creator of files and jobs (null for the service admin key). */
+export function callerKeyId(ctx: HandlerContext): string | null {
+  return ctx.principal?.kind === 'project' ? (ctx.principal.key?.id ?? null) : null;
+}
+
+/**
+ * §11: a bucket-restricted key sees only the files and jobs it created itself; every other
+ * key of the project sees them all.
+ */
+export function maySee(ctx: HandlerContext, record: { createdBy: string | null }): boolean {
+  return keyBuckets(ctx) === null || record.createdBy === callerKeyId(ctx);
+}
+
+/** §15: a file of the project the caller may see (a body's `file_id` too); 404 `file_not_found`. */
+export function visibleFile(ctx: HandlerContext, projectId: string, id: string): FileRecord {
+  const file = ctx.services.files.get(projectId, id);
+  if (!file || !maySee(ctx, file)) throw errors.fileNotFound(projectId, id);
+  return file;
+}
+
+/** §15: the file of the path in the project of the path; 404 `file_not_found`. */
+export function fileFromPath(ctx: HandlerContext): { project: ProjectRecord; file: FileRecord } {
+  const project = scopedProject(ctx);
+  const id = validate(FileIdSchema, ctx.params.file_id, 'path.file_id');
+  return { project, file: visibleFile(ctx, project.id, id) };
+}
+
+/** §16: the job of the path in the project of the path; 404 `job_not_found`. */
+export function jobFromPath(ctx: HandlerContext): { project: ProjectRecord; job: JobRecord } {
+  const project = scopedProject(ctx);
+  const id = validate(JobIdSchema, ctx.params.job_id, 'path.job_id');
+  const job = ctx.services.jobs.get(project.id, id);
+  // §14: under P/branches/{branch}/… only that branch's jobs are reached.
+  if (!job || !maySee(ctx, job) || (isDevBranch(ctx.branch) && job.branch !== ctx.branch)) throw errors.jobNotFound(project.id, id);
+  ctx.logFields.job_id = job.id;
+  return { project, job };
 }

@@ -61,3 +61,24 @@ export const SettingsSchema = v.nullable(
 );
 
 export const WorkspaceIdSchema = v.pipe(v.string(), v.regex(/^w_[a-z0-9]{1,40}$/, 'Workspace id must look like w_ followed by lowercase letters and digits'));
+
+/** Ids of files and jobs in a path (§15, §16); an id of this shape that does not exist is a 404. */
+export const FileIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'File id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
+export const JobIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'Job id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
+
+/** A file tag (§15): 1–64 of `[A-Za-z0-9_.:-]`. */
+export const TagSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'A tag must be 1-64 characters of A-Z, a-z, 0-9, _ . : or -'));
+
+/** `a,b,c` in a query string: at most 20 tags, repeated ones counted once; empty means none. */
+export const TagListQuerySchema = v.pipe(
+  v.string(),
+  v.transform((s) => (s === '' ? [] : [...new Set(s.split(','))])),
+  v.array(TagSchema),
+  v.maxLength(20, 'At most 20 tags'),
+);
+
+/** Paging of list endpoints: `limit` 1..1000 (100), `offset` ≥ 0 (0). */
+export const PagingEntries = {
+  limit: v.optional(queryInt(1, 1000), '100'),
+  offset: v.optional(queryInt(0, Number.MAX_SAFE_INTEGER), '0'),
+};

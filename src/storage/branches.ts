@@ -62,6 +62,10 @@ export async function branchesSizeBytes(services: Services, projectId: string): 
 export async function deleteBranch(services: Services, branch: BranchRecord): Promise<void> {
   const { branches, keys, paths, registry } = services;
   const dir = paths.branchDir(branch.projectId, branch.id);
+  // Its waiting and running jobs (§16) are cancelled first; a running one leaves its table as it was.
+  for (const job of services.jobs.list(branch.projectId, { branch: branch.id })) {
+    if (job.status === 'waiting' || job.status === 'processing') await services.jobRunner.cancel(job).catch(() => {});
+  }
   await registry.withFolderLock(dir, 'exclusive', async () => {
     if (!branches.get(branch.projectId, branch.id)) throw errors.branchNotFound(branch.projectId, branch.id);
     await registry.exclusive(branchFiles(services, branch.projectId, branch.id), async () => {

@@ -36,13 +36,26 @@ export interface ImportSpec {
   csv: CsvOptions;
 }
 
-export type ImportDeps = WriteDeps;
-
-/** Work an import lets its caller do at fixed points (e.g. the `full_import` auto snapshot). */
+/**
+ * Work an import lets its caller do at fixed points: the `full_import` auto snapshot (§13),
+ * and what an asynchronous job (§16) adds (cancel, progress, its mark).
+ */
 export interface ImportHooks {
   /** Runs under the table's write lock just before a full load replaces the rows; the result is discarded if the load fails. */
   beforeFullLoad?: (table: TableRecord) => Promise<{ discard(): Promise<void> } | null>;
+  /** Aborting interrupts the running statement, and nothing is committed after it. */
+  signal?: AbortSignal;
+  /** The fraction (0..1) of the file DuckDB has read, reported while the rows load. */
+  onProgress?: (fraction: number) => void;
+  /**
+   * A mark (`job:<id>`) committed in the same transaction as the rows, as the table file's
+   * own table comment. When the table already carries it, the import took effect before (a
+   * job re-run after a crash) and is not applied again: `alreadyApplied` is set instead.
+   */
+  mark?: string;
 }
+
+export type ImportDeps = WriteDeps;
 
 /** A file column and the table column it fills. */
 interface MatchedColumn {
@@ -319,10 +332,14 @@ function importFailure(error: Error, path: string, dataDir: string): HttpError {
   return importFailed(`Import failed${where}: ${what}`.slice(0, 500), details);
 }
 
-async function inTransaction<T>(c: DuckDBConnection, work: () => Promise<T>): Promise<T> {
+/** Runs inside the load's transaction just before COMMIT (the job mark; a cancel refuses here). */
+type BeforeCommit = (c: DuckDBConnection, imported: number) => Promise<void>;
+
+async function inTransaction<T extends { imported: number }>(c: DuckDBConnection, work: () => Promise<T>, beforeCommit?: BeforeCommit): Promise<T> {
   await c.run('BEGIN TRANSACTION');
   try {
     const result = await work();
+    await beforeCommit?.(c, result.imported);
     await c.run('COMMIT');
     return result;
   } catch (error) {
@@ -393,6 +410,7 @@ interface LoadPlan {
   primaryKey: string[];
   incremental: boolean;
   source: string;
+  beforeCommit?: BeforeCommit;
 }
 
 /**
@@ -409,13 +427,19 @@ interface LoadPlan {
  * repeated rows) counts rows and distinct keys alongside and commits when they agree.
  */
 async function load(db: Database, c: DuckDBConnection, alias: string, plan: LoadPlan): Promise<{ imported: number; rowCount: number }> {
-  const { data, table, columns, primaryKey, incremental, source } = plan;
+  const { data, table, columns, primaryKey, incremental, source, beforeCommit } = plan;
   const list = columns.map((m) => quoteIdent(m.column.name)).join(', ');
   if (columns.length === 0) {
     // An empty file: nothing to insert.
     if (incremental) return { imported: 0, rowCount: await countRows(c, data) };
-    await inTransaction(c, () => emptyTable(c, alias, table));
-    return { imported: 0, rowCount: 0 };
+    return inTransaction(
+      c,
+      async () => {
+        await emptyTable(c, alias, table);
+        return { imported: 0, rowCount: 0 };
+      },
+      beforeCommit,
+    );
   }
   const insertDirect = `INSERT INTO ${data} (${list}) ${source}`;
   const key = primaryKey.map(quoteIdent).join(', ');
@@ -448,6 +472,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
     if (unique && upsertError === undefined) {
       try {
         const rowCount = await countRows(c, data);
+        await beforeCommit?.(c, imported);
         await c.run('COMMIT');
         return { imported, rowCount };
       } catch (error) {
@@ -463,7 +488,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
         if (!incremental) await emptyTable(c, alias, table);
         const imported = (await c.run(insertDirect)).rowsChanged;
         return { imported, rowCount: incremental ? await countRows(c, data) : imported };
-      });
+      }, beforeCommit);
     } catch (error) {
       if (!primaryKey.length || !DUPLICATE_KEY.test((error as Error).message)) throw error;
     }
@@ -482,7 +507,7 @@ async function load(db: Database, c: DuckDBConnection, alias: string, plan: Load
       }
       await c.run(`INSERT INTO ${data} (${list}) ${lastPerKey} ${onConflict}`);
       return { imported: total, rowCount: await countRows(c, data) };
-    });
+    }, beforeCommit);
   } finally {
     await c.run(`DROP TABLE IF EXISTS ${staged}`).catch(() => {});
   }
@@ -501,7 +526,7 @@ export async function importFile(
   stagedPath: string,
   spec: ImportSpec,
   hooks: ImportHooks = {},
-): Promise<{ importedRows: number; table: TableRecord }> {
+): Promise<{ importedRows: number; table: TableRecord; alreadyApplied?: boolean }> {
   const fail = (error: unknown): never => {
     if (error instanceof Error && !(error instanceof HttpError) && DATA_ERROR.test(error.message)) {
       throw importFailure(error, stagedPath, deps.paths.dataDir);
@@ -521,18 +546,24 @@ export async function importFile(
       throw importFailed(`The file lacks primary key column(s) ${missingKey.join(', ')}`, { missing_columns: missingKey });
     }
     const alias = await attach(path);
+    if (hooks.mark) {
+      const applied = await deps.db.with((c) => appliedMark(c, alias, hooks.mark!));
+      if (applied !== undefined) return { importedRows: applied, table: current, alreadyApplied: true };
+    }
+    hooks.signal?.throwIfAborted();
+    const data = `${quoteIdent(alias)}.main.data`;
     const plan: LoadPlan = {
-      data: `${quoteIdent(alias)}.main.data`,
+      data,
       table: current,
       columns,
       primaryKey: current.primaryKey,
       incremental: spec.incremental,
       source: columns.length ? sourceSelect(stagedPath, spec, columns) : '',
+      beforeCommit: hooks.signal || hooks.mark ? markBeforeCommit(data, hooks) : undefined,
     };
     // Taken under the write lock, before the rows change; dropped again if the load fails.
     const snapshot = spec.incremental ? null : await hooks.beforeFullLoad?.(current);
-    const { imported, rowCount } = await deps.db
-      .with((c) => load(deps.db, c, alias, plan))
+    const { imported, rowCount } = await watched(deps.db, hooks, (c) => load(deps.db, c, alias, plan))
       .catch(async (error: unknown) => {
         await snapshot?.discard();
         // A strict conversion does not know the line; where DuckDB's own reader also
@@ -553,5 +584,57 @@ export async function importFile(
       });
     await saveRowCount(deps, current, rowCount);
     return { importedRows: imported, table: storedTable(deps, current) ?? { ...current, rowCount } };
-  });
+  }, hooks.signal);
+}
+
+// ---- hooks of asynchronous jobs ------------------------------------------------------
+
+const MARK_ROWS = /;imported_rows=(\d+)$/;
+
+/** The imported row count recorded with `mark`, when the table's comment carries it. */
+async function appliedMark(c: DuckDBConnection, alias: string, mark: string): Promise<number | undefined> {
+  // A short autocommit read: it ends before the load's transaction begins.
+  const rows = await c.runAndReadAll(`SELECT comment FROM duckdb_tables() WHERE database_name = $1 AND schema_name = 'main' AND table_name = 'data'`, [alias]);
+  const comment = rows.getRows()[0]?.[0];
+  if (typeof comment !== 'string' || !comment.startsWith(`${mark};`)) return undefined;
+  return Number(MARK_ROWS.exec(comment)?.[1] ?? 0);
+}
+
+/** Refuses to commit once aborted; otherwise writes the mark into the table file with the rows. */
+function markBeforeCommit(data: string, hooks: ImportHooks): BeforeCommit {
+  return async (c, imported) => {
+    hooks.signal?.throwIfAborted();
+    if (hooks.mark) await c.run(`COMMENT ON TABLE ${data} IS ${quoteLiteral(`${hooks.mark};imported_rows=${imported}`)}`);
+  };
+}
+
+/**
+ * Runs the load on a connection of its own with the job's hooks: an abort interrupts the
+ * statement running on it, and DuckDB's progress (the share of the file read) is reported
+ * every 200 ms. An interrupted connection is closed, not reused: DuckDB may still hold the
+ * table file through it for a moment, and the next ATTACH of that file would conflict.
+ */
+async function watched<T>(db: Database, hooks: ImportHooks, work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  if (!hooks.signal && !hooks.onProgress) return db.with(work);
+  const c = await db.acquire();
+  const interrupt = () => c.interrupt();
+  hooks.signal?.addEventListener('abort', interrupt, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (hooks.onProgress) {
+      await c.run('SET enable_progress_bar = true; SET enable_progress_bar_print = false; SET progress_bar_time = 0');
+      timer = setInterval(() => {
+        const { percentage } = c.progress;
+        if (percentage >= 0) hooks.onProgress!(Math.min(1, percentage / 100));
+      }, 200);
+    }
+    return await work(c);
+  } finally {
+    clearInterval(timer);
+    hooks.signal?.removeEventListener('abort', interrupt);
+    const interrupted = hooks.signal?.aborted ?? false;
+    if (interrupted) await c.run('ROLLBACK').catch(() => {});
+    else if (hooks.onProgress) await c.run('RESET enable_progress_bar; RESET enable_progress_bar_print; RESET progress_bar_time').catch(() => {});
+    db.release(c, interrupted);
+  }
 }

@@ -258,31 +258,39 @@ export function withBucketLockIn<T>(deps: WriteDeps, projectId: string, branch: 
  * copy — main's file cloned under main's write lock — and `work` then writes that copy.
  * When `work` fails right after such a first copy, the branch sees main's table again.
  */
-export async function withTableWrite<T>(deps: WriteDeps, table: TableRecord, work: (current: TableRecord, path: string) => Promise<T>): Promise<T> {
+export async function withTableWrite<T>(deps: WriteDeps, table: TableRecord, work: (current: TableRecord, path: string) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const { catalog, paths, registry } = deps;
   if (!isDevBranch(table.branch)) {
     const path = paths.tableFile(table.projectId, table.bucket, table.name);
-    return registry.withWriteLock(path, async () => {
-      const current = catalog.getTable(table.projectId, table.bucket, table.name);
-      if (!current) throw new TableGoneError();
-      return work(current, path);
-    });
+    return registry.withWriteLock(
+      path,
+      async () => {
+        const current = catalog.getTable(table.projectId, table.bucket, table.name);
+        if (!current) throw new TableGoneError();
+        return work(current, path);
+      },
+      signal,
+    );
   }
   const branch = table.branch;
   const path = paths.branchTableFile(table.projectId, branch, table.bucket, table.name);
   return withBranchShared(deps, table.projectId, branch, () =>
-    registry.withWriteLock(path, async () => {
-      let current = currentTable(deps, table);
-      if (!current) throw new TableGoneError();
-      if (current.branchState !== 'main') return work(current, path);
-      current = await copyIntoBranch(deps, current, path);
-      try {
-        return await work(current, path);
-      } catch (error) {
-        await dropFreshCopy(deps, current, path);
-        throw error;
-      }
-    }),
+    registry.withWriteLock(
+      path,
+      async () => {
+        let current = currentTable(deps, table);
+        if (!current) throw new TableGoneError();
+        if (current.branchState !== 'main') return work(current, path);
+        current = await copyIntoBranch(deps, current, path);
+        try {
+          return await work(current, path);
+        } catch (error) {
+          await dropFreshCopy(deps, current, path);
+          throw error;
+        }
+      },
+      signal,
+    ),
   );
 }
 

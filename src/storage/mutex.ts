@@ -125,3 +125,28 @@ export class KeyedRwLock {
     });
   }
 }
+
+/**
+ * Takes a lock through `take` (which runs what it is given once the lock is held) for
+ * `work`, and gives up the wait when `signal` aborts: the promise rejects at once and the
+ * turn, when it comes, passes without running `work`. Once `work` has started, the signal
+ * no longer matters: its own outcome is the answer.
+ */
+export function abortableTurn<T>(take: (turn: () => Promise<T>) => Promise<T>, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return take(work);
+  let started = false;
+  const result = take(() => {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    started = true;
+    return work();
+  });
+  result.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      if (!started) reject(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    result.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 
+/** The ids the service gives stored files (`f_` and hex). */
+export const FILE_ID = /^f_[0-9a-f]{12}$/;
 /** Snapshot ids as the service makes them (`s_` and 12 hex digits). */
 export const SNAPSHOT_ID = /^s_[0-9a-f]{12}$/;
 /** The suffix of a file being written under a temporary name (see `partialPath`). */
@@ -81,6 +83,17 @@ export class StoragePaths {
     return `${databaseFile}.wal`;
   }
 
+  /** `files/project_{id}/`: the project's stored files (§15); staging lives beside it, directly in `files/`. */
+  projectFilesDir(projectId: string): string {
+    return this.inside(this.filesDir, `project_${segment(projectId)}`);
+  }
+
+  /** `files/project_{id}/{file_id}`. */
+  storedFile(projectId: string, fileId: string): string {
+    if (!FILE_ID.test(fileId)) throw new Error('unsafe file id');
+    return this.inside(this.projectFilesDir(projectId), fileId);
+  }
+
   /** `snapshots/project_{id}/`: the project's snapshot files (§13). */
   snapshotsProjectDir(projectId: string): string {
     return this.inside(this.snapshotsDir, `project_${segment(projectId)}`);
@@ -97,8 +110,13 @@ export class StoragePaths {
     return this.inside(this.snapshotsProjectDir(projectId), `.restore-${intentId}.duckdb`);
   }
 
+  /**
+   * A staging file: an upload, import or export under way. Staging files sit directly in
+   * `files/` and never match `project_*`, so start-up can empty staging without touching
+   * stored files.
+   */
   stagingFile(name: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name)) throw new Error('unsafe staging file name');
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(name) || name.startsWith('project_')) throw new Error('unsafe staging file name');
     return this.inside(this.filesDir, name);
   }
 

@@ -9,6 +9,7 @@ import type { ApiKeyRecord } from './catalog/keys.ts';
 import { branchFiles, removeFolder } from './branches.ts';
 import { deleteProjectWorkspaces } from './sql/workspaces.ts';
 import { deleteProjectSnapshots } from './snapshots.ts';
+import { deleteProjectFiles } from './files.ts';
 import { tableSize } from './tables.ts';
 
 export interface ProjectStats {
@@ -74,6 +75,8 @@ export async function createProject(services: Services, project: ProjectRecord, 
  */
 export async function deleteProject(services: Services, projectId: string): Promise<void> {
   const { catalog, paths, registry, clock } = services;
+  // Its jobs stop first (§16): a running import holds its table, which the delete waits for.
+  await services.jobRunner.cancelProject(projectId);
   await withProjectLock(services, projectId, 'exclusive', async () => {
     const project = catalog.getActiveProject(projectId);
     if (!project) throw errors.notFound(projectId);
@@ -91,6 +94,9 @@ export async function deleteProject(services: Services, projectId: string): Prom
       await deleteProjectWorkspaces(services, project.id);
       // A crash before this leaves records of a deleted project, which start-up removes.
       await deleteProjectSnapshots(services, project.id);
+      // Records first, then the folder: a crash in between leaves files that start-up deletes.
+      await deleteProjectFiles(services, project.id);
+      await services.jobs.removeProject(project.id);
       const folder = paths.projectDir(project.id);
       const trash = join(paths.duckdbDir, `.trash-${randomUUID()}`);
       try {

@@ -18,13 +18,15 @@ async function entries(dir: string) {
 }
 
 /**
- * Empties the staging folder (`files/`) at start: whatever is there was an upload or an
- * export of a process that is gone (killed mid-import), and nothing else reads it. Runs once
- * the DuckDB instance holds its lock, so a second process on the same folder never gets here.
+ * Empties staging (everything directly in `files/` except the `project_*` folders of stored
+ * files, §15) at start: whatever is there was an upload, import or export of a process that
+ * is gone (killed mid-import), and nothing else reads it. Runs once the DuckDB instance
+ * holds its lock, so a second process on the same folder never gets here.
  */
 export async function removeStaleStaging(paths: TableStoreDeps['paths'], logger: Logger): Promise<void> {
   let removed = 0;
   for (const entry of await entries(paths.filesDir)) {
+    if (entry.isDirectory() && PROJECT_DIR.test(entry.name)) continue;
     await rm(join(paths.filesDir, entry.name), { recursive: true, force: true });
     removed++;
   }

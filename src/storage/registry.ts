@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
-import { KeyedRwLock, Mutex } from './mutex.ts';
+import { abortableTurn, KeyedRwLock, Mutex } from './mutex.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 interface Attachment {
@@ -147,15 +147,18 @@ export class AttachmentRegistry {
    * before the lock is let go, while the writer still holds the attachment: otherwise the
    * DETACH after it would write the WAL back into the file (after a large import, a hundred
    * milliseconds and more) under the one lock every ATTACH and DETACH waits for, and reads
-   * of other tables would wait for this write (§9 says they never do).
+   * of other tables would wait for this write (§9 says they never do). `signal` gives up
+   * the wait for the lock (a cancelled job, §16); work that has started is not stopped by it.
    */
-  withWriteLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+  withWriteLock<T>(path: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Keyed without case: `Orders` and `orders` are one table name.
-    return this.writeLocks.run(path.toLowerCase(), 'exclusive', async () => {
-      const result = await work();
-      await this.checkpoint(path);
-      return result;
-    });
+    const take = (turn: () => Promise<T>) =>
+      this.writeLocks.run(path.toLowerCase(), 'exclusive', async () => {
+        const result = await turn();
+        await this.checkpoint(path);
+        return result;
+      });
+    return abortableTurn(take, work, signal);
   }
 
   /** Checkpoints an attached file that has changes in its WAL; a failure is left to the DETACH. */

@@ -254,6 +254,23 @@ export const snapshots: Section = {
   },
 };
 
+/**
+ * Files and jobs (§15, §16): upload of the 50 MB CSV vs `cp`, import-async end to end vs
+ * the synchronous import, 20 jobs queued on 4 tables, and the server's memory during a
+ * 1 GB upload. Starts a server of its own.
+ */
+export const filesAndJobs: Section = {
+  name: 'jobs',
+  async run() {
+    const { jobsBench } = await import('./jobs-bench.ts');
+    const figures = numbers(await jobsBench(), 'jobs.');
+    return {
+      figures,
+      targets: { 'jobs.upload_ratio': { max: 1.3 }, 'jobs.import_async_ratio': { max: 1.1 }, 'jobs.queued_errors': { max: 0 }, 'jobs.big_upload_rss_growth_mb': { max: 64 } },
+    };
+  },
+};
+
 /** §14: branch creation against the project's table count, and a branch's first write against `cp`. */
 export const branchSection: Section = {
   name: 'branches',
@@ -264,7 +281,7 @@ export const branchSection: Section = {
 };
 
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, dataImport, dataExport, schemaChanges, snapshots, branchSection];
+export const sections: Section[] = [controlPlane, dataImport, dataExport, schemaChanges, snapshots, filesAndJobs, branchSection];
 
 // ---- running -----------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ export async function startChild(dataDir: string): Promise<{ child: ChildProcess
   return { child, url };
 }
 
-async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> {
+export async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
   return { rss: field('VmRSS'), hwm: field('VmHWM') };

@@ -40,7 +40,7 @@ const COLUMNS = [
 const REFERENCE_DDL = 'id BIGINT NOT NULL, name VARCHAR, amount DECIMAL(12,2), ts TIMESTAMP, PRIMARY KEY (id)';
 
 /** Rows `from`..`to` (inclusive) as CSV with a header, written by DuckDB. */
-async function writeCsv(c: DuckDBConnection, path: string, from: number, to: number, salt: string): Promise<void> {
+export async function writeCsv(c: DuckDBConnection, path: string, from: number, to: number, salt: string): Promise<void> {
   await c.run(
     `COPY (SELECT i AS id, ${sqlString(salt)} || ' ' || md5(i::VARCHAR)[1:10] AS name, ((i * 37) % 1000000) / 100.0 AS amount,
        TIMESTAMP '2024-01-01' + to_seconds(i * 13) AS ts FROM range(${from}, ${to + 1}) r(i))

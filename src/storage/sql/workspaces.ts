@@ -11,6 +11,7 @@ import { checkConversions, selectSql, type ReadPlan } from '../filters.ts';
 import { importFile, withStagingFile } from '../import.ts';
 import { bucketIn, currentTable, isDevBranch, tableIn } from '../locator.ts';
 import { quoteIdent, quoteLiteral } from '../sql.ts';
+import { withProjectLock } from '../locks.ts';
 import { createTable, deleteTableFile } from '../tables.ts';
 import { normalizeType } from '../types.ts';
 import type { JsonValue } from '../values.ts';
@@ -57,23 +58,28 @@ export async function createWorkspace(services: Services, input: { projectId: st
   };
   const file = services.paths.workspaceFile(input.projectId, id);
   const temp = `${file}.creating-${randomUUID()}`;
-  await mkdir(services.paths.projectWorkspacesDir(input.projectId), { recursive: true });
-  try {
-    const instance = await DuckDBInstance.create(temp, { autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1' });
-    instance.closeSync();
-    await rm(`${temp}.wal`, { force: true });
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  try {
-    await services.workspaces.put(record);
-  } catch (error) {
-    await rm(file, { force: true });
-    throw error;
-  }
-  return record;
+  // Under the project's shared lock: a project delete (exclusive) cannot remove the folder
+  // between the mkdir and the rename, nor leave a record behind for a deleted project.
+  return withProjectLock(services, input.projectId, 'shared', async () => {
+    if (!services.catalog.getActiveProject(input.projectId)) throw errors.projectNotFound(input.projectId);
+    await mkdir(services.paths.projectWorkspacesDir(input.projectId), { recursive: true });
+    try {
+      const instance = await DuckDBInstance.create(temp, { autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1' });
+      instance.closeSync();
+      await rm(`${temp}.wal`, { force: true });
+      await rename(temp, file);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    try {
+      await services.workspaces.put(record);
+    } catch (error) {
+      await rm(file, { force: true });
+      throw error;
+    }
+    return record;
+  });
 }
 
 async function removeWorkspaceFiles(file: string): Promise<void> {
