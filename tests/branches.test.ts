@@ -733,3 +733,29 @@ describe("main deleting a bucket the branch holds tables of", () => {
     expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
   });
 });
+
+describe('files and jobs in a branch (§15, §16)', () => {
+  it("an import job submitted in a branch runs on the branch's copy; branch job listings show that branch's only", async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    // A file belongs to the project: uploaded under the branch, it is the same file in main.
+    const file = await t.callJson('POST', `${B}/files?name=rows.csv`, { raw: 'id,v\n7,j\n', headers: { 'content-type': 'text/csv' } });
+    expect(file.status).toBe(201);
+    expect((await t.callJson('GET', `${P}/files/${file.body.id}`)).status).toBe(200);
+    const job = await t.callJson('POST', `${B}/buckets/b/tables/t/import-async`, { body: { file_id: file.body.id, incremental: true } });
+    expect(job.status, JSON.stringify(job.body)).toBe(202);
+    expect(job.body.branch).toBe(branchId);
+    const done = await t.callJson('GET', `${B}/jobs/${job.body.id}?wait=30`);
+    expect(done.body.status, JSON.stringify(done.body)).toBe('success');
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2, 7]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    const mainJob = await t.callJson('POST', `${P}/buckets/b/tables/t/export-async`, { body: { format: 'csv' } });
+    expect(mainJob.status).toBe(202);
+    expect((await t.callJson('GET', `${P}/jobs/${mainJob.body.id}?wait=30`)).body.status).toBe('success');
+    expect((await t.callJson('GET', `${B}/jobs`)).body.jobs.map((j: any) => j.id)).toEqual([job.body.id]);
+    expect((await t.callJson('GET', `${P}/jobs`)).body.total).toBe(2);
+    expect((await t.callJson('GET', `${P}/jobs?branch=${branchId}`)).body.total).toBe(1);
+    expect((await t.callJson('GET', `${B}/jobs/${mainJob.body.id}`)).body.detail.error).toBe('job_not_found');
+  });
+});
