@@ -59,6 +59,8 @@ export function createApp(services: Services, options: AppOptions = {}): App {
 
   async function dispatch(route: RouteDef, request: IRequest, ctx: HandlerContext): Promise<Response> {
     ctx.params = request.params ?? {};
+    // §14: the branch a route under P/branches/{branch}/… addresses; lookups validate it.
+    if (ctx.params.branch !== undefined) ctx.branch = ctx.params.branch;
     ctx.logFields.route = route.path;
     if (route.auth === 'admin') ctx.principal = requireAdmin(request, services);
     else if (route.auth === 'project') {

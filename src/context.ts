@@ -9,6 +9,12 @@ export interface HandlerContext {
   requestId: string;
   /** Raw path parameters (validate before use). */
   params: Record<string, string>;
+  /**
+   * The branch the request addresses (§14): the raw `{branch}` of a route under
+   * `P/branches/{branch}/…` until the project lookup validates it (then its id), absent
+   * (main) elsewhere. Handlers read it here, never from the path.
+   */
+  branch?: string;
   /** Who called; `undefined` on routes without authentication. */
   principal?: Principal;
   /** The request's table attachments, released when the request ends. */

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { BucketNameSchema, ColumnNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
+import { BranchIdSchema, BucketNameSchema, ColumnNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
 import { MetadataKeySchema } from './http/columns.ts';
 import { FILES_JOBS_SCHEMAS, FILES_JOBS_STATUS_TEXT, FILES_JOBS_SUCCESS_BODY, FILES_JOBS_SUCCESS_CONTENT, isUpload, UPLOAD_BODY } from './openapi-files-jobs.ts';
 import type { RouteDef } from './routes.ts';
@@ -26,6 +26,7 @@ const PATH_PARAMS: Record<string, { schema: GenericSchema<unknown, unknown>; des
   bucket: { schema: BucketNameSchema, description: 'Bucket name' },
   table: { schema: TableNameSchema, description: 'Table name' },
   key_id: { schema: v.pipe(v.string(), v.maxLength(64)), description: 'API key id (`k_…`)' },
+  branch: { schema: BranchIdSchema, description: 'Branch id: `default` (main) or a development branch (`b_…`)' },
   ws: { schema: WorkspaceIdSchema, description: 'Workspace id' },
   column: { schema: ColumnNameSchema, description: 'Column name' },
   key: { schema: MetadataKeySchema, description: 'Metadata key' },
@@ -166,7 +167,7 @@ const SCHEMAS: Record<string, Schema> = {
   },
   ProjectStats: {
     type: 'object',
-    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes'],
+    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes', 'branches_size_bytes'],
     properties: {
       id: { type: 'string' },
       size_bytes: count,
@@ -174,6 +175,7 @@ const SCHEMAS: Record<string, Schema> = {
       bucket_count: count,
       snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
       files_size_bytes: { ...count, description: 'Bytes of the stored files (§15)' },
+      branches_size_bytes: { ...count, description: "Bytes on disk of the tables the project's development branches hold (§14)" },
     },
   },
   Bucket: {
@@ -275,6 +277,7 @@ const SCHEMAS: Record<string, Schema> = {
       primary_key: { type: 'array', items: { type: 'string' } },
       created_at: timestamp,
       metadata: { type: 'array', items: ref('MetadataEntry') },
+      branch_state: { enum: ['main', 'copied', 'created'], description: "Only in a development branch's answers (§14): main's table as it is now, the branch's copy, or a table only the branch has" },
     },
     examples: [
       {
@@ -327,6 +330,49 @@ const SCHEMAS: Record<string, Schema> = {
         columns: [{ name: 'amount', type: 'DECIMAL(10,2)', null_count: 0, distinct_count: 99812, min: '0.00', max: '999.99', avg: 499.9, std: 288.7, q25: '250.00', q50: '500.00', q75: '750.00' }],
       },
     ],
+  },
+  Branch: {
+    type: 'object',
+    description: 'A branch (§14); `default` is main and always exists.',
+    required: ['id', 'name', 'description', 'is_default', 'created_at'],
+    properties: {
+      id: { type: 'string', examples: ['b_1a2b3c4d5e6f'] },
+      name: { type: 'string' },
+      description: nullable({ type: 'string' }),
+      is_default: { type: 'boolean' },
+      created_at: timestamp,
+    },
+  },
+  BranchList: {
+    type: 'object',
+    required: ['branches', 'total'],
+    properties: { branches: { type: 'array', items: ref('Branch') }, total: count },
+  },
+  BranchChanges: {
+    type: 'object',
+    required: ['tables', 'buckets'],
+    properties: {
+      tables: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['bucket', 'table', 'state', 'main_changed'],
+          properties: { bucket: { type: 'string' }, table: { type: 'string' }, state: { enum: ['copied', 'created', 'deleted'] }, main_changed: { type: 'boolean' } },
+        },
+      },
+      buckets: {
+        type: 'array',
+        items: { type: 'object', required: ['bucket', 'state'], properties: { bucket: { type: 'string' }, state: { enum: ['created', 'deleted'] } } },
+      },
+    },
+  },
+  MergeResult: {
+    type: 'object',
+    required: ['table', 'snapshot_id'],
+    properties: {
+      table: { anyOf: [ref('Table'), { type: 'null' }], description: "Main's table after the merge; null when the merge dropped it" },
+      snapshot_id: nullable({ type: 'string', description: "The auto snapshot of main's table taken first (null when main had no such table)" }),
+    },
   },
   TableList: {
     type: 'object',
@@ -503,6 +549,12 @@ const SUCCESS_BODY: Record<string, string> = {
   [`POST ${T}/import`]: 'ImportResult',
   [`POST ${T}/delete-rows`]: 'DeleteRowsResult',
   [`POST ${T}/truncate`]: 'DeleteRowsResult',
+  [`POST ${P}/branches`]: 'Branch',
+  [`GET ${P}/branches`]: 'BranchList',
+  [`GET ${P}/branches/:branch`]: 'Branch',
+  [`GET ${P}/branches/:branch/changes`]: 'BranchChanges',
+  [`POST ${P}/branches/:branch/buckets/:bucket/tables/:table/reset`]: 'Table',
+  [`POST ${P}/branches/:branch/buckets/:bucket/tables/:table/merge`]: 'MergeResult',
   [`POST ${P}/api-keys`]: 'ApiKeyWithSecret',
   [`GET ${P}/api-keys`]: 'ApiKeyList',
   [`GET ${P}/api-keys/current`]: 'ApiKey',
@@ -573,12 +625,12 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** The contract's error codes by status (§1–§8). */
 const ERROR_CODES: Record<number, string[]> = {
-  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column', 'upload_failed'],
+  400: ['invalid_primary_key', 'unknown_columns', 'import_failed', 'invalid_target', 'invalid_source', 'invalid_query', 'query_failed', 'query_timeout', 'invalid_column', 'conversion_failed', 'nulls_present', 'column_in_primary_key', 'last_column', 'upload_failed', 'main_branch_only', 'invalid_branch', 'not_in_main', 'nothing_to_merge'],
   401: ['unauthorized'],
   403: ['forbidden', 'insufficient_scope', 'not_shared', 'bucket_readonly'],
   404: ['not_found', 'project_not_found', 'bucket_not_found', 'table_not_found', 'share_not_found', 'link_not_found', 'key_not_found', 'branch_not_found', 'workspace_not_found', 'column_not_found', 'primary_key_not_found', 'metadata_not_found', 'snapshot_not_found', 'file_not_found', 'job_not_found'],
   405: ['method_not_allowed'],
-  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists', 'job_finished'],
+  409: ['project_exists', 'bucket_exists', 'table_exists', 'bucket_not_empty', 'bucket_in_use', 'already_shared', 'bucket_is_linked', 'last_admin_key', 'duplicate_keys', 'column_exists', 'job_finished', 'branch_exists', 'merge_conflict'],
   416: ['range_not_satisfiable'],
   413: ['payload_too_large'],
   415: ['unsupported_media_type'],
@@ -664,7 +716,8 @@ function requestBody(route: RouteDef): Record<string, unknown> | undefined {
 function success(route: RouteDef, status: number): Record<string, unknown> {
   const response: Record<string, unknown> = { description: STATUS_TEXT[status] ?? 'Success', headers: { 'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' } } };
   if (status === 204 || status === 304) return response;
-  const key = routeKey(route);
+  // A branch twin answers what the route it was made from answers.
+  const key = routeKey({ method: route.method, path: route.twinOf ?? route.path });
   if (isExport(route)) {
     response.description = 'The rows, streamed in the requested format';
     response.headers = { ...(response.headers as object), 'Content-Disposition': { $ref: '#/components/headers/Content-Disposition' } };
@@ -694,10 +747,20 @@ function failure(status: number): Record<string, unknown> {
 
 /** What a bucket- or branch-restricted key meets on a route (§11), for its description. */
 function restrictionNote(route: RouteDef): string {
-  if (route.bucketRestrictedKeys === 'insufficient_scope') return ' A key restricted to buckets gets 403 `insufficient_scope`.';
-  if (route.bucketRestrictedKeys === 'forbidden') return ' A key restricted to buckets gets 403 `forbidden`.';
-  if (route.path.includes(':bucket')) return ' A key restricted to buckets reaches only its buckets (403 `forbidden` otherwise).';
-  return '';
+  let note = '';
+  if (route.bucketRestrictedKeys === 'insufficient_scope') note = ' A key restricted to buckets gets 403 `insufficient_scope`.';
+  else if (route.bucketRestrictedKeys === 'forbidden') note = ' A key restricted to buckets gets 403 `forbidden`.';
+  else if (route.path.includes(':bucket')) note = ' A key restricted to buckets reaches only its buckets (403 `forbidden` otherwise).';
+  if (route.branchRestrictedKeys === 'forbidden') note += ' A key restricted to a branch gets 403 `forbidden`.';
+  else if (route.branchRestrictedKeys !== 'allowed') {
+    note += route.path.includes(':branch') ? ' A key restricted to a branch reaches only its branch here.' : ' A key restricted to a branch gets 403 `forbidden`.';
+  }
+  if (route.twinOf) {
+    note += route.branch === 'main_only'
+      ? ' Under a development branch: 400 `main_branch_only` (sharing works in the default branch).'
+      : ` The same as \`${openApiPath(route.twinOf)}\`, in branch \`{branch}\` (§14); \`default\` is main.`;
+  }
+  return note;
 }
 
 /** Routes that appear in the document: every route not marked `internal`. */

@@ -39,6 +39,7 @@ import { listSharedBuckets } from '../handlers/sharing/shared-buckets.ts';
 import { unlinkBucket } from '../handlers/sharing/unlink.ts';
 import { UnshareQuerySchema, unshareBucket } from '../handlers/sharing/unshare.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { branchRoutes } from './routes/branches.ts';
 import { sqlRoutes } from './routes/sql.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
 import { schemaRoutes } from './routes/schema.ts';
@@ -66,8 +67,20 @@ export interface RouteDef {
    * (listings then show only the key's buckets).
    */
   bucketRestrictedKeys?: 'insufficient_scope' | 'forbidden';
-  /** A branch-restricted key may use this route outside its branch (`GET P/api-keys/current`). */
-  branchRestrictedKeys?: 'allowed';
+  /**
+   * How a branch-restricted key (§11) meets this route: `allowed` outside its branch
+   * (`GET P/api-keys/current`), `forbidden` even in its branch (deleting it, merging into
+   * main); absent: only when `{branch}` in the path is the key's branch.
+   */
+  branchRestrictedKeys?: 'allowed' | 'forbidden';
+  /**
+   * §14: `twin` — the route also exists under `P/branches/{branch}/…`, where it works in
+   * that branch; `main_only` — it exists there too but answers 400 `main_branch_only` in a
+   * development branch (sharing). Absent: project-wide, no twin.
+   */
+  branch?: 'twin' | 'main_only';
+  /** On a generated twin: the path of the route it was made from. */
+  twinOf?: string;
   handler: Handler;
   summary: string;
   tag: string;
@@ -83,8 +96,8 @@ const P = '/projects/:id';
 const B = `${P}/buckets/:bucket`;
 const T = `${B}/tables/:table`;
 
-/** The route table: the single list of endpoints (routing, auth matrix and docs read it). */
-export const routes: RouteDef[] = [
+/** The route table as written: one entry per endpoint of main (its branch twins are generated). */
+export const baseRoutes: RouteDef[] = [
   { method: 'GET', path: '/', auth: 'none', scope: null, handler: getRoot, summary: 'Service information', tag: 'service', responses: [200] },
   { method: 'GET', path: '/health', auth: 'none', scope: null, handler: getHealth, summary: 'Health of the storage folders', tag: 'service', responses: [200, 503] },
   { method: 'POST', path: '/backend/init', auth: 'admin', scope: null, handler: initBackend, summary: 'Create and check the storage folders', tag: 'service', responses: [200, 401, 500] },
@@ -102,32 +115,33 @@ export const routes: RouteDef[] = [
   { method: 'GET', path: `${P}/stats`, auth: 'project', scope: 'read', handler: getProjectStats, summary: 'Live project statistics', tag: 'projects', responses: [200, 401, 403, 404, 422] },
 
 
-  { method: 'POST', path: `${P}/buckets`, auth: 'project', scope: 'write', bucketRestrictedKeys: 'insufficient_scope', handler: createBucket, body: CreateBucketSchema, summary: 'Create a bucket', tag: 'buckets', responses: [201, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'GET', path: `${P}/buckets`, auth: 'project', scope: 'read', handler: listBuckets, summary: 'List buckets (linked ones included)', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
-  { method: 'GET', path: B, auth: 'project', scope: 'read', handler: getBucket, summary: 'Get a bucket', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
-  { method: 'DELETE', path: B, auth: 'project', scope: 'write', handler: deleteBucket, query: DeleteBucketQuerySchema, summary: 'Delete a bucket (or unlink a linked one)', tag: 'buckets', responses: [204, 401, 403, 404, 409, 422] },
+  { method: 'POST', path: `${P}/buckets`, auth: 'project', branch: 'twin', scope: 'write', bucketRestrictedKeys: 'insufficient_scope', handler: createBucket, body: CreateBucketSchema, summary: 'Create a bucket', tag: 'buckets', responses: [201, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'GET', path: `${P}/buckets`, auth: 'project', branch: 'twin', scope: 'read', handler: listBuckets, summary: 'List buckets (linked ones included)', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: B, auth: 'project', branch: 'twin', scope: 'read', handler: getBucket, summary: 'Get a bucket', tag: 'buckets', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: B, auth: 'project', branch: 'twin', scope: 'write', handler: deleteBucket, query: DeleteBucketQuerySchema, summary: 'Delete a bucket (or unlink a linked one)', tag: 'buckets', responses: [204, 401, 403, 404, 409, 422] },
 
-  { method: 'POST', path: `${B}/tables`, auth: 'project', scope: 'write', handler: createTable, body: CreateTableSchema, summary: 'Create a table', tag: 'tables', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'GET', path: `${B}/tables`, auth: 'project', scope: 'read', handler: listTables, summary: 'List tables', tag: 'tables', responses: [200, 401, 403, 404, 422] },
-  { method: 'GET', path: T, auth: 'project', scope: 'read', handler: getTable, summary: 'Get a table', tag: 'tables', responses: [200, 401, 403, 404, 422] },
-  { method: 'DELETE', path: T, auth: 'project', scope: 'write', handler: deleteTable, summary: 'Delete a table', tag: 'tables', responses: [204, 401, 403, 404, 422] },
-  { method: 'GET', path: `${T}/preview`, auth: 'project', scope: 'read', handler: previewTable, query: PreviewQuerySchema, summary: 'Preview rows', tag: 'tables', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${B}/share`, auth: 'project', scope: 'admin', handler: shareBucket, body: ShareBucketSchema, summary: 'Share a bucket with another project', tag: 'sharing', responses: [200, 400, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'DELETE', path: `${B}/share`, auth: 'project', scope: 'admin', handler: unshareBucket, query: UnshareQuerySchema, summary: 'Stop sharing a bucket with a project', tag: 'sharing', responses: [204, 401, 403, 404, 409, 422] },
-  { method: 'POST', path: `${B}/link`, auth: 'project', scope: 'admin', handler: linkBucket, body: LinkBucketSchema, summary: 'Link a bucket shared with this project', tag: 'sharing', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
-  { method: 'DELETE', path: `${B}/link`, auth: 'project', scope: 'admin', handler: unlinkBucket, summary: 'Remove a linked bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
-  { method: 'POST', path: `${B}/grant-readonly`, auth: 'project', scope: 'admin', handler: grantReadonly, summary: 'Grant read-only access to a bucket', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
-  { method: 'DELETE', path: `${B}/grant-readonly`, auth: 'project', scope: 'admin', handler: revokeReadonly, summary: 'Revoke read-only access to a bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
-  { method: 'GET', path: `${P}/shared-buckets`, auth: 'project', scope: 'read', handler: listSharedBuckets, summary: 'Buckets other projects shared with this one', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${T}/preview`, auth: 'project', scope: 'read', handler: previewFiltered, body: FilteredPreviewSchema, summary: 'Preview rows with columns, filters and sort keys', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
-  { method: 'GET', path: `${T}/export`, auth: 'project', scope: 'read', handler: exportTableGet, query: ExportQuerySchema, summary: 'Export rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${T}/export`, auth: 'project', scope: 'read', handler: exportTablePost, body: ExportBodySchema, summary: 'Export filtered rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
-  { method: 'POST', path: `${T}/delete-rows`, auth: 'project', scope: 'write', handler: deleteTableRows, body: DeleteRowsSchema, summary: 'Delete the rows matching filters', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
-  { method: 'POST', path: `${T}/truncate`, auth: 'project', scope: 'write', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
-  { method: 'POST', path: `${T}/import`, auth: 'project', scope: 'write', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
+  { method: 'POST', path: `${B}/tables`, auth: 'project', branch: 'twin', scope: 'write', handler: createTable, body: CreateTableSchema, summary: 'Create a table', tag: 'tables', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'GET', path: `${B}/tables`, auth: 'project', branch: 'twin', scope: 'read', handler: listTables, summary: 'List tables', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: T, auth: 'project', branch: 'twin', scope: 'read', handler: getTable, summary: 'Get a table', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: T, auth: 'project', branch: 'twin', scope: 'write', handler: deleteTable, summary: 'Delete a table', tag: 'tables', responses: [204, 401, 403, 404, 422] },
+  { method: 'GET', path: `${T}/preview`, auth: 'project', branch: 'twin', scope: 'read', handler: previewTable, query: PreviewQuerySchema, summary: 'Preview rows', tag: 'tables', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${B}/share`, auth: 'project', branch: 'main_only', scope: 'admin', handler: shareBucket, body: ShareBucketSchema, summary: 'Share a bucket with another project', tag: 'sharing', responses: [200, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'DELETE', path: `${B}/share`, auth: 'project', branch: 'main_only', scope: 'admin', handler: unshareBucket, query: UnshareQuerySchema, summary: 'Stop sharing a bucket with a project', tag: 'sharing', responses: [204, 401, 403, 404, 409, 422] },
+  { method: 'POST', path: `${B}/link`, auth: 'project', branch: 'main_only', scope: 'admin', handler: linkBucket, body: LinkBucketSchema, summary: 'Link a bucket shared with this project', tag: 'sharing', responses: [201, 400, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'DELETE', path: `${B}/link`, auth: 'project', branch: 'main_only', scope: 'admin', handler: unlinkBucket, summary: 'Remove a linked bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
+  { method: 'POST', path: `${B}/grant-readonly`, auth: 'project', branch: 'main_only', scope: 'admin', handler: grantReadonly, summary: 'Grant read-only access to a bucket', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: `${B}/grant-readonly`, auth: 'project', branch: 'main_only', scope: 'admin', handler: revokeReadonly, summary: 'Revoke read-only access to a bucket', tag: 'sharing', responses: [204, 401, 403, 404, 422] },
+  { method: 'GET', path: `${P}/shared-buckets`, auth: 'project', branch: 'main_only', scope: 'read', handler: listSharedBuckets, summary: 'Buckets other projects shared with this one', tag: 'sharing', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/preview`, auth: 'project', branch: 'twin', scope: 'read', handler: previewFiltered, body: FilteredPreviewSchema, summary: 'Preview rows with columns, filters and sort keys', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'GET', path: `${T}/export`, auth: 'project', branch: 'twin', scope: 'read', handler: exportTableGet, query: ExportQuerySchema, summary: 'Export rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/export`, auth: 'project', branch: 'twin', scope: 'read', handler: exportTablePost, body: ExportBodySchema, summary: 'Export filtered rows as CSV, NDJSON or Parquet (streamed)', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'POST', path: `${T}/delete-rows`, auth: 'project', branch: 'twin', scope: 'write', handler: deleteTableRows, body: DeleteRowsSchema, summary: 'Delete the rows matching filters', tag: 'data', responses: [200, 401, 403, 404, 413, 415, 422] },
+  { method: 'POST', path: `${T}/truncate`, auth: 'project', branch: 'twin', scope: 'write', handler: truncateTable, summary: 'Delete every row of a table', tag: 'data', responses: [200, 401, 403, 404, 422] },
+  { method: 'POST', path: `${T}/import`, auth: 'project', branch: 'twin', scope: 'write', handler: importTable, query: ImportQuerySchema, summary: 'Import CSV, NDJSON or Parquet rows (streamed body; full or incremental load)', tag: 'data', responses: [200, 400, 401, 403, 404, 413, 415, 422, 429] },
 
   // Part II capabilities, one file each under src/routes/.
   ...keyRoutes,
+  ...branchRoutes,
   ...sqlRoutes,
   ...snapshotRoutes,
   ...schemaRoutes,
@@ -135,3 +149,18 @@ export const routes: RouteDef[] = [
   ...fileRoutes,
   ...jobRoutes,
 ];
+
+const BRANCH_BASE = `${P}/branches/:branch`;
+
+/**
+ * §14: every route that declares `branch` again under `P/branches/{branch}/…`, same
+ * handler, scope and schemas; the handler reads the branch from `ctx.branch`.
+ */
+export function branchTwins(list: readonly RouteDef[]): RouteDef[] {
+  return list
+    .filter((route) => route.branch && route.path.startsWith(P))
+    .map((route) => ({ ...route, path: BRANCH_BASE + route.path.slice(P.length), twinOf: route.path, summary: `${route.summary} (in a branch)` }));
+}
+
+/** The route table: the single list of endpoints (routing, auth matrix and docs read it), branch twins included. */
+export const routes: RouteDef[] = [...baseRoutes, ...branchTwins(baseRoutes)];

@@ -6,6 +6,7 @@ import { generateAdminKey } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Catalog } from './storage/catalog.ts';
+import { BranchCatalog } from './storage/catalog/branches.ts';
 import { FileCatalog } from './storage/catalog/files.ts';
 import { JobCatalog } from './storage/catalog/jobs.ts';
 import { KeyCatalog } from './storage/catalog/keys.ts';
@@ -14,6 +15,8 @@ import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
 import { SnapshotCatalog } from './storage/catalog/snapshots.ts';
 import { Database } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
+import { reconcileBranches } from './storage/branch-recovery.ts';
+import { recoverMerges } from './storage/merge.ts';
 import { fileExpiryTask, reconcileFiles } from './storage/files.ts';
 import { jobRetentionTask } from './storage/jobs/retention.ts';
 import { runExportJob, runImportJob } from './storage/jobs/operations.ts';
@@ -49,6 +52,8 @@ export interface Services {
   catalog: Catalog;
   /** Project API keys (§11). */
   keys: KeyCatalog;
+  /** Development branches and what each holds (§14). */
+  branches: BranchCatalog;
   /** §12 metadata of buckets, tables and columns. */
   metadata: MetadataStore;
   /** Schema changes under way (§12), recorded before a table file is altered. */
@@ -57,8 +62,8 @@ export interface Services {
   snapshotHooks?: SnapshotHooks;
   /** Snapshot records, snapshot settings and restore intents (§13). */
   snapshots: SnapshotCatalog;
-  /** Crash tests only (`DSA_TEST_PAUSE_AT`): a schema change stops for good at that step. */
-  faultPoint?: (step: SchemaStep) => Promise<void>;
+  /** Crash tests only (`DSA_TEST_PAUSE_AT`): a schema change, clone or merge stops for good at that step. */
+  faultPoint?: (step: SchemaStep | string) => Promise<void>;
   registry: AttachmentRegistry;
   logger: Logger;
   adminKey: string;
@@ -137,18 +142,23 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     const metadata = await MetadataStore.load(catalog.store);
     const schemaChanges = await SchemaChangeStore.load(catalog.store);
     const snapshots = await SnapshotCatalog.load(catalog.store);
+    // §14: loaded before any recovery, which may touch tables seen from branches.
+    const branches = await BranchCatalog.load(catalog.store);
     const files = await FileCatalog.load(catalog.store);
     const jobs = await JobCatalog.load(catalog.store);
     const registry = new AttachmentRegistry(db, { idleMs: config.tableIdleDetachMs, maxOpen: config.maxOpenTables });
     const reconcileStarted = performance.now();
     await removeStaleStaging(paths, logger);
-    await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges }, logger);
-    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock };
+    await recoverSchemaChanges({ db, paths, catalog, registry, metadata, schemaChanges, branches }, logger);
+    const snapshotDeps = { db, paths, catalog, registry, metadata, snapshots, clock, branches };
     await recoverSnapshots(snapshotDeps, logger);
-    await reconcile({ db, paths, catalog, registry, metadata }, logger, { verifyAll: uncleanStop });
+    // §14: an interrupted merge is completed or undone before main's files are read.
+    await recoverMerges({ db, paths, catalog, registry, branches, metadata, clock }, logger);
+    await reconcile({ db, paths, catalog, registry, metadata, branches }, logger, { verifyAll: uncleanStop });
     await reconcileSnapshotFiles(snapshotDeps, logger);
     await reconcileFiles({ paths, files, catalog }, logger);
     const keys = await KeyCatalog.load(catalog.store);
+    await reconcileBranches({ db, paths, catalog, registry, branches, keys, snapshots }, logger, { verifyAll: uncleanStop });
     // Keys outliving their project: a project delete stopped between its two catalog steps.
     for (const projectId of keys.orphans((id) => catalog.getActiveProject(id) !== undefined)) {
       await keys.dropProject(projectId);
@@ -193,6 +203,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       db,
       catalog,
       keys,
+      branches,
       metadata,
       schemaChanges,
       snapshots,

@@ -7,10 +7,11 @@ import { ADMIN_KEY, makeApp, manualClock, walk, type TestApp } from './helpers.t
 
 const label = (route: RouteDef) => `${route.method} ${route.path}`;
 
-/** The route's path with real values for its parameters. */
-function pathFor(route: RouteDef, projectId: string): string {
+/** The route's path with real values for its parameters (`branch`: a branch of the project, when it has one). */
+function pathFor(route: RouteDef, projectId: string, branch = 'x_branch'): string {
   return route.path.replace(/:(\w+)/g, (_match, name: string) => {
     if (name === 'id') return projectId;
+    if (name === 'branch') return branch;
     if (name === 'bucket') return 'in_c_matrix';
     if (name === 'table') return 'orders';
     return `x_${name}`;
@@ -52,7 +53,7 @@ describe('the route table', () => {
 describe('§2 401/403 matrix', () => {
   let t: TestApp;
   /** A project per route for the own-key call, which may change or delete it. */
-  const own = new Map<RouteDef, { id: string; key: string }>();
+  const own = new Map<RouteDef, { id: string; key: string; branch: string }>();
   let otherKey: string;
   let deleted: { id: string; key: string };
   let victim: string;
@@ -67,7 +68,10 @@ describe('§2 401/403 matrix', () => {
     let i = 0;
     for (const route of projectRoutes) {
       const id = `own${i++}`;
-      own.set(route, { id, key: await t.createProject(id) });
+      const key = await t.createProject(id);
+      // Routes under P/branches/{branch}/… run in a real development branch of the project.
+      const branch = route.path.includes(':branch') ? (await t.callJson('POST', `/projects/${id}/branches`, { body: { name: 'dev' } })).body.id : 'x_branch';
+      own.set(route, { id, key, branch });
     }
   });
   afterAll(() => t.close());
@@ -134,15 +138,15 @@ describe('§2 401/403 matrix', () => {
       it('a key for a project that does not exist → 403 (nothing revealed)', () => expect403(route, 'nosuchproject', otherKey, 'on a missing project'));
 
       it('its own key passes', async () => {
-        const { id, key } = own.get(route)!;
-        const response = await t.call(route.method, pathFor(route, id), { key });
+        const { id, key, branch } = own.get(route)!;
+        const response = await t.call(route.method, pathFor(route, id, branch), { key });
         expect([401, 403], `${label(route)}: ${response.status} ${await response.text()}`).not.toContain(response.status);
       });
 
       it('its own key passes with the id in another case', async () => {
-        const { id, key } = own.get(route)!;
+        const { id, key, branch } = own.get(route)!;
         if (route.method !== 'GET') return; // only reads: the write ran above
-        const response = await t.call(route.method, pathFor(route, id.toUpperCase()), { key });
+        const response = await t.call(route.method, pathFor(route, id.toUpperCase(), branch), { key });
         expect([401, 403]).not.toContain(response.status);
       });
 
@@ -188,9 +192,10 @@ describe('§11 scope matrix', () => {
   let t: TestApp;
   const ALLOWED = 'in_c_matrix';
   const OTHER = 'in_c_other';
-  type KeyKind = 'read' | 'write' | 'admin' | 'bucket read' | 'bucket write' | 'revoked' | 'expired' | "other project's admin";
-  const KINDS: KeyKind[] = ['read', 'write', 'admin', 'bucket read', 'bucket write', 'revoked', 'expired', "other project's admin"];
-  let fixture: { id: string; keys: Record<KeyKind, string> };
+  type KeyKind = 'read' | 'write' | 'admin' | 'bucket read' | 'bucket write' | 'branch read' | 'branch write' | 'revoked' | 'expired' | "other project's admin";
+  const KINDS: KeyKind[] = ['read', 'write', 'admin', 'bucket read', 'bucket write', 'branch read', 'branch write', 'revoked', 'expired', "other project's admin"];
+  /** `branch`: the development branch the branch keys are bound to; `other`: one they are not. */
+  let fixture: { id: string; branch: string; other: string; keys: Record<KeyKind, string> };
   let mutable = 0;
 
   /** A project with both buckets, a table with a row in each, and one key of every kind. */
@@ -203,6 +208,11 @@ describe('§11 scope matrix', () => {
       const imported = await t.call('POST', `/projects/${id}/buckets/${bucket}/tables/orders/import`, { raw: 'id\n1\n', headers: { 'content-type': 'text/csv' } });
       expect(imported.status).toBe(200);
     }
+    const newBranch = async (name: string) => (await t.callJson('POST', `/projects/${id}/branches`, { body: { name } })).body.id as string;
+    const branch = await newBranch('dev');
+    const other = await newBranch('other');
+    // The branch holds its own copy of one table, so writes there are writes to a copy.
+    expect((await t.call('POST', `/projects/${id}/branches/${branch}/buckets/${ALLOWED}/tables/orders/import?incremental=true`, { raw: 'id\n5\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
     const make = async (body: Record<string, unknown>) => {
       const { status, body: made } = await t.callJson('POST', `/projects/${id}/api-keys`, { body, key: admin });
       expect(status).toBe(201);
@@ -217,11 +227,13 @@ describe('§11 scope matrix', () => {
       admin,
       'bucket read': (await make({ scope: 'read', buckets: [ALLOWED] })).api_key,
       'bucket write': (await make({ scope: 'write', buckets: [ALLOWED] })).api_key,
+      'branch read': (await make({ scope: 'read', branch })).api_key,
+      'branch write': (await make({ scope: 'write', branch })).api_key,
       revoked: revoked.api_key,
       expired: expired.api_key,
       "other project's admin": otherAdmin,
     };
-    return { id, keys };
+    return { id, branch, other, keys };
   }
 
   let otherAdmin = '';
@@ -233,14 +245,17 @@ describe('§11 scope matrix', () => {
   });
   afterAll(() => t.close());
 
-  const pathIn = (route: RouteDef, projectId: string, bucket: string) =>
-    pathFor(route, projectId).replace('/buckets/in_c_matrix', `/buckets/${bucket}`);
+  const pathIn = (route: RouteDef, own: { id: string }, bucket: string, branch: string) =>
+    pathFor(route, own.id, branch).replace('/buckets/in_c_matrix', `/buckets/${bucket}`);
 
   /** What a key of this kind must meet on the route (before anything else is looked at). */
-  function expected(route: RouteDef, kind: KeyKind, bucket: string): { status: 403; code: string } | 'through' {
+  function expected(route: RouteDef, kind: KeyKind, bucket: string, inKeysBranch: boolean): { status: 403; code: string } | 'through' {
     if (kind === 'revoked' || kind === 'expired' || kind === "other project's admin") return { status: 403, code: 'forbidden' };
     const restricted = kind.startsWith('bucket ');
-    const scope = kind === 'bucket read' ? 'read' : kind === 'bucket write' ? 'write' : (kind as 'read' | 'write' | 'admin');
+    if (kind.startsWith('branch ') && route.branchRestrictedKeys !== 'allowed') {
+      if (route.branchRestrictedKeys === 'forbidden' || !route.path.includes(':branch') || !inKeysBranch) return { status: 403, code: 'forbidden' };
+    }
+    const scope = kind.replace(/^(bucket|branch) /, '') as 'read' | 'write' | 'admin';
     if (restricted && route.path.includes(':bucket') && bucket !== ALLOWED) return { status: 403, code: 'forbidden' };
     if (restricted && !route.path.includes(':bucket') && route.bucketRestrictedKeys === 'forbidden') return { status: 403, code: 'forbidden' };
     const order = ['read', 'write', 'admin'];
@@ -252,18 +267,22 @@ describe('§11 scope matrix', () => {
   /** Everything a refused call might have touched: catalog records, files and their sizes, rows. */
   async function fingerprint(projectId: string): Promise<string> {
     const s = t.services;
-    const files = await walk(join(t.dataDir, 'duckdb', `project_${projectId}`));
+    const files = [...(await walk(join(t.dataDir, 'duckdb', `project_${projectId}`))), ...(await walk(join(t.dataDir, 'duckdb', 'branches', `project_${projectId}`)))].filter((f) => !f.endsWith('.wal'));
     const tables = s.catalog.listProjectTables(projectId).map((x) => [x.bucket, x.name, x.rowCount, x.columns]);
     const rows: unknown[] = [];
     for (const bucket of [ALLOWED, OTHER]) {
       const preview = await t.callJson('GET', `/projects/${projectId}/buckets/${bucket}/tables/orders/preview`);
       rows.push(preview.status, preview.body?.rows);
+      const inBranch = await t.callJson('GET', `/projects/${projectId}/branches/${fixture.branch}/buckets/${bucket}/tables/orders/preview`);
+      rows.push(inBranch.status, inBranch.body?.rows);
     }
+    const branches = s.branches.list(projectId).map((b) => [b.id, b.name, s.branches.tableStates(projectId, b.id), s.branches.bucketStates(projectId, b.id)]);
     return JSON.stringify({
       project: s.catalog.getProject(projectId),
       buckets: s.catalog.listBuckets(projectId),
       tables,
-      keys: s.keys.list(projectId).map((k) => [k.id, k.digest, k.scope, k.buckets, k.expiresAt]),
+      keys: s.keys.list(projectId).map((k) => [k.id, k.digest, k.scope, k.buckets, k.branch, k.expiresAt]),
+      branches,
       shares: s.catalog.sharesWith('elsewhere'),
       files,
       rows,
@@ -274,14 +293,17 @@ describe('§11 scope matrix', () => {
     describe(label(route), () => {
       for (const kind of KINDS) {
         const buckets = route.path.includes(':bucket') && kind.startsWith('bucket ') ? [ALLOWED, OTHER] : [ALLOWED];
-        for (const bucket of buckets) {
-          const want = (): ReturnType<typeof expected> => expected(route, kind, bucket);
-          it(`${kind} key${buckets.length > 1 ? ` on ${bucket === ALLOWED ? 'its' : 'another'} bucket` : ''}`, async () => {
+        // Under P/branches/{branch}/…: in the branch the branch keys are bound to, and (for them) in another.
+        const inBranches = route.path.includes(':branch') && kind.startsWith('branch ') ? [true, false] : [true];
+        for (const bucket of buckets) for (const inKeysBranch of inBranches) {
+          const want = (): ReturnType<typeof expected> => expected(route, kind, bucket, inKeysBranch);
+          const where = [buckets.length > 1 ? ` on ${bucket === ALLOWED ? 'its' : 'another'} bucket` : '', inBranches.length > 1 ? ` in ${inKeysBranch ? 'its' : 'another'} branch` : ''].join('');
+          it(`${kind} key${where}`, async () => {
             const outcome = want();
             if (outcome === 'through') {
               // Passing calls may change what they touch: each runs on a project of its own.
               const own = route.method === 'GET' ? fixture : await makeFixture(`m${mutable++}`);
-              const response = await t.call(route.method, pathIn(route, own.id, bucket), { key: own.keys[kind], body: route.body ? {} : undefined });
+              const response = await t.call(route.method, pathIn(route, own, bucket, inKeysBranch ? own.branch : own.other), { key: own.keys[kind], body: route.body ? {} : undefined });
               const text = await response.text();
               const code = response.status === 403 ? JSON.parse(text).detail.error : null;
               expect([401, 500], `${label(route)} as ${kind}: ${response.status} ${text}`).not.toContain(response.status);
@@ -289,7 +311,7 @@ describe('§11 scope matrix', () => {
               return;
             }
             const before = await fingerprint(fixture.id);
-            const response = await t.call(route.method, pathIn(route, fixture.id, bucket), {
+            const response = await t.call(route.method, pathIn(route, fixture, bucket, inKeysBranch ? fixture.branch : fixture.other), {
               key: fixture.keys[kind],
               body: route.body ? { name: 'in_c_new', scope: 'admin', target_project_id: 'elsewhere', columns: [{ name: 'x', type: 'INTEGER' }], filters: [{ column: 'id', operator: 'eq', values: [1] }] } : undefined,
               raw: route.path.endsWith('/import') ? 'id\n2\n' : undefined,
@@ -299,7 +321,7 @@ describe('§11 scope matrix', () => {
             expect(response.status, `${label(route)} as ${kind}: ${JSON.stringify(body)}`).toBe(outcome.status);
             expect(body.detail.error, `${label(route)} as ${kind}`).toBe(outcome.code);
             if (outcome.code === 'insufficient_scope' && body.detail.details?.required !== 'unrestricted') {
-              const scope = kind.replace('bucket ', '');
+              const scope = kind.replace(/^(bucket|branch) /, '');
               expect(body.detail.details).toEqual({ required: route.scope, scope });
             }
             expect(await fingerprint(fixture.id), `${label(route)} as ${kind} changed something`).toBe(before);
@@ -346,6 +368,31 @@ describe('§11 scope matrix', () => {
     expect(link.body.detail.error).toBe('insufficient_scope');
   });
 
+  it('a branch-restricted key reaches only the routes under its branch, its GET and current (§11, §14)', async () => {
+    const key = fixture.keys['branch write'];
+    const P = `/projects/${fixture.id}`;
+    const through = async (method: string, path: string) => {
+      const res = await t.callJson(method, path, { key });
+      expect([401, 403], `${method} ${path}: ${JSON.stringify(res.body)}`).not.toContain(res.status);
+    };
+    await through('GET', `${P}/branches/${fixture.branch}`);
+    await through('GET', `${P}/branches/${fixture.branch}/buckets/${ALLOWED}/tables/orders`);
+    await through('GET', `${P}/api-keys/current`);
+    for (const [method, path] of [
+      ['GET', `${P}/buckets`],
+      ['GET', `${P}/branches/default/buckets`],
+      ['GET', `${P}/branches/${fixture.other}/buckets`],
+      ['GET', `${P}/branches/${fixture.other}`],
+      ['GET', `${P}/branches`],
+      ['DELETE', `${P}/branches/${fixture.branch}`],
+      ['POST', `${P}/branches/${fixture.branch}/buckets/${ALLOWED}/tables/orders/merge`],
+    ] as const) {
+      const res = await t.callJson(method, path, { key, body: method === 'POST' ? {} : undefined });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.body.detail.error).toBe('forbidden');
+    }
+    expect(t.services.branches.get(fixture.id, fixture.branch)).toBeDefined();
+  });
   it("a bucket-restricted key's SQL sees only its buckets", async () => {
     const key = fixture.keys['bucket read'];
     const own = await t.callJson('POST', `/projects/${fixture.id}/query`, { key, body: { sql: `SELECT count(*) AS n FROM ${ALLOWED}.orders` } });
@@ -381,7 +428,4 @@ describe('§11 scope matrix', () => {
     expect(t.services.snapshots.list(fixture.id).some((s) => s.id === theirs.id)).toBe(true);
   });
 
-  // §14 lands later: branch-restricted keys exist in the contract today, and until there are
-  // branches they reach nothing but `current`. When branches land, these become real tests.
-  it.todo('a branch-restricted key reaches only the routes under its branch (enforced with §14 branches)');
 });

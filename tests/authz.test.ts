@@ -113,7 +113,17 @@ const EFFECTIVE: Record<string, (attacker: string, ids: VictimIds) => Effective>
   'GET /projects/:id/jobs': () => ({}),
   'GET /projects/:id/jobs/:job_id': () => ({}),
   'DELETE /projects/:id/jobs/:job_id': () => ({}),
+  'POST /projects/:id/branches': () => ({ body: { name: 'planted' } }),
+  'GET /projects/:id/branches': () => ({}),
+  'GET /projects/:id/branches/:branch': () => ({}),
+  'DELETE /projects/:id/branches/:branch': () => ({}),
+  'GET /projects/:id/branches/:branch/changes': () => ({}),
+  'POST /projects/:id/branches/:branch/buckets/:bucket/tables/:table/reset': () => ({}),
+  'POST /projects/:id/branches/:branch/buckets/:bucket/tables/:table/merge': () => ({ body: { force: true } }),
 };
+
+/** §14: a branch twin is sent what the route it was made from is sent. */
+const entryFor = (route: RouteDef) => EFFECTIVE[label(route)] ?? (route.twinOf ? EFFECTIVE[`${route.method} ${route.twinOf}`] : undefined);
 
 /**
  * Routes whose own-key call needs more than the common victim: a job that is still waiting
@@ -213,11 +223,24 @@ async function makeVictim(id: string): Promise<string> {
   const job = await ok('POST', `/projects/${id}/buckets/sales/tables/parking/import-async`, 202, { body: { file_id: file.id }, key });
   expect((await ok('GET', `/projects/${id}/jobs/${job.id}?wait=30`, 200)).status).toBe('success');
   victimIds.set(id, { file: file.id, job: job.id });
+  // §14: a development branch holding its own copy of the table, and a workspace of its own.
+  const branch = (await ok('POST', `/projects/${id}/branches`, 201, { body: { name: 'dev' }, key })).id as string;
+  victimBranches.set(id, branch);
+  const B = `/projects/${id}/branches/${branch}`;
+  await ok('POST', `${B}/buckets/sales/tables/orders/import?incremental=true`, 200, { raw: 'id,name,amount\n4,delta,4.00\n', headers: { 'content-type': 'text/csv' }, key });
+  const branchWs = await ok('POST', `${B}/workspaces`, 201, { body: {}, key });
+  victimBranchWorkspaces.set(id, branchWs.id);
+  victimBranchSnapshots.set(id, (await ok('POST', `${B}/buckets/sales/tables/orders/snapshots`, 201, { body: {}, key })).id);
+  await ok('POST', `${B}/workspaces/${branchWs.id}/load`, 200, { body: { tables: [{ source: 'sales.orders', destination: 'o' }] }, key });
   return key;
 }
 
 /** Each victim's workspace (the `:ws` of workspace routes). */
 const victimWorkspaces = new Map<string, string>();
+/** Each victim's development branch, and that branch's workspace (§14). */
+const victimBranches = new Map<string, string>();
+const victimBranchWorkspaces = new Map<string, string>();
+const victimBranchSnapshots = new Map<string, string>();
 
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -250,7 +273,7 @@ async function snapshot(id: string, key: string) {
   // Its API keys (not their last use, which the victim's own calls move), and that its own key still works.
   const keys = t.services.keys.list(id).map((k) => [k.id, k.digest, k.scope, k.description, k.buckets, k.expiresAt]);
   const keyWorks = (await t.call('GET', `/projects/${id}`, { key })).status === 200;
-  const workspaces = t.services.workspaces.list(id, 'default').map((w) => ({ ...w }));
+  const workspaces = t.services.workspaces.all().filter((w) => w.projectId === id).map((w) => ({ ...w }));
   const metadata = t.services.metadata.all().filter((r) => r.projectId === id);
   const snapshots = { records: t.services.snapshots.list(id), settings: t.services.snapshots.settings(id), files: await walk(paths.snapshotsProjectDir(id), { allowMissing: true }) };
   // Its stored files (§15) byte for byte, their records, and its jobs (§16) without their live progress.
@@ -261,19 +284,40 @@ async function snapshot(id: string, key: string) {
   }
   const stored = t.services.files.list(id);
   const jobs = t.services.jobs.list(id).map(({ progress: _progress, ...job }) => job);
-  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots, storedFiles, stored, jobs };
+  // §14: the branches, what each holds, their files byte for byte and the branch's rows.
+  const { branches } = t.services;
+  const branchRecords = branches.list(id).map((b) => ({ ...b, tables: branches.tableStates(id, b.id), buckets: branches.bucketStates(id, b.id) }));
+  const branchDir = join(paths.branchesDir, `project_${id}`);
+  const branchFiles: Record<string, string> = {};
+  for (const rel of (await walk(branchDir, { allowMissing: true })) ?? []) {
+    const full = join(branchDir, rel);
+    branchFiles[rel] = (await stat(full)).isDirectory() ? 'dir' : digest(await readFile(full));
+  }
+  const branch = victimBranches.get(id);
+  const branchRows = branch && branches.get(id, branch)
+    ? (await t.callJson('POST', `/projects/${id}/branches/${branch}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
+    : null;
+  return { project, buckets, sharedWithIt, rows, files, keys, keyWorks, workspaces, metadata, snapshots, storedFiles, stored, jobs, branchRecords, branchFiles, branchRows };
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
+  // Twins run in the victim's branch; sharing twins (400 main_branch_only there) under `default`.
+  // Bucket metadata of main's buckets is read-only in a branch too (400 main_branch_only there).
+  const bucketMetadataWrite = route.method !== 'GET' && /\/buckets\/:bucket\/metadata/.test(route.path) && !route.path.includes('/tables/');
+  // The victim's job is main's: job twins reach it under `default` (a branch's twin reaches only its own).
+  const jobRoute = route.path.includes('/jobs/:job_id');
+  const branch = route.branch === 'main_only' || bucketMetadataWrite || jobRoute ? 'default' : (victimBranches.get(id) ?? 'default');
+  const inBranch = route.path.includes(':branch') && branch !== 'default';
   const path = route.path
     .replace(':id', id)
+    .replace(':branch', branch)
     .replace(':bucket', effective.bucket ?? 'sales')
     .replace(':table', effective.table ?? 'orders')
     .replace(':key_id', t.services.keys.list(id).find((k) => k.description === 'spare key')?.id ?? 'k_000000000000')
-    .replace(':ws', victimWorkspaces.get(id) ?? 'w_000000000000')
+    .replace(':ws', (inBranch ? victimBranchWorkspaces : victimWorkspaces).get(id) ?? 'w_000000000000')
     .replace(':column', effective.column ?? 'name')
     .replace(':key', effective.key ?? 'note')
-    .replace(':snapshot_id', victimSnapshots.get(id) ?? 's_000000000000')
+    .replace(':snapshot_id', (inBranch ? victimBranchSnapshots : victimSnapshots).get(id) ?? 's_000000000000')
     .replace(':file_id', victimIds.get(id)?.file ?? 'f_000000000000')
     .replace(':job_id', victimIds.get(id)?.job ?? 'j_0000000000000000');
   return effective.query ? `${path}?${effective.query}` : path;
@@ -281,7 +325,7 @@ function pathFor(route: RouteDef, id: string, effective: Effective): string {
 
 describe('every project route has an effective request here', () => {
   it('covers the whole route table', () => {
-    const missing = projectRoutes.map(label).filter((l) => !Object.hasOwn(EFFECTIVE, l));
+    const missing = projectRoutes.filter((r) => !entryFor(r)).map(label);
     expect(missing).toEqual([]);
   });
 });
@@ -289,11 +333,11 @@ describe('every project route has an effective request here', () => {
 describe("another project's key: 403 forbidden and nothing changes", () => {
   projectRoutes.forEach((route, index) => {
     it(label(route), async () => {
-      const entry = EFFECTIVE[label(route)];
+      const entry = entryFor(route);
       if (!entry) return; // reported by the coverage test above
       const victim = `victim${index}`;
       const victimKey = await makeVictim(victim);
-      const cleanup = await PREPARE[label(route)]?.(victim, victimKey);
+      const cleanup = await (PREPARE[label(route)] ?? (route.twinOf ? PREPARE[`${route.method} ${route.twinOf}`] : undefined))?.(victim, victimKey);
       try {
         const before = await snapshot(victim, victimKey);
         expect(before.rows).toHaveLength(3);
@@ -328,7 +372,7 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
         expect(own.status, `${label(route)} with the own key: ${text}`).toBeLessThan(300);
         if (route.method === 'GET') {
           expect(text.length).toBeGreaterThan(0);
-        } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !route.path.endsWith('/:id/query')) {
+        } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !(route.twinOf ?? route.path).endsWith('/:id/query')) {
           expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
         }
       } finally {

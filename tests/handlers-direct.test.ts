@@ -99,6 +99,14 @@ import { getJob } from '../handlers/jobs/get.ts';
 import { importAsync } from '../handlers/jobs/import-async.ts';
 import { listJobs } from '../handlers/jobs/list.ts';
 
+import { getBranchChanges } from '../handlers/branches/changes.ts';
+import { createBranch } from '../handlers/branches/create.ts';
+import { deleteBranch } from '../handlers/branches/delete.ts';
+import { getBranch } from '../handlers/branches/get.ts';
+import { listBranches } from '../handlers/branches/list.ts';
+import { mergeTable } from '../handlers/branches/merge.ts';
+import { resetTable } from '../handlers/branches/reset.ts';
+
 const BASE = 'http://handler.test';
 const ADMIN: Principal = { kind: 'admin' };
 const asProject = (projectId: string): Principal => ({ kind: 'project', projectId });
@@ -125,6 +133,8 @@ interface Invoked {
 interface InvokeOptions {
   principal?: Principal;
   headers?: Record<string, string>;
+  /** The branch as `app` puts it in the context for routes under P/branches/{branch}/… (§14). */
+  branch?: string;
 }
 
 /** Waits (bounded) until every table file is detached again: detach runs asynchronously. */
@@ -164,6 +174,7 @@ async function invoke(
     storage: new StorageSession(t.services.registry),
     log: t.services.logger,
     logFields: {},
+    ...(options.branch === undefined ? {} : { branch: options.branch }),
   };
   let response: Response;
   try {
@@ -1061,6 +1072,46 @@ describe('handlers/buckets/delete.ts', () => {
   });
 });
 
+describe('handlers/branches/*.ts', () => {
+  let id = '';
+  const BR = () => `/projects/p2/branches/${id}`;
+
+  it('createBranch, listBranches and getBranch', async () => {
+    const created = await invoke(createBranch, 'POST', '/projects/p2/branches', P('p2'), { name: 'direct' });
+    expect(created.status).toBe(201);
+    id = created.body.id;
+    await expectHttpError(invoke(createBranch, 'POST', '/projects/p2/branches', P('p2'), { name: 'DIRECT' }), 409, 'branch_exists');
+    const list = await invoke(listBranches, 'GET', '/projects/p2/branches', P('p2'));
+    expect(list.body.branches.map((b: any) => b.id)).toEqual(['default', id]);
+    const got = await invoke(getBranch, 'GET', BR(), { id: 'p2', branch: id }, undefined, { branch: id });
+    expect(got.body).toEqual(created.body);
+    await expectHttpError(invoke(getBranch, 'GET', '/projects/p2/branches/b_000000000000', { id: 'p2', branch: 'b_000000000000' }, undefined, { branch: 'b_000000000000' }), 404, 'branch_not_found');
+  });
+
+  it('a table handler works in the branch of ctx.branch; changes, reset and merge', async () => {
+    const made = await invoke(createBucket, 'POST', `${BR()}/buckets`, { id: 'p2', branch: id }, { name: 'devb' }, { branch: id });
+    expect(made.status).toBe(201);
+    const table = await invoke(createTable, 'POST', `${BR()}/buckets/devb/tables`, { id: 'p2', branch: id, bucket: 'devb' }, { name: 'x', columns: [{ name: 'id', type: 'INT' }] }, { branch: id });
+    expect(table.body.branch_state).toBe('created');
+    expect(t.services.catalog.getBucket('p2', 'devb')).toBeUndefined();
+    const changes = await invoke(getBranchChanges, 'GET', `${BR()}/changes`, { id: 'p2', branch: id }, undefined, { branch: id });
+    expect(changes.body).toEqual({ tables: [{ bucket: 'devb', table: 'x', state: 'created', main_changed: false }], buckets: [{ bucket: 'devb', state: 'created' }] });
+    const params = { id: 'p2', branch: id, bucket: 'devb', table: 'x' };
+    await expectHttpError(invoke(resetTable, 'POST', `${BR()}/buckets/devb/tables/x/reset`, params, undefined, { branch: id }), 400, 'not_in_main');
+    const merged = await invoke(mergeTable, 'POST', `${BR()}/buckets/devb/tables/x/merge`, params, {}, { branch: id });
+    expect(merged.body).toMatchObject({ table: { name: 'x', bucket: 'devb' }, snapshot_id: null });
+    expect(t.services.catalog.getTable('p2', 'devb', 'x')).toBeDefined();
+    await expectHttpError(invoke(mergeTable, 'POST', `${BR()}/buckets/devb/tables/x/merge`, params, {}, { branch: id }), 400, 'nothing_to_merge');
+  });
+
+  it('deleteBranch removes it; the default branch answers 400 invalid_branch', async () => {
+    await expectHttpError(invoke(deleteBranch, 'DELETE', '/projects/p2/branches/default', { id: 'p2', branch: 'default' }, undefined, { branch: 'default' }), 400, 'invalid_branch');
+    const res = await invoke(deleteBranch, 'DELETE', BR(), { id: 'p2', branch: id }, undefined, { branch: id });
+    expect(res.status).toBe(204);
+    expect(t.services.branches.get('p2', id)).toBeUndefined();
+  });
+});
+
 describe('handlers/projects/delete.ts', () => {
   it('deleteProject soft-deletes p1: folder gone, key revoked, admin still sees it', async () => {
     const folder = join(t.services.paths.folders.duckdb_dir, 'project_p1');
@@ -1112,6 +1163,7 @@ describe('every handler file is covered above', () => {
       deleteTableRows, exportTableGet, exportTablePost, importTable, previewFiltered, truncateTable,
       grantReadonly, linkBucket, revokeReadonly, shareBucket, listSharedBuckets, unlinkBucket, unshareBucket,
       createKey, getCurrentKey, deleteKey, getKey, listKeys, rotateKey,
+      createBranch, listBranches, getBranch, deleteBranch, getBranchChanges, resetTable, mergeTable,
       queryProject, createWorkspace, deleteWorkspace, getWorkspace, listWorkspaces, loadWorkspace, queryWorkspace, unloadWorkspace,
       createTableSnapshot, deleteSnapshot, getSnapshot, listTableSnapshots, listSnapshots, restoreTableSnapshot, getSnapshotSettings, putSnapshotSettings,
       addTableColumn, alterTableColumn, dropTableColumn, setTablePrimaryKey, dropTablePrimaryKey, getTableProfile,

@@ -6,6 +6,8 @@ import { readQuery } from '../../src/http/request.ts';
 import { noContent } from '../../src/http/respond.ts';
 import { QueryBoolSchema } from '../../src/http/schemas.ts';
 import { deleteOwnBucket } from '../../src/storage/buckets.ts';
+import { deleteBranchBucket } from '../../src/storage/branches.ts';
+import { isDevBranch } from '../../src/storage/locator.ts';
 
 export const DeleteBucketQuerySchema = v.object({
   cascade: v.optional(QueryBoolSchema, 'true'),
@@ -20,11 +22,20 @@ export const deleteBucket: Handler = async (request, ctx) => {
   const { project, bucket } = bucketFromPath(ctx);
   const query = readQuery(request, DeleteBucketQuerySchema);
   const { catalog } = ctx.services;
+  const details = { project_id: project.id, bucket_name: bucket.name };
+  if (isDevBranch(bucket.branch)) {
+    // §14: in a development branch, links and `force` do not matter; main keeps its bucket.
+    await deleteBranchBucket(ctx.services, bucket, (tables) => {
+      if (tables.length && !query.cascade) {
+        throw conflict('bucket_not_empty', `Bucket ${bucket.name} has ${tables.length} table(s); use cascade=true`, { ...details, table_count: tables.length });
+      }
+    });
+    return noContent();
+  }
   if (bucket.source) {
     await catalog.deleteBucket(project.id, bucket.name, false);
     return noContent();
   }
-  const details = { project_id: project.id, bucket_name: bucket.name };
   // Checked now and again under the bucket lock: a request that waited there (another
   // delete, a table create) may have changed the answer.
   const check = () => {

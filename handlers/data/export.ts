@@ -32,7 +32,7 @@ async function sendExport(
 ): Promise<Response> {
   const plan = planRead(table, spec, paths);
   const { db } = ctx.services;
-  const alias = await ctx.storage.attach(ctx.services.paths.tableFile(table.projectId, table.bucket, table.name));
+  const alias = await ctx.storage.attach(ctx.services.paths.tableFileOf(table));
   await db.with((c) => checkConversions(c, plan));
   ctx.logFields.format = spec.format;
   const release = ctx.storage.hold();

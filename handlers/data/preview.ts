@@ -24,7 +24,7 @@ export const previewFiltered: Handler = async (request, ctx) => {
   const body = await readJson(request, FilteredPreviewSchema);
   const plan = planRead(table, { columns: body.columns, filters: body.filters, orderBy: body.order_by });
   const { paths, db } = ctx.services;
-  const alias = await ctx.storage.attach(paths.tableFile(table.projectId, table.bucket, table.name));
+  const alias = await ctx.storage.attach(paths.tableFileOf(table));
   const data = `${quoteIdent(alias)}.main.data`;
   const { rows, total } = await db.with(async (c) => {
     await checkConversions(c, plan);

@@ -1,6 +1,8 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { MetadataProviderSchema, metadataTargetFromPath, pathParam } from '../../src/http/columns.ts';
+import { MetadataProviderSchema, metadataOwnerFromPath, pathParam } from '../../src/http/columns.ts';
+import type { MetadataTarget } from '../../src/storage/catalog/metadata.ts';
+import { withTableMetadataWrite } from '../../src/storage/locator.ts';
 import { notFound } from '../../src/http/errors.ts';
 import { readQuery } from '../../src/http/request.ts';
 import { noContent } from '../../src/http/respond.ts';
@@ -11,11 +13,15 @@ export const DeleteMetadataQuerySchema = v.object({
 
 /** DELETE B/metadata/{key}, T/metadata/{key}, T/columns/{column}/metadata/{key} */
 export const deleteMetadata: Handler = async (request, ctx) => {
-  const target = metadataTargetFromPath(ctx, 'write');
+  const { target, table } = metadataOwnerFromPath(ctx, 'write');
   const { provider } = readQuery(request, DeleteMetadataQuerySchema);
   const key = pathParam(ctx, 'key');
-  if (!(await ctx.services.metadata.remove(target, provider, key))) {
-    throw notFound('metadata_not_found', `No metadata ${key} of provider ${provider}`, { key, provider });
-  }
+  const remove = async (from: MetadataTarget) => {
+    if (!(await ctx.services.metadata.remove(from, provider, key))) {
+      throw notFound('metadata_not_found', `No metadata ${key} of provider ${provider}`, { key, provider });
+    }
+  };
+  if (table) await withTableMetadataWrite(ctx.services, table, target, remove);
+  else await remove(target);
   return noContent();
 };

@@ -1,6 +1,8 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { MetadataKeySchema, MetadataProviderSchema, metadataTargetFromPath } from '../../src/http/columns.ts';
+import { MetadataKeySchema, MetadataProviderSchema, metadataOwnerFromPath } from '../../src/http/columns.ts';
+import type { MetadataTarget } from '../../src/storage/catalog/metadata.ts';
+import { withTableMetadataWrite } from '../../src/storage/locator.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { metadataView } from '../../src/http/views.ts';
@@ -16,8 +18,9 @@ export const UpsertMetadataSchema = v.object({
 
 /** POST B/metadata, T/metadata, T/columns/{column}/metadata — upserts by (provider, key). */
 export const upsertMetadata: Handler = async (request, ctx) => {
-  const target = metadataTargetFromPath(ctx, 'write');
+  const { target, table } = metadataOwnerFromPath(ctx, 'write');
   const body = await readJson(request, UpsertMetadataSchema);
-  const entries = await ctx.services.metadata.upsert(target, body.provider, body.metadata, ctx.services.clock.now().toISOString());
+  const upsert = (to: MetadataTarget) => ctx.services.metadata.upsert(to, body.provider, body.metadata, ctx.services.clock.now().toISOString());
+  const entries = table ? await withTableMetadataWrite(ctx.services, table, target, upsert) : await upsert(target);
   return json({ metadata: metadataView(entries) });
 };

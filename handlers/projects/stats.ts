@@ -1,6 +1,7 @@
 import type { Handler } from '../../src/context.ts';
 import { projectFromPath } from '../../src/http/lookup.ts';
 import { json } from '../../src/http/respond.ts';
+import { branchesSizeBytes } from '../../src/storage/branches.ts';
 import { projectStats } from '../../src/storage/projects.ts';
 import { snapshotsSizeBytes } from '../../src/storage/snapshots.ts';
 
@@ -13,6 +14,7 @@ export const getProjectStats: Handler = async (_request, ctx) => {
     id: project.id,
     ...(await projectStats(ctx.services, project.id)),
     snapshots_size_bytes: snapshotsSizeBytes(ctx.services, project.id),
+    branches_size_bytes: await branchesSizeBytes(ctx.services, project.id),
     files_size_bytes: filesSize,
   });
 };

@@ -7,7 +7,7 @@ import { profileTable } from '../../src/storage/profile.ts';
 export const getTableProfile: Handler = async (_request, ctx) => {
   const { table } = schemaTargetFromPath(ctx, 'read');
   const { paths, db, clock } = ctx.services;
-  const alias = await ctx.storage.attach(paths.tableFile(table.projectId, table.bucket, table.name));
+  const alias = await ctx.storage.attach(paths.tableFileOf(table));
   const profile = await db.with((c) => profileTable(c, alias, table));
   return json({ row_count: profile.rowCount, profiled_at: clock.now().toISOString(), columns: profile.columns });
 };

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { conflict, HttpError, errors } from '../../src/http/errors.ts';
-import { scopedProject } from '../../src/http/lookup.ts';
+import { requireMainBranch, scopedProject } from '../../src/http/lookup.ts';
 import { readJson, validate } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { BucketNameSchema, ProjectIdSchema } from '../../src/http/schemas.ts';
@@ -22,6 +22,7 @@ export const LinkBucketSchema = v.object({
 export const linkBucket: Handler = async (request, ctx) => {
   const project = scopedProject(ctx);
   const name = validate(BucketNameSchema, ctx.params.bucket, 'path.bucket');
+  requireMainBranch(ctx);
   const body = await readJson(request, LinkBucketSchema);
   const { catalog } = ctx.services;
   const asAdmin = ctx.principal?.kind === 'admin';

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { conflict, HttpError, errors } from '../../src/http/errors.ts';
-import { bucketFromPath } from '../../src/http/lookup.ts';
+import { bucketFromPath, requireMainBranch } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ProjectIdSchema } from '../../src/http/schemas.ts';
@@ -14,6 +14,7 @@ export const ShareBucketSchema = v.object({
 /** POST /projects/{id}/buckets/{bucket}/share — lets another project link the bucket. */
 export const shareBucket: Handler = async (request, ctx) => {
   const { project, bucket } = bucketFromPath(ctx);
+  requireMainBranch(ctx);
   const body = await readJson(request, ShareBucketSchema);
   const { catalog } = ctx.services;
   const details = { project_id: project.id, bucket_name: bucket.name, target_project_id: body.target_project_id };

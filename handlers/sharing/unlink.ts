@@ -1,6 +1,6 @@
 import type { Handler } from '../../src/context.ts';
 import { notFound } from '../../src/http/errors.ts';
-import { scopedProject } from '../../src/http/lookup.ts';
+import { requireMainBranch, scopedProject } from '../../src/http/lookup.ts';
 import { validate } from '../../src/http/request.ts';
 import { noContent } from '../../src/http/respond.ts';
 import { BucketNameSchema } from '../../src/http/schemas.ts';
@@ -13,6 +13,7 @@ export const unlinkBucket: Handler = async (_request, ctx) => {
   if (!bucket?.source) {
     throw notFound('link_not_found', `Bucket ${name} of project ${project.id} is not a linked bucket`, { project_id: project.id, bucket_name: name });
   }
+  requireMainBranch(ctx);
   await ctx.services.catalog.deleteBucket(project.id, bucket.name, false);
   return noContent();
 };

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { conflict, notFound } from '../../src/http/errors.ts';
-import { bucketFromPath } from '../../src/http/lookup.ts';
+import { bucketFromPath, requireMainBranch } from '../../src/http/lookup.ts';
 import { readQuery } from '../../src/http/request.ts';
 import { noContent } from '../../src/http/respond.ts';
 import { ProjectIdSchema, QueryBoolSchema } from '../../src/http/schemas.ts';
@@ -18,6 +18,7 @@ export const UnshareQuerySchema = v.object({
  */
 export const unshareBucket: Handler = async (request, ctx) => {
   const { project, bucket } = bucketFromPath(ctx);
+  requireMainBranch(ctx);
   const query = readQuery(request, UnshareQuerySchema);
   const { catalog } = ctx.services;
   const details = { project_id: project.id, bucket_name: bucket.name, target_project_id: query.target_project_id };

@@ -19,6 +19,6 @@ export const ListTableSnapshotsQuerySchema = v.object({
 export const listTableSnapshots: Handler = async (request, ctx) => {
   const { project, bucket, table } = tableFromPath(ctx);
   const query = readQuery(request, ListTableSnapshotsQuerySchema);
-  const matching = bucket.source ? [] : ctx.services.snapshots.list(project.id, { bucket: bucket.name, table: table.name, branch: DEFAULT_BRANCH });
+  const matching = bucket.source ? [] : ctx.services.snapshots.list(project.id, { bucket: bucket.name, table: table.name, branch: ctx.branch ?? DEFAULT_BRANCH });
   return json({ snapshots: matching.slice(query.offset, query.offset + query.limit).map(snapshotView), total: matching.length });
 };

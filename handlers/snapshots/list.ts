@@ -6,6 +6,7 @@ import { readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { BucketNameSchema, queryInt, TableNameSchema } from '../../src/http/schemas.ts';
 import { snapshotView } from '../../src/http/snapshot-view.ts';
+import { isDevBranch } from '../../src/storage/locator.ts';
 
 export const ListSnapshotsQuerySchema = v.object({
   bucket: v.optional(BucketNameSchema),
@@ -22,7 +23,8 @@ export const listSnapshots: Handler = async (request, ctx) => {
   const query = readQuery(request, ListSnapshotsQuerySchema);
   // A bucket-restricted key sees only the snapshots of its buckets.
   const matching = ctx.services.snapshots
-    .list(project.id, { bucket: query.bucket, table: query.table, kind: query.kind, branch: query.branch })
+    // Under P/branches/{branch}/…, that branch's snapshots only (§13).
+    .list(project.id, { bucket: query.bucket, table: query.table, kind: query.kind, branch: isDevBranch(ctx.branch) ? ctx.branch : query.branch })
     .filter((snapshot) => mayReachBucket(ctx.principal, snapshot.bucket));
   return json({ snapshots: matching.slice(query.offset, query.offset + query.limit).map(snapshotView), total: matching.length });
 };

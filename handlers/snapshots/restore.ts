@@ -7,6 +7,8 @@ import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { BucketNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
+import { restoreInBranch } from '../../src/storage/branch-restore.ts';
+import { isDevBranch } from '../../src/storage/locator.ts';
 import { restoreSnapshot } from '../../src/storage/restore.ts';
 
 export const RestoreSnapshotSchema = v.object({
@@ -27,6 +29,9 @@ export const restoreTableSnapshot: Handler = async (request, ctx) => {
   if (body.bucket !== undefined && !mayReachBucket(ctx.principal, body.bucket)) {
     throw errors.forbidden('This key has no access to the bucket', { bucket_name: body.bucket });
   }
-  const { table, autoSnapshotId } = await restoreSnapshot(ctx.services, project, snapshot, body);
+  // §13: a snapshot restores into the branch it was taken in.
+  const { table, autoSnapshotId } = isDevBranch(snapshot.branch)
+    ? await restoreInBranch(ctx.services, project, snapshot, body)
+    : await restoreSnapshot(ctx.services, project, snapshot, body);
   return json({ table: await tableView(ctx.services, table), snapshot_id: snapshot.id, auto_snapshot_id: autoSnapshotId });
 };

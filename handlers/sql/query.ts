@@ -29,6 +29,7 @@ export const queryProject: Handler = async (request, ctx) => {
     timeoutSeconds: body.timeout_seconds,
     format: body.format,
     allowedBuckets: keyBuckets(ctx),
+    branch: ctx.branch,
     signal: request.signal,
   });
   if (output.kind === 'json') return json(output.body);

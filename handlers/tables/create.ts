@@ -7,6 +7,7 @@ import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
 import { checkDefaults, resolveColumns } from '../../src/storage/table-spec.ts';
+import { currentTable, isDevBranch, tableIn } from '../../src/storage/locator.ts';
 import { createTable as storeTable } from '../../src/storage/tables.ts';
 
 export const ColumnSchema = v.object({
@@ -31,11 +32,13 @@ export const createTable: Handler = async (request, ctx) => {
   const { catalog, db, clock } = ctx.services;
   await checkDefaults(db, columns);
   const refuseExisting = () => {
-    const existing = catalog.getTable(project.id, bucket.name, body.name);
+    const existing = tableIn(ctx.services, bucket, body.name);
     if (existing) throw conflict('table_exists', `Table ${existing.name} already exists in bucket ${bucket.name}`, { project_id: project.id, bucket_name: bucket.name, table_name: existing.name });
   };
   refuseExisting();
-  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: clock.now().toISOString() };
+  // §14: in a development branch the table exists only there.
+  const branch = isDevBranch(ctx.branch) ? { branch: ctx.branch, branchState: 'created' as const } : {};
+  const table = { projectId: project.id, bucket: bucket.name, name: body.name, columns, primaryKey, rowCount: 0, createdAt: clock.now().toISOString(), ...branch };
   await storeTable(ctx.services, table, refuseExisting);
-  return json(await tableView(ctx.services, table), 201);
+  return json(await tableView(ctx.services, currentTable(ctx.services, table) ?? table), 201);
 };

@@ -2,10 +2,14 @@ import type { Handler } from '../../src/context.ts';
 import { writableTableFromPath } from '../../src/http/lookup.ts';
 import { noContent } from '../../src/http/respond.ts';
 import { dropTable } from '../../src/storage/snapshots.ts';
+import { isDevBranch } from '../../src/storage/locator.ts';
+import { deleteTableFile } from '../../src/storage/tables.ts';
 
 /** DELETE /projects/{id}/buckets/{bucket}/tables/{table} — with the drop_table auto snapshot when it is on. */
 export const deleteTable: Handler = async (_request, ctx) => {
   const { bucket, table } = writableTableFromPath(ctx);
-  await dropTable(ctx.services, table);
+  // §14: in a development branch the table is dropped there only (a tombstone for main's).
+  if (isDevBranch(table.branch)) await deleteTableFile(ctx.services, table);
+  else await dropTable(ctx.services, table);
   return noContent();
 };

@@ -16,7 +16,7 @@ export const previewTable: Handler = async (request, ctx) => {
   const { table } = tableFromPath(ctx);
   const { limit } = readQuery(request, PreviewQuerySchema);
   const { paths, db } = ctx.services;
-  const alias = await ctx.storage.attach(paths.tableFile(table.projectId, table.bucket, table.name));
+  const alias = await ctx.storage.attach(paths.tableFileOf(table));
   const { rows, total } = await db.with((c) => readPreview(c, alias, limit));
   return json({ columns: columnViews(table), rows, total_row_count: total, preview_row_count: rows.length });
 };

@@ -14,6 +14,6 @@ export const CreateWorkspaceSchema = v.object({
 export const createWorkspace: Handler = async (request, ctx) => {
   const project = workspaceProject(ctx);
   const body = await readJson(request, CreateWorkspaceSchema);
-  const workspace = await storeWorkspace(ctx.services, { projectId: project.id, name: body.name, ttlHours: body.ttl_hours });
+  const workspace = await storeWorkspace(ctx.services, { projectId: project.id, name: body.name, ttlHours: body.ttl_hours, branch: ctx.branch });
   return json(workspaceView(ctx.services, workspace), 201);
 };

@@ -7,6 +7,7 @@ import { TableNameSchema } from '../../src/http/schemas.ts';
 import { ColumnListSchema, FiltersSchema, planRead } from '../../src/storage/filters.ts';
 import { loadWorkspace as loadInto, workspaceView, type LoadSpec } from '../../src/storage/sql/workspaces.ts';
 import { workspaceFromPath } from './lookup.ts';
+import { bucketIn, tableIn } from '../../src/storage/locator.ts';
 
 const SourceSchema = v.pipe(
   v.string(),
@@ -42,14 +43,14 @@ export const loadWorkspace: Handler = async (request, ctx) => {
   });
   const specs: LoadSpec[] = body.tables.map((spec, i) => {
     const [bucketName, tableName] = spec.source.split('.') as [string, string];
-    const bucket = catalog.getBucket(project.id, bucketName);
+    // §14: the source as the workspace's branch sees it.
+    const bucket = bucketIn(ctx.services, project.id, workspace.branch, bucketName);
     if (!bucket) throw errors.bucketNotFound(project.id, bucketName);
-    const data = bucket.source ? catalog.getBucket(bucket.source.projectId, bucket.source.bucket) : bucket;
-    const table = data && catalog.getTable(data.projectId, data.name, tableName);
+    const table = (!bucket.source || catalog.getBucket(bucket.source.projectId, bucket.source.bucket)) && tableIn(ctx.services, bucket, tableName);
     if (!table) throw errors.tableNotFound(project.id, bucket.name, tableName);
     const prefix = `tables.${i}`;
     const plan = planRead(table, { columns: spec.columns, filters: spec.filters }, { columns: `${prefix}.columns`, filters: `${prefix}.filters`, orderBy: `${prefix}.order_by` });
-    return { source: table, destination: spec.destination, plan, limit: spec.limit, table: { schema: bucket.name, name: table.name, path: paths.tableFile(table.projectId, table.bucket, table.name) } };
+    return { source: table, destination: spec.destination, plan, limit: spec.limit, table: { schema: bucket.name, name: table.name, path: paths.tableFileOf(table) } };
   });
   const loaded = await loadInto(ctx.services, workspace, specs, body.preserve);
   return json(workspaceView(ctx.services, loaded));

@@ -17,6 +17,7 @@ export function workspaceFromPath(ctx: HandlerContext): { project: ProjectRecord
   const project = workspaceProject(ctx);
   const id = validate(WorkspaceIdSchema, ctx.params.ws, 'path.ws');
   const workspace = ctx.services.workspaces.get(project.id, id);
-  if (!workspace || workspace.branch !== 'default') throw errors.workspaceNotFound(project.id, id);
+  // §14: a workspace belongs to the branch it was created in.
+  if (!workspace || workspace.branch !== (ctx.branch ?? 'default')) throw errors.workspaceNotFound(project.id, id);
   return { project, workspace };
 }

@@ -8,6 +8,7 @@ import { BucketNameSchema, ColumnNameSchema, TableNameSchema } from '../../src/h
 import { tableView } from '../../src/http/views.ts';
 import { unloadWorkspace as unloadFrom } from '../../src/storage/sql/workspaces.ts';
 import { workspaceFromPath } from './lookup.ts';
+import { bucketIn } from '../../src/storage/locator.ts';
 
 export const UnloadWorkspaceSchema = v.object({
   source: TableNameSchema,
@@ -21,7 +22,7 @@ export const UnloadWorkspaceSchema = v.object({
 export const unloadWorkspace: Handler = async (request, ctx) => {
   const { project, workspace } = workspaceFromPath(ctx);
   const body = await readJson(request, UnloadWorkspaceSchema);
-  const bucket = ctx.services.catalog.getBucket(project.id, body.bucket);
+  const bucket = bucketIn(ctx.services, project.id, workspace.branch, body.bucket);
   if (!bucket) throw errors.bucketNotFound(project.id, body.bucket);
   requireWritable(bucket);
   const { table, importedRows } = await unloadFrom(

@@ -71,9 +71,9 @@ export function requireProjectAccess(request: Request, projectId: string, source
 export function authorizeRoute(route: RouteDef, principal: Principal, params: Record<string, string>): void {
   if (principal.kind !== 'project' || !principal.key || !route.scope) return;
   const key = principal.key;
-  if (key.branch !== null && !route.branchRestrictedKeys) {
+  if (key.branch !== null && route.branchRestrictedKeys !== 'allowed') {
     const branch = params.branch;
-    if (branch === undefined || branch.toLowerCase() !== key.branch.toLowerCase()) {
+    if (route.branchRestrictedKeys === 'forbidden' || branch === undefined || branch.toLowerCase() !== key.branch.toLowerCase()) {
       throw errors.forbidden(`This key reaches only branch ${key.branch}`, { branch: key.branch });
     }
   }

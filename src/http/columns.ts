@@ -1,7 +1,9 @@
 import * as v from 'valibot';
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ColumnDef, ProjectRecord, TableRecord } from '../storage/catalog.ts';
-import { MAIN_BRANCH, type MetadataTarget } from '../storage/catalog/metadata.ts';
+import type { MetadataTarget } from '../storage/catalog/metadata.ts';
+import { isDevBranch, metadataBranchOfBucket, metadataBranchOfTable } from '../storage/locator.ts';
+import { errors } from './errors.ts';
 import { columnNotFound } from '../storage/schema.ts';
 import { bucketFromPath, dataBucket, requireWritable, tableFromPath } from './lookup.ts';
 import { validate } from './request.ts';
@@ -70,13 +72,25 @@ export function schemaTargetFromPath(ctx: HandlerContext, mode: 'read' | 'write'
  * answers 403 `bucket_readonly` after the 404s).
  */
 export function metadataTargetFromPath(ctx: HandlerContext, mode: 'read' | 'write'): MetadataTarget {
+  return metadataOwnerFromPath(ctx, mode).target;
+}
+
+/**
+ * The metadata target and, for table and column metadata, the table it belongs to (§14:
+ * a write in a development branch goes to the branch's copy of the table, made first).
+ * A bucket of main seen from a development branch has main's metadata, read-only there
+ * (400 `main_branch_only`); a bucket the branch created has its own.
+ */
+export function metadataOwnerFromPath(ctx: HandlerContext, mode: 'read' | 'write'): { target: MetadataTarget; table?: TableRecord } {
   if (ctx.params.table === undefined) {
     validatePathNames(ctx);
     const { bucket } = bucketFromPath(ctx);
     const source = dataBucket(ctx, bucket);
     if (mode === 'write') requireWritable(bucket);
-    return { projectId: source.projectId, branch: MAIN_BRANCH, bucket: source.name, table: null, column: null };
+    const branch = metadataBranchOfBucket(ctx.services, bucket);
+    if (mode === 'write' && isDevBranch(ctx.branch) && !isDevBranch(branch)) throw errors.mainBranchOnly(ctx.branch);
+    return { target: { projectId: source.projectId, branch, bucket: source.name, table: null, column: null } };
   }
   const { table, column } = schemaTargetFromPath(ctx, mode);
-  return { projectId: table.projectId, branch: MAIN_BRANCH, bucket: table.bucket, table: table.name, column: column?.name ?? null };
+  return { target: { projectId: table.projectId, branch: metadataBranchOfTable(table), bucket: table.bucket, table: table.name, column: column?.name ?? null }, table };
 }

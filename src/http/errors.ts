@@ -43,6 +43,11 @@ export const errors = {
     notFound('bucket_not_found', `Bucket ${bucket} not found in project ${projectId}`, { project_id: projectId, bucket_name: bucket }),
   tableNotFound: (projectId: string, bucket: string, table: string) =>
     notFound('table_not_found', `Table ${table} not found in bucket ${bucket}`, { project_id: projectId, bucket_name: bucket, table_name: table }),
+  branchNotFound: (projectId: string, branch: string) =>
+    notFound('branch_not_found', `Branch ${branch} not found in project ${projectId}`, { project_id: projectId, branch_id: branch.slice(0, 64) }),
+  mainBranchOnly: (branch: string) =>
+    new HttpError(400, 'main_branch_only', `This route works only in the default branch, not in branch ${branch}`, { branch_id: branch }),
+  invalidBranch: (message: string, branch: string) => new HttpError(400, 'invalid_branch', message, { branch_id: branch }),
   tableExists: (projectId: string, bucket: string, table: string) =>
     conflict('table_exists', `Table ${table} already exists in bucket ${bucket}`, { project_id: projectId, bucket_name: bucket, table_name: table }),
   bucketReadonly: (bucket: { projectId: string; name: string; source: { projectId: string; bucket: string } | null }) =>

@@ -1,12 +1,14 @@
 import { allowedBuckets, mayReachBucket } from '../auth/guards.ts';
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
+import type { BranchRecord } from '../storage/catalog/branches.ts';
 import type { SnapshotRecord } from '../storage/catalog/snapshots.ts';
-import { HttpError, notFound, errors } from './errors.ts';
+import { HttpError, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
+import { BranchIdSchema, BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
 import type { FileRecord } from '../storage/catalog/files.ts';
 import type { JobRecord } from '../storage/catalog/jobs.ts';
+import { bucketIn, isDevBranch, MAIN, tableIn } from '../storage/locator.ts';
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
 export function projectFromPath(ctx: HandlerContext, allowDeleted = false): ProjectRecord {
@@ -25,14 +27,48 @@ export function scopedProject(ctx: HandlerContext): ProjectRecord {
   const project = ctx.services.catalog.getActiveProject(id);
   if (!project) throw errors.projectNotFound(id);
   ctx.logFields.project_id = project.id;
+  branchOfPath(ctx, project);
   return project;
+}
+
+/**
+ * §14: the branch a route under `P/branches/{branch}/…` addresses — `default` (main) or a
+ * development branch of the project, else 404 `branch_not_found` (checked right after the
+ * project, before any bucket). Leaves the branch's id in `ctx.branch`.
+ */
+export function branchOfPath(ctx: HandlerContext, project: ProjectRecord): string {
+  if (ctx.branch === undefined) return MAIN;
+  const id = validate(BranchIdSchema, ctx.branch, 'path.branch').toLowerCase();
+  if (id !== MAIN && !ctx.services.branches.get(project.id, id)) throw errors.branchNotFound(project.id, id);
+  ctx.branch = id;
+  if (id !== MAIN) ctx.logFields.branch = id;
+  return id;
+}
+
+/** §14: the branch of `P/branches/{branch}` (undefined for the default branch), after the project. */
+export function branchFromPath(ctx: HandlerContext): { project: ProjectRecord; branch: BranchRecord | undefined } {
+  const project = scopedProject(ctx);
+  const id = ctx.branch ?? MAIN;
+  return { project, branch: id === MAIN ? undefined : ctx.services.branches.get(project.id, id) };
+}
+
+/** A development branch of the path; 400 `invalid_branch` (with `message`) for the default branch. */
+export function devBranchFromPath(ctx: HandlerContext, message: string): { project: ProjectRecord; branch: BranchRecord } {
+  const { project, branch } = branchFromPath(ctx);
+  if (!branch) throw errors.invalidBranch(message, MAIN);
+  return { project, branch };
+}
+
+/** 400 `main_branch_only` for a route of §6 (sharing) called under a development branch. */
+export function requireMainBranch(ctx: HandlerContext): void {
+  if (isDevBranch(ctx.branch)) throw errors.mainBranchOnly(ctx.branch);
 }
 
 /** The bucket of the path (own or linked); 404 `bucket_not_found` when missing. */
 export function bucketFromPath(ctx: HandlerContext): { project: ProjectRecord; bucket: BucketRecord } {
   const project = scopedProject(ctx);
   const name = validate(BucketNameSchema, ctx.params.bucket, 'path.bucket');
-  const bucket = ctx.services.catalog.getBucket(project.id, name);
+  const bucket = bucketIn(ctx.services, project.id, ctx.branch, name);
   if (!bucket) {
     throw errors.bucketNotFound(project.id, name);
   }
@@ -66,8 +102,8 @@ export function requireWritable(bucket: BucketRecord): void {
 export function tableFromPath(ctx: HandlerContext): { project: ProjectRecord; bucket: BucketRecord; table: TableRecord } {
   const { project, bucket } = bucketFromPath(ctx);
   const name = validate(TableNameSchema, ctx.params.table, 'path.table');
-  const source = dataBucket(ctx, bucket);
-  const table = ctx.services.catalog.getTable(source.projectId, source.name, name);
+  if (bucket.source) dataBucket(ctx, bucket);
+  const table = tableIn(ctx.services, bucket, name);
   if (!table) {
     throw errors.tableNotFound(project.id, bucket.name, name);
   }
@@ -104,6 +140,8 @@ export function snapshotFromPath(ctx: HandlerContext): { project: ProjectRecord;
   const snapshot = ctx.services.snapshots.find(project.id, id);
   // A bucket-restricted key does not see snapshots of other buckets: to it they do not exist.
   if (!snapshot || !mayReachBucket(ctx.principal, snapshot.bucket)) throw errors.snapshotNotFound(project.id, id);
+  // §13: under P/branches/{branch}/… only that branch's snapshots are reached.
+  if (isDevBranch(ctx.branch) && snapshot.branch !== ctx.branch) throw errors.snapshotNotFound(project.id, id);
   return { project, snapshot };
 }
 
@@ -139,7 +177,8 @@ export function jobFromPath(ctx: HandlerContext): { project: ProjectRecord; job:
   const project = scopedProject(ctx);
   const id = validate(JobIdSchema, ctx.params.job_id, 'path.job_id');
   const job = ctx.services.jobs.get(project.id, id);
-  if (!job || !maySee(ctx, job)) throw errors.jobNotFound(project.id, id);
+  // §14: under P/branches/{branch}/… only that branch's jobs are reached.
+  if (!job || !maySee(ctx, job) || (isDevBranch(ctx.branch) && job.branch !== ctx.branch)) throw errors.jobNotFound(project.id, id);
   ctx.logFields.job_id = job.id;
   return { project, job };
 }

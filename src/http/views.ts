@@ -1,6 +1,7 @@
 import type { Services } from '../services.ts';
 import type { BucketRecord, TableRecord } from '../storage/catalog.ts';
-import { MAIN_BRANCH, type MetadataEntry, type MetadataStore } from '../storage/catalog/metadata.ts';
+import { isDevBranch, metadataBranchOfBucket, metadataBranchOfTable, tablesIn } from '../storage/locator.ts';
+import type { MetadataEntry } from '../storage/catalog/metadata.ts';
 import { tableSize } from '../storage/tables.ts';
 
 /** The §12 metadata entry object. */
@@ -9,17 +10,15 @@ export function metadataView(entries: MetadataEntry[]) {
 }
 
 /** A bucket's own metadata; a linked bucket shows its source's (§12). */
-function bucketMetadata(metadata: MetadataStore, bucket: BucketRecord) {
+function bucketMetadata(services: Services, bucket: BucketRecord) {
   const owner = bucket.source ?? { projectId: bucket.projectId, bucket: bucket.name };
-  return metadataView(metadata.list({ projectId: owner.projectId, branch: MAIN_BRANCH, bucket: owner.bucket, table: null, column: null }));
+  return metadataView(services.metadata.list({ projectId: owner.projectId, branch: metadataBranchOfBucket(services, bucket), bucket: owner.bucket, table: null, column: null }));
 }
 
 /** The §5 bucket object. A linked bucket counts the source's tables and is shared with nobody. */
 export function bucketView(services: Services, bucket: BucketRecord) {
   const { catalog } = services;
-  const tableCount = bucket.source
-    ? catalog.listTables(bucket.source.projectId, bucket.source.bucket).length
-    : catalog.listTables(bucket.projectId, bucket.name).length;
+  const tableCount = tablesIn(services, bucket).length;
   return {
     name: bucket.name,
     table_count: tableCount,
@@ -30,7 +29,7 @@ export function bucketView(services: Services, bucket: BucketRecord) {
     shared_with: bucket.source ? [] : catalog.sharesOf(bucket.projectId, bucket.name).map((s) => s.targetProjectId).sort(),
     readonly_access: bucket.readonlyAccess,
     created_at: bucket.createdAt,
-    metadata: bucketMetadata(services.metadata, bucket),
+    metadata: bucketMetadata(services, bucket),
   };
 }
 
@@ -51,7 +50,7 @@ export function columnViews(table: Pick<TableRecord, 'columns'>, names?: string[
  */
 export async function tableView(services: Services, table: TableRecord, bucketName = table.bucket) {
   // `table` names where the rows live, so a linked table shows its source's metadata.
-  const bundle = services.metadata.tableBundle(table.projectId, MAIN_BRANCH, table.bucket, table.name);
+  const bundle = services.metadata.tableBundle(table.projectId, metadataBranchOfTable(table), table.bucket, table.name);
   const byColumn = new Map(Object.entries(bundle.columns).map(([name, entries]) => [name.toLowerCase(), entries]));
   const columns = columnViews(table).map((view, index) => ({
     ...view,
@@ -66,6 +65,8 @@ export async function tableView(services: Services, table: TableRecord, bucketNa
     size_bytes: await tableSize(services.paths, table),
     primary_key: table.primaryKey,
     created_at: table.createdAt,
+    // §14: in a development branch, whose table this is.
+    ...(isDevBranch(table.branch) ? { branch_state: table.branchState ?? 'main' } : {}),
     metadata: metadataView(bundle.table),
   };
 }

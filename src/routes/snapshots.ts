@@ -14,12 +14,12 @@ const S = `${P}/snapshots/:snapshot_id`;
 
 /** §13: snapshots of tables, restore, and the project's snapshot settings. */
 export const snapshotRoutes: RouteDef[] = [
-  { method: 'POST', path: `${T}/snapshots`, auth: 'project', scope: 'write', handler: createTableSnapshot, body: CreateSnapshotSchema, summary: 'Take a snapshot of a table', tag: 'snapshots', responses: [201, 401, 403, 404, 413, 415, 422] },
-  { method: 'GET', path: `${T}/snapshots`, auth: 'project', scope: 'read', handler: listTableSnapshots, query: ListTableSnapshotsQuerySchema, summary: "List a table's snapshots", tag: 'snapshots', responses: [200, 401, 403, 404, 422] },
-  { method: 'GET', path: `${P}/snapshots`, auth: 'project', scope: 'read', handler: listSnapshots, query: ListSnapshotsQuerySchema, summary: "List the project's snapshots", tag: 'snapshots', responses: [200, 401, 403, 404, 422] },
-  { method: 'GET', path: S, auth: 'project', scope: 'read', handler: getSnapshot, summary: 'Get a snapshot', tag: 'snapshots', responses: [200, 401, 403, 404, 422] },
-  { method: 'DELETE', path: S, auth: 'project', scope: 'write', handler: deleteSnapshot, summary: 'Delete a snapshot', tag: 'snapshots', responses: [204, 401, 403, 404, 422] },
-  { method: 'POST', path: `${S}/restore`, auth: 'project', scope: 'write', handler: restoreTableSnapshot, body: RestoreSnapshotSchema, summary: 'Restore a snapshot into a table', tag: 'snapshots', responses: [200, 401, 403, 404, 409, 413, 415, 422] },
+  { method: 'POST', path: `${T}/snapshots`, auth: 'project', branch: 'twin', scope: 'write', handler: createTableSnapshot, body: CreateSnapshotSchema, summary: 'Take a snapshot of a table', tag: 'snapshots', responses: [201, 401, 403, 404, 413, 415, 422] },
+  { method: 'GET', path: `${T}/snapshots`, auth: 'project', branch: 'twin', scope: 'read', handler: listTableSnapshots, query: ListTableSnapshotsQuerySchema, summary: "List a table's snapshots", tag: 'snapshots', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: `${P}/snapshots`, auth: 'project', branch: 'twin', scope: 'read', handler: listSnapshots, query: ListSnapshotsQuerySchema, summary: "List the project's snapshots", tag: 'snapshots', responses: [200, 401, 403, 404, 422] },
+  { method: 'GET', path: S, auth: 'project', branch: 'twin', scope: 'read', handler: getSnapshot, summary: 'Get a snapshot', tag: 'snapshots', responses: [200, 401, 403, 404, 422] },
+  { method: 'DELETE', path: S, auth: 'project', branch: 'twin', scope: 'write', handler: deleteSnapshot, summary: 'Delete a snapshot', tag: 'snapshots', responses: [204, 401, 403, 404, 422] },
+  { method: 'POST', path: `${S}/restore`, auth: 'project', branch: 'twin', scope: 'write', handler: restoreTableSnapshot, body: RestoreSnapshotSchema, summary: 'Restore a snapshot into a table', tag: 'snapshots', responses: [200, 401, 403, 404, 409, 413, 415, 422] },
   { method: 'GET', path: `${P}/settings/snapshots`, auth: 'project', scope: 'read', handler: getSnapshotSettings, summary: "The project's snapshot settings", tag: 'snapshots', responses: [200, 401, 403, 404, 422] },
   { method: 'PUT', path: `${P}/settings/snapshots`, auth: 'project', scope: 'admin', handler: putSnapshotSettings, body: SnapshotSettingsSchema, summary: "Change the project's snapshot settings", tag: 'snapshots', responses: [200, 401, 403, 404, 413, 415, 422] },
 ];

@@ -33,12 +33,9 @@ export function newApiKey(projectId: string, spec: KeySpec, now: string): { key:
   return { key, record };
 }
 
-/**
- * Whether a development branch exists in the project. Branches (§14) are not part of this
- * build yet, so no key can be bound to one: every branch answers 404 `branch_not_found`.
- */
-function branchExists(_services: Services, _projectId: string, _branch: string): boolean {
-  return false;
+/** Whether a development branch (§14) exists in the project. */
+function branchExists(services: Services, projectId: string, branch: string): boolean {
+  return services.branches.get(projectId, branch.toLowerCase()) !== undefined;
 }
 
 /** Creates a key after checking that its buckets and branch exist; returns the secret once. */
@@ -56,11 +53,14 @@ export async function createApiKey(services: Services, projectId: string, spec: 
     buckets = [...spelled.values()];
   }
   if (spec.branch !== null && !branchExists(services, projectId, spec.branch)) {
-    throw notFound('branch_not_found', `Branch ${spec.branch} not found in project ${projectId}`, { project_id: projectId, branch_id: spec.branch });
+    throw errors.branchNotFound(projectId, spec.branch);
   }
-  const created = newApiKey(projectId, { ...spec, buckets }, services.clock.now().toISOString());
+  const branch = spec.branch === null ? null : spec.branch.toLowerCase();
+  const created = newApiKey(projectId, { ...spec, buckets, branch }, services.clock.now().toISOString());
   await keys.create(created.record, () => {
     if (!catalog.getActiveProject(projectId)) throw errors.projectNotFound(projectId);
+    // A branch deleted meanwhile takes its keys with it: none may be made for it now.
+    if (branch !== null && !branchExists(services, projectId, branch)) throw errors.branchNotFound(projectId, branch);
   });
   return created;
 }

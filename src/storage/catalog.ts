@@ -28,6 +28,8 @@ export interface BucketRecord {
   readonlyAccess: boolean;
   /** Set on a linked bucket: the bucket it is a window on. */
   source: { projectId: string; bucket: string } | null;
+  /** The development branch this record is seen from (§14); absent in main. */
+  branch?: string;
 }
 
 export interface TableRecord {
@@ -38,6 +40,10 @@ export interface TableRecord {
   primaryKey: string[];
   rowCount: number;
   createdAt: string;
+  /** The development branch this record is seen from (§14); absent in main. */
+  branch?: string;
+  /** In a development branch: main's table as it is now, the branch's copy of it, or a table only the branch has. */
+  branchState?: 'main' | 'copied' | 'created';
 }
 
 export interface ShareRecord {
@@ -62,10 +68,14 @@ CREATE TABLE IF NOT EXISTS tables_catalog (
   project_id VARCHAR NOT NULL, bucket_name VARCHAR NOT NULL, name VARCHAR NOT NULL,
   columns VARCHAR NOT NULL, primary_key VARCHAR NOT NULL, row_count BIGINT NOT NULL, created_at VARCHAR NOT NULL,
   PRIMARY KEY (project_id, bucket_name, name));
+CREATE TABLE IF NOT EXISTS table_versions (
+  project_id VARCHAR NOT NULL, bucket_name VARCHAR NOT NULL, table_name VARCHAR NOT NULL, version BIGINT NOT NULL,
+  PRIMARY KEY (project_id, bucket_name, table_name));
 `;
 
 const lower = (s: string) => s.toLowerCase();
 const bucketKey = (projectId: string, bucket: string) => `${lower(projectId)}\u0000${lower(bucket)}`;
+const tableKey = (projectId: string, bucket: string, table: string) => `${bucketKey(projectId, bucket)}\u0000${lower(table)}`;
 
 /**
  * The catalog: projects, key digests, buckets, shares, links and table descriptions.
@@ -78,6 +88,12 @@ export class Catalog {
   private readonly buckets = new Map<string, Map<string, BucketRecord>>();
   private readonly tables = new Map<string, Map<string, TableRecord>>();
   private readonly shares = new Map<string, ShareRecord[]>();
+  /**
+   * Per table name of main, the number of committed writes to it (rows, schema, metadata,
+   * drop, re-create): a development branch records the version it copied, and merge
+   * compares (§14). Kept past a drop, so a re-created table has a newer version.
+   */
+  private readonly versions = new Map<string, number>();
   /** Shared with the other catalog modules (storage/catalog/): one writer lock for metadata.duckdb. */
   readonly store: CatalogStore;
 
@@ -134,6 +150,9 @@ export class Catalog {
         rowCount: Number(r.row_count),
         createdAt: r.created_at as string,
       });
+    }
+    for (const r of await rows('SELECT * FROM table_versions')) {
+      this.versions.set(tableKey(r.project_id as string, r.bucket_name as string, r.table_name as string), Number(r.version));
     }
   }
 
@@ -312,14 +331,22 @@ export class Catalog {
     // The links are read under the writer lock. Without `withLinks` the caller checked there
     // were none; one made since then must not outlive its source either, so it goes too.
     let links: BucketRecord[] = [];
+    // Dropping its tables is a write to each of them (§14 versions).
+    let bumps: CatalogChange[] = [];
     return this.write(
       (c) => {
         links = this.linksTo(bucket.projectId, bucket.name);
-        return this.transaction(c, [...statements, ...links.map((l): [string, DuckDBValue[]] => ['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [l.projectId, l.name]])]);
+        bumps = bucket.source ? [] : this.listTables(bucket.projectId, bucket.name).map((t) => this.bumpVersion(t.projectId, t.bucket, t.name));
+        return this.transaction(c, [
+          ...statements,
+          ...bumps.flatMap((b) => b.statements),
+          ...links.map((l): [string, DuckDBValue[]] => ['DELETE FROM buckets WHERE project_id = $1 AND name = $2', [l.projectId, l.name]]),
+        ]);
       },
       () => {
         this.dropBucketInMemory(bucket);
         for (const link of links) this.dropBucketInMemory(link);
+        for (const bump of bumps) bump.apply();
       },
     );
   }
@@ -413,48 +440,102 @@ export class Catalog {
     return [...this.tables.values()].flatMap((m) => [...m.values()]);
   }
 
+  /** Main's version of a table name (0 when it was never written). */
+  tableVersion(projectId: string, bucket: string, name: string): number {
+    return this.versions.get(tableKey(projectId, bucket, name)) ?? 0;
+  }
+
+  /**
+   * The statement that advances a table's version, for a write that commits with it; call
+   * it under the writer lock (inside `store.commit`'s statement function), apply after.
+   */
+  bumpVersion(projectId: string, bucket: string, name: string): CatalogChange {
+    const key = tableKey(projectId, bucket, name);
+    const next = (this.versions.get(key) ?? 0) + 1;
+    return {
+      statements: [['INSERT OR REPLACE INTO table_versions VALUES ($1, $2, $3, $4)', [lower(projectId), lower(bucket), lower(name), next]]],
+      apply: () => this.versions.set(key, next),
+    };
+  }
+
+  /** A table's row stored (created or replaced) with its version advanced; call under the writer lock. */
+  putTableChange(table: TableRecord): CatalogChange {
+    const bump = this.bumpVersion(table.projectId, table.bucket, table.name);
+    const { branch: _branch, branchState: _state, ...record } = table;
+    return {
+      statements: [
+        [
+          'INSERT OR REPLACE INTO tables_catalog VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [record.projectId, record.bucket, record.name, JSON.stringify(record.columns), JSON.stringify(record.primaryKey), record.rowCount, record.createdAt],
+        ],
+        ...bump.statements,
+      ],
+      apply: () => {
+        this.putTable({ ...record });
+        bump.apply();
+      },
+    };
+  }
+
+  /** A table's row removed with its version advanced; call under the writer lock. */
+  deleteTableChange(projectId: string, bucket: string, name: string): CatalogChange {
+    const table = this.getTable(projectId, bucket, name);
+    if (!table) return { statements: [], apply: () => {} };
+    const bump = this.bumpVersion(table.projectId, table.bucket, table.name);
+    return {
+      statements: [['DELETE FROM tables_catalog WHERE project_id = $1 AND bucket_name = $2 AND name = $3', [table.projectId, table.bucket, table.name]], ...bump.statements],
+      apply: () => {
+        this.tables.get(bucketKey(projectId, bucket))?.delete(lower(name));
+        bump.apply();
+      },
+    };
+  }
+
+  /** A bucket row stored, for an operation that creates it along with other records. */
+  createBucketChange(bucket: BucketRecord): CatalogChange {
+    const { branch: _branch, ...record } = bucket;
+    return {
+      statements: [
+        [
+          'INSERT INTO buckets VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [record.projectId, record.name, record.description, record.createdAt, record.readonlyAccess, record.source?.projectId ?? null, record.source?.bucket ?? null],
+        ],
+      ],
+      apply: () => this.putBucket({ ...record }),
+    };
+  }
+
   /** Inserts or replaces a table's description (create, adopt, schema or row-count change). */
   putTableRow(table: TableRecord): Promise<void> {
+    let change: CatalogChange | undefined;
     return this.write(
-      async (c) => {
-        await c.run('INSERT OR REPLACE INTO tables_catalog VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-          table.projectId,
-          table.bucket,
-          table.name,
-          JSON.stringify(table.columns),
-          JSON.stringify(table.primaryKey),
-          table.rowCount,
-          table.createdAt,
-        ]);
+      (c) => {
+        change = this.putTableChange(table);
+        return this.transaction(c, change.statements);
       },
-      () => this.putTable({ ...table }),
+      () => change!.apply(),
     );
   }
 
   /** `putTableRow` as a change for a transaction shared with other catalog modules. */
   tableRowChange(table: TableRecord): CatalogChange {
-    return {
-      statements: [
-        [
-          'INSERT OR REPLACE INTO tables_catalog VALUES ($1, $2, $3, $4, $5, $6, $7)',
-          [table.projectId, table.bucket, table.name, JSON.stringify(table.columns), JSON.stringify(table.primaryKey), table.rowCount, table.createdAt],
-        ],
-      ],
-      apply: () => this.putTable({ ...table }),
-    };
+    // Every committed write to a table of main advances its version (§14).
+    return this.putTableChange(table);
   }
 
+
   setRowCount(table: TableRecord, rowCount: number): Promise<void> {
+    let bump: CatalogChange | undefined;
     return this.write(
-      async (c) => {
-        await c.run('UPDATE tables_catalog SET row_count = $1 WHERE project_id = $2 AND bucket_name = $3 AND name = $4', [
-          rowCount,
-          table.projectId,
-          table.bucket,
-          table.name,
+      (c) => {
+        bump = this.bumpVersion(table.projectId, table.bucket, table.name);
+        return this.transaction(c, [
+          ['UPDATE tables_catalog SET row_count = $1 WHERE project_id = $2 AND bucket_name = $3 AND name = $4', [rowCount, table.projectId, table.bucket, table.name]],
+          ...bump.statements,
         ]);
       },
       () => {
+        bump!.apply();
         const current = this.getTable(table.projectId, table.bucket, table.name);
         if (current) this.putTable({ ...current, rowCount });
       },
@@ -462,13 +543,14 @@ export class Catalog {
   }
 
   deleteTableRow(projectId: string, bucket: string, name: string): Promise<void> {
-    const table = this.getTable(projectId, bucket, name);
-    if (!table) return Promise.resolve();
+    if (!this.getTable(projectId, bucket, name)) return Promise.resolve();
+    let change: CatalogChange | undefined;
     return this.write(
-      async (c) => {
-        await c.run('DELETE FROM tables_catalog WHERE project_id = $1 AND bucket_name = $2 AND name = $3', [table.projectId, table.bucket, table.name]);
+      (c) => {
+        change = this.deleteTableChange(projectId, bucket, name);
+        return this.transaction(c, change.statements);
       },
-      () => this.tables.get(bucketKey(projectId, bucket))?.delete(lower(name)),
+      () => change!.apply(),
     );
   }
 

@@ -2,10 +2,8 @@ import { emptyTable } from './import.ts';
 import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import * as v from 'valibot';
 import { validationError, type ValidationIssue } from '../http/errors.ts';
-import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
-import type { Database } from './db.ts';
-import type { StoragePaths } from './paths.ts';
-import { TableGoneError, type AttachmentRegistry } from './registry.ts';
+import type { ColumnDef, TableRecord } from './catalog.ts';
+import { saveRowCount, withTableWrite, type WriteDeps } from './locator.ts';
 import { strictConversion } from './convert.ts';
 import { quoteIdent } from './sql.ts';
 import { normalizeType } from './types.ts';
@@ -234,12 +232,7 @@ export function countSql(data: string, plan: ReadPlan): { sql: string; params: D
   return { sql: `SELECT count(*) FROM ${data}${plan.where}`, params: plan.params };
 }
 
-export interface RowDeleteDeps {
-  db: Database;
-  paths: StoragePaths;
-  registry: AttachmentRegistry;
-  catalog: Catalog;
-}
+export type RowDeleteDeps = WriteDeps;
 
 /**
  * Deletes the rows matching `plan` (every row without one) under the table's write lock,
@@ -252,11 +245,8 @@ export async function deleteRows(
   table: TableRecord,
   plan?: ReadPlan,
 ): Promise<{ deleted: number; remaining: number }> {
-  const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
-  return deps.registry.withWriteLock(path, async () => {
-    // Deleted while this request waited for the lock: the app answers 404.
-    const current = deps.catalog.getTable(table.projectId, table.bucket, table.name);
-    if (!current) throw new TableGoneError();
+  // Deleted while this request waited for the lock: the app answers 404.
+  return withTableWrite(deps, table, async (current, path) => {
     const alias = await attach(path);
     const data = `${quoteIdent(alias)}.main.data`;
     const counts = await deps.db.with(async (c) => {
@@ -279,7 +269,7 @@ export async function deleteRows(
         throw error;
       }
     });
-    await deps.catalog.setRowCount(current, counts.remaining);
+    await saveRowCount(deps, current, counts.remaining);
     return counts;
   });
 }

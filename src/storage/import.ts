@@ -7,10 +7,10 @@ import { createGunzip } from 'node:zlib';
 import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
-import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import type { ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
+import { saveRowCount, storedTable, withTableWrite, type WriteDeps } from './locator.ts';
 import type { StoragePaths } from './paths.ts';
-import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import { HeaderTooLargeError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, readCsvHeader } from './csv-header.ts';
 import { CONVERSION_ERROR_PREFIX, isStrictTarget, strictConversion } from './convert.ts';
 import { integerLiteral, quoteIdent, quoteLiteral } from './sql.ts';
@@ -55,12 +55,7 @@ export interface ImportHooks {
   mark?: string;
 }
 
-export interface ImportDeps {
-  db: Database;
-  paths: StoragePaths;
-  catalog: Catalog;
-  registry: AttachmentRegistry;
-}
+export type ImportDeps = WriteDeps;
 
 /** A file column and the table column it fills. */
 interface MatchedColumn {
@@ -532,7 +527,6 @@ export async function importFile(
   spec: ImportSpec,
   hooks: ImportHooks = {},
 ): Promise<{ importedRows: number; table: TableRecord; alreadyApplied?: boolean }> {
-  const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   const fail = (error: unknown): never => {
     if (error instanceof Error && !(error instanceof HttpError) && DATA_ERROR.test(error.message)) {
       throw importFailure(error, stagedPath, deps.paths.dataDir);
@@ -541,10 +535,8 @@ export async function importFile(
   };
   const readColumns = (record: TableRecord) => deps.db.with((c) => fileColumns(c, stagedPath, spec, record)).catch(fail);
   const names = await readColumns(table);
-  return deps.registry.withWriteLock(path, async () => {
-    // The table may have been deleted or re-created while the body was uploading.
-    const current = deps.catalog.getTable(table.projectId, table.bucket, table.name);
-    if (!current) throw new TableGoneError();
+  // Re-read under the lock: the table may have been deleted or re-created while the body was uploading.
+  return withTableWrite(deps, table, async (current, path) => {
     // NDJSON keys were looked for among the columns as they were; read again if they changed.
     const sameColumns = current.columns.map((column) => column.name).join('\0') === table.columns.map((column) => column.name).join('\0');
     const columns = matchColumns(current, spec.format === 'ndjson' && !sameColumns ? await readColumns(current) : names);
@@ -590,8 +582,8 @@ export async function importFile(
         }
         return fail(error);
       });
-    await deps.catalog.setRowCount(current, rowCount);
-    return { importedRows: imported, table: deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? { ...current, rowCount } };
+    await saveRowCount(deps, current, rowCount);
+    return { importedRows: imported, table: storedTable(deps, current) ?? { ...current, rowCount } };
   }, hooks.signal);
 }
 

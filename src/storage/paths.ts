@@ -126,6 +126,42 @@ export class StoragePaths {
     return `${kind}-${randomUUID()}.${extension}`;
   }
 
+  /** `duckdb/branches/`: the tables written in development branches (§14). */
+  get branchesDir(): string {
+    return join(this.duckdbDir, 'branches');
+  }
+
+  /** `duckdb/branches/project_{id}/`. */
+  branchesProjectDir(projectId: string): string {
+    return this.inside(this.branchesDir, `project_${segment(projectId)}`);
+  }
+
+  /** `duckdb/branches/project_{id}/{branch_id}/`. */
+  branchDir(projectId: string, branchId: string): string {
+    if (!BRANCH_ID.test(branchId)) throw new Error('unsafe branch id');
+    return this.inside(this.branchesProjectDir(projectId), branchId);
+  }
+
+  branchBucketDir(projectId: string, branchId: string, bucket: string): string {
+    return this.inside(this.branchDir(projectId, branchId), segment(bucket));
+  }
+
+  /** A table file of a development branch: `duckdb/branches/project_{id}/{branch_id}/{bucket}/{table}.duckdb`. */
+  branchTableFile(projectId: string, branchId: string, bucket: string, table: string): string {
+    return this.inside(this.branchBucketDir(projectId, branchId, bucket), `${segment(table)}.duckdb`);
+  }
+
+  /**
+   * The file that holds a table record's rows: main's, or the branch's own copy when the
+   * record is a table a development branch holds (`branch` set and state not `main`).
+   */
+  tableFileOf(table: { projectId: string; bucket: string; name: string; branch?: string; branchState?: string }): string {
+    if (table.branch && table.branch !== MAIN_BRANCH_ID && table.branchState !== 'main') {
+      return this.branchTableFile(table.projectId, table.branch, table.bucket, table.name);
+    }
+    return this.tableFile(table.projectId, table.bucket, table.name);
+  }
+
   /** Joins and checks the result stays below `parent` (defence in depth behind validation). */
   private inside(parent: string, child: string): string {
     const full = resolve(parent, child);
@@ -141,6 +177,11 @@ export class StoragePaths {
 export function partialPath(finalPath: string): string {
   return `${finalPath}.creating-${randomUUID()}`;
 }
+
+/** The id of the default branch (main) in paths and records (§14). */
+export const MAIN_BRANCH_ID = 'default';
+/** Branch ids as the service makes them (never `default`). */
+export const BRANCH_ID = /^[a-z0-9_]{1,40}$/;
 
 function segment(name: string): string {
   if (!SAFE_SEGMENT.test(name)) throw new Error('unsafe path segment');

@@ -6,6 +6,7 @@ import type { Services } from '../services.ts';
 import { withProjectLock } from './locks.ts';
 import type { ProjectRecord } from './catalog.ts';
 import type { ApiKeyRecord } from './catalog/keys.ts';
+import { branchFiles, removeFolder } from './branches.ts';
 import { deleteProjectWorkspaces } from './sql/workspaces.ts';
 import { deleteProjectSnapshots } from './snapshots.ts';
 import { deleteProjectFiles } from './files.ts';
@@ -80,8 +81,13 @@ export async function deleteProject(services: Services, projectId: string): Prom
     const project = catalog.getActiveProject(projectId);
     if (!project) throw errors.notFound(projectId);
     const tablePaths = catalog.listProjectTables(project.id).map((t) => paths.tableFile(t.projectId, t.bucket, t.name));
-    await registry.exclusive(tablePaths, async () => {
+    // §14: its branches' files too (writes in branches hold the project lock shared: they are done).
+    const branchPaths = services.branches.list(project.id).flatMap((b) => branchFiles(services, project.id, b.id));
+    await registry.exclusive([...tablePaths, ...branchPaths], async () => {
       await catalog.markProjectDeleted(project.id, clock.now().toISOString());
+      // A crash from here on leaves branch records and files of a deleted project, which start-up removes.
+      await services.branches.dropProject(project.id);
+      await removeFolder(paths.branchesProjectDir(project.id), paths.branchesDir);
       // Its keys already fail (the project is not active); now they are gone from the record too.
       await services.keys.dropProject(project.id);
       await services.metadata.dropProject(project.id);

@@ -9,6 +9,7 @@ import type { ColumnDef, TableRecord } from './catalog.ts';
 import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { MetadataStep, SchemaChangeIntent, SchemaChangeStore } from './catalog/schema-changes.ts';
 import type { CatalogChange } from './catalog/store.ts';
+import { currentTable, metadataBranchOfTable, tableRecordChange, withTableWrite } from './locator.ts';
 import { TableGoneError } from './registry.ts';
 import { columnConversion, isConversionError } from './schema-convert.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
@@ -31,7 +32,7 @@ export interface SchemaDeps extends TableStoreDeps {
   schemaChanges: SchemaChangeStore;
   snapshotHooks?: SnapshotHooks;
   /** Crash tests only: awaited at each step of a change (see `SCHEMA_STEPS`). */
-  faultPoint?: (step: SchemaStep) => Promise<void>;
+  faultPoint?: (step: SchemaStep | string) => Promise<void>;
 }
 
 /** The steps of a schema change where a crash test may stop the process. */
@@ -163,10 +164,8 @@ async function duplicateKeys(c: DuckDBConnection, data: string, key: { name: str
  * intent. Any failure before that leaves file, rows and catalog as they were.
  */
 async function change(deps: SchemaDeps, table: TableRecord, build: (current: TableRecord) => Promise<Plan | undefined>, before?: (current: TableRecord) => Promise<(() => Promise<void>) | void>): Promise<TableRecord> {
-  const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
-  return deps.registry.withWriteLock(path, async () => {
-    const current = deps.catalog.getTable(table.projectId, table.bucket, table.name);
-    if (!current) throw new TableGoneError();
+  // §14: in a development branch the change goes to the branch's copy (made first).
+  return withTableWrite(deps, table, async (current, path) => {
     const plan = await build(current);
     if (!plan) return current;
     const undo = before ? await before(current) : undefined;
@@ -185,14 +184,15 @@ async function change(deps: SchemaDeps, table: TableRecord, build: (current: Tab
       if (undo) await undo().catch(() => {});
       throw error;
     }
-    return deps.catalog.getTable(current.projectId, current.bucket, current.name) ?? plan.next;
+    return currentTable(deps, current) ?? plan.next;
   });
 }
 
 function metadataChange(deps: SchemaDeps, table: TableRecord, step: MetadataStep): CatalogChange[] {
   if (!step) return [];
-  if ('rename' in step) return [deps.metadata.renameColumnChange(table.projectId, MAIN_BRANCH, table.bucket, table.name, step.rename.from, step.rename.to)];
-  return [deps.metadata.dropColumnChange(table.projectId, MAIN_BRANCH, table.bucket, table.name, step.drop)];
+  const branch = metadataBranchOfTable(table);
+  if ('rename' in step) return [deps.metadata.renameColumnChange(table.projectId, branch, table.bucket, table.name, step.rename.from, step.rename.to)];
+  return [deps.metadata.dropColumnChange(table.projectId, branch, table.bucket, table.name, step.drop)];
 }
 
 /** The catalog transaction that makes a change that has taken effect in the file official. */
@@ -200,9 +200,9 @@ function finish(deps: SchemaDeps, intent: SchemaChangeIntent, next: TableRecord)
   // A bucket or project delete does not take table write locks: if it removed the table
   // meanwhile, its row must not come back.
   const stillThere = () => {
-    if (!deps.catalog.getTable(next.projectId, next.bucket, next.name)) throw new TableGoneError();
+    if (!currentTable(deps, next)) throw new TableGoneError();
   };
-  return deps.catalog.store.commitChanges([deps.catalog.tableRowChange(next), ...metadataChange(deps, next, intent.metadata), deps.schemaChanges.doneChange(intent.id)], stillThere);
+  return deps.catalog.store.commitChanges([tableRecordChange(deps, next), ...metadataChange(deps, next, intent.metadata), deps.schemaChanges.doneChange(intent.id)], stillThere);
 }
 
 function newIntent(current: TableRecord, plan: Plan, before: string, tempFile: string | null): SchemaChangeIntent {
@@ -541,7 +541,8 @@ export function dropPrimaryKey(deps: SchemaDeps, table: TableRecord): Promise<Ta
  */
 export async function recoverSchemaChanges(deps: SchemaDeps, logger: Logger): Promise<void> {
   for (const intent of deps.schemaChanges.list()) {
-    const path = deps.paths.tableFile(intent.projectId, intent.bucket, intent.table);
+    // §14: a change in a development branch names the branch in its `next` record.
+    const path = deps.paths.tableFileOf(intent.next);
     // Only a name of the rebuild pattern, in the table's own folder, is ever removed.
     if (intent.tempFile && REBUILD_FILE.test(intent.tempFile)) {
       const temp = join(dirname(path), basename(intent.tempFile));
@@ -549,7 +550,7 @@ export async function recoverSchemaChanges(deps: SchemaDeps, logger: Logger): Pr
       await rm(temp, { force: true });
     }
     let outcome: 'rolled_back' | 'completed' | 'abandoned' = 'rolled_back';
-    if (existsSync(path) && deps.catalog.getTable(intent.projectId, intent.bucket, intent.table)) {
+    if (existsSync(path) && currentTable(deps, intent.next)) {
       const seen = await withPrivateAttachment(deps, path, async (c, alias) => ({ signature: await fileSignature(c, alias), table: await inspectAttached(c, alias) })).catch(() => undefined);
       if (seen && seen.signature !== intent.before) {
         if (seen.table && sameShape(seen.table, intent.next)) {

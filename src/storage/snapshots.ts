@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Services } from '../services.ts';
 import type { Catalog, TableRecord } from './catalog.ts';
 import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
+import type { BranchCatalog } from './catalog/branches.ts';
+import { currentTable, isDevBranch, metadataBranchOfTable } from './locator.ts';
 import { SnapshotCatalog, type SnapshotKind, type SnapshotReason, type SnapshotRecord } from './catalog/snapshots.ts';
 import { cloneFile, moveFile, settleWal, type CloneHooks } from './clone.ts';
 import type { Database } from './db.ts';
@@ -21,6 +23,8 @@ export interface SnapshotDeps {
   db: Database;
   paths: StoragePaths;
   catalog: Catalog;
+  /** §14: a table seen from a development branch is snapshotted there, and the snapshot is the branch's. */
+  branches: BranchCatalog;
   registry: AttachmentRegistry;
   metadata: MetadataStore;
   snapshots: SnapshotCatalog;
@@ -59,7 +63,7 @@ export function describeSnapshot(
   return {
     id: SnapshotCatalog.newId(),
     projectId: table.projectId,
-    branch: DEFAULT_BRANCH,
+    branch: isDevBranch(table.branch) ? table.branch : DEFAULT_BRANCH,
     bucket: table.bucket,
     table: table.name,
     description: options.description ?? null,
@@ -69,7 +73,7 @@ export function describeSnapshot(
     sizeBytes: options.sizeBytes,
     columns: table.columns.map((column) => ({ ...column })),
     primaryKey: [...table.primaryKey],
-    metadata: deps.metadata.tableBundle(table.projectId, MAIN_BRANCH, table.bucket, table.name),
+    metadata: deps.metadata.tableBundle(table.projectId, metadataBranchOfTable(table), table.bucket, table.name),
     tableCreatedAt: table.createdAt,
     createdAt: now.toISOString(),
     expiresAt: expiry(deps, table.projectId, options.kind, now, options.retentionDays),
@@ -90,7 +94,7 @@ async function cloneIntoSnapshot(
   table: TableRecord,
   options: { kind: SnapshotKind; reason: SnapshotReason | null; description?: string | null; retentionDays?: number | null; hooks?: CloneHooks },
 ): Promise<SnapshotRecord> {
-  const source = deps.paths.tableFile(table.projectId, table.bucket, table.name);
+  const source = deps.paths.tableFileOf(table);
   const record = describeSnapshot(deps, table, { ...options, sizeBytes: 0, state: 'ready' });
   const file = deps.paths.snapshotFile(table.projectId, record.id);
   record.sizeBytes = await cloneFile(deps, source, file, { live: true, hooks: options.hooks });
@@ -114,10 +118,11 @@ export function createSnapshot(
   options: { description: string | null; retentionDays?: number | null; hooks?: CloneHooks },
 ): Promise<SnapshotRecord> {
   const { paths, registry, catalog } = deps;
+  // §14: in a development branch, the table as the branch sees it (main's file until it holds a copy).
   return withBucketShared(deps, table, () =>
-    registry.withWriteLock(paths.tableFile(table.projectId, table.bucket, table.name), async () => {
-      const current = catalog.getTable(table.projectId, table.bucket, table.name);
-      if (!current) throw new TableGoneError();
+    registry.withWriteLock(paths.tableFileOf(table), async () => {
+      const current = isDevBranch(table.branch) ? currentTable(deps, table) : catalog.getTable(table.projectId, table.bucket, table.name);
+      if (!current || current.branchState !== table.branchState) throw new TableGoneError();
       return cloneIntoSnapshot(deps, current, { kind: 'manual', reason: null, ...options });
     }),
   );
@@ -293,6 +298,11 @@ export function snapshotsSizeBytes(deps: SnapshotDeps, projectId: string): numbe
 }
 
 /** Project deletion: every snapshot record of the project, then its snapshot folder. */
+/** §13/§14: deletes the snapshots of a branch (the branch is being deleted). */
+export async function deleteBranchSnapshots(deps: SnapshotDeps, projectId: string, branch: string): Promise<void> {
+  for (const record of deps.snapshots.list(projectId, { branch })) await removeSnapshot(deps, record);
+}
+
 export async function deleteProjectSnapshots(deps: SnapshotDeps, projectId: string): Promise<void> {
   await deps.snapshots.forgetProject(projectId);
   const folder = deps.paths.snapshotsProjectDir(projectId);

@@ -1,13 +1,15 @@
 import { statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errors } from '../http/errors.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
+import type { BranchCatalog } from './catalog/branches.ts';
+import { bucketIn, currentTable, dropBranchMetadata, isDevBranch, saveTable, withBranchShared, withBucketLockIn } from './locator.ts';
 import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { Database } from './db.ts';
-import { withBucketLock } from './locks.ts';
-import type { StoragePaths } from './paths.ts';
-import type { AttachmentRegistry } from './registry.ts';
+import { partialPath, type StoragePaths } from './paths.ts';
+import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 import { defaultFunction, defaultLiteral } from './types.ts';
 
@@ -16,6 +18,7 @@ export interface TableStoreDeps {
   paths: StoragePaths;
   catalog: Catalog;
   registry: AttachmentRegistry;
+  branches: BranchCatalog;
   /** Optional only for callers that never delete (a crash leaves orphans that reconcile prunes). */
   metadata?: MetadataStore;
 }
@@ -62,7 +65,7 @@ export function columnsDdl(columns: ColumnDef[], primaryKey: string[]): string {
 
 /** Attaches a file outside the registry (a file nobody else can know of yet), runs `work`, detaches. */
 export async function withPrivateAttachment<T>(
-  deps: TableStoreDeps,
+  deps: Pick<TableStoreDeps, 'db' | 'registry'>,
   path: string,
   work: (connection: DuckDBConnection, alias: string) => Promise<T>,
 ): Promise<T> {
@@ -83,9 +86,10 @@ export async function withPrivateAttachment<T>(
  * startup reconciliation adopts.
  */
 export async function createTableFile(deps: TableStoreDeps, table: TableRecord): Promise<void> {
-  const finalPath = deps.paths.tableFile(table.projectId, table.bucket, table.name);
-  const tempPath = deps.paths.creatingTableFile(table.projectId, table.bucket, table.name);
-  await mkdir(deps.paths.bucketDir(table.projectId, table.bucket), { recursive: true });
+  // In a development branch the file goes to the branch's layout (§14).
+  const finalPath = deps.paths.tableFileOf(isDevBranch(table.branch) ? { ...table, branchState: 'created' } : table);
+  const tempPath = partialPath(finalPath);
+  await mkdir(dirname(finalPath), { recursive: true });
   try {
     await withPrivateAttachment(deps, tempPath, async (c, alias) => {
       await c.run(`CREATE TABLE ${quoteIdent(alias)}.main.data (${columnsDdl(table.columns, table.primaryKey)})`);
@@ -103,7 +107,7 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
     throw error;
   }
   try {
-    await deps.catalog.putTableRow(table);
+    await saveTable(deps, table);
   } catch (error) {
     await removeTableFiles(deps.paths, finalPath);
     throw error;
@@ -118,18 +122,14 @@ export async function createTableFile(deps: TableStoreDeps, table: TableRecord):
  */
 export async function createTable(deps: TableStoreDeps, table: TableRecord, refuseExisting: () => void): Promise<void> {
   const { catalog, paths, registry } = deps;
-  await withBucketLock(
-    deps,
-    table.projectId,
-    table.bucket,
-    () =>
-      registry.withWriteLock(paths.tableFile(table.projectId, table.bucket, table.name), async () => {
-        if (!catalog.getActiveProject(table.projectId)) throw errors.projectNotFound(table.projectId);
-        if (!catalog.getBucket(table.projectId, table.bucket)) throw errors.bucketNotFound(table.projectId, table.bucket);
-        refuseExisting();
-        await createTableFile(deps, table);
-      }),
-    'shared',
+  // §14: in a development branch, under the branch's bucket lock, and the file in its layout.
+  await withBucketLockIn(deps, table.projectId, table.branch, table.bucket, 'shared', () =>
+    registry.withWriteLock(paths.tableFileOf(table), async () => {
+      if (!catalog.getActiveProject(table.projectId)) throw errors.projectNotFound(table.projectId);
+      if (!bucketIn(deps, table.projectId, table.branch, table.bucket)) throw errors.bucketNotFound(table.projectId, table.bucket);
+      refuseExisting();
+      await createTableFile(deps, table);
+    }),
   );
 }
 
@@ -144,6 +144,7 @@ export async function removeTableFiles(paths: StoragePaths, path: string): Promi
  * (a crash in between leaves a row without a file, which reconciliation drops).
  */
 export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord): Promise<void> {
+  if (isDevBranch(table.branch)) return deleteBranchTable(deps, table);
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   await deps.registry.withWriteLock(path, () =>
     deps.registry.exclusive([path], async () => {
@@ -155,12 +156,52 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord):
 }
 
 /**
+ * Deletes a table in a development branch: a table the branch created goes with its file;
+ * one of main's tables (copied or not) gets a tombstone that hides it in the branch only,
+ * keeping main's version of the name for merge. Record first, then the branch's file: a
+ * crash in between leaves a file without a record, which start-up removes.
+ */
+async function deleteBranchTable(deps: TableStoreDeps, table: TableRecord): Promise<void> {
+  const { branches, catalog, paths, registry } = deps;
+  const branch = table.branch!;
+  const path = paths.branchTableFile(table.projectId, branch, table.bucket, table.name);
+  await withBranchShared(deps, table.projectId, branch, () =>
+    registry.withWriteLock(path, () =>
+      registry.exclusive([path], async () => {
+        const current = currentTable(deps, table);
+        if (!current) throw new TableGoneError();
+        const own = branches.tableState(current.projectId, branch, current.bucket, current.name);
+        const change =
+          current.branchState === 'created'
+            ? branches.deleteTableChange(current.projectId, branch, current.bucket, current.name)
+            : branches.putTableChange({
+                projectId: current.projectId,
+                branchId: branch,
+                bucket: current.bucket,
+                name: current.name,
+                state: 'deleted',
+                columns: current.columns,
+                primaryKey: current.primaryKey,
+                rowCount: current.rowCount,
+                createdAt: current.createdAt,
+                baseVersion: own ? own.baseVersion : catalog.tableVersion(current.projectId, current.bucket, current.name),
+              });
+        await branches.commit([change, ...dropBranchMetadata(deps, { ...current, branch })], () => {
+          if (!branches.get(current.projectId, branch)) throw new TableGoneError();
+        });
+        if (current.branchState !== 'main') await removeTableFiles(paths, path);
+      }),
+    ),
+  );
+}
+
+/**
  * Size of a table's file(s) on disk; 0 when the file is gone. A synchronous stat of a
  * local file takes microseconds, a tenth of the CPU of fs/promises' (which also builds an
  * error for the usually missing WAL): listing 200 tables makes 400 of these.
  */
-export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name'>): Promise<number> {
-  const path = paths.tableFile(table.projectId, table.bucket, table.name);
+export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name' | 'branch' | 'branchState'>): Promise<number> {
+  const path = paths.tableFileOf(table);
   let size = 0;
   for (const file of [path, paths.walFile(path)]) {
     try {

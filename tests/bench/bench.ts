@@ -27,6 +27,8 @@ export interface SectionResult {
 
 export interface BenchContext {
   url: string;
+  /** The server's data folder (for sections that compare with plain file operations). */
+  dataDir: string;
   projectId: string;
   projectKey: string;
   /** One JSON call with the project key; the body is read to the end (parsed when read). */
@@ -405,8 +407,17 @@ export const filesAndJobs: Section = {
   },
 };
 
+/** §14: branch creation against the project's table count, and a branch's first write against `cp`. */
+export const branchSection: Section = {
+  name: 'branches',
+  async run(ctx) {
+    const { branchBench } = await import('./branch-bench.ts');
+    return branchBench(ctx);
+  },
+};
+
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, load, dataImport, dataExport, memory, schemaChanges, snapshots, filesAndJobs];
+export const sections: Section[] = [controlPlane, load, dataImport, dataExport, memory, schemaChanges, snapshots, filesAndJobs, branchSection];
 
 // ---- running -----------------------------------------------------------------------
 
@@ -456,6 +467,7 @@ export async function startBench(): Promise<{ ctx: BenchContext; stop(): Promise
     const projectKey = created.body.api_key as string;
     const ctx: BenchContext = {
       url,
+      dataDir: join(root, 'data'),
       projectId,
       projectKey,
       request: (method, path, body) => call(projectKey, method, path, body),

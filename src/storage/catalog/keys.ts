@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Scope } from '../../auth/scopes.ts';
-import { CatalogStore, type Statement } from './store.ts';
+import { CatalogStore, type CatalogChange, type Statement } from './store.ts';
 
 /** One API key of a project (§11). Only the SHA-256 digest of its secret is kept. */
 export interface ApiKeyRecord {
@@ -134,6 +134,22 @@ export class KeyCatalog {
     return this.store.commit([['DELETE FROM project_keys WHERE lower(project_id) = lower($1)', [projectId]]], () => {
       for (const key of keys) this.forget(key);
     });
+  }
+
+  /** The keys restricted to a branch, removed (with the branch, in its transaction: §11, §14). */
+  dropBranchChange(projectId: string, branchId: string): CatalogChange {
+    const keys = this.list(projectId).filter((key) => key.branch !== null && key.branch.toLowerCase() === branchId.toLowerCase());
+    return {
+      statements: keys.map((key): Statement => ['DELETE FROM project_keys WHERE id = $1', [key.id]]),
+      apply: () => {
+        for (const key of keys) this.forget(key);
+      },
+    };
+  }
+
+  /** Keys restricted to a branch that does not exist (a branch delete older than this module's change). */
+  branchOrphans(exists: (projectId: string, branchId: string) => boolean): ApiKeyRecord[] {
+    return [...this.byId.values()].filter((key) => key.branch !== null && !exists(key.projectId, key.branch.toLowerCase()));
   }
 
   /** Keys of projects that are not active (a project delete cut short by a crash). */

@@ -21,6 +21,7 @@ import { StorageSession } from '../session.ts';
 import { takeAutoSnapshot } from '../snapshots.ts';
 import { quoteIdent } from '../sql.ts';
 import type { JobContext } from './runner.ts';
+import { bucketIn, tableIn } from '../locator.ts';
 
 /** The options of an import job as its `params` keep them (§16; the §8 options as JSON, defaults filled in). */
 export interface ImportJobParams {
@@ -60,10 +61,11 @@ function dataBucket(services: Services, bucket: BucketRecord): BucketRecord | un
 /** The table a job was submitted for, if it is still that table. */
 function boundTable(services: Services, job: JobRecord): { bucket: BucketRecord; table: TableRecord } {
   const notFound = () => errors.tableNotFound(job.projectId, job.bucket, job.table);
-  const bucket = services.catalog.getBucket(job.projectId, job.bucket);
+  // §14: the table as the job's branch sees it now.
+  const bucket = bucketIn(services, job.projectId, job.branch, job.bucket);
   if (!bucket) throw notFound();
   const source = dataBucket(services, bucket);
-  const table = source && services.catalog.getTable(source.projectId, source.name, job.table);
+  const table = source && tableIn(services, bucket, job.table);
   if (!table || table.createdAt !== (job.internal as unknown as TableIdentity).table_created_at) throw notFound();
   return { bucket, table };
 }
@@ -189,7 +191,7 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
   const { table } = boundTable(services, job);
   const plan = planRead(table, { columns: params.columns ?? undefined, filters: params.filters, orderBy: params.order_by });
   await services.db.with((c) => checkConversions(c, plan));
-  const path = services.paths.tableFile(table.projectId, table.bucket, table.name);
+  const path = services.paths.tableFileOf(table);
   const session = new StorageSession(services.registry);
   const staging = services.paths.stagingFile(`job-${job.id}-${randomUUID()}`);
   try {

@@ -2,6 +2,7 @@ import type { Services } from '../../services.ts';
 import type { TableRecord } from '../catalog.ts';
 import type { JobOperation, JobRecord } from '../catalog/jobs.ts';
 import { projectStillActive } from '../files.ts';
+import { isDevBranch } from '../locator.ts';
 import { newJobId } from './runner.ts';
 
 export interface JobSubmission {
@@ -26,7 +27,8 @@ export function submitJob(services: Services, submission: JobSubmission): Promis
   const job: JobRecord = {
     id,
     projectId: submission.projectId,
-    branch: 'default',
+    // §14: a job belongs to the branch its table was addressed in.
+    branch: isDevBranch(submission.table.branch) ? submission.table.branch : 'default',
     operation: submission.operation,
     status: 'waiting',
     bucket: submission.bucket,

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import type { DuckDBDataChunk, DuckDBResult, DuckDBType } from '@duckdb/node-api';
 import { errors } from '../../http/errors.ts';
 import type { Catalog } from '../catalog.ts';
+import type { BranchCatalog } from '../catalog/branches.ts';
 import { exportHeaders } from '../export.ts';
 import type { StoragePaths } from '../paths.ts';
 import { integerLiteral, quoteLiteral } from '../sql.ts';
@@ -20,6 +21,7 @@ export type QueryFormat = (typeof QUERY_FORMATS)[number];
 
 export interface QueryDeps {
   catalog: Catalog;
+  branches: BranchCatalog;
   paths: StoragePaths;
   sql: SqlService;
 }
@@ -32,6 +34,8 @@ export interface QueryInput {
   format: QueryFormat;
   /** The buckets a restricted key may see (§11); null: every bucket of the project. */
   allowedBuckets: readonly string[] | null;
+  /** §14: the branch whose view the query reads (absent: main). */
+  branch?: string;
   /** Aborted when the client goes away: the query is stopped. */
   signal?: AbortSignal;
 }
@@ -65,7 +69,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
     throw queryError(error, timer, (text) => sql.scrub(text));
   };
   try {
-    const visible = visibleTables(deps.catalog, deps.paths, input.projectId, input.allowedBuckets);
+    const visible = visibleTables(deps, input.projectId, input.allowedBuckets, input.branch);
     const checked = await sql.check(input.sql, visible.gateScope(sql.systemNames)).catch(fail);
     if (checked.explain && (input.format === 'csv' || input.format === 'parquet')) {
       throw errors.invalidQuery('EXPLAIN can be answered as json or ndjson only');

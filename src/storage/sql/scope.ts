@@ -1,4 +1,4 @@
-import type { Catalog } from '../catalog.ts';
+import { bucketsIn, tablesIn, type LocatorDeps } from '../locator.ts';
 import type { StoragePaths } from '../paths.ts';
 import { isReservedSchema, type GateScope } from './gate.ts';
 import type { SandboxTable } from './sandbox.ts';
@@ -13,18 +13,23 @@ export interface VisibleTables {
 
 /**
  * The project's buckets (own and linked; only `allowedBuckets` when the key is restricted
- * to some, §11) and their tables. Buckets named like a schema SQL reserves are left out.
+ * to some, §11) and their tables, as `branch` sees them (§14: main's until the branch holds
+ * its own). Buckets named like a schema SQL reserves are left out.
  */
-export function visibleTables(catalog: Catalog, paths: StoragePaths, projectId: string, allowedBuckets: readonly string[] | null = null): VisibleTables {
+export function visibleTables(
+  deps: LocatorDeps & { paths: StoragePaths },
+  projectId: string,
+  allowedBuckets: readonly string[] | null = null,
+  branch?: string,
+): VisibleTables {
   const allowed = allowedBuckets ? new Set(allowedBuckets.map((b) => b.toLowerCase())) : undefined;
   const bySchema = new Map<string, Map<string, SandboxTable>>();
-  for (const bucket of catalog.listBuckets(projectId)) {
+  for (const bucket of bucketsIn(deps, projectId, branch)) {
     if (isReservedSchema(bucket.name) || (allowed && !allowed.has(bucket.name.toLowerCase()))) continue;
-    const data = bucket.source ? catalog.getBucket(bucket.source.projectId, bucket.source.bucket) : bucket;
-    if (!data) continue;
+    if (bucket.source && !deps.catalog.getBucket(bucket.source.projectId, bucket.source.bucket)) continue;
     const tables = new Map<string, SandboxTable>();
-    for (const table of catalog.listTables(data.projectId, data.name)) {
-      tables.set(table.name.toLowerCase(), { schema: bucket.name, name: table.name, path: paths.tableFile(table.projectId, table.bucket, table.name) });
+    for (const table of tablesIn(deps, bucket)) {
+      tables.set(table.name.toLowerCase(), { schema: bucket.name, name: table.name, path: deps.paths.tableFileOf(table) });
     }
     bySchema.set(bucket.name.toLowerCase(), tables);
   }

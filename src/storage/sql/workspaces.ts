@@ -9,6 +9,7 @@ import type { ColumnDef, TableRecord } from '../catalog.ts';
 import type { WorkspaceRecord, WorkspaceTableInfo } from '../catalog/workspaces.ts';
 import { checkConversions, selectSql, type ReadPlan } from '../filters.ts';
 import { importFile, withStagingFile } from '../import.ts';
+import { bucketIn, currentTable, isDevBranch, tableIn } from '../locator.ts';
 import { quoteIdent, quoteLiteral } from '../sql.ts';
 import { withProjectLock } from '../locks.ts';
 import { createTable, deleteTableFile } from '../tables.ts';
@@ -41,13 +42,13 @@ async function withWorkspace<T>(services: Services, record: WorkspaceRecord, wor
 }
 
 /** Creates an empty workspace file (under a temporary name, then renamed), then its record. */
-export async function createWorkspace(services: Services, input: { projectId: string; name: string; ttlHours: number }): Promise<WorkspaceRecord> {
+export async function createWorkspace(services: Services, input: { projectId: string; name: string; ttlHours: number; branch?: string }): Promise<WorkspaceRecord> {
   const id = `w_${randomBytes(6).toString('hex')}`;
   const now = services.clock.now();
   const record: WorkspaceRecord = {
     id,
     projectId: input.projectId,
-    branch: 'default',
+    branch: input.branch ?? 'default',
     name: input.name,
     ttlHours: input.ttlHours,
     createdAt: now.toISOString(),
@@ -95,6 +96,17 @@ export async function deleteWorkspace(services: Services, record: WorkspaceRecor
 }
 
 /** Deletes every workspace of a project (project deletion): records first, then the folder. */
+/** §14: deletes the workspaces of a branch (the branch is being deleted). */
+export async function deleteBranchWorkspaces(services: Services, projectId: string, branch: string): Promise<void> {
+  for (const record of services.workspaces.all().filter((r) => r.projectId.toLowerCase() === projectId.toLowerCase() && r.branch === branch)) {
+    const file = services.paths.workspaceFile(record.projectId, record.id);
+    await services.sql.workspaceLocks.run(file, async () => {
+      await services.workspaces.delete(record.id);
+      await removeWorkspaceFiles(file);
+    });
+  }
+}
+
 export async function deleteProjectWorkspaces(services: Services, projectId: string): Promise<void> {
   for (const record of services.workspaces.all().filter((r) => r.projectId.toLowerCase() === projectId.toLowerCase())) {
     const file = services.paths.workspaceFile(record.projectId, record.id);
@@ -128,6 +140,10 @@ export function workspaceSweepTask(services: Services) {
 
 /** At start: a workspace file without a record is deleted, a record without a file is dropped. */
 export async function reconcileWorkspaces(services: Services): Promise<void> {
+  // §14: workspaces of a branch deleted by a run that stopped before removing them.
+  for (const record of services.workspaces.all()) {
+    if (record.branch !== 'default' && !services.branches.get(record.projectId, record.branch)) await services.workspaces.delete(record.id);
+  }
   const known = new Set(services.workspaces.all().map((r) => services.paths.workspaceFile(r.projectId, r.id)));
   let projects: string[] = [];
   try {
@@ -288,7 +304,7 @@ export async function queryWorkspace(services: Services, record: WorkspaceRecord
     if (total === 0) throw errors.invalidQuery('The query contains no statement');
     if (pieces.length !== total) throw errors.invalidQuery('The statements could not be told apart; separate them with semicolons outside strings and comments');
     return await withWorkspace(services, record, async (current, file) => {
-      const visible = visibleTables(services.catalog, services.paths, current.projectId, null);
+      const visible = visibleTables(services, current.projectId, null, current.branch);
       const buckets = new Set(visible.all().map((t) => t.schema.toLowerCase()));
       const results: StatementResult[] = [];
       let tables: WorkspaceTableInfo[] | undefined;
@@ -393,7 +409,10 @@ export async function unloadWorkspace(services: Services, record: WorkspaceRecor
   const { catalog, paths, registry } = services;
   return withWorkspace(services, record, async (current, file) =>
     withStagingFile(paths, `unload-${randomUUID()}.parquet`, async (staged) => {
-      const existing = catalog.getTable(input.projectId, input.bucket, input.table);
+      // §14: the storage table as the workspace's branch sees it.
+      const target = bucketIn(services, input.projectId, current.branch, input.bucket);
+      if (!target) throw errors.bucketNotFound(input.projectId, input.bucket);
+      const existing = tableIn(services, target, input.table);
       let columns: ColumnDef[] = [];
       const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY', autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1', memory_limit: services.config.queryMemoryLimit });
       try {
@@ -426,11 +445,12 @@ export async function unloadWorkspace(services: Services, record: WorkspaceRecor
       let created = false;
       if (!table) {
         const pk = input.primaryKey.map((k) => columns.find((col) => col.name.toLowerCase() === k.toLowerCase())!.name);
-        const fresh: TableRecord = { projectId: input.projectId, bucket: input.bucket, name: input.table, columns, primaryKey: pk, rowCount: 0, createdAt: services.clock.now().toISOString() };
+        const branch = isDevBranch(current.branch) ? { branch: current.branch, branchState: 'created' as const } : {};
+        const fresh: TableRecord = { projectId: input.projectId, bucket: input.bucket, name: input.table, columns, primaryKey: pk, rowCount: 0, createdAt: services.clock.now().toISOString(), ...branch };
         await createTable(services, fresh, () => {
-          if (catalog.getTable(input.projectId, input.bucket, input.table)) throw conflict('table_exists', `Table ${input.table} was created meanwhile`, { table_name: input.table });
+          if (tableIn(services, target, input.table)) throw conflict('table_exists', `Table ${input.table} was created meanwhile`, { table_name: input.table });
         });
-        table = fresh;
+        table = currentTable(services, fresh) ?? fresh;
         created = true;
       }
       // The import's attachment is given back before a table created here is deleted again

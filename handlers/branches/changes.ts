@@ -1,0 +1,10 @@
+import type { Handler } from '../../src/context.ts';
+import { devBranchFromPath } from '../../src/http/lookup.ts';
+import { json } from '../../src/http/respond.ts';
+import { branchChanges } from '../../src/storage/branches.ts';
+
+/** GET /projects/{id}/branches/{branch}/changes — the tables and buckets the branch holds. */
+export const getBranchChanges: Handler = (_request, ctx) => {
+  const { project, branch } = devBranchFromPath(ctx, 'The default branch has no changes of its own');
+  return json(branchChanges(ctx.services, project.id, branch.id));
+};
