@@ -601,6 +601,35 @@ describe('the typed client', () => {
       await client.workspaces.delete('c_data', ws.id);
       expect(((await client.workspaces.get('c_data', ws.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('workspace_not_found');
     });
+
+    it('branches: create, list, get, changes; writes in the branch through inBranch(); reset, merge, delete', async () => {
+      await client.tables.create('c_data', 'in_c_sales', { name: 'branched', columns: [{ name: 'id', type: 'INTEGER' }], primary_key: ['id'] });
+      await client.data.import('c_data', 'in_c_sales', 'branched', 'id\n1\n2\n');
+      const branch = await client.branches.create('c_data', { name: 'feature', description: 'try things' });
+      expect(branch).toMatchObject({ name: 'feature', description: 'try things', is_default: false, created_at: expect.stringMatching(ISO) });
+      expect(branch.id).toMatch(/^[a-z0-9_]{1,40}$/);
+      expect((await client.branches.list('c_data')).branches.map((b) => b.id)).toEqual(['default', branch.id]);
+      expect((await client.branches.get('c_data', branch.id)).name).toBe('feature');
+
+      const dev = client.inBranch(branch.id);
+      await dev.data.import('c_data', 'in_c_sales', 'branched', 'id\n3\n', { incremental: 'true' });
+      expect((await dev.tables.get('c_data', 'in_c_sales', 'branched')).row_count).toBe(3);
+      expect((await client.tables.get('c_data', 'in_c_sales', 'branched')).row_count).toBe(2);
+      expect((await client.branches.changes('c_data', branch.id)).tables).toEqual([{ bucket: 'in_c_sales', table: 'branched', state: 'copied', main_changed: false }]);
+
+      const reset = await client.branches.reset('c_data', branch.id, 'in_c_sales', 'branched');
+      expect(reset.row_count).toBe(2);
+      await dev.data.import('c_data', 'in_c_sales', 'branched', 'id\n4\n', { incremental: 'true' });
+      const merged = await client.branches.merge('c_data', branch.id, 'in_c_sales', 'branched');
+      expect(merged.table?.row_count).toBe(3);
+      expect(merged.snapshot_id).toMatch(/^s_/);
+      expect((await client.tables.get('c_data', 'in_c_sales', 'branched')).row_count).toBe(3);
+      const nothing = (await client.branches.merge('c_data', branch.id, 'in_c_sales', 'branched').catch((e: unknown) => e)) as StorageApiError;
+      expect([nothing.status, nothing.code]).toEqual([400, 'nothing_to_merge']);
+
+      await client.branches.delete('c_data', branch.id);
+      expect(((await client.branches.get('c_data', branch.id).catch((e: unknown) => e)) as StorageApiError).code).toBe('branch_not_found');
+    });
   });
 
   it('the built bundle resolves as duckdb-storage-api/client and carries none of the server', async () => {

@@ -2,6 +2,7 @@ import { bucketsApi } from './groups/buckets.ts';
 import { dataApi, type ImportOptions } from './groups/data.ts';
 import { filesApi, type FileUploadOptions } from './groups/files.ts';
 import { jobsApi } from './groups/jobs.ts';
+import { branchesApi } from './groups/branches.ts';
 import { keysApi } from './groups/keys.ts';
 import { metadataApi } from './groups/metadata.ts';
 import { projectsApi } from './groups/projects.ts';
@@ -76,6 +77,7 @@ export class StorageClient {
   readonly files: ReturnType<typeof filesApi>;
   readonly jobs: ReturnType<typeof jobsApi>;
   readonly keys: ReturnType<typeof keysApi>;
+  readonly branches: ReturnType<typeof branchesApi>;
   readonly schema: ReturnType<typeof schemaApi>;
   readonly metadata: ReturnType<typeof metadataApi>;
   readonly snapshots: ReturnType<typeof snapshotsApi>;
@@ -94,6 +96,7 @@ export class StorageClient {
     this.files = filesApi(t);
     this.jobs = jobsApi(t);
     this.keys = keysApi(t);
+    this.branches = branchesApi(t);
     this.schema = schemaApi(t);
     this.metadata = metadataApi(t);
     this.snapshots = snapshotsApi(t);

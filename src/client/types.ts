@@ -12,6 +12,8 @@ import type { ExportBodySchema, ExportQuerySchema } from '../../handlers/data/ex
 import type { ImportQuerySchema } from '../../handlers/data/import.ts';
 import type { FilteredPreviewSchema } from '../../handlers/data/preview.ts';
 import type { CreateApiKeySchema } from '../../handlers/keys/create.ts';
+import type { CreateBranchSchema } from '../../handlers/branches/create.ts';
+import type { MergeTableSchema } from '../../handlers/branches/merge.ts';
 import type { CreateProjectSchema } from '../../handlers/projects/create.ts';
 import type { ListProjectsQuerySchema } from '../../handlers/projects/list.ts';
 import type { UpdateProjectSchema } from '../../handlers/projects/update.ts';
@@ -266,4 +268,36 @@ export interface Download {
   /** From `Content-Length`, when the server sent one. */
   size: number | null;
   response: Response;
+}
+
+// ---- §14 development branches --------------------------------------------------------
+
+export type CreateBranchInput = BodyInput<typeof CreateBranchSchema>;
+export type MergeTableInput = BodyInput<typeof MergeTableSchema>;
+
+/** A branch; `default` is main, named `Main`. */
+export interface Branch {
+  id: string;
+  name: string;
+  description: string | null;
+  is_default: boolean;
+  created_at: string;
+}
+
+export interface BranchList {
+  branches: Branch[];
+  total: number;
+}
+
+/** What a branch holds apart from main. */
+export interface BranchChanges {
+  tables: { bucket: string; table: string; state: 'copied' | 'created' | 'deleted'; main_changed: boolean }[];
+  buckets: { bucket: string; state: 'created' | 'deleted' }[];
+}
+
+export interface MergeResult {
+  /** Main's table after the merge; null when the merge dropped it. */
+  table: Table | null;
+  /** The auto snapshot of main's table taken first; null when main had no such table. */
+  snapshot_id: string | null;
 }
