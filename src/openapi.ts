@@ -788,6 +788,7 @@ export function buildOpenApi(routes: readonly RouteDef[], options: OpenApiOption
       ...(route.auth === 'project' ? { 'x-required-scope': route.scope } : route.auth === 'admin' ? { 'x-required-scope': 'service_admin' } : {}),
       tags: [route.tag],
       security: route.auth === 'none' ? [] : [{ bearerAuth: [] }],
+      ...(route.twinOf ? { 'x-branch-twin-of': openApiPath(route.twinOf) } : {}),
     };
     const params = parameters(route);
     if (params.length) operation.parameters = params;

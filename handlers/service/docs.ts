@@ -23,15 +23,30 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
+// The document lists every route's branch twin (x-branch-twin-of); the page shows each
+// route once and says where the twins are, which keeps the reference readable (and Swagger
+// UI stops rendering a document of this many near-identical operations).
 const INIT = `window.addEventListener('load', function () {
   var root = document.getElementById('swagger-ui');
-  window.ui = SwaggerUIBundle({
-    url: new URL(root.getAttribute('data-spec-url'), document.baseURI).href,
-    domNode: root,
-    deepLinking: true,
-    validatorUrl: null,
-    presets: [SwaggerUIBundle.presets.apis],
-    layout: 'BaseLayout',
+  var url = new URL(root.getAttribute('data-spec-url'), document.baseURI).href;
+  fetch(url).then(function (response) { return response.json(); }).then(function (spec) {
+    var twins = 0;
+    Object.keys(spec.paths).forEach(function (path) {
+      var item = spec.paths[path];
+      Object.keys(item).forEach(function (method) {
+        if (item[method] && item[method]['x-branch-twin-of']) { delete item[method]; twins++; }
+      });
+      if (Object.keys(item).length === 0) delete spec.paths[path];
+    });
+    if (twins) spec.info.description += ' Every bucket, table, data, schema, metadata, snapshot, file, job and SQL route is also served under /projects/{id}/branches/{branch}/… for a development branch (' + twins + ' operations, each listed in /openapi.json with x-branch-twin-of).';
+    window.ui = SwaggerUIBundle({
+      spec: spec,
+      domNode: root,
+      deepLinking: true,
+      validatorUrl: null,
+      presets: [SwaggerUIBundle.presets.apis],
+      layout: 'BaseLayout',
+    });
   });
 });
 `;
