@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/program.ts';
+import { StorageClient } from '../src/client/index.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { ADMIN_KEY, captureLogger, testConfig } from './helpers.ts';
 
@@ -381,6 +382,32 @@ describe('the duckdb-storage CLI', () => {
     await cliQuiet(['buckets', 'unlink', 'cli_t', 'sales', '--profile', 't']);
     await cliQuiet(['buckets', 'unshare', 'cli_p', 'in_c_sales', 'cli_t', '--profile', 'p']);
     expect((await cliJson(['buckets', 'get', 'cli_p', 'in_c_sales', '--profile', 'p'])).shared_with).toEqual([]);
+  });
+
+  it('branches: create, list, get, changes, reset, merge, delete', async () => {
+    await cliJson(['tables', 'create', 'cli_p', 'in_c_sales', 'branched', '--column', 'id:INTEGER', '--primary-key', 'id', '--profile', 'p']);
+    const admin = new StorageClient({ url: running.url, apiKey: ADMIN_KEY });
+    await admin.data.import('cli_p', 'in_c_sales', 'branched', 'id\n1\n2\n');
+    const created = await cliJson(['branches', 'create', 'cli_p', '--name', 'Feature X', '--description', 'try', '--profile', 'p']);
+    expect(created).toMatchObject({ name: 'Feature X', description: 'try', is_default: false });
+    const list = await cliJson(['branches', 'list', 'cli_p', '--profile', 'p']);
+    expect(list.branches.map((b: { id: string }) => b.id)).toEqual(['default', created.id]);
+    expect((await cliJson(['branches', 'get', 'cli_p', created.id, '--profile', 'p'])).name).toBe('Feature X');
+    // A write in the branch (through the client) gives it its own copy of the table.
+    await admin.inBranch(created.id).data.import('cli_p', 'in_c_sales', 'branched', 'id\n3\n', { incremental: 'true' });
+    const changes = await cliJson(['branches', 'changes', 'cli_p', created.id, '--profile', 'p']);
+    expect(changes.tables).toEqual([{ bucket: 'in_c_sales', table: 'branched', state: 'copied', main_changed: false }]);
+    const reset = await cliJson(['branches', 'reset', 'cli_p', created.id, 'in_c_sales', 'branched', '--profile', 'p']);
+    expect(reset.row_count).toBe(2);
+    await admin.inBranch(created.id).data.import('cli_p', 'in_c_sales', 'branched', 'id\n4\n', { incremental: 'true' });
+    const merged = await cliJson(['branches', 'merge', 'cli_p', created.id, 'in_c_sales', 'branched', '--profile', 'p']);
+    expect(merged.table.row_count).toBe(3);
+    expect(merged.snapshot_id).toMatch(/^s_/);
+    const again = await cli(['branches', 'merge', 'cli_p', created.id, 'in_c_sales', 'branched', '--profile', 'p']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('nothing_to_merge');
+    await cliQuiet(['branches', 'delete', 'cli_p', created.id, '--profile', 'p']);
+    expect((await cli(['branches', 'get', 'cli_p', created.id, '--profile', 'p'])).stderr).toContain('branch_not_found');
   });
 
   it('keys: create (saved or shown once), list, current, get, rotate, delete', async () => {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { StorageApiError } from '../client/index.ts';
+import { registerBranches } from './commands/branches.ts';
 import { registerBuckets } from './commands/buckets.ts';
 import { registerConfig } from './commands/config.ts';
 import { registerFiles } from './commands/files.ts';
@@ -53,6 +54,7 @@ Example:
   registerSchema(program, io);
   registerFiles(program, io);
   registerJobs(program, io);
+  registerBranches(program, io);
   registerSnapshots(program, io);
   registerKeys(program, io);
   registerSql(program, io);
