@@ -3,7 +3,7 @@ import type { Handler } from '../../src/context.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { createWorkspace as storeWorkspace, workspaceView } from '../../src/storage/sql/workspaces.ts';
-import { workspaceProject } from './lookup.ts';
+import { workspaceProject } from '../../src/http/lookup.ts';
 
 export const CreateWorkspaceSchema = v.object({
   name: v.optional(v.pipe(v.string(), v.maxLength(255, 'name must be at most 255 characters')), ''),

@@ -1,7 +1,7 @@
 import type { Handler } from '../../src/context.ts';
 import { json } from '../../src/http/respond.ts';
 import { workspaceView } from '../../src/storage/sql/workspaces.ts';
-import { workspaceProject } from './lookup.ts';
+import { workspaceProject } from '../../src/http/lookup.ts';
 
 /** GET /projects/{id}/workspaces — the default branch's workspaces (a branch's under P/branches/{branch}/…), oldest first. */
 export const listWorkspaces: Handler = (_request, ctx) => {

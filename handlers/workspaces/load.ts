@@ -6,7 +6,7 @@ import { json } from '../../src/http/respond.ts';
 import { TableNameSchema } from '../../src/http/schemas.ts';
 import { ColumnListSchema, FiltersSchema, planRead } from '../../src/storage/filters.ts';
 import { loadWorkspace as loadInto, workspaceView, type LoadSpec } from '../../src/storage/sql/workspaces.ts';
-import { workspaceFromPath } from './lookup.ts';
+import { workspaceFromPath } from '../../src/http/lookup.ts';
 import { bucketIn, tableIn } from '../../src/storage/locator.ts';
 
 const SourceSchema = v.pipe(

@@ -3,7 +3,7 @@ import type { Handler } from '../../src/context.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { queryWorkspace as runInWorkspace } from '../../src/storage/sql/workspaces.ts';
-import { workspaceFromPath } from './lookup.ts';
+import { workspaceFromPath } from '../../src/http/lookup.ts';
 
 export const WorkspaceQuerySchema = v.object({
   sql: v.pipe(v.string(), v.minLength(1, 'sql must not be empty'), v.check((s) => Buffer.byteLength(s) <= 1024 * 1024, 'sql must be at most 1 MiB')),

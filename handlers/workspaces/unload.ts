@@ -7,7 +7,7 @@ import { json } from '../../src/http/respond.ts';
 import { BucketNameSchema, ColumnNameSchema, TableNameSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
 import { unloadWorkspace as unloadFrom } from '../../src/storage/sql/workspaces.ts';
-import { workspaceFromPath } from './lookup.ts';
+import { workspaceFromPath } from '../../src/http/lookup.ts';
 import { bucketIn } from '../../src/storage/locator.ts';
 
 export const UnloadWorkspaceSchema = v.object({

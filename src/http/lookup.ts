@@ -1,3 +1,4 @@
+import type { WorkspaceRecord } from '../storage/catalog/workspaces.ts';
 import { allowedBuckets, mayReachBucket } from '../auth/guards.ts';
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from '../storage/catalog.ts';
@@ -5,7 +6,7 @@ import type { BranchRecord } from '../storage/catalog/branches.ts';
 import type { SnapshotRecord } from '../storage/catalog/snapshots.ts';
 import { HttpError, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BranchIdSchema, BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema } from './schemas.ts';
+import { BranchIdSchema, BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './schemas.ts';
 import type { FileRecord } from '../storage/catalog/files.ts';
 import type { JobRecord } from '../storage/catalog/jobs.ts';
 import { bucketIn, isDevBranch, MAIN, tableIn } from '../storage/locator.ts';
@@ -181,4 +182,20 @@ export function jobFromPath(ctx: HandlerContext): { project: ProjectRecord; job:
   if (!job || !maySee(ctx, job) || (isDevBranch(ctx.branch) && job.branch !== ctx.branch)) throw errors.jobNotFound(project.id, id);
   ctx.logFields.job_id = job.id;
   return { project, job };
+}
+
+/** The project of a workspace route, after the key's restriction check (§11 order of checks). */
+export function workspaceProject(ctx: HandlerContext): ProjectRecord {
+  refuseBucketRestrictedKey(ctx);
+  return scopedProject(ctx);
+}
+
+/** The workspace of the path; 404 `workspace_not_found`. */
+export function workspaceFromPath(ctx: HandlerContext): { project: ProjectRecord; workspace: WorkspaceRecord } {
+  const project = workspaceProject(ctx);
+  const id = validate(WorkspaceIdSchema, ctx.params.ws, 'path.ws');
+  const workspace = ctx.services.workspaces.get(project.id, id);
+  // §14: a workspace belongs to the branch it was created in.
+  if (!workspace || workspace.branch !== (ctx.branch ?? 'default')) throw errors.workspaceNotFound(project.id, id);
+  return { project, workspace };
 }
