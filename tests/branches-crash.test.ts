@@ -4,12 +4,11 @@
 // state, never in between, and no file is left that no record claims.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { walk } from './helpers.ts';
-import { childEnv, freePort, run, type Child } from './spawn.ts';
+import { type Child, startSourceServer } from './spawn.ts';
 
-const REPO = resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'branch-crash-admin-key-0123456789';
 const roots: string[] = [];
 afterAll(async () => {
@@ -22,23 +21,7 @@ interface Server {
 }
 
 async function start(dataDir: string, pauseAt?: string): Promise<Server> {
-  const port = await freePort();
-  const env = childEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB', ...(pauseAt ? { DSA_TEST_PAUSE_AT: pauseAt } : {}) });
-  if (!pauseAt) delete env.DSA_TEST_PAUSE_AT;
-  const child = run(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, cwd: REPO });
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 600; attempt++) {
-    try {
-      const response = await fetch(`${url}/health`);
-      await response.body?.cancel();
-      if (response.status === 200) return { child, url };
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.process.kill('SIGKILL');
-  throw new Error(`server did not start:\n${child.output()}`);
+  return startSourceServer(dataDir, ADMIN_KEY, pauseAt ? { DSA_TEST_PAUSE_AT: pauseAt } : {});
 }
 
 async function call(server: Server, method: string, path: string, options: { body?: unknown; csv?: string } = {}): Promise<{ status: number; body: any }> {

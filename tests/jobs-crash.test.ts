@@ -4,12 +4,11 @@
 // files survive the restarts too (§15).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { walk } from './helpers.ts';
-import { childEnv, freePort, run, type Child } from './spawn.ts';
+import { type Child, startSourceServer } from './spawn.ts';
 
-const REPO = resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'jobs-crash-admin-key-0123456789';
 const P = '/projects/jc';
 const T = `${P}/buckets/b/tables`;
@@ -20,36 +19,7 @@ interface Server {
 }
 
 async function start(dataDir: string): Promise<Server> {
-  const port = await freePort();
-  const child = run(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO,
-    env: childEnv({
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ADMIN_API_KEY: ADMIN_KEY,
-      LOG_LEVEL: 'warn',
-      DUCKDB_THREADS: '2',
-      DUCKDB_MEMORY_LIMIT: '1GB',
-      MAX_CONCURRENT_JOBS: '1',
-    }),
-  });
-  const url = `http://127.0.0.1:${port}`;
-  let exited = false;
-  void child.exited.then(() => (exited = true));
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if (exited) throw new Error(`server exited on start:\n${child.output()}`);
-    try {
-      const response = await fetch(`${url}/health`);
-      await response.body?.cancel();
-      if (response.status === 200) return { child, url };
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.process.kill('SIGKILL');
-  throw new Error(`server did not become healthy:\n${child.output()}`);
+  return startSourceServer(dataDir, ADMIN_KEY, { MAX_CONCURRENT_JOBS: '1' });
 }
 
 async function call(server: Server, method: string, path: string, options: { json?: unknown; raw?: string; type?: string } = {}) {

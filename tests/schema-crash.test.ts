@@ -6,13 +6,12 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SCHEMA_STEPS } from '../src/storage/schema.ts';
-import { freePort, run, type Child } from './spawn.ts';
+import { type Child, startSourceServer } from './spawn.ts';
 
-const REPO = resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'schema-crash-admin-key-0123456789';
 const T = '/projects/p1/buckets/b/tables/t';
 const roots: string[] = [];
@@ -27,29 +26,7 @@ interface Server {
 }
 
 async function start(dataDir: string, pauseAt?: string): Promise<Server> {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? tmpdir(),
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    ADMIN_API_KEY: ADMIN_KEY,
-    LOG_LEVEL: 'warn',
-    DUCKDB_THREADS: '2',
-    DUCKDB_MEMORY_LIMIT: '1GB',
-  };
-  if (pauseAt) env.DSA_TEST_PAUSE_AT = pauseAt;
-  const child = run(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, cwd: REPO });
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const up = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (up) return { child, url };
-    if (child.process.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.process.kill('SIGKILL');
-  throw new Error(`server did not start:\n${child.output()}`);
+  return startSourceServer(dataDir, ADMIN_KEY, pauseAt ? { DSA_TEST_PAUSE_AT: pauseAt } : {});
 }
 
 async function call(server: Server, method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; body: any }> {

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { walk } from './helpers.ts';
 import { prng } from './prng.ts';
-import { childEnv, freePort, run, type Child } from './spawn.ts';
+import { type Child, startSourceServer } from './spawn.ts';
 
 // CONTRACT §13 crash safety: the real server in a child process, killed with SIGKILL while
 // clients take snapshots, restore them over the table and elsewhere, import and truncate;
@@ -13,7 +13,6 @@ import { childEnv, freePort, run, type Child } from './spawn.ts';
 // restorable, no half-written snapshot may show up or leave a file, and the table must be in
 // one whole state (catalog and file agreeing).
 
-const REPO = resolve(import.meta.dirname, '..');
 const ADMIN_KEY = 'snapshot-crash-admin-key-0123456789';
 const PROJECT = 'snapcrash';
 const TABLE = `/projects/${PROJECT}/buckets/b/tables/t`;
@@ -27,27 +26,7 @@ interface Server {
 }
 
 async function start(dataDir: string): Promise<Server> {
-  const port = await freePort();
-  const child = run(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO,
-    env: childEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: process.env.SNAPCRASH_LOG ?? 'warn', DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB' }),
-  });
-  const url = `http://127.0.0.1:${port}`;
-  let gone = false;
-  void child.exited.then(() => (gone = true));
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if (gone) throw new Error(`server exited on start:\n${child.output()}`);
-    try {
-      const response = await fetch(`${url}/health`);
-      await response.body?.cancel();
-      if (response.status === 200) return { child, url };
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.process.kill('SIGKILL');
-  throw new Error(`server did not become healthy:\n${child.output()}`);
+  return startSourceServer(dataDir, ADMIN_KEY, { LOG_LEVEL: process.env.SNAPCRASH_LOG ?? 'warn' });
 }
 
 async function call(url: string, method: string, path: string, body?: unknown, raw?: string): Promise<{ status: number; body: any }> {

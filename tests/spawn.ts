@@ -113,3 +113,38 @@ export function logRecords(output: string): Record<string, unknown>[] {
   }
   return records;
 }
+
+export interface SourceServer {
+  child: Child;
+  url: string;
+}
+
+const REPO_ROOT = new URL('..', import.meta.url).pathname;
+
+/**
+ * The service run from source (tsx) in a child process on a free port over `dataDir`,
+ * resolved once `/health` answers 200. `vars` add to or override the test defaults (a
+ * quiet log, two DuckDB threads, 1 GB); the crash tests' pause point is passed only when given.
+ */
+export async function startSourceServer(dataDir: string, adminKey: string, vars: Record<string, string> = {}): Promise<SourceServer> {
+  const port = await freePort();
+  const env = childEnv({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ADMIN_API_KEY: adminKey, LOG_LEVEL: 'warn', DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB', ...vars });
+  if (!vars.DSA_TEST_PAUSE_AT) delete env.DSA_TEST_PAUSE_AT;
+  const child = run(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, cwd: REPO_ROOT });
+  const url = `http://127.0.0.1:${port}`;
+  let exited = false;
+  void child.exited.then(() => (exited = true));
+  for (let attempt = 0; attempt < 600; attempt++) {
+    if (exited) throw new Error(`server exited on start:\n${child.output()}`);
+    try {
+      const response = await fetch(`${url}/health`);
+      await response.body?.cancel();
+      if (response.status === 200) return { child, url };
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.process.kill('SIGKILL');
+  throw new Error(`server did not become healthy:\n${child.output()}`);
+}
