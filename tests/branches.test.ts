@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApp, walk, type TestApp } from './helpers.ts';
+import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -816,6 +816,48 @@ describe("main deleting a bucket the branch holds tables of", () => {
     expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
     expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
     expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+  });
+
+  it("a merge that brings the bucket back gives it the branch's copy of its metadata", async () => {
+    const { id, P } = await project();
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'owner', value: 'main' }] } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'note', value: 'dev' }] } })).status).toBe(200);
+    expect((await t.call('DELETE', `${P}/buckets/b`)).status).toBe(204);
+    // The branch keeps its copy of the bucket's metadata along with its copy of the table.
+    expect((await t.callJson('GET', `${B}/buckets/b`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['note=dev', 'owner=main']);
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/buckets/b`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['note=dev', 'owner=main']);
+    // The branch sees main's bucket again, and keeps no copy.
+    expect(t.services.branches.bucketMetadataCopy(id, branchId, 'b')).toBeUndefined();
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'later', value: 'm' }] } })).status).toBe(200);
+    expect((await t.callJson('GET', `${B}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['later', 'note', 'owner']);
+  });
+
+  it("a copy of an earlier bucket's metadata is not used once main created the bucket again", async () => {
+    const clock = manualClock();
+    const app = await makeApp({ clock });
+    try {
+      await app.createProject('q');
+      const P = '/projects/q';
+      await app.call('POST', `${P}/buckets`, { body: { name: 'b' } });
+      const branchId = (await app.callJson('POST', `${P}/branches`, { body: { name: 'dev' } })).body.id;
+      const B = `${P}/branches/${branchId}`;
+      expect((await app.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'old', value: 'x' }] } })).status).toBe(200);
+      clock.advance(1000);
+      expect((await app.call('DELETE', `${P}/buckets/b`)).status).toBe(204);
+      expect((await app.call('POST', `${P}/buckets`, { body: { name: 'b' } })).status).toBe(201);
+      expect((await app.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'new', value: 'y' }] } })).status).toBe(200);
+      expect((await app.callJson('GET', `${B}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['new']);
+      // Its first write now copies the new bucket's entries.
+      expect((await app.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'dev', value: 'z' }] } })).status).toBe(200);
+      expect((await app.callJson('GET', `${B}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['dev', 'new']);
+      expect((await app.callJson('GET', `${P}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['new']);
+    } finally {
+      await app.close();
+    }
   });
 });
 

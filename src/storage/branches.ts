@@ -70,7 +70,11 @@ export async function deleteBranch(services: Services, branch: BranchRecord): Pr
   await registry.withFolderLock(dir, 'exclusive', async () => {
     if (!branches.get(branch.projectId, branch.id)) throw errors.branchNotFound(branch.projectId, branch.id);
     await registry.exclusive(branchFiles(services, branch.projectId, branch.id), async () => {
-      const touched = new Set([...branches.tableStates(branch.projectId, branch.id).map((t) => t.bucket), ...branches.bucketStates(branch.projectId, branch.id).map((b) => b.bucket)]);
+      const touched = new Set([
+        ...branches.tableStates(branch.projectId, branch.id).map((t) => t.bucket),
+        ...branches.bucketStates(branch.projectId, branch.id).map((b) => b.bucket),
+        ...branches.bucketMetadataCopies(branch.projectId, branch.id).map((b) => b.bucket),
+      ]);
       await branches.commit([branches.deleteBranchChange(branch.projectId, branch.id), keys.dropBranchChange(branch.projectId, branch.id)]);
       // Its metadata: a crash before this leaves entries of a branch that is gone, which start-up removes.
       for (const bucket of touched) await services.metadata.dropBucket(branch.projectId, branch.id, bucket);
