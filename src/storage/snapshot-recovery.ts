@@ -38,6 +38,8 @@ export async function recoverSnapshots(deps: SnapshotDeps, logger: Logger): Prom
         const own = branches.tableState(record.projectId, record.branch, record.bucket, record.table);
         keep = !own || own.state === 'deleted';
       } else if (record.reason === 'drop_table') {
+        keep = !catalog.getTable(record.projectId, record.bucket, record.table) || !existsSync(paths.bucketDir(record.projectId, record.bucket));
+      } else {
         keep = true;
       }
       if (!keep && !existsSync(tablePath)) {
