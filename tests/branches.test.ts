@@ -1047,6 +1047,27 @@ describe('the branch twin of the snapshot settings (§13 settings belong to the 
 });
 
 describe('§14 sentences checked one by one', () => {
+  it('P/branches/default/… answers as P/… on every kind of GET route (metadata, profile, snapshots, settings, jobs, files, workspaces)', async () => {
+    const { P } = await project();
+    await branch(P);
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })).status).toBe(200);
+    expect((await t.call('POST', `${P}/buckets/b/tables/t/columns/v/metadata`, { body: { metadata: [{ key: 'c', value: 'w' }] } })).status).toBe(200);
+    expect((await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} })).status).toBe(201);
+    expect((await t.callJson('POST', `${P}/files?name=x.csv`, { raw: 'id\n1\n', headers: CSV })).status).toBe(201);
+    const job = await t.callJson('POST', `${P}/buckets/b/tables/t/export-async`, { body: { format: 'csv' } });
+    await t.callJson('GET', `${P}/jobs/${job.body.id}?wait=30`);
+    expect((await t.callJson('POST', `${P}/workspaces`, { body: {} })).status).toBe(201);
+    const strip = (body: unknown) => JSON.parse(JSON.stringify(body, (key, value) => (key === 'size_bytes' || key === 'profiled_at' || key === 'last_used_at' ? 0 : value)));
+    const paths = ['/buckets/b/metadata', '/buckets/b/tables/t/metadata', '/buckets/b/tables/t/columns/v/metadata', '/buckets/b/tables/t/profile', '/buckets/b/tables/t/snapshots', '/snapshots', '/settings/snapshots', '/jobs', '/files', '/workspaces'];
+    for (const path of paths) {
+      const main = await t.callJson('GET', P + path);
+      const twin = await t.callJson('GET', `${P}/branches/default${path}`);
+      expect(main.status, path).toBe(200);
+      expect(twin.status, path).toBe(200);
+      expect(strip(twin.body), path).toEqual(strip(main.body));
+    }
+  });
+
   it('every table object answered in a development branch carries branch_state; under P/branches/default none does', async () => {
     const { P } = await project();
     const B = await branch(P);
