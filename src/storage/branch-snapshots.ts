@@ -47,7 +47,10 @@ export async function withBranchSnapshots(services: Services, tables: TableRecor
     const taken: AutoSnapshot[] = [];
     try {
       for (const table of mains) {
-        const snapshot = await takeAutoSnapshot(services, table, reason);
+        // Main's table as it is now, under its lock (main may have changed or dropped it meanwhile).
+        const now = services.catalog.getTable(table.projectId, table.bucket, table.name);
+        if (!now) continue;
+        const snapshot = await takeAutoSnapshot(services, { ...now, branch: table.branch, branchState: 'main' }, reason);
         if (snapshot) taken.push(snapshot);
       }
       if (own.length) {
