@@ -1121,3 +1121,45 @@ describe('§14 sentences checked one by one', () => {
     for (const job of [devJob, mainJob]) await t.callJson('GET', `${P}/jobs/${job.body.id}?wait=30`);
   });
 });
+
+describe("main's version of a table moves with every kind of committed write (§14 merge conflicts)", () => {
+  const writes: [string, (P: string) => Promise<Response>][] = [
+    ['delete-rows', (P) => t.call('POST', `${P}/buckets/b/tables/t/delete-rows`, { body: { filters: [{ column: 'id', operator: 'eq', values: [1] }] } })],
+    ['truncate', (P) => t.call('POST', `${P}/buckets/b/tables/t/truncate`)],
+    ['full import', (P) => importCsv(`${P}/buckets/b/tables/t`, 'id,v\n5,e\n', false)],
+    ['column change', (P) => t.call('PATCH', `${P}/buckets/b/tables/t/columns/v`, { body: { name: 'w' } })],
+    ['primary key drop', (P) => t.call('DELETE', `${P}/buckets/b/tables/t/primary-key`)],
+    ['column metadata', (P) => t.call('POST', `${P}/buckets/b/tables/t/columns/v/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })],
+    [
+      'overwriting restore',
+      async (P) => {
+        const snap = await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} });
+        return t.call('POST', `${P}/snapshots/${snap.body.id}/restore`, { body: { overwrite: true } });
+      },
+    ],
+  ];
+  for (const [kind, write] of writes) {
+    it(`a ${kind} in main after the branch copied the table: main_changed, and merge answers 409 unless forced`, async () => {
+      const { P } = await project();
+      const B = await branch(P);
+      expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+      // Bucket metadata is no write to the table: it moves no version.
+      expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })).status).toBe(200);
+      expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([{ bucket: 'b', table: 't', state: 'copied', main_changed: false }]);
+      const res = await write(P);
+      expect(res.status, kind).toBeLessThan(300);
+      expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([{ bucket: 'b', table: 't', state: 'copied', main_changed: true }]);
+      expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+      expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
+      expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+    });
+  }
+
+  it('the tables of a bucket the branch deleted are not listed one by one in changes', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('DELETE', `${B}/buckets/b`)).status).toBe(204);
+    expect((await t.callJson('GET', `${B}/changes`)).body).toEqual({ tables: [], buckets: [{ bucket: 'b', state: 'deleted' }] });
+  });
+});
