@@ -1004,6 +1004,25 @@ describe('auto snapshots of writes inside a branch (§13: by the same settings, 
     expect(t.services.snapshots.list(id, { branch: branchId })).toHaveLength(1);
   });
 
+  it('a full unload from a workspace into an existing table takes the full_import snapshot, in main and in a branch', async () => {
+    const { id, P } = await project();
+    expect((await t.call('PUT', `${P}/settings/snapshots`, { body: { auto: { full_import: true } } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    for (const [base, owner] of [[B, branchId], [P, 'default']] as const) {
+      const ws = (await t.callJson('POST', `${base}/workspaces`, { body: {} })).body.id;
+      expect((await t.callJson('POST', `${base}/workspaces/${ws}/query`, { body: { sql: "CREATE TABLE out AS SELECT 9 AS id, 'z' AS v" } })).status).toBe(200);
+      const unloaded = await t.callJson('POST', `${base}/workspaces/${ws}/unload`, { body: { source: 'out', bucket: 'b', table: 't' } });
+      expect(unloaded.status, JSON.stringify(unloaded.body)).toBe(200);
+      expect(t.services.snapshots.list(id, { branch: owner }).map((s) => [s.reason, s.rowCount])).toEqual([['full_import', 2]]);
+      // A table the unload creates has nothing to snapshot.
+      expect((await t.callJson('POST', `${base}/workspaces/${ws}/unload`, { body: { source: 'out', bucket: 'b', table: 'fresh' } })).status).toBe(200);
+      expect(t.services.snapshots.list(id, { branch: owner })).toHaveLength(1);
+    }
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([9]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([9]);
+  });
+
   it('a full import into a table still main\'s snapshots the rows the branch saw', async () => {
     const { id, P } = await project();
     expect((await t.call('PUT', `${P}/settings/snapshots`, { body: { auto: { full_import: true } } })).status).toBe(200);
