@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
+import { withWriteLocks } from '../src/storage/branch-snapshots.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -984,6 +985,11 @@ describe('auto snapshots of writes inside a branch (§13: by the same settings, 
     expect((await t.callJson('POST', `${B}/snapshots/${u.id}/restore`, { body: {} })).status).toBe(200);
     expect(await ids(`${B}/buckets/b/tables/u`)).toEqual([1, 2, 3]);
     expect(await ids(`${P}/buckets/b/tables/u`)).toEqual([]);
+  });
+
+  it("a cascade delete's locks: thousands of tables do not nest thousands of calls on one stack", async () => {
+    const paths = Array.from({ length: 5000 }, (_, i) => join(t.dataDir, 'locks', `t${i}.duckdb`));
+    expect(await withWriteLocks(t.services.registry, paths, async () => 'held')).toBe('held');
   });
 
   it('a column drop in a branch takes its snapshot in the branch; settings switched off mean none', async () => {

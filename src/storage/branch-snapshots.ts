@@ -26,10 +26,18 @@ import { columnsDdl, deleteTableFile, withPrivateAttachment } from './tables.ts'
  *   half-done drop.
  */
 
-/** Runs `work` with the write locks of `paths` held, taken in one order (no deadlock between two such calls). */
+/**
+ * Runs `work` with the write locks of `paths` held, taken in one order (no deadlock between
+ * two such calls). Each lock is taken after a turn of the event loop's microtasks, so a
+ * bucket of thousands of tables does not nest thousands of calls on one stack.
+ */
 export function withWriteLocks<T>(registry: AttachmentRegistry, paths: string[], work: () => Promise<T>): Promise<T> {
-  const sorted = [...new Set(paths.map((p) => p.toLowerCase()))].sort().map((lowered) => paths.find((p) => p.toLowerCase() === lowered)!);
-  const step = (i: number): Promise<T> => (i === sorted.length ? work() : registry.withWriteLock(sorted[i]!, () => step(i + 1)));
+  const byLowered = new Map(paths.map((p) => [p.toLowerCase(), p]));
+  const sorted = [...byLowered.keys()].sort().map((lowered) => byLowered.get(lowered)!);
+  const step = async (i: number): Promise<T> => {
+    await Promise.resolve();
+    return i === sorted.length ? work() : registry.withWriteLock(sorted[i]!, () => step(i + 1));
+  };
   return step(0);
 }
 
