@@ -1072,6 +1072,26 @@ describe('the branch twin of the snapshot settings (§13 settings belong to the 
 });
 
 describe('§14 sentences checked one by one', () => {
+  it("P/branches/{b}/snapshots/{id}, its delete and its restore reach only that branch's snapshots", async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const other = await branch(P, 'other');
+    const mainSnap = (await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} })).body.id;
+    const otherSnap = (await t.callJson('POST', `${other}/buckets/b/tables/t/snapshots`, { body: {} })).body.id;
+    for (const snap of [mainSnap, otherSnap]) {
+      for (const [method, path, body] of [['GET', '', undefined], ['DELETE', '', undefined], ['POST', '/restore', { table: 'copy' }]] as const) {
+        const res = await t.callJson(method, `${B}/snapshots/${snap}${path}`, { body });
+        expect(res.status, `${method} ${snap}${path}`).toBe(404);
+        expect(res.body.detail.error).toBe('snapshot_not_found');
+      }
+      expect(t.services.snapshots.get(snap)).toBeDefined();
+    }
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/copy`)).status).toBe(404);
+    expect((await t.callJson('GET', `${P}/branches/default/snapshots/${mainSnap}`)).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/branches/default/snapshots/${otherSnap}`)).status).toBe(200);
+    expect(t.services.snapshots.list(id)).toHaveLength(2);
+  });
+
   it('P/branches/default/… answers as P/… on every kind of GET route (metadata, profile, snapshots, settings, jobs, files, workspaces)', async () => {
     const { P } = await project();
     await branch(P);
