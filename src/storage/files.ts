@@ -1,20 +1,18 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { errors, HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
 import type { Services } from '../services.ts';
+import { inlineHasher, type StreamHasher } from './byte-worker.ts';
 import type { Catalog } from './catalog.ts';
 import type { FileCatalog, FileRecord } from './catalog/files.ts';
 import { withProjectLock } from './locks.ts';
 import type { StoragePaths } from './paths.ts';
 
-const WRITE_CHUNK = 1 << 20;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** What an upload says about itself besides its bytes. */
@@ -46,44 +44,125 @@ export function newFileId(files: FileCatalog): string {
   }
 }
 
-/** Flushes a directory entry (a rename into it) to disk. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 export interface WrittenFile {
   sizeBytes: number;
   sha256: string;
 }
 
+/** Bytes per write (and per hashed batch), and how many batches one stream may have in flight. */
+const BATCH_BYTES = 2 << 20;
+const BATCHES = 4;
+
+export interface StagingOptions {
+  /** Where the SHA-256 is computed; on this thread when not given. */
+  hasher?: StreamHasher;
+  /** Called with the size of each chunk as it is read (job progress). */
+  onBytes?: (n: number) => void;
+}
+
 /**
- * Streams `source` into a new staging file, hashing and counting on the way; past `limit`
- * bytes it stops with 413 without reading on. The file is fsynced before this resolves.
- * On any failure the staging file is removed.
+ * Streams `source` into a new staging file, counting and hashing on the way; past `limit`
+ * bytes it stops with 413 without reading on. Chunks are gathered into batches of 2 MiB,
+ * each written with one positioned write while the hasher (another thread, for a large
+ * stream) hashes the same memory; at most four batches are in flight, so memory stays flat
+ * however long the stream is, and a slow disk or hasher holds the source back (the socket
+ * is not read meanwhile). On any failure the staging file is removed.
+ *
+ * The file is not fsynced: it is complete in the page cache when this resolves, which is
+ * what kill -9 needs (the kernel keeps it). A power cut before the kernel has written it
+ * back can leave it short; start-up then drops it with its record (`reconcileFiles`).
  */
-export async function writeStaging(source: Readable, staging: string, limit: number, onBytes?: (n: number) => void): Promise<WrittenFile> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      size += chunk.length;
-      if (size > limit) return done(payloadTooLarge(limit));
-      hash.update(chunk);
-      onBytes?.(chunk.length);
-      done(null, chunk);
-    },
+export async function writeStaging(source: Readable, staging: string, limit: number, options: StagingOptions = {}): Promise<WrittenFile> {
+  const hasher = options.hasher ?? inlineHasher();
+  const handle = await open(staging, 'wx').catch((error: unknown) => {
+    hasher.abort();
+    throw error;
   });
+  const free: Buffer[] = [];
+  let allocated = 0;
+  let freed: (() => void) | undefined;
+  const release = (batch: Buffer) => {
+    free.push(batch);
+    freed?.();
+  };
+  /** A batch to fill: a free one, a new one while fewer than BATCHES exist, else the next one handed back. */
+  const take = async (): Promise<Buffer> => {
+    while (!free.length) {
+      if (allocated < BATCHES) {
+        allocated++;
+        return hasher.shared ? Buffer.from(new SharedArrayBuffer(BATCH_BYTES)) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+      }
+      await new Promise<void>((resolve) => (freed = resolve));
+      freed = undefined;
+    }
+    return free.pop()!;
+  };
+  let failure: unknown;
+  let writes: Promise<void> = Promise.resolve();
+  const inFlight = new Set<Promise<void>>();
+  let position = 0;
+  /** Writes and hashes the first `length` bytes of `batch`; it is handed back when both are done. */
+  const flush = (batch: Buffer, length: number) => {
+    const bytes = batch.subarray(0, length);
+    const at = position;
+    position += length;
+    writes = writes.then(async () => {
+      let done = 0;
+      while (done < length) done += (await handle.write(bytes, done, length - done, at + done)).bytesWritten;
+    });
+    const both = Promise.all([writes, hasher.update(bytes)]).then(
+      () => release(batch),
+      (error: unknown) => {
+        failure ??= error;
+        release(batch);
+      },
+    );
+    inFlight.add(both);
+    void both.finally(() => inFlight.delete(both));
+  };
+  let size = 0;
   try {
-    await pipeline(source, meter, createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_CHUNK, flush: true }));
-    return { sizeBytes: size, sha256: hash.digest('hex') };
+    let batch = await take();
+    let filled = 0;
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw payloadTooLarge(limit);
+      options.onBytes?.(chunk.length);
+      for (let offset = 0; offset < chunk.length; ) {
+        const n = Math.min(BATCH_BYTES - filled, chunk.length - offset);
+        batch.set(offset === 0 && n === chunk.length ? chunk : chunk.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+        if (filled === BATCH_BYTES) {
+          flush(batch, filled);
+          batch = await take();
+          filled = 0;
+        }
+      }
+      if (failure) throw failure;
+    }
+    if (filled > 0) flush(batch, filled);
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    const sha256 = await hasher.digest();
+    await handle.close();
+    return { sizeBytes: size, sha256 };
   } catch (error) {
+    hasher.abort();
+    await Promise.allSettled(inFlight);
+    await handle.close().catch(() => {});
     await rm(staging, { force: true });
     throw error;
+  }
+}
+
+/** The hasher for a stream of `declared` bytes (unknown: undefined): another thread unless it is small. */
+export function hasherFor(services: Pick<Services, 'byteWorker'>, declared: number | undefined): StreamHasher {
+  if (declared !== undefined && declared < BATCH_BYTES) return inlineHasher();
+  try {
+    return services.byteWorker.hasher();
+  } catch {
+    return inlineHasher();
   }
 }
 
@@ -91,7 +170,9 @@ export async function writeStaging(source: Readable, staging: string, limit: num
  * Moves a complete staging file into `files/project_{id}/{file_id}` and then writes its
  * record (file first, record after: a crash in between leaves a file without a record,
  * which start-up deletes). `commit` writes the record, and may refuse by throwing (the
- * project was deleted meanwhile); the file is removed then.
+ * project was deleted meanwhile); the file is removed then. Neither the file nor the folder
+ * is fsynced (see `writeStaging`): a rename lost to a power cut leaves a record without its
+ * file, which start-up drops.
  */
 export async function placeFile(paths: StoragePaths, record: FileRecord, staging: string, commit: () => Promise<void>): Promise<void> {
   const dir = paths.projectFilesDir(record.projectId);
@@ -99,7 +180,6 @@ export async function placeFile(paths: StoragePaths, record: FileRecord, staging
   try {
     await mkdir(dir, { recursive: true });
     await rename(staging, target);
-    await syncDir(dir);
   } catch (error) {
     await rm(staging, { force: true });
     throw error;
@@ -155,15 +235,16 @@ export const projectStillActive = (catalog: Catalog, projectId: string) => () =>
 
 /**
  * Stores an upload (§15): the body is streamed to a staging file (never held in memory),
- * counted against MAX_FILE_BYTES (413) and hashed on the way, fsynced, renamed into place,
- * then recorded. A failed or interrupted upload leaves neither file nor record.
+ * counted against MAX_FILE_BYTES (413) and hashed on the way, renamed into place, then
+ * recorded. A failed or interrupted upload leaves neither file nor record. `declared` is
+ * the request's Content-Length, when it has one (a small body is hashed on this thread).
  */
-export async function storeUpload(services: Services, projectId: string, body: ReadableStream<Uint8Array> | null, spec: UploadSpec): Promise<FileRecord> {
+export async function storeUpload(services: Services, projectId: string, body: ReadableStream<Uint8Array> | null, spec: UploadSpec, declared?: number): Promise<FileRecord> {
   const { paths, config } = services;
   const staging = paths.stagingFile(`upload-${randomUUID()}`);
   let written: WrittenFile;
   try {
-    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes);
+    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes, { hasher: hasherFor(services, declared) });
   } catch (error) {
     if (error instanceof HttpError) throw error;
     // File system trouble is ours (500); anything else is the body breaking off.
@@ -235,7 +316,8 @@ const PROJECT_DIR = /^project_([A-Za-z0-9_-]{1,64})$/;
 /**
  * Brings stored files and their records into agreement at start: a file without a record
  * (an upload cut short after its rename, or a delete cut short) is deleted, a record whose
- * file is gone is dropped, and the files of projects that are not active go entirely.
+ * file is gone or has another size than recorded is dropped (with the file), and the files
+ * of projects that are not active go entirely.
  * Staging (everything in `files/` that is not a project folder) is emptied before this.
  */
 export async function reconcileFiles(deps: { paths: StoragePaths; files: FileCatalog; catalog: Catalog }, logger: Logger): Promise<void> {
@@ -253,8 +335,17 @@ export async function reconcileFiles(deps: { paths: StoragePaths; files: FileCat
       continue;
     }
     for (const file of await readdir(dir)) {
-      if (files.get(project.id, file)) {
+      const record = files.get(project.id, file);
+      // A file shorter (or longer) than recorded lost its tail to a power cut before the
+      // kernel wrote it back (uploads are not fsynced): it goes, and its record with it.
+      const size = record && (await stat(join(dir, file)).then((s) => s.size, () => -1));
+      if (record && size === record.sizeBytes) {
         present.add(file);
+        continue;
+      }
+      if (record) {
+        await rm(join(dir, file), { recursive: true, force: true });
+        logger.warn({ event: 'reconcile', repair: 'removed_torn_file', project_id: project.id, file_id: record.id, size_bytes: record.sizeBytes, found_bytes: size }, 'removed a stored file whose size on disk is not the recorded one');
         continue;
       }
       await rm(join(dir, file), { recursive: true, force: true });

@@ -14,7 +14,7 @@ import type { BucketRecord, TableRecord } from '../catalog.ts';
 import type { FileRecord } from '../catalog/files.ts';
 import type { JobRecord } from '../catalog/jobs.ts';
 import { exportHeaders, openExport, type ExportFormat } from '../export.ts';
-import { fileRecord, placeProjectFile, projectStillActive, writeStaging } from '../files.ts';
+import { fileRecord, hasherFor, placeProjectFile, projectStillActive, writeStaging } from '../files.ts';
 import { checkConversions, planRead, type Filter, type OrderBy } from '../filters.ts';
 import { importFile, withStagingFile, type ImportFormat } from '../import.ts';
 import { StorageSession } from '../session.ts';
@@ -202,7 +202,7 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
       { release: session.hold(), signal: ctx.signal, onRows: (n) => (ctx.progress.rows += n) },
     );
     const source = Readable.fromWeb(stream as unknown as NodeReadableStream<Uint8Array>);
-    const written = await writeStaging(source, staging, Number.MAX_SAFE_INTEGER, (n) => (ctx.progress.bytes += n));
+    const written = await writeStaging(source, staging, Number.MAX_SAFE_INTEGER, { hasher: hasherFor(services, undefined), onBytes: (n) => (ctx.progress.bytes += n) });
     // A stopped export's stream just ends: the abort, not the end, decides.
     if (ctx.signal.aborted) {
       await rm(staging, { force: true });
