@@ -120,7 +120,7 @@ export interface RecordCount {
 }
 
 export interface CountOptions {
-  /** The CSV quote and escape characters (ignored for NDJSON, whose strings hold no raw line breaks). */
+  /** The CSV quote and escape characters; none for NDJSON, whose strings hold no raw line breaks. */
   quote?: string;
   escape?: string;
   /** How many leading records are not rows (a CSV header). */
@@ -205,6 +205,9 @@ export class ByteWorker {
       abort() {
         if (!failure) worker.postMessage({ t: 'drop', id });
         end();
+        const dropped = new Error('the hash was dropped');
+        for (const p of pending.splice(0)) p.reject(dropped);
+        digest?.reject(dropped);
       },
     };
   }
@@ -232,9 +235,11 @@ export class ByteWorker {
       },
       onFailure: () => end(),
     });
-    const code = (s: string | undefined, fallback: number) => (s ? s.charCodeAt(0) : fallback);
-    const quote = code(options.quote, 34);
-    worker.postMessage({ t: 'count', id, path, quote, escape: code(options.escape, quote), block: options.blockBytes ?? 256 << 10 });
+    // No quote character (NDJSON), or one that is not a single byte: -1 matches no byte.
+    const byte = (s: string | undefined) => (s && s.charCodeAt(0) < 128 ? s.charCodeAt(0) : -1);
+    const quote = byte(options.quote);
+    const escape = options.escape ? byte(options.escape) : quote;
+    worker.postMessage({ t: 'count', id, path, quote, escape, block: options.blockBytes ?? 256 << 10 });
     return {
       done,
       rowsBefore(bytes) {

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -80,22 +81,13 @@ export async function writeStaging(source: Readable, staging: string, limit: num
   });
   const free: Buffer[] = [];
   let allocated = 0;
-  let freed: (() => void) | undefined;
-  const release = (batch: Buffer) => {
-    free.push(batch);
-    freed?.();
-  };
-  /** A batch to fill: a free one, a new one while fewer than BATCHES exist, else the next one handed back. */
-  const take = async (): Promise<Buffer> => {
-    while (!free.length) {
-      if (allocated < BATCHES) {
-        allocated++;
-        return hasher.shared ? Buffer.from(new SharedArrayBuffer(BATCH_BYTES)) : Buffer.allocUnsafeSlow(BATCH_BYTES);
-      }
-      await new Promise<void>((resolve) => (freed = resolve));
-      freed = undefined;
-    }
-    return free.pop()!;
+  let onFreed: (() => void) | undefined;
+  /** A batch to fill: a free one, a new one while fewer than BATCHES exist, else none for now. */
+  const take = (): Buffer | undefined => {
+    if (free.length) return free.pop();
+    if (allocated === BATCHES) return undefined;
+    allocated++;
+    return hasher.shared ? Buffer.from(new SharedArrayBuffer(BATCH_BYTES)) : Buffer.allocUnsafeSlow(BATCH_BYTES);
   };
   let failure: unknown;
   let writes: Promise<void> = Promise.resolve();
@@ -111,45 +103,87 @@ export async function writeStaging(source: Readable, staging: string, limit: num
       while (done < length) done += (await handle.write(bytes, done, length - done, at + done)).bytesWritten;
     });
     const both = Promise.all([writes, hasher.update(bytes)]).then(
-      () => release(batch),
+      () => undefined,
       (error: unknown) => {
         failure ??= error;
-        release(batch);
       },
     );
     inFlight.add(both);
-    void both.finally(() => inFlight.delete(both));
+    void both.then(() => {
+      inFlight.delete(both);
+      free.push(batch);
+      onFreed?.();
+    });
   };
   let size = 0;
   try {
-    let batch = await take();
-    let filled = 0;
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) throw payloadTooLarge(limit);
-      options.onBytes?.(chunk.length);
-      for (let offset = 0; offset < chunk.length; ) {
-        const n = Math.min(BATCH_BYTES - filled, chunk.length - offset);
-        batch.set(offset === 0 && n === chunk.length ? chunk : chunk.subarray(offset, offset + n), filled);
-        filled += n;
-        offset += n;
-        if (filled === BATCH_BYTES) {
-          flush(batch, filled);
-          batch = await take();
-          filled = 0;
+    // Flowing mode ('data' events, as a pipe reads), paused only while every batch is out.
+    await new Promise<void>((resolve, reject) => {
+      let batch: Buffer | undefined;
+      let filled = 0;
+      let settled = false;
+      const stop = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        source.off('data', onData).off('end', onEnd).off('error', stop).off('close', onClose);
+        // A late error of a source given up on is of no interest (and must not go unhandled).
+        source.on('error', () => {});
+        onFreed = undefined;
+        if (error === undefined) return resolve();
+        // An HTTP request is left to node, which drops the rest of it once the answer is
+        // out (so the client reads a 413); any other source is torn down.
+        if (!(source instanceof IncomingMessage)) source.destroy();
+        reject(error);
+      };
+      /** Copies `chunk` from `offset` into batches; false when it had to stop for a batch to come back. */
+      const copy = (chunk: Buffer, offset: number): boolean => {
+        while (offset < chunk.length) {
+          batch ??= take();
+          if (!batch) {
+            source.pause();
+            onFreed = () => {
+              onFreed = undefined;
+              if (failure) return stop(failure);
+              if (copy(chunk, offset)) source.resume();
+            };
+            return false;
+          }
+          const n = Math.min(BATCH_BYTES - filled, chunk.length - offset);
+          batch.set(offset === 0 && n === chunk.length ? chunk : chunk.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+          if (filled === BATCH_BYTES) {
+            flush(batch, filled);
+            batch = undefined;
+            filled = 0;
+          }
         }
-      }
-      if (failure) throw failure;
-    }
-    if (filled > 0) flush(batch, filled);
+        return true;
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) return stop(payloadTooLarge(limit));
+        if (failure) return stop(failure);
+        options.onBytes?.(chunk.length);
+        copy(chunk, 0);
+      };
+      const onEnd = () => {
+        if (batch && filled > 0) flush(batch, filled);
+        stop();
+      };
+      const onClose = () => stop(new Error('the stream closed before its end'));
+      source.on('data', onData).once('end', onEnd).once('error', stop).once('close', onClose);
+      if (source.readableEnded) onEnd();
+    });
     await Promise.all(inFlight);
     if (failure) throw failure;
     const sha256 = await hasher.digest();
     await handle.close();
     return { sizeBytes: size, sha256 };
   } catch (error) {
-    hasher.abort();
+    // Batches out finish first (a write may still be in the kernel); then the hash is dropped.
     await Promise.allSettled(inFlight);
+    hasher.abort();
     await handle.close().catch(() => {});
     await rm(staging, { force: true });
     throw error;
