@@ -404,6 +404,60 @@ describe('§16 listing, long-polling, cancel, order and limits', () => {
     expect(await c.rows('br')).toEqual([{ v: 'main' }, { v: 'branch' }]);
   });
 
+  it('a running export stopped after writing its staging file leaves no file; progress showed its rows and bytes', async () => {
+    await c.createTable('ex', [{ name: 'v', type: 'VARCHAR' }]);
+    await c.t.callJson('POST', `${T('ex')}/import`, { raw: 'v\nx\ny\nz\n', headers: { 'content-type': 'text/csv' } });
+    const filesBefore = c.t.services.files.list('p').length;
+    const { open, opened } = gate();
+    let reached = false;
+    c.t.services.faultPoint = async (step) => {
+      if (step !== 'export_job_written') return;
+      reached = true;
+      await opened;
+    };
+    try {
+      const id = (await c.submit('ex', { format: 'csv' }, 'export-async')).body.id;
+      await c.until(() => reached, 'the export to be written');
+      const running = (await c.t.callJson('GET', `${P}/jobs/${id}`)).body;
+      expect(running.status).toBe('processing');
+      expect(running.progress).toEqual({ rows: 3, bytes: 'v\nx\ny\nz\n'.length });
+      const staged = (await readdir(c.t.services.paths.filesDir)).filter((name) => name.startsWith(`job-${id}`));
+      expect(staged.length).toBe(1);
+      const cancelled = c.t.call('DELETE', `${P}/jobs/${id}`);
+      // The stop is asked for (the job's signal aborts) before the export may go on.
+      const runs = (c.t.services.jobRunner as unknown as { running: Map<string, { controller: AbortController }> }).running;
+      await c.until(() => runs.get(id)?.controller.signal.aborted === true, 'the cancel to stop the job');
+      open();
+      expect((await cancelled).status).toBe(204);
+      expect((await c.t.callJson('GET', `${P}/jobs/${id}`)).body).toMatchObject({ status: 'cancelled', result: null, error: null });
+      expect(c.t.services.files.list('p').length).toBe(filesBefore);
+      expect((await readdir(c.t.services.paths.filesDir)).filter((name) => name.startsWith(`job-${id}`))).toEqual([]);
+    } finally {
+      c.t.services.faultPoint = undefined;
+      open();
+    }
+  });
+
+  it('at most MAX_CONCURRENT_JOBS run at once in the whole service; the others wait', async () => {
+    const d = await setup({ MAX_CONCURRENT_JOBS: '2' });
+    try {
+      const releases: (() => void)[] = [];
+      for (const name of ['m1', 'm2', 'm3']) {
+        await d.createTable(name, [{ name: 'v', type: 'VARCHAR' }]);
+        releases.push(await d.holdTable(name));
+      }
+      const file = await d.upload('v\nq\n');
+      const ids: string[] = [];
+      for (const name of ['m1', 'm2', 'm3']) ids.push((await d.submit(name, { file_id: file })).body.id);
+      await d.until(() => ids.filter((id) => status(d.t, id) === 'processing').length === 2, 'two jobs to run');
+      expect(ids.map((id) => status(d.t, id))).toEqual(['processing', 'processing', 'waiting']);
+      for (const release of releases) release();
+      for (const id of ids) expect((await d.finished(id)).status).toBe('success');
+    } finally {
+      await d.t.close();
+    }
+  });
+
   it('lists newest first, filtered by status and operation, paged', async () => {
     const all = (await c.t.callJson('GET', `${P}/jobs?limit=1000`)).body;
     expect(all.total).toBe(c.t.services.jobs.list('p').length);

@@ -236,6 +236,8 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
     );
     const source = Readable.fromWeb(stream as unknown as NodeReadableStream<Uint8Array>);
     const written = await writeStaging(source, staging, Number.MAX_SAFE_INTEGER, { hasher: hasherFor(services, undefined), onBytes: (n) => (ctx.progress.bytes += n) });
+    // Tests hold a written export here, to look at it running and to stop it.
+    await services.faultPoint?.('export_job_written');
     // A stopped export's stream just ends: the abort, not the end, decides.
     if (ctx.signal.aborted) {
       await rm(staging, { force: true });
