@@ -458,6 +458,12 @@ describe('§15 over a real socket', () => {
 describe('§15 writing a stream to staging', () => {
   let root: string;
   const worker = new ByteWorker();
+  /** A hasher on a helper thread (a free one is always there here). */
+  const threaded = () => {
+    const hasher = worker.hasher();
+    expect(hasher).toBeDefined();
+    return hasher!;
+  };
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'dsa-staging-'));
   });
@@ -479,47 +485,47 @@ describe('§15 writing a stream to staging', () => {
     return { data, chunks };
   }
 
-  it('writes every byte in order and hashes them, on the helper thread or inline', async () => {
+  it('writes every byte in order and hashes them, on a helper thread (past the end of its ring) or inline', async () => {
     const { data, chunks } = chunked(9 * 1024 * 1024 + 12_345);
-    for (const [name, hasher] of [['worker', worker.hasher()], ['inline', inlineHasher()]] as const) {
+    for (const [name, hasher] of [['worker', threaded()], ['inline', inlineHasher()]] as const) {
       const target = join(root, `whole-${name}`);
       const written = await writeStaging(Readable.from(chunks), target, data.length, { hasher });
       expect(written).toEqual({ sizeBytes: data.length, sha256: sha(data) });
       expect(Buffer.compare(await readFile(target), data)).toBe(0);
     }
-    const empty = await writeStaging(Readable.from([]), join(root, 'empty'), 10, { hasher: worker.hasher() });
+    const empty = await writeStaging(Readable.from([]), join(root, 'empty'), 10, { hasher: threaded() });
     expect(empty).toEqual({ sizeBytes: 0, sha256: sha('') });
   });
 
   it('413 once the stream passes the limit, and a stream that breaks off: no staging file either way', async () => {
     const { chunks } = chunked(5 * 1024 * 1024);
-    const over = writeStaging(Readable.from(chunks), join(root, 'over'), 3 * 1024 * 1024, { hasher: worker.hasher() });
+    const over = writeStaging(Readable.from(chunks), join(root, 'over'), 3 * 1024 * 1024, { hasher: threaded() });
     await expect(over).rejects.toMatchObject({ status: 413, code: 'payload_too_large' });
     const broken = Readable.from((async function* () {
       yield* chunks.slice(0, 30);
       throw new Error('client went away');
     })());
-    await expect(writeStaging(broken, join(root, 'broken'), Number.MAX_SAFE_INTEGER, { hasher: worker.hasher() })).rejects.toThrow('client went away');
+    await expect(writeStaging(broken, join(root, 'broken'), Number.MAX_SAFE_INTEGER, { hasher: threaded() })).rejects.toThrow('client went away');
     expect(existsSync(join(root, 'over')) || existsSync(join(root, 'broken'))).toBe(false);
     // The helper thread is still fine for the next stream.
-    const next = await writeStaging(Readable.from([Buffer.from('after')]), join(root, 'after'), 10, { hasher: worker.hasher() });
+    const next = await writeStaging(Readable.from([Buffer.from('after')]), join(root, 'after'), 10, { hasher: threaded() });
     expect(next.sha256).toBe(sha('after'));
   });
 
   it('a helper thread that dies fails the stream (no staging file); the next stream gets a new thread', async () => {
     const { chunks } = chunked(6 * 1024 * 1024);
-    const hasher = worker.hasher();
+    const hasher = threaded();
     let sent = 0;
     const source = Readable.from((async function* () {
       for (const chunk of chunks) {
         // Kill the thread once a few batches are out.
-        if ((sent += chunk.length) > 3 * 1024 * 1024 && sent - chunk.length <= 3 * 1024 * 1024) await (worker as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+        if ((sent += chunk.length) > 3 * 1024 * 1024 && sent - chunk.length <= 3 * 1024 * 1024) await (worker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers[0]!.worker.terminate();
         yield chunk;
       }
     })());
     await expect(writeStaging(source, join(root, 'dead'), Number.MAX_SAFE_INTEGER, { hasher })).rejects.toThrow(/exited/);
     expect(existsSync(join(root, 'dead'))).toBe(false);
-    const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: worker.hasher() });
+    const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded() });
     expect(next.sha256).toBe(sha('again'));
   });
 });

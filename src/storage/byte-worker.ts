@@ -2,12 +2,11 @@ import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 
 /**
- * The thread's code, plain JavaScript (evaluated, so it runs the same under tsx, vitest and
- * the esbuild bundle). Two jobs, each keyed by a session id the main thread picks:
+ * The helper threads' code, plain JavaScript (evaluated, so it runs the same under tsx,
+ * vitest and the esbuild bundle). Two jobs, each keyed by a session id the main thread picks:
  *
- * - `hash`: SHA-256 of the batches an upload writes, in the order they are posted. A batch
- *   lives in a SharedArrayBuffer the main thread also writes to disk from, so nothing is
- *   copied; `done` hands the batch back.
+ * - `ring`: the SHA-256 of a stream the main thread copies, chunk by chunk, into a ring in
+ *   shared memory (see `hashRing`); it holds its thread until the stream ends.
  * - `count`: reads a file in blocks and counts its records (CSV: line ends outside quotes;
  *   NDJSON: lines), posting the running count after each block, so a job can turn "DuckDB
  *   has read this many bytes" into "this many rows". Blank lines are not records.
@@ -16,7 +15,6 @@ const WORKER_SOURCE = String.raw`
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { open } = require('node:fs/promises');
-const hashes = new Map();
 const counts = new Map();
 const NL = 10, CR = 13;
 
@@ -59,20 +57,43 @@ async function count(m) {
   }
 }
 
+/**
+ * A hash session over a ring in shared memory: the main thread copies each chunk in and
+ * bumps WRITTEN; this thread hashes up to it and bumps HASHED, sleeping on the sequence
+ * word while there is nothing new. It owns the thread until the stream ends or is dropped.
+ */
+function hashRing(m) {
+  const ring = new Uint8Array(m.ring);
+  const pos = new BigInt64Array(m.pos);
+  const sig = new Int32Array(m.sig);
+  const size = BigInt(ring.length);
+  const hash = createHash('sha256');
+  let hashed = 0n;
+  for (;;) {
+    const seq = Atomics.load(sig, 0);
+    const written = Atomics.load(pos, 0);
+    if (written > hashed) {
+      const from = Number(hashed % size);
+      const n = Number(written - hashed);
+      const first = Math.min(n, ring.length - from);
+      hash.update(ring.subarray(from, from + first));
+      if (n > first) hash.update(ring.subarray(0, n - first));
+      hashed = written;
+      Atomics.store(pos, 1, hashed);
+      Atomics.add(sig, 1, 1);
+      Atomics.notify(sig, 1);
+      continue;
+    }
+    const state = Atomics.load(sig, 2);
+    if (state === 1) return parentPort.postMessage({ t: 'digest', id: m.id, hex: hash.digest('hex') });
+    if (state === 2) return parentPort.postMessage({ t: 'dropped', id: m.id });
+    Atomics.wait(sig, 0, seq);
+  }
+}
+
 parentPort.on('message', (m) => {
   switch (m.t) {
-    case 'open': hashes.set(m.id, createHash('sha256')); break;
-    case 'data':
-      hashes.get(m.id).update(new Uint8Array(m.buf, m.off, m.len));
-      parentPort.postMessage({ t: 'done', id: m.id });
-      break;
-    case 'end': {
-      const hash = hashes.get(m.id);
-      hashes.delete(m.id);
-      parentPort.postMessage({ t: 'digest', id: m.id, hex: hash.digest('hex') });
-      break;
-    }
-    case 'drop': hashes.delete(m.id); break;
+    case 'ring': hashRing(m); break;
     case 'count': void count(m); break;
     case 'stop': { const state = counts.get(m.id); if (state) state.cancelled = true; break; }
   }
@@ -80,28 +101,25 @@ parentPort.on('message', (m) => {
 `;
 
 type Reply =
-  | { t: 'done'; id: number }
   | { t: 'digest'; id: number; hex: string }
+  | { t: 'dropped'; id: number }
   | { t: 'counted'; id: number; offset: number; records: number; end?: boolean }
   | { t: 'failed'; id: number; message: string };
 
 /**
- * The SHA-256 of a stream that is written in batches. `update` resolves once the batch
- * has been hashed (the caller may then reuse its memory); `digest` once all have.
+ * The SHA-256 of a stream, fed chunk by chunk in order. `update` resolves once the chunk
+ * is taken (the caller may then reuse its memory); `digest` once all are hashed.
  */
 export interface StreamHasher {
-  /** Whether batches should live in SharedArrayBuffers (they are then hashed without a copy). */
-  readonly shared: boolean;
   update(bytes: Uint8Array): Promise<void>;
   digest(): Promise<string>;
   abort(): void;
 }
 
-/** Hashing on the calling thread: for bodies small enough that a round trip would cost more. */
+/** Hashing on the calling thread: for bodies small enough that a helper would cost more. */
 export function inlineHasher(): StreamHasher {
   const hash = createHash('sha256');
   return {
-    shared: false,
     update(bytes) {
       hash.update(bytes);
       return Promise.resolve();
@@ -129,92 +147,168 @@ export interface CountOptions {
   blockBytes?: number;
 }
 
+/** Bytes of a hash ring: how far the copying may run ahead of the hashing. */
+const RING_BYTES = 8 << 20;
+/** Hash threads at most; a stream that finds them all busy is hashed on the main thread. */
+const HASH_THREADS = 4;
+
+type Session = { onReply(reply: Reply): void; onFailure(error: Error): void };
+
+/** A helper thread, its sessions, and (for a hash thread) its ring and whether a stream holds it. */
+interface Thread {
+  worker: Worker;
+  sessions: Map<number, Session>;
+  ring?: { data: SharedArrayBuffer; bytes: Uint8Array };
+  busy: boolean;
+}
+
 /**
- * One helper thread for byte crunching that would otherwise hold the event loop while a
- * request streams: the SHA-256 of uploads (§15) and record counts for job progress (§16).
- * It starts on first use, is unref'd (it never keeps a process alive), and `close` ends it.
- * A thread that dies fails the sessions it had; the next use starts a new one.
+ * Helper threads for byte crunching that would otherwise hold the event loop while a
+ * request streams: the SHA-256 of uploads and export files (§15), and record counts for job
+ * progress (§16). One thread counts; up to four hash, one stream each. They start on first
+ * use, are unref'd (never keeping a process alive) and end with `close`. A thread that dies
+ * fails its sessions; the next use starts a new one.
  */
 export class ByteWorker {
-  private worker: Worker | undefined;
+  private counter: Thread | undefined;
+  private readonly hashers: Thread[] = [];
   private nextId = 1;
-  private readonly sessions = new Map<number, { onReply(reply: Reply): void; onFailure(error: Error): void }>();
   private closed = false;
 
-  private thread(): Worker {
+  private spawn(onGone: (thread: Thread) => void): Thread {
     if (this.closed) throw new Error('the byte worker is closed');
-    if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'dsa-bytes' });
     worker.unref();
-    worker.on('message', (reply: Reply) => this.sessions.get(reply.id)?.onReply(reply));
+    const thread: Thread = { worker, sessions: new Map(), busy: false };
+    worker.on('message', (reply: Reply) => thread.sessions.get(reply.id)?.onReply(reply));
+    let gone = false;
     const fail = (error: Error) => {
-      if (this.worker !== worker) return;
-      this.worker = undefined;
-      const sessions = [...this.sessions.values()];
-      this.sessions.clear();
+      if (gone) return;
+      gone = true;
+      onGone(thread);
+      const sessions = [...thread.sessions.values()];
+      thread.sessions.clear();
       for (const session of sessions) session.onFailure(error);
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`the byte worker exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+    return thread;
   }
 
-  /** A hasher whose work runs on the helper thread, in parallel with the writes. */
-  hasher(): StreamHasher {
-    const worker = this.thread();
+  private countThread(): Thread {
+    this.counter ??= this.spawn((thread) => {
+      if (this.counter === thread) this.counter = undefined;
+    });
+    return this.counter;
+  }
+
+  /**
+   * A hasher on a helper thread of its own, fed through a ring in shared memory: each
+   * `update` copies the chunk in (waiting only while the ring is full) and wakes the thread,
+   * so the hash runs beside the socket reads and file writes rather than between them.
+   * Undefined when every hash thread is taken.
+   */
+  hasher(): StreamHasher | undefined {
+    let thread = this.hashers.find((t) => !t.busy);
+    if (!thread) {
+      if (this.hashers.length >= HASH_THREADS) return undefined;
+      thread = this.spawn((gone) => {
+        const at = this.hashers.indexOf(gone);
+        if (at >= 0) this.hashers.splice(at, 1);
+      });
+      this.hashers.push(thread);
+    }
+    thread.busy = true;
+    thread.ring ??= (() => {
+      const data = new SharedArrayBuffer(RING_BYTES);
+      return { data, bytes: new Uint8Array(data) };
+    })();
+    const { worker, sessions } = thread;
+    const ring = thread.ring.bytes;
+    const owner = thread;
+    // pos: [written, hashed] bytes; sig: [write sequence, hash sequence, state (1 end, 2 drop)].
+    const pos = new BigInt64Array(new SharedArrayBuffer(16));
+    const sig = new Int32Array(new SharedArrayBuffer(12));
     const id = this.nextId++;
-    const pending: { resolve(): void; reject(error: Error): void }[] = [];
-    let digest: { resolve(hex: string): void; reject(error: Error): void } | undefined;
+    let written = 0;
     let failure: Error | undefined;
-    const end = () => this.sessions.delete(id);
-    this.sessions.set(id, {
+    let onFailed: ((error: Error) => void) | undefined;
+    let digest: { resolve(hex: string): void; reject(error: Error): void } | undefined;
+    const release = () => {
+      sessions.delete(id);
+      owner.busy = false;
+    };
+    sessions.set(id, {
       onReply: (reply) => {
-        if (reply.t === 'done') pending.shift()?.resolve();
-        else if (reply.t === 'digest') {
-          end();
+        if (reply.t === 'digest') {
+          release();
           digest?.resolve(reply.hex);
-        }
+        } else if (reply.t === 'dropped') release();
       },
       onFailure: (error) => {
         failure = error;
-        for (const p of pending.splice(0)) p.reject(error);
+        onFailed?.(error);
         digest?.reject(error);
       },
     });
-    worker.postMessage({ t: 'open', id });
+    worker.postMessage({ t: 'ring', id, ring: thread.ring.data, pos: pos.buffer, sig: sig.buffer });
+    const signal = (state?: number) => {
+      if (state) Atomics.store(sig, 2, state);
+      Atomics.add(sig, 0, 1);
+      Atomics.notify(sig, 0);
+    };
+    /** Copies what fits of `bytes` from `offset`; returns the offset reached. */
+    const copy = (bytes: Uint8Array, offset: number): number => {
+      while (offset < bytes.length) {
+        const space = ring.length - (written - Number(Atomics.load(pos, 1)));
+        if (space === 0) break;
+        const at = written % ring.length;
+        const n = Math.min(space, bytes.length - offset, ring.length - at);
+        ring.set(bytes.subarray(offset, offset + n), at);
+        offset += n;
+        written += n;
+        Atomics.store(pos, 0, BigInt(written));
+        signal();
+      }
+      return offset;
+    };
+    const whenSpace = (): Promise<void> => {
+      const seen = Atomics.load(sig, 1);
+      if (ring.length - (written - Number(Atomics.load(pos, 1))) > 0) return Promise.resolve();
+      // Node has had Atomics.waitAsync since 16; TypeScript's lib here predates it.
+      const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(sig, 1, seen);
+      const woken = wait.async ? (wait.value as Promise<string>).then(() => undefined) : Promise.resolve();
+      return Promise.race([woken, new Promise<void>((_, reject) => (onFailed = reject))]);
+    };
     return {
-      shared: true,
       update(bytes) {
         if (failure) return Promise.reject(failure);
-        return new Promise<void>((resolve, reject) => {
-          pending.push({ resolve, reject });
-          // A batch in shared memory goes by reference; anything else is copied over.
-          const buf = bytes.buffer instanceof SharedArrayBuffer ? bytes.buffer : bytes.slice().buffer;
-          const off = bytes.buffer instanceof SharedArrayBuffer ? bytes.byteOffset : 0;
-          worker.postMessage({ t: 'data', id, buf, off, len: bytes.byteLength });
-        });
+        let offset = copy(bytes, 0);
+        if (offset === bytes.length) return Promise.resolve();
+        return (async () => {
+          while (offset < bytes.length) {
+            await whenSpace();
+            offset = copy(bytes, offset);
+          }
+        })();
       },
       digest() {
         if (failure) return Promise.reject(failure);
         return new Promise<string>((resolve, reject) => {
           digest = { resolve, reject };
-          worker.postMessage({ t: 'end', id });
+          signal(1);
         });
       },
       abort() {
-        if (!failure) worker.postMessage({ t: 'drop', id });
-        end();
-        const dropped = new Error('the hash was dropped');
-        for (const p of pending.splice(0)) p.reject(dropped);
-        digest?.reject(dropped);
+        if (failure || digest) return;
+        signal(2);
       },
     };
   }
 
   /** Counts the records of `path` on the helper thread; the count grows as it reads. */
   countRecords(path: string, options: CountOptions = {}): RecordCount {
-    const worker = this.thread();
+    const { worker, sessions } = this.countThread();
     const id = this.nextId++;
     const ends: number[] = [];
     const totals: number[] = [];
@@ -222,10 +316,10 @@ export class ByteWorker {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     const end = () => {
-      this.sessions.delete(id);
+      sessions.delete(id);
       finish();
     };
-    this.sessions.set(id, {
+    sessions.set(id, {
       onReply: (reply) => {
         if (reply.t === 'counted') {
           ends.push(reply.offset);
@@ -262,10 +356,14 @@ export class ByteWorker {
 
   async close(): Promise<void> {
     this.closed = true;
-    const worker = this.worker;
-    this.worker = undefined;
-    for (const session of [...this.sessions.values()]) session.onFailure(new Error('the byte worker is closed'));
-    this.sessions.clear();
-    await worker?.terminate();
+    const threads = [...this.hashers, ...(this.counter ? [this.counter] : [])];
+    this.hashers.length = 0;
+    this.counter = undefined;
+    for (const thread of threads) {
+      const sessions = [...thread.sessions.values()];
+      thread.sessions.clear();
+      for (const session of sessions) session.onFailure(new Error('the byte worker is closed'));
+    }
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }
 }

@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { errors, HttpError } from '../http/errors.ts';
@@ -50,10 +51,6 @@ export interface WrittenFile {
   sha256: string;
 }
 
-/** Bytes per write (and per hashed batch), and how many batches one stream may have in flight. */
-const BATCH_BYTES = 2 << 20;
-const BATCHES = 4;
-
 export interface StagingOptions {
   /** Where the SHA-256 is computed; on this thread when not given. */
   hasher?: StreamHasher;
@@ -61,13 +58,16 @@ export interface StagingOptions {
   onBytes?: (n: number) => void;
 }
 
+/** How much a staging write stream buffers before it holds the source back. */
+const WRITE_BUFFER = 1 << 20;
+
 /**
  * Streams `source` into a new staging file, counting and hashing on the way; past `limit`
- * bytes it stops with 413 without reading on. Chunks are gathered into batches of 2 MiB,
- * each written with one positioned write while the hasher (another thread, for a large
- * stream) hashes the same memory; at most four batches are in flight, so memory stays flat
- * however long the stream is, and a slow disk or hasher holds the source back (the socket
- * is not read meanwhile). On any failure the staging file is removed.
+ * bytes it stops with 413 without reading on. A pipe, so the socket keeps flowing: each
+ * chunk is handed to the hasher (a helper thread for a large stream, which copies the chunk
+ * into its ring and hashes beside the reads and writes) and written on; memory stays flat
+ * (the write buffer and the ring are bounded, and a full one holds the source back). On any
+ * failure the staging file is removed.
  *
  * The file is not fsynced: it is complete in the page cache when this resolves, which is
  * what kill -9 needs (the kernel keeps it). A power cut before the kernel has written it
@@ -75,126 +75,33 @@ export interface StagingOptions {
  */
 export async function writeStaging(source: Readable, staging: string, limit: number, options: StagingOptions = {}): Promise<WrittenFile> {
   const hasher = options.hasher ?? inlineHasher();
-  const handle = await open(staging, 'wx').catch((error: unknown) => {
-    hasher.abort();
-    throw error;
-  });
-  const free: Buffer[] = [];
-  let allocated = 0;
-  let onFreed: (() => void) | undefined;
-  /** A batch to fill: a free one, a new one while fewer than BATCHES exist, else none for now. */
-  const take = (): Buffer | undefined => {
-    if (free.length) return free.pop();
-    if (allocated === BATCHES) return undefined;
-    allocated++;
-    return hasher.shared ? Buffer.from(new SharedArrayBuffer(BATCH_BYTES)) : Buffer.allocUnsafeSlow(BATCH_BYTES);
-  };
-  let failure: unknown;
-  let writes: Promise<void> = Promise.resolve();
-  const inFlight = new Set<Promise<void>>();
-  let position = 0;
-  /** Writes and hashes the first `length` bytes of `batch`; it is handed back when both are done. */
-  const flush = (batch: Buffer, length: number) => {
-    const bytes = batch.subarray(0, length);
-    const at = position;
-    position += length;
-    writes = writes.then(async () => {
-      let done = 0;
-      while (done < length) done += (await handle.write(bytes, done, length - done, at + done)).bytesWritten;
-    });
-    const both = Promise.all([writes, hasher.update(bytes)]).then(
-      () => undefined,
-      (error: unknown) => {
-        failure ??= error;
-      },
-    );
-    inFlight.add(both);
-    void both.then(() => {
-      inFlight.delete(both);
-      free.push(batch);
-      onFreed?.();
-    });
-  };
   let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > limit) return done(payloadTooLarge(limit));
+      options.onBytes?.(chunk.length);
+      hasher.update(chunk).then(() => done(null, chunk), done);
+    },
+  });
   try {
-    // Flowing mode ('data' events, as a pipe reads), paused only while every batch is out.
-    await new Promise<void>((resolve, reject) => {
-      let batch: Buffer | undefined;
-      let filled = 0;
-      let settled = false;
-      const stop = (error?: unknown) => {
-        if (settled) return;
-        settled = true;
-        source.off('data', onData).off('end', onEnd).off('error', stop).off('close', onClose);
-        // A late error of a source given up on is of no interest (and must not go unhandled).
-        source.on('error', () => {});
-        onFreed = undefined;
-        if (error === undefined) return resolve();
-        // An HTTP request is left to node, which drops the rest of it once the answer is
-        // out (so the client reads a 413); any other source is torn down.
-        if (!(source instanceof IncomingMessage)) source.destroy();
-        reject(error);
-      };
-      /** Copies `chunk` from `offset` into batches; false when it had to stop for a batch to come back. */
-      const copy = (chunk: Buffer, offset: number): boolean => {
-        while (offset < chunk.length) {
-          batch ??= take();
-          if (!batch) {
-            source.pause();
-            onFreed = () => {
-              onFreed = undefined;
-              if (failure) return stop(failure);
-              if (copy(chunk, offset)) source.resume();
-            };
-            return false;
-          }
-          const n = Math.min(BATCH_BYTES - filled, chunk.length - offset);
-          batch.set(offset === 0 && n === chunk.length ? chunk : chunk.subarray(offset, offset + n), filled);
-          filled += n;
-          offset += n;
-          if (filled === BATCH_BYTES) {
-            flush(batch, filled);
-            batch = undefined;
-            filled = 0;
-          }
-        }
-        return true;
-      };
-      const onData = (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limit) return stop(payloadTooLarge(limit));
-        if (failure) return stop(failure);
-        options.onBytes?.(chunk.length);
-        copy(chunk, 0);
-      };
-      const onEnd = () => {
-        if (batch && filled > 0) flush(batch, filled);
-        stop();
-      };
-      const onClose = () => stop(new Error('the stream closed before its end'));
-      source.on('data', onData).once('end', onEnd).once('error', stop).once('close', onClose);
-      if (source.readableEnded) onEnd();
-    });
-    await Promise.all(inFlight);
-    if (failure) throw failure;
-    const sha256 = await hasher.digest();
-    await handle.close();
-    return { sizeBytes: size, sha256 };
+    await pipeline(source, meter, createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_BUFFER }));
+    return { sizeBytes: size, sha256: await hasher.digest() };
   } catch (error) {
-    // Batches out finish first (a write may still be in the kernel); then the hash is dropped.
-    await Promise.allSettled(inFlight);
     hasher.abort();
-    await handle.close().catch(() => {});
     await rm(staging, { force: true });
     throw error;
   }
 }
 
+/** A body this small is hashed on the main thread: the helper's wake-ups would cost more. */
+const SMALL_BODY = 1 << 20;
+
 /** The hasher for a stream of `declared` bytes (unknown: undefined): another thread unless it is small. */
 export function hasherFor(services: Pick<Services, 'byteWorker'>, declared: number | undefined): StreamHasher {
-  if (declared !== undefined && declared < BATCH_BYTES) return inlineHasher();
+  if (declared !== undefined && declared < SMALL_BODY) return inlineHasher();
   try {
-    return services.byteWorker.hasher();
+    return services.byteWorker.hasher() ?? inlineHasher();
   } catch {
     return inlineHasher();
   }
