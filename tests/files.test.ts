@@ -512,6 +512,23 @@ describe('§15 writing a stream to staging', () => {
     expect(next.sha256).toBe(sha('after'));
   });
 
+  it('four streams hash on helper threads at once; a fifth finds none (and is hashed inline); a finished one frees its thread', async () => {
+    const pool = new ByteWorker();
+    try {
+      const hashers = Array.from({ length: 4 }, () => pool.hasher());
+      expect(hashers.every((h) => h !== undefined)).toBe(true);
+      expect(pool.hasher()).toBeUndefined();
+      const data = Array.from({ length: 4 }, (_, i) => Buffer.alloc(3 * 1024 * 1024 + i, 97 + i));
+      await Promise.all(hashers.map((h, i) => h!.update(data[i]!)));
+      expect(await Promise.all(hashers.map((h) => h!.digest()))).toEqual(data.map((d) => sha(d)));
+      const again = pool.hasher();
+      expect(again).toBeDefined();
+      again!.abort();
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a helper thread that dies fails the stream (no staging file); the next stream gets a new thread', async () => {
     const { chunks } = chunked(6 * 1024 * 1024);
     const hasher = threaded();

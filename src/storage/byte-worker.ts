@@ -16,7 +16,7 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { open } = require('node:fs/promises');
 const counts = new Map();
-const NL = 10, CR = 13;
+const NL = 10, CR = 13, STEP = 1 << 20;
 
 async function count(m) {
   const state = { cancelled: false };
@@ -71,22 +71,21 @@ function hashRing(m) {
   let hashed = 0n;
   for (;;) {
     const seq = Atomics.load(sig, 0);
+    const state = Atomics.load(sig, 2);
+    if (state === 2) return parentPort.postMessage({ t: 'dropped', id: m.id });
     const written = Atomics.load(pos, 0);
     if (written > hashed) {
+      // At most 1 MiB (and never past the ring's end) per step, each step handed back at once.
       const from = Number(hashed % size);
-      const n = Number(written - hashed);
-      const first = Math.min(n, ring.length - from);
-      hash.update(ring.subarray(from, from + first));
-      if (n > first) hash.update(ring.subarray(0, n - first));
-      hashed = written;
+      const n = Math.min(Number(written - hashed), ring.length - from, STEP);
+      hash.update(ring.subarray(from, from + n));
+      hashed += BigInt(n);
       Atomics.store(pos, 1, hashed);
       Atomics.add(sig, 1, 1);
       Atomics.notify(sig, 1);
       continue;
     }
-    const state = Atomics.load(sig, 2);
     if (state === 1) return parentPort.postMessage({ t: 'digest', id: m.id, hex: hash.digest('hex') });
-    if (state === 2) return parentPort.postMessage({ t: 'dropped', id: m.id });
     Atomics.wait(sig, 0, seq);
   }
 }
