@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { startServer, type RunningServer } from '../src/server.ts';
-import { ByteWorker, inlineHasher } from '../src/storage/byte-worker.ts';
+import { ByteWorker, HelperThreadError, inlineHasher } from '../src/storage/byte-worker.ts';
 import { writeStaging } from '../src/storage/files.ts';
 import { ADMIN_KEY, captureLogger, makeApp, manualClock, testConfig, walk, type TestApp } from './helpers.ts';
 
@@ -512,6 +512,32 @@ describe('§15 writing a stream to staging', () => {
     expect(next.sha256).toBe(sha('after'));
   });
 
+  it('an upload whose hash thread dies answers 500 and leaves no file and no record; the next upload is fine', async () => {
+    const app = await makeApp();
+    try {
+      await app.createProject('h');
+      const threads = (app.services.byteWorker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers;
+      let n = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (n === 3) await threads[0]!.worker.terminate();
+          if (n++ < 20) controller.enqueue(new Uint8Array(256 * 1024).fill(n));
+          else controller.close();
+        },
+      });
+      const failed = await app.callJson('POST', '/projects/h/files?name=x', { raw: body });
+      expect(failed.status).toBe(500);
+      expect(failed.body.detail.error).toBe('internal_server_error');
+      expect(app.services.files.list('h')).toEqual([]);
+      expect((await walk(app.services.paths.filesDir)).filter((p) => !p.startsWith('project_'))).toEqual([]);
+      const ok = await app.callJson('POST', '/projects/h/files?name=y', { raw: new Blob(['fine']).stream() });
+      expect(ok.status).toBe(201);
+      expect(ok.body.sha256).toBe(sha('fine'));
+    } finally {
+      await app.close();
+    }
+  });
+
   it('four streams hash on helper threads at once; a fifth finds none (and is hashed inline); a finished one frees its thread', async () => {
     const pool = new ByteWorker();
     try {
@@ -540,7 +566,7 @@ describe('§15 writing a stream to staging', () => {
         yield chunk;
       }
     })());
-    await expect(writeStaging(source, join(root, 'dead'), Number.MAX_SAFE_INTEGER, { hasher })).rejects.toThrow(/exited/);
+    await expect(writeStaging(source, join(root, 'dead'), Number.MAX_SAFE_INTEGER, { hasher })).rejects.toThrow(HelperThreadError);
     expect(existsSync(join(root, 'dead'))).toBe(false);
     const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded() });
     expect(next.sha256).toBe(sha('again'));

@@ -99,6 +99,9 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** A helper thread that failed (or was closed) under a session: the service's trouble, never the client's. */
+export class HelperThreadError extends Error {}
+
 type Reply =
   | { t: 'digest'; id: number; hex: string }
   | { t: 'dropped'; id: number }
@@ -175,7 +178,7 @@ export class ByteWorker {
   private closed = false;
 
   private spawn(onGone: (thread: Thread) => void): Thread {
-    if (this.closed) throw new Error('the byte worker is closed');
+    if (this.closed) throw new HelperThreadError('the byte worker is closed');
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'dsa-bytes' });
     worker.unref();
     const thread: Thread = { worker, sessions: new Map(), busy: false };
@@ -189,8 +192,8 @@ export class ByteWorker {
       thread.sessions.clear();
       for (const session of sessions) session.onFailure(error);
     };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the byte worker exited with code ${code}`)));
+    worker.on('error', (error) => fail(new HelperThreadError(`the byte worker failed: ${error.message}`)));
+    worker.on('exit', (code) => fail(new HelperThreadError(`the byte worker exited with code ${code}`)));
     return thread;
   }
 
@@ -361,7 +364,7 @@ export class ByteWorker {
     for (const thread of threads) {
       const sessions = [...thread.sessions.values()];
       thread.sessions.clear();
-      for (const session of sessions) session.onFailure(new Error('the byte worker is closed'));
+      for (const session of sessions) session.onFailure(new HelperThreadError('the byte worker is closed'));
     }
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { errors, HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
 import type { Services } from '../services.ts';
-import { inlineHasher, type StreamHasher } from './byte-worker.ts';
+import { HelperThreadError, inlineHasher, type StreamHasher } from './byte-worker.ts';
 import type { Catalog } from './catalog.ts';
 import type { FileCatalog, FileRecord } from './catalog/files.ts';
 import { withProjectLock } from './locks.ts';
@@ -188,8 +188,8 @@ export async function storeUpload(services: Services, projectId: string, body: R
     written = await writeStaging(bodyStream(body), staging, config.maxFileBytes, { hasher: hasherFor(services, declared) });
   } catch (error) {
     if (error instanceof HttpError) throw error;
-    // File system trouble is ours (500); anything else is the body breaking off.
-    if ((error as NodeJS.ErrnoException).syscall) throw error;
+    // File system or hash thread trouble is ours (500); anything else is the body breaking off.
+    if ((error as NodeJS.ErrnoException).syscall || error instanceof HelperThreadError) throw error;
     throw new HttpError(400, 'upload_failed', 'The request body could not be read to its end; nothing was stored');
   }
   const record = fileRecord(services, projectId, spec, written);
