@@ -30,6 +30,7 @@ import { reconcileSnapshotFiles, recoverSnapshots } from './storage/snapshot-rec
 import { snapshotHooks, snapshotSweepTask } from './storage/snapshots.ts';
 import { recoverSchemaChanges, type SchemaStep, type SnapshotHooks } from './storage/schema.ts';
 import { Sweeper } from './storage/sweeper.ts';
+import { ByteWorker } from './storage/byte-worker.ts';
 import { UiAssets } from './ui/assets.ts';
 
 /** Where "now" comes from: the system clock in production, a movable one in tests. */
@@ -87,6 +88,8 @@ export interface Services {
   jobs: JobCatalog;
   /** The worker pool that runs the queued jobs. */
   jobRunner: JobRunner;
+  /** The helper thread that hashes uploads and counts records for job progress, off the event loop. */
+  byteWorker: ByteWorker;
   close(): Promise<void>;
 }
 
@@ -180,6 +183,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       runningJobs: () => jobRunner.runningCount,
     });
     const sweeper = new Sweeper(clock, logger);
+    const byteWorker = new ByteWorker();
     const sql = await SqlService.open({ config, paths, registry, db, logger });
     const workspaces = await WorkspaceCatalog.load(catalog.store);
     sweeper.register(snapshotSweepTask(snapshotDeps));
@@ -221,10 +225,12 @@ export async function openServices(config: Config, logger: Logger, options: Serv
       files,
       jobs,
       jobRunner,
+      byteWorker,
       async close() {
         if (closed) return;
         closed = true;
         await jobRunner.stop();
+        await byteWorker.close();
         await sweeper.stop();
         await keys.stop().catch((error) => logger.error({ event: 'shutdown', err: (error as Error).message }, 'could not record key uses'));
         await sql.close();

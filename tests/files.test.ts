@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
 import { startServer, type RunningServer } from '../src/server.ts';
+import { ByteWorker, HelperThreadError, inlineHasher } from '../src/storage/byte-worker.ts';
+import { writeStaging } from '../src/storage/files.ts';
 import { ADMIN_KEY, captureLogger, makeApp, manualClock, testConfig, walk, type TestApp } from './helpers.ts';
 
 const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -330,6 +333,7 @@ describe('§15 files', () => {
       await first.createProject('r');
       const kept = (await first.callJson('POST', '/projects/r/files?name=kept&tags=t', { raw: 'keep me' })).body;
       const orphanRecord = (await first.callJson('POST', '/projects/r/files?name=gone', { raw: 'x' })).body;
+      const torn = (await first.callJson('POST', '/projects/r/files?name=torn', { raw: 'all of it' })).body;
       await first.services.close();
       const files = join(root, 'data', 'files');
       // Leftovers of a killed process: staging, a file whose record was never written, a
@@ -337,6 +341,8 @@ describe('§15 files', () => {
       await writeFile(join(files, 'upload-0b3c2f'), 'partial');
       await writeFile(join(files, 'project_r', 'f_aaaaaaaaaaaa'), 'unrecorded');
       await rm(join(files, 'project_r', orphanRecord.id));
+      // Uploads are not fsynced: a power cut can leave a recorded file short of its bytes.
+      await writeFile(join(files, 'project_r', torn.id), 'all');
       await mkdir(join(files, 'project_ghost'));
       await writeFile(join(files, 'project_ghost', 'f_bbbbbbbbbbbb'), 'ghost');
 
@@ -347,6 +353,7 @@ describe('§15 files', () => {
         expect(got.body).toEqual(kept);
         expect(await (await second.call('GET', `/projects/r/files/${kept.id}/download`)).text()).toBe('keep me');
         expect((await second.callJson('GET', `/projects/r/files/${orphanRecord.id}`)).status).toBe(404);
+        expect((await second.callJson('GET', `/projects/r/files/${torn.id}`)).status).toBe(404);
         expect(await walk(files)).toEqual(['project_r', `project_r/${kept.id}`]);
       } finally {
         await second.services.close();
@@ -420,6 +427,9 @@ describe('§15 over a real socket', () => {
     expect(declared.status).toBe(413);
     const grown = await rawUpload('/projects/h/files?name=big', undefined, [Buffer.alloc(60_000, 120), Buffer.alloc(60_000, 120)]);
     expect(grown.status).toBe(413);
+    // Far past the limit: the client still reads the 413 (the server stops reading, it does not cut the socket).
+    const far = await rawUpload('/projects/h/files?name=big', undefined, Array.from({ length: 80 }, () => Buffer.alloc(64 * 1024, 120)));
+    expect(far.status).toBe(413);
     const names = (await running.services.files.list('h')).map((f) => f.name);
     expect(names).not.toContain('big');
     expect((await walk(running.services.paths.filesDir)).filter((p) => !p.startsWith('project_'))).toEqual([]);
@@ -442,5 +452,123 @@ describe('§15 over a real socket', () => {
     }
     expect(await walk(running.services.paths.filesDir)).toEqual(before);
     expect(running.services.files.list('h').length).toBe(count);
+  });
+});
+
+describe('§15 writing a stream to staging', () => {
+  let root: string;
+  const worker = new ByteWorker();
+  /** A hasher on a helper thread (a free one is always there here). */
+  const threaded = () => {
+    const hasher = worker.hasher();
+    expect(hasher).toBeDefined();
+    return hasher!;
+  };
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-staging-'));
+  });
+  afterAll(async () => {
+    await worker.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** `total` bytes of varied content in chunks of varied sizes (none lines up with a 2 MiB batch). */
+  function chunked(total: number): { data: Buffer; chunks: Buffer[] } {
+    const data = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) data[i] = (i * 7919 + (i >> 11)) & 0xff;
+    const chunks: Buffer[] = [];
+    for (let at = 0, k = 1; at < total; k++) {
+      const n = Math.min(total - at, ((k * 104_729) % 300_000) + 1);
+      chunks.push(data.subarray(at, at + n));
+      at += n;
+    }
+    return { data, chunks };
+  }
+
+  it('writes every byte in order and hashes them, on a helper thread (past the end of its ring) or inline', async () => {
+    const { data, chunks } = chunked(9 * 1024 * 1024 + 12_345);
+    for (const [name, hasher] of [['worker', threaded()], ['inline', inlineHasher()]] as const) {
+      const target = join(root, `whole-${name}`);
+      const written = await writeStaging(Readable.from(chunks), target, data.length, { hasher });
+      expect(written).toEqual({ sizeBytes: data.length, sha256: sha(data) });
+      expect(Buffer.compare(await readFile(target), data)).toBe(0);
+    }
+    const empty = await writeStaging(Readable.from([]), join(root, 'empty'), 10, { hasher: threaded() });
+    expect(empty).toEqual({ sizeBytes: 0, sha256: sha('') });
+  });
+
+  it('413 once the stream passes the limit, and a stream that breaks off: no staging file either way', async () => {
+    const { chunks } = chunked(5 * 1024 * 1024);
+    const over = writeStaging(Readable.from(chunks), join(root, 'over'), 3 * 1024 * 1024, { hasher: threaded() });
+    await expect(over).rejects.toMatchObject({ status: 413, code: 'payload_too_large' });
+    const broken = Readable.from((async function* () {
+      yield* chunks.slice(0, 30);
+      throw new Error('client went away');
+    })());
+    await expect(writeStaging(broken, join(root, 'broken'), Number.MAX_SAFE_INTEGER, { hasher: threaded() })).rejects.toThrow('client went away');
+    expect(existsSync(join(root, 'over')) || existsSync(join(root, 'broken'))).toBe(false);
+    // The helper thread is still fine for the next stream.
+    const next = await writeStaging(Readable.from([Buffer.from('after')]), join(root, 'after'), 10, { hasher: threaded() });
+    expect(next.sha256).toBe(sha('after'));
+  });
+
+  it('an upload whose hash thread dies answers 500 and leaves no file and no record; the next upload is fine', async () => {
+    const app = await makeApp();
+    try {
+      await app.createProject('h');
+      const threads = (app.services.byteWorker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers;
+      let n = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (n === 3) await threads[0]!.worker.terminate();
+          if (n++ < 20) controller.enqueue(new Uint8Array(256 * 1024).fill(n));
+          else controller.close();
+        },
+      });
+      const failed = await app.callJson('POST', '/projects/h/files?name=x', { raw: body });
+      expect(failed.status).toBe(500);
+      expect(failed.body.detail.error).toBe('internal_server_error');
+      expect(app.services.files.list('h')).toEqual([]);
+      expect((await walk(app.services.paths.filesDir)).filter((p) => !p.startsWith('project_'))).toEqual([]);
+      const ok = await app.callJson('POST', '/projects/h/files?name=y', { raw: new Blob(['fine']).stream() });
+      expect(ok.status).toBe(201);
+      expect(ok.body.sha256).toBe(sha('fine'));
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('four streams hash on helper threads at once; a fifth finds none (and is hashed inline); a finished one frees its thread', async () => {
+    const pool = new ByteWorker();
+    try {
+      const hashers = Array.from({ length: 4 }, () => pool.hasher());
+      expect(hashers.every((h) => h !== undefined)).toBe(true);
+      expect(pool.hasher()).toBeUndefined();
+      const data = Array.from({ length: 4 }, (_, i) => Buffer.alloc(3 * 1024 * 1024 + i, 97 + i));
+      await Promise.all(hashers.map((h, i) => h!.update(data[i]!)));
+      expect(await Promise.all(hashers.map((h) => h!.digest()))).toEqual(data.map((d) => sha(d)));
+      const again = pool.hasher();
+      expect(again).toBeDefined();
+      again!.abort();
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a helper thread that dies fails the stream (no staging file); the next stream gets a new thread', async () => {
+    const { chunks } = chunked(6 * 1024 * 1024);
+    const hasher = threaded();
+    let sent = 0;
+    const source = Readable.from((async function* () {
+      for (const chunk of chunks) {
+        // Kill the thread once a few batches are out.
+        if ((sent += chunk.length) > 3 * 1024 * 1024 && sent - chunk.length <= 3 * 1024 * 1024) await (worker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers[0]!.worker.terminate();
+        yield chunk;
+      }
+    })());
+    await expect(writeStaging(source, join(root, 'dead'), Number.MAX_SAFE_INTEGER, { hasher })).rejects.toThrow(HelperThreadError);
+    expect(existsSync(join(root, 'dead'))).toBe(false);
+    const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded() });
+    expect(next.sha256).toBe(sha('again'));
   });
 });

@@ -1,8 +1,11 @@
 // CONTRACT §16: asynchronous import and export jobs over the files of §15.
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ByteWorker, type CountOptions } from '../src/storage/byte-worker.ts';
 import { makeApp, manualClock, type TestApp } from './helpers.ts';
 
 const P = '/projects/p';
@@ -372,6 +375,89 @@ describe('§16 listing, long-polling, cancel, order and limits', () => {
     expect(c.t.services.files.list('p').length).toBe(filesBefore + 1);
   });
 
+  it('deleting a branch cancels its waiting and running jobs; jobs of main go on', async () => {
+    await c.createTable('br', [{ name: 'v', type: 'VARCHAR' }]);
+    await c.t.callJson('POST', `${T('br')}/import`, { raw: 'v\nmain\n', headers: { 'content-type': 'text/csv' } });
+    const made = await c.t.callJson('POST', `${P}/branches`, { body: { name: 'doomed' } });
+    expect(made.status).toBe(201);
+    const BR = `${P}/branches/${made.body.id}/buckets/in_c_jobs/tables/br`;
+    const file = await c.upload('v\nbranch\n');
+    // The branch's copy of the table is locked, so its first job stays processing and the second waits.
+    const { open, opened } = gate();
+    let held!: () => void;
+    const taken = new Promise<void>((resolve) => (held = resolve));
+    void c.t.services.registry.withWriteLock(c.t.services.paths.branchTableFile('p', made.body.id, 'in_c_jobs', 'br'), async () => {
+      held();
+      await opened;
+    });
+    await taken;
+    const running = (await c.t.callJson('POST', `${BR}/import-async`, { body: { file_id: file } })).body.id;
+    const waiting = (await c.t.callJson('POST', `${BR}/import-async`, { body: { file_id: file, incremental: true } })).body.id;
+    await c.until(() => status(c.t, running) === 'processing', 'the branch job to run');
+    expect(status(c.t, waiting)).toBe('waiting');
+    const deleted = c.t.call('DELETE', `${P}/branches/${made.body.id}`);
+    await c.until(() => status(c.t, running) === 'cancelled' && status(c.t, waiting) === 'cancelled', 'the branch jobs to be cancelled');
+    open();
+    expect((await deleted).status).toBe(204);
+    const main = (await c.submit('br', { file_id: file, incremental: true })).body.id;
+    expect((await c.finished(main)).status).toBe('success');
+    expect(await c.rows('br')).toEqual([{ v: 'main' }, { v: 'branch' }]);
+  });
+
+  it('a running export stopped after writing its staging file leaves no file; progress showed its rows and bytes', async () => {
+    await c.createTable('ex', [{ name: 'v', type: 'VARCHAR' }]);
+    await c.t.callJson('POST', `${T('ex')}/import`, { raw: 'v\nx\ny\nz\n', headers: { 'content-type': 'text/csv' } });
+    const filesBefore = c.t.services.files.list('p').length;
+    const { open, opened } = gate();
+    let reached = false;
+    c.t.services.faultPoint = async (step) => {
+      if (step !== 'export_job_written') return;
+      reached = true;
+      await opened;
+    };
+    try {
+      const id = (await c.submit('ex', { format: 'csv' }, 'export-async')).body.id;
+      await c.until(() => reached, 'the export to be written');
+      const running = (await c.t.callJson('GET', `${P}/jobs/${id}`)).body;
+      expect(running.status).toBe('processing');
+      expect(running.progress).toEqual({ rows: 3, bytes: 'v\nx\ny\nz\n'.length });
+      const staged = (await readdir(c.t.services.paths.filesDir)).filter((name) => name.startsWith(`job-${id}`));
+      expect(staged.length).toBe(1);
+      const cancelled = c.t.call('DELETE', `${P}/jobs/${id}`);
+      // The stop is asked for (the job's signal aborts) before the export may go on.
+      const runs = (c.t.services.jobRunner as unknown as { running: Map<string, { controller: AbortController }> }).running;
+      await c.until(() => runs.get(id)?.controller.signal.aborted === true, 'the cancel to stop the job');
+      open();
+      expect((await cancelled).status).toBe(204);
+      expect((await c.t.callJson('GET', `${P}/jobs/${id}`)).body).toMatchObject({ status: 'cancelled', result: null, error: null });
+      expect(c.t.services.files.list('p').length).toBe(filesBefore);
+      expect((await readdir(c.t.services.paths.filesDir)).filter((name) => name.startsWith(`job-${id}`))).toEqual([]);
+    } finally {
+      c.t.services.faultPoint = undefined;
+      open();
+    }
+  });
+
+  it('at most MAX_CONCURRENT_JOBS run at once in the whole service; the others wait', async () => {
+    const d = await setup({ MAX_CONCURRENT_JOBS: '2' });
+    try {
+      const releases: (() => void)[] = [];
+      for (const name of ['m1', 'm2', 'm3']) {
+        await d.createTable(name, [{ name: 'v', type: 'VARCHAR' }]);
+        releases.push(await d.holdTable(name));
+      }
+      const file = await d.upload('v\nq\n');
+      const ids: string[] = [];
+      for (const name of ['m1', 'm2', 'm3']) ids.push((await d.submit(name, { file_id: file })).body.id);
+      await d.until(() => ids.filter((id) => status(d.t, id) === 'processing').length === 2, 'two jobs to run');
+      expect(ids.map((id) => status(d.t, id))).toEqual(['processing', 'processing', 'waiting']);
+      for (const release of releases) release();
+      for (const id of ids) expect((await d.finished(id)).status).toBe('success');
+    } finally {
+      await d.t.close();
+    }
+  });
+
   it('lists newest first, filtered by status and operation, paged', async () => {
     const all = (await c.t.callJson('GET', `${P}/jobs?limit=1000`)).body;
     expect(all.total).toBe(c.t.services.jobs.list('p').length);
@@ -546,6 +632,45 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
     }
   }, 60_000);
 
+  it('progress has the rows and bytes read while the import runs (held at its first reading mid-way)', async () => {
+    const c = await setup();
+    try {
+      await c.createTable('big', [{ name: 'id', type: 'BIGINT' }, { name: 'v', type: 'VARCHAR' }]);
+      const total = 2_000_000;
+      const lines = ['id,v'];
+      for (let i = 0; i < total; i++) lines.push(`${i},value-${i}`);
+      const data = `${lines.join('\n')}\n`;
+      const file = await c.upload(data);
+      const { open, opened } = gate();
+      let reached = false;
+      c.t.services.faultPoint = async (step) => {
+        if (step !== 'import_job_progress') return;
+        reached = true;
+        await opened;
+      };
+      const id = (await c.submit('big', { file_id: file })).body.id;
+      await c.until(() => reached || status(c.t, id) !== 'processing' && status(c.t, id) !== 'waiting', 'a progress reading mid-way');
+      expect(reached, 'the import never reported progress between start and end').toBe(true);
+      const running = (await c.t.callJson('GET', `${P}/jobs/${id}`)).body;
+      expect(running.status).toBe('processing');
+      const { rows, bytes } = running.progress;
+      expect(rows).toBeGreaterThan(0);
+      expect(rows).toBeLessThan(total);
+      expect(bytes).toBeGreaterThan(0);
+      expect(bytes).toBeLessThan(data.length);
+      // Never more rows than within the bytes read (lines of nearly one length here; the
+      // count may lag behind DuckDB on a busy machine, never run ahead of it).
+      expect(rows / total).toBeLessThanOrEqual(bytes / data.length + 0.01);
+      open();
+      const done = await c.finished(id);
+      expect(done.status).toBe('success');
+      expect(done.progress).toEqual({ rows: total, bytes: data.length });
+      expect(done.result.imported_rows).toBe(total);
+    } finally {
+      await c.t.close();
+    }
+  }, 60_000);
+
   it('at start, jobs of a project that is no longer active are dropped (a delete cut short)', async () => {
     const c = await setup();
     const root = c.t.root;
@@ -633,8 +758,68 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
       expect(text).toContain('duckdb_storage_jobs_total{operation="import",status="error"} 1');
       expect(text).toContain('duckdb_storage_jobs_waiting 0');
       expect(text).toMatch(/duckdb_storage_job_duration_seconds_count\{operation="import",status="success"\} 1/);
+      // The queue while a job runs and another waits; a cancel counts as a final status too.
+      const release = await c.holdTable('t');
+      const running = (await c.submit('t', { file_id: file })).body.id;
+      await c.until(() => status(c.t, running) === 'processing', 'the job to run');
+      const waiting = (await c.submit('t', { file_id: file })).body.id;
+      const busy = await (await c.t.call('GET', '/metrics')).text();
+      expect(busy).toContain('duckdb_storage_jobs_waiting 1');
+      expect(busy).toContain('duckdb_storage_jobs_running 1');
+      expect((await c.t.call('DELETE', `${P}/jobs/${waiting}`)).status).toBe(204);
+      release();
+      await c.finished(running);
+      const after = await (await c.t.call('GET', '/metrics')).text();
+      expect(after).toContain('duckdb_storage_jobs_total{operation="import",status="cancelled"} 1');
+      expect(after).toContain('duckdb_storage_jobs_total{operation="import",status="success"} 2');
+      expect(after).toContain('duckdb_storage_jobs_waiting 0');
+      expect(after).toContain('duckdb_storage_jobs_running 0');
+      expect(after).toMatch(/duckdb_storage_job_duration_seconds_bucket\{le="[^"]+",operation="import",status="success"\} \d/);
     } finally {
       await c.t.close();
     }
+  });
+});
+
+describe('§16 progress: counting the records of an import file', () => {
+  let root: string;
+  const worker = new ByteWorker();
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-count-'));
+  });
+  afterAll(async () => {
+    await worker.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** The rows before every byte offset of `text`, counted in blocks of 3 bytes. */
+  async function counted(text: string, options: CountOptions): Promise<{ total: number; before: (n: number) => number }> {
+    const path = join(root, `f${Math.random().toString(36).slice(2)}`);
+    await writeFile(path, text);
+    const count = worker.countRecords(path, { blockBytes: 3, ...options });
+    await count.done;
+    return { total: count.rowsBefore(Buffer.byteLength(text)), before: (n) => count.rowsBefore(n) };
+  }
+
+  it('CSV: line ends inside quotes, doubled quotes, CRLF, blank lines and a last line without its end', async () => {
+    const csv = 'id,v\r\n1,"two\nlines"\r\n2,"say ""hi""\n"\r\n\r\n3,plain';
+    const { total, before } = await counted(csv, { quote: '"', escape: '"', skip: 1 });
+    expect(total).toBe(3);
+    expect(before(csv.indexOf('2,'))).toBe(1);
+    expect(before(csv.indexOf('3,'))).toBe(2);
+    // Never more than the rows that ended within the bytes, and never going back.
+    const seen = Array.from({ length: csv.length + 1 }, (_, n) => before(n));
+    for (let n = 1; n < seen.length; n++) expect(seen[n]!).toBeGreaterThanOrEqual(seen[n - 1]!);
+    expect((await counted(csv, { quote: '"', escape: '"', skip: 0 })).total).toBe(4);
+  });
+
+  it('CSV with another escape character, and another quote', async () => {
+    expect((await counted('v\n"a\\"\nb"\n"c"\n', { quote: '"', escape: '\\', skip: 1 })).total).toBe(2);
+    expect((await counted("v\n'a\nb'\n\"c\n", { quote: "'", escape: "'", skip: 1 })).total).toBe(2);
+  });
+
+  it('NDJSON: one record a line, quotes and escaped quotes inside strings do not matter', async () => {
+    const ndjson = '{"a":"x\\"y"}\n\n{"a":"\\\\"}\n{"a":3}';
+    expect((await counted(ndjson, {})).total).toBe(3);
   });
 });

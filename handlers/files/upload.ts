@@ -27,8 +27,9 @@ export const uploadFile: Handler = async (request, ctx) => {
   const project = scopedProject(ctx);
   const query = readQuery(request, UploadQuerySchema);
   const { maxFileBytes } = ctx.services.config;
-  const declared = Number(request.headers.get('content-length') ?? '');
-  if (Number.isFinite(declared) && declared > maxFileBytes) throw payloadTooLarge(maxFileBytes);
+  const length = Number(request.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(length) && length > maxFileBytes) throw payloadTooLarge(maxFileBytes);
+  const declared = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
   const file = await storeUpload(ctx.services, project.id, request.body, {
     name: query.name,
     tags: query.tags,
@@ -36,7 +37,7 @@ export const uploadFile: Handler = async (request, ctx) => {
     contentType: headerValue(request, 'content-type') ?? 'application/octet-stream',
     contentEncoding: headerValue(request, 'content-encoding'),
     createdBy: callerKeyId(ctx),
-  });
+  }, declared);
   ctx.logFields.file_id = file.id;
   ctx.logFields.size_bytes = file.sizeBytes;
   return json(fileView(file), 201, { location: `${new URL(request.url).pathname}/${file.id}` });

@@ -1,6 +1,6 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,12 +9,12 @@ import type { Logger } from 'pino';
 import { errors, HttpError } from '../http/errors.ts';
 import { payloadTooLarge } from '../http/request.ts';
 import type { Services } from '../services.ts';
+import { HelperThreadError, inlineHasher, type StreamHasher } from './byte-worker.ts';
 import type { Catalog } from './catalog.ts';
 import type { FileCatalog, FileRecord } from './catalog/files.ts';
 import { withProjectLock } from './locks.ts';
 import type { StoragePaths } from './paths.ts';
 
-const WRITE_CHUNK = 1 << 20;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** What an upload says about itself besides its bytes. */
@@ -46,44 +46,64 @@ export function newFileId(files: FileCatalog): string {
   }
 }
 
-/** Flushes a directory entry (a rename into it) to disk. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 export interface WrittenFile {
   sizeBytes: number;
   sha256: string;
 }
 
+export interface StagingOptions {
+  /** Where the SHA-256 is computed; on this thread when not given. */
+  hasher?: StreamHasher;
+  /** Called with the size of each chunk as it is read (job progress). */
+  onBytes?: (n: number) => void;
+}
+
+/** How much a staging write stream buffers before it holds the source back. */
+const WRITE_BUFFER = 1 << 20;
+
 /**
- * Streams `source` into a new staging file, hashing and counting on the way; past `limit`
- * bytes it stops with 413 without reading on. The file is fsynced before this resolves.
- * On any failure the staging file is removed.
+ * Streams `source` into a new staging file, counting and hashing on the way; past `limit`
+ * bytes it stops with 413 without reading on. A pipe, so the socket keeps flowing: each
+ * chunk is handed to the hasher (a helper thread for a large stream, which copies the chunk
+ * into its ring and hashes beside the reads and writes) and written on; memory stays flat
+ * (the write buffer and the ring are bounded, and a full one holds the source back). On any
+ * failure the staging file is removed.
+ *
+ * The file is not fsynced: it is complete in the page cache when this resolves, which is
+ * what kill -9 needs (the kernel keeps it). A power cut before the kernel has written it
+ * back can leave it short; start-up then drops it with its record (`reconcileFiles`).
  */
-export async function writeStaging(source: Readable, staging: string, limit: number, onBytes?: (n: number) => void): Promise<WrittenFile> {
-  const hash = createHash('sha256');
+export async function writeStaging(source: Readable, staging: string, limit: number, options: StagingOptions = {}): Promise<WrittenFile> {
+  const hasher = options.hasher ?? inlineHasher();
   let size = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       size += chunk.length;
       if (size > limit) return done(payloadTooLarge(limit));
-      hash.update(chunk);
-      onBytes?.(chunk.length);
-      done(null, chunk);
+      options.onBytes?.(chunk.length);
+      hasher.update(chunk).then(() => done(null, chunk), done);
     },
   });
   try {
-    await pipeline(source, meter, createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_CHUNK, flush: true }));
-    return { sizeBytes: size, sha256: hash.digest('hex') };
+    await pipeline(source, meter, createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_BUFFER }));
+    return { sizeBytes: size, sha256: await hasher.digest() };
   } catch (error) {
+    hasher.abort();
     await rm(staging, { force: true });
     throw error;
+  }
+}
+
+/** A body this small is hashed on the main thread: the helper's wake-ups would cost more. */
+const SMALL_BODY = 1 << 20;
+
+/** The hasher for a stream of `declared` bytes (unknown: undefined): another thread unless it is small. */
+export function hasherFor(services: Pick<Services, 'byteWorker'>, declared: number | undefined): StreamHasher {
+  if (declared !== undefined && declared < SMALL_BODY) return inlineHasher();
+  try {
+    return services.byteWorker.hasher() ?? inlineHasher();
+  } catch {
+    return inlineHasher();
   }
 }
 
@@ -91,7 +111,9 @@ export async function writeStaging(source: Readable, staging: string, limit: num
  * Moves a complete staging file into `files/project_{id}/{file_id}` and then writes its
  * record (file first, record after: a crash in between leaves a file without a record,
  * which start-up deletes). `commit` writes the record, and may refuse by throwing (the
- * project was deleted meanwhile); the file is removed then.
+ * project was deleted meanwhile); the file is removed then. Neither the file nor the folder
+ * is fsynced (see `writeStaging`): a rename lost to a power cut leaves a record without its
+ * file, which start-up drops.
  */
 export async function placeFile(paths: StoragePaths, record: FileRecord, staging: string, commit: () => Promise<void>): Promise<void> {
   const dir = paths.projectFilesDir(record.projectId);
@@ -99,7 +121,6 @@ export async function placeFile(paths: StoragePaths, record: FileRecord, staging
   try {
     await mkdir(dir, { recursive: true });
     await rename(staging, target);
-    await syncDir(dir);
   } catch (error) {
     await rm(staging, { force: true });
     throw error;
@@ -155,19 +176,20 @@ export const projectStillActive = (catalog: Catalog, projectId: string) => () =>
 
 /**
  * Stores an upload (§15): the body is streamed to a staging file (never held in memory),
- * counted against MAX_FILE_BYTES (413) and hashed on the way, fsynced, renamed into place,
- * then recorded. A failed or interrupted upload leaves neither file nor record.
+ * counted against MAX_FILE_BYTES (413) and hashed on the way, renamed into place, then
+ * recorded. A failed or interrupted upload leaves neither file nor record. `declared` is
+ * the request's Content-Length, when it has one (a small body is hashed on this thread).
  */
-export async function storeUpload(services: Services, projectId: string, body: ReadableStream<Uint8Array> | null, spec: UploadSpec): Promise<FileRecord> {
+export async function storeUpload(services: Services, projectId: string, body: ReadableStream<Uint8Array> | null, spec: UploadSpec, declared?: number): Promise<FileRecord> {
   const { paths, config } = services;
   const staging = paths.stagingFile(`upload-${randomUUID()}`);
   let written: WrittenFile;
   try {
-    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes);
+    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes, { hasher: hasherFor(services, declared) });
   } catch (error) {
     if (error instanceof HttpError) throw error;
-    // File system trouble is ours (500); anything else is the body breaking off.
-    if ((error as NodeJS.ErrnoException).syscall) throw error;
+    // File system or hash thread trouble is ours (500); anything else is the body breaking off.
+    if ((error as NodeJS.ErrnoException).syscall || error instanceof HelperThreadError) throw error;
     throw new HttpError(400, 'upload_failed', 'The request body could not be read to its end; nothing was stored');
   }
   const record = fileRecord(services, projectId, spec, written);
@@ -235,7 +257,8 @@ const PROJECT_DIR = /^project_([A-Za-z0-9_-]{1,64})$/;
 /**
  * Brings stored files and their records into agreement at start: a file without a record
  * (an upload cut short after its rename, or a delete cut short) is deleted, a record whose
- * file is gone is dropped, and the files of projects that are not active go entirely.
+ * file is gone or has another size than recorded is dropped (with the file), and the files
+ * of projects that are not active go entirely.
  * Staging (everything in `files/` that is not a project folder) is emptied before this.
  */
 export async function reconcileFiles(deps: { paths: StoragePaths; files: FileCatalog; catalog: Catalog }, logger: Logger): Promise<void> {
@@ -253,8 +276,17 @@ export async function reconcileFiles(deps: { paths: StoragePaths; files: FileCat
       continue;
     }
     for (const file of await readdir(dir)) {
-      if (files.get(project.id, file)) {
+      const record = files.get(project.id, file);
+      // A file shorter (or longer) than recorded lost its tail to a power cut before the
+      // kernel wrote it back (uploads are not fsynced): it goes, and its record with it.
+      const size = record && (await stat(join(dir, file)).then((s) => s.size, () => -1));
+      if (record && size === record.sizeBytes) {
         present.add(file);
+        continue;
+      }
+      if (record) {
+        await rm(join(dir, file), { recursive: true, force: true });
+        logger.warn({ event: 'reconcile', repair: 'removed_torn_file', project_id: project.id, file_id: record.id, size_bytes: record.sizeBytes, found_bytes: size }, 'removed a stored file whose size on disk is not the recorded one');
         continue;
       }
       await rm(join(dir, file), { recursive: true, force: true });

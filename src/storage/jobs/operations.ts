@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { constants, copyFile, link, open, rm } from 'node:fs/promises';
+import { constants, copyFile, link, open, rm, stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -14,12 +14,12 @@ import type { BucketRecord, TableRecord } from '../catalog.ts';
 import type { FileRecord } from '../catalog/files.ts';
 import type { JobRecord } from '../catalog/jobs.ts';
 import { exportHeaders, openExport, type ExportFormat } from '../export.ts';
-import { fileRecord, placeProjectFile, projectStillActive, writeStaging } from '../files.ts';
+import { fileRecord, hasherFor, placeProjectFile, projectStillActive, writeStaging } from '../files.ts';
 import { checkConversions, planRead, type Filter, type OrderBy } from '../filters.ts';
 import { importFile, withStagingFile, type ImportFormat } from '../import.ts';
 import { StorageSession } from '../session.ts';
 import { takeAutoSnapshot } from '../snapshots.ts';
-import { quoteIdent } from '../sql.ts';
+import { quoteIdent, quoteLiteral } from '../sql.ts';
 import type { JobContext } from './runner.ts';
 import { bucketIn, tableIn } from '../locator.ts';
 
@@ -113,12 +113,39 @@ async function gunzipInto(source: string, target: string, limit: number, ctx: Jo
   }
 }
 
+/** How many rows a job's import has read, from the share of the file DuckDB reports having read. */
+interface RowProgress {
+  at(fraction: number): number;
+  stop(): void;
+}
+
+/**
+ * Rows of a staged import file by the share read: CSV and NDJSON records are counted on the
+ * helper thread (CSV line ends outside quotes, the header not counted), alongside the load
+ * and well ahead of it, and the rows are those that end within the bytes read so far;
+ * a Parquet file names its row count, spread evenly over its bytes. Never more than the
+ * rows read; at the end the job reports `imported_rows` itself.
+ */
+async function rowProgress(services: Services, staged: string, params: ImportJobParams): Promise<RowProgress> {
+  if (params.format === 'parquet') {
+    const total = await services.db
+      .with(async (c) => Number((await c.runAndReadAll(`SELECT num_rows FROM parquet_file_metadata(${quoteLiteral(staged)})`)).getRows()[0]?.[0] ?? 0))
+      .catch(() => 0);
+    return { at: (fraction) => Math.floor(fraction * total), stop() {} };
+  }
+  const size = (await stat(staged)).size;
+  const count = services.byteWorker.countRecords(staged, params.format === 'csv' ? { quote: params.quote, escape: params.escape, skip: params.header ? 1 : 0 } : {});
+  return { at: (fraction) => count.rowsBefore(Math.floor(fraction * size)), stop: () => count.stop() };
+}
+
 /**
  * An import job: the synchronous import's own `importFile` on the stored file. The job
  * reads its own hard link of the file (or the decompressed copy of a gzip file), so
  * deleting the file meanwhile does not pull the bytes away. The rows and the job's mark
  * commit together in the table file, so a re-run after a crash finds the mark and does
- * not apply the file twice.
+ * not apply the file twice. While it loads, `progress` has the bytes DuckDB has read and
+ * the rows in them (see `rowProgress`); the fault point `import_job_progress` holds the job
+ * at the first such reading between start and end (tests look at a running job there).
  */
 export async function runImportJob(services: Services, ctx: JobContext): Promise<Record<string, unknown>> {
   const { job } = ctx;
@@ -141,6 +168,8 @@ export async function runImportJob(services: Services, ctx: JobContext): Promise
       throw error;
     }
     const size = file.sizeBytes;
+    const rows = await rowProgress(services, staged, params);
+    let held: Promise<void> | undefined;
     const session = new StorageSession(services.registry);
     try {
       const { importedRows, table: loaded } = await importFile(
@@ -167,14 +196,18 @@ export async function runImportJob(services: Services, ctx: JobContext): Promise
           mark: `job:${job.id}`,
           onProgress: (fraction) => {
             ctx.progress.bytes = Math.max(ctx.progress.bytes, Math.round(fraction * size));
+            ctx.progress.rows = Math.max(ctx.progress.rows, rows.at(fraction));
+            if (!held && fraction > 0 && fraction < 1 && ctx.progress.rows > 0) held = services.faultPoint?.('import_job_progress');
           },
         },
       );
+      await held;
       ctx.progress.rows = importedRows;
       ctx.progress.bytes = size;
       services.metrics.importedRows.inc(importedRows);
       return { imported_rows: importedRows, row_count: loaded.rowCount, table: await tableView(services, loaded, bucket.name) };
     } finally {
+      rows.stop();
       session.releaseAll();
     }
   });
@@ -202,7 +235,9 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
       { release: session.hold(), signal: ctx.signal, onRows: (n) => (ctx.progress.rows += n) },
     );
     const source = Readable.fromWeb(stream as unknown as NodeReadableStream<Uint8Array>);
-    const written = await writeStaging(source, staging, Number.MAX_SAFE_INTEGER, (n) => (ctx.progress.bytes += n));
+    const written = await writeStaging(source, staging, Number.MAX_SAFE_INTEGER, { hasher: hasherFor(services, undefined), onBytes: (n) => (ctx.progress.bytes += n) });
+    // Tests hold a written export here, to look at it running and to stop it.
+    await services.faultPoint?.('export_job_written');
     // A stopped export's stream just ends: the abort, not the end, decides.
     if (ctx.signal.aborted) {
       await rm(staging, { force: true });
