@@ -151,6 +151,50 @@ describe('query', () => {
   });
 });
 
+describe('locks', () => {
+  it('a slow workspace statement holds only the tables it reads: a write to another table completes meanwhile', async () => {
+    const ws = await createWs();
+    const { queryWorkspace } = await import('../src/storage/sql/workspaces.ts');
+    const record = t.services.workspaces.get('p1', ws.id)!;
+    const abort = new AbortController();
+    let settled = false;
+    const slow = queryWorkspace(t.services, record, 'CREATE TABLE slow AS SELECT count(*) AS n FROM in_c_sales.orders, range(1000000000000)', 300, abort.signal)
+      .catch((e) => e)
+      .finally(() => (settled = true));
+    while (t.services.sql.activeStatements < 1) await new Promise((resolve) => setImmediate(resolve));
+    // A table the statement does not read: its write goes through while the statement runs.
+    const other = await t.callJson('POST', '/projects/p1/buckets/in_c_crm/tables/customers/import?incremental=true', { raw: 'name,city\ncarol,Ostrava\n', headers: { 'content-type': 'text/csv' } });
+    expect(other.status, JSON.stringify(other.body)).toBe(200);
+    expect(settled).toBe(false);
+    expect(t.services.sql.activeStatements).toBe(1);
+    // The table it reads: its writers wait for the statement.
+    let written = false;
+    const write = t.callJson('POST', '/projects/p1/buckets/in_c_sales/tables/orders/truncate').then((r) => ((written = true), r));
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toBe(false);
+    abort.abort();
+    expect(await slow).toMatchObject({ status: 400, code: 'query_timeout' });
+    expect((await write).status).toBe(200);
+    expect(t.services.sql.activeStatements).toBe(0);
+    // Put the rows back for the other tests.
+    const back = await t.call('POST', '/projects/p1/buckets/in_c_sales/tables/orders/import', { raw: 'id,customer,amount\n1,alice,10.50\n2,bob,20.00\n3,alice,5.25\n', headers: { 'content-type': 'text/csv' } });
+    expect(back.status).toBe(200);
+    const crm = await t.call('POST', '/projects/p1/buckets/in_c_crm/tables/customers/import', { raw: 'name,city\nalice,Prague\nbob,Brno\n', headers: { 'content-type': 'text/csv' } });
+    expect(crm.status).toBe(200);
+  });
+
+  it('reads a storage table as it is when the statement starts, after writes since the workspace query began', async () => {
+    const ws = await createWs();
+    const r = await t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'SELECT count(*) AS n FROM in_c_sales.orders' } });
+    expect(r.body.results[0].rows).toEqual([{ n: 3 }]);
+    const imported = await t.call('POST', '/projects/p1/buckets/in_c_sales/tables/orders/import?incremental=true', { raw: 'id,customer,amount\n4,dan,1.00\n', headers: { 'content-type': 'text/csv' } });
+    expect(imported.status).toBe(200);
+    const again = await t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'CREATE TABLE o AS SELECT * FROM in_c_sales.orders; SELECT count(*) AS n FROM o' } });
+    expect(again.body.results[1].rows).toEqual([{ n: 4 }]);
+    await t.call('POST', '/projects/p1/buckets/in_c_sales/tables/orders/import', { raw: 'id,customer,amount\n1,alice,10.50\n2,bob,20.00\n3,alice,5.25\n', headers: { 'content-type': 'text/csv' } });
+  });
+});
+
 describe('unload', () => {
   it('round-trips every §7 type into a new table, then loads full and incremental', async () => {
     const ws = await createWs();

@@ -11,9 +11,9 @@ import { exportHeaders } from '../export.ts';
 import type { StoragePaths } from '../paths.ts';
 import { integerLiteral, quoteLiteral } from '../sql.ts';
 import { toJsonValue, type JsonValue } from '../values.ts';
-import { GateError, READ_STATEMENTS } from './gate.ts';
+import { checkPlan, GateError, READ_STATEMENTS } from './gate.ts';
 import { prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
-import type { Sandbox, SqlService, TableLease } from './sandbox.ts';
+import { aliasIndex, type Sandbox, type SqlService, type TableLease } from './sandbox.ts';
 import { visibleTables } from './scope.ts';
 
 export const QUERY_FORMATS = ['json', 'csv', 'ndjson', 'parquet'] as const;
@@ -91,6 +91,8 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
     try {
       const prepared = await prepareOne(connection, input.sql).catch(fail);
       if (!READ_STATEMENTS.has(prepared.statementType)) throw errors.invalidQuery('Only SELECT-like statements and EXPLAIN of them are allowed');
+      // The bound plan, views expanded, calls nothing but what the allow-list has.
+      await checkPlan(connection, input.sql, { storageIndex: aliasIndex, localCatalogs: new Set(), gate: visible.gateScope(sql.systemNames) }, false).catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
 
       if (input.format === 'json') {

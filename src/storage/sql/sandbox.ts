@@ -40,17 +40,41 @@ export interface TableLease {
   dir: string;
   tables: SandboxTable[];
   files: string[];
+  /** Gives the tables' locks back and keeps the folder (a workspace session locks per statement). */
+  unlock(): void;
+  /** Gives the locks back and removes the folder. */
   release(): Promise<void>;
+}
+
+/**
+ * A workspace sandbox for one request. Every table the workspace may read is attached, but
+ * no lock is held between statements: `lockTables` takes the locks of the tables one
+ * statement touches and attaches them afresh (the main instance may have written them since
+ * they were attached), and the statement reads them only while those locks are held.
+ */
+export interface WorkspaceSession {
+  sandbox: Sandbox;
+  lease: TableLease;
+  lockTables(indexes: Iterable<number>): Promise<() => void>;
+  close(): Promise<void>;
 }
 
 /** One sandboxed DuckDB instance and its connection; `close` ends both. */
 export interface Sandbox {
   connection: DuckDBConnection;
+  /** The name of the instance's own catalog (the workspace's file, or the view catalog). */
+  catalog: string;
   close(): void;
 }
 
 const VIEWS_ALIAS = '_storage';
 const alias = (i: number) => `_t${i}`;
+/** The index of a storage alias `_t{i}`, or undefined. */
+export function aliasIndex(catalog: string): number | undefined {
+  const match = /^_t(0|[1-9][0-9]{0,5})$/.exec(catalog);
+  return match ? Number(match[1]) : undefined;
+}
+
 
 /** Holds the shared lock of one table until the returned function is called. */
 function holdReadLock(registry: AttachmentRegistry, path: string): Promise<() => void> {
@@ -103,7 +127,7 @@ export class SqlService {
       linkable = await canLink(deps.paths.filesDir, root);
     }
     await mkdir(join(root, 'catalogs'), { recursive: true });
-    const parser = await DuckDBInstance.create(':memory:', { ...sandboxOptions(root, deps.config), memory_limit: '64MB', threads: '1' });
+    const parser = await DuckDBInstance.create(':memory:', { ...sandboxOptions(deps.config), memory_limit: '64MB', threads: '1' });
     const names = new Set<string>();
     const c = await parser.connect();
     try {
@@ -119,6 +143,21 @@ export class SqlService {
       c.closeSync();
     }
     return new SqlService(deps, root, linkable, parser, names);
+  }
+
+  /** Workspace statements running now (past their checks and locks). */
+  private statements = 0;
+
+  statementStarted(): void {
+    this.statements++;
+  }
+
+  statementEnded(): void {
+    this.statements--;
+  }
+
+  get activeStatements(): number {
+    return this.statements;
   }
 
   /** A slot among MAX_CONCURRENT_QUERIES, or undefined when all are taken. */
@@ -172,36 +211,99 @@ export class SqlService {
     const lockOrder = [...new Set(sorted.map((t) => t.path))].sort();
     const unlocks: (() => void)[] = [];
     const dir = join(this.root, `q-${randomUUID()}`);
+    const unlockAll = () => {
+      for (const unlock of unlocks.splice(0)) unlock();
+    };
     const releaseAll = async () => {
       await rm(dir, { recursive: true, force: true });
-      for (const unlock of unlocks.splice(0)) unlock();
+      unlockAll();
     };
     try {
       for (const path of lockOrder) unlocks.push(await holdReadLock(registry, path));
       await mkdir(dir);
       const files: string[] = [];
       for (const [i, table] of sorted.entries()) {
-        if (!existsSync(table.path)) throw new TableGoneError();
-        if ((statSync(`${table.path}.wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
-          // Writers are kept out by the lock; fold what the main instance wrote into the file.
-          const held = await registry.acquire(table.path);
-          try {
-            await db.with((c) => c.run(`CHECKPOINT ${quoteIdent(held)}`));
-          } finally {
-            registry.release(table.path);
-          }
-        }
         const file = join(dir, `${alias(i)}.duckdb`);
-        if (this.linkable) await link(table.path, file);
-        else await copyFile(table.path, file, constants.COPYFILE_FICLONE);
+        await this.takeFile(table.path, file);
         files.push(file);
       }
       let released: Promise<void> | undefined;
-      return { dir, tables: sorted, files, release: () => (released ??= releaseAll()) };
+      return { dir, tables: sorted, files, unlock: unlockAll, release: () => (released ??= releaseAll()) };
     } catch (error) {
       await releaseAll();
       throw error;
     }
+  }
+
+  /**
+   * Puts the table file at `path` (held by its lock, shared) at `file`: any change the main
+   * instance still holds in a WAL is checkpointed first, then the file is hard-linked (or,
+   * across file systems, copied).
+   */
+  private async takeFile(path: string, file: string): Promise<void> {
+    const { registry, db } = this.deps;
+    if (!existsSync(path)) throw new TableGoneError();
+    if ((statSync(`${path}.wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+      // Writers are kept out by the lock; fold what the main instance wrote into the file.
+      const held = await registry.acquire(path);
+      try {
+        await db.with((c) => c.run(`CHECKPOINT ${quoteIdent(held)}`));
+      } finally {
+        registry.release(path);
+      }
+    }
+    if (this.linkable) await link(path, file);
+    else await copyFile(path, file, constants.COPYFILE_FICLONE);
+  }
+
+  /**
+   * Opens a workspace session (see WorkspaceSession): the tables are locked only while they
+   * are taken and attached, then their locks are given back.
+   */
+  async openWorkspaceSession(workspaceFile: string, tables: SandboxTable[]): Promise<WorkspaceSession> {
+    const lease = await this.lease(tables);
+    let sandbox: Sandbox | undefined;
+    try {
+      const catalog = lease.tables.length ? await this.viewCatalog(lease) : undefined;
+      sandbox = await this.openWorkspaceSandbox(workspaceFile, lease, catalog);
+    } catch (error) {
+      await lease.release();
+      throw error;
+    }
+    lease.unlock();
+    const open = sandbox;
+    return {
+      sandbox: open,
+      lease,
+      lockTables: (indexes) => this.lockSessionTables(open, lease, [...new Set(indexes)]),
+      async close() {
+        open.close();
+        await lease.release();
+      },
+    };
+  }
+
+  private async lockSessionTables(sandbox: Sandbox, lease: TableLease, indexes: number[]): Promise<() => void> {
+    const unlocks: (() => void)[] = [];
+    const unlockAll = () => {
+      for (const unlock of unlocks.splice(0)) unlock();
+    };
+    const order = indexes.filter((i) => lease.tables[i]).sort((a, b) => (lease.tables[a]!.path < lease.tables[b]!.path ? -1 : 1));
+    try {
+      for (const path of [...new Set(order.map((i) => lease.tables[i]!.path))]) unlocks.push(await holdReadLock(this.deps.registry, path));
+      for (const i of order) {
+        // The attached file may have been written since; attach the current one.
+        const c = sandbox.connection;
+        await c.run(`DETACH ${quoteIdent(alias(i))}`);
+        await rm(lease.files[i]!, { force: true });
+        await this.takeFile(lease.tables[i]!.path, lease.files[i]!);
+        await c.run(`ATTACH ${quoteLiteral(lease.files[i]!)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
+      }
+    } catch (error) {
+      unlockAll();
+      throw error;
+    }
+    return unlockAll;
   }
 
   /**
@@ -226,7 +328,7 @@ export class SqlService {
   private async buildCatalog(key: string, lease: TableLease): Promise<string> {
     const final = join(this.root, 'catalogs', `${key}.duckdb`);
     const temp = join(this.root, 'catalogs', `${key}.${randomUUID()}.building`);
-    const instance = await DuckDBInstance.create(temp, { ...sandboxOptions(this.root, this.deps.config), threads: '1' });
+    const instance = await DuckDBInstance.create(temp, { ...sandboxOptions(this.deps.config), threads: '1' });
     try {
       const c = await instance.connect();
       try {
@@ -276,10 +378,11 @@ export class SqlService {
   private async openSandbox(base: string, readOnly: boolean, lease: TableLease, options: { allowedFiles?: string[]; catalog?: string }): Promise<Sandbox> {
     const { config } = this.deps;
     const instance = await DuckDBInstance.create(base, {
-      ...sandboxOptions(this.root, config),
+      ...sandboxOptions(config),
       ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
     });
     let connection: DuckDBConnection | undefined;
+    let catalog = '';
     try {
       connection = await instance.connect();
       for (const [i, file] of lease.files.entries()) await connection.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
@@ -292,6 +395,7 @@ export class SqlService {
       if (options.allowedFiles?.length) await connection.run(`SET allowed_paths = [${options.allowedFiles.map(quoteLiteral).join(', ')}]`);
       await connection.run('SET enable_external_access = false');
       await connection.run('SET lock_configuration = true');
+      catalog = String((await connection.runAndReadAll('SELECT current_database()')).getRows()[0]![0]);
     } catch (error) {
       connection?.closeSync();
       instance.closeSync();
@@ -301,6 +405,7 @@ export class SqlService {
     let closed = false;
     return {
       connection: open,
+      catalog,
       close() {
         if (closed) return;
         closed = true;
@@ -326,13 +431,14 @@ export class SqlService {
 }
 
 /** Options every sandbox instance gets: no extensions, no secrets, no spilling, bounded memory and threads. */
-function sandboxOptions(root: string, config: Config): Record<string, string> {
+function sandboxOptions(config: Config): Record<string, string> {
   return {
     autoload_known_extensions: 'false',
     autoinstall_known_extensions: 'false',
     allow_community_extensions: 'false',
-    extension_directory: join(root, 'no-extensions'),
-    secret_directory: join(root, 'no-secrets'),
+    // Paths that exist nowhere: a setting that shows them shows nothing of the host.
+    extension_directory: '/nonexistent/extensions',
+    secret_directory: '/nonexistent/secrets',
     allow_persistent_secrets: 'false',
     temp_directory: '',
     memory_limit: config.queryMemoryLimit,
