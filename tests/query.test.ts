@@ -160,6 +160,41 @@ describe('POST P/query: errors', () => {
   });
 });
 
+describe('kept sandboxes', () => {
+  it('a sandbox kept after a query reads the table as it is now, and never another project\'s rows', async () => {
+    const other = await makeApp({});
+    try {
+      await other.createProject('a');
+      await other.createProject('b');
+      const { seedTable } = await import('./sql-fixture.ts');
+      await seedTable(other, 'a', 'shop', 'items', [{ name: 'v', type: 'VARCHAR' }], 'v\nfrom-a\n');
+      await seedTable(other, 'b', 'shop', 'items', [{ name: 'v', type: 'VARCHAR' }], 'v\nfrom-b\n');
+      const ask = async (project: string, format = 'json') => {
+        const r = await other.call('POST', `/projects/${project}/query`, { body: { sql: 'SELECT v FROM shop.items ORDER BY v', format } });
+        expect(r.status).toBe(200);
+        return format === 'json' ? (await r.json()).rows.map((row: { v: string }) => row.v) : (await r.text()).trim().split('\n');
+      };
+      expect(await ask('a')).toEqual(['from-a']);
+      expect(other.services.sql.idleSandboxes).toBe(1);
+      // The same names in another project: the kept sandbox is taken, with b's file.
+      expect(await ask('b')).toEqual(['from-b']);
+      expect(other.services.sql.idleSandboxes).toBe(1);
+      const imported = await other.call('POST', '/projects/a/buckets/shop/tables/items/import?incremental=true', { raw: 'v\nnew-a\n', headers: { 'content-type': 'text/csv' } });
+      expect(imported.status).toBe(200);
+      expect(await ask('a')).toEqual(['from-a', 'new-a']);
+      expect(await ask('a', 'csv')).toEqual(['v', 'from-a', 'new-a']);
+      expect(await ask('b', 'ndjson')).toEqual(['{"v":"from-b"}']);
+      // A query that failed does not give its sandbox back.
+      const before = other.services.sql.idleSandboxes;
+      expect((await other.callJson('POST', '/projects/a/query', { body: { sql: "SELECT v::INTEGER FROM shop.items" } })).status).toBe(400);
+      expect(other.services.sql.idleSandboxes).toBe(before - 1);
+      expect(await ask('a')).toEqual(['from-a', 'new-a']);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('memory limit', () => {
   it('400 query_failed when a query needs more than QUERY_MEMORY_LIMIT, and the next query runs', async () => {
     const small = await makeApp({ env: { QUERY_MEMORY_LIMIT: '32MB' } });

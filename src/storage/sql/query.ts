@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { DuckDBDataChunk, DuckDBResult, DuckDBType } from '@duckdb/node-api';
@@ -13,7 +13,7 @@ import { integerLiteral, quoteLiteral } from '../sql.ts';
 import { toJsonValue, type JsonValue } from '../values.ts';
 import { checkPlan, GateError, READ_STATEMENTS } from './gate.ts';
 import { prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
-import { aliasIndex, type Sandbox, type SqlService, type TableLease } from './sandbox.ts';
+import { aliasIndex, type QuerySandbox, type SqlService, type TableLease } from './sandbox.ts';
 import { visibleTables } from './scope.ts';
 
 export const QUERY_FORMATS = ['json', 'csv', 'ndjson', 'parquet'] as const;
@@ -56,12 +56,15 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   if (!release) throw errors.tooManyQueries(deps.sql.maxQueries);
   const started = performance.now();
   let lease: TableLease | undefined;
-  let sandbox: Sandbox | undefined;
+  let sandbox: QuerySandbox | undefined;
   let timer: QueryTimer | undefined;
   let handedOver = false;
+  /** Set once the query ran to its end: only then is its sandbox kept for another query. */
+  let finished = false;
   const cleanup = async () => {
     timer?.stop();
-    sandbox?.close();
+    if (sandbox && finished && !timer?.fired) await sandbox.recycle();
+    else sandbox?.close();
     await lease?.release();
     release();
   };
@@ -79,10 +82,8 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       const table = visible.resolve(ref.schema, ref.table)!;
       seen.set(`${table.schema.toLowerCase()}\0${table.name.toLowerCase()}`, table);
     }
-    lease = await sql.lease([...seen.values()]);
-    const catalogFile = await sql.viewCatalog(lease);
-    const output = input.format === 'csv' || input.format === 'parquet' ? join(sql.root, `out-${randomUUID()}.${input.format}`) : undefined;
-    sandbox = await sql.openQuerySandbox(catalogFile, lease, output ? [output] : []);
+    ({ lease, sandbox } = await sql.openPooledQuerySandbox([...seen.values()]));
+    const output = input.format === 'csv' || input.format === 'parquet' ? sandbox.output(input.format) : undefined;
     const connection = sandbox.connection;
     timer = new QueryTimer(connection, input.timeoutSeconds);
     const onAbort = () => timer?.interrupt();
@@ -98,6 +99,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       if (input.format === 'json') {
         const result = await prepared.stream().catch(fail);
         const read = await readResult(result, input.limit, input.limit + 1, timer).catch(fail);
+        finished = true;
         return {
           kind: 'json',
           body: {
@@ -127,16 +129,23 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
           await rm(output, { force: true });
           fail(new Error('interrupted'));
         }
+        // The sandbox's one allowed output name is free again once the file is moved out.
+        const answer = join(sql.root, `out-${randomUUID()}.${input.format}`);
+        await rename(output, answer);
+        finished = true;
         await cleanup();
         handedOver = true;
-        return { kind: 'stream', body: fileStream(output), headers: exportHeaders('query', input.format, false) };
+        return { kind: 'stream', body: fileStream(answer), headers: exportHeaders('query', input.format, false) };
       }
 
       const result = await prepared.stream().catch(fail);
       // The first chunk is read before answering, so an error there is an ordinary error response.
       const first = await result.fetchChunk().catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
-      const stream = ndjsonStream(result, first, input.limit, timer, cleanup);
+      const stream = ndjsonStream(result, first, input.limit, timer, async (complete) => {
+        finished = complete;
+        await cleanup();
+      });
       handedOver = true;
       return { kind: 'stream', body: stream, headers: exportHeaders('query', 'ndjson', false) };
     } finally {
@@ -160,16 +169,16 @@ function fileStream(path: string): ReadableStream<Uint8Array> {
  * result ends silently in DuckDB, so the timer is asked: a timeout errors the body, and the
  * server then breaks the connection, so a cut result never looks complete.
  */
-function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit: number, timer: QueryTimer, cleanup: () => Promise<void>): ReadableStream<Uint8Array> {
+function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit: number, timer: QueryTimer, cleanup: (complete: boolean) => Promise<void>): ReadableStream<Uint8Array> {
   let pending: DuckDBDataChunk | null | undefined = first;
   const names = result.columnNames();
   const types: DuckDBType[] = result.columnTypes();
   let sent = 0;
   let done = false;
-  const finish = async () => {
+  const finish = async (complete = false) => {
     if (done) return;
     done = true;
-    await cleanup();
+    await cleanup(complete);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -181,7 +190,7 @@ function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit
         } else chunk = sent < limit ? await result.fetchChunk() : null;
         if (timer.fired) throw errors.queryTimeout(timer.seconds);
         if (!chunk || chunk.rowCount === 0) {
-          await finish();
+          await finish(true);
           controller.close();
           return;
         }

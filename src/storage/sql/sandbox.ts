@@ -67,6 +67,35 @@ export interface Sandbox {
   close(): void;
 }
 
+/** A query sandbox from the pool: `recycle` gives it back after a query that ended well, `close` ends it. */
+export interface QuerySandbox extends Sandbox {
+  instance: DuckDBInstance;
+  /** The one file of each format a COPY of a result may write (in the sandbox's own folder). */
+  output(format: 'csv' | 'parquet'): string;
+  recycle(): Promise<void>;
+}
+
+interface IdleSandbox {
+  key: string;
+  dir: string;
+  instance: DuckDBInstance;
+  catalog: string;
+}
+
+/** Tables in the order their aliases are given (`_t0`, `_t1`, …): by bucket, then name. */
+function sortTables(tables: SandboxTable[]): SandboxTable[] {
+  const name = (t: SandboxTable) => `${t.schema.toLowerCase()}\0${t.name.toLowerCase()}`;
+  return [...tables].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+}
+
+/** The key of a view catalog: the names it shows. */
+function catalogKey(sorted: SandboxTable[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify(sorted.map((t) => [t.schema, t.name])))
+    .digest('hex')
+    .slice(0, 32);
+}
+
 const VIEWS_ALIAS = '_storage';
 const alias = (i: number) => `_t${i}`;
 /** The index of a storage alias `_t{i}`, or undefined. */
@@ -145,6 +174,13 @@ export class SqlService {
     return new SqlService(deps, root, linkable, parser, names);
   }
 
+  /** Query sandboxes kept for reuse, the most recently used last. */
+  private readonly idle: IdleSandbox[] = [];
+
+  get idleSandboxes(): number {
+    return this.idle.length;
+  }
+
   /** Workspace statements running now (past their checks and locks). */
   private statements = 0;
 
@@ -205,25 +241,27 @@ export class SqlService {
    * change the main instance still holds in a WAL, and a hard link (or, across file systems,
    * a copy) of each file in a fresh private folder.
    */
-  async lease(tables: SandboxTable[]): Promise<TableLease> {
-    const { registry, db } = this.deps;
-    const sorted = [...tables].sort((a, b) => (a.schema.toLowerCase() + '\0' + a.name.toLowerCase() < b.schema.toLowerCase() + '\0' + b.name.toLowerCase() ? -1 : 1));
+  async lease(tables: SandboxTable[], into?: string): Promise<TableLease> {
+    const { registry } = this.deps;
+    const sorted = sortTables(tables);
     const lockOrder = [...new Set(sorted.map((t) => t.path))].sort();
     const unlocks: (() => void)[] = [];
-    const dir = join(this.root, `q-${randomUUID()}`);
+    // A pooled sandbox's own folder keeps its (allowed) file names; a fresh folder otherwise.
+    const dir = into ?? join(this.root, `q-${randomUUID()}`);
     const unlockAll = () => {
       for (const unlock of unlocks.splice(0)) unlock();
     };
     const releaseAll = async () => {
-      await rm(dir, { recursive: true, force: true });
+      if (!into) await rm(dir, { recursive: true, force: true });
       unlockAll();
     };
     try {
       for (const path of lockOrder) unlocks.push(await holdReadLock(registry, path));
-      await mkdir(dir);
+      await mkdir(dir, { recursive: true });
       const files: string[] = [];
       for (const [i, table] of sorted.entries()) {
         const file = join(dir, `${alias(i)}.duckdb`);
+        if (into) await rm(file, { force: true });
         await this.takeFile(table.path, file);
         files.push(file);
       }
@@ -312,10 +350,7 @@ export class SqlService {
    * query runs, so a changed column shows through) and kept while the service runs.
    */
   viewCatalog(lease: TableLease): Promise<string> {
-    const key = createHash('sha256')
-      .update(JSON.stringify(lease.tables.map((t) => [t.schema, t.name])))
-      .digest('hex')
-      .slice(0, 32);
+    const key = catalogKey(lease.tables);
     let entry = this.catalogs.get(key);
     if (!entry) {
       entry = this.buildCatalog(key, lease);
@@ -364,6 +399,90 @@ export class SqlService {
   }
 
   /**
+   * The tables leased and a query sandbox over them. Creating a DuckDB instance is most of a
+   * small query's time, so sandboxes are kept between queries: an idle one has no table
+   * attached and no table file in its folder, and is taken again only for the same view
+   * catalog (the same bucket and table names, in any project); its files are linked afresh
+   * under the new lease's locks and attached under the names its locked `allowed_paths`
+   * already hold. A sandbox that failed, was interrupted or timed out is closed instead.
+   */
+  async openPooledQuerySandbox(tables: SandboxTable[]): Promise<{ lease: TableLease; sandbox: QuerySandbox }> {
+    const key = catalogKey(sortTables(tables));
+    const at = this.idle.findLastIndex((entry) => entry.key === key);
+    const reused = at >= 0 ? this.idle.splice(at, 1)[0] : undefined;
+    const dir = reused?.dir ?? join(this.root, `s-${randomUUID()}`);
+    const outputs = { csv: join(dir, 'out.csv'), parquet: join(dir, 'out.parquet') };
+    const discard = async (instance?: DuckDBInstance) => {
+      try {
+        instance?.closeSync();
+      } catch {
+        /* closed already */
+      }
+      await rm(dir, { recursive: true, force: true });
+    };
+    let lease: TableLease;
+    try {
+      lease = await this.lease(tables, dir);
+    } catch (error) {
+      await discard(reused?.instance);
+      throw error;
+    }
+    let instance = reused?.instance;
+    let connection: DuckDBConnection | undefined;
+    let catalog = reused?.catalog ?? '';
+    try {
+      if (instance) {
+        connection = await instance.connect();
+        for (const [i, file] of lease.files.entries()) await connection.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
+      } else {
+        const opened = await this.openSandbox(await this.viewCatalog(lease), true, lease, { allowedFiles: Object.values(outputs) });
+        instance = opened.instance;
+        connection = opened.connection;
+        catalog = opened.catalog;
+      }
+    } catch (error) {
+      connection?.closeSync();
+      await lease.release();
+      await discard(instance);
+      throw error;
+    }
+    const own = instance;
+    const open = connection;
+    let done = false;
+    const sandbox: QuerySandbox = {
+      connection: open,
+      catalog,
+      instance: own,
+      output: (format) => outputs[format],
+      close() {
+        if (done) return;
+        done = true;
+        open.closeSync();
+        void discard(own);
+      },
+      recycle: async () => {
+        if (done) return;
+        done = true;
+        try {
+          for (const i of lease.files.keys()) await open.run(`DETACH ${quoteIdent(alias(i))}`);
+          open.closeSync();
+          for (const file of [...lease.files, ...Object.values(outputs)]) await rm(file, { force: true });
+        } catch {
+          await discard(own);
+          return;
+        }
+        this.idle.push({ key, dir, instance: own, catalog });
+        while (this.idle.length > Math.max(2, this.deps.config.maxConcurrentQueries)) {
+          const oldest = this.idle.shift()!;
+          oldest.instance.closeSync();
+          await rm(oldest.dir, { recursive: true, force: true });
+        }
+      },
+    };
+    return { lease, sandbox };
+  }
+
+  /**
    * A sandbox on a workspace file, opened read-write through a hard link in a private folder;
    * the storage tables are attached READ_ONLY and reachable as `bucket.table` through the
    * attached view catalog (on the search path).
@@ -375,7 +494,7 @@ export class SqlService {
     return sandbox;
   }
 
-  private async openSandbox(base: string, readOnly: boolean, lease: TableLease, options: { allowedFiles?: string[]; catalog?: string }): Promise<Sandbox> {
+  private async openSandbox(base: string, readOnly: boolean, lease: TableLease, options: { allowedFiles?: string[]; catalog?: string }): Promise<Sandbox & { instance: DuckDBInstance }> {
     const { config } = this.deps;
     const instance = await DuckDBInstance.create(base, {
       ...sandboxOptions(config),
@@ -406,6 +525,7 @@ export class SqlService {
     return {
       connection: open,
       catalog,
+      instance,
       close() {
         if (closed) return;
         closed = true;
@@ -421,6 +541,13 @@ export class SqlService {
   }
 
   async close(): Promise<void> {
+    for (const entry of this.idle.splice(0)) {
+      try {
+        entry.instance.closeSync();
+      } catch {
+        /* closed already */
+      }
+    }
     try {
       this.parser.closeSync();
     } catch {
