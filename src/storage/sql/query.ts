@@ -12,7 +12,7 @@ import type { StoragePaths } from '../paths.ts';
 import { integerLiteral, quoteLiteral } from '../sql.ts';
 import { toJsonValue, type JsonValue } from '../values.ts';
 import { checkPlan, GateError, READ_STATEMENTS } from './gate.ts';
-import { prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
+import { backgroundResult, prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
 import { aliasIndex, type QuerySandbox, type SqlService, type TableLease } from './sandbox.ts';
 import { visibleTables } from './scope.ts';
 
@@ -97,7 +97,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       if (timer.fired) fail(new Error('interrupted'));
 
       if (input.format === 'json') {
-        const result = await prepared.stream().catch(fail);
+        const result = await backgroundResult(prepared.startStream()).catch(fail);
         const read = await readResult(result, input.limit, input.limit + 1, timer).catch(fail);
         finished = true;
         return {
@@ -120,7 +120,8 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
         );
         const options = input.format === 'csv' ? "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'" : 'FORMAT parquet';
         await connection
-          .run(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
+          .start(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
+          .then(backgroundResult)
           .catch(async (error) => {
             await rm(output, { force: true });
             return fail(error);
@@ -138,7 +139,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
         return { kind: 'stream', body: fileStream(answer), headers: exportHeaders('query', input.format, false) };
       }
 
-      const result = await prepared.stream().catch(fail);
+      const result = await backgroundResult(prepared.startStream()).catch(fail);
       // The first chunk is read before answering, so an error there is an ordinary error response.
       const first = await result.fetchChunk().catch(fail);
       if (timer.fired) fail(new Error('interrupted'));

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, constants, link, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from 'pino';
@@ -173,6 +173,9 @@ export class SqlService {
     }
     return new SqlService(deps, root, linkable, parser, names);
   }
+
+  /** The sandbox instance creation under way (creations take turns, see createLowPriority). */
+  private creating: Promise<void> = Promise.resolve();
 
   /** Query sandboxes kept for reuse, the most recently used last. */
   private readonly idle: IdleSandbox[] = [];
@@ -496,7 +499,7 @@ export class SqlService {
 
   private async openSandbox(base: string, readOnly: boolean, lease: TableLease, options: { allowedFiles?: string[]; catalog?: string }): Promise<Sandbox & { instance: DuckDBInstance }> {
     const { config } = this.deps;
-    const instance = await DuckDBInstance.create(base, {
+    const instance = await this.createLowPriority(base, {
       ...sandboxOptions(config),
       ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
     });
@@ -535,6 +538,35 @@ export class SqlService {
     };
   }
 
+  /**
+   * Creates a sandbox instance and lowers the priority (nice) of the worker threads it starts,
+   * so that user SQL runs on what the API leaves idle. Creations take turns, so that the
+   * threads that appear while one runs are that instance's (Linux: a thread's nice value is
+   * its own; elsewhere, or when the threads cannot be told, they keep normal priority).
+   */
+  private createLowPriority(base: string, options: Record<string, string>): Promise<DuckDBInstance> {
+    const turn = this.creating.then(async () => {
+      const before = threadIds();
+      const instance = await DuckDBInstance.create(base, options);
+      if (before) {
+        for (const tid of threadIds() ?? []) {
+          if (before.has(tid)) continue;
+          try {
+            setPriority(tid, QUERY_NICE);
+          } catch {
+            /* gone, or not allowed: it keeps its priority */
+          }
+        }
+      }
+      return instance;
+    });
+    this.creating = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
   /** Error text for clients: the private folder and the data folder never show. */
   scrub(message: string): string {
     return message.split(this.root).join('').split(this.deps.paths.dataDir).join('$DATA_DIR').slice(0, 1000);
@@ -557,6 +589,18 @@ export class SqlService {
   }
 }
 
+/** The nice value of sandbox threads: they get a small share of a busy CPU and all of an idle one. */
+const QUERY_NICE = 10;
+
+/** The ids of this process's threads (Linux), or undefined where they cannot be listed. */
+function threadIds(): Set<number> | undefined {
+  try {
+    return new Set(readdirSync('/proc/self/task').map(Number));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Options every sandbox instance gets: no extensions, no secrets, no spilling, bounded memory and threads. */
 function sandboxOptions(config: Config): Record<string, string> {
   return {
@@ -569,8 +613,11 @@ function sandboxOptions(config: Config): Record<string, string> {
     allow_persistent_secrets: 'false',
     temp_directory: '',
     memory_limit: config.queryMemoryLimit,
-    // A query shares the machine with the API: it gets half the threads the main instance has.
+    // A query shares the machine with the API: it gets half the threads the main instance has,
+    // all of them DuckDB's own (the caller only waits, see backgroundResult), so that they
+    // can be given a lower priority.
     threads: String(Math.max(1, Math.floor(config.duckdbThreads / 2))),
+    external_threads: '0',
   };
 }
 

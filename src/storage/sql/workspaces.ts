@@ -16,7 +16,7 @@ import { createTable, deleteTableFile } from '../tables.ts';
 import { normalizeType } from '../types.ts';
 import type { JsonValue } from '../values.ts';
 import { checkPlan, GateError, isReservedSchema, splitStatements, statementTypeName, WORKSPACE_STATEMENTS, type PlanScope } from './gate.ts';
-import { queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
+import { backgroundResult, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
 import { aliasIndex, type Sandbox, type SandboxTable, type TableLease, type WorkspaceSession } from './sandbox.ts';
 import { visibleTables } from './scope.ts';
 
@@ -383,7 +383,7 @@ async function runStatement(
     }
     const schemasBefore = type === StatementType.CREATE ? await schemaNames(c) : undefined;
     const prepared = await (await c.extractStatements(piece)).prepare(0);
-    const result = await prepared.stream();
+    const result = await backgroundResult(prepared.startStream());
     const read = await readResult(result, WORKSPACE_ROWS, Number.MAX_SAFE_INTEGER, timer);
     if (schemasBefore) {
       for (const name of await schemaNames(c)) {
