@@ -76,6 +76,20 @@ describe('workspace CRUD', () => {
     clock.advance(16 * 60_000);
     await t.services.sweeper.runNow();
     expect((await t.callJson('GET', `${P}/workspaces/${ws.id}`)).status).toBe(404);
+    // load and unload count as use too; a GET does not.
+    const used = await createWs({ ttl_hours: 1 });
+    clock.advance(50 * 60_000);
+    expect((await t.callJson('POST', `${P}/workspaces/${used.id}/load`, { body: { tables: [{ source: 'in_c_crm.customers', destination: 'c' }] } })).status).toBe(200);
+    clock.advance(50 * 60_000);
+    expect((await t.callJson('POST', `${P}/workspaces/${used.id}/unload`, { body: { source: 'c', bucket: 'in_c_crm', table: 'ttl_copy' } })).status).toBe(200);
+    clock.advance(50 * 60_000);
+    expect((await t.callJson('GET', `${P}/workspaces/${used.id}`)).status).toBe(200);
+    await t.services.sweeper.runNow();
+    expect((await t.callJson('GET', `${P}/workspaces/${used.id}`)).status).toBe(200);
+    clock.advance(11 * 60_000);
+    await t.services.sweeper.runNow();
+    expect((await t.callJson('GET', `${P}/workspaces/${used.id}`)).status).toBe(404);
+    expect((await t.call('DELETE', '/projects/p1/buckets/in_c_crm/tables/ttl_copy')).status).toBe(204);
     expect(existsSync(t.services.paths.workspaceFile('p1', ws.id))).toBe(false);
   });
 });
@@ -181,6 +195,28 @@ describe('locks', () => {
     expect(back.status).toBe(200);
     const crm = await t.call('POST', '/projects/p1/buckets/in_c_crm/tables/customers/import', { raw: 'name,city\nalice,Prague\nbob,Brno\n', headers: { 'content-type': 'text/csv' } });
     expect(crm.status).toBe(200);
+  });
+
+  it('queries on one workspace run one at a time, and count toward MAX_CONCURRENT_QUERIES', async () => {
+    const ws = await createWs();
+    const other = await createWs();
+    const { queryWorkspace } = await import('../src/storage/sql/workspaces.ts');
+    const abort = new AbortController();
+    const slow = queryWorkspace(t.services, t.services.workspaces.get('p1', ws.id)!, 'SELECT count(*) FROM range(1000000000000)', 300, abort.signal).catch((e) => e);
+    while (t.services.sql.activeStatements < 1) await new Promise((resolve) => setImmediate(resolve));
+    let second = false;
+    const queued = t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'SELECT 1 AS one' } }).then((r) => ((second = true), r));
+    while (t.services.sql.activeQueries < 2) await new Promise((resolve) => setImmediate(resolve));
+    // MAX_CONCURRENT_QUERIES is 2 here: the running and the waiting query hold both slots.
+    const refused = await t.callJson('POST', `${P}/workspaces/${other.id}/query`, { body: { sql: 'SELECT 1' } });
+    expect(refused.status).toBe(429);
+    expect(refused.body.detail.error).toBe('too_many_requests');
+    expect((await t.callJson('POST', `${P}/query`, { body: { sql: 'SELECT 1' } })).status).toBe(429);
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(second).toBe(false);
+    abort.abort();
+    expect(await slow).toMatchObject({ code: 'query_timeout' });
+    expect((await queued).body.results[0].rows).toEqual([{ one: 1 }]);
   });
 
   it('reads a storage table as it is when the statement starts, after writes since the workspace query began', async () => {

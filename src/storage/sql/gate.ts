@@ -120,11 +120,12 @@ function checkTable(node: Record<string, Json>, ctes: readonly string[], scope: 
   refs.push({ schema, table });
 }
 
-async function serialize(c: DuckDBConnection, sql: string): Promise<{ ok: true; statements: Json[] } | { ok: false; message: string }> {
+async function serialize(c: DuckDBConnection, sql: string): Promise<{ ok: true; statements: Json[]; raw: string } | { ok: false; message: string }> {
   const reader = await c.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
-  const parsed = JSON.parse(String(reader.getRows()[0]![0])) as { error: boolean; error_message?: string; statements?: Json[] };
+  const raw = String(reader.getRows()[0]![0]);
+  const parsed = JSON.parse(raw) as { error: boolean; error_message?: string; statements?: Json[] };
   if (parsed.error) return { ok: false, message: parsed.error_message ?? 'not a SELECT statement' };
-  return { ok: true, statements: parsed.statements ?? [] };
+  return { ok: true, statements: parsed.statements ?? [], raw };
 }
 
 /** Leading whitespace and comments, as the tokenizer skips them. */
@@ -148,6 +149,11 @@ function explained(sql: string): { inner: string; analyze: boolean } | undefined
 export interface CheckedStatement {
   /** The tree of the SELECT-like statement (the one inside EXPLAIN for an EXPLAIN). */
   tree: Json;
+  /**
+   * DuckDB's own JSON of that tree, as it gave it (numbers beyond 2^53, such as literals and
+   * "no position", survive only in this text), for `json_deserialize_sql`.
+   */
+  source: string;
   explain: boolean;
   /** Storage tables the statement names. */
   refs: TableRef[];
@@ -179,7 +185,7 @@ export async function checkReadStatement(c: DuckDBConnection, sql: string, scope
   const tree = serialized.statements[0]!;
   const refs: TableRef[] = [];
   walk(tree, [], scope, refs);
-  return { tree, explain, refs };
+  return { tree, source: serialized.raw, explain, refs };
 }
 
 /** Logical operators of a plan that only read (or compute) rows. */

@@ -96,8 +96,15 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       await checkPlan(connection, input.sql, { storageIndex: aliasIndex, localCatalogs: new Set(), gate: visible.gateScope(sql.systemNames) }, false).catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
 
+      // DuckDB ends a streamed result silently when a later chunk fails (as when interrupted),
+      // so results are materialized, at most `limit` (+1) rows: DuckDB's rendering of the
+      // checked tree under a LIMIT (an EXPLAIN's few rows as they are).
+      const limited = async (rows: number) => {
+        if (checked.explain) return prepared.start();
+        return connection.start(`SELECT * FROM (\n${await canonicalSql(sql, checked.source)}\n) LIMIT ${integerLiteral(rows)}`);
+      };
       if (input.format === 'json') {
-        const result = await backgroundResult(prepared.startStream()).catch(fail);
+        const result = await limited(input.limit + 1).then(backgroundResult).catch(fail);
         const read = await readResult(result, input.limit, input.limit + 1, timer).catch(fail);
         finished = true;
         return {
@@ -115,9 +122,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       if (output) {
         // DuckDB's own writer; the statement is DuckDB's rendering of the checked tree, so the
         // text written into COPY is exactly what was checked.
-        const canonical = await sql.withParser(async (c) =>
-          String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [JSON.stringify({ error: false, statements: [checked.tree] })])).getRows()[0]![0]),
-        );
+        const canonical = await canonicalSql(sql, checked.source);
         const options = input.format === 'csv' ? "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'" : 'FORMAT parquet';
         await connection
           .start(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
@@ -139,7 +144,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
         return { kind: 'stream', body: fileStream(answer), headers: exportHeaders('query', input.format, false) };
       }
 
-      const result = await backgroundResult(prepared.startStream()).catch(fail);
+      const result = await limited(input.limit).then(backgroundResult).catch(fail);
       // The first chunk is read before answering, so an error there is an ordinary error response.
       const first = await result.fetchChunk().catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
@@ -155,6 +160,11 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   } finally {
     if (!handedOver) await cleanup();
   }
+}
+
+/** DuckDB's own text of a checked statement tree (what runs is exactly what was checked). */
+async function canonicalSql(sql: SqlService, source: string): Promise<string> {
+  return sql.withParser(async (c) => String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [source])).getRows()[0]![0]));
 }
 
 /** A finished output file as a body; the file is removed once read or abandoned. */

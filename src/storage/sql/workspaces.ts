@@ -383,7 +383,8 @@ async function runStatement(
     }
     const schemasBefore = type === StatementType.CREATE ? await schemaNames(c) : undefined;
     const prepared = await (await c.extractStatements(piece)).prepare(0);
-    const result = await backgroundResult(prepared.startStream());
+    // Materialized: DuckDB ends a streamed result silently when a later chunk fails.
+    const result = await backgroundResult(prepared.start());
     const read = await readResult(result, WORKSPACE_ROWS, Number.MAX_SAFE_INTEGER, timer);
     if (schemasBefore) {
       for (const name of await schemaNames(c)) {
