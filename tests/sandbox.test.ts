@@ -320,6 +320,58 @@ describe('what the sandbox still allows', () => {
     }
   });
 
+  it('a workspace still runs statements of every kind over its own tables and the project\'s', async () => {
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const P = `/projects/p1/workspaces/${ws.body.id}`;
+    const statements = [
+      'CREATE TABLE o AS SELECT * FROM in_c_sales.orders',
+      'CREATE VIEW big_orders AS SELECT o.*, c.city FROM in_c_sales.orders o JOIN in_c_crm.customers c ON c.name = o.customer WHERE amount > 6',
+      'SELECT count(*) FROM big_orders',
+      'CREATE MACRO twice(x) AS x * 2',
+      'CREATE MACRO top_orders(n) AS TABLE SELECT * FROM o ORDER BY amount DESC LIMIT n',
+      'SELECT twice(amount) FROM top_orders(2)',
+      "CREATE TABLE d (id INTEGER PRIMARY KEY, label VARCHAR DEFAULT 'none', doubled INTEGER AS (id * 2), CHECK (id > 0))",
+      'INSERT INTO d (id) SELECT id FROM o',
+      "INSERT OR REPLACE INTO d (id, label) VALUES (1, 'one')",
+      "INSERT INTO d (id) VALUES (2) ON CONFLICT DO UPDATE SET label = 'two'",
+      'UPDATE d SET label = o.customer FROM o WHERE o.id = d.id AND d.id = 3',
+      'DELETE FROM d USING o WHERE o.id = d.id AND o.amount > 100',
+      "MERGE INTO d USING (SELECT 4 AS id) s ON d.id = s.id WHEN NOT MATCHED THEN INSERT (id, label) VALUES (s.id, 'four')",
+      'ALTER TABLE d ADD COLUMN note VARCHAR',
+      "ALTER TABLE d ALTER note SET DEFAULT 'n/a'",
+      'ALTER TABLE o RENAME TO orders_copy',
+      'CREATE INDEX d_label ON d (label)',
+      'CREATE SEQUENCE seq START 10',
+      "SELECT nextval('seq')",
+      "CREATE TYPE mood AS ENUM ('ok', 'bad')",
+      "CREATE TEMP TABLE scratch AS SELECT 'ok'::mood AS m",
+      'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT sum(n) FROM r',
+      'SELECT id, sum(amount) OVER (ORDER BY id) FROM orders_copy',
+      'SUMMARIZE d',
+      'DESCRIBE d',
+      'EXPLAIN SELECT * FROM d',
+      'EXPLAIN ANALYZE SELECT * FROM in_c_sales.orders',
+      "PIVOT orders_copy ON customer IN ('alice', 'bob') USING sum(amount)",
+      'CREATE SCHEMA stage',
+      'CREATE TABLE stage.t AS SELECT unnest([1, 2, 3]) AS x',
+      'DROP VIEW big_orders',
+      'DROP MACRO twice',
+      'DROP TABLE stage.t',
+      'DROP SCHEMA stage',
+    ];
+    for (const sql of statements) {
+      const r = await t.callJson('POST', `${P}/query`, { body: { sql } });
+      expect(r.status, `${sql} → ${JSON.stringify(r.body).slice(0, 300)}`).toBe(200);
+    }
+    const rows = await t.callJson('POST', `${P}/query`, { body: { sql: 'SELECT id, label, doubled FROM d ORDER BY id' } });
+    expect(rows.body.results[0].rows).toEqual([
+      { id: 1, label: 'one', doubled: 2 },
+      { id: 2, label: 'two', doubled: 4 },
+      { id: 3, label: 'alice', doubled: 6 },
+      { id: 4, label: 'four', doubled: 8 },
+    ]);
+  });
+
   it('a key restricted to some buckets sees only those (storage function, until such keys exist)', async () => {
     const deps = t.services;
     const allowed = await runQuery(deps, { projectId: 'p1', sql: 'SELECT count(*) AS n FROM in_c_sales.orders', limit: 10, timeoutSeconds: 10, format: 'json', allowedBuckets: ['in_c_sales'] });

@@ -48,6 +48,11 @@ export interface GateScope {
    * Absent for read-only queries, which have no tables of their own.
    */
   isLocalTable?(table: string): boolean;
+  /**
+   * Whether a table function is a table macro of the workspace (its body was checked when it
+   * was made, and is checked again, expanded, in the bound plan). Absent for queries.
+   */
+  isLocalTableFunction?(name: string): boolean;
   /** Names of the system's own views and tables (lowercase): a CTE may not take one. */
   systemNames: ReadonlySet<string>;
 }
@@ -88,7 +93,8 @@ function walk(node: Json, ctes: readonly string[], scope: GateScope, refs: Table
   if (type === 'TABLE_FUNCTION') {
     const fn = (node.function ?? {}) as Record<string, Json>;
     const name = str(fn.function_name).toLowerCase();
-    if (str(fn.catalog) || (str(fn.schema) && str(fn.schema) !== 'main') || !TABLE_FUNCTIONS.has(name)) {
+    const local = !str(fn.catalog) && (!str(fn.schema) || str(fn.schema) === 'main') && !scope.systemNames.has(name) && scope.isLocalTableFunction?.(name) === true;
+    if (!local && (str(fn.catalog) || (str(fn.schema) && str(fn.schema) !== 'main') || !TABLE_FUNCTIONS.has(name))) {
       throw new GateError(`Table function ${name || '(unnamed)'} is not allowed; queries read only the project's tables`);
     }
     walk(fn.children ?? [], inScope, scope, refs);
@@ -294,6 +300,7 @@ export const WORKSPACE_STATEMENTS = new Set<StatementType>([
   StatementType.CREATE_FUNC,
   StatementType.DROP,
   StatementType.ALTER,
+  StatementType.MERGE_INTO,
 ]);
 
 /** The read-only query's statement kinds, as the prepared statement reports them. */

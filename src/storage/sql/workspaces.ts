@@ -369,7 +369,12 @@ async function runStatement(
   const type = (await extracted.prepare(0)).statementType;
   if (!WORKSPACE_STATEMENTS.has(type)) throw new GateError(`${statementTypeName(type)} statements are not allowed in a workspace`);
   const local = await localNames(c);
-  const gate = visible.gateScope(services.sql.systemNames, (table) => local.has(table.toLowerCase()));
+  const macros = new Set(
+    (await c.runAndReadAll("SELECT lower(function_name) FROM duckdb_functions() WHERE database_name = current_database() AND function_type = 'table_macro'"))
+      .getRows()
+      .map((row) => String(row[0])),
+  );
+  const gate = visible.gateScope(services.sql.systemNames, (table) => local.has(table.toLowerCase()), (name) => macros.has(name.toLowerCase()));
   if (type === StatementType.SELECT || type === StatementType.EXPLAIN) await services.sql.check(piece, gate);
   const scope: PlanScope = { storageIndex: aliasIndex, localCatalogs: new Set([session.sandbox.catalog, 'temp']), gate };
   const { storage } = await checkPlan(c, piece, scope, true);
