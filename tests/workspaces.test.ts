@@ -197,6 +197,28 @@ describe('locks', () => {
     expect(crm.status).toBe(200);
   });
 
+  it('between statements no table is locked: a table deleted meanwhile fails the statement that reads it', async () => {
+    await t.callJson('POST', '/projects/p1/buckets/in_c_crm/tables', { body: { name: 'doomed', columns: [{ name: 'x', type: 'INTEGER' }] } });
+    const ws = await createWs();
+    const { visibleTables } = await import('../src/storage/sql/scope.ts');
+    const tables = visibleTables(t.services, 'p1').all();
+    const session = await t.services.sql.openWorkspaceSession(t.services.paths.workspaceFile('p1', ws.id), tables);
+    try {
+      const index = session.lease.tables.findIndex((x) => x.name === 'doomed');
+      expect(index).toBeGreaterThanOrEqual(0);
+      // The session holds no lock now: the delete goes through.
+      expect((await t.call('DELETE', '/projects/p1/buckets/in_c_crm/tables/doomed')).status).toBe(204);
+      await expect(session.lockTables([index])).rejects.toThrow(/doomed was deleted/);
+      // Other tables still lock and read.
+      const other = session.lease.tables.findIndex((x) => x.name === 'customers');
+      const unlock = await session.lockTables([other]);
+      expect(Number((await session.sandbox.connection.runAndReadAll(`SELECT count(*) FROM _t${other}.main.data`)).getRows()[0]![0])).toBe(2);
+      unlock();
+    } finally {
+      await session.close();
+    }
+  });
+
   it('queries on one workspace run one at a time, and count toward MAX_CONCURRENT_QUERIES', async () => {
     const ws = await createWs();
     const other = await createWs();

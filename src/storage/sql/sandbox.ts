@@ -337,7 +337,10 @@ export class SqlService {
         const c = sandbox.connection;
         await c.run(`DETACH ${quoteIdent(alias(i))}`);
         await rm(lease.files[i]!, { force: true });
-        await this.takeFile(lease.tables[i]!.path, lease.files[i]!);
+        const table = lease.tables[i]!;
+        await this.takeFile(table.path, lease.files[i]!).catch((error) => {
+          throw error instanceof TableGoneError ? new Error(`Table ${table.schema}.${table.name} was deleted while the workspace query ran`) : error;
+        });
         await c.run(`ATTACH ${quoteLiteral(lease.files[i]!)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
       }
     } catch (error) {
