@@ -160,6 +160,87 @@ describe('POST P/query: errors', () => {
   });
 });
 
+describe('POST P/query: §17 details', () => {
+  it('a bucket-restricted key sees only its buckets (another bucket is an unknown schema)', async () => {
+    const key = await t.callJson('POST', '/projects/p1/api-keys', { body: { scope: 'read', buckets: ['in_c_crm'] } });
+    expect(key.status, JSON.stringify(key.body)).toBe(201);
+    const as = (sql: string) => t.callJson('POST', Q, { key: key.body.api_key, body: { sql } });
+    expect((await as('SELECT count(*) AS n FROM in_c_crm.customers')).body.rows).toEqual([{ n: 2 }]);
+    const hidden = await as('SELECT * FROM in_c_sales.orders');
+    expect(hidden.status).toBe(400);
+    expect(hidden.body.detail.error).toBe('invalid_query');
+    expect(hidden.body.detail.message).not.toContain('in_c_crm');
+    const joined = await as('SELECT * FROM in_c_sales.orders o JOIN in_c_crm.customers c ON c.name = o.customer');
+    expect(joined.body.detail.error).toBe('invalid_query');
+  });
+
+  it('a result whose later rows fail is an error in every format, never a short answer', async () => {
+    // Wide rows: DuckDB has produced many chunks before row 50,000 raises the error (and a
+    // streamed result of DuckDB's ends silently there, as if complete).
+    const sql = "SELECT range AS x, CASE WHEN range < 50000 THEN repeat('x', 1000) ELSE error('boom') END AS y FROM range(100000)";
+    for (const format of ['json', 'ndjson', 'csv', 'parquet']) {
+      const r = await t.call('POST', Q, { body: { sql, format, limit: 100000 } });
+      const text = await r.text();
+      expect(r.status, `${format}: ${text.slice(0, 200)}`).toBe(400);
+      expect(JSON.parse(text).detail.error).toBe('query_failed');
+    }
+    expect(t.services.sql.activeQueries).toBe(0);
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const inWs = await t.callJson('POST', `/projects/p1/workspaces/${ws.body.id}/query`, { body: { sql } });
+    expect(inWs.body.detail).toMatchObject({ error: 'query_failed', details: { statement: 1 } });
+  });
+
+  it('what runs is the checked statement exactly: integers beyond 2^53 keep every digit in every format', async () => {
+    const sql = 'SELECT 9007199254740993::BIGINT AS big, 170141183460469231731687303715884105727::HUGEINT AS huge';
+    expect((await t.callJson('POST', Q, { body: { sql } })).body.rows).toEqual([{ big: '9007199254740993', huge: '170141183460469231731687303715884105727' }]);
+    expect(await (await t.call('POST', Q, { body: { sql, format: 'csv' } })).text()).toBe('big,huge\n9007199254740993\n170141183460469231731687303715884105727\n'.replace('993\n', '993,'));
+    expect(JSON.parse(await (await t.call('POST', Q, { body: { sql, format: 'ndjson' } })).text())).toEqual({ big: '9007199254740993', huge: '170141183460469231731687303715884105727' });
+  });
+
+  it('EXPLAIN and EXPLAIN ANALYZE of a read answer with the plan', async () => {
+    for (const sql of ['EXPLAIN SELECT * FROM in_c_sales.orders', 'EXPLAIN ANALYZE SELECT count(*) FROM in_c_sales.orders']) {
+      const r = await t.callJson('POST', Q, { body: { sql } });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.row_count).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('kept sandboxes', () => {
+  it('a sandbox kept after a query reads the table as it is now, and never another project\'s rows', async () => {
+    const other = await makeApp({});
+    try {
+      await other.createProject('a');
+      await other.createProject('b');
+      const { seedTable } = await import('./sql-fixture.ts');
+      await seedTable(other, 'a', 'shop', 'items', [{ name: 'v', type: 'VARCHAR' }], 'v\nfrom-a\n');
+      await seedTable(other, 'b', 'shop', 'items', [{ name: 'v', type: 'VARCHAR' }], 'v\nfrom-b\n');
+      const ask = async (project: string, format = 'json') => {
+        const r = await other.call('POST', `/projects/${project}/query`, { body: { sql: 'SELECT v FROM shop.items ORDER BY v', format } });
+        expect(r.status).toBe(200);
+        return format === 'json' ? (await r.json()).rows.map((row: { v: string }) => row.v) : (await r.text()).trim().split('\n');
+      };
+      expect(await ask('a')).toEqual(['from-a']);
+      expect(other.services.sql.idleSandboxes).toBe(1);
+      // The same names in another project: the kept sandbox is taken, with b's file.
+      expect(await ask('b')).toEqual(['from-b']);
+      expect(other.services.sql.idleSandboxes).toBe(1);
+      const imported = await other.call('POST', '/projects/a/buckets/shop/tables/items/import?incremental=true', { raw: 'v\nnew-a\n', headers: { 'content-type': 'text/csv' } });
+      expect(imported.status).toBe(200);
+      expect(await ask('a')).toEqual(['from-a', 'new-a']);
+      expect(await ask('a', 'csv')).toEqual(['v', 'from-a', 'new-a']);
+      expect(await ask('b', 'ndjson')).toEqual(['{"v":"from-b"}']);
+      // A query that failed does not give its sandbox back.
+      const before = other.services.sql.idleSandboxes;
+      expect((await other.callJson('POST', '/projects/a/query', { body: { sql: "SELECT v::INTEGER FROM shop.items" } })).status).toBe(400);
+      expect(other.services.sql.idleSandboxes).toBe(before - 1);
+      expect(await ask('a')).toEqual(['from-a', 'new-a']);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('memory limit', () => {
   it('400 query_failed when a query needs more than QUERY_MEMORY_LIMIT, and the next query runs', async () => {
     const small = await makeApp({ env: { QUERY_MEMORY_LIMIT: '32MB' } });
@@ -170,6 +251,15 @@ describe('memory limit', () => {
       expect(r.body.detail.error).toBe('query_failed');
       expect(r.body.detail.message).toMatch(/memory/i);
       expect((await small.callJson('POST', '/projects/m/query', { body: { sql: 'SELECT 1 AS one' } })).body.rows).toEqual([{ one: 1 }]);
+      // A workspace statement is bounded the same way; the statements before it stay applied.
+      const ws = await small.callJson('POST', '/projects/m/workspaces', { body: {} });
+      const heavy = await small.callJson('POST', `/projects/m/workspaces/${ws.body.id}/query`, {
+        body: { sql: "CREATE TABLE a AS SELECT 1 AS x; CREATE TABLE b AS SELECT DISTINCT range::VARCHAR || 'x' AS v FROM range(20000000)" },
+      });
+      expect(heavy.status, JSON.stringify(heavy.body)).toBe(400);
+      expect(heavy.body.detail).toMatchObject({ error: 'query_failed', details: { statement: 2 } });
+      expect(heavy.body.detail.message).toMatch(/memory/i);
+      expect((await small.callJson('GET', `/projects/m/workspaces/${ws.body.id}`)).body.tables.map((x: { name: string }) => x.name)).toEqual(['a']);
     } finally {
       await small.close();
     }

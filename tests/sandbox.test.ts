@@ -154,13 +154,67 @@ function corpus(): string[] {
   ];
 }
 
+/**
+ * Statements of every kind a workspace runs (CREATE … AS, views, macros, defaults, INSERT …
+ * SELECT, UPDATE, ALTER) whose SELECT or expression reads settings, the catalog's files, host
+ * files or other databases. A workspace holding `x (v VARCHAR)` must refuse each.
+ */
+function writeCorpus(): string[] {
+  return [
+    'CREATE TABLE y AS SELECT * FROM duckdb_settings()',
+    "CREATE TABLE y AS SELECT value FROM duckdb_settings() WHERE name = 'allowed_paths'",
+    "CREATE TABLE y AS SELECT current_setting('temp_directory') AS v",
+    "CREATE TABLE y AS SELECT current_setting('allowed_paths') AS v",
+    'CREATE TABLE y AS SELECT path FROM duckdb_databases()',
+    'CREATE TABLE y AS SELECT * FROM duckdb_databases',
+    'CREATE TABLE y AS SELECT * FROM pragma_database_list',
+    'CREATE TABLE y AS SELECT * FROM duckdb_extensions()',
+    'CREATE TABLE y AS SELECT * FROM duckdb_secrets()',
+    'CREATE TABLE y AS SELECT * FROM information_schema.schemata',
+    "CREATE TABLE y AS SELECT * FROM read_text('/etc/passwd')",
+    "CREATE TABLE y AS FROM '/etc/passwd'",
+    "CREATE TABLE y AS SELECT * FROM query('SELECT * FROM duckdb_settings()')",
+    'CREATE TABLE y AS WITH s AS (SELECT * FROM duckdb_settings()) SELECT * FROM s',
+    "CREATE OR REPLACE TABLE x AS SELECT current_setting('extension_directory') AS v",
+    "CREATE TEMP TABLE y AS SELECT current_setting('secret_directory') AS v",
+    'CREATE VIEW y AS SELECT * FROM duckdb_settings()',
+    "CREATE VIEW y AS SELECT current_setting('temp_directory') AS v",
+    'CREATE VIEW y AS SELECT * FROM duckdb_databases()',
+    "CREATE MACRO y() AS current_setting('allowed_paths')",
+    'CREATE MACRO y() AS TABLE SELECT * FROM duckdb_settings()',
+    "CREATE TABLE y (v VARCHAR DEFAULT current_setting('temp_directory'))",
+    "CREATE TABLE y (v VARCHAR, w VARCHAR AS (current_setting('allowed_paths')))",
+    "CREATE TABLE y (v VARCHAR CHECK (v <> current_setting('threads')))",
+    "INSERT INTO x SELECT current_setting('allowed_paths')",
+    "INSERT INTO x VALUES (current_setting('temp_directory'))",
+    'INSERT INTO x SELECT path FROM duckdb_databases()',
+    'INSERT INTO x SELECT file FROM pragma_database_list',
+    'INSERT INTO x SELECT install_path FROM duckdb_extensions()',
+    "INSERT INTO x SELECT value FROM duckdb_settings() WHERE name = 'allowed_paths'",
+    "INSERT INTO x SELECT content FROM read_text('/etc/passwd')",
+    `INSERT INTO x SELECT v FROM ${lit(secretFile)}`,
+    "INSERT INTO x (v) SELECT current_setting('temp_directory') RETURNING *",
+    "INSERT INTO in_c_sales.orders VALUES (9, 'x', 1)",
+    "UPDATE x SET v = current_setting('allowed_paths')",
+    'UPDATE x SET v = d.path FROM duckdb_databases() d',
+    'DELETE FROM x WHERE v IN (SELECT path FROM duckdb_databases())',
+    "ALTER TABLE x ADD COLUMN w VARCHAR DEFAULT current_setting('allowed_paths')",
+    "ALTER TABLE x ALTER v SET DEFAULT current_setting('temp_directory')",
+    "ALTER TABLE x ALTER v TYPE VARCHAR USING current_setting('allowed_paths')",
+    "EXPLAIN ANALYZE CREATE TABLE y AS SELECT current_setting('allowed_paths') AS v",
+    "EXPLAIN SELECT current_setting('allowed_paths')",
+    'CREATE TABLE y AS SELECT * FROM _storage.in_c_sales.orders, duckdb_settings()',
+    'CREATE INDEX y ON x ((current_setting(\'threads\')))',
+  ];
+}
+
 describe('the hostile SQL corpus', () => {
   it('has at least 60 statements', () => expect(corpus().length).toBeGreaterThanOrEqual(60));
 
   it('refuses every statement, returns nothing it should not, and changes nothing on disk', async () => {
     const before = await fingerprint(join(t.dataDir, 'duckdb'));
     const root = t.services.sql.root;
-    for (const sql of corpus()) {
+    for (const sql of [...corpus(), ...writeCorpus()]) {
       const r = await t.call('POST', '/projects/p1/query', { body: { sql } });
       const text = await r.text();
       expect(r.status, `${sql} → ${text}`).toBe(400);
@@ -193,6 +247,57 @@ describe('the hostile SQL corpus', () => {
     }
     expect(await fingerprint(join(t.dataDir, 'duckdb'))).toEqual(before);
   });
+
+  it('a workspace refuses statements of every kind that read settings, the catalog, files or other databases', async () => {
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const P = `/projects/p1/workspaces/${ws.body.id}`;
+    const setup = await t.callJson('POST', `${P}/query`, { body: { sql: "CREATE TABLE x (v VARCHAR); INSERT INTO x VALUES ('kept')" } });
+    expect(setup.status, JSON.stringify(setup.body)).toBe(200);
+    const before = await fingerprint(join(t.dataDir, 'duckdb'));
+    const workspaceFile = t.services.paths.workspaceFile('p1', ws.body.id);
+    const fileBefore = createHash('sha256').update(readFileSync(workspaceFile)).digest('hex');
+    const root = t.services.sql.root;
+    for (const sql of writeCorpus()) {
+      const r = await t.call('POST', `${P}/query`, { body: { sql } });
+      const text = await r.text();
+      expect(r.status, `${sql} → ${text}`).toBe(400);
+      expect(['invalid_query', 'query_failed'], `${sql} → ${text}`).toContain(JSON.parse(text).detail.error);
+      for (const path of [t.dataDir, root, '/root', tmpdir()]) expect(text, sql).not.toContain(path);
+      expect(text, sql).not.toContain(SECRET);
+    }
+    // Nothing was created, changed or stored: the workspace holds what the setup made.
+    expect(createHash('sha256').update(readFileSync(workspaceFile)).digest('hex')).toBe(fileBefore);
+    const rows = await t.callJson('POST', `${P}/query`, { body: { sql: 'SELECT * FROM x' } });
+    expect(rows.body.results[0].rows).toEqual([{ v: 'kept' }]);
+    expect((await t.callJson('GET', P)).body.tables).toEqual([{ name: 'x', columns: [{ name: 'v', type: 'VARCHAR' }], row_count: 1 }]);
+    expect(await fingerprint(join(t.dataDir, 'duckdb'))).toEqual(before);
+  });
+
+  it('no setting of a query or workspace sandbox names a host path but the files it reads', async () => {
+    // Read on the server's own connection of each sandbox (user SQL may not call duckdb_settings).
+    const { sql, paths } = t.services;
+    const check = async (connection: import('@duckdb/node-api').DuckDBConnection) => {
+      const rows = (await connection.runAndReadAll("SELECT name, value FROM duckdb_settings() WHERE value LIKE '%/%' AND name <> 'allowed_paths'")).getRows();
+      for (const [name, value] of rows) {
+        for (const path of [t.dataDir, sql.root, '/root', tmpdir(), process.env.HOME ?? '/root']) expect(String(value), String(name)).not.toContain(path);
+      }
+    };
+    const lease = await sql.lease([]);
+    const sandbox = await sql.openQuerySandbox(await sql.viewCatalog(lease), lease);
+    try {
+      await check(sandbox.connection);
+    } finally {
+      sandbox.close();
+      await lease.release();
+    }
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const session = await sql.openWorkspaceSession(paths.workspaceFile('p1', ws.body.id), []);
+    try {
+      await check(session.sandbox.connection);
+    } finally {
+      await session.close();
+    }
+  });
 });
 
 describe('what the sandbox still allows', () => {
@@ -213,6 +318,58 @@ describe('what the sandbox still allows', () => {
       const r = await t.callJson('POST', '/projects/p1/query', { body: { sql } });
       expect(r.status, `${sql} → ${JSON.stringify(r.body)}`).toBe(200);
     }
+  });
+
+  it('a workspace still runs statements of every kind over its own tables and the project\'s', async () => {
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const P = `/projects/p1/workspaces/${ws.body.id}`;
+    const statements = [
+      'CREATE TABLE o AS SELECT * FROM in_c_sales.orders',
+      'CREATE VIEW big_orders AS SELECT o.*, c.city FROM in_c_sales.orders o JOIN in_c_crm.customers c ON c.name = o.customer WHERE amount > 6',
+      'SELECT count(*) FROM big_orders',
+      'CREATE MACRO twice(x) AS x * 2',
+      'CREATE MACRO top_orders(n) AS TABLE SELECT * FROM o ORDER BY amount DESC LIMIT n',
+      'SELECT twice(amount) FROM top_orders(2)',
+      "CREATE TABLE d (id INTEGER PRIMARY KEY, label VARCHAR DEFAULT 'none', doubled INTEGER AS (id * 2), CHECK (id > 0))",
+      'INSERT INTO d (id) SELECT id FROM o',
+      "INSERT OR REPLACE INTO d (id, label) VALUES (1, 'one')",
+      "INSERT INTO d (id) VALUES (2) ON CONFLICT DO UPDATE SET label = 'two'",
+      'UPDATE d SET label = o.customer FROM o WHERE o.id = d.id AND d.id = 3',
+      'DELETE FROM d USING o WHERE o.id = d.id AND o.amount > 100',
+      "MERGE INTO d USING (SELECT 4 AS id) s ON d.id = s.id WHEN NOT MATCHED THEN INSERT (id, label) VALUES (s.id, 'four')",
+      'ALTER TABLE d ADD COLUMN note VARCHAR',
+      "ALTER TABLE d ALTER note SET DEFAULT 'n/a'",
+      'ALTER TABLE o RENAME TO orders_copy',
+      'CREATE INDEX d_label ON d (label)',
+      'CREATE SEQUENCE seq START 10',
+      "SELECT nextval('seq')",
+      "CREATE TYPE mood AS ENUM ('ok', 'bad')",
+      "CREATE TEMP TABLE scratch AS SELECT 'ok'::mood AS m",
+      'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT sum(n) FROM r',
+      'SELECT id, sum(amount) OVER (ORDER BY id) FROM orders_copy',
+      'SUMMARIZE d',
+      'DESCRIBE d',
+      'EXPLAIN SELECT * FROM d',
+      'EXPLAIN ANALYZE SELECT * FROM in_c_sales.orders',
+      "PIVOT orders_copy ON customer IN ('alice', 'bob') USING sum(amount)",
+      'CREATE SCHEMA stage',
+      'CREATE TABLE stage.t AS SELECT unnest([1, 2, 3]) AS x',
+      'DROP VIEW big_orders',
+      'DROP MACRO twice',
+      'DROP TABLE stage.t',
+      'DROP SCHEMA stage',
+    ];
+    for (const sql of statements) {
+      const r = await t.callJson('POST', `${P}/query`, { body: { sql } });
+      expect(r.status, `${sql} → ${JSON.stringify(r.body).slice(0, 300)}`).toBe(200);
+    }
+    const rows = await t.callJson('POST', `${P}/query`, { body: { sql: 'SELECT id, label, doubled FROM d ORDER BY id' } });
+    expect(rows.body.results[0].rows).toEqual([
+      { id: 1, label: 'one', doubled: 2 },
+      { id: 2, label: 'two', doubled: 4 },
+      { id: 3, label: 'alice', doubled: 6 },
+      { id: 4, label: 'four', doubled: 8 },
+    ]);
   });
 
   it('a key restricted to some buckets sees only those (storage function, until such keys exist)', async () => {

@@ -76,6 +76,20 @@ describe('workspace CRUD', () => {
     clock.advance(16 * 60_000);
     await t.services.sweeper.runNow();
     expect((await t.callJson('GET', `${P}/workspaces/${ws.id}`)).status).toBe(404);
+    // load and unload count as use too; a GET does not.
+    const used = await createWs({ ttl_hours: 1 });
+    clock.advance(50 * 60_000);
+    expect((await t.callJson('POST', `${P}/workspaces/${used.id}/load`, { body: { tables: [{ source: 'in_c_crm.customers', destination: 'c' }] } })).status).toBe(200);
+    clock.advance(50 * 60_000);
+    expect((await t.callJson('POST', `${P}/workspaces/${used.id}/unload`, { body: { source: 'c', bucket: 'in_c_crm', table: 'ttl_copy' } })).status).toBe(200);
+    clock.advance(50 * 60_000);
+    expect((await t.callJson('GET', `${P}/workspaces/${used.id}`)).status).toBe(200);
+    await t.services.sweeper.runNow();
+    expect((await t.callJson('GET', `${P}/workspaces/${used.id}`)).status).toBe(200);
+    clock.advance(11 * 60_000);
+    await t.services.sweeper.runNow();
+    expect((await t.callJson('GET', `${P}/workspaces/${used.id}`)).status).toBe(404);
+    expect((await t.call('DELETE', '/projects/p1/buckets/in_c_crm/tables/ttl_copy')).status).toBe(204);
     expect(existsSync(t.services.paths.workspaceFile('p1', ws.id))).toBe(false);
   });
 });
@@ -148,6 +162,94 @@ describe('query', () => {
     const otherWs = await t.callJson('POST', '/projects/other/workspaces', { body: {} });
     const cross = await t.callJson('POST', `/projects/other/workspaces/${otherWs.body.id}/query`, { body: { sql: 'SELECT * FROM in_c_sales.orders' } });
     expect(cross.body.detail.error).toBe('invalid_query');
+  });
+});
+
+describe('locks', () => {
+  it('a slow workspace statement holds only the tables it reads: a write to another table completes meanwhile', async () => {
+    const ws = await createWs();
+    const { queryWorkspace } = await import('../src/storage/sql/workspaces.ts');
+    const record = t.services.workspaces.get('p1', ws.id)!;
+    const abort = new AbortController();
+    let settled = false;
+    const slow = queryWorkspace(t.services, record, 'CREATE TABLE slow AS SELECT count(*) AS n FROM in_c_sales.orders, range(1000000000000)', 300, abort.signal)
+      .catch((e) => e)
+      .finally(() => (settled = true));
+    while (t.services.sql.activeStatements < 1) await new Promise((resolve) => setImmediate(resolve));
+    // A table the statement does not read: its write goes through while the statement runs.
+    const other = await t.callJson('POST', '/projects/p1/buckets/in_c_crm/tables/customers/import?incremental=true', { raw: 'name,city\ncarol,Ostrava\n', headers: { 'content-type': 'text/csv' } });
+    expect(other.status, JSON.stringify(other.body)).toBe(200);
+    expect(settled).toBe(false);
+    expect(t.services.sql.activeStatements).toBe(1);
+    // The table it reads: its writers wait for the statement.
+    let written = false;
+    const write = t.callJson('POST', '/projects/p1/buckets/in_c_sales/tables/orders/truncate').then((r) => ((written = true), r));
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toBe(false);
+    abort.abort();
+    expect(await slow).toMatchObject({ status: 400, code: 'query_timeout' });
+    expect((await write).status).toBe(200);
+    expect(t.services.sql.activeStatements).toBe(0);
+    // Put the rows back for the other tests.
+    const back = await t.call('POST', '/projects/p1/buckets/in_c_sales/tables/orders/import', { raw: 'id,customer,amount\n1,alice,10.50\n2,bob,20.00\n3,alice,5.25\n', headers: { 'content-type': 'text/csv' } });
+    expect(back.status).toBe(200);
+    const crm = await t.call('POST', '/projects/p1/buckets/in_c_crm/tables/customers/import', { raw: 'name,city\nalice,Prague\nbob,Brno\n', headers: { 'content-type': 'text/csv' } });
+    expect(crm.status).toBe(200);
+  });
+
+  it('between statements no table is locked: a table deleted meanwhile fails the statement that reads it', async () => {
+    await t.callJson('POST', '/projects/p1/buckets/in_c_crm/tables', { body: { name: 'doomed', columns: [{ name: 'x', type: 'INTEGER' }] } });
+    const ws = await createWs();
+    const { visibleTables } = await import('../src/storage/sql/scope.ts');
+    const tables = visibleTables(t.services, 'p1').all();
+    const session = await t.services.sql.openWorkspaceSession(t.services.paths.workspaceFile('p1', ws.id), tables);
+    try {
+      const index = session.lease.tables.findIndex((x) => x.name === 'doomed');
+      expect(index).toBeGreaterThanOrEqual(0);
+      // The session holds no lock now: the delete goes through.
+      expect((await t.call('DELETE', '/projects/p1/buckets/in_c_crm/tables/doomed')).status).toBe(204);
+      await expect(session.lockTables([index])).rejects.toThrow(/doomed was deleted/);
+      // Other tables still lock and read.
+      const other = session.lease.tables.findIndex((x) => x.name === 'customers');
+      const unlock = await session.lockTables([other]);
+      expect(Number((await session.sandbox.connection.runAndReadAll(`SELECT count(*) FROM _t${other}.main.data`)).getRows()[0]![0])).toBe(2);
+      unlock();
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('queries on one workspace run one at a time, and count toward MAX_CONCURRENT_QUERIES', async () => {
+    const ws = await createWs();
+    const other = await createWs();
+    const { queryWorkspace } = await import('../src/storage/sql/workspaces.ts');
+    const abort = new AbortController();
+    const slow = queryWorkspace(t.services, t.services.workspaces.get('p1', ws.id)!, 'SELECT count(*) FROM range(1000000000000)', 300, abort.signal).catch((e) => e);
+    while (t.services.sql.activeStatements < 1) await new Promise((resolve) => setImmediate(resolve));
+    let second = false;
+    const queued = t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'SELECT 1 AS one' } }).then((r) => ((second = true), r));
+    while (t.services.sql.activeQueries < 2) await new Promise((resolve) => setImmediate(resolve));
+    // MAX_CONCURRENT_QUERIES is 2 here: the running and the waiting query hold both slots.
+    const refused = await t.callJson('POST', `${P}/workspaces/${other.id}/query`, { body: { sql: 'SELECT 1' } });
+    expect(refused.status).toBe(429);
+    expect(refused.body.detail.error).toBe('too_many_requests');
+    expect((await t.callJson('POST', `${P}/query`, { body: { sql: 'SELECT 1' } })).status).toBe(429);
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(second).toBe(false);
+    abort.abort();
+    expect(await slow).toMatchObject({ code: 'query_timeout' });
+    expect((await queued).body.results[0].rows).toEqual([{ one: 1 }]);
+  });
+
+  it('reads a storage table as it is when the statement starts, after writes since the workspace query began', async () => {
+    const ws = await createWs();
+    const r = await t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'SELECT count(*) AS n FROM in_c_sales.orders' } });
+    expect(r.body.results[0].rows).toEqual([{ n: 3 }]);
+    const imported = await t.call('POST', '/projects/p1/buckets/in_c_sales/tables/orders/import?incremental=true', { raw: 'id,customer,amount\n4,dan,1.00\n', headers: { 'content-type': 'text/csv' } });
+    expect(imported.status).toBe(200);
+    const again = await t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'CREATE TABLE o AS SELECT * FROM in_c_sales.orders; SELECT count(*) AS n FROM o' } });
+    expect(again.body.results[1].rows).toEqual([{ n: 4 }]);
+    await t.call('POST', '/projects/p1/buckets/in_c_sales/tables/orders/import', { raw: 'id,customer,amount\n1,alice,10.50\n2,bob,20.00\n3,alice,5.25\n', headers: { 'content-type': 'text/csv' } });
   });
 });
 

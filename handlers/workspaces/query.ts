@@ -14,6 +14,6 @@ export const WorkspaceQuerySchema = v.object({
 export const queryWorkspace: Handler = async (request, ctx) => {
   const { workspace } = workspaceFromPath(ctx);
   const body = await readJson(request, WorkspaceQuerySchema);
-  const results = await runInWorkspace(ctx.services, workspace, body.sql, body.timeout_seconds);
+  const results = await runInWorkspace(ctx.services, workspace, body.sql, body.timeout_seconds, request.signal);
   return json({ results });
 };

@@ -416,8 +416,36 @@ export const branchSection: Section = {
   },
 };
 
+/**
+ * SQL (§17): a group-by aggregate and a join over the 1M-row table through `POST P/query`
+ * against the same SQL in DuckDB on the same files, and `GET T` / preview p50 while 4 heavy
+ * queries run against their idle values. Starts its own server.
+ */
+export const sqlQueries: Section = {
+  name: 'query',
+  async run() {
+    const { queryBench } = await import('./query-bench.ts');
+    const figures = numbers(await queryBench(), 'query.');
+    return {
+      figures,
+      targets: {
+        'query.aggregate_ratio': { max: 1.3 },
+        'query.join_ratio': { max: 1.3 },
+        'query.get_table_during_queries_ratio': { max: 2 },
+        'query.preview_during_queries_ratio': { max: 2 },
+      },
+      references: {
+        'query.aggregate_ratio': ['query.aggregate_ms', 'query.aggregate_reference_ms'],
+        'query.join_ratio': ['query.join_ms', 'query.join_reference_ms'],
+        'query.get_table_during_queries_ratio': ['query.get_table_during_queries_p50_ms', 'query.get_table_idle_p50_ms'],
+        'query.preview_during_queries_ratio': ['query.preview_during_queries_p50_ms', 'query.preview_idle_p50_ms'],
+      },
+    };
+  },
+};
+
 /** The sections `npm run bench` runs, in order. */
-export const sections: Section[] = [controlPlane, load, dataImport, dataExport, memory, schemaChanges, snapshots, filesAndJobs, branchSection];
+export const sections: Section[] = [controlPlane, load, dataImport, dataExport, memory, schemaChanges, snapshots, filesAndJobs, branchSection, sqlQueries];
 
 // ---- running -----------------------------------------------------------------------
 

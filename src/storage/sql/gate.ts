@@ -48,6 +48,11 @@ export interface GateScope {
    * Absent for read-only queries, which have no tables of their own.
    */
   isLocalTable?(table: string): boolean;
+  /**
+   * Whether a table function is a table macro of the workspace (its body was checked when it
+   * was made, and is checked again, expanded, in the bound plan). Absent for queries.
+   */
+  isLocalTableFunction?(name: string): boolean;
   /** Names of the system's own views and tables (lowercase): a CTE may not take one. */
   systemNames: ReadonlySet<string>;
 }
@@ -88,7 +93,8 @@ function walk(node: Json, ctes: readonly string[], scope: GateScope, refs: Table
   if (type === 'TABLE_FUNCTION') {
     const fn = (node.function ?? {}) as Record<string, Json>;
     const name = str(fn.function_name).toLowerCase();
-    if (str(fn.catalog) || (str(fn.schema) && str(fn.schema) !== 'main') || !TABLE_FUNCTIONS.has(name)) {
+    const local = !str(fn.catalog) && (!str(fn.schema) || str(fn.schema) === 'main') && !scope.systemNames.has(name) && scope.isLocalTableFunction?.(name) === true;
+    if (!local && (str(fn.catalog) || (str(fn.schema) && str(fn.schema) !== 'main') || !TABLE_FUNCTIONS.has(name))) {
       throw new GateError(`Table function ${name || '(unnamed)'} is not allowed; queries read only the project's tables`);
     }
     walk(fn.children ?? [], inScope, scope, refs);
@@ -120,11 +126,12 @@ function checkTable(node: Record<string, Json>, ctes: readonly string[], scope: 
   refs.push({ schema, table });
 }
 
-async function serialize(c: DuckDBConnection, sql: string): Promise<{ ok: true; statements: Json[] } | { ok: false; message: string }> {
+async function serialize(c: DuckDBConnection, sql: string): Promise<{ ok: true; statements: Json[]; raw: string } | { ok: false; message: string }> {
   const reader = await c.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
-  const parsed = JSON.parse(String(reader.getRows()[0]![0])) as { error: boolean; error_message?: string; statements?: Json[] };
+  const raw = String(reader.getRows()[0]![0]);
+  const parsed = JSON.parse(raw) as { error: boolean; error_message?: string; statements?: Json[] };
   if (parsed.error) return { ok: false, message: parsed.error_message ?? 'not a SELECT statement' };
-  return { ok: true, statements: parsed.statements ?? [] };
+  return { ok: true, statements: parsed.statements ?? [], raw };
 }
 
 /** Leading whitespace and comments, as the tokenizer skips them. */
@@ -148,6 +155,11 @@ function explained(sql: string): { inner: string; analyze: boolean } | undefined
 export interface CheckedStatement {
   /** The tree of the SELECT-like statement (the one inside EXPLAIN for an EXPLAIN). */
   tree: Json;
+  /**
+   * DuckDB's own JSON of that tree, as it gave it (numbers beyond 2^53, such as literals and
+   * "no position", survive only in this text), for `json_deserialize_sql`.
+   */
+  source: string;
   explain: boolean;
   /** Storage tables the statement names. */
   refs: TableRef[];
@@ -179,7 +191,102 @@ export async function checkReadStatement(c: DuckDBConnection, sql: string, scope
   const tree = serialized.statements[0]!;
   const refs: TableRef[] = [];
   walk(tree, [], scope, refs);
-  return { tree, explain, refs };
+  return { tree, source: serialized.raw, explain, refs };
+}
+
+/** Logical operators of a plan that only read (or compute) rows. */
+const READ_OPERATORS = new Set([
+  'PROJECTION', 'FILTER', 'AGGREGATE_AND_GROUP_BY', 'WINDOW', 'UNNEST', 'LIMIT', 'ORDER_BY', 'TOP_N', 'DISTINCT', 'SAMPLE', 'PIVOT',
+  'GET', 'CHUNK_GET', 'DELIM_GET', 'EXPRESSION_GET', 'DUMMY_SCAN', 'EMPTY_RESULT', 'CTE_REF', 'JOIN', 'DELIM_JOIN', 'COMPARISON_JOIN',
+  'ANY_JOIN', 'CROSS_PRODUCT', 'POSITIONAL_JOIN', 'ASOF_JOIN', 'DEPENDENT_JOIN', 'UNION', 'EXCEPT', 'INTERSECT', 'RECURSIVE_CTE', 'MATERIALIZED_CTE',
+].map((name) => `LOGICAL_${name}`));
+
+/** Logical operators that change the workspace's own objects (a workspace statement may have these too). */
+const WRITE_OPERATORS = new Set([
+  'INSERT', 'DELETE', 'UPDATE', 'MERGE_INTO', 'ALTER', 'CREATE_TABLE', 'CREATE_INDEX', 'CREATE_SEQUENCE', 'CREATE_VIEW', 'CREATE_SCHEMA',
+  'CREATE_MACRO', 'CREATE_TYPE', 'DROP',
+].map((name) => `LOGICAL_${name}`));
+
+/** Table functions a bound plan may scan with: the table scan itself and the row generators a query may call. */
+const PLAN_TABLE_FUNCTIONS = new Set(['seq_scan', ...TABLE_FUNCTIONS]);
+
+/** Catalogs a plan may touch, and how. */
+export interface PlanScope {
+  /** Aliases of attached storage tables (read-only): `_t{i}` → i. */
+  storageIndex(catalog: string): number | undefined;
+  /** Catalogs of the caller's own objects (a workspace's file and `temp`); empty for read-only queries. */
+  localCatalogs: ReadonlySet<string>;
+  /** Names checked in pieces of the plan that DuckDB keeps unbound (view and macro bodies, defaults). */
+  gate: GateScope;
+}
+
+export interface PlanCheck {
+  /** Indexes of the storage tables the statement touches (their aliases appear in the plan). */
+  storage: Set<number>;
+}
+
+function walkPlan(node: Json, scope: PlanScope, storage: Set<number>, allowWrites: boolean): void {
+  if (Array.isArray(node)) {
+    for (const item of node) walkPlan(item, scope, storage, allowWrites);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const type = str(node.type);
+  if (type.startsWith('LOGICAL_')) {
+    if (!READ_OPERATORS.has(type) && !(allowWrites && WRITE_OPERATORS.has(type))) throw new GateError(`This statement is not allowed (${type.slice(8).toLowerCase()})`);
+    if (type === 'LOGICAL_GET') {
+      const name = str(node.name).toLowerCase();
+      if (!PLAN_TABLE_FUNCTIONS.has(name)) throw new GateError(`Table function ${name || '(unnamed)'} is not allowed; SQL reads only the project's tables`);
+      if (name === 'seq_scan') {
+        const data = (node.function_data ?? {}) as Record<string, Json>;
+        const catalog = str(data.catalog);
+        if (scope.storageIndex(catalog) === undefined && !scope.localCatalogs.has(catalog)) throw new GateError('This table is not readable here; name tables as bucket.table');
+      }
+    }
+    for (const key of ['info', 'table_info'] as const) {
+      const info = node[key] as Record<string, Json> | undefined;
+      const catalog = info && typeof info === 'object' && !Array.isArray(info) ? str(info.catalog) : '';
+      if (type !== 'LOGICAL_GET' && catalog && !scope.localCatalogs.has(catalog)) throw new GateError('Storage tables are read-only here; unload a workspace table to change one');
+    }
+  }
+  const cls = str(node.expression_class);
+  if ((cls === 'BOUND_FUNCTION' || cls === 'BOUND_AGGREGATE' || cls === 'BOUND_WINDOW') && typeof node.name === 'string') {
+    const catalog = str(node.catalog_name);
+    if (deniedFunction(node.name) || (catalog && catalog !== 'system' && !scope.localCatalogs.has(catalog))) throw new GateError(`Function ${node.name} is not allowed`);
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if ((key === 'catalog' || key === 'catalog_name') && typeof value === 'string') {
+      const index = scope.storageIndex(value);
+      if (index !== undefined) storage.add(index);
+    }
+    walkPlan(value, scope, storage, allowWrites);
+  }
+}
+
+/**
+ * The second half of the statement check, on the connection the statement will run on:
+ * DuckDB binds the statement (`json_serialize_plan`, nothing runs) and every operator, table
+ * scan and function of the bound plan is checked — views and macros are expanded there, so
+ * what a view or macro calls is checked as if written out — and so is every piece DuckDB
+ * keeps unparsed-but-unbound (a view's or macro's body, a column default, an ALTER's
+ * expression), by the same rules as a SELECT. The statement of an EXPLAIN is checked in its
+ * place. Returns the storage tables the statement touches, so that only their locks are taken.
+ */
+export async function checkPlan(c: DuckDBConnection, sql: string, scope: PlanScope, allowWrites: boolean): Promise<PlanCheck> {
+  const statement = explained(sql)?.inner ?? sql;
+  const reader = await c.runAndReadAll('SELECT json_serialize_plan($1::VARCHAR)', [statement]);
+  const parsed = JSON.parse(String(reader.getRows()[0]![0])) as { error: boolean; error_message?: string; error_type?: string; plans?: Json[] };
+  if (parsed.error) {
+    const message = parsed.error_message ?? 'The statement cannot be checked';
+    throw new GateError(/not (implemented|support)/i.test(`${parsed.error_type} ${message}`) ? `This statement is not allowed here: ${message}` : message);
+  }
+  const plans = parsed.plans ?? [];
+  if (plans.length !== 1) throw new GateError('Exactly one statement is allowed');
+  const storage = new Set<number>();
+  walkPlan(plans, scope, storage, allowWrites);
+  // Unbound pieces (view and macro bodies, defaults, ALTER expressions): the SELECT rules.
+  walk(plans, [], scope.gate, []);
+  return { storage };
 }
 
 /** Statement kinds a workspace query may run; the rest (ATTACH, SET, COPY, PRAGMA, CALL, …) are refused. */
@@ -193,6 +300,7 @@ export const WORKSPACE_STATEMENTS = new Set<StatementType>([
   StatementType.CREATE_FUNC,
   StatementType.DROP,
   StatementType.ALTER,
+  StatementType.MERGE_INTO,
 ]);
 
 /** The read-only query's statement kinds, as the prepared statement reports them. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { DuckDBDataChunk, DuckDBResult, DuckDBType } from '@duckdb/node-api';
@@ -11,9 +11,9 @@ import { exportHeaders } from '../export.ts';
 import type { StoragePaths } from '../paths.ts';
 import { integerLiteral, quoteLiteral } from '../sql.ts';
 import { toJsonValue, type JsonValue } from '../values.ts';
-import { GateError, READ_STATEMENTS } from './gate.ts';
-import { prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
-import type { Sandbox, SqlService, TableLease } from './sandbox.ts';
+import { checkPlan, GateError, READ_STATEMENTS } from './gate.ts';
+import { backgroundResult, prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
+import { aliasIndex, type QuerySandbox, type SqlService, type TableLease } from './sandbox.ts';
 import { visibleTables } from './scope.ts';
 
 export const QUERY_FORMATS = ['json', 'csv', 'ndjson', 'parquet'] as const;
@@ -56,12 +56,15 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   if (!release) throw errors.tooManyQueries(deps.sql.maxQueries);
   const started = performance.now();
   let lease: TableLease | undefined;
-  let sandbox: Sandbox | undefined;
+  let sandbox: QuerySandbox | undefined;
   let timer: QueryTimer | undefined;
   let handedOver = false;
+  /** Set once the query ran to its end: only then is its sandbox kept for another query. */
+  let finished = false;
   const cleanup = async () => {
     timer?.stop();
-    sandbox?.close();
+    if (sandbox && finished && !timer?.fired) await sandbox.recycle();
+    else sandbox?.close();
     await lease?.release();
     release();
   };
@@ -79,10 +82,8 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       const table = visible.resolve(ref.schema, ref.table)!;
       seen.set(`${table.schema.toLowerCase()}\0${table.name.toLowerCase()}`, table);
     }
-    lease = await sql.lease([...seen.values()]);
-    const catalogFile = await sql.viewCatalog(lease);
-    const output = input.format === 'csv' || input.format === 'parquet' ? join(sql.root, `out-${randomUUID()}.${input.format}`) : undefined;
-    sandbox = await sql.openQuerySandbox(catalogFile, lease, output ? [output] : []);
+    ({ lease, sandbox } = await sql.openPooledQuerySandbox([...seen.values()]));
+    const output = input.format === 'csv' || input.format === 'parquet' ? sandbox.output(input.format) : undefined;
     const connection = sandbox.connection;
     timer = new QueryTimer(connection, input.timeoutSeconds);
     const onAbort = () => timer?.interrupt();
@@ -91,11 +92,21 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
     try {
       const prepared = await prepareOne(connection, input.sql).catch(fail);
       if (!READ_STATEMENTS.has(prepared.statementType)) throw errors.invalidQuery('Only SELECT-like statements and EXPLAIN of them are allowed');
+      // The bound plan, views expanded, calls nothing but what the allow-list has.
+      await checkPlan(connection, input.sql, { storageIndex: aliasIndex, localCatalogs: new Set(), gate: visible.gateScope(sql.systemNames) }, false).catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
 
+      // DuckDB ends a streamed result silently when a later chunk fails (as when interrupted),
+      // so results are materialized, at most `limit` (+1) rows: DuckDB's rendering of the
+      // checked tree under a LIMIT (an EXPLAIN's few rows as they are).
+      const limited = async (rows: number) => {
+        if (checked.explain) return prepared.start();
+        return connection.start(`SELECT * FROM (\n${await canonicalSql(sql, checked.source)}\n) LIMIT ${integerLiteral(rows)}`);
+      };
       if (input.format === 'json') {
-        const result = await prepared.stream().catch(fail);
+        const result = await limited(input.limit + 1).then(backgroundResult).catch(fail);
         const read = await readResult(result, input.limit, input.limit + 1, timer).catch(fail);
+        finished = true;
         return {
           kind: 'json',
           body: {
@@ -111,12 +122,11 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       if (output) {
         // DuckDB's own writer; the statement is DuckDB's rendering of the checked tree, so the
         // text written into COPY is exactly what was checked.
-        const canonical = await sql.withParser(async (c) =>
-          String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [JSON.stringify({ error: false, statements: [checked.tree] })])).getRows()[0]![0]),
-        );
+        const canonical = await canonicalSql(sql, checked.source);
         const options = input.format === 'csv' ? "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'" : 'FORMAT parquet';
         await connection
-          .run(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
+          .start(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
+          .then(backgroundResult)
           .catch(async (error) => {
             await rm(output, { force: true });
             return fail(error);
@@ -125,16 +135,23 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
           await rm(output, { force: true });
           fail(new Error('interrupted'));
         }
+        // The sandbox's one allowed output name is free again once the file is moved out.
+        const answer = join(sql.root, `out-${randomUUID()}.${input.format}`);
+        await rename(output, answer);
+        finished = true;
         await cleanup();
         handedOver = true;
-        return { kind: 'stream', body: fileStream(output), headers: exportHeaders('query', input.format, false) };
+        return { kind: 'stream', body: fileStream(answer), headers: exportHeaders('query', input.format, false) };
       }
 
-      const result = await prepared.stream().catch(fail);
+      const result = await limited(input.limit).then(backgroundResult).catch(fail);
       // The first chunk is read before answering, so an error there is an ordinary error response.
       const first = await result.fetchChunk().catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
-      const stream = ndjsonStream(result, first, input.limit, timer, cleanup);
+      const stream = ndjsonStream(result, first, input.limit, timer, async (complete) => {
+        finished = complete;
+        await cleanup();
+      });
       handedOver = true;
       return { kind: 'stream', body: stream, headers: exportHeaders('query', 'ndjson', false) };
     } finally {
@@ -143,6 +160,11 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   } finally {
     if (!handedOver) await cleanup();
   }
+}
+
+/** DuckDB's own text of a checked statement tree (what runs is exactly what was checked). */
+async function canonicalSql(sql: SqlService, source: string): Promise<string> {
+  return sql.withParser(async (c) => String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [source])).getRows()[0]![0]));
 }
 
 /** A finished output file as a body; the file is removed once read or abandoned. */
@@ -158,16 +180,16 @@ function fileStream(path: string): ReadableStream<Uint8Array> {
  * result ends silently in DuckDB, so the timer is asked: a timeout errors the body, and the
  * server then breaks the connection, so a cut result never looks complete.
  */
-function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit: number, timer: QueryTimer, cleanup: () => Promise<void>): ReadableStream<Uint8Array> {
+function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit: number, timer: QueryTimer, cleanup: (complete: boolean) => Promise<void>): ReadableStream<Uint8Array> {
   let pending: DuckDBDataChunk | null | undefined = first;
   const names = result.columnNames();
   const types: DuckDBType[] = result.columnTypes();
   let sent = 0;
   let done = false;
-  const finish = async () => {
+  const finish = async (complete = false) => {
     if (done) return;
     done = true;
-    await cleanup();
+    await cleanup(complete);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -179,7 +201,7 @@ function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit
         } else chunk = sent < limit ? await result.fetchChunk() : null;
         if (timer.fired) throw errors.queryTimeout(timer.seconds);
         if (!chunk || chunk.rowCount === 0) {
-          await finish();
+          await finish(true);
           controller.close();
           return;
         }

@@ -1,4 +1,5 @@
-import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBResult } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBPendingResult, DuckDBPreparedStatement, DuckDBResult } from '@duckdb/node-api';
+import bindings from '@duckdb/node-bindings';
 import { errors, type HttpError } from '../../http/errors.ts';
 import { toJsonValue, type JsonValue } from '../values.ts';
 import { GateError } from './gate.ts';
@@ -95,4 +96,23 @@ export async function readResult(result: DuckDBResult, keep: number, countUpTo: 
     produced += chunk.rowCount;
   }
   return { columns: names.map((name, i) => ({ name, type: types[i]!.toString() })), rows, produced: Math.min(produced, countUpTo) };
+}
+
+/**
+ * Waits for a started statement without working on it: the sandbox's own (lower-priority)
+ * DuckDB threads run it while this thread only asks whether the result is ready, so a heavy
+ * query takes CPU from the API only when the API leaves it idle. For a streamed result the
+ * last pipeline (rows out of a finished aggregate or join, or a plain scan) still runs as its
+ * chunks are fetched. An interrupt ends the wait with DuckDB's error.
+ */
+export async function backgroundResult(pending: DuckDBPendingResult): Promise<DuckDBResult> {
+  const raw = (pending as unknown as { pending_result: bindings.PendingResult }).pending_result;
+  const started = performance.now();
+  for (;;) {
+    const state = bindings.pending_execute_check_state(raw);
+    if (state === bindings.PendingState.RESULT_READY || state === bindings.PendingState.ERROR) break;
+    // 1 ms while the statement is young, then up to 5 ms between looks.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5, 1 + Math.floor((performance.now() - started) / 50))));
+  }
+  return pending.getResult();
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, constants, link, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from 'pino';
@@ -40,17 +40,70 @@ export interface TableLease {
   dir: string;
   tables: SandboxTable[];
   files: string[];
+  /** Gives the tables' locks back and keeps the folder (a workspace session locks per statement). */
+  unlock(): void;
+  /** Gives the locks back and removes the folder. */
   release(): Promise<void>;
+}
+
+/**
+ * A workspace sandbox for one request. Every table the workspace may read is attached, but
+ * no lock is held between statements: `lockTables` takes the locks of the tables one
+ * statement touches and attaches them afresh (the main instance may have written them since
+ * they were attached), and the statement reads them only while those locks are held.
+ */
+export interface WorkspaceSession {
+  sandbox: Sandbox;
+  lease: TableLease;
+  lockTables(indexes: Iterable<number>): Promise<() => void>;
+  close(): Promise<void>;
 }
 
 /** One sandboxed DuckDB instance and its connection; `close` ends both. */
 export interface Sandbox {
   connection: DuckDBConnection;
+  /** The name of the instance's own catalog (the workspace's file, or the view catalog). */
+  catalog: string;
   close(): void;
+}
+
+/** A query sandbox from the pool: `recycle` gives it back after a query that ended well, `close` ends it. */
+export interface QuerySandbox extends Sandbox {
+  instance: DuckDBInstance;
+  /** The one file of each format a COPY of a result may write (in the sandbox's own folder). */
+  output(format: 'csv' | 'parquet'): string;
+  recycle(): Promise<void>;
+}
+
+interface IdleSandbox {
+  key: string;
+  dir: string;
+  instance: DuckDBInstance;
+  catalog: string;
+}
+
+/** Tables in the order their aliases are given (`_t0`, `_t1`, …): by bucket, then name. */
+function sortTables(tables: SandboxTable[]): SandboxTable[] {
+  const name = (t: SandboxTable) => `${t.schema.toLowerCase()}\0${t.name.toLowerCase()}`;
+  return [...tables].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+}
+
+/** The key of a view catalog: the names it shows. */
+function catalogKey(sorted: SandboxTable[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify(sorted.map((t) => [t.schema, t.name])))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 const VIEWS_ALIAS = '_storage';
 const alias = (i: number) => `_t${i}`;
+/** The index of a storage alias `_t{i}`, or undefined. */
+export function aliasIndex(catalog: string): number | undefined {
+  const match = /^_t(0|[1-9][0-9]{0,5})$/.exec(catalog);
+  return match ? Number(match[1]) : undefined;
+}
+
 
 /** Holds the shared lock of one table until the returned function is called. */
 function holdReadLock(registry: AttachmentRegistry, path: string): Promise<() => void> {
@@ -103,7 +156,7 @@ export class SqlService {
       linkable = await canLink(deps.paths.filesDir, root);
     }
     await mkdir(join(root, 'catalogs'), { recursive: true });
-    const parser = await DuckDBInstance.create(':memory:', { ...sandboxOptions(root, deps.config), memory_limit: '64MB', threads: '1' });
+    const parser = await DuckDBInstance.create(':memory:', { ...sandboxOptions(deps.config), memory_limit: '64MB', threads: '1' });
     const names = new Set<string>();
     const c = await parser.connect();
     try {
@@ -119,6 +172,31 @@ export class SqlService {
       c.closeSync();
     }
     return new SqlService(deps, root, linkable, parser, names);
+  }
+
+  /** The sandbox instance creation under way (creations take turns, see createLowPriority). */
+  private creating: Promise<void> = Promise.resolve();
+
+  /** Query sandboxes kept for reuse, the most recently used last. */
+  private readonly idle: IdleSandbox[] = [];
+
+  get idleSandboxes(): number {
+    return this.idle.length;
+  }
+
+  /** Workspace statements running now (past their checks and locks). */
+  private statements = 0;
+
+  statementStarted(): void {
+    this.statements++;
+  }
+
+  statementEnded(): void {
+    this.statements--;
+  }
+
+  get activeStatements(): number {
+    return this.statements;
   }
 
   /** A slot among MAX_CONCURRENT_QUERIES, or undefined when all are taken. */
@@ -166,42 +244,110 @@ export class SqlService {
    * change the main instance still holds in a WAL, and a hard link (or, across file systems,
    * a copy) of each file in a fresh private folder.
    */
-  async lease(tables: SandboxTable[]): Promise<TableLease> {
-    const { registry, db } = this.deps;
-    const sorted = [...tables].sort((a, b) => (a.schema.toLowerCase() + '\0' + a.name.toLowerCase() < b.schema.toLowerCase() + '\0' + b.name.toLowerCase() ? -1 : 1));
+  async lease(tables: SandboxTable[], into?: string): Promise<TableLease> {
+    const { registry } = this.deps;
+    const sorted = sortTables(tables);
     const lockOrder = [...new Set(sorted.map((t) => t.path))].sort();
     const unlocks: (() => void)[] = [];
-    const dir = join(this.root, `q-${randomUUID()}`);
-    const releaseAll = async () => {
-      await rm(dir, { recursive: true, force: true });
+    // A pooled sandbox's own folder keeps its (allowed) file names; a fresh folder otherwise.
+    const dir = into ?? join(this.root, `q-${randomUUID()}`);
+    const unlockAll = () => {
       for (const unlock of unlocks.splice(0)) unlock();
+    };
+    const releaseAll = async () => {
+      if (!into) await rm(dir, { recursive: true, force: true });
+      unlockAll();
     };
     try {
       for (const path of lockOrder) unlocks.push(await holdReadLock(registry, path));
-      await mkdir(dir);
+      await mkdir(dir, { recursive: true });
       const files: string[] = [];
       for (const [i, table] of sorted.entries()) {
-        if (!existsSync(table.path)) throw new TableGoneError();
-        if ((statSync(`${table.path}.wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
-          // Writers are kept out by the lock; fold what the main instance wrote into the file.
-          const held = await registry.acquire(table.path);
-          try {
-            await db.with((c) => c.run(`CHECKPOINT ${quoteIdent(held)}`));
-          } finally {
-            registry.release(table.path);
-          }
-        }
         const file = join(dir, `${alias(i)}.duckdb`);
-        if (this.linkable) await link(table.path, file);
-        else await copyFile(table.path, file, constants.COPYFILE_FICLONE);
+        if (into) await rm(file, { force: true });
+        await this.takeFile(table.path, file);
         files.push(file);
       }
       let released: Promise<void> | undefined;
-      return { dir, tables: sorted, files, release: () => (released ??= releaseAll()) };
+      return { dir, tables: sorted, files, unlock: unlockAll, release: () => (released ??= releaseAll()) };
     } catch (error) {
       await releaseAll();
       throw error;
     }
+  }
+
+  /**
+   * Puts the table file at `path` (held by its lock, shared) at `file`: any change the main
+   * instance still holds in a WAL is checkpointed first, then the file is hard-linked (or,
+   * across file systems, copied).
+   */
+  private async takeFile(path: string, file: string): Promise<void> {
+    const { registry, db } = this.deps;
+    if (!existsSync(path)) throw new TableGoneError();
+    if ((statSync(`${path}.wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+      // Writers are kept out by the lock; fold what the main instance wrote into the file.
+      const held = await registry.acquire(path);
+      try {
+        await db.with((c) => c.run(`CHECKPOINT ${quoteIdent(held)}`));
+      } finally {
+        registry.release(path);
+      }
+    }
+    if (this.linkable) await link(path, file);
+    else await copyFile(path, file, constants.COPYFILE_FICLONE);
+  }
+
+  /**
+   * Opens a workspace session (see WorkspaceSession): the tables are locked only while they
+   * are taken and attached, then their locks are given back.
+   */
+  async openWorkspaceSession(workspaceFile: string, tables: SandboxTable[]): Promise<WorkspaceSession> {
+    const lease = await this.lease(tables);
+    let sandbox: Sandbox | undefined;
+    try {
+      const catalog = lease.tables.length ? await this.viewCatalog(lease) : undefined;
+      sandbox = await this.openWorkspaceSandbox(workspaceFile, lease, catalog);
+    } catch (error) {
+      await lease.release();
+      throw error;
+    }
+    lease.unlock();
+    const open = sandbox;
+    return {
+      sandbox: open,
+      lease,
+      lockTables: (indexes) => this.lockSessionTables(open, lease, [...new Set(indexes)]),
+      async close() {
+        open.close();
+        await lease.release();
+      },
+    };
+  }
+
+  private async lockSessionTables(sandbox: Sandbox, lease: TableLease, indexes: number[]): Promise<() => void> {
+    const unlocks: (() => void)[] = [];
+    const unlockAll = () => {
+      for (const unlock of unlocks.splice(0)) unlock();
+    };
+    const order = indexes.filter((i) => lease.tables[i]).sort((a, b) => (lease.tables[a]!.path < lease.tables[b]!.path ? -1 : 1));
+    try {
+      for (const path of [...new Set(order.map((i) => lease.tables[i]!.path))]) unlocks.push(await holdReadLock(this.deps.registry, path));
+      for (const i of order) {
+        // The attached file may have been written since; attach the current one.
+        const c = sandbox.connection;
+        await c.run(`DETACH ${quoteIdent(alias(i))}`);
+        await rm(lease.files[i]!, { force: true });
+        const table = lease.tables[i]!;
+        await this.takeFile(table.path, lease.files[i]!).catch((error) => {
+          throw error instanceof TableGoneError ? new Error(`Table ${table.schema}.${table.name} was deleted while the workspace query ran`) : error;
+        });
+        await c.run(`ATTACH ${quoteLiteral(lease.files[i]!)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
+      }
+    } catch (error) {
+      unlockAll();
+      throw error;
+    }
+    return unlockAll;
   }
 
   /**
@@ -210,10 +356,7 @@ export class SqlService {
    * query runs, so a changed column shows through) and kept while the service runs.
    */
   viewCatalog(lease: TableLease): Promise<string> {
-    const key = createHash('sha256')
-      .update(JSON.stringify(lease.tables.map((t) => [t.schema, t.name])))
-      .digest('hex')
-      .slice(0, 32);
+    const key = catalogKey(lease.tables);
     let entry = this.catalogs.get(key);
     if (!entry) {
       entry = this.buildCatalog(key, lease);
@@ -226,7 +369,7 @@ export class SqlService {
   private async buildCatalog(key: string, lease: TableLease): Promise<string> {
     const final = join(this.root, 'catalogs', `${key}.duckdb`);
     const temp = join(this.root, 'catalogs', `${key}.${randomUUID()}.building`);
-    const instance = await DuckDBInstance.create(temp, { ...sandboxOptions(this.root, this.deps.config), threads: '1' });
+    const instance = await DuckDBInstance.create(temp, { ...sandboxOptions(this.deps.config), threads: '1' });
     try {
       const c = await instance.connect();
       try {
@@ -262,6 +405,90 @@ export class SqlService {
   }
 
   /**
+   * The tables leased and a query sandbox over them. Creating a DuckDB instance is most of a
+   * small query's time, so sandboxes are kept between queries: an idle one has no table
+   * attached and no table file in its folder, and is taken again only for the same view
+   * catalog (the same bucket and table names, in any project); its files are linked afresh
+   * under the new lease's locks and attached under the names its locked `allowed_paths`
+   * already hold. A sandbox that failed, was interrupted or timed out is closed instead.
+   */
+  async openPooledQuerySandbox(tables: SandboxTable[]): Promise<{ lease: TableLease; sandbox: QuerySandbox }> {
+    const key = catalogKey(sortTables(tables));
+    const at = this.idle.findLastIndex((entry) => entry.key === key);
+    const reused = at >= 0 ? this.idle.splice(at, 1)[0] : undefined;
+    const dir = reused?.dir ?? join(this.root, `s-${randomUUID()}`);
+    const outputs = { csv: join(dir, 'out.csv'), parquet: join(dir, 'out.parquet') };
+    const discard = async (instance?: DuckDBInstance) => {
+      try {
+        instance?.closeSync();
+      } catch {
+        /* closed already */
+      }
+      await rm(dir, { recursive: true, force: true });
+    };
+    let lease: TableLease;
+    try {
+      lease = await this.lease(tables, dir);
+    } catch (error) {
+      await discard(reused?.instance);
+      throw error;
+    }
+    let instance = reused?.instance;
+    let connection: DuckDBConnection | undefined;
+    let catalog = reused?.catalog ?? '';
+    try {
+      if (instance) {
+        connection = await instance.connect();
+        for (const [i, file] of lease.files.entries()) await connection.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
+      } else {
+        const opened = await this.openSandbox(await this.viewCatalog(lease), true, lease, { allowedFiles: Object.values(outputs) });
+        instance = opened.instance;
+        connection = opened.connection;
+        catalog = opened.catalog;
+      }
+    } catch (error) {
+      connection?.closeSync();
+      await lease.release();
+      await discard(instance);
+      throw error;
+    }
+    const own = instance;
+    const open = connection;
+    let done = false;
+    const sandbox: QuerySandbox = {
+      connection: open,
+      catalog,
+      instance: own,
+      output: (format) => outputs[format],
+      close() {
+        if (done) return;
+        done = true;
+        open.closeSync();
+        void discard(own);
+      },
+      recycle: async () => {
+        if (done) return;
+        done = true;
+        try {
+          for (const i of lease.files.keys()) await open.run(`DETACH ${quoteIdent(alias(i))}`);
+          open.closeSync();
+          for (const file of [...lease.files, ...Object.values(outputs)]) await rm(file, { force: true });
+        } catch {
+          await discard(own);
+          return;
+        }
+        this.idle.push({ key, dir, instance: own, catalog });
+        while (this.idle.length > Math.max(2, this.deps.config.maxConcurrentQueries)) {
+          const oldest = this.idle.shift()!;
+          oldest.instance.closeSync();
+          await rm(oldest.dir, { recursive: true, force: true });
+        }
+      },
+    };
+    return { lease, sandbox };
+  }
+
+  /**
    * A sandbox on a workspace file, opened read-write through a hard link in a private folder;
    * the storage tables are attached READ_ONLY and reachable as `bucket.table` through the
    * attached view catalog (on the search path).
@@ -273,13 +500,14 @@ export class SqlService {
     return sandbox;
   }
 
-  private async openSandbox(base: string, readOnly: boolean, lease: TableLease, options: { allowedFiles?: string[]; catalog?: string }): Promise<Sandbox> {
+  private async openSandbox(base: string, readOnly: boolean, lease: TableLease, options: { allowedFiles?: string[]; catalog?: string }): Promise<Sandbox & { instance: DuckDBInstance }> {
     const { config } = this.deps;
-    const instance = await DuckDBInstance.create(base, {
-      ...sandboxOptions(this.root, config),
+    const instance = await this.createLowPriority(base, {
+      ...sandboxOptions(config),
       ...(readOnly ? { access_mode: 'READ_ONLY' } : {}),
     });
     let connection: DuckDBConnection | undefined;
+    let catalog = '';
     try {
       connection = await instance.connect();
       for (const [i, file] of lease.files.entries()) await connection.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias(i))} (READ_ONLY)`);
@@ -292,6 +520,7 @@ export class SqlService {
       if (options.allowedFiles?.length) await connection.run(`SET allowed_paths = [${options.allowedFiles.map(quoteLiteral).join(', ')}]`);
       await connection.run('SET enable_external_access = false');
       await connection.run('SET lock_configuration = true');
+      catalog = String((await connection.runAndReadAll('SELECT current_database()')).getRows()[0]![0]);
     } catch (error) {
       connection?.closeSync();
       instance.closeSync();
@@ -301,6 +530,8 @@ export class SqlService {
     let closed = false;
     return {
       connection: open,
+      catalog,
+      instance,
       close() {
         if (closed) return;
         closed = true;
@@ -310,12 +541,48 @@ export class SqlService {
     };
   }
 
+  /**
+   * Creates a sandbox instance and lowers the priority (nice) of the worker threads it starts,
+   * so that user SQL runs on what the API leaves idle. Creations take turns, so that the
+   * threads that appear while one runs are that instance's (Linux: a thread's nice value is
+   * its own; elsewhere, or when the threads cannot be told, they keep normal priority).
+   */
+  private createLowPriority(base: string, options: Record<string, string>): Promise<DuckDBInstance> {
+    const turn = this.creating.then(async () => {
+      const before = threadIds();
+      const instance = await DuckDBInstance.create(base, options);
+      if (before) {
+        for (const tid of threadIds() ?? []) {
+          if (before.has(tid)) continue;
+          try {
+            setPriority(tid, QUERY_NICE);
+          } catch {
+            /* gone, or not allowed: it keeps its priority */
+          }
+        }
+      }
+      return instance;
+    });
+    this.creating = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
   /** Error text for clients: the private folder and the data folder never show. */
   scrub(message: string): string {
     return message.split(this.root).join('').split(this.deps.paths.dataDir).join('$DATA_DIR').slice(0, 1000);
   }
 
   async close(): Promise<void> {
+    for (const entry of this.idle.splice(0)) {
+      try {
+        entry.instance.closeSync();
+      } catch {
+        /* closed already */
+      }
+    }
     try {
       this.parser.closeSync();
     } catch {
@@ -325,19 +592,35 @@ export class SqlService {
   }
 }
 
+/** The nice value of sandbox threads: they get a small share of a busy CPU and all of an idle one. */
+const QUERY_NICE = 10;
+
+/** The ids of this process's threads (Linux), or undefined where they cannot be listed. */
+function threadIds(): Set<number> | undefined {
+  try {
+    return new Set(readdirSync('/proc/self/task').map(Number));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Options every sandbox instance gets: no extensions, no secrets, no spilling, bounded memory and threads. */
-function sandboxOptions(root: string, config: Config): Record<string, string> {
+function sandboxOptions(config: Config): Record<string, string> {
   return {
     autoload_known_extensions: 'false',
     autoinstall_known_extensions: 'false',
     allow_community_extensions: 'false',
-    extension_directory: join(root, 'no-extensions'),
-    secret_directory: join(root, 'no-secrets'),
+    // Paths that exist nowhere: a setting that shows them shows nothing of the host.
+    extension_directory: '/nonexistent/extensions',
+    secret_directory: '/nonexistent/secrets',
     allow_persistent_secrets: 'false',
     temp_directory: '',
     memory_limit: config.queryMemoryLimit,
-    // A query shares the machine with the API: it gets half the threads the main instance has.
+    // A query shares the machine with the API: it gets half the threads the main instance has,
+    // all of them DuckDB's own (the caller only waits, see backgroundResult), so that they
+    // can be given a lower priority.
     threads: String(Math.max(1, Math.floor(config.duckdbThreads / 2))),
+    external_threads: '0',
   };
 }
 

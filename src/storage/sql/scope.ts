@@ -8,7 +8,7 @@ export interface VisibleTables {
   /** The table `schema.table` names, or undefined (names compared without regard to case). */
   resolve(schema: string, table: string): SandboxTable | undefined;
   all(): SandboxTable[];
-  gateScope(systemNames: ReadonlySet<string>, isLocalTable?: (table: string) => boolean): GateScope;
+  gateScope(systemNames: ReadonlySet<string>, isLocalTable?: (table: string) => boolean, isLocalTableFunction?: (name: string) => boolean): GateScope;
 }
 
 /**
@@ -37,6 +37,6 @@ export function visibleTables(
   return {
     resolve,
     all: () => [...bySchema.values()].flatMap((tables) => [...tables.values()]),
-    gateScope: (systemNames, isLocalTable) => ({ isStorageTable: (schema, table) => resolve(schema, table) !== undefined, isLocalTable, systemNames }),
+    gateScope: (systemNames, isLocalTable, isLocalTableFunction) => ({ isStorageTable: (schema, table) => resolve(schema, table) !== undefined, isLocalTable, isLocalTableFunction, systemNames }),
   };
 }

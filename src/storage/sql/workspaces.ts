@@ -16,9 +16,9 @@ import { withProjectLock } from '../locks.ts';
 import { createTable, deleteTableFile } from '../tables.ts';
 import { normalizeType } from '../types.ts';
 import type { JsonValue } from '../values.ts';
-import { GateError, isReservedSchema, splitStatements, statementTypeName, WORKSPACE_STATEMENTS } from './gate.ts';
-import { queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
-import type { Sandbox, SandboxTable, TableLease } from './sandbox.ts';
+import { checkPlan, GateError, isReservedSchema, splitStatements, statementTypeName, WORKSPACE_STATEMENTS, type PlanScope } from './gate.ts';
+import { backgroundResult, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
+import { aliasIndex, type Sandbox, type SandboxTable, type TableLease, type WorkspaceSession } from './sandbox.ts';
 import { visibleTables } from './scope.ts';
 
 const HOUR_MS = 3_600_000;
@@ -289,11 +289,14 @@ const CHANGING = new Set<StatementType>([StatementType.INSERT, StatementType.UPD
 
 /**
  * §17 workspace query: the statements run one by one in the workspace's sandbox, each
- * checked just before it runs (DuckDB's parser splits and types it; SELECT-like statements
- * also pass the read allow-list). A failing statement stops the run; those before it stay
- * applied. Counts toward MAX_CONCURRENT_QUERIES; one query at a time per workspace.
+ * checked just before it runs: DuckDB's parser splits and types it, SELECT-like statements
+ * pass the read allow-list, and every statement's bound plan passes the plan check (so a
+ * CREATE TABLE … AS, a view, an INSERT … SELECT or a default calls nothing a query may not).
+ * Each statement holds the locks of only the storage tables it reads, while it runs. A
+ * failing statement stops the run; those before it stay applied. Counts toward
+ * MAX_CONCURRENT_QUERIES; one query at a time per workspace.
  */
-export async function queryWorkspace(services: Services, record: WorkspaceRecord, text: string, timeoutSeconds: number): Promise<StatementResult[]> {
+export async function queryWorkspace(services: Services, record: WorkspaceRecord, text: string, timeoutSeconds: number, signal?: AbortSignal): Promise<StatementResult[]> {
   const { sql } = services;
   const release = sql.tryAcquireSlot();
   if (!release) throw errors.tooManyQueries(sql.maxQueries);
@@ -310,22 +313,29 @@ export async function queryWorkspace(services: Services, record: WorkspaceRecord
       const results: StatementResult[] = [];
       let tables: WorkspaceTableInfo[] | undefined;
       try {
-        await inSandbox(services, file, visible.all(), true, async ({ connection: c }) => {
-          const timer = new QueryTimer(c, timeoutSeconds);
-          try {
-            for (const [i, piece] of pieces.entries()) {
-              const details = { statement: i + 1 };
-              try {
-                results.push(await runStatement(services, c, piece, i + 1, visible, buckets, timer));
-              } catch (error) {
-                throw error instanceof HttpError ? error : queryError(error, timer, (m) => sql.scrub(m), details);
-              }
+        const session = await sql.openWorkspaceSession(file, visible.all());
+        const c = session.sandbox.connection;
+        const timer = new QueryTimer(c, timeoutSeconds);
+        const onAbort = () => timer.interrupt();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (signal?.aborted) timer.interrupt();
+        try {
+          for (const [i, piece] of pieces.entries()) {
+            const details = { statement: i + 1 };
+            try {
+              if (timer.fired) throw new Error('interrupted');
+              results.push(await runStatement(services, session, piece, i + 1, visible, buckets, timer));
+            } catch (error) {
+              throw error instanceof HttpError ? error : queryError(error, timer, (m) => sql.scrub(m), details);
             }
-          } finally {
-            timer.stop();
-            tables = await describeTables(c).catch(() => undefined);
           }
-        });
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+          timer.stop();
+          tables = await describeTables(c).catch(() => undefined);
+          await c.run('CHECKPOINT').catch(() => {});
+          await session.close();
+        }
       } finally {
         await touch(services, current, tables);
       }
@@ -336,54 +346,74 @@ export async function queryWorkspace(services: Services, record: WorkspaceRecord
   }
 }
 
+/** Lowercase names of the workspace's own tables and views (schema main). */
+async function localNames(c: DuckDBConnection): Promise<Set<string>> {
+  const rows = await c.runAndReadAll(
+    `SELECT lower(table_name) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main'
+     UNION SELECT lower(view_name) FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main'`,
+  );
+  return new Set(rows.getRows().map((row) => String(row[0])));
+}
+
 async function runStatement(
   services: Services,
-  c: DuckDBConnection,
+  session: WorkspaceSession,
   piece: string,
   index: number,
   visible: ReturnType<typeof visibleTables>,
   buckets: Set<string>,
   timer: QueryTimer,
 ): Promise<StatementResult> {
+  const c = session.sandbox.connection;
   const extracted = await c.extractStatements(piece);
   if (extracted.count !== 1) throw new GateError('Exactly one statement per piece expected');
-  const prepared = await extracted.prepare(0);
-  const type = prepared.statementType;
+  const type = (await extracted.prepare(0)).statementType;
   if (!WORKSPACE_STATEMENTS.has(type)) throw new GateError(`${statementTypeName(type)} statements are not allowed in a workspace`);
-  if (type === StatementType.SELECT || type === StatementType.EXPLAIN) {
-    const local = new Set(
-      (
-        await c.runAndReadAll(
-          `SELECT lower(table_name) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main'
-           UNION SELECT lower(view_name) FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main'`,
-        )
-      )
-        .getRows()
-        .map((row) => String(row[0])),
-    );
-    await services.sql.check(piece, visible.gateScope(services.sql.systemNames, (table) => local.has(table.toLowerCase())));
-  }
-  const schemasBefore = type === StatementType.CREATE ? await schemaNames(c) : undefined;
-  const result = await prepared.stream();
-  const read = await readResult(result, WORKSPACE_ROWS, Number.MAX_SAFE_INTEGER, timer);
-  if (schemasBefore) {
-    for (const name of await schemaNames(c)) {
-      if (schemasBefore.has(name)) continue;
-      if (buckets.has(name.toLowerCase()) || (isReservedSchema(name) && name.toLowerCase() !== 'main')) {
-        await c.run(`DROP SCHEMA ${quoteIdent(name)} CASCADE`);
-        throw new GateError(`A schema may not be named like the bucket ${name}`);
+  const local = await localNames(c);
+  const macros = new Set(
+    (await c.runAndReadAll("SELECT lower(function_name) FROM duckdb_functions() WHERE database_name = current_database() AND function_type = 'table_macro'"))
+      .getRows()
+      .map((row) => String(row[0])),
+  );
+  const gate = visible.gateScope(services.sql.systemNames, (table) => local.has(table.toLowerCase()), (name) => macros.has(name.toLowerCase()));
+  if (type === StatementType.SELECT || type === StatementType.EXPLAIN) await services.sql.check(piece, gate);
+  const scope: PlanScope = { storageIndex: aliasIndex, localCatalogs: new Set([session.sandbox.catalog, 'temp']), gate };
+  const { storage } = await checkPlan(c, piece, scope, true);
+  const unlock = await session.lockTables(storage);
+  services.sql.statementStarted();
+  try {
+    if (storage.size) {
+      // The tables were attached again under their locks: check the statement as it binds now.
+      const again = await checkPlan(c, piece, scope, true);
+      for (const i of again.storage) if (!storage.has(i)) throw new GateError('The statement changed its tables while it was checked');
+    }
+    const schemasBefore = type === StatementType.CREATE ? await schemaNames(c) : undefined;
+    const prepared = await (await c.extractStatements(piece)).prepare(0);
+    // Materialized: DuckDB ends a streamed result silently when a later chunk fails.
+    const result = await backgroundResult(prepared.start());
+    const read = await readResult(result, WORKSPACE_ROWS, Number.MAX_SAFE_INTEGER, timer);
+    if (schemasBefore) {
+      for (const name of await schemaNames(c)) {
+        if (schemasBefore.has(name)) continue;
+        if (buckets.has(name.toLowerCase()) || (isReservedSchema(name) && name.toLowerCase() !== 'main')) {
+          await c.run(`DROP SCHEMA ${quoteIdent(name)} CASCADE`);
+          throw new GateError(`A schema may not be named like the bucket ${name}`);
+        }
       }
     }
+    const returnsRows = result.returnType === ResultReturnType.QUERY_RESULT;
+    const changedCount = result.returnType === ResultReturnType.CHANGED_ROWS ? Number(read.rows[0]?.Count ?? read.rows[0]?.count ?? 0) : read.produced;
+    return {
+      statement: index,
+      columns: returnsRows ? read.columns : [],
+      rows: returnsRows ? read.rows : [],
+      row_count: returnsRows ? read.produced : 0,
+      changed_rows: CHANGING.has(type) ? changedCount : null,
+    };
+  } finally {
+    services.sql.statementEnded();
+    unlock();
   }
-  const returnsRows = result.returnType === ResultReturnType.QUERY_RESULT;
-  const changedCount = result.returnType === ResultReturnType.CHANGED_ROWS ? Number(read.rows[0]?.Count ?? read.rows[0]?.count ?? 0) : read.produced;
-  return {
-    statement: index,
-    columns: returnsRows ? read.columns : [],
-    rows: returnsRows ? read.rows : [],
-    row_count: returnsRows ? read.produced : 0,
-    changed_rows: CHANGING.has(type) ? changedCount : null,
-  };
 }
 
 async function schemaNames(c: DuckDBConnection): Promise<Set<string>> {
