@@ -1,5 +1,8 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
+/** Memory of the export instance (`Database.exporter`): table blocks it caches, and COPY's buffers. */
+const EXPORT_MEMORY_LIMIT = '256MB';
+
 /**
  * The process's one DuckDB instance (opened on metadata.duckdb) with a small pool of
  * connections: a connection runs one statement at a time, so concurrent requests each
@@ -9,8 +12,14 @@ export class Database {
   private readonly idle: DuckDBConnection[] = [];
   private readonly all = new Set<DuckDBConnection>();
   private closed = false;
+  private exporting?: Promise<Database>;
+  private aliases = 0;
 
-  private constructor(readonly instance: DuckDBInstance) {}
+  private constructor(
+    readonly instance: DuckDBInstance,
+    /** DuckDB's worker threads: work split into parts runs this many parts side by side. */
+    readonly threads: number,
+  ) {}
 
   static async open(path: string, options: { threads: number; memoryLimit: string }): Promise<Database> {
     const instance = await DuckDBInstance.create(path, {
@@ -24,7 +33,49 @@ export class Database {
       // 2,000 rows) and ORDER BY … LIMIT gained nothing from it in our measurements.
       disabled_optimizers: 'late_materialization',
     });
-    return new Database(instance);
+    return new Database(instance, options.threads);
+  }
+
+  /**
+   * A second instance, in memory, for exports split into parts (`export.ts`), opened on first
+   * use: it attaches a table file READ_ONLY for one export while the main instance's writers
+   * of that table are kept out. It runs without `preserve_insertion_order` (a setting of the
+   * whole instance, so it cannot be turned off for one query of the main instance, where
+   * imports rely on it), which lets a COPY write each batch as soon as it is formatted instead
+   * of holding it back until the batches before it are written. Its memory limit bounds the
+   * table blocks it caches while it reads, whatever the table's size.
+   */
+  exporter(): Promise<Database> {
+    if (this.closed) return Promise.reject(new Error('database is closed'));
+    return (this.exporting ??= (async () => {
+      const instance = await DuckDBInstance.create(':memory:', {
+        threads: String(this.threads),
+        memory_limit: EXPORT_MEMORY_LIMIT,
+        preserve_insertion_order: 'false',
+        autoinstall_known_extensions: 'false',
+        autoload_known_extensions: 'false',
+      });
+      if (this.closed) {
+        instance.closeSync();
+        throw new Error('database is closed');
+      }
+      return new Database(instance, this.threads);
+    })());
+  }
+
+  /**
+   * How many COPYs of one split export run at once: one per DuckDB thread, but leaving two
+   * threads of libuv's pool free (each DuckDB call occupies one while it runs), so that the
+   * export's own file reads and other requests' DuckDB calls do not queue behind its COPYs.
+   */
+  get exportLanes(): number {
+    const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    return Math.max(1, Math.min(this.threads, pool - 2));
+  }
+
+  /** A fresh alias for an attachment of this instance's own (`e1`, `e2`, …). */
+  nextAlias(): string {
+    return `e${++this.aliases}`;
   }
 
   async acquire(): Promise<DuckDBConnection> {
@@ -65,6 +116,7 @@ export class Database {
     }
     this.all.clear();
     this.idle.length = 0;
+    void this.exporting?.then((exporter) => exporter.close()).catch(() => {});
     this.instance.closeSync();
   }
 }
