@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ async function seed(t: Pick<TestApp, 'callJson' | 'services'>, table: string, co
   const alias = await registry.acquire(path);
   try {
     await db.with((c) => c.run(insert.replaceAll('data', `"${alias}".main.data`)));
+    // As a write through the API leaves it: checkpointed, no WAL.
+    await db.with((c) => c.run(`CHECKPOINT "${alias}"`));
     const n = await db.with(async (c) => Number((await c.runAndReadAll(`SELECT count(*) FROM "${alias}".main.data`)).getRows()[0]![0]));
     await catalog.setRowCount(catalog.getTable('p1', 'b1', table)!, n);
   } finally {
@@ -113,6 +116,12 @@ describe('export', () => {
   afterAll(() => t.close());
 
   const stagingFiles = async () => (await readdir(t.services.paths.filesDir)).filter((name) => name.startsWith('export-'));
+  /** How the last export was produced, from its request log line. */
+  const lastMethod = () =>
+    t.logLines
+      .map((line) => JSON.parse(line) as { msg?: string; export_method?: string })
+      .filter((entry) => entry.msg === 'request' && entry.export_method)
+      .at(-1)?.export_method;
 
   it('GET exports CSV with a header, RFC 4180 quoting, NULL as an empty field and "" for an empty string', async () => {
     const response = await t.call('GET', `${T}/items/export?format=csv`);
@@ -318,8 +327,67 @@ describe('export', () => {
     expect(ids).toHaveLength(200000);
     expect(ids.slice(0, 5)).toEqual([0, 7919, 15838, 23757, 31676]);
     expect(ids.every((id, i) => id === (i * 7919) % 200003)).toBe(true);
+    // Written in parts (two row groups, the first one split), sent in order.
+    expect(lastMethod()).toBe('parts');
     const ndjson = (await (await t.call('GET', `${T}/ordered/export?format=ndjson`)).text()).trim().split('\n');
     expect(ndjson.every((line, i) => JSON.parse(line).id === (i * 7919) % 200003)).toBe(true);
+    expect(lastMethod()).toBe('parts');
+    // With a sort: one COPY.
+    await (await t.call('POST', `${T}/ordered/export`, { body: { order_by: [{ column: 'id' }] } })).text();
+    expect(lastMethod()).toBe('copy');
+  });
+
+  it('an export while a write holds the table does not wait for it: one COPY of the committed rows', async () => {
+    await seed(t, 'held', [{ name: 'id', type: 'BIGINT' }], `INSERT INTO data SELECT range FROM range(150000)`);
+    const { registry, paths } = t.services;
+    let finish!: () => void;
+    const writing = registry.withWriteLock(paths.tableFile('p1', 'b1', 'held'), () => new Promise<void>((resolve) => (finish = resolve)));
+    try {
+      const csv = (await (await t.call('GET', `${T}/held/export`)).text()).trim().split('\n');
+      expect(lastMethod()).toBe('copy');
+      expect(csv).toHaveLength(150001);
+      expect(csv.slice(1).every((line, i) => Number(line) === i)).toBe(true);
+    } finally {
+      finish();
+      await writing;
+    }
+    await (await t.call('GET', `${T}/held/export`)).text();
+    expect(lastMethod()).toBe('parts');
+  });
+
+  it('a table file with changes still in its WAL is exported by one COPY, changes included', async () => {
+    await seed(t, 'walled', [{ name: 'id', type: 'BIGINT' }], `INSERT INTO data SELECT range FROM range(130000)`);
+    const { registry, db, paths } = t.services;
+    const path = paths.tableFile('p1', 'b1', 'walled');
+    const alias = await registry.acquire(path);
+    try {
+      await db.with((c) => c.run(`INSERT INTO "${alias}".main.data SELECT range FROM range(130000, 130005)`));
+      expect(existsSync(`${path}.wal`)).toBe(true);
+      const csv = (await (await t.call('GET', `${T}/walled/export`)).text()).trim().split('\n');
+      expect(lastMethod()).toBe('copy');
+      expect(csv).toHaveLength(130006);
+      expect(csv.slice(1).every((line, i) => Number(line) === i)).toBe(true);
+    } finally {
+      registry.release(path);
+    }
+  });
+
+  it.each([
+    ['replaced', 'false'],
+    ['appended to', 'true'],
+  ])('an export running while the table is %s shows the rows of one moment, never a mix', async (_, incremental) => {
+    const table = `moment_${incremental}`;
+    await seed(t, table, [{ name: 'id', type: 'BIGINT' }], `INSERT INTO data SELECT range FROM range(250000)`);
+    const csv = ['id', ...Array.from({ length: 250000 }, (_, i) => String(-1 - i))].join('\n') + '\n';
+    const exporting = t.call('GET', `${T}/${table}/export`).then((response) => response.text());
+    const importing = t.callJson('POST', `${T}/${table}/import?incremental=${incremental}`, { raw: csv, headers: { 'content-type': 'text/csv' } });
+    const [exported, imported] = await Promise.all([exporting, importing]);
+    expect(imported.status).toBe(200);
+    const ids = exported.trim().split('\n').slice(1).map(Number);
+    const old = Array.from({ length: 250000 }, (_, i) => i);
+    const fresh = Array.from({ length: 250000 }, (_, i) => -1 - i);
+    const moments = incremental === 'true' ? [old, [...old, ...fresh]] : [old, fresh];
+    expect(moments.some((rows) => rows.length === ids.length && rows.every((id, i) => ids[i] === id))).toBe(true);
   });
 
   it('streams a larger CSV byte for byte as DuckDB writes it', async () => {
@@ -350,13 +418,16 @@ describe('export', () => {
     // The table is free: deleting it does not wait.
     expect((await t.call('DELETE', `${T}/big_${format}`)).status).toBe(204);
   });
-  it('a request aborted while DuckDB writes the file stops the query and releases the table', async () => {
-    await seed(t, 'sorted', [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT range, md5(range::VARCHAR) FROM range(200000)`);
+  it.each([
+    ['one COPY (sorted)', 'sorted', { order_by: [{ column: 's', order: 'desc' }] }],
+    ['parts', 'unsorted', {}],
+  ])('a request aborted while DuckDB writes the file stops the query and releases the table: %s', async (_, table, body) => {
+    await seed(t, table, [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT range, md5(range::VARCHAR) FROM range(200000)`);
     const controller = new AbortController();
-    const request = new Request(`http://local.test${T}/sorted/export`, {
+    const request = new Request(`http://local.test${T}/${table}/export`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ order_by: [{ column: 's', order: 'desc' }] }),
+      body: JSON.stringify(body),
       signal: controller.signal,
     });
     const responding = t.app.fetch(request);
@@ -367,7 +438,7 @@ describe('export', () => {
     await until(async () => t.services.registry.openCount === 0 && (await stagingFiles()).length === 0, 'release after abort');
     // The body ends (the caller aborted it, so it does not wait for the rest).
     await response.arrayBuffer();
-    expect((await t.call('DELETE', `${T}/sorted`)).status).toBe(204);
+    expect((await t.call('DELETE', `${T}/${table}`)).status).toBe(204);
   });
 });
 

@@ -32,18 +32,20 @@ async function sendExport(
 ): Promise<Response> {
   const plan = planRead(table, spec, paths);
   const { db } = ctx.services;
-  const alias = await ctx.storage.attach(ctx.services.paths.tableFileOf(table));
+  const path = ctx.services.paths.tableFileOf(table);
+  const alias = await ctx.storage.attach(path);
   await db.with((c) => checkConversions(c, plan));
   ctx.logFields.format = spec.format;
   const release = ctx.storage.hold();
   const body = await openExport(
     ctx.services,
-    { data: `${quoteIdent(alias)}.main.data`, plan, limit: spec.limit, format: spec.format, gzip: spec.gzip },
+    { data: `${quoteIdent(alias)}.main.data`, plan, limit: spec.limit, format: spec.format, gzip: spec.gzip, table: { file: path, readLock: () => ctx.services.registry.tryReadLock(path) } },
     {
       release,
       signal: request.signal,
       onError: (error) => ctx.log.error({ err: (error as Error).message, table: table.name }, 'export failed after the response started'),
       onRows: (count) => ctx.services.metrics.exportedRows.inc(count),
+      onMethod: (method) => (ctx.logFields.export_method = method),
     },
   );
   return new Response(body, { status: 200, headers: exportHeaders(table.name, spec.format, spec.gzip) });

@@ -72,6 +72,19 @@ export class RwLock {
     }
   }
 
+  /** Takes the lock shared if that needs no wait (no holder or waiter exclusive); returns its release, or undefined. */
+  tryShared(): (() => void) | undefined {
+    if (this.writer || this.queue.length) return undefined;
+    this.readers++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.readers--;
+      this.pump();
+    };
+  }
+
   async exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (this.writer || this.readers || this.queue.length) await new Promise<void>((wake) => this.queue.push({ exclusive: true, wake }));
     else this.writer = true;
@@ -123,6 +136,18 @@ export class KeyedRwLock {
     return held[mode](work).finally(() => {
       if (held.idle && this.locks.get(key) === held) this.locks.delete(key);
     });
+  }
+
+  /** `RwLock.tryShared` of the key's lock. */
+  tryShared(key: string): (() => void) | undefined {
+    const lock = this.locks.get(key) ?? new RwLock();
+    const release = lock.tryShared();
+    if (!release) return undefined;
+    this.locks.set(key, lock);
+    return () => {
+      release();
+      if (lock.idle && this.locks.get(key) === lock) this.locks.delete(key);
+    };
   }
 }
 

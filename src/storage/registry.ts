@@ -306,6 +306,11 @@ export class AttachmentRegistry {
     return this.writeLocks.run(path.toLowerCase(), 'shared', work);
   }
 
+  /** The read lock of `withReadLock` if it is free now (no write holds or waits for it): its release, or undefined. */
+  tryReadLock(path: string): (() => void) | undefined {
+    return this.writeLocks.tryShared(path.toLowerCase());
+  }
+
   /**
    * Blocks new users of the files and waits until their current users are gone and the
    * files are detached; then runs `work` (deleting them) and lets users in again.

@@ -38,6 +38,8 @@ export async function startChild(dataDir: string): Promise<{ child: ChildProcess
       LOG_LEVEL: 'info',
       DUCKDB_THREADS: String(THREADS),
       DUCKDB_MEMORY_LIMIT: '4GB',
+      // As the Dockerfile and `npm start` run it (and the load section of bench.ts).
+      UV_THREADPOOL_SIZE: '16',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

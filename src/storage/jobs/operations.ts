@@ -231,7 +231,7 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
     const alias = await session.attach(path);
     const stream = await openExport(
       services,
-      { data: `${quoteIdent(alias)}.main.data`, plan, limit: params.limit ?? undefined, format: params.format, gzip: params.gzip },
+      { data: `${quoteIdent(alias)}.main.data`, plan, limit: params.limit ?? undefined, format: params.format, gzip: params.gzip, table: { file: path, readLock: () => services.registry.tryReadLock(path) } },
       { release: session.hold(), signal: ctx.signal, onRows: (n) => (ctx.progress.rows += n) },
     );
     const source = Readable.fromWeb(stream as unknown as NodeReadableStream<Uint8Array>);
