@@ -175,11 +175,11 @@ export function statementGate(services: Services) {
       const prepare = connection.prepare.bind(connection);
       connection.prepare = (async (sql: string) => {
         const statement = await prepare(sql);
-        const runPrepared = statement.runAndReadAll.bind(statement);
-        statement.runAndReadAll = (async () => {
+        const runPrepared = statement.run.bind(statement);
+        statement.run = (async () => {
           await hold(sql);
           return runPrepared();
-        }) as typeof statement.runAndReadAll;
+        }) as typeof statement.run;
         return statement;
       }) as typeof connection.prepare;
     }

@@ -1,4 +1,27 @@
-import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBResultReader } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBMaterializedResult, DuckDBPreparedStatement, DuckDBType, DuckDBValue } from '@duckdb/node-api';
+
+/** A statement's whole result: its columns and rows. */
+export interface ReadResult {
+  names: string[];
+  types: DuckDBType[];
+  rows: DuckDBValue[][];
+}
+
+/**
+ * The rows of a result DuckDB has already materialized, taken chunk by chunk without a
+ * round trip through the thread pool per chunk (and one more to learn there is none left):
+ * under concurrent load every such trip waits behind other requests' callbacks.
+ */
+function materialized(result: DuckDBMaterializedResult): ReadResult {
+  const rows: DuckDBValue[][] = [];
+  const chunks = result.chunkCount;
+  for (let i = 0; i < chunks; i++) for (const row of result.getChunk(i).getRows()) rows.push(row);
+  return { names: result.columnNames(), types: result.columnTypes(), rows };
+}
+
+async function runPlain(c: DuckDBConnection, sql: string): Promise<ReadResult> {
+  return materialized(await c.run(sql));
+}
 
 interface Entry {
   statement: DuckDBPreparedStatement;
@@ -23,7 +46,7 @@ export class PreparedStatements {
   constructor(private readonly perConnection = 32) {}
 
   /** Runs `sql` (no parameters; it reads only attachment `alias`) and reads the whole result. */
-  async readAll(c: DuckDBConnection, alias: string, sql: string): Promise<DuckDBResultReader> {
+  async readAll(c: DuckDBConnection, alias: string, sql: string): Promise<ReadResult> {
     let statements = this.byConnection.get(c);
     if (!statements) {
       statements = new Map();
@@ -35,10 +58,10 @@ export class PreparedStatements {
       statements.delete(sql);
       statements.set(sql, entry);
       try {
-        return await entry.statement.runAndReadAll();
+        return materialized(await entry.statement.run());
       } catch {
         this.drop(entry);
-        return c.runAndReadAll(sql);
+        return runPlain(c, sql);
       }
     }
     const statement = await c.prepare(sql);
@@ -55,7 +78,7 @@ export class PreparedStatements {
       this.drop(oldest);
     }
     try {
-      return await statement.runAndReadAll();
+      return materialized(await statement.run());
     } catch (error) {
       this.drop(entry);
       throw error;

@@ -1,5 +1,5 @@
-import type { DuckDBConnection, DuckDBResultReader, DuckDBValue } from '@duckdb/node-api';
-import type { PreparedStatements } from './prepared.ts';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import type { PreparedStatements, ReadResult } from './prepared.ts';
 import { integerLiteral, quoteIdent } from './sql.ts';
 import { setEntry, toJsonValue, type JsonValue } from './values.ts';
 
@@ -23,15 +23,15 @@ export const TOTAL = '"__total_row_count__"';
  * statement, so rows and count share a snapshot. The count column is not returned as data.
  */
 export async function readRowsWithTotal(c: DuckDBConnection, sql: string, params: DuckDBValue[]): Promise<{ rows: Record<string, JsonValue>[]; total: number }> {
-  return rowsWithTotal(await c.runAndReadAll(sql, params));
+  const reader = await c.runAndReadAll(sql, params);
+  return rowsWithTotal({ names: reader.columnNames(), types: reader.columnTypes(), rows: reader.getRows() });
 }
 
-function rowsWithTotal(reader: DuckDBResultReader): { rows: Record<string, JsonValue>[]; total: number } {
-  const names = reader.columnNames();
-  const types = reader.columnTypes();
+function rowsWithTotal(result: ReadResult): { rows: Record<string, JsonValue>[]; total: number } {
+  const { names, types } = result;
   const last = names.length - 1;
   let total = 0;
-  const rows = reader.getRows().map((row) => {
+  const rows = result.rows.map((row) => {
     const out: Record<string, JsonValue> = {};
     for (let i = 0; i < last; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
     total = Number(row[last]);
