@@ -286,7 +286,7 @@ async function snapshot(id: string, key: string) {
   const jobs = t.services.jobs.list(id).map(({ progress: _progress, ...job }) => job);
   // §14: the branches, what each holds, their files byte for byte and the branch's rows.
   const { branches } = t.services;
-  const branchRecords = branches.list(id).map((b) => ({ ...b, tables: branches.tableStates(id, b.id), buckets: branches.bucketStates(id, b.id) }));
+  const branchRecords = branches.list(id).map((b) => ({ ...b, tables: branches.tableStates(id, b.id), buckets: branches.bucketStates(id, b.id), bucketMetadataCopies: branches.bucketMetadataCopies(id, b.id) }));
   const branchDir = join(paths.branchesDir, `project_${id}`);
   const branchFiles: Record<string, string> = {};
   for (const rel of (await walk(branchDir, { allowMissing: true })) ?? []) {
@@ -301,12 +301,11 @@ async function snapshot(id: string, key: string) {
 }
 
 function pathFor(route: RouteDef, id: string, effective: Effective): string {
-  // Twins run in the victim's branch; sharing twins (400 main_branch_only there) under `default`.
-  // Bucket metadata of main's buckets is read-only in a branch too (400 main_branch_only there).
-  const bucketMetadataWrite = route.method !== 'GET' && /\/buckets\/:bucket\/metadata/.test(route.path) && !route.path.includes('/tables/');
+  // Twins run in the victim's branch (bucket metadata writes too: copy on write there);
+  // sharing twins (400 main_branch_only there) under `default`.
   // The victim's job is main's: job twins reach it under `default` (a branch's twin reaches only its own).
   const jobRoute = route.path.includes('/jobs/:job_id');
-  const branch = route.branch === 'main_only' || bucketMetadataWrite || jobRoute ? 'default' : (victimBranches.get(id) ?? 'default');
+  const branch = route.branch === 'main_only' || jobRoute ? 'default' : (victimBranches.get(id) ?? 'default');
   const inBranch = route.path.includes(':branch') && branch !== 'default';
   const path = route.path
     .replace(':id', id)

@@ -199,3 +199,32 @@ describe('kill -9 during a schema change in a branch', () => {
     });
   }
 });
+
+describe('kill -9 while a write in a branch moves its file into an auto snapshot (§13)', () => {
+  const copied = async (s: Server, B: string) => {
+    expect((await call(s, 'POST', `${B}/buckets/b/tables/t/import?incremental=true`, { csv: 'id\n3\n' })).status).toBe(200);
+  };
+  const cases: [string, (s: Server, B: string) => Promise<unknown>][] = [
+    ['truncate', (s, B) => call(s, 'POST', `${B}/buckets/b/tables/t/truncate`)],
+    ['table drop', (s, B) => call(s, 'DELETE', `${B}/buckets/b/tables/t`)],
+    ['bucket delete', (s, B) => call(s, 'DELETE', `${B}/buckets/b`)],
+  ];
+  for (const [what, trigger] of cases) {
+    it(`a ${what} cut short after the move: the file moves back, the branch's copy is as it was, no snapshot is left`, async () => {
+      const { server, B, branchId, dataDir } = await crashAt('branch_snapshot_moved', copied, trigger);
+      try {
+        expect((await call(server, 'GET', `${B}/buckets/b/tables/t`)).body).toMatchObject({ branch_state: 'copied', row_count: 3 });
+        expect(await ids(server, `${B}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+        expect(await ids(server, `${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+        expect((await call(server, 'GET', `${B}/snapshots`)).body.total).toBe(0);
+        expect((await walk(join(dataDir, 'snapshots'))).filter((f) => f.endsWith('.duckdb'))).toEqual([]);
+        expect(await strayFiles(dataDir, branchId)).toEqual([]);
+        // The same write goes through afterwards, with its snapshot.
+        expect((await trigger(server, B) as { status: number }).status).toBeLessThan(300);
+        expect((await call(server, 'GET', `${B}/snapshots`)).body.snapshots.map((s: { reason: string; row_count: number }) => [s.reason, s.row_count])).toEqual([[what === 'truncate' ? 'truncate' : 'drop_table', 3]]);
+      } finally {
+        await kill(server);
+      }
+    });
+  }
+});

@@ -1,10 +1,11 @@
 // CONTRACT §14: development branches — records, the branch twins of the bucket, table and
 // data routes, copy-on-write isolation both ways, tombstones, reset, merge with conflict
 // detection, branch-restricted keys, and what deleting a branch or a project leaves behind.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApp, walk, type TestApp } from './helpers.ts';
+import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
+import { withWriteLocks } from '../src/storage/branch-snapshots.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -111,12 +112,18 @@ describe('the branch twins of the routes', () => {
   });
 
   it('sharing routes answer 400 main_branch_only in a development branch, after the 404s', async () => {
-    const { P } = await project();
+    const { id, P } = await project();
+    // A linked bucket, so that unlink gets past its 404 (link_not_found).
+    await t.createProject(`${id}src`);
+    expect((await t.call('POST', `/projects/${id}src/buckets`, { body: { name: 's' } })).status).toBe(201);
+    expect((await t.call('POST', `/projects/${id}src/buckets/s/share`, { body: { target_project_id: id } })).status).toBe(200);
+    expect((await t.call('POST', `${P}/buckets/lnk/link`, { body: { source_project_id: `${id}src`, source_bucket_name: 's' } })).status).toBe(201);
     const B = await branch(P);
     const calls: [string, string, unknown?][] = [
       ['POST', `${B}/buckets/b/share`, { target_project_id: 'x' }],
       ['DELETE', `${B}/buckets/b/share?target_project_id=x`],
       ['POST', `${B}/buckets/new/link`, { source_project_id: 'x', source_bucket_name: 'y' }],
+      ['DELETE', `${B}/buckets/lnk/link`],
       ['POST', `${B}/buckets/b/grant-readonly`],
       ['DELETE', `${B}/buckets/b/grant-readonly`],
       ['GET', `${B}/shared-buckets`],
@@ -127,6 +134,8 @@ describe('the branch twins of the routes', () => {
       expect(res.body.detail.error).toBe('main_branch_only');
     }
     expect((await t.callJson('POST', `${B}/buckets/nosuch/share`, { body: { target_project_id: 'x' } })).body.detail.error).toBe('bucket_not_found');
+    expect((await t.callJson('DELETE', `${B}/buckets/b/link`)).body.detail.error).toBe('link_not_found');
+    expect((await t.callJson('GET', `${P}/buckets/lnk`)).status).toBe(200);
     expect((await t.callJson('GET', `${P}/branches/default/shared-buckets`)).status).toBe(200);
   });
 });
@@ -624,13 +633,9 @@ describe('schema changes and metadata in a branch (§12)', () => {
     expect((await t.callJson('GET', `${P}/buckets/b/tables/t/columns/v/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['pii']);
   });
 
-  it("bucket metadata: a bucket the branch created has its own; main's buckets are read-only there", async () => {
+  it("bucket metadata: a bucket the branch created has its own; a merge creating the bucket in main takes it along", async () => {
     const { P } = await project();
     const B = await branch(P);
-    const refused = await t.callJson('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } });
-    expect(refused.status).toBe(400);
-    expect(refused.body.detail.error).toBe('main_branch_only');
-    expect((await t.callJson('GET', `${P}/buckets/b/metadata`)).body.metadata).toEqual([]);
     expect((await t.call('POST', `${B}/buckets`, { body: { name: 'nb' } })).status).toBe(201);
     expect((await t.callJson('POST', `${B}/buckets/nb/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })).status).toBe(200);
     expect((await t.callJson('GET', `${B}/buckets/nb`)).body.metadata.map((m: any) => m.key)).toEqual(['k']);
@@ -638,6 +643,87 @@ describe('schema changes and metadata in a branch (§12)', () => {
     expect((await t.call('POST', `${B}/buckets/nb/tables`, { body: { name: 'x', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
     expect((await t.callJson('POST', `${B}/buckets/nb/tables/x/merge`, { body: {} })).status).toBe(200);
     expect((await t.callJson('GET', `${P}/buckets/nb`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['k=v']);
+  });
+
+  it("bucket metadata of main's bucket: live until the branch writes it, then each side keeps its own (copy on write)", async () => {
+    const { id, P } = await project();
+    const entries = async (path: string) => (await t.callJson('GET', `${path}/buckets/b/metadata`)).body.metadata.map((m: any) => `${m.key}=${m.value}`);
+    const bucketObject = async (path: string) => (await t.callJson('GET', `${path}/buckets/b`)).body.metadata.map((m: any) => `${m.key}=${m.value}`);
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'owner', value: 'main' }] } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect(await entries(B)).toEqual(['owner=main']);
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'owner', value: 'main2' }] } })).status).toBe(200);
+    expect(await entries(B)).toEqual(['owner=main2']);
+    // A refused first write (no such key) takes no copy: main's changes still show.
+    const missing = await t.callJson('DELETE', `${B}/buckets/b/metadata/nosuch`);
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail.error).toBe('metadata_not_found');
+    expect(t.services.metadata.all().filter((r) => r.branch === branchId)).toEqual([]);
+    // The first write: the branch gets its own copy of main's entries, then writes it.
+    const written = await t.callJson('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'note', value: 'dev' }] } });
+    expect(written.status, JSON.stringify(written.body)).toBe(200);
+    expect(written.body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['note=dev', 'owner=main2']);
+    expect(await entries(P)).toEqual(['owner=main2']);
+    expect(await bucketObject(P)).toEqual(['owner=main2']);
+    expect(await bucketObject(B)).toEqual(['note=dev', 'owner=main2']);
+    // Main's later changes do not show in the branch, nor the branch's in main.
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'x', value: '1' }] } })).status).toBe(200);
+    expect((await t.call('DELETE', `${B}/buckets/b/metadata/owner`)).status).toBe(204);
+    expect(await entries(B)).toEqual(['note=dev']);
+    expect(await entries(P)).toEqual(['owner=main2', 'x=1']);
+    // An emptied copy stays the branch's (main's entries do not come back).
+    expect((await t.call('DELETE', `${B}/buckets/b/metadata/note`)).status).toBe(204);
+    expect(await entries(B)).toEqual([]);
+    expect(await entries(P)).toEqual(['owner=main2', 'x=1']);
+    expect((await t.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'note', value: 'again' }] } })).status).toBe(200);
+    // Merging a table of the bucket leaves main's bucket metadata alone (main has the bucket).
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).status).toBe(200);
+    expect(await entries(P)).toEqual(['owner=main2', 'x=1']);
+    expect(await entries(B)).toEqual(['note=again']);
+    // Table metadata writes in the branch do not touch the bucket's either way.
+    expect((await t.call('POST', `${B}/buckets/b/tables/t/metadata`, { body: { metadata: [{ key: 'tk', value: 'tv' }] } })).status).toBe(200);
+    expect(await entries(B)).toEqual(['note=again']);
+    // The branch's changes do not list a metadata copy (buckets there are created or deleted ones).
+    expect((await t.callJson('GET', `${B}/changes`)).body.buckets).toEqual([]);
+    // Deleting the bucket in the branch drops its copy; a bucket created there again starts empty.
+    expect((await t.call('DELETE', `${B}/buckets/b`)).status).toBe(204);
+    expect((await t.call('POST', `${B}/buckets`, { body: { name: 'b' } })).status).toBe(201);
+    expect(await entries(B)).toEqual([]);
+    expect(await entries(P)).toEqual(['owner=main2', 'x=1']);
+    expect((await t.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'fresh', value: 'y' }] } })).status).toBe(200);
+    // Deleting the branch deletes its metadata.
+    expect((await t.call('DELETE', B)).status).toBe(204);
+    expect(t.services.metadata.all().filter((r) => r.projectId === id && r.branch === branchId)).toEqual([]);
+    expect(t.services.branches.bucketMetadataCopy(id, branchId, 'b')).toBeUndefined();
+  });
+
+  it("a linked bucket's metadata stays read-only in a branch; a copy survives a restart", async () => {
+    const dir = await (await import('node:fs/promises')).mkdtemp(join((await import('node:os')).tmpdir(), 'dsa-branch-md-'));
+    let app = await makeApp({ root: dir });
+    try {
+      await app.createProject('m');
+      await app.createProject('src');
+      await app.call('POST', '/projects/src/buckets', { body: { name: 'shared' } });
+      expect((await app.call('POST', '/projects/src/buckets/shared/share', { body: { target_project_id: 'm' } })).status).toBe(200);
+      expect((await app.call('POST', '/projects/m/buckets/lnk/link', { body: { source_project_id: 'src', source_bucket_name: 'shared' } })).status).toBe(201);
+      await app.call('POST', '/projects/m/buckets', { body: { name: 'b' } });
+      await app.call('POST', '/projects/m/buckets/b/metadata', { body: { metadata: [{ key: 'k', value: 'main' }] } });
+      const branchId = (await app.callJson('POST', '/projects/m/branches', { body: { name: 'dev' } })).body.id;
+      const B = `/projects/m/branches/${branchId}`;
+      const linked = await app.callJson('POST', `${B}/buckets/lnk/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } });
+      expect(linked.status).toBe(403);
+      expect(linked.body.detail.error).toBe('bucket_readonly');
+      expect((await app.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'k', value: 'dev' }] } })).status).toBe(200);
+      await app.services.close();
+      app = await makeApp({ root: dir });
+      expect((await app.call('POST', '/projects/m/buckets/b/metadata', { body: { metadata: [{ key: 'k2', value: 'main' }] } })).status).toBe(200);
+      expect((await app.callJson('GET', `${B}/buckets/b/metadata`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['k=dev']);
+    } finally {
+      await app.close();
+      await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -732,6 +818,48 @@ describe("main deleting a bucket the branch holds tables of", () => {
     expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
     expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
   });
+
+  it("a merge that brings the bucket back gives it the branch's copy of its metadata", async () => {
+    const { id, P } = await project();
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'owner', value: 'main' }] } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'note', value: 'dev' }] } })).status).toBe(200);
+    expect((await t.call('DELETE', `${P}/buckets/b`)).status).toBe(204);
+    // The branch keeps its copy of the bucket's metadata along with its copy of the table.
+    expect((await t.callJson('GET', `${B}/buckets/b`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['note=dev', 'owner=main']);
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/buckets/b`)).body.metadata.map((m: any) => `${m.key}=${m.value}`)).toEqual(['note=dev', 'owner=main']);
+    // The branch sees main's bucket again, and keeps no copy.
+    expect(t.services.branches.bucketMetadataCopy(id, branchId, 'b')).toBeUndefined();
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'later', value: 'm' }] } })).status).toBe(200);
+    expect((await t.callJson('GET', `${B}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['later', 'note', 'owner']);
+  });
+
+  it("a copy of an earlier bucket's metadata is not used once main created the bucket again", async () => {
+    const clock = manualClock();
+    const app = await makeApp({ clock });
+    try {
+      await app.createProject('q');
+      const P = '/projects/q';
+      await app.call('POST', `${P}/buckets`, { body: { name: 'b' } });
+      const branchId = (await app.callJson('POST', `${P}/branches`, { body: { name: 'dev' } })).body.id;
+      const B = `${P}/branches/${branchId}`;
+      expect((await app.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'old', value: 'x' }] } })).status).toBe(200);
+      clock.advance(1000);
+      expect((await app.call('DELETE', `${P}/buckets/b`)).status).toBe(204);
+      expect((await app.call('POST', `${P}/buckets`, { body: { name: 'b' } })).status).toBe(201);
+      expect((await app.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'new', value: 'y' }] } })).status).toBe(200);
+      expect((await app.callJson('GET', `${B}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['new']);
+      // Its first write now copies the new bucket's entries.
+      expect((await app.call('POST', `${B}/buckets/b/metadata`, { body: { metadata: [{ key: 'dev', value: 'z' }] } })).status).toBe(200);
+      expect((await app.callJson('GET', `${B}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['dev', 'new']);
+      expect((await app.callJson('GET', `${P}/buckets/b/metadata`)).body.metadata.map((m: any) => m.key)).toEqual(['new']);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('files and jobs in a branch (§15, §16)', () => {
@@ -757,5 +885,326 @@ describe('files and jobs in a branch (§15, §16)', () => {
     expect((await t.callJson('GET', `${P}/jobs`)).body.total).toBe(2);
     expect((await t.callJson('GET', `${P}/jobs?branch=${branchId}`)).body.total).toBe(1);
     expect((await t.callJson('GET', `${B}/jobs/${mainJob.body.id}`)).body.detail.error).toBe('job_not_found');
+  });
+});
+
+describe('auto snapshots of writes inside a branch (§13: by the same settings, the branch\'s)', () => {
+  const autos = (id: string, branchId: string) =>
+    t.services.snapshots
+      .list(id, { kind: 'auto', branch: branchId })
+      .map((s) => [s.reason, s.bucket, s.table, s.rowCount])
+      .sort((a, b) => String(a[2]).localeCompare(String(b[2])));
+  const mainAutos = (id: string) => t.services.snapshots.list(id, { kind: 'auto', branch: 'default' });
+
+  it("truncate of a table still main's snapshots main's rows as the branch saw them; of its copy, the copy's file itself", async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const truncated = await t.callJson('POST', `${B}/buckets/b/tables/t/truncate`);
+    expect(truncated.status, JSON.stringify(truncated.body)).toBe(200);
+    expect(truncated.body).toEqual({ deleted_rows: 2, row_count: 0 });
+    expect(autos(id, branchId)).toEqual([['truncate', 'b', 't', 2]]);
+    expect(mainAutos(id)).toEqual([]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    // The branch's copy now: rows 5, truncated again — its file becomes the snapshot, no copy.
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n5,e\n')).status).toBe(200);
+    const file = t.services.paths.branchTableFile(id, branchId, 'b', 't');
+    const before = statSync(file).ino;
+    expect((await t.callJson('POST', `${B}/buckets/b/tables/t/truncate`)).body).toEqual({ deleted_rows: 1, row_count: 0 });
+    const second = t.services.snapshots.list(id, { kind: 'auto', branch: branchId })[0]!;
+    expect([second.reason, second.rowCount]).toEqual(['truncate', 1]);
+    expect(statSync(t.services.paths.snapshotFile(id, second.id)).ino).toBe(before);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([]);
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body).toMatchObject({ row_count: 0, branch_state: 'copied', primary_key: ['id'] });
+    // Restoring one brings the branch's rows back, in the branch only.
+    const restored = await t.callJson('POST', `${B}/snapshots/${second.id}/restore`, { body: { overwrite: true } });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([5]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    expect(t.services.snapshots.get(restored.body.auto_snapshot_id)).toMatchObject({ branch: branchId, reason: 'restore' });
+  });
+
+  it("dropping main's table in a branch snapshots main's file as it was (main keeps it); dropping a copy or a created table moves the branch's file", async () => {
+    const { id, P } = await project();
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 'u', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.callJson('POST', `${P}/buckets/b/tables/t/metadata`, { body: { metadata: [{ key: 'owner', value: 'main' }] } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const mainFile = t.services.paths.tableFile(id, 'b', 't');
+    expect((await t.call('DELETE', `${B}/buckets/b/tables/t`)).status).toBe(204);
+    expect(autos(id, branchId)).toEqual([['drop_table', 'b', 't', 2]]);
+    const tomb = t.services.snapshots.list(id, { branch: branchId })[0]!;
+    expect(tomb.metadata?.table.map((m) => m.value)).toEqual(['main']);
+    expect(existsSync(mainFile)).toBe(true);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    expect(mainAutos(id)).toEqual([]);
+    // A copy: import makes it, the drop moves its file into the snapshot.
+    expect((await importCsv(`${B}/buckets/b/tables/u`, 'id\n7\n8\n9\n')).status).toBe(200);
+    const uFile = t.services.paths.branchTableFile(id, branchId, 'b', 'u');
+    const ino = statSync(uFile).ino;
+    expect((await t.call('DELETE', `${B}/buckets/b/tables/u`)).status).toBe(204);
+    const uSnap = t.services.snapshots.list(id, { branch: branchId, table: 'u' })[0]!;
+    expect([uSnap.reason, uSnap.rowCount]).toEqual(['drop_table', 3]);
+    expect(statSync(t.services.paths.snapshotFile(id, uSnap.id)).ino).toBe(ino);
+    expect(existsSync(uFile)).toBe(false);
+    // A table created in the branch.
+    expect((await t.call('POST', `${B}/buckets/b/tables`, { body: { name: 'w', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await importCsv(`${B}/buckets/b/tables/w`, 'id\n1\n')).status).toBe(200);
+    expect((await t.call('DELETE', `${B}/buckets/b/tables/w`)).status).toBe(204);
+    expect(autos(id, branchId)).toEqual([['drop_table', 'b', 't', 2], ['drop_table', 'b', 'u', 3], ['drop_table', 'b', 'w', 1]]);
+    // Restoring the tombstone's snapshot gives the branch main's table back as its own copy.
+    const restored = await t.callJson('POST', `${B}/snapshots/${tomb.id}/restore`, { body: {} });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    expect(restored.body.table).toMatchObject({ name: 't', branch_state: 'copied', row_count: 2 });
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t/metadata`)).body.metadata.map((m: any) => m.value)).toEqual(['main']);
+    // Under the branch, only its snapshots; deleting the branch deletes them and their files.
+    expect((await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} })).status).toBe(201);
+    const listed = await t.callJson('GET', `${B}/snapshots?kind=auto`);
+    expect(listed.body.snapshots.every((s: any) => s.branch === branchId)).toBe(true);
+    expect(listed.body.total).toBe(3);
+    const files = t.services.snapshots.list(id, { branch: branchId }).map((s) => t.services.paths.snapshotFile(id, s.id));
+    expect((await t.call('DELETE', B)).status).toBe(204);
+    for (const f of files) expect(existsSync(f)).toBe(false);
+    expect(t.services.snapshots.list(id, { branch: 'default' })).toHaveLength(1);
+  });
+
+  it("a bucket's cascade delete in a branch snapshots every table the branch saw in it", async () => {
+    const { id, P } = await project();
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 'u', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/u`, 'id\n1\n2\n3\n')).status).toBe(200);
+    expect((await t.call('POST', `${B}/buckets/b/tables`, { body: { name: 'w', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.call('DELETE', `${B}/buckets/b`)).status).toBe(204);
+    expect(autos(id, branchId)).toEqual([['drop_table', 'b', 't', 2], ['drop_table', 'b', 'u', 3], ['drop_table', 'b', 'w', 0]]);
+    expect(mainAutos(id)).toEqual([]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+    expect(existsSync(t.services.paths.branchBucketDir(id, branchId, 'b'))).toBe(false);
+    // The bucket comes back in the branch when a snapshot of it is restored.
+    const u = t.services.snapshots.list(id, { branch: branchId, table: 'u' })[0]!;
+    expect((await t.callJson('POST', `${B}/snapshots/${u.id}/restore`, { body: {} })).status).toBe(200);
+    expect(await ids(`${B}/buckets/b/tables/u`)).toEqual([1, 2, 3]);
+    expect(await ids(`${P}/buckets/b/tables/u`)).toEqual([]);
+  });
+
+  it("a cascade delete's locks: thousands of tables do not nest thousands of calls on one stack", async () => {
+    const paths = Array.from({ length: 5000 }, (_, i) => join(t.dataDir, 'locks', `t${i}.duckdb`));
+    expect(await withWriteLocks(t.services.registry, paths, async () => 'held')).toBe('held');
+  });
+
+  it('a column drop in a branch takes its snapshot in the branch; settings switched off mean none', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await t.callJson('DELETE', `${B}/buckets/b/tables/t/columns/v`)).status).toBe(200);
+    const drop = t.services.snapshots.list(id, { branch: branchId });
+    expect(drop.map((s) => [s.reason, s.rowCount, s.columns.map((c) => c.name)])).toEqual([['drop_column', 2, ['id', 'v']]]);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.columns.map((c: any) => c.name)).toEqual(['id', 'v']);
+    // Off: truncate, drop and a bucket delete take none (PUT through the branch's twin of the settings).
+    const off = await t.callJson('PUT', `${B}/settings/snapshots`, { body: { auto: { drop_table: false, truncate: false, drop_column: false } } });
+    expect(off.status, JSON.stringify(off.body)).toBe(200);
+    expect((await t.call('POST', `${B}/buckets/b/tables/t/truncate`)).status).toBe(200);
+    expect((await t.call('POST', `${P}/buckets/b/tables`, { body: { name: 'u', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.call('DELETE', `${B}/buckets/b/tables/u`)).status).toBe(204);
+    expect((await t.call('DELETE', `${B}/buckets/b`)).status).toBe(204);
+    expect(t.services.snapshots.list(id, { branch: branchId })).toHaveLength(1);
+  });
+
+  it('a full unload from a workspace into an existing table takes the full_import snapshot, in main and in a branch', async () => {
+    const { id, P } = await project();
+    expect((await t.call('PUT', `${P}/settings/snapshots`, { body: { auto: { full_import: true } } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    for (const [base, owner] of [[B, branchId], [P, 'default']] as const) {
+      const ws = (await t.callJson('POST', `${base}/workspaces`, { body: {} })).body.id;
+      expect((await t.callJson('POST', `${base}/workspaces/${ws}/query`, { body: { sql: "CREATE TABLE out AS SELECT 9 AS id, 'z' AS v" } })).status).toBe(200);
+      const unloaded = await t.callJson('POST', `${base}/workspaces/${ws}/unload`, { body: { source: 'out', bucket: 'b', table: 't' } });
+      expect(unloaded.status, JSON.stringify(unloaded.body)).toBe(200);
+      expect(t.services.snapshots.list(id, { branch: owner }).map((s) => [s.reason, s.rowCount])).toEqual([['full_import', 2]]);
+      // A table the unload creates has nothing to snapshot.
+      expect((await t.callJson('POST', `${base}/workspaces/${ws}/unload`, { body: { source: 'out', bucket: 'b', table: 'fresh' } })).status).toBe(200);
+      expect(t.services.snapshots.list(id, { branch: owner })).toHaveLength(1);
+    }
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([9]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([9]);
+  });
+
+  it('a full import into a table still main\'s snapshots the rows the branch saw', async () => {
+    const { id, P } = await project();
+    expect((await t.call('PUT', `${P}/settings/snapshots`, { body: { auto: { full_import: true } } })).status).toBe(200);
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n9,z\n', false)).status).toBe(200);
+    const [snap] = t.services.snapshots.list(id, { branch: branchId });
+    expect((await t.callJson('POST', `${B}/snapshots/${snap!.id}/restore`, { body: { table: 'back' } })).status).toBe(200);
+    expect(await ids(`${B}/buckets/b/tables/back`)).toEqual([1, 2]);
+  });
+});
+
+describe('the branch twin of the snapshot settings (§13 settings belong to the project)', () => {
+  it('reads and writes the same project settings as P/settings/snapshots', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const main = await t.callJson('GET', `${P}/settings/snapshots`);
+    expect((await t.callJson('GET', `${B}/settings/snapshots`)).body).toEqual(main.body);
+    expect((await t.callJson('GET', `${P}/branches/default/settings/snapshots`)).body).toEqual(main.body);
+    const put = await t.callJson('PUT', `${B}/settings/snapshots`, { body: { auto_retention_days: 3 } });
+    expect(put.status).toBe(200);
+    expect(put.body.auto_retention_days).toBe(3);
+    expect((await t.callJson('GET', `${P}/settings/snapshots`)).body).toEqual(put.body);
+    expect((await t.callJson('PUT', `${P}/branches/default/settings/snapshots`, { body: { manual_retention_days: 5 } })).body.manual_retention_days).toBe(5);
+    expect((await t.callJson('GET', `${B}/settings/snapshots`)).body).toMatchObject({ auto_retention_days: 3, manual_retention_days: 5 });
+    expect((await t.callJson('PUT', `${B}/settings/snapshots`, { body: { auto_retention_days: 0 } })).status).toBe(422);
+    expect((await t.callJson('GET', `${P}/branches/b_000000000000/settings/snapshots`)).body.detail.error).toBe('branch_not_found');
+  });
+
+  it('a branch-restricted key reads them under its branch only, and cannot change them (admin scope)', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const key = (await t.callJson('POST', `${P}/api-keys`, { body: { scope: 'write', branch: branchId } })).body.api_key;
+    expect((await t.callJson('GET', `${B}/settings/snapshots`, { key })).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/settings/snapshots`, { key })).body.detail.error).toBe('forbidden');
+    const put = await t.callJson('PUT', `${B}/settings/snapshots`, { key, body: { auto_retention_days: 3 } });
+    expect(put.status).toBe(403);
+    expect(put.body.detail.error).toBe('insufficient_scope');
+  });
+});
+
+describe('§14 sentences checked one by one', () => {
+  it("P/branches/{b}/snapshots/{id}, its delete and its restore reach only that branch's snapshots", async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const other = await branch(P, 'other');
+    const mainSnap = (await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} })).body.id;
+    const otherSnap = (await t.callJson('POST', `${other}/buckets/b/tables/t/snapshots`, { body: {} })).body.id;
+    for (const snap of [mainSnap, otherSnap]) {
+      for (const [method, path, body] of [['GET', '', undefined], ['DELETE', '', undefined], ['POST', '/restore', { table: 'copy' }]] as const) {
+        const res = await t.callJson(method, `${B}/snapshots/${snap}${path}`, { body });
+        expect(res.status, `${method} ${snap}${path}`).toBe(404);
+        expect(res.body.detail.error).toBe('snapshot_not_found');
+      }
+      expect(t.services.snapshots.get(snap)).toBeDefined();
+    }
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/copy`)).status).toBe(404);
+    expect((await t.callJson('GET', `${P}/branches/default/snapshots/${mainSnap}`)).status).toBe(200);
+    expect((await t.callJson('GET', `${P}/branches/default/snapshots/${otherSnap}`)).status).toBe(200);
+    expect(t.services.snapshots.list(id)).toHaveLength(2);
+  });
+
+  it('P/branches/default/… answers as P/… on every kind of GET route (metadata, profile, snapshots, settings, jobs, files, workspaces)', async () => {
+    const { P } = await project();
+    await branch(P);
+    expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })).status).toBe(200);
+    expect((await t.call('POST', `${P}/buckets/b/tables/t/columns/v/metadata`, { body: { metadata: [{ key: 'c', value: 'w' }] } })).status).toBe(200);
+    expect((await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} })).status).toBe(201);
+    expect((await t.callJson('POST', `${P}/files?name=x.csv`, { raw: 'id\n1\n', headers: CSV })).status).toBe(201);
+    const job = await t.callJson('POST', `${P}/buckets/b/tables/t/export-async`, { body: { format: 'csv' } });
+    await t.callJson('GET', `${P}/jobs/${job.body.id}?wait=30`);
+    expect((await t.callJson('POST', `${P}/workspaces`, { body: {} })).status).toBe(201);
+    const strip = (body: unknown) => JSON.parse(JSON.stringify(body, (key, value) => (key === 'size_bytes' || key === 'profiled_at' || key === 'last_used_at' ? 0 : value)));
+    const paths = ['/buckets/b/metadata', '/buckets/b/tables/t/metadata', '/buckets/b/tables/t/columns/v/metadata', '/buckets/b/tables/t/profile', '/buckets/b/tables/t/snapshots', '/snapshots', '/settings/snapshots', '/jobs', '/files', '/workspaces'];
+    for (const path of paths) {
+      const main = await t.callJson('GET', P + path);
+      const twin = await t.callJson('GET', `${P}/branches/default${path}`);
+      expect(main.status, path).toBe(200);
+      expect(twin.status, path).toBe(200);
+      expect(strip(twin.body), path).toEqual(strip(main.body));
+    }
+  });
+
+  it('every table object answered in a development branch carries branch_state; under P/branches/default none does', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const T = `${B}/buckets/b/tables/t`;
+    expect((await t.callJson('GET', T)).body.branch_state).toBe('main');
+    expect((await t.callJson('GET', `${B}/buckets/b/tables`)).body.tables.map((x: any) => x.branch_state)).toEqual(['main']);
+    const answers: [string, string, unknown, string, (body: any) => any][] = [
+      ['POST', `${T}/import?incremental=true`, 'id,v\n3,c\n', 'copied', (b) => b.table],
+      ['POST', `${T}/columns`, { name: 'extra', type: 'INTEGER' }, 'copied', (b) => b],
+      ['PATCH', `${T}/columns/extra`, { name: 'extra2' }, 'copied', (b) => b],
+      ['DELETE', `${T}/columns/extra2`, undefined, 'copied', (b) => b],
+      ['DELETE', `${T}/primary-key`, undefined, 'copied', (b) => b],
+      ['PUT', `${T}/primary-key`, { columns: ['id'] }, 'copied', (b) => b],
+      ['POST', `${T}/reset`, {}, 'main', (b) => b],
+      ['POST', `${B}/buckets/b/tables`, { name: 'n', columns: [{ name: 'id', type: 'INTEGER' }] }, 'created', (b) => b],
+      ['GET', `${B}/buckets/b/tables/n`, undefined, 'created', (b) => b],
+    ];
+    for (const [method, path, body, state, pick] of answers) {
+      const res = await t.callJson(method, path, typeof body === 'string' ? { raw: body, headers: CSV } : { body });
+      expect(res.status, `${method} ${path} ${JSON.stringify(res.body)}`).toBeLessThan(300);
+      expect(pick(res.body).branch_state, `${method} ${path}`).toBe(state);
+    }
+    const snap = await t.callJson('POST', `${B}/buckets/b/tables/n/snapshots`, { body: {} });
+    const restored = await t.callJson('POST', `${B}/snapshots/${snap.body.id}/restore`, { body: { table: 'n2' } });
+    expect(restored.body.table.branch_state).toBe('created');
+    expect((await t.callJson('GET', `${B}/buckets/b/tables`)).body.tables.map((x: any) => [x.name, x.branch_state])).toEqual([['n', 'created'], ['n2', 'created'], ['t', 'main']]);
+    // Main's answers, also under P/branches/default, carry none.
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body).not.toHaveProperty('branch_state');
+    expect((await t.callJson('GET', `${P}/branches/default/buckets/b/tables/t`)).body).not.toHaveProperty('branch_state');
+    expect((await t.callJson('POST', `${P}/branches/default/buckets/b/tables/t/columns`, { body: { name: 'm', type: 'INTEGER' } })).body).not.toHaveProperty('branch_state');
+  });
+
+  it('jobs and workspaces belong to the branch they were created in; P/jobs?branch= filters, P/workspaces is main\'s', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    const devJob = await t.callJson('POST', `${B}/buckets/b/tables/t/export-async`, { body: { format: 'csv' } });
+    const mainJob = await t.callJson('POST', `${P}/branches/default/buckets/b/tables/t/export-async`, { body: { format: 'csv' } });
+    expect([devJob.status, mainJob.status]).toEqual([202, 202]);
+    expect([devJob.body.branch, mainJob.body.branch]).toEqual([branchId, 'default']);
+    expect((await t.callJson('GET', `${P}/jobs?branch=default`)).body.jobs.map((j: any) => j.id)).toEqual([mainJob.body.id]);
+    expect((await t.callJson('GET', `${P}/jobs?branch=${branchId}`)).body.jobs.map((j: any) => j.id)).toEqual([devJob.body.id]);
+    expect((await t.callJson('GET', `${P}/branches/default/jobs`)).body.jobs.map((j: any) => j.id).sort()).toEqual((await t.callJson('GET', `${P}/jobs`)).body.jobs.map((j: any) => j.id).sort());
+    expect((await t.callJson('GET', `${P}/jobs/${devJob.body.id}`)).status).toBe(200);
+    const mainWs = await t.callJson('POST', `${P}/branches/default/workspaces`, { body: {} });
+    const devWs = await t.callJson('POST', `${B}/workspaces`, { body: {} });
+    expect([mainWs.body.branch, devWs.body.branch]).toEqual(['default', branchId]);
+    expect((await t.callJson('GET', `${P}/workspaces`)).body.workspaces.map((w: any) => w.id)).toEqual([mainWs.body.id]);
+    expect((await t.callJson('GET', `${B}/workspaces`)).body.workspaces.map((w: any) => w.id)).toEqual([devWs.body.id]);
+    expect((await t.callJson('GET', `${B}/workspaces/${mainWs.body.id}`)).body.detail.error).toBe('workspace_not_found');
+    for (const job of [devJob, mainJob]) await t.callJson('GET', `${P}/jobs/${job.body.id}?wait=30`);
+  });
+});
+
+describe("main's version of a table moves with every kind of committed write (§14 merge conflicts)", () => {
+  const writes: [string, (P: string) => Promise<Response>][] = [
+    ['delete-rows', (P) => t.call('POST', `${P}/buckets/b/tables/t/delete-rows`, { body: { filters: [{ column: 'id', operator: 'eq', values: [1] }] } })],
+    ['truncate', (P) => t.call('POST', `${P}/buckets/b/tables/t/truncate`)],
+    ['full import', (P) => importCsv(`${P}/buckets/b/tables/t`, 'id,v\n5,e\n', false)],
+    ['column change', (P) => t.call('PATCH', `${P}/buckets/b/tables/t/columns/v`, { body: { name: 'w' } })],
+    ['primary key drop', (P) => t.call('DELETE', `${P}/buckets/b/tables/t/primary-key`)],
+    ['column metadata', (P) => t.call('POST', `${P}/buckets/b/tables/t/columns/v/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })],
+    [
+      'overwriting restore',
+      async (P) => {
+        const snap = await t.callJson('POST', `${P}/buckets/b/tables/t/snapshots`, { body: {} });
+        return t.call('POST', `${P}/snapshots/${snap.body.id}/restore`, { body: { overwrite: true } });
+      },
+    ],
+  ];
+  for (const [kind, write] of writes) {
+    it(`a ${kind} in main after the branch copied the table: main_changed, and merge answers 409 unless forced`, async () => {
+      const { P } = await project();
+      const B = await branch(P);
+      expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+      // Bucket metadata is no write to the table: it moves no version.
+      expect((await t.call('POST', `${P}/buckets/b/metadata`, { body: { metadata: [{ key: 'k', value: 'v' }] } })).status).toBe(200);
+      expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([{ bucket: 'b', table: 't', state: 'copied', main_changed: false }]);
+      const res = await write(P);
+      expect(res.status, kind).toBeLessThan(300);
+      expect((await t.callJson('GET', `${B}/changes`)).body.tables).toEqual([{ bucket: 'b', table: 't', state: 'copied', main_changed: true }]);
+      expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} })).body.detail.error).toBe('merge_conflict');
+      expect((await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: { force: true } })).status).toBe(200);
+      expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+    });
+  }
+
+  it('the tables of a bucket the branch deleted are not listed one by one in changes', async () => {
+    const { P } = await project();
+    const B = await branch(P);
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect((await t.call('DELETE', `${B}/buckets/b`)).status).toBe(204);
+    expect((await t.callJson('GET', `${B}/changes`)).body).toEqual({ tables: [], buckets: [{ bucket: 'b', state: 'deleted' }] });
   });
 });

@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
 import { MetadataProviderSchema, metadataOwnerFromPath, pathParam } from '../../src/http/columns.ts';
 import type { MetadataTarget } from '../../src/storage/catalog/metadata.ts';
-import { withTableMetadataWrite } from '../../src/storage/locator.ts';
+import { withBucketMetadataWrite, withTableMetadataWrite } from '../../src/storage/locator.ts';
 import { notFound } from '../../src/http/errors.ts';
 import { readQuery } from '../../src/http/request.ts';
 import { noContent } from '../../src/http/respond.ts';
@@ -13,7 +13,7 @@ export const DeleteMetadataQuerySchema = v.object({
 
 /** DELETE B/metadata/{key}, T/metadata/{key}, T/columns/{column}/metadata/{key} */
 export const deleteMetadata: Handler = async (request, ctx) => {
-  const { target, table } = metadataOwnerFromPath(ctx, 'write');
+  const { target, table, bucket } = metadataOwnerFromPath(ctx, 'write');
   const { provider } = readQuery(request, DeleteMetadataQuerySchema);
   const key = pathParam(ctx, 'key');
   const remove = async (from: MetadataTarget) => {
@@ -22,6 +22,6 @@ export const deleteMetadata: Handler = async (request, ctx) => {
     }
   };
   if (table) await withTableMetadataWrite(ctx.services, table, target, remove);
-  else await remove(target);
+  else await withBucketMetadataWrite(ctx.services, bucket!, remove);
   return noContent();
 };

@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import type { HandlerContext } from '../context.ts';
 import type { BucketRecord, ColumnDef, ProjectRecord, TableRecord } from '../storage/catalog.ts';
 import type { MetadataTarget } from '../storage/catalog/metadata.ts';
-import { isDevBranch, metadataBranchOfBucket, metadataBranchOfTable } from '../storage/locator.ts';
+import { metadataBranchOfBucket, metadataBranchOfTable } from '../storage/locator.ts';
 import { errors } from './errors.ts';
 import { columnNotFound } from '../storage/schema.ts';
 import { bucketFromPath, dataBucket, requireWritable, tableFromPath } from './lookup.ts';
@@ -76,20 +76,20 @@ export function metadataTargetFromPath(ctx: HandlerContext, mode: 'read' | 'writ
 }
 
 /**
- * The metadata target and, for table and column metadata, the table it belongs to (§14:
- * a write in a development branch goes to the branch's copy of the table, made first).
- * A bucket of main seen from a development branch has main's metadata, read-only there
- * (400 `main_branch_only`); a bucket the branch created has its own.
+ * The metadata target and the object it belongs to: for table and column metadata the
+ * table (§14: a write in a development branch goes to the branch's copy of the table, made
+ * first), for bucket metadata the bucket (a write in a development branch to one of main's
+ * buckets goes to the branch's copy of its metadata, made first; see
+ * `withBucketMetadataWrite`). The target is where the entries are read now.
  */
-export function metadataOwnerFromPath(ctx: HandlerContext, mode: 'read' | 'write'): { target: MetadataTarget; table?: TableRecord } {
+export function metadataOwnerFromPath(ctx: HandlerContext, mode: 'read' | 'write'): { target: MetadataTarget; table?: TableRecord; bucket?: BucketRecord } {
   if (ctx.params.table === undefined) {
     validatePathNames(ctx);
     const { bucket } = bucketFromPath(ctx);
     const source = dataBucket(ctx, bucket);
     if (mode === 'write') requireWritable(bucket);
     const branch = metadataBranchOfBucket(ctx.services, bucket);
-    if (mode === 'write' && isDevBranch(ctx.branch) && !isDevBranch(branch)) throw errors.mainBranchOnly(ctx.branch);
-    return { target: { projectId: source.projectId, branch, bucket: source.name, table: null, column: null } };
+    return { target: { projectId: source.projectId, branch, bucket: source.name, table: null, column: null }, bucket };
   }
   const { table, column } = schemaTargetFromPath(ctx, mode);
   return { target: { projectId: table.projectId, branch: metadataBranchOfTable(table), bucket: table.bucket, table: table.name, column: column?.name ?? null }, table };

@@ -6,7 +6,8 @@ import type { Services } from '../services.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from './catalog.ts';
 import { newBranchId, type BranchRecord } from './catalog/branches.ts';
 import { bucketIn, dropBranchMetadata, MAIN, tablesIn, withBranchShared, withBucketLockIn } from './locator.ts';
-import { deleteBranchSnapshots } from './snapshots.ts';
+import { withBranchSnapshots, withWriteLocks } from './branch-snapshots.ts';
+import { autoEnabled, deleteBranchSnapshots } from './snapshots.ts';
 import { deleteBranchWorkspaces } from './sql/workspaces.ts';
 import { removeTableFiles, tableSize } from './tables.ts';
 import { TableGoneError } from './registry.ts';
@@ -69,7 +70,11 @@ export async function deleteBranch(services: Services, branch: BranchRecord): Pr
   await registry.withFolderLock(dir, 'exclusive', async () => {
     if (!branches.get(branch.projectId, branch.id)) throw errors.branchNotFound(branch.projectId, branch.id);
     await registry.exclusive(branchFiles(services, branch.projectId, branch.id), async () => {
-      const touched = new Set([...branches.tableStates(branch.projectId, branch.id).map((t) => t.bucket), ...branches.bucketStates(branch.projectId, branch.id).map((b) => b.bucket)]);
+      const touched = new Set([
+        ...branches.tableStates(branch.projectId, branch.id).map((t) => t.bucket),
+        ...branches.bucketStates(branch.projectId, branch.id).map((b) => b.bucket),
+        ...branches.bucketMetadataCopies(branch.projectId, branch.id).map((b) => b.bucket),
+      ]);
       await branches.commit([branches.deleteBranchChange(branch.projectId, branch.id), keys.dropBranchChange(branch.projectId, branch.id)]);
       // Its metadata: a crash before this leaves entries of a branch that is gone, which start-up removes.
       for (const bucket of touched) await services.metadata.dropBucket(branch.projectId, branch.id, bucket);
@@ -153,22 +158,34 @@ export async function deleteBranchBucket(services: Services, bucket: BucketRecor
   const { branches, catalog, paths, registry } = services;
   const branch = bucket.branch!;
   await withBucketLockIn(services, bucket.projectId, branch, bucket.name, 'exclusive', async () => {
-    const current = bucketIn(services, bucket.projectId, branch, bucket.name);
-    if (!current) throw errors.bucketNotFound(bucket.projectId, bucket.name);
-    check(tablesIn(services, current));
-    const held = branches.tableStates(bucket.projectId, branch, current.name).filter((t) => t.state !== 'deleted');
-    const files = held.map((t) => paths.branchTableFile(t.projectId, branch, t.bucket, t.name));
-    await registry.exclusive(files, async () => {
-      const main = catalog.getBucket(bucket.projectId, current.name);
-      const changes = [branches.clearBucketChange(bucket.projectId, branch, current.name)];
-      if (main) {
-        changes.push(branches.putBucketChange({ projectId: main.projectId, branchId: branch, bucket: main.name, state: 'deleted', description: main.description, createdAt: services.clock.now().toISOString() }));
-      }
-      changes.push(...held.flatMap((t) => dropBranchMetadata(services, { ...t, branch })));
-      await branches.commit(changes);
-      await services.metadata.dropBucket(bucket.projectId, branch, current.name);
-      for (const file of files) await removeTableFiles(paths, file);
-      await rm(paths.branchBucketDir(bucket.projectId, branch, current.name), { recursive: true, force: true });
+    const first = bucketIn(services, bucket.projectId, branch, bucket.name);
+    if (!first) throw errors.bucketNotFound(bucket.projectId, bucket.name);
+    check(tablesIn(services, first));
+    // The branch's write lock of every table it sees there: no first-write copy starts meanwhile.
+    const seen = first.source ? [] : tablesIn(services, first);
+    await withWriteLocks(registry, seen.map((t) => paths.branchTableFile(t.projectId, branch, t.bucket, t.name)), async () => {
+      const current = bucketIn(services, bucket.projectId, branch, bucket.name);
+      if (!current) throw errors.bucketNotFound(bucket.projectId, bucket.name);
+      const held = branches.tableStates(bucket.projectId, branch, current.name).filter((t) => t.state !== 'deleted');
+      const files = held.map((t) => paths.branchTableFile(t.projectId, branch, t.bucket, t.name));
+      await registry.exclusive(files, async () => {
+        const drop = async () => {
+          const main = catalog.getBucket(bucket.projectId, current.name);
+          const changes = [branches.clearBucketChange(bucket.projectId, branch, current.name)];
+          if (main) {
+            changes.push(branches.putBucketChange({ projectId: main.projectId, branchId: branch, bucket: main.name, state: 'deleted', description: main.description, createdAt: services.clock.now().toISOString() }));
+          }
+          changes.push(...held.flatMap((t) => dropBranchMetadata(services, { ...t, branch })));
+          await branches.commit(changes);
+          await services.metadata.dropBucket(bucket.projectId, branch, current.name);
+          for (const file of files) await removeTableFiles(paths, file);
+          await rm(paths.branchBucketDir(bucket.projectId, branch, current.name), { recursive: true, force: true });
+        };
+        // §13: a cascade delete snapshots every table the branch saw in the bucket (not a linked bucket's: that is an unlink).
+        const tables = current.source ? [] : tablesIn(services, current);
+        if (tables.length && autoEnabled(services, bucket.projectId, 'drop_table')) await withBranchSnapshots(services, tables, 'drop_table', drop);
+        else await drop();
+      });
     });
   });
 }

@@ -8,6 +8,7 @@ import { withBucketLock, withProjectLock } from './locks.ts';
 import type { Database } from './db.ts';
 import { MAIN_BRANCH_ID, type StoragePaths } from './paths.ts';
 import { TableGoneError, type AttachmentRegistry } from './registry.ts';
+import { errors } from '../http/errors.ts';
 
 /**
  * One place that answers "which bucket, which table, which file" for a (project, branch,
@@ -133,10 +134,58 @@ export function metadataBranchOfTable(table: Pick<TableRecord, 'branch' | 'branc
   return isDevBranch(table.branch) && table.branchState !== 'main' ? table.branch : MAIN;
 }
 
-/** Likewise for a bucket record: a bucket the branch created has its own; main's buckets have main's. */
+/**
+ * Likewise for a bucket record: a bucket the branch created has its own; one of main's
+ * buckets has main's until the branch first writes its metadata, then the branch's copy
+ * (a copy of an earlier bucket of that name, which main deleted and created again since,
+ * no longer counts). A linked bucket's are the source's.
+ */
 export function metadataBranchOfBucket(deps: LocatorDeps, bucket: Pick<BucketRecord, 'projectId' | 'name' | 'branch' | 'source'>): string {
   if (bucket.source || !isDevBranch(bucket.branch)) return MAIN;
-  return deps.branches.bucketState(bucket.projectId, bucket.branch, bucket.name)?.state === 'created' ? bucket.branch : MAIN;
+  if (deps.branches.bucketState(bucket.projectId, bucket.branch, bucket.name)?.state === 'created') return bucket.branch;
+  const copy = deps.branches.bucketMetadataCopy(bucket.projectId, bucket.branch, bucket.name);
+  if (!copy) return MAIN;
+  const main = deps.catalog.getBucket(bucket.projectId, bucket.name);
+  return !main || main.createdAt === copy.baseCreatedAt ? bucket.branch : MAIN;
+}
+
+/**
+ * A §12 metadata write to a bucket. In a development branch it runs under the branch's
+ * bucket lock, and the first write to one of main's buckets first gives the branch its
+ * own copy of main's entries (one transaction: the copy's record and the entries), which
+ * `work` then writes; when `work` fails right after such a first copy, the copy goes again
+ * and the branch sees main's entries as before. Main's entries are never written from a
+ * branch.
+ */
+export async function withBucketMetadataWrite<T>(deps: WriteDeps & { metadata: MetadataStore }, bucket: BucketRecord, work: (target: MetadataTarget) => Promise<T>): Promise<T> {
+  const targetIn = (branch: string, name: string): MetadataTarget => ({ projectId: bucket.projectId, branch, bucket: name, table: null, column: null });
+  if (!isDevBranch(bucket.branch) || bucket.source) return work(targetIn(metadataBranchOfBucket(deps, bucket), bucket.name));
+  const branch = bucket.branch;
+  const { branches, catalog, metadata } = deps;
+  return withBucketLockIn(deps, bucket.projectId, branch, bucket.name, 'exclusive', async () => {
+    const current = bucketIn(deps, bucket.projectId, branch, bucket.name);
+    if (!current) throw errors.bucketNotFound(bucket.projectId, bucket.name);
+    if (metadataBranchOfBucket(deps, current) === branch) return work(targetIn(branch, current.name));
+    const main = catalog.getBucket(current.projectId, current.name);
+    const stillThere = () => {
+      if (!branches.get(current.projectId, branch)) throw new TableGoneError();
+    };
+    await branches.commit(
+      [
+        branches.putBucketMetadataCopyChange({ projectId: current.projectId, branchId: branch, bucket: current.name, baseCreatedAt: main?.createdAt ?? '' }),
+        metadata.replaceBucketEntriesChange(current.projectId, branch, current.name, metadata.list(targetIn(MAIN, current.name))),
+      ],
+      stillThere,
+    );
+    try {
+      return await work(targetIn(branch, current.name));
+    } catch (error) {
+      await branches
+        .commit([branches.deleteBucketMetadataCopyChange(current.projectId, branch, current.name), metadata.replaceBucketEntriesChange(current.projectId, branch, current.name, [])])
+        .catch(() => {});
+      throw error;
+    }
+  });
 }
 
 /**

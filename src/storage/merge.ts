@@ -174,20 +174,18 @@ async function completeMerge(services: Services, intent: MergeIntent): Promise<v
   }
   changes.push(metadata.dropTableChange(intent.projectId, intent.branchId, intent.bucket, intent.table));
   changes.push(branches.deleteTableChange(intent.projectId, intent.branchId, intent.bucket, intent.table), branches.deleteIntentChange(intent.id));
-  const bucketCreated = intent.kind === 'replace' && own && created?.state === 'created' && !catalog.getBucket(intent.projectId, intent.bucket);
+  // The branch's own bucket metadata: of a bucket it created, or its copy of main's bucket
+  // (main has deleted that bucket since, or the branch would not be creating it).
+  const copy = branches.bucketMetadataCopy(intent.projectId, intent.branchId, intent.bucket);
+  if (intent.kind === 'replace' && own && (created?.state === 'created' || copy) && !catalog.getBucket(intent.projectId, intent.bucket)) {
+    // A bucket the merge creates in main takes the branch's bucket metadata along, in the
+    // same transaction (main's bucket metadata is otherwise left alone: a merge is of one table).
+    const bucket = created?.bucket ?? copy?.bucket ?? intent.bucket;
+    const entries = metadata.list({ projectId: intent.projectId, branch: intent.branchId, bucket, table: null, column: null });
+    changes.push(metadata.replaceBucketEntriesChange(intent.projectId, MAIN, bucket, entries), metadata.replaceBucketEntriesChange(intent.projectId, intent.branchId, bucket, []));
+    if (copy) changes.push(branches.deleteBucketMetadataCopyChange(intent.projectId, intent.branchId, bucket));
+  }
   await branches.commit(changes);
-  // A bucket the merge created in main takes the branch's bucket metadata along.
-  if (bucketCreated) await moveBucketMetadata(services, intent.projectId, intent.branchId, created.bucket);
-}
-
-async function moveBucketMetadata(services: Services, projectId: string, branchId: string, bucket: string): Promise<void> {
-  const { metadata } = services;
-  const from = { projectId, branch: branchId, bucket, table: null, column: null };
-  const entries = metadata.list(from);
-  const byProvider = new Map<string, { key: string; value: string }[]>();
-  for (const entry of entries) byProvider.set(entry.provider, [...(byProvider.get(entry.provider) ?? []), { key: entry.key, value: entry.value }]);
-  for (const [provider, list] of byProvider) await metadata.upsert({ ...from, branch: MAIN }, provider, list, services.clock.now().toISOString());
-  for (const entry of entries) await metadata.remove(from, entry.provider, entry.key);
 }
 
 /** Puts main's file back and forgets the intent (the merge did not happen). */

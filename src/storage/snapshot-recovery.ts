@@ -3,7 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { moveFile } from './clone.ts';
-import { PARTIAL_SUFFIX, SNAPSHOT_ID } from './paths.ts';
+import { MAIN_BRANCH_ID, PARTIAL_SUFFIX, SNAPSHOT_ID } from './paths.ts';
 import { recoverRestores } from './restore.ts';
 import type { SnapshotDeps } from './snapshots.ts';
 import { removeTableFiles } from './tables.ts';
@@ -19,18 +19,24 @@ const PROJECT_DIR = /^project_([A-Za-z0-9_-]{1,64})$/;
  * otherwise the old file moves back.
  */
 export async function recoverSnapshots(deps: SnapshotDeps, logger: Logger): Promise<void> {
-  const { catalog, paths, snapshots } = deps;
+  const { branches, catalog, paths, snapshots } = deps;
   await recoverRestores(deps, (repair, intent) =>
     logger.info({ event: 'reconcile', repair, project_id: intent.projectId, bucket: intent.bucket, table: intent.table, snapshot_id: intent.snapshotId }, 'finished a restore cut short'),
   );
   for (const record of snapshots.all()) {
     if (record.state !== 'pending') continue;
     const file = paths.snapshotFile(record.projectId, record.id);
-    const tablePath = paths.tableFile(record.projectId, record.bucket, record.table);
+    // §14: a pending snapshot of a development branch's own file (see branch-snapshots.ts).
+    const inBranch = record.branch !== MAIN_BRANCH_ID;
+    const tablePath = inBranch ? paths.branchTableFile(record.projectId, record.branch, record.bucket, record.table) : paths.tableFile(record.projectId, record.bucket, record.table);
     let keep = false;
-    if (catalog.getActiveProject(record.projectId) && existsSync(file)) {
+    if (catalog.getActiveProject(record.projectId) && existsSync(file) && (!inBranch || branches.get(record.projectId, record.branch))) {
       if (record.reason === 'truncate') {
         keep = existsSync(tablePath);
+      } else if (record.reason === 'drop_table' && inBranch) {
+        // The drop happened once the branch no longer holds the table (a tombstone, or no record).
+        const own = branches.tableState(record.projectId, record.branch, record.bucket, record.table);
+        keep = !own || own.state === 'deleted';
       } else if (record.reason === 'drop_table') {
         keep = !catalog.getTable(record.projectId, record.bucket, record.table) || !existsSync(paths.bucketDir(record.projectId, record.bucket));
       } else {

@@ -176,7 +176,8 @@ export function removeSnapshot(deps: SnapshotDeps, record: SnapshotRecord): Prom
  */
 export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord[], reason: SnapshotReason, work: (finish: CatalogChange) => Promise<void>): Promise<string[]> {
   const { paths, snapshots } = deps;
-  const tablePath = (t: TableRecord) => paths.tableFile(t.projectId, t.bucket, t.name);
+  // §14: a table a development branch holds has its file in the branch's layout.
+  const tablePath = (t: TableRecord) => paths.tableFileOf(t);
   for (const table of tables) await settleWal(deps, tablePath(table), 'exclusive');
   const records = tables.map((table) => describeSnapshot(deps, table, { kind: 'auto', reason, sizeBytes: fileSize(tablePath(table)), state: 'pending' }));
   await snapshots.insert(records);

@@ -144,8 +144,8 @@ export async function removeTableFiles(paths: StoragePaths, path: string): Promi
  * Deletes a table: waits for its current users, removes the file, then the catalog row
  * (a crash in between leaves a row without a file, which reconciliation drops).
  */
-export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord): Promise<void> {
-  if (isDevBranch(table.branch)) return deleteBranchTable(deps, table);
+export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord, options: { branchSnapshot?: BranchDropSnapshot } = {}): Promise<void> {
+  if (isDevBranch(table.branch)) return deleteBranchTable(deps, table, options.branchSnapshot);
   const path = deps.paths.tableFile(table.projectId, table.bucket, table.name);
   await deps.registry.withWriteLock(path, () =>
     deps.registry.exclusive([path], async () => {
@@ -176,12 +176,20 @@ export function dropTableRecords(deps: Pick<TableStoreDeps, 'catalog' | 'metadat
 }
 
 /**
+ * How a drop in a development branch takes its `drop_table` auto snapshot (§13): given the
+ * table as the branch sees it (re-read under its locks), it runs `drop` once the snapshot
+ * is safe, and undoes the snapshot if `drop` fails.
+ */
+export type BranchDropSnapshot = (current: TableRecord, drop: () => Promise<void>) => Promise<void>;
+
+/**
  * Deletes a table in a development branch: a table the branch created goes with its file;
  * one of main's tables (copied or not) gets a tombstone that hides it in the branch only,
  * keeping main's version of the name for merge. Record first, then the branch's file: a
- * crash in between leaves a file without a record, which start-up removes.
+ * crash in between leaves a file without a record, which start-up removes. `snapshot`
+ * wraps the drop when an auto snapshot is due (see branch-snapshots.ts).
  */
-async function deleteBranchTable(deps: TableStoreDeps, table: TableRecord): Promise<void> {
+async function deleteBranchTable(deps: TableStoreDeps, table: TableRecord, snapshot?: BranchDropSnapshot): Promise<void> {
   const { branches, catalog, paths, registry } = deps;
   const branch = table.branch!;
   const path = paths.branchTableFile(table.projectId, branch, table.bucket, table.name);
@@ -206,10 +214,14 @@ async function deleteBranchTable(deps: TableStoreDeps, table: TableRecord): Prom
                 createdAt: current.createdAt,
                 baseVersion: own ? own.baseVersion : catalog.tableVersion(current.projectId, current.bucket, current.name),
               });
-        await branches.commit([change, ...dropBranchMetadata(deps, { ...current, branch })], () => {
-          if (!branches.get(current.projectId, branch)) throw new TableGoneError();
-        });
-        if (current.branchState !== 'main') await removeTableFiles(paths, path);
+        const drop = async () => {
+          await branches.commit([change, ...dropBranchMetadata(deps, { ...current, branch })], () => {
+            if (!branches.get(current.projectId, branch)) throw new TableGoneError();
+          });
+          if (current.branchState !== 'main') await removeTableFiles(paths, path);
+        };
+        if (snapshot) await snapshot(current, drop);
+        else await drop();
       }),
     ),
   );

@@ -41,6 +41,20 @@ export interface BranchTableRecord {
 }
 
 /**
+ * A development branch's own copy of the §12 metadata of one of main's buckets, made by its
+ * first bucket metadata write there (copy on write, §14): from then on the branch reads and
+ * writes its own entries (also when it has emptied them), not main's. `baseCreatedAt` is
+ * the `created_at` of main's bucket when copied: a copy of a bucket main has since deleted
+ * and created again describes the old bucket and is not used.
+ */
+export interface BranchBucketMetadataRecord {
+  projectId: string;
+  branchId: string;
+  bucket: string;
+  baseCreatedAt: string;
+}
+
+/**
  * A merge under way (§14): recorded before any file moves, removed in the transaction that
  * completes it. Start-up finds an unfinished one and completes or rolls it back.
  */
@@ -66,6 +80,9 @@ CREATE TABLE IF NOT EXISTS branch_tables (
   project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL, bucket_name VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
   state VARCHAR NOT NULL, columns VARCHAR NOT NULL, primary_key VARCHAR NOT NULL, row_count BIGINT NOT NULL,
   created_at VARCHAR NOT NULL, base_version BIGINT, PRIMARY KEY (project_id, branch_id, bucket_name, table_name));
+CREATE TABLE IF NOT EXISTS branch_bucket_metadata (
+  project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL, bucket_name VARCHAR NOT NULL,
+  base_created_at VARCHAR NOT NULL, PRIMARY KEY (project_id, branch_id, bucket_name));
 CREATE TABLE IF NOT EXISTS merge_intents (
   id VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL, bucket_name VARCHAR NOT NULL,
   table_name VARCHAR NOT NULL, kind VARCHAR NOT NULL, created_at VARCHAR NOT NULL);
@@ -80,6 +97,8 @@ interface BranchNode {
   record: BranchRecord;
   buckets: Map<string, BranchBucketRecord>;
   tables: Map<string, BranchTableRecord>;
+  /** Copies of main's bucket metadata, by lower-cased bucket name. */
+  metadataCopies: Map<string, BranchBucketMetadataRecord>;
 }
 
 /**
@@ -138,6 +157,12 @@ export class BranchCatalog {
       };
       node.tables.set(nameKey(record.bucket, record.name), record);
     }
+    for (const r of await CatalogStore.rows(c, 'SELECT * FROM branch_bucket_metadata')) {
+      const node = this.node(r.project_id as string, r.branch_id as string);
+      if (!node) continue;
+      const record: BranchBucketMetadataRecord = { projectId: r.project_id as string, branchId: r.branch_id as string, bucket: r.bucket_name as string, baseCreatedAt: r.base_created_at as string };
+      node.metadataCopies.set(lower(record.bucket), record);
+    }
     for (const r of await CatalogStore.rows(c, 'SELECT * FROM merge_intents')) {
       this.intents.set(r.id as string, {
         id: r.id as string,
@@ -156,7 +181,7 @@ export class BranchCatalog {
   }
 
   private putBranch(record: BranchRecord): void {
-    this.nodes.set(branchKey(record.projectId, record.id), { record, buckets: new Map(), tables: new Map() });
+    this.nodes.set(branchKey(record.projectId, record.id), { record, buckets: new Map(), tables: new Map(), metadataCopies: new Map() });
   }
 
   // ---- branches ------------------------------------------------------------------------
@@ -201,6 +226,7 @@ export class BranchCatalog {
       statements: [
         ['DELETE FROM branch_tables WHERE project_id = $1 AND branch_id = $2', [pid, id]],
         ['DELETE FROM branch_buckets WHERE project_id = $1 AND branch_id = $2', [pid, id]],
+        ['DELETE FROM branch_bucket_metadata WHERE project_id = $1 AND branch_id = $2', [pid, id]],
         ['DELETE FROM branches WHERE project_id = $1 AND id = $2', [pid, id]],
       ],
       apply: () => this.nodes.delete(branchKey(pid, id)),
@@ -311,11 +337,40 @@ export class BranchCatalog {
           [pid, id, t.bucket, t.name],
         ]),
         ...(record ? [['DELETE FROM branch_buckets WHERE project_id = $1 AND branch_id = $2 AND bucket_name = $3', [pid, id, record.bucket]] as CatalogChange['statements'][number]] : []),
+        ['DELETE FROM branch_bucket_metadata WHERE project_id = $1 AND branch_id = $2 AND lower(bucket_name) = lower($3)', [pid, id, bucket]],
       ],
       apply: () => {
         for (const t of tables) node.tables.delete(nameKey(t.bucket, t.name));
         node.buckets.delete(lower(bucket));
+        node.metadataCopies.delete(lower(bucket));
       },
+    };
+  }
+
+  // ---- copies of main's bucket metadata ---------------------------------------------------
+
+  bucketMetadataCopy(projectId: string, branchId: string, bucket: string): BranchBucketMetadataRecord | undefined {
+    return this.node(projectId, branchId)?.metadataCopies.get(lower(bucket));
+  }
+
+  /** The buckets whose metadata the branch holds a copy of. */
+  bucketMetadataCopies(projectId: string, branchId: string): BranchBucketMetadataRecord[] {
+    return [...(this.node(projectId, branchId)?.metadataCopies.values() ?? [])];
+  }
+
+  putBucketMetadataCopyChange(record: BranchBucketMetadataRecord): CatalogChange {
+    return {
+      statements: [['INSERT OR REPLACE INTO branch_bucket_metadata VALUES ($1, $2, $3, $4)', [record.projectId, record.branchId, record.bucket, record.baseCreatedAt]]],
+      apply: () => this.node(record.projectId, record.branchId)?.metadataCopies.set(lower(record.bucket), { ...record }),
+    };
+  }
+
+  deleteBucketMetadataCopyChange(projectId: string, branchId: string, bucket: string): CatalogChange {
+    const record = this.bucketMetadataCopy(projectId, branchId, bucket);
+    if (!record) return { statements: [], apply: () => {} };
+    return {
+      statements: [['DELETE FROM branch_bucket_metadata WHERE project_id = $1 AND branch_id = $2 AND bucket_name = $3', [record.projectId, record.branchId, record.bucket]]],
+      apply: () => this.node(projectId, branchId)?.metadataCopies.delete(lower(bucket)),
     };
   }
 

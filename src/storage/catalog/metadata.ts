@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { CatalogStore, type CatalogChange, type Statement } from './store.ts';
 
-/** The branch name of main (§14); the only branch written today. */
+/** The branch name of main (§14). */
 export const MAIN_BRANCH = 'default';
 
 /** What a metadata entry is attached to: a bucket, a table (`column` null) or a column. */
@@ -85,8 +85,8 @@ function row(target: MetadataTarget, entry: MetadataEntry): Statement {
 /**
  * §12 metadata of buckets, tables and columns: key/value entries per (provider, key).
  * Write-through over the shared CatalogStore like every catalog module; reads are served
- * from memory. Records carry the branch (§14) so a branch can hold its own; only main
- * (`'default'`) is written today. Callers pass names as the catalog spells them.
+ * from memory. Records carry the branch (§14): a development branch holds its own for
+ * the tables and buckets it created or copied. Callers pass names as the catalog spells them.
  */
 export class MetadataStore {
   private readonly buckets = new Map<string, BucketNode>();
@@ -241,6 +241,24 @@ export class MetadataStore {
           const map = this.entriesFor({ ...base, column }, true)!;
           for (const entry of entries) map.set(entryKey(entry.provider, entry.key), { ...entry });
         }
+      },
+    };
+  }
+
+  /**
+   * Replaces a bucket's own entries (not its tables') with `entries`: a development branch's
+   * copy of main's bucket metadata (§14), or an empty list to take such a copy back.
+   */
+  replaceBucketEntriesChange(projectId: string, branch: string, bucket: string, entries: MetadataEntry[]): CatalogChange {
+    const target: MetadataTarget = { projectId, branch, bucket, table: null, column: null };
+    const statements: Statement[] = [[`DELETE FROM metadata_entries WHERE ${WHERE_BUCKET} AND table_name = ''`, [projectId, branch, bucket]]];
+    for (const entry of entries) statements.push(row(target, entry));
+    return {
+      statements,
+      apply: () => {
+        const map = this.entriesFor(target, true)!;
+        map.clear();
+        for (const entry of entries) map.set(entryKey(entry.provider, entry.key), { ...entry });
       },
     };
   }

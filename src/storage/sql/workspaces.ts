@@ -10,6 +10,7 @@ import type { WorkspaceRecord, WorkspaceTableInfo } from '../catalog/workspaces.
 import { checkConversions, selectSql, type ReadPlan } from '../filters.ts';
 import { importFile, withStagingFile } from '../import.ts';
 import { bucketIn, currentTable, isDevBranch, tableIn } from '../locator.ts';
+import { takeAutoSnapshot } from '../snapshots.ts';
 import { quoteIdent, quoteLiteral } from '../sql.ts';
 import { withProjectLock } from '../locks.ts';
 import { createTable, deleteTableFile } from '../tables.ts';
@@ -465,11 +466,13 @@ export async function unloadWorkspace(services: Services, record: WorkspaceRecor
         for (const path of held.splice(0)) registry.release(path);
       };
       try {
+        // A full unload into an existing table replaces its rows: the `full_import` auto snapshot (§13), in its branch.
+        const hooks = created ? {} : { beforeFullLoad: (before: TableRecord) => takeAutoSnapshot(services, before, 'full_import') };
         const loaded = await importFile(services, attach, table, staged, {
           format: 'parquet',
           incremental: input.incremental,
           csv: { delimiter: ',', quote: '"', escape: '"', header: true },
-        });
+        }, hooks);
         releaseHeld();
         await touch(services, current);
         return { table: loaded.table, importedRows: loaded.importedRows };
