@@ -171,6 +171,17 @@ export function statementGate(services: Services) {
         await hold(sql);
         return (runAndReadAll as (...a: unknown[]) => unknown)(sql, ...rest);
       }) as typeof connection.runAndReadAll;
+      // A prepared statement is held each time it runs (previews reuse theirs).
+      const prepare = connection.prepare.bind(connection);
+      connection.prepare = (async (sql: string) => {
+        const statement = await prepare(sql);
+        const runPrepared = statement.run.bind(statement);
+        statement.run = (async () => {
+          await hold(sql);
+          return runPrepared();
+        }) as typeof statement.run;
+        return statement;
+      }) as typeof connection.prepare;
     }
     return connection;
   };

@@ -302,6 +302,38 @@ describe('warm attachments: files stay attached after use, within a timeout and 
     expect(existsSync(`${path}.wal`)).toBe(false);
   });
 
+  it('a warm preview reuses its prepared statement, sees writes and schema changes, and the statement goes with the detach', async () => {
+    await makeTable('prep', 3);
+    const { registry } = app.services;
+    const path = app.services.paths.tableFile('p', 'b', 'prep');
+    const alias = await registry.acquire(path);
+    registry.release(path);
+    // makeTable's preview (limit=1) prepared one already.
+    expect(registry.statements.keptFor(alias)).toBe(1);
+    const first = await app.callJson('GET', `${T}/prep/preview?limit=7`);
+    expect(first.body.total_row_count).toBe(3);
+    expect(registry.statements.keptFor(alias)).toBe(2);
+    // Same limit, same connection: the statement is reused, not prepared again.
+    await app.callJson('GET', `${T}/prep/preview?limit=7`);
+    expect(registry.statements.keptFor(alias)).toBe(2);
+    // Rows written and a column added while the statement is kept: the next preview shows both.
+    expect((await app.callJson('POST', `${T}/prep/import?incremental=true`, { raw: csv(4, 5), headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    expect((await app.callJson('POST', `${T}/prep/columns`, { body: { name: 'extra', type: 'INTEGER' } })).status).toBe(201);
+    const after = await app.callJson('GET', `${T}/prep/preview?limit=7`);
+    expect(after.body.total_row_count).toBe(5);
+    expect(after.body.rows).toHaveLength(5);
+    expect(Object.keys(after.body.rows[0])).toContain('extra');
+    // Detached (exclusive): its statements are destroyed first, and previews work afterwards.
+    const current = await registry.acquire(path);
+    registry.release(path);
+    expect(registry.statements.keptFor(current)).toBeGreaterThan(0);
+    await registry.exclusive([path], async () => {
+      expect(registry.statements.keptFor(current)).toBe(0);
+      expect(await aliasesIn(app.services.db)).not.toContain(current);
+    });
+    expect((await app.callJson('GET', `${T}/prep/preview?limit=7`)).body.total_row_count).toBe(5);
+  });
+
   it('with a short timeout the server detaches an idle file by itself', async () => {
     const short = await makeApp({ env: { TABLE_IDLE_DETACH_MS: '30' } });
     try {

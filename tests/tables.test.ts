@@ -3,6 +3,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAIN_BRANCH } from '../src/storage/catalog/metadata.ts';
 import { SCALAR_TYPES } from '../src/storage/types.ts';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 
@@ -496,6 +497,30 @@ describe('GET …/tables, GET one, DELETE', () => {
     // The name is free again.
     expect((await createTable(t, 'b', { name: 'BRAVO', columns: [{ name: 'v', type: 'VARCHAR' }] })).status).toBe(201);
     expect((await t.callJson('GET', '/projects/p1/buckets/b/tables/bravo')).body.name).toBe('BRAVO');
+  });
+
+  it('DELETE with the drop_table auto snapshot: two catalog commits (the pending snapshot, then row, metadata and finished snapshot together)', async () => {
+    expect((await createTable(t, 'b', { name: 'gone', columns: [{ name: 'id', type: 'BIGINT' }], primary_key: ['id'] })).status).toBe(201);
+    expect((await t.callJson('POST', '/projects/p1/buckets/b/tables/gone/metadata', { body: { metadata: [{ key: 'k', value: 'v' }] } })).status).toBe(200);
+    const { store } = t.services.catalog;
+    const commit = store.commit.bind(store);
+    let commits = 0;
+    store.commit = ((...args: Parameters<typeof store.commit>) => {
+      commits++;
+      return commit(...args);
+    }) as typeof store.commit;
+    try {
+        expect(t.services.metadata.list({ projectId: 'p1', branch: MAIN_BRANCH, bucket: 'b', table: 'gone', column: null })).toHaveLength(1);
+      expect((await t.call('DELETE', '/projects/p1/buckets/b/tables/gone')).status).toBe(204);
+    } finally {
+      store.commit = commit;
+    }
+    expect(commits).toBe(2);
+    const snapshots = t.services.snapshots.list('p1', { table: 'gone' });
+    expect(snapshots.map((s) => [s.reason, s.state])).toEqual([['drop_table', 'ready']]);
+    const target = { projectId: 'p1', branch: MAIN_BRANCH, bucket: 'b', table: 'gone', column: null };
+    expect(t.services.metadata.list(target)).toEqual([]);
+    expect(t.services.catalog.getTable('p1', 'b', 'gone')).toBeUndefined();
   });
 
   it('DELETE 404s for a missing bucket or project', async () => {

@@ -15,8 +15,8 @@ export const PreviewQuerySchema = v.object({
 export const previewTable: Handler = async (request, ctx) => {
   const { table } = tableFromPath(ctx);
   const { limit } = readQuery(request, PreviewQuerySchema);
-  const { paths, db } = ctx.services;
+  const { paths, db, registry } = ctx.services;
   const alias = await ctx.storage.attach(paths.tableFileOf(table));
-  const { rows, total } = await db.with((c) => readPreview(c, alias, limit));
+  const { rows, total } = await db.with((c) => readPreview(c, alias, limit, registry.statements));
   return json({ columns: columnViews(table), rows, total_row_count: total, preview_row_count: rows.length });
 };

@@ -1,4 +1,5 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+import type { PreparedStatements, ReadResult } from './prepared.ts';
 import { integerLiteral, quoteIdent } from './sql.ts';
 import { setEntry, toJsonValue, type JsonValue } from './values.ts';
 
@@ -23,11 +24,14 @@ export const TOTAL = '"__total_row_count__"';
  */
 export async function readRowsWithTotal(c: DuckDBConnection, sql: string, params: DuckDBValue[]): Promise<{ rows: Record<string, JsonValue>[]; total: number }> {
   const reader = await c.runAndReadAll(sql, params);
-  const names = reader.columnNames();
-  const types = reader.columnTypes();
+  return rowsWithTotal({ names: reader.columnNames(), types: reader.columnTypes(), rows: reader.getRows() });
+}
+
+function rowsWithTotal(result: ReadResult): { rows: Record<string, JsonValue>[]; total: number } {
+  const { names, types } = result;
   const last = names.length - 1;
   let total = 0;
-  const rows = reader.getRows().map((row) => {
+  const rows = result.rows.map((row) => {
     const out: Record<string, JsonValue> = {};
     for (let i = 0; i < last; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
     total = Number(row[last]);
@@ -62,10 +66,11 @@ export async function readRowsAndCount(
 /**
  * The first `limit` rows of an attached table and its row count, in one statement (one
  * snapshot, so they agree even while an import commits). `limit` is a validated integer
- * written as a numeric literal: binding it would make DuckDB prepare the statement first,
- * which costs more than the query itself here.
+ * written as a numeric literal. The statement is prepared once per connection and warm
+ * attachment (`statements`): planning it costs as much as running it.
  */
-export function readPreview(c: DuckDBConnection, alias: string, limit: number): Promise<{ rows: Record<string, JsonValue>[]; total: number }> {
+export async function readPreview(c: DuckDBConnection, alias: string, limit: number, statements: PreparedStatements): Promise<{ rows: Record<string, JsonValue>[]; total: number }> {
   const data = `${quoteIdent(alias)}.main.data`;
-  return readRowsWithTotal(c, `SELECT *, (SELECT count(*) FROM ${data}) AS ${TOTAL} FROM ${data} LIMIT ${integerLiteral(limit)}`, []);
+  const sql = `SELECT *, (SELECT count(*) FROM ${data}) AS ${TOTAL} FROM ${data} LIMIT ${integerLiteral(limit)}`;
+  return rowsWithTotal(await statements.readAll(c, alias, sql));
 }

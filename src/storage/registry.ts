@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
 import { abortableTurn, KeyedRwLock, Mutex } from './mutex.ts';
+import { PreparedStatements } from './prepared.ts';
 import { quoteIdent, quoteLiteral } from './sql.ts';
 
 interface Attachment {
@@ -66,6 +67,8 @@ export class AttachmentRegistry {
   private readonly idleMs: number;
   private readonly maxOpen: number;
   private readonly now: () => number;
+  /** Statements prepared over warm attachments; destroyed before their alias is detached. */
+  readonly statements = new PreparedStatements();
 
   constructor(
     private readonly db: Database,
@@ -167,6 +170,7 @@ export class AttachmentRegistry {
         if (entry.users > 0) return; // taken again while the detach waited its turn
         entry.detaching = true;
         this.wake(path, entry);
+        this.statements.forget(entry.alias);
         await this.runDdlStatement(`DETACH ${quoteIdent(entry.alias)}`);
       })
       .catch(() => {

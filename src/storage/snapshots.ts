@@ -7,6 +7,7 @@ import type { Catalog, TableRecord } from './catalog.ts';
 import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { BranchCatalog } from './catalog/branches.ts';
 import { currentTable, isDevBranch, metadataBranchOfTable } from './locator.ts';
+import type { CatalogChange } from './catalog/store.ts';
 import { SnapshotCatalog, type SnapshotKind, type SnapshotReason, type SnapshotRecord } from './catalog/snapshots.ts';
 import { cloneFile, moveFile, settleWal, type CloneHooks } from './clone.ts';
 import type { Database } from './db.ts';
@@ -15,7 +16,7 @@ import { TableGoneError, type AttachmentRegistry } from './registry.ts';
 import type { SnapshotHooks } from './schema.ts';
 import type { SweepTask } from './sweeper.ts';
 import { fileStatesCatalog } from './import.ts';
-import { columnsDdl, removeTableFiles, withPrivateAttachment } from './tables.ts';
+import { columnsDdl, dropTableRecords, removeTableFiles, withPrivateAttachment } from './tables.ts';
 import { quoteIdent } from './sql.ts';
 
 /** What snapshot operations need of the services (recovery runs before `Services` exists). */
@@ -165,13 +166,15 @@ export function removeSnapshot(deps: SnapshotDeps, record: SnapshotRecord): Prom
  * Runs `work` (a drop, a truncate's swap, a bucket's cascade delete) after each table's
  * file has become its auto snapshot, by rename, no copy. The records are written first as
  * pending (the operation's intent: start-up recovery completes or rolls it back), the files
- * moved, `work` run, and the records marked finished. If `work` fails, the files are moved
- * back and the records dropped, so the operation changes nothing.
+ * moved, `work` run, and the records marked finished: by the `finish` change `work` is
+ * given, when `work` commits it with its own catalog changes (a drop: one commit instead of
+ * two), otherwise in a commit after `work`. If `work` fails, the files are moved back and
+ * the records dropped, so the operation changes nothing.
  *
  * The caller holds every table's write lock and keeps the files from being attached
  * (`registry.exclusive` or `registry.swap`).
  */
-export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord[], reason: SnapshotReason, work: () => Promise<void>): Promise<string[]> {
+export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord[], reason: SnapshotReason, work: (finish: CatalogChange) => Promise<void>): Promise<string[]> {
   const { paths, snapshots } = deps;
   // §14: a table a development branch holds has its file in the branch's layout.
   const tablePath = (t: TableRecord) => paths.tableFileOf(t);
@@ -186,6 +189,8 @@ export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord
       await moveFile(deps, paths.snapshotFile(records[i]!.projectId, records[i]!.id), path);
     }
   };
+  let finish: CatalogChange | undefined;
+  let finished = false;
   try {
     for (let i = 0; i < tables.length; i++) {
       const path = tablePath(tables[i]!);
@@ -193,18 +198,27 @@ export async function withMovedSnapshots(deps: SnapshotDeps, tables: TableRecord
       await moveFile(deps, path, paths.snapshotFile(records[i]!.projectId, records[i]!.id));
       moved.push(i);
     }
-    await work();
+    // The records are finished (a file that was already missing leaves no snapshot) in the
+    // commit `work` makes, when it takes `finish` into it, or in a commit of their own after it.
+    const change = snapshots.finishChange(
+      records.filter((_, i) => moved.includes(i)).map((r) => r.id),
+      records.filter((_, i) => !moved.includes(i)).map((r) => r.id),
+    );
+    finish = {
+      statements: change.statements,
+      apply: () => {
+        change.apply();
+        finished = true;
+      },
+    };
+    await work(finish);
   } catch (error) {
     await moveBack();
     await snapshots.remove(records.map((r) => r.id));
     throw error;
   }
-  // A file that was already missing leaves no snapshot.
-  const missing = records.filter((_, i) => !moved.includes(i)).map((r) => r.id);
-  await snapshots.remove(missing);
-  const taken = records.filter((_, i) => moved.includes(i)).map((r) => r.id);
-  await snapshots.markReady(taken);
-  return taken;
+  if (!finished) await deps.catalog.store.commitChanges([finish]);
+  return records.filter((_, i) => moved.includes(i)).map((r) => r.id);
 }
 
 /**
@@ -218,10 +232,10 @@ export function dropTable(deps: SnapshotDeps, table: TableRecord): Promise<void>
   const dropLocked = async () => {
     const current = catalog.getTable(table.projectId, table.bucket, table.name);
     if (!current) throw new TableGoneError();
-    const drop = async () => {
+    // One catalog commit: the row, its metadata and the auto snapshot's finish.
+    const drop = async (finish?: CatalogChange) => {
       await removeTableFiles(deps.paths, path);
-      await catalog.deleteTableRow(current.projectId, current.bucket, current.name);
-      await deps.metadata.dropTable(current.projectId, MAIN_BRANCH, current.bucket, current.name);
+      await dropTableRecords(deps, current, finish ? [finish] : []);
     };
     if (autoEnabled(deps, current.projectId, 'drop_table')) await withMovedSnapshots(deps, [current], 'drop_table', drop);
     else await drop();

@@ -5,6 +5,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { errors } from '../http/errors.ts';
 import type { Catalog, ColumnDef, TableRecord } from './catalog.ts';
 import type { BranchCatalog } from './catalog/branches.ts';
+import type { CatalogChange } from './catalog/store.ts';
 import { bucketIn, currentTable, dropBranchMetadata, isDevBranch, saveTable, withBranchShared, withBucketLockIn } from './locator.ts';
 import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { Database } from './db.ts';
@@ -149,9 +150,28 @@ export async function deleteTableFile(deps: TableStoreDeps, table: TableRecord, 
   await deps.registry.withWriteLock(path, () =>
     deps.registry.exclusive([path], async () => {
       await removeTableFiles(deps.paths, path);
-      await deps.catalog.deleteTableRow(table.projectId, table.bucket, table.name);
-      await deps.metadata?.dropTable(table.projectId, MAIN_BRANCH, table.bucket, table.name);
+      await dropTableRecords(deps, table);
     }),
+  );
+}
+
+/**
+ * A main table's catalog row and its §12 metadata go in one catalog commit (one fsync of
+ * metadata.duckdb, where two in a row made every delete wait for the other's), with
+ * `extra` changes of the same operation (an auto snapshot marked finished). The row's
+ * change is computed under the catalog's writer lock: it advances the table's version.
+ */
+export function dropTableRecords(deps: Pick<TableStoreDeps, 'catalog' | 'metadata'>, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name'>, extra: CatalogChange[] = []): Promise<void> {
+  const { catalog, metadata } = deps;
+  let changes: CatalogChange[] = [];
+  return catalog.store.commit(
+    () => {
+      changes = [catalog.deleteTableChange(table.projectId, table.bucket, table.name), ...(metadata ? [metadata.dropTableChange(table.projectId, MAIN_BRANCH, table.bucket, table.name)] : []), ...extra];
+      return changes.flatMap((change) => change.statements);
+    },
+    () => {
+      for (const change of changes) change.apply();
+    },
   );
 }
 

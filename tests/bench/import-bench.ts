@@ -1,6 +1,6 @@
 /**
  * Import benchmark: a 1M-row CSV (integer key, text, decimal, timestamp; ~50 MB) streamed
- * over HTTP into a keyed table by the real server, against DuckDB's own
+ * over HTTP into a keyed table by the real server (a process of its own), against DuckDB's own
  * `INSERT INTO t SELECT * FROM read_csv(file)` into an identical table in a fresh file;
  * then an incremental upsert of 100k rows (half new keys, half existing) against DuckDB's
  * own `INSERT … ON CONFLICT DO UPDATE`. Same threads and memory limit on both sides; each
@@ -9,17 +9,15 @@
  * Run alone: `node --import tsx tests/bench/import-bench.ts` prints one JSON line.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import pino from 'pino';
-import { parseConfig } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
-import { startServer } from '../../src/server.ts';
 import { ADMIN_KEY, api } from './common.ts';
+import { startChild } from './export-bench.ts';
 
 const ROWS = 1_000_000;
 const UPSERT_ROWS = 100_000;
@@ -65,13 +63,29 @@ export function upload(url: string, file: string, size: number, headers: Record<
   });
 }
 
-/** Wall time of `work` in ms (process CPU time, all threads, is added to `cpu` when given). */
-async function timed<T>(work: () => Promise<T>, cpu?: number[]): Promise<[number, T]> {
+/** CPU time (user + system, all threads) a process has used so far, in ms (Linux /proc; 0 elsewhere). */
+async function processCpuMs(pid: number): Promise<number> {
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    // utime and stime (fields 14 and 15) in clock ticks, 100 per second on Linux.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Wall time of `work` in ms. When `cpu` is given, the CPU time (all threads) used meanwhile
+ * by this process and, for the server's calls, by the server's process is added to it.
+ */
+async function timed<T>(work: () => Promise<T>, cpu?: number[], serverPid?: number): Promise<[number, T]> {
   const started = performance.now();
   const cpuStart = process.cpuUsage();
+  const serverStart = serverPid ? await processCpuMs(serverPid) : 0;
   const result = await work();
   const used = process.cpuUsage(cpuStart);
-  cpu?.push((used.user + used.system) / 1000);
+  const server = serverPid ? (await processCpuMs(serverPid)) - serverStart : 0;
+  cpu?.push((used.user + used.system) / 1000 + server);
   return [performance.now() - started, result];
 }
 
@@ -81,6 +95,7 @@ export async function importBench(): Promise<Record<string, unknown>> {
   const upsertCsv = join(root, 'upsert.csv');
   const settings = { threads: String(THREADS), memory_limit: MEMORY_LIMIT };
   let stopServer: (() => Promise<void>) | undefined;
+  let child: ChildProcess | undefined;
   let reference: DuckDBInstance | undefined;
   try {
     // The files, written by DuckDB: 1M rows, then 100k rows whose first half updates keys
@@ -96,25 +111,25 @@ export async function importBench(): Promise<Record<string, unknown>> {
     const fullSize = (await stat(fullCsv)).size;
     const upsertSize = (await stat(upsertCsv)).size;
 
-    const config = parseConfig({
-      DATA_DIR: join(root, 'data'),
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_API_KEY: ADMIN_KEY,
-      DEBUG: 'false',
-      LOG_LEVEL: 'warn',
-      DUCKDB_THREADS: String(THREADS),
-      DUCKDB_MEMORY_LIMIT: MEMORY_LIMIT,
-    });
-    const server = await startServer(config, createLogger('warn', pino.destination({ dest: 2, sync: false })));
-    // The server detaches a table file (and DuckDB checkpoints it) once the last request
-    // using it is done; the next request then opens it again. Stopping waits for that too.
+    // The server in a process of its own, as it runs in production (and as `npm run bench`
+    // runs it): the client streaming the file does not share the server's event loop.
+    const started = await startChild(join(root, 'data'));
+    child = started.child;
+    const server = { url: started.url };
+    const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
+    // The server detaches a table file once the last request using it is done (after a
+    // write's checkpoint); the next request then opens it again. Stopping waits for that too.
+    const openAttachments = async () => {
+      const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
+      return Number(/^duckdb_storage_open_attachments (\d+)/m.exec(text)?.[1] ?? 0);
+    };
     const settled = async () => {
-      for (let i = 0; i < 6000 && server.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 6000 && (await openAttachments()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
     };
     stopServer = async () => {
       await settled();
-      await server.stop();
+      child!.kill('SIGTERM');
+      await exited;
     };
     await api(server.url, 'POST', '/projects', { id: 'bench' });
     await api(server.url, 'POST', '/projects/bench/buckets', { name: 'in_c_import' });
@@ -122,17 +137,17 @@ export async function importBench(): Promise<Record<string, unknown>> {
     const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' };
 
     reference = await DuckDBInstance.create(join(root, 'reference.duckdb'), settings);
-    // CPU time of the whole process (server, client and DuckDB threads) per measured call.
+    // CPU time per measured call: this process (client, reference DuckDB) plus the server's.
     const cpu = { import: [] as number[], reference: [] as number[], upsert: [] as number[], upsertReference: [] as number[] };
     const rc = await reference.connect();
 
     const serverRun = async (round: number) => {
       const name = `t${round}`;
       await api(server.url, 'POST', '/projects/bench/buckets/in_c_import/tables', { name, columns: COLUMNS, primary_key: ['id'] });
-      const [fullMs, full] = await timed(() => upload(`${tables}/${name}/import`, fullCsv, fullSize, headers), cpu.import);
+      const [fullMs, full] = await timed(() => upload(`${tables}/${name}/import`, fullCsv, fullSize, headers), cpu.import, child?.pid);
       if (full.status !== 200 || full.body.row_count !== ROWS) throw new Error(`full import: ${full.status} ${JSON.stringify(full.body).slice(0, 300)}`);
       await settled();
-      const [upsertMs, upsert] = await timed(() => upload(`${tables}/${name}/import?incremental=true`, upsertCsv, upsertSize, headers), cpu.upsert);
+      const [upsertMs, upsert] = await timed(() => upload(`${tables}/${name}/import?incremental=true`, upsertCsv, upsertSize, headers), cpu.upsert, child?.pid);
       if (upsert.status !== 200 || upsert.body.row_count !== ROWS + UPSERT_ROWS / 2) {
         throw new Error(`upsert: ${upsert.status} ${JSON.stringify(upsert.body).slice(0, 300)}`);
       }

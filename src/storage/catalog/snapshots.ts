@@ -223,6 +223,17 @@ export class SnapshotCatalog {
     return this.store.commit(this.readyStatements(ids), () => this.applyReady(ids));
   }
 
+  /** `ready` marked finished and `dropped` removed, as a change for the caller's transaction. */
+  finishChange(ready: string[], dropped: string[]): CatalogChange {
+    return {
+      statements: [...this.readyStatements(ready), ...dropped.map((id): Statement => ['DELETE FROM snapshots WHERE id = $1', [id]])],
+      apply: () => {
+        this.applyReady(ready);
+        for (const id of dropped) this.records.delete(id);
+      },
+    };
+  }
+
   remove(ids: string[]): Promise<void> {
     if (!ids.length) return Promise.resolve();
     return this.store.commit(
