@@ -245,6 +245,21 @@ export class MetadataStore {
     };
   }
 
+  /** Replaces a bucket's own entries (not its tables') with `entries`, timestamps as given (a restored bucket). */
+  replaceBucketEntriesChange(projectId: string, branch: string, bucket: string, entries: MetadataEntry[]): CatalogChange {
+    const target: MetadataTarget = { projectId, branch, bucket, table: null, column: null };
+    const statements: Statement[] = [[`DELETE FROM metadata_entries WHERE ${this.whereOf(target)}`, this.params(target)]];
+    for (const entry of entries) statements.push(row(target, entry));
+    return {
+      statements,
+      apply: () => {
+        const map = this.entriesFor(target, true)!;
+        map.clear();
+        for (const entry of entries) map.set(entryKey(entry.provider, entry.key), { ...entry });
+      },
+    };
+  }
+
   /** Moves a column's entries to its new name (replacing any left under that name). */
   renameColumnChange(projectId: string, branch: string, bucket: string, table: string, from: string, to: string): CatalogChange {
     const statements: Statement[] = [];
