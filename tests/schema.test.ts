@@ -172,6 +172,10 @@ describe('POST T/columns', () => {
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'NOPE' } }), 422, 'validation_error');
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'INTEGER', default: 'abc' } }), 422, 'validation_error');
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'INTEGER', default: 1.5 } }), 422, 'validation_error');
+    // Whole numbers out of the type's range, and booleans for a number, are refused too.
+    expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'TINYINT', default: 128 } }), 422, 'validation_error');
+    expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'UINTEGER', default: -1 } }), 422, 'validation_error');
+    expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'x', type: 'BIGINT', default: 2 ** 63 } }), 422, 'validation_error');
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { type: 'INTEGER' } }), 422, 'validation_error');
     // The body is checked before the route's own errors: a taken name with a bad default is 422.
     expectError(await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'name', type: 'INTEGER', default: 'abc' } }), 422, 'validation_error');

@@ -396,8 +396,35 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
 
 // ---- the §12 operations -----------------------------------------------------------------
 
+const INTEGER_RANGES: Record<string, [bigint, bigint]> = {
+  TINYINT: [-(2n ** 7n), 2n ** 7n - 1n],
+  SMALLINT: [-(2n ** 15n), 2n ** 15n - 1n],
+  INTEGER: [-(2n ** 31n), 2n ** 31n - 1n],
+  BIGINT: [-(2n ** 63n), 2n ** 63n - 1n],
+  HUGEINT: [-(2n ** 127n), 2n ** 127n - 1n],
+  UTINYINT: [0n, 2n ** 8n - 1n],
+  USMALLINT: [0n, 2n ** 16n - 1n],
+  UINTEGER: [0n, 2n ** 32n - 1n],
+  UBIGINT: [0n, 2n ** 64n - 1n],
+  UHUGEINT: [0n, 2n ** 128n - 1n],
+};
+
+/**
+ * Defaults that convert without asking DuckDB: a whole JSON number within an integer
+ * type's range, a JSON boolean for BOOLEAN (the strict conversion accepts both as they are
+ * written). Everything else goes through `checkDefaults`, whose query costs milliseconds.
+ */
+function plainlyValidDefault(column: ColumnDef): boolean {
+  const value = column.default;
+  if (typeof value === 'boolean') return column.type === 'BOOLEAN';
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) return false;
+  const range = INTEGER_RANGES[column.type];
+  return range !== undefined && BigInt(value) >= range[0] && BigInt(value) <= range[1];
+}
+
 /** 422 on the default of a column that does not convert to its type. */
 async function checkDefault(deps: SchemaDeps, column: ColumnDef, path: string): Promise<void> {
+  if (plainlyValidDefault(column)) return;
   try {
     await checkDefaults(deps.db, [column]);
   } catch (error) {
