@@ -65,12 +65,12 @@ export async function settleWal(deps: CloneDeps, path: string, mode: 'shared' | 
 }
 
 /**
- * How a clone's bytes reach the disk. `sync`: fsynced before the rename (the caller may
- * then drop the only other copy). `background`: the rename comes first and the fsync runs
- * after the call returns, because the source stays: kill -9 does not lose the page cache,
- * so the clone survives it either way, and only a power loss within moments of the clone
- * can leave it short (snapshot reconciliation compares a snapshot file with its recorded
- * size for that).
+ * How a clone's bytes reach the disk. `sync`: fsynced before the rename, and the folder
+ * after it (the caller may then drop the only other copy). `background`: the rename comes
+ * first and the fsyncs (file, then folder) run after the call returns, because the source
+ * stays: kill -9 does not lose the page cache, so the clone survives it either way, and
+ * only a power loss within moments of the clone can leave it short (snapshot
+ * reconciliation compares a snapshot file with its recorded size for that).
  */
 export type CloneDurability = 'sync' | 'background';
 
@@ -108,13 +108,14 @@ export async function cloneFile(deps: CloneDeps, source: string, destination: st
       }
       void handle
         .sync()
+        .then(() => fsyncPath(dirname(destination)))
         .catch(() => {})
         .finally(() => handle.close().catch(() => {}));
     } else {
       await fsyncPath(temp);
       await rename(temp, destination);
+      await fsyncPath(dirname(destination));
     }
-    await fsyncPath(dirname(destination));
   } catch (error) {
     await rm(`${temp}.wal`, { force: true });
     await rm(temp, { force: true });
@@ -125,16 +126,21 @@ export async function cloneFile(deps: CloneDeps, source: string, destination: st
 
 /**
  * Moves a file that nobody has attached (the caller holds it exclusively) to `destination`:
- * a rename, so no byte is copied; across file systems a clone and a removal.
+ * a rename, so no byte is copied; across file systems a clone and a removal. The folder is
+ * fsynced before this returns, or with `durability: 'background'` after (for a caller whose
+ * durable intent record covers the move either way).
  */
-export async function moveFile(deps: CloneDeps, source: string, destination: string): Promise<void> {
+export async function moveFile(deps: CloneDeps, source: string, destination: string, options: { durability?: CloneDurability } = {}): Promise<void> {
   await mkdir(dirname(destination), { recursive: true });
   try {
     await rename(source, destination);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
     await cloneFile(deps, source, destination, { live: false });
+    // The clone fsynced the file and its folder before the source went.
     await rm(source, { force: true });
+    return;
   }
-  await fsyncPath(dirname(destination));
+  if (options.durability === 'background') fsyncPath(dirname(destination)).catch(() => {});
+  else await fsyncPath(dirname(destination));
 }

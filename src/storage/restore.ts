@@ -159,7 +159,8 @@ async function restoreLocked(
       await registry.swap(tablePath, async () => {
         await settleWal(services, tablePath, 'exclusive');
         const autoFile = paths.snapshotFile(project.id, auto!.id);
-        await moveFile(services, tablePath, autoFile);
+        // The intent, already durable, covers the move after any crash or power loss.
+        await moveFile(services, tablePath, autoFile, { durability: 'background' });
         try {
           await rm(`${tablePath}.wal`, { force: true });
           await rename(staging, tablePath);

@@ -278,11 +278,12 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   const data = `${quoteIdent(alias)}.main.data`;
   try {
     await deps.db.with(async (c) => {
-      const intent = newIntent(deps, current, plan, await fileSignature(c, alias), null);
-      // The intent must be durable before the file commits; its catalog commit (an fsync)
-      // runs while DuckDB does the ALTER work.
-      const side = recordChange(deps, intent);
-      const recorded = side.recorded.then(() => deps.faultPoint?.('intent_recorded'));
+      // The intent must be durable before the file commits. The file's signature (read on
+      // another connection: the ALTER is not committed, so it reads the old table) and the
+      // catalog commit (an fsync) run while DuckDB does the ALTER work.
+      const side = deps.db.with((other) => fileSignature(other, alias)).then((before) => recordChange(deps, newIntent(deps, current, plan, before, null)));
+      side.catch(() => {});
+      const recorded = side.then((s) => s.recorded).then(() => deps.faultPoint?.('intent_recorded'));
       recorded.catch(() => {});
       try {
         await c.run('BEGIN TRANSACTION');
@@ -302,11 +303,11 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
         }
       } catch (error) {
         // Recorded or not, the previous row is what holds (undoing one never written is a no-op).
-        await side.revert().catch(() => {});
+        await side.then((s) => s.revert()).catch(() => {});
         throw error;
       }
       await deps.faultPoint?.('altered_in_file');
-      side.complete();
+      (await side).complete();
     });
   } finally {
     deps.registry.release(path);
