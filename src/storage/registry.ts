@@ -54,7 +54,7 @@ export class AttachmentRegistry {
   private readonly closing = new Set<string>();
   /** Files being replaced (`swap`): new users wait for the replacement instead of failing. */
   private readonly paused = new Map<string, Promise<void>>();
-  /** Write-lock turns still running (a checkpoint after the writer got its result), for `settle`. */
+  /** Checkpoints running after their writer got its result (still under its write lock), for `settle`. */
   private readonly lockTails = new Set<Promise<void>>();
   private counter = 0;
   /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
@@ -239,13 +239,18 @@ export class AttachmentRegistry {
     this.idleTimer.unref();
   }
 
+  /** Resolves once the checkpoints that run after writes have answered are done. */
+  async writesSettled(): Promise<void> {
+    while (this.lockTails.size) await Promise.allSettled([...this.lockTails]);
+  }
+
   /**
    * Waits for every detach already under way (and anything queued before it), so the
    * database is not closed under a running DETACH, which would keep the process from exiting.
    */
   async settle(): Promise<void> {
     // Checkpoints that run after their writer got its result go first (they hold attachments).
-    while (this.lockTails.size) await Promise.allSettled([...this.lockTails]);
+    await this.writesSettled();
     for (;;) {
       // Warm files are detached too: nothing stays attached behind a settle.
       for (const [path, entry] of this.idle) this.detach(path, entry);
@@ -290,16 +295,12 @@ export class AttachmentRegistry {
             return;
           }
           resolve(result);
-          await this.checkpoint(path);
+          const tail = this.checkpoint(path);
+          this.lockTails.add(tail);
+          await tail.finally(() => this.lockTails.delete(tail));
         });
-        this.lockTails.add(held);
-        held.then(
-          () => this.lockTails.delete(held),
-          (error: unknown) => {
-            this.lockTails.delete(held);
-            reject(error);
-          },
-        );
+        // The lock itself failing (nothing in `run` throws past the catch above).
+        held.catch(reject);
       });
     return abortableTurn(take, work, signal);
   }
