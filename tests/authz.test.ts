@@ -260,6 +260,8 @@ async function snapshot(id: string, key: string) {
     ? (await t.callJson('POST', `/projects/${id}/buckets/sales/tables/orders/preview`, { body: { order_by: [{ column: 'id', order: 'asc' }] } })).body.rows
     : null;
   // The project's folder, byte for byte; null once it is gone (a delete that went through).
+  // A write's checkpoint runs after its answer: the files are compared once those are done.
+  await t.services.registry.writesSettled();
   const dir = join(paths.duckdbDir, `project_${id}`);
   const listed = await walk(dir, { allowMissing: true });
   let files: Record<string, string> | null = null;

@@ -1,6 +1,6 @@
 // CONTRACT §13: snapshots, restore, automatic snapshots, settings, retention, start-up repair.
 import { existsSync, statSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -367,6 +367,32 @@ describe('§13 snapshots', () => {
       expect((await rowsOf(t, 'p', 'doomed', 'keep')).map((r: any) => r.id)).toEqual([1, 2, 3]);
     });
 
+    it('a bucket created again by a restore has the description and metadata it had when the snapshot was taken', async () => {
+      const created = await t.callJson('POST', `${P('p')}/buckets`, { body: { name: 'described', description: 'sales of the week' } });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      await table(t, 'p', 'described', 'orders');
+      const tagged = await t.callJson('POST', `${B('p', 'described')}/metadata`, { body: { metadata: [{ key: 'KBC.owner', value: 'ann' }] } });
+      expect(tagged.status, JSON.stringify(tagged.body)).toBe(200);
+      const snap = (await t.callJson('POST', `${T('p', 'described', 'orders')}/snapshots`)).body;
+      const atSnapshot = (await t.callJson('GET', B('p', 'described'))).body;
+      expect(atSnapshot.metadata.map((e: any) => [e.key, e.value])).toEqual([['KBC.owner', 'ann']]);
+      // Changed after the snapshot: the restore brings back the state at snapshot time.
+      await t.callJson('POST', `${B('p', 'described')}/metadata`, { body: { metadata: [{ key: 'KBC.owner', value: 'bob' }, { key: 'KBC.later', value: 'x' }] } });
+      expect((await t.call('DELETE', `${B('p', 'described')}?force=true`)).status).toBe(204);
+      expect(t.services.catalog.getBucket('p', 'described')).toBeUndefined();
+
+      const restored = await restore({}, snap.id);
+      expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+      const again = (await t.callJson('GET', B('p', 'described'))).body;
+      expect(again.description).toBe('sales of the week');
+      expect(again.metadata).toEqual(atSnapshot.metadata);
+      expect((await t.callJson('GET', `${B('p', 'described')}/metadata`)).body.metadata).toEqual(atSnapshot.metadata);
+      // A restore into a bucket that exists leaves that bucket's metadata alone.
+      await t.callJson('POST', `${B('p', 'described')}/metadata`, { body: { metadata: [{ key: 'KBC.owner', value: 'cid' }] } });
+      expect((await restore({ table: 'orders_again' }, snap.id)).status).toBe(200);
+      expect((await t.callJson('GET', B('p', 'described'))).body.metadata.map((e: any) => [e.key, e.value])).toEqual([['KBC.owner', 'cid']]);
+    });
+
     it('overwrite takes a restore auto snapshot even when every auto setting is off', async () => {
       expect((await t.callJson('PUT', `${P('p')}/settings/snapshots`, { body: { auto: { drop_table: false, truncate: false, drop_column: false, full_import: false } } })).status).toBe(200);
       try {
@@ -672,6 +698,79 @@ describe('§13 start-up repair', () => {
       expect((await t.callJson('POST', `${P('r')}/snapshots/${kept.id}/restore`, { body: { table: 'kept2' } })).status).toBe(200);
     } finally {
       await t.close();
+    }
+  });
+
+  it('an overwrite committed with its outcome is finished when its files moved and written back when they did not; a short snapshot file is dropped', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'dsa-snap-outcome-'));
+    try {
+      let t = await makeApp({ root: base });
+      await t.createProject('o');
+      await bucket(t, 'o', 'b');
+      await table(t, 'o', 'b', 'done');
+      await table(t, 'o', 'b', 'undone');
+      const snapDone = (await t.callJson('POST', `${T('o', 'b', 'done')}/snapshots`)).body;
+      const snapUndone = (await t.callJson('POST', `${T('o', 'b', 'undone')}/snapshots`)).body;
+      const short = (await t.callJson('POST', `${T('o', 'b', 'done')}/snapshots`)).body;
+      // After their snapshots the tables gain a row and "undone" a column and table metadata.
+      await load(t, 'o', 'b', 'done', 'id,name\n42,x\n', true);
+      await load(t, 'o', 'b', 'undone', 'id,name\n43,y\n', true);
+      expect((await t.callJson('POST', `${T('o', 'b', 'undone')}/columns`, { body: { name: 'extra', type: 'INTEGER', default: 7 } })).status).toBe(201);
+      expect((await t.callJson('POST', `${T('o', 'b', 'undone')}/metadata`, { body: { metadata: [{ key: 'KBC.note', value: 'after' }] } })).status).toBe(200);
+      const { paths, snapshots, catalog, metadata } = t.services;
+      const begin = async (name: string, snapshotId: string) => {
+        const current = catalog.getTable('o', 'b', name)!;
+        const auto = describeSnapshot(t.services, current, { kind: 'auto', reason: 'restore', sizeBytes: statSync(paths.tableFile('o', 'b', name)).size, state: 'ready' });
+        const snap = snapshots.get(snapshotId)!;
+        const record = { ...current, columns: snap.columns, primaryKey: snap.primaryKey, rowCount: snap.rowCount };
+        const intent = {
+          id: SnapshotCatalog.newRestoreId(),
+          projectId: 'o',
+          snapshotId,
+          bucket: 'b',
+          table: name,
+          autoSnapshotId: auto.id,
+          createdBucket: false,
+          record,
+          metadata: snap.metadata,
+          createdAt: new Date().toISOString(),
+          replaced: { record: current, metadata: metadata.tableBundle('o', 'default', 'b', name) },
+        };
+        // What restoreLocked commits before it moves a file: intent, finished auto snapshot, outcome.
+        await snapshots.beginRestoreWithOutcome(intent, auto, [catalog.tableRowChange(record), metadata.replaceTableBundleChange('o', 'default', 'b', name, snap.metadata!)]);
+        return { intent, auto };
+      };
+      const done = await begin('done', snapDone.id);
+      const undone = await begin('undone', snapUndone.id);
+      await t.close();
+      // "done": every file is in place, only the intent was left (its removal is off the answer's path).
+      await rename(paths.tableFile('o', 'b', 'done'), paths.snapshotFile('o', done.auto.id));
+      await copyFile(paths.snapshotFile('o', snapDone.id), paths.tableFile('o', 'b', 'done'));
+      // "undone": only the staged copy was written.
+      await copyFile(paths.snapshotFile('o', snapUndone.id), paths.restoreStagingFile('o', undone.intent.id));
+      // A snapshot file cut short (a power loss before its bytes reached the disk).
+      await truncate(paths.snapshotFile('o', short.id), 4096);
+
+      t = await makeApp({ root: base });
+      try {
+        expect(t.services.snapshots.intents()).toEqual([]);
+        expect((await rowsOf(t, 'o', 'b', 'done')).map((r: any) => r.id)).toEqual([1, 2, 3]);
+        expect((await t.callJson('GET', T('o', 'b', 'done'))).body.row_count).toBe(3);
+        expect((await t.callJson('GET', `${P('o')}/snapshots/${done.auto.id}`)).body).toMatchObject({ reason: 'restore', row_count: 4 });
+        // "undone" is the table as it was before the restore began: row, column, metadata.
+        const after = (await t.callJson('GET', T('o', 'b', 'undone'))).body;
+        expect(after.row_count).toBe(4);
+        expect(after.columns.map((c: any) => c.name)).toEqual(['id', 'name', 'amount', 'seen_at', 'extra']);
+        expect(after.metadata.map((e: any) => [e.key, e.value])).toEqual([['KBC.note', 'after']]);
+        expect((await rowsOf(t, 'o', 'b', 'undone')).map((r: any) => [r.id, r.extra])).toEqual([[1, 7], [2, 7], [3, 7], [43, 7]]);
+        expect(t.services.snapshots.get(undone.auto.id)).toBeUndefined();
+        expect(t.services.snapshots.get(short.id)).toBeUndefined();
+        expect((await readdir(t.services.paths.snapshotsProjectDir('o'))).sort()).toEqual([snapDone.id, snapUndone.id, done.auto.id].map((id) => `${id}.duckdb`).sort());
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
     }
   });
 

@@ -65,17 +65,27 @@ export async function settleWal(deps: CloneDeps, path: string, mode: 'shared' | 
 }
 
 /**
- * The one clone primitive for table-shaped files (snapshots, restores, and later branch
- * copies): a copy-on-write clone where the file system offers one (a plain copy otherwise)
- * written under a temporary name, fsynced, then renamed to `destination`, so that
- * `destination` either does not exist or is complete, also across a crash.
+ * How a clone's bytes reach the disk. `sync`: fsynced before the rename, and the folder
+ * after it (the caller may then drop the only other copy). `background`: the rename comes
+ * first and the fsyncs (file, then folder) run after the call returns, because the source
+ * stays: kill -9 does not lose the page cache, so the clone survives it either way, and
+ * only a power loss within moments of the clone can leave it short (snapshot
+ * reconciliation compares a snapshot file with its recorded size for that).
+ */
+export type CloneDurability = 'sync' | 'background';
+
+/**
+ * The one clone primitive for table-shaped files (snapshots, restores, branch copies): a
+ * copy-on-write clone where the file system offers one (a plain copy otherwise) written
+ * under a temporary name, then renamed to `destination`, so that `destination` either does
+ * not exist or is complete, also across a crash.
  *
  * `source` is `live` when it is a table file others may have attached: the caller then
  * holds its write lock (no write can commit during the copy) and the file is checkpointed
  * first, because a copy of a file whose changes still sit in its WAL silently lacks them.
  * Readers are not blocked. Returns the size of the new file.
  */
-export async function cloneFile(deps: CloneDeps, source: string, destination: string, options: { live: boolean; hooks?: CloneHooks }): Promise<number> {
+export async function cloneFile(deps: CloneDeps, source: string, destination: string, options: { live: boolean; hooks?: CloneHooks; durability?: CloneDurability }): Promise<number> {
   if (options.live) await settleWal(deps, source, 'shared');
   await mkdir(dirname(destination), { recursive: true });
   const temp = partialPath(destination);
@@ -87,9 +97,25 @@ export async function cloneFile(deps: CloneDeps, source: string, destination: st
       await copyFile(`${source}.wal`, `${temp}.wal`, constants.COPYFILE_FICLONE);
       await checkpointPrivate(deps, temp);
     }
-    await fsyncPath(temp);
-    await rename(temp, destination);
-    await fsyncPath(dirname(destination));
+    if (options.durability === 'background') {
+      // Opened before the rename: the fsync reaches the clone wherever it is moved next.
+      const handle = await open(temp, 'r');
+      try {
+        await rename(temp, destination);
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+      void handle
+        .sync()
+        .then(() => fsyncPath(dirname(destination)))
+        .catch(() => {})
+        .finally(() => handle.close().catch(() => {}));
+    } else {
+      await fsyncPath(temp);
+      await rename(temp, destination);
+      await fsyncPath(dirname(destination));
+    }
   } catch (error) {
     await rm(`${temp}.wal`, { force: true });
     await rm(temp, { force: true });
@@ -100,16 +126,21 @@ export async function cloneFile(deps: CloneDeps, source: string, destination: st
 
 /**
  * Moves a file that nobody has attached (the caller holds it exclusively) to `destination`:
- * a rename, so no byte is copied; across file systems a clone and a removal.
+ * a rename, so no byte is copied; across file systems a clone and a removal. The folder is
+ * fsynced before this returns, or with `durability: 'background'` after (for a caller whose
+ * durable intent record covers the move either way).
  */
-export async function moveFile(deps: CloneDeps, source: string, destination: string): Promise<void> {
+export async function moveFile(deps: CloneDeps, source: string, destination: string, options: { durability?: CloneDurability } = {}): Promise<void> {
   await mkdir(dirname(destination), { recursive: true });
   try {
     await rename(source, destination);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
     await cloneFile(deps, source, destination, { live: false });
+    // The clone fsynced the file and its folder before the source went.
     await rm(source, { force: true });
+    return;
   }
-  await fsyncPath(dirname(destination));
+  if (options.durability === 'background') fsyncPath(dirname(destination)).catch(() => {});
+  else await fsyncPath(dirname(destination));
 }

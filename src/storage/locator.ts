@@ -358,7 +358,8 @@ async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: s
     if (!main) throw new TableGoneError();
     const baseVersion = catalog.tableVersion(main.projectId, main.bucket, main.name);
     await rm(`${branchPath}.wal`, { force: true });
-    await cloneFile(deps, mainPath, branchPath, { live: true, hooks: { beforeCopy: async () => deps.faultPoint?.('branch_clone_started') } });
+    // Main's file stays: the clone needs no fsync before the branch uses it (see CloneDurability).
+    await cloneFile(deps, mainPath, branchPath, { live: true, durability: 'background', hooks: { beforeCopy: async () => deps.faultPoint?.('branch_clone_started') } });
     await deps.faultPoint?.('branch_clone_copied');
     const record: BranchTableRecord = {
       projectId: main.projectId,

@@ -55,6 +55,8 @@ export class AttachmentRegistry {
   private readonly closing = new Set<string>();
   /** Files being replaced (`swap`): new users wait for the replacement instead of failing. */
   private readonly paused = new Map<string, Promise<void>>();
+  /** Checkpoints running after their writer got its result (still under its write lock), for `settle`. */
+  private readonly lockTails = new Set<Promise<void>>();
   private counter = 0;
   /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
   private ddlConnection: DuckDBConnection | undefined;
@@ -241,11 +243,18 @@ export class AttachmentRegistry {
     this.idleTimer.unref();
   }
 
+  /** Resolves once the checkpoints that run after writes have answered are done. */
+  async writesSettled(): Promise<void> {
+    while (this.lockTails.size) await Promise.allSettled([...this.lockTails]);
+  }
+
   /**
    * Waits for every detach already under way (and anything queued before it), so the
    * database is not closed under a running DETACH, which would keep the process from exiting.
    */
   async settle(): Promise<void> {
+    // Checkpoints that run after their writer got its result go first (they hold attachments).
+    await this.writesSettled();
     for (;;) {
       // Warm files are detached too: nothing stays attached behind a settle.
       for (const [path, entry] of this.idle) this.detach(path, entry);
@@ -270,16 +279,32 @@ export class AttachmentRegistry {
    * before the lock is let go, while the writer still holds the attachment: otherwise the
    * DETACH after it would write the WAL back into the file (after a large import, a hundred
    * milliseconds and more) under the one lock every ATTACH and DETACH waits for, and reads
-   * of other tables would wait for this write (§9 says they never do). `signal` gives up
-   * the wait for the lock (a cancelled job, §16); work that has started is not stopped by it.
+   * of other tables would wait for this write (§9 says they never do). The caller gets its
+   * result as soon as `work` is done (its changes are committed, so durable in the WAL): the
+   * checkpoint runs after that, still holding the lock, so the next holder of the lock (a
+   * write, a snapshot, a clone, a delete) always finds the file without a WAL, while the
+   * response does not wait for it. `signal` gives up the wait for the lock (a cancelled
+   * job, §16); work that has started is not stopped by it.
    */
   withWriteLock<T>(path: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Keyed without case: `Orders` and `orders` are one table name.
     const take = (turn: () => Promise<T>) =>
-      this.writeLocks.run(path.toLowerCase(), 'exclusive', async () => {
-        const result = await turn();
-        await this.checkpoint(path);
-        return result;
+      new Promise<T>((resolve, reject) => {
+        const held = this.writeLocks.run(path.toLowerCase(), 'exclusive', async () => {
+          let result: T;
+          try {
+            result = await turn();
+          } catch (error) {
+            reject(error);
+            return;
+          }
+          resolve(result);
+          const tail = this.checkpoint(path);
+          this.lockTails.add(tail);
+          await tail.finally(() => this.lockTails.delete(tail));
+        });
+        // The lock itself failing (nothing in `run` throws past the catch above).
+        held.catch(reject);
       });
     return abortableTurn(take, work, signal);
   }

@@ -4,6 +4,7 @@ import { errors } from '../http/errors.ts';
 import type { BucketRecord, ProjectRecord, TableRecord } from './catalog.ts';
 import { MAIN_BRANCH } from './catalog/metadata.ts';
 import { SnapshotCatalog, type RestoreIntent, type SnapshotRecord } from './catalog/snapshots.ts';
+import type { CatalogChange } from './catalog/store.ts';
 import { cloneFile, moveFile, settleWal } from './clone.ts';
 import { createBucket } from './buckets.ts';
 import { describeSnapshot, type SnapshotDeps } from './snapshots.ts';
@@ -36,7 +37,9 @@ async function targetBucket(services: Services, project: ProjectRecord, snapshot
   if (bucket?.source) throw errors.bucketReadonly(bucket);
   if (bucket) return { bucket, created: false };
   let created = true;
-  const record: BucketRecord = { projectId: project.id, name, description: null, createdAt: services.clock.now().toISOString(), readonlyAccess: false, source: null };
+  // §13: created again as the snapshot saw it (its description here, its metadata with the table row).
+  const description = snapshot.bucketState?.description ?? null;
+  const record: BucketRecord = { projectId: project.id, name, description, createdAt: services.clock.now().toISOString(), readonlyAccess: false, source: null };
   try {
     await createBucket(services, record, () => {
       if (!catalog.getActiveProject(project.id)) throw errors.projectNotFound(project.id);
@@ -96,7 +99,7 @@ async function restoreLocked(
   existing: TableRecord | undefined,
   createdBucket: boolean,
 ): Promise<RestoreResult> {
-  const { paths, registry, snapshots } = services;
+  const { catalog, metadata, paths, registry, snapshots } = services;
   const tablePath = paths.tableFile(project.id, bucket.name, tableName);
   const snapshotFile = paths.snapshotFile(snapshot.projectId, snapshot.id);
   const samePlace = bucket.name.toLowerCase() === snapshot.bucket.toLowerCase() && tableName.toLowerCase() === snapshot.table.toLowerCase();
@@ -111,8 +114,9 @@ async function restoreLocked(
   };
   let auto: SnapshotRecord | null = null;
   if (existing) {
+    // The write lock's previous holder checkpointed the file; this only acts after a failed checkpoint.
     await settleWal(services, tablePath, 'shared');
-    auto = describeSnapshot(services, existing, { kind: 'auto', reason: 'restore', sizeBytes: statSync(tablePath, { throwIfNoEntry: false })?.size ?? 0, state: 'pending' });
+    auto = describeSnapshot(services, existing, { kind: 'auto', reason: 'restore', sizeBytes: statSync(tablePath, { throwIfNoEntry: false })?.size ?? 0, state: 'ready' });
   }
   const intent: RestoreIntent = {
     id: SnapshotCatalog.newRestoreId(),
@@ -126,16 +130,27 @@ async function restoreLocked(
     metadata: snapshot.metadata,
     createdAt: services.clock.now().toISOString(),
   };
+  // §13: a bucket the restore created again gets its metadata as the snapshot recorded it.
+  if (createdBucket && snapshot.bucketState) intent.bucketMetadata = snapshot.bucketState.metadata;
+  if (existing) intent.replaced = { record: existing, metadata: metadata.tableBundle(project.id, MAIN_BRANCH, existing.bucket, existing.name) };
   const staging = paths.restoreStagingFile(project.id, intent.id);
+  // An overwrite commits its outcome with its intent, while the copy runs, and shows it once
+  // the files are in place; a restore into a new place writes the table row at the end.
+  let show: (() => void) | undefined;
+  const begin = async () => {
+    if (!auto) return snapshots.beginRestore(intent, null);
+    show = await snapshots.beginRestoreWithOutcome(intent, auto, outcomeChanges(services, intent));
+  };
   // The snapshot cannot be deleted (by a user or the sweeper) while it is being copied.
   await registry.withFolderLock(snapshotFile, 'shared', async () => {
     if (!snapshots.find(project.id, snapshot.id)) throw errors.snapshotNotFound(project.id, snapshot.id);
     // The intent must be recorded before the table file is touched, not before the staged
     // copy is written (an unrecorded staged copy is removed at start): both run at once.
-    const [cloned, begun] = await Promise.allSettled([cloneFile(services, snapshotFile, staging, { live: false }), snapshots.beginRestore(intent, auto)]);
+    // The snapshot stays, so the copy needs no fsync before the restore answers.
+    const [cloned, begun] = await Promise.allSettled([cloneFile(services, snapshotFile, staging, { live: false, durability: 'background' }), begin()]);
     if (cloned.status === 'rejected' || begun.status === 'rejected') {
       await rm(staging, { force: true });
-      if (begun.status === 'fulfilled') await snapshots.abandonRestore(intent);
+      if (begun.status === 'fulfilled') await snapshots.abandonRestore(intent, undoChanges(services, intent));
       throw cloned.status === 'rejected' ? cloned.reason : (begun as PromiseRejectedResult).reason;
     }
   });
@@ -144,7 +159,8 @@ async function restoreLocked(
       await registry.swap(tablePath, async () => {
         await settleWal(services, tablePath, 'exclusive');
         const autoFile = paths.snapshotFile(project.id, auto!.id);
-        await moveFile(services, tablePath, autoFile);
+        // The intent, already durable, covers the move after any crash or power loss.
+        await moveFile(services, tablePath, autoFile, { durability: 'background' });
         try {
           await rm(`${tablePath}.wal`, { force: true });
           await rename(staging, tablePath);
@@ -152,6 +168,8 @@ async function restoreLocked(
           await moveFile(services, autoFile, tablePath);
           throw error;
         }
+        // Requests waiting for the swap read the restored table.
+        show!();
       });
     } else {
       await rm(`${tablePath}.wal`, { force: true });
@@ -159,21 +177,36 @@ async function restoreLocked(
     }
   } catch (error) {
     await rm(staging, { force: true });
-    await snapshots.abandonRestore(intent);
+    await snapshots.abandonRestore(intent, undoChanges(services, intent));
     throw error;
   }
-  await completeRestore(services, intent);
-  return { table: services.catalog.getTable(project.id, bucket.name, tableName) ?? record, autoSnapshotId: intent.autoSnapshotId };
+  // Off the answer's path for an overwrite (start-up finishes one whose files are in place).
+  if (show) snapshots.forgetRestore(intent).catch(() => {});
+  else await completeRestore(services, intent);
+  return { table: catalog.getTable(project.id, bucket.name, tableName) ?? record, autoSnapshotId: intent.autoSnapshotId };
+}
+
+/** The catalog records a restore leaves: the table row, its metadata, and the metadata of a bucket it created again. */
+function outcomeChanges(deps: SnapshotDeps, intent: RestoreIntent): CatalogChange[] {
+  const { record } = intent;
+  const changes = [
+    deps.catalog.tableRowChange(record),
+    deps.metadata.replaceTableBundleChange(record.projectId, MAIN_BRANCH, record.bucket, record.name, intent.metadata ?? { table: [], columns: {} }),
+  ];
+  if (intent.bucketMetadata?.length) changes.push(deps.metadata.replaceBucketEntriesChange(record.projectId, MAIN_BRANCH, record.bucket, intent.bucketMetadata));
+  return changes;
+}
+
+/** What undoes an intent committed with its outcome: the replaced table's row and metadata written back. */
+function undoChanges(deps: SnapshotDeps, intent: RestoreIntent): CatalogChange[] {
+  const replaced = intent.replaced;
+  if (!replaced || !deps.catalog.getBucket(intent.projectId, intent.bucket)) return [];
+  return [deps.catalog.tableRowChange(replaced.record), deps.metadata.replaceTableBundleChange(replaced.record.projectId, MAIN_BRANCH, replaced.record.bucket, replaced.record.name, replaced.metadata)];
 }
 
 /** The catalog side of a restore whose files are in place: table row, metadata, and the intent's end, in one transaction. */
 async function completeRestore(deps: SnapshotDeps, intent: RestoreIntent): Promise<void> {
-  const { record } = intent;
-  await deps.catalog.store.commitChanges([
-    deps.catalog.tableRowChange(record),
-    deps.metadata.replaceTableBundleChange(record.projectId, MAIN_BRANCH, record.bucket, record.name, intent.metadata ?? { table: [], columns: {} }),
-    deps.snapshots.finishRestoreChange(intent),
-  ]);
+  await deps.catalog.store.commitChanges([...outcomeChanges(deps, intent), deps.snapshots.finishRestoreChange(intent)]);
 }
 
 /** Removes a bucket a restore created, unless something has been put in it since. */
@@ -222,7 +255,7 @@ export async function recoverRestores(deps: SnapshotDeps, log: (repair: string, 
       // The old file moved out but the new one never arrived: the old one goes back.
       const autoFile = intent.autoSnapshotId ? paths.snapshotFile(intent.projectId, intent.autoSnapshotId) : undefined;
       if (project && autoFile && existsSync(autoFile) && !existsSync(tablePath)) await moveFile(deps, autoFile, tablePath);
-      await snapshots.abandonRestore(intent);
+      await snapshots.abandonRestore(intent, project ? undoChanges(deps, intent) : []);
       const bucket = catalog.getBucket(intent.projectId, intent.bucket);
       if (intent.createdBucket && bucket) await dropBucketIfEmpty(deps, bucket);
       log('rolled_back_restore', intent);

@@ -158,10 +158,12 @@ async function duplicateKeys(c: DuckDBConnection, data: string, key: { name: str
 
 /**
  * Runs a schema change under the table's write lock: `build` plans it against the table
- * as it is now (and may refuse). The intent is recorded first; the file is then altered in
- * one transaction, or rebuilt under a temporary name and swapped in while no request uses
- * it; last, one catalog transaction writes the new row, the metadata step and clears the
- * intent. Any failure before that leaves file, rows and catalog as they were.
+ * as it is now (and may refuse). One catalog transaction records the intent together with
+ * the new table row and the metadata step (not yet applied in memory); the file is then
+ * altered in one transaction, or rebuilt under a temporary name and swapped in while no
+ * request uses it; once the file holds the new table, the new row is applied in memory and
+ * the intent is cleared off the request's path. A failure before the file changed writes
+ * the previous row back, so file, rows and catalog stay as they were.
  */
 async function change(deps: SchemaDeps, table: TableRecord, build: (current: TableRecord) => Promise<Plan | undefined>, before?: (current: TableRecord) => Promise<(() => Promise<void>) | void>): Promise<TableRecord> {
   // §14: in a development branch the change goes to the branch's copy (made first).
@@ -195,17 +197,67 @@ function metadataChange(deps: SchemaDeps, table: TableRecord, step: MetadataStep
   return [deps.metadata.dropColumnChange(table.projectId, branch, table.bucket, table.name, step.drop)];
 }
 
-/** The catalog transaction that makes a change that has taken effect in the file official. */
-function finish(deps: SchemaDeps, intent: SchemaChangeIntent, next: TableRecord): Promise<void> {
-  // A bucket or project delete does not take table write locks: if it removed the table
-  // meanwhile, its row must not come back.
-  const stillThere = () => {
-    if (!currentTable(deps, next)) throw new TableGoneError();
-  };
-  return deps.catalog.store.commitChanges([tableRecordChange(deps, next), ...metadataChange(deps, next, intent.metadata), deps.schemaChanges.doneChange(intent.id)], stillThere);
+/** A bucket or project delete does not take table write locks: if it removed the table meanwhile, its row must not come back. */
+function stillThere(deps: SchemaDeps, table: TableRecord): void {
+  if (!currentTable(deps, table)) throw new TableGoneError();
 }
 
-function newIntent(current: TableRecord, plan: Plan, before: string, tempFile: string | null): SchemaChangeIntent {
+/**
+ * The catalog side of a change, recorded before the file is touched: the intent and the
+ * new row in one transaction, applied in memory only once the file holds the new table
+ * (`complete`), or written back to the previous row if it never will (`revert`).
+ */
+interface CatalogSide {
+  /** Settles when the intent and the new row are durable. */
+  recorded: Promise<void>;
+  /** The file holds the new table: the new row takes effect here, the intent goes in the background. */
+  complete(): void;
+  /** The file still holds the old table: the previous row and metadata are written back, the intent goes. */
+  revert(): Promise<void>;
+}
+
+function recordChange(deps: SchemaDeps, intent: SchemaChangeIntent): CatalogSide {
+  const effects = [tableRecordChange(deps, intent.next), ...metadataChange(deps, intent.next, intent.metadata)];
+  // The in-memory side waits for `complete`: until then readers see the table as the file still is.
+  const recorded = deps.catalog.store.commit(
+    [deps.schemaChanges.recordChange(intent), ...effects].flatMap((c) => c.statements),
+    () => {},
+    () => stillThere(deps, intent.next),
+  );
+  recorded.catch(() => {});
+  return {
+    recorded,
+    complete() {
+      stillThere(deps, intent.next);
+      for (const effect of effects) effect.apply();
+      // Not awaited: start-up removes an intent whose file holds the new table anyway.
+      deps.schemaChanges.forget(intent.id).catch(() => {});
+    },
+    async revert() {
+      let written = true;
+      await recorded.catch(() => (written = false));
+      if (written) await undoChange(deps, intent);
+    },
+  };
+}
+
+/** Writes back what a change's intent recorded as the state before it, and removes the intent. */
+function undoChange(deps: SchemaDeps, intent: SchemaChangeIntent): Promise<void> {
+  const previous = intent.previous!;
+  const undo: CatalogChange[] = [deps.schemaChanges.doneChange(intent.id)];
+  // Written back only where the table still is (a bucket delete may have removed it meanwhile).
+  if (currentTable(deps, previous.record)) {
+    undo.push(tableRecordChange(deps, previous.record));
+    if (previous.metadata) {
+      const branch = metadataBranchOfTable(previous.record);
+      undo.push(deps.metadata.replaceTableBundleChange(previous.record.projectId, branch, previous.record.bucket, previous.record.name, previous.metadata));
+    }
+  }
+  return deps.catalog.store.commitChanges(undo);
+}
+
+function newIntent(deps: SchemaDeps, current: TableRecord, plan: Plan, before: string, tempFile: string | null): SchemaChangeIntent {
+  const metadata = plan.metadata ? deps.metadata.tableBundle(current.projectId, metadataBranchOfTable(current), current.bucket, current.name) : null;
   return {
     id: randomUUID(),
     projectId: current.projectId,
@@ -216,6 +268,7 @@ function newIntent(current: TableRecord, plan: Plan, before: string, tempFile: s
     metadata: plan.metadata,
     tempFile,
     createdAt: new Date().toISOString(),
+    previous: { record: current, metadata },
   };
 }
 
@@ -225,10 +278,12 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   const data = `${quoteIdent(alias)}.main.data`;
   try {
     await deps.db.with(async (c) => {
-      const intent = newIntent(current, plan, await fileSignature(c, alias), null);
-      // The intent must be durable before the file commits; its catalog commit (an fsync)
-      // runs while DuckDB does the ALTER work.
-      const recorded = deps.schemaChanges.record(intent).then(() => deps.faultPoint?.('intent_recorded'));
+      // The intent must be durable before the file commits. The file's signature (read on
+      // another connection: the ALTER is not committed, so it reads the old table) and the
+      // catalog commit (an fsync) run while DuckDB does the ALTER work.
+      const side = deps.db.with((other) => fileSignature(other, alias)).then((before) => recordChange(deps, newIntent(deps, current, plan, before, null)));
+      side.catch(() => {});
+      const recorded = side.then((s) => s.recorded).then(() => deps.faultPoint?.('intent_recorded'));
       recorded.catch(() => {});
       try {
         await c.run('BEGIN TRANSACTION');
@@ -247,13 +302,12 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
           throw error;
         }
       } catch (error) {
-        // Recorded or not, the intent goes (forgetting one never written is harmless).
-        await recorded.catch(() => {});
-        await deps.schemaChanges.forget(intent.id).catch(() => {});
+        // Recorded or not, the previous row is what holds (undoing one never written is a no-op).
+        await side.then((s) => s.revert()).catch(() => {});
         throw error;
       }
       await deps.faultPoint?.('altered_in_file');
-      await finish(deps, intent, plan.next);
+      (await side).complete();
     });
   } finally {
     deps.registry.release(path);
@@ -272,9 +326,9 @@ export const REBUILD_FILE = /\.duckdb\.rebuild-[0-9a-f-]{36}(\.wal)?$/;
 /**
  * Rebuilds the table file: a new file with the new DDL is filled from the old rows under a
  * temporary name (readers keep reading the old file meanwhile), then, while no request
- * uses the table, it replaces the old file and the catalog row is written. A crash before
- * the rename leaves the old table (and a temporary file that start removes); after it, the
- * new one, which start completes from the recorded intent.
+ * uses the table, it replaces the old file and the new row takes effect. A crash before
+ * the rename leaves the old table (and a temporary file that start removes, writing the
+ * previous row back); after it, the new one, whose intent start removes.
  */
 async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord, plan: Plan): Promise<void> {
   const temp = deps.paths.rebuildingTableFile(current.projectId, current.bucket, current.name);
@@ -283,10 +337,11 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
     await rm(temp, { force: true });
   };
   const alias = await deps.registry.acquire(path);
-  let intent: SchemaChangeIntent;
+  let side: CatalogSide;
   try {
-    intent = newIntent(current, plan, await deps.db.with((c) => fileSignature(c, alias)), basename(temp));
-    await deps.schemaChanges.record(intent);
+    const intent = newIntent(deps, current, plan, await deps.db.with((c) => fileSignature(c, alias)), basename(temp));
+    side = recordChange(deps, intent);
+    await side.recorded;
     await deps.faultPoint?.('intent_recorded');
     try {
       await withPrivateAttachment(deps, temp, async (c, tempAlias) => {
@@ -310,7 +365,7 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
       await deps.faultPoint?.('rebuild_filled');
     } catch (error) {
       await removeTemp();
-      await deps.schemaChanges.forget(intent.id);
+      await side.revert();
       throw error;
     }
   } finally {
@@ -326,12 +381,12 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
       await rename(temp, path);
       renamed = true;
       await deps.faultPoint?.('rebuild_renamed');
-      await finish(deps, intent, plan.next);
+      side.complete();
     });
   } catch (error) {
     if (!renamed) {
       await removeTemp();
-      await deps.schemaChanges.forget(intent.id).catch(() => {});
+      await side.revert().catch(() => {});
     }
     // After the rename the file is the new table: the intent stays, and start completes it.
     // A missing file or folder means a bucket or project delete took the table meanwhile.
@@ -342,8 +397,35 @@ async function rebuildTable(deps: SchemaDeps, path: string, current: TableRecord
 
 // ---- the §12 operations -----------------------------------------------------------------
 
+const INTEGER_RANGES: Record<string, [bigint, bigint]> = {
+  TINYINT: [-(2n ** 7n), 2n ** 7n - 1n],
+  SMALLINT: [-(2n ** 15n), 2n ** 15n - 1n],
+  INTEGER: [-(2n ** 31n), 2n ** 31n - 1n],
+  BIGINT: [-(2n ** 63n), 2n ** 63n - 1n],
+  HUGEINT: [-(2n ** 127n), 2n ** 127n - 1n],
+  UTINYINT: [0n, 2n ** 8n - 1n],
+  USMALLINT: [0n, 2n ** 16n - 1n],
+  UINTEGER: [0n, 2n ** 32n - 1n],
+  UBIGINT: [0n, 2n ** 64n - 1n],
+  UHUGEINT: [0n, 2n ** 128n - 1n],
+};
+
+/**
+ * Defaults that convert without asking DuckDB: a whole JSON number within an integer
+ * type's range, a JSON boolean for BOOLEAN (the strict conversion accepts both as they are
+ * written). Everything else goes through `checkDefaults`, whose query costs milliseconds.
+ */
+function plainlyValidDefault(column: ColumnDef): boolean {
+  const value = column.default;
+  if (typeof value === 'boolean') return column.type === 'BOOLEAN';
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) return false;
+  const range = INTEGER_RANGES[column.type];
+  return range !== undefined && BigInt(value) >= range[0] && BigInt(value) <= range[1];
+}
+
 /** 422 on the default of a column that does not convert to its type. */
 async function checkDefault(deps: SchemaDeps, column: ColumnDef, path: string): Promise<void> {
+  if (plainlyValidDefault(column)) return;
   try {
     await checkDefaults(deps.db, [column]);
   } catch (error) {
@@ -534,13 +616,20 @@ export function dropPrimaryKey(deps: SchemaDeps, table: TableRecord): Promise<Ta
 // ---- after a crash ----------------------------------------------------------------------
 
 /**
- * Finishes or abandons the schema changes a crash interrupted (run at start, before the
+ * Finishes or undoes the schema changes a crash interrupted (run at start, before the
  * files are reconciled): a temporary rebuild file is removed; a table file that still
- * holds the old table means the change did not happen; one that holds the planned table
- * gets its catalog row and column metadata written now.
+ * holds the old table means the change did not happen, and the previous catalog row and
+ * metadata are written back; one that holds the planned table keeps the new row (written
+ * with the intent; intents of earlier versions get it written now). Either way the intent
+ * goes. Of several intents of one table only the newest can be unfinished: a change
+ * starts only after the one before it applied, so the older ones are simply removed.
  */
 export async function recoverSchemaChanges(deps: SchemaDeps, logger: Logger): Promise<void> {
-  for (const intent of deps.schemaChanges.list()) {
+  const intents = deps.schemaChanges.list();
+  const tableKey = (i: SchemaChangeIntent) => JSON.stringify([i.next.projectId, i.next.branch ?? null, i.next.bucket, i.next.name].map((x) => (typeof x === 'string' ? lower(x) : x)));
+  const newest = new Map<string, SchemaChangeIntent>();
+  for (const intent of intents) newest.set(tableKey(intent), intent); // listed oldest first
+  for (const intent of intents) {
     // §14: a change in a development branch names the branch in its `next` record.
     const path = deps.paths.tableFileOf(intent.next);
     // Only a name of the rebuild pattern, in the table's own folder, is ever removed.
@@ -549,19 +638,27 @@ export async function recoverSchemaChanges(deps: SchemaDeps, logger: Logger): Pr
       await rm(deps.paths.walFile(temp), { force: true });
       await rm(temp, { force: true });
     }
+    if (newest.get(tableKey(intent)) !== intent) {
+      await deps.schemaChanges.forget(intent.id);
+      continue;
+    }
     let outcome: 'rolled_back' | 'completed' | 'abandoned' = 'rolled_back';
     if (existsSync(path) && currentTable(deps, intent.next)) {
       const seen = await withPrivateAttachment(deps, path, async (c, alias) => ({ signature: await fileSignature(c, alias), table: await inspectAttached(c, alias) })).catch(() => undefined);
       if (seen && seen.signature !== intent.before) {
-        if (seen.table && sameShape(seen.table, intent.next)) {
-          await finish(deps, intent, { ...intent.next, rowCount: seen.table.rowCount });
-          outcome = 'completed';
-        } else {
-          outcome = 'abandoned';
+        outcome = seen.table && sameShape(seen.table, intent.next) ? 'completed' : 'abandoned';
+        if (outcome === 'completed') {
+          const next = { ...intent.next, rowCount: seen.table!.rowCount };
+          const metadata = intent.previous ? [] : metadataChange(deps, next, intent.metadata);
+          await deps.catalog.store.commitChanges([tableRecordChange(deps, next), ...metadata, deps.schemaChanges.doneChange(intent.id)], () => stillThere(deps, next));
         }
       }
     }
-    if (outcome !== 'completed') await deps.schemaChanges.forget(intent.id);
+    if (outcome !== 'completed') {
+      // The file is not the planned table: the catalog goes back to the row before the change.
+      if (intent.previous) await undoChange(deps, intent);
+      else await deps.schemaChanges.forget(intent.id);
+    }
     logger.info({ event: 'reconcile', repair: `schema_change_${outcome}`, project_id: intent.projectId, bucket: intent.bucket, table: intent.table }, 'finished an interrupted schema change');
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -62,10 +62,22 @@ export async function recoverSnapshots(deps: SnapshotDeps, logger: Logger): Prom
  * Start-up, after the table files are reconciled: the snapshots folder and the records are
  * made to agree. Half-written files (temporary names), staged restores, files without a
  * finished record and folders of deleted or unknown projects are removed; a record whose
- * file is gone is dropped.
+ * file is gone, or shorter than the record says, is dropped.
  */
 export async function reconcileSnapshotFiles(deps: SnapshotDeps, logger: Logger): Promise<void> {
   const { catalog, paths, snapshots } = deps;
+  // A snapshot's file is renamed into place before its bytes are fsynced (the source stays,
+  // and kill -9 keeps the page cache): after a power loss it can be shorter than recorded,
+  // and such a snapshot is not whole. It goes, record and file.
+  const short = snapshots.all().filter((r) => {
+    const size = statSync(paths.snapshotFile(r.projectId, r.id), { throwIfNoEntry: false })?.size;
+    return r.state === 'ready' && size !== undefined && size < r.sizeBytes;
+  });
+  if (short.length) {
+    await snapshots.remove(short.map((r) => r.id));
+    for (const r of short) await rm(paths.snapshotFile(r.projectId, r.id), { force: true });
+    logger.warn({ event: 'reconcile', repair: 'dropped_short_snapshots', snapshot_ids: short.map((r) => r.id) }, 'dropped snapshots whose file is shorter than recorded');
+  }
   const live = new Set(snapshots.all().filter((r) => r.state === 'ready' && catalog.getActiveProject(r.projectId)).map((r) => `${r.projectId.toLowerCase()}/${r.id}`));
   let removed = 0;
   for (const entry of await readdir(paths.snapshotsDir, { withFileTypes: true }).catch(() => [])) {

@@ -6,9 +6,9 @@ import type { Services } from '../services.ts';
 import type { Catalog, TableRecord } from './catalog.ts';
 import { MAIN_BRANCH, type MetadataStore } from './catalog/metadata.ts';
 import type { BranchCatalog } from './catalog/branches.ts';
-import { currentTable, isDevBranch, metadataBranchOfTable } from './locator.ts';
+import { bucketIn, currentTable, isDevBranch, metadataBranchOfBucket, metadataBranchOfTable } from './locator.ts';
 import type { CatalogChange } from './catalog/store.ts';
-import { SnapshotCatalog, type SnapshotKind, type SnapshotReason, type SnapshotRecord } from './catalog/snapshots.ts';
+import { SnapshotCatalog, type SnapshotBucketState, type SnapshotKind, type SnapshotReason, type SnapshotRecord } from './catalog/snapshots.ts';
 import { cloneFile, moveFile, settleWal, type CloneHooks } from './clone.ts';
 import type { Database } from './db.ts';
 import { partialPath, type StoragePaths } from './paths.ts';
@@ -75,6 +75,7 @@ export function describeSnapshot(
     columns: table.columns.map((column) => ({ ...column })),
     primaryKey: [...table.primaryKey],
     metadata: deps.metadata.tableBundle(table.projectId, metadataBranchOfTable(table), table.bucket, table.name),
+    bucketState: bucketStateOf(deps, table),
     tableCreatedAt: table.createdAt,
     createdAt: now.toISOString(),
     expiresAt: expiry(deps, table.projectId, options.kind, now, options.retentionDays),
@@ -83,12 +84,22 @@ export function describeSnapshot(
   };
 }
 
+/** The bucket's description and own metadata as they are now, kept with a snapshot of one of its tables. */
+function bucketStateOf(deps: SnapshotDeps, table: TableRecord): SnapshotBucketState | undefined {
+  const bucket = bucketIn(deps, table.projectId, table.branch, table.bucket);
+  if (!bucket) return undefined;
+  const target = { projectId: table.projectId, branch: metadataBranchOfBucket(deps, bucket), bucket: bucket.name, table: null, column: null };
+  return { description: bucket.description, metadata: deps.metadata.list(target) };
+}
+
 const fileSize = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? 0;
 
 /**
- * Clones the table's file into a new snapshot (file first, record after: a crash in
- * between leaves a file without a record, which start-up removes). The caller holds the
- * table's write lock; readers go on reading meanwhile.
+ * Clones the table's file into a new snapshot. The record (with the file's size, known
+ * once the file is checkpointed) is committed while the file is copied, and shown only
+ * once both are done: a crash in between leaves a file without a record, or a record
+ * without a file (or with a shorter one), and start-up removes either. The caller holds
+ * the table's write lock; readers go on reading meanwhile.
  */
 async function cloneIntoSnapshot(
   deps: SnapshotDeps,
@@ -96,16 +107,32 @@ async function cloneIntoSnapshot(
   options: { kind: SnapshotKind; reason: SnapshotReason | null; description?: string | null; retentionDays?: number | null; hooks?: CloneHooks },
 ): Promise<SnapshotRecord> {
   const source = deps.paths.tableFileOf(table);
-  const record = describeSnapshot(deps, table, { ...options, sizeBytes: 0, state: 'ready' });
+  // Checkpointed first, so the size is the copy's (cloneFile finds nothing left to fold).
+  await settleWal(deps, source, 'shared');
+  const record = describeSnapshot(deps, table, { ...options, sizeBytes: fileSize(source), state: 'ready' });
   const file = deps.paths.snapshotFile(table.projectId, record.id);
-  record.sizeBytes = await cloneFile(deps, source, file, { live: true, hooks: options.hooks });
-  try {
-    await deps.snapshots.insert([record]);
-  } catch (error) {
+  const [recorded, cloned] = await Promise.allSettled([
+    deps.snapshots.insertHidden([record]),
+    cloneFile(deps, source, file, { live: true, hooks: options.hooks, durability: 'background' }),
+  ]);
+  if (recorded.status === 'rejected' || cloned.status === 'rejected') {
+    if (recorded.status === 'fulfilled') await deps.snapshots.remove([record.id]).catch(() => {});
     await rm(file, { force: true });
-    throw error;
+    throw recorded.status === 'rejected' ? recorded.reason : (cloned as PromiseRejectedResult).reason;
   }
-  return record;
+  // A reader's open transaction kept the checkpoint from running: the copy folded the WAL in.
+  if (cloned.value !== record.sizeBytes) {
+    try {
+      await deps.snapshots.resize(record.id, cloned.value);
+    } catch (error) {
+      await deps.snapshots.remove([record.id]).catch(() => {});
+      await rm(file, { force: true });
+      throw error;
+    }
+    record.sizeBytes = cloned.value;
+  }
+  recorded.value();
+  return deps.snapshots.get(record.id) ?? record;
 }
 
 /**

@@ -246,12 +246,13 @@ export class MetadataStore {
   }
 
   /**
-   * Replaces a bucket's own entries (not its tables') with `entries`: a development branch's
-   * copy of main's bucket metadata (§14), or an empty list to take such a copy back.
+   * Replaces a bucket's own entries (not its tables') with `entries`, timestamps as given: a
+   * development branch's copy of main's bucket metadata (§14), an empty list to take such a
+   * copy back, or a bucket a restore creates again (§13).
    */
   replaceBucketEntriesChange(projectId: string, branch: string, bucket: string, entries: MetadataEntry[]): CatalogChange {
     const target: MetadataTarget = { projectId, branch, bucket, table: null, column: null };
-    const statements: Statement[] = [[`DELETE FROM metadata_entries WHERE ${WHERE_BUCKET} AND table_name = ''`, [projectId, branch, bucket]]];
+    const statements: Statement[] = [[`DELETE FROM metadata_entries WHERE ${this.whereOf(target)}`, this.params(target)]];
     for (const entry of entries) statements.push(row(target, entry));
     return {
       statements,

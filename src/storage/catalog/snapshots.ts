@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckDBValue } from '@duckdb/node-api';
 import type { ColumnDef, TableRecord } from '../catalog.ts';
-import type { TableMetadataBundle } from './metadata.ts';
+import type { MetadataEntry, TableMetadataBundle } from './metadata.ts';
 import { CatalogStore, type CatalogChange, type Statement } from './store.ts';
 
 export type SnapshotKind = 'manual' | 'auto';
@@ -27,6 +27,11 @@ export interface SnapshotRecord {
   primaryKey: string[];
   /** The table's and its columns' metadata at snapshot time (§12), restored with it. */
   metadata: TableMetadataBundle | null;
+  /**
+   * The bucket as it was at snapshot time (its description and own metadata), for a restore
+   * that has to create the bucket again; absent on snapshots taken by earlier versions.
+   */
+  bucketState?: SnapshotBucketState;
   /** When the table was created (kept by a restore into its own place). */
   tableCreatedAt: string;
   createdAt: string;
@@ -34,6 +39,11 @@ export interface SnapshotRecord {
   state: 'pending' | 'ready';
   /** Insertion order: "newest first" among snapshots taken within the same millisecond. */
   seq: number;
+}
+
+export interface SnapshotBucketState {
+  description: string | null;
+  metadata: MetadataEntry[];
 }
 
 export interface SnapshotSettings {
@@ -63,7 +73,16 @@ export interface RestoreIntent {
   createdBucket: boolean;
   record: TableRecord;
   metadata: TableMetadataBundle | null;
+  /** The bucket's own metadata, written when `createdBucket` (from the snapshot's `bucketState`). */
+  bucketMetadata?: MetadataEntry[];
   createdAt: string;
+  /**
+   * Set when the intent was committed together with its outcome (an overwriting restore):
+   * the catalog then already holds `record`, `metadata` and the auto snapshot as finished,
+   * and undoing the restore writes back the table it replaced. Absent otherwise, and on
+   * intents of earlier versions.
+   */
+  replaced?: { record: TableRecord; metadata: TableMetadataBundle };
 }
 
 export interface SnapshotFilter {
@@ -80,13 +99,15 @@ CREATE TABLE IF NOT EXISTS snapshots (
   row_count BIGINT NOT NULL, size_bytes BIGINT NOT NULL, columns VARCHAR NOT NULL, primary_key VARCHAR NOT NULL,
   metadata VARCHAR, table_created_at VARCHAR NOT NULL, created_at VARCHAR NOT NULL, expires_at VARCHAR,
   state VARCHAR NOT NULL, seq BIGINT NOT NULL);
+ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS bucket_state VARCHAR;
 CREATE TABLE IF NOT EXISTS snapshot_settings (project_id VARCHAR PRIMARY KEY, settings VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot_restores (id VARCHAR PRIMARY KEY, payload VARCHAR NOT NULL);
 `;
 
 function insertStatement(r: SnapshotRecord): Statement {
   return [
-    'INSERT INTO snapshots VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)',
+    `INSERT INTO snapshots (id, project_id, branch, bucket_name, table_name, description, kind, reason, row_count, size_bytes, columns, primary_key,
+       metadata, table_created_at, created_at, expires_at, state, seq, bucket_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
     [
       r.id,
       r.projectId,
@@ -106,6 +127,7 @@ function insertStatement(r: SnapshotRecord): Statement {
       r.expiresAt,
       r.state,
       r.seq,
+      r.bucketState === undefined ? null : JSON.stringify(r.bucketState),
     ] as DuckDBValue[],
   ];
 }
@@ -151,6 +173,7 @@ export class SnapshotCatalog {
           state: r.state as SnapshotRecord['state'],
           seq: Number(r.seq),
         };
+        if (r.bucket_state != null) record.bucketState = JSON.parse(r.bucket_state as string);
         catalog.records.set(record.id, record);
         catalog.seq = Math.max(catalog.seq, record.seq);
       }
@@ -213,6 +236,24 @@ export class SnapshotCatalog {
 
   insert(records: SnapshotRecord[]): Promise<void> {
     return this.store.commit(records.map(insertStatement), () => this.applyInsert(records));
+  }
+
+  /**
+   * Writes records durably without showing them yet, for a snapshot whose file is being
+   * copied at the same time: the returned function shows them, once their files are in
+   * place. A crash before that leaves records without files, which start-up drops.
+   */
+  async insertHidden(records: SnapshotRecord[]): Promise<() => void> {
+    await this.store.commit(records.map(insertStatement), () => {});
+    return () => this.applyInsert(records);
+  }
+
+  /** Corrects a record's size (its file turned out to differ from the size recorded up front). */
+  resize(id: string, sizeBytes: number): Promise<void> {
+    return this.store.commit([['UPDATE snapshots SET size_bytes = $1 WHERE id = $2', [sizeBytes, id]]], () => {
+      const record = this.records.get(id);
+      if (record) this.records.set(id, { ...record, sizeBytes });
+    });
   }
 
   private applyInsert(records: SnapshotRecord[]): void {
@@ -314,6 +355,25 @@ export class SnapshotCatalog {
   }
 
   /**
+   * Records a restore's intent in one transaction with its outcome: `effects` (the table
+   * row and its metadata) and the finished auto snapshot. Only the intent is applied in
+   * memory now; the returned function applies the rest, once the files are in place.
+   */
+  async beginRestoreWithOutcome(intent: RestoreIntent, auto: SnapshotRecord, effects: CatalogChange[]): Promise<() => void> {
+    const statements: Statement[] = [['INSERT INTO snapshot_restores VALUES ($1, $2)', [intent.id, JSON.stringify(intent)]], insertStatement(auto), ...effects.flatMap((e) => e.statements)];
+    await this.store.commit(statements, () => this.restores.set(intent.id, intent));
+    return () => {
+      this.applyInsert([auto]);
+      for (const effect of effects) effect.apply();
+    };
+  }
+
+  /** The intent of a restore whose outcome is in the catalog already goes (nothing else changes). */
+  forgetRestore(intent: RestoreIntent): Promise<void> {
+    return this.store.commit([['DELETE FROM snapshot_restores WHERE id = $1', [intent.id]]], () => this.restores.delete(intent.id));
+  }
+
+  /**
    * The restore is done: its auto snapshot becomes visible and the intent goes (committed
    * by the caller together with the table row and its metadata).
    */
@@ -328,11 +388,15 @@ export class SnapshotCatalog {
     };
   }
 
-  /** The restore is called off: the intent and its pending auto snapshot record go. */
-  abandonRestore(intent: RestoreIntent): Promise<void> {
-    const statements: Statement[] = [['DELETE FROM snapshot_restores WHERE id = $1', [intent.id]]];
+  /**
+   * The restore is called off: the intent and its pending auto snapshot record go, and
+   * `undo` (writing back what an intent committed with its outcome replaced) with them.
+   */
+  abandonRestore(intent: RestoreIntent, undo: CatalogChange[] = []): Promise<void> {
+    const statements: Statement[] = [['DELETE FROM snapshot_restores WHERE id = $1', [intent.id]], ...undo.flatMap((u) => u.statements)];
     if (intent.autoSnapshotId) statements.push(['DELETE FROM snapshots WHERE id = $1', [intent.autoSnapshotId]]);
     return this.store.commit(statements, () => {
+      for (const u of undo) u.apply();
       this.restores.delete(intent.id);
       if (intent.autoSnapshotId) this.records.delete(intent.autoSnapshotId);
     });
