@@ -72,7 +72,12 @@ function hashRing(m) {
   for (;;) {
     const seq = Atomics.load(sig, 0);
     const state = Atomics.load(sig, 2);
-    if (state === 2) return parentPort.postMessage({ t: 'dropped', id: m.id });
+    if (state === 2) {
+      // Wakes a copier still waiting for room, which then finds the stream dropped.
+      Atomics.add(sig, 1, 1);
+      Atomics.notify(sig, 1);
+      return parentPort.postMessage({ t: 'dropped', id: m.id });
+    }
     const written = Atomics.load(pos, 0);
     if (written > hashed) {
       // At most 1 MiB (and never past the ring's end) per step, each step handed back at once.
@@ -233,6 +238,7 @@ export class ByteWorker {
     const sig = new Int32Array(new SharedArrayBuffer(12));
     const id = this.nextId++;
     let written = 0;
+    let dropped = false;
     let failure: Error | undefined;
     let onFailed: ((error: Error) => void) | undefined;
     let digest: { resolve(hex: string): void; reject(error: Error): void } | undefined;
@@ -288,9 +294,9 @@ export class ByteWorker {
         let offset = copy(bytes, 0);
         if (offset === bytes.length) return Promise.resolve();
         return (async () => {
-          while (offset < bytes.length) {
+          while (offset < bytes.length && !dropped) {
             await whenSpace();
-            offset = copy(bytes, offset);
+            if (!dropped) offset = copy(bytes, offset);
           }
         })();
       },
@@ -302,7 +308,8 @@ export class ByteWorker {
         });
       },
       abort() {
-        if (failure || digest) return;
+        if (failure || digest || dropped) return;
+        dropped = true;
         signal(2);
       },
     };
