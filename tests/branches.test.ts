@@ -165,6 +165,8 @@ describe('copy-on-write isolation', () => {
     expect((await t.callJson('GET', dev)).body.row_count).toBe(4);
     expect((await t.callJson('GET', main)).body.row_count).toBe(4);
     // Stats: size_bytes stays main's tables; the branch's copy counts in branches_size_bytes.
+    // (Once the writes' checkpoints, which run after their answers, have folded the WALs in.)
+    await t.services.registry.writesSettled();
     const stats = (await t.callJson('GET', `${P}/stats`)).body;
     const { statSync } = await import('node:fs');
     expect(stats.branches_size_bytes).toBe(statSync(t.services.paths.branchTableFile(id, B.split('/').pop()!, 'b', 't')).size);
