@@ -80,13 +80,15 @@ export class Database {
   }
 
   /**
-   * How many COPYs of one split export run at once: one per DuckDB thread, but leaving two
-   * threads of libuv's pool free (each DuckDB call occupies one while it runs), so that the
-   * export's own file reads and other requests' DuckDB calls do not queue behind its COPYs.
+   * How many COPYs of one split export run at once: two per DuckDB thread (one running, one
+   * queued behind it, so DuckDB's threads need not wait for the event loop to hand out the
+   * next part: under load that wait made a 10M-row export 3.6× DuckDB's time instead of
+   * 2.8×), but leaving two threads of libuv's pool free (each DuckDB call occupies one while
+   * it runs), so that other requests' DuckDB calls and file work do not queue behind them.
    */
   get exportLanes(): number {
     const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-    return Math.max(1, Math.min(this.threads, pool - 2));
+    return Math.max(1, Math.min(2 * this.threads, pool - 2));
   }
 
   /** A fresh alias for an attachment of this instance's own (`e1`, `e2`, …). */
