@@ -1,4 +1,6 @@
 // What the benchmark sections share: the admin key of their servers and a JSON call.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
@@ -12,4 +14,19 @@ export async function api(url: string, method: string, path: string, body?: unkn
   const text = await response.text();
   if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text ? JSON.parse(text) : undefined;
+}
+
+/**
+ * Runs a section when its file is the script node was started with
+ * (`node --import tsx tests/bench/x-bench.ts`): one JSON line on stdout, exit code 1 when it fails.
+ */
+export function runWhenMain(moduleUrl: string, name: string, run: () => Promise<unknown>): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(resolve(process.argv[1])).href) return;
+  run().then(
+    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+    (error) => {
+      process.stderr.write(`${name} bench failed: ${(error as Error).stack ?? error}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

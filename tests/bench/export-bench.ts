@@ -14,9 +14,9 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain } from './common.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.EXPORT_BENCH_RUNS ?? 5);
@@ -282,12 +282,4 @@ export async function exportBench(): Promise<Record<string, unknown>> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  exportBench().then(
-    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
-    (error) => {
-      process.stderr.write(`${(error as Error).stack ?? error}\n`);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, 'export', exportBench);

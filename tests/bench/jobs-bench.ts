@@ -18,10 +18,9 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain } from './common.ts';
 import { rssKb, startChild } from './export-bench.ts';
 import { writeCsv } from './import-bench.ts';
 
@@ -196,12 +195,4 @@ export async function jobsBench(): Promise<Record<string, unknown>> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  jobsBench().then(
-    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
-    (error) => {
-      process.stderr.write(`jobs bench failed: ${(error as Error).stack ?? error}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runWhenMain(import.meta.url, 'jobs', jobsBench);

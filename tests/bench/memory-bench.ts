@@ -10,9 +10,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain } from './common.ts';
 import { rssKb, startChild } from './export-bench.ts';
 import { upload } from './import-bench.ts';
 
@@ -91,12 +90,4 @@ export async function memoryBench(): Promise<Record<string, unknown>> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  memoryBench().then(
-    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
-    (error) => {
-      process.stderr.write(`${(error as Error).stack ?? error}\n`);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, 'memory', memoryBench);

@@ -16,9 +16,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain } from './common.ts';
 import { startChild } from './export-bench.ts';
 import { upload } from './import-bench.ts';
 
@@ -216,12 +215,4 @@ export async function queryBench(): Promise<Record<string, unknown>> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  queryBench().then(
-    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
-    (error) => {
-      process.stderr.write(`query bench failed: ${(error as Error).stack ?? error}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+runWhenMain(import.meta.url, 'query', queryBench);
