@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { expectStatus, percentile, round, sequential, throughput, type BenchContext, type SectionResult } from './bench.ts';
+import { median } from './common.ts';
 
 const BUCKET = 'in_c_branches';
 const ROWS = 1_000_000;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function tablesUpTo(ctx: BenchContext, from: number, to: number): Promise<void> {
   const P = `/projects/${ctx.projectId}`;

@@ -1,4 +1,6 @@
 // What the benchmark sections share: the admin key of their servers and a JSON call.
+import { request as httpRequest } from 'node:http';
+import type { Readable } from 'node:stream';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -29,4 +31,27 @@ export function runWhenMain(moduleUrl: string, name: string, run: () => Promise<
       process.exitCode = 1;
     },
   );
+}
+
+/** A SQL string literal (bench-generated paths and words only, never user input). */
+export const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
+/** The middle value (the upper one of an even count). */
+export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** POSTs a stream as the body (node:http) and resolves with the status and the parsed answer. */
+export function postStream(url: string, body: Readable, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  return new Promise((resolveAnswer, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolveAnswer({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    body.on('error', reject).pipe(req);
+  });
 }

@@ -16,14 +16,13 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api, runWhenMain } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, sqlString } from './common.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.EXPORT_BENCH_RUNS ?? 5);
 const THREADS = 4;
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
 export async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/main.ts')], {

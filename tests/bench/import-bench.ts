@@ -10,12 +10,11 @@
  */
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { ADMIN_KEY, api, runWhenMain } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, sqlString, median, round, postStream } from './common.ts';
 import { startChild } from './export-bench.ts';
 
 const ROWS = 1_000_000;
@@ -24,9 +23,6 @@ const RUNS = Number(process.env.RUNS ?? 5);
 const THREADS = 4;
 const MEMORY_LIMIT = '4GB';
 
-const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 const COLUMNS = [
   { name: 'id', type: 'BIGINT', nullable: false },
@@ -45,21 +41,9 @@ export async function writeCsv(c: DuckDBConnection, path: string, from: number, 
   );
 }
 
-/** Streams a file as the body of a POST (node:http, the file piped in 1 MiB chunks). */
+/** Streams a file as the body of a POST (the file piped in 1 MiB chunks). */
 export function upload(url: string, file: string, size: number, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-length': String(size) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    createReadStream(file, { highWaterMark: 1 << 20 }).on('error', reject).pipe(req);
-  });
+  return postStream(url, createReadStream(file, { highWaterMark: 1 << 20 }), { ...headers, 'content-length': String(size) });
 }
 
 /** CPU time (user + system, all threads) a process has used so far, in ms (Linux /proc; 0 elsewhere). */

@@ -14,21 +14,18 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api, runWhenMain } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, median, round, postStream } from './common.ts';
 import { rssKb, startChild } from './export-bench.ts';
 import { writeCsv } from './import-bench.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.JOBS_BENCH_RUNS ?? 3);
 const BIG_UPLOAD_BYTES = Number(process.env.JOBS_BENCH_BIG_BYTES ?? 1e9);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 const COLUMNS = [
   { name: 'id', type: 'BIGINT', nullable: false },
@@ -37,22 +34,8 @@ const COLUMNS = [
   { name: 'ts', type: 'TIMESTAMP' },
 ];
 
-/** POSTs a stream (node:http) and resolves with the parsed answer. */
-function post(url: string, body: Readable, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    body.on('error', reject).pipe(req);
-  });
-}
+/** POSTs a stream with the admin key. */
+const post = (url: string, body: Readable, headers: Record<string, string>) => postStream(url, body, { authorization: `Bearer ${ADMIN_KEY}`, ...headers });
 
 /** `size` bytes of CSV-looking text, produced as they are read (nothing on disk, nothing held). */
 function generated(size: number): Readable {

@@ -23,16 +23,13 @@ import pino from 'pino';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startServer } from '../../src/server.ts';
-import { ADMIN_KEY, api, runWhenMain } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, sqlString, median, round } from './common.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.RUNS ?? 3);
 const THREADS = 4;
 const MEMORY_LIMIT = '4GB';
 
-const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 const COLUMNS = [
   { name: 'id', type: 'BIGINT', nullable: false },
