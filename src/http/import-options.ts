@@ -20,7 +20,8 @@ export function formatFromContentType(request: Request): ImportFormat {
   );
 }
 
-const FORMAT_BY_TYPE: Record<string, ImportFormat> = {
+/** The import format each media type names (§8); types that say nothing about the format are CSV. */
+export const FORMAT_BY_TYPE: Readonly<Record<string, ImportFormat>> = {
   '': 'csv',
   'text/plain': 'csv',
   'application/octet-stream': 'csv',

@@ -1,17 +1,9 @@
 import { HttpError } from './errors.ts';
 import type { ImportFormat } from '../storage/import.ts';
+import { FORMAT_BY_TYPE } from './import-options.ts';
 
-const FORMAT_BY_TYPE: Record<string, ImportFormat> = {
-  'text/csv': 'csv',
-  'application/csv': 'csv',
-  'application/x-ndjson': 'ndjson',
-  'application/ndjson': 'ndjson',
-  'application/jsonl': 'ndjson',
-  'application/vnd.apache.parquet': 'parquet',
-};
-
-/** Types that say nothing about the format: CSV, as §8 says of an absent type (gzip is undone first). */
-const CSV_BY_DEFAULT = new Set(['', 'text/plain', 'application/octet-stream', 'application/gzip', 'application/x-gzip']);
+/** A stored file may also be gzip-compressed CSV (gzip is undone first), as §8 says of an absent type. */
+const GZIP_TYPES = new Set(['application/gzip', 'application/x-gzip']);
 
 /**
  * The format of an import job whose options name none: from the file's stored content type
@@ -19,7 +11,7 @@ const CSV_BY_DEFAULT = new Set(['', 'text/plain', 'application/octet-stream', 'a
  */
 export function formatForFile(contentType: string): ImportFormat {
   const mime = contentType.split(';', 1)[0]!.trim().toLowerCase();
-  const format = FORMAT_BY_TYPE[mime] ?? (CSV_BY_DEFAULT.has(mime) ? 'csv' : undefined);
+  const format = FORMAT_BY_TYPE[mime] ?? (GZIP_TYPES.has(mime) ? 'csv' : undefined);
   if (!format) {
     throw new HttpError(415, 'unsupported_media_type', `The file's content type ${mime.slice(0, 100)} names no import format; give format`, { content_type: mime.slice(0, 100) });
   }
