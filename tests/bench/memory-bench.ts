@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ADMIN_KEY, api, runWhenMain } from './common.ts';
-import { rssKb, startChild } from './export-bench.ts';
+import { rssKb, startChild, stopChild } from './export-bench.ts';
 import { upload } from './import-bench.ts';
 
 const ROWS = 1_000_000;
@@ -80,12 +80,7 @@ export async function memoryBench(): Promise<Record<string, unknown>> {
       rss_idle_ratio: Math.round((idle / (start * 1.5 + 100 * 1024)) * 100) / 100,
     };
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChild(child);
     await rm(root, { recursive: true, force: true });
   }
 }

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ADMIN_KEY, api, runWhenMain } from './common.ts';
-import { startChild } from './export-bench.ts';
+import { startChild, stopChild } from './export-bench.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.SNAPSHOT_BENCH_RUNS ?? 5);
@@ -119,12 +119,7 @@ export async function snapshotBench(): Promise<Record<string, unknown>> {
       rows_after: preview.total_row_count,
     };
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await stopChild(child);
     await rm(root, { recursive: true, force: true });
   }
 }
