@@ -288,6 +288,41 @@ describe('copy-on-write isolation', () => {
   });
 });
 
+  it('a first write whose copy fails while its record commits leaves no record, no file, and the branch on main', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    // The copy fails once its record is durable (the record commits while the file is cloned).
+    t.services.faultPoint = async (step) => {
+      if (step !== 'branch_clone_started') return;
+      for (let i = 0; i < 400; i++) {
+        const rows = await t.services.catalog.store.db.with(async (c) =>
+          (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM branch_tables WHERE project_id = $1 AND branch_id = $2', [id, branchId])).getRowObjectsJS(),
+        );
+        if (rows[0]!.n === 1) throw new Error('disk gone');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    try {
+      const failed = await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n');
+      expect(failed.status).toBe(500);
+    } finally {
+      t.services.faultPoint = undefined;
+    }
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.branch_state).toBe('main');
+    expect(t.services.branches.tableStates(id, branchId)).toEqual([]);
+    const left = await t.services.catalog.store.db.with(async (c) =>
+      (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM branch_tables WHERE project_id = $1 AND branch_id = $2', [id, branchId])).getRowObjectsJS(),
+    );
+    expect(left[0]!.n).toBe(0);
+    expect(existsSync(t.services.paths.branchTableFile(id, branchId, 'b', 't'))).toBe(false);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2]);
+    // The next write copies again and works.
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+  });
+
 describe('changes and reset', () => {
   it('lists copied, created and deleted tables and buckets, and whether main moved', async () => {
     const { P } = await project();
