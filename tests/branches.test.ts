@@ -765,6 +765,33 @@ describe('schema changes and metadata in a branch (§12)', () => {
 });
 
 describe('snapshots in a branch (§13)', () => {
+  it('a restore in a branch that creates a deleted bucket again gives it the description and metadata of snapshot time, in the branch only', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await t.callJson('POST', `${B}/buckets`, { body: { name: 'nb', description: 'made in dev' } })).status).toBe(201);
+    expect((await t.callJson('POST', `${B}/buckets/nb/tables`, { body: { name: 't', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await importCsv(`${B}/buckets/nb/tables/t`, 'id\n7\n')).status).toBe(200);
+    expect((await t.callJson('POST', `${B}/buckets/nb/metadata`, { body: { metadata: [{ key: 'KBC.owner', value: 'ann' }] } })).status).toBe(200);
+    const snap = (await t.callJson('POST', `${B}/buckets/nb/tables/t/snapshots`, { body: {} })).body;
+    const atSnapshot = (await t.callJson('GET', `${B}/buckets/nb`)).body;
+    expect(atSnapshot.metadata.map((e: any) => [e.key, e.value])).toEqual([['KBC.owner', 'ann']]);
+    await t.callJson('POST', `${B}/buckets/nb/metadata`, { body: { metadata: [{ key: 'KBC.owner', value: 'bob' }] } });
+    expect((await t.call('DELETE', `${B}/buckets/nb?force=true`)).status).toBe(204);
+    expect((await t.call('GET', `${B}/buckets/nb`)).status).toBe(404);
+
+    const restored = await t.callJson('POST', `${B}/snapshots/${snap.id}/restore`, { body: {} });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    const again = (await t.callJson('GET', `${B}/buckets/nb`)).body;
+    expect(again.description).toBe('made in dev');
+    expect(again.metadata).toEqual(atSnapshot.metadata);
+    expect((await t.callJson('GET', `${B}/buckets/nb/metadata`)).body.metadata).toEqual(atSnapshot.metadata);
+    expect(await ids(`${B}/buckets/nb/tables/t`)).toEqual([7]);
+    // Main has no such bucket, and no metadata of it.
+    expect((await t.call('GET', `${P}/buckets/nb`)).status).toBe(404);
+    expect(t.services.metadata.all().filter((r) => r.projectId === id && r.branch !== branchId && r.bucket === 'nb')).toEqual([]);
+  });
+
   it("belong to the branch: listed and reached under it only, restored into it, deleted with it", async () => {
     const { id, P } = await project();
     const B = await branch(P);
