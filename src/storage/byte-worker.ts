@@ -114,11 +114,13 @@ type Reply =
   | { t: 'failed'; id: number; message: string };
 
 /**
- * The SHA-256 of a stream, fed chunk by chunk in order. `update` resolves once the chunk
- * is taken (the caller may then reuse its memory); `digest` once all are hashed.
+ * The SHA-256 of a stream, fed chunk by chunk in order. `update` returns nothing when the
+ * chunk was taken at once, or a promise that resolves once it is (the caller may then
+ * reuse its memory, and must not feed the next chunk before); `digest` resolves once all
+ * are hashed.
  */
 export interface StreamHasher {
-  update(bytes: Uint8Array): Promise<void>;
+  update(bytes: Uint8Array): Promise<void> | undefined;
   digest(): Promise<string>;
   abort(): void;
 }
@@ -129,7 +131,7 @@ export function inlineHasher(): StreamHasher {
   return {
     update(bytes) {
       hash.update(bytes);
-      return Promise.resolve();
+      return undefined;
     },
     digest: () => Promise.resolve(hash.digest('hex')),
     abort() {},
@@ -156,6 +158,8 @@ export interface CountOptions {
 
 /** Bytes of a hash ring: how far the copying may run ahead of the hashing. */
 const RING_BYTES = 8 << 20;
+/** Bytes copied into a ring between two wake-ups of its thread. */
+const WAKE_BYTES = 1 << 20;
 /** Hash threads at most; a stream that finds them all busy is hashed on the main thread. */
 const HASH_THREADS = 4;
 
@@ -238,6 +242,7 @@ export class ByteWorker {
     const sig = new Int32Array(new SharedArrayBuffer(12));
     const id = this.nextId++;
     let written = 0;
+    let woken = 0;
     let dropped = false;
     let failure: Error | undefined;
     let onFailed: ((error: Error) => void) | undefined;
@@ -276,7 +281,13 @@ export class ByteWorker {
         offset += n;
         written += n;
         Atomics.store(pos, 0, BigInt(written));
-        signal();
+        // The thread is woken once per WAKE_BYTES, not per chunk (each wake is a futex call
+        // and a thread switch); it hashes whatever is written when it looks, and an end or a
+        // drop always wakes it, so no byte is left waiting.
+        if (written - woken >= WAKE_BYTES || n === space) {
+          woken = written;
+          signal();
+        }
       }
       return offset;
     };
@@ -292,7 +303,7 @@ export class ByteWorker {
       update(bytes) {
         if (failure) return Promise.reject(failure);
         let offset = copy(bytes, 0);
-        if (offset === bytes.length) return Promise.resolve();
+        if (offset === bytes.length) return undefined;
         return (async () => {
           while (offset < bytes.length && !dropped) {
             await whenSpace();
