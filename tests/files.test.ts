@@ -461,12 +461,10 @@ describe('§15 over a real socket', () => {
 describe('§15 writing a stream to staging', () => {
   let root: string;
   const worker = new ByteWorker();
-  /** A hasher on a helper thread (a free one is always there here). */
-  const threaded = () => {
-    const hasher = worker.hasher();
-    expect(hasher).toBeDefined();
-    return hasher!;
-  };
+  /** A hasher on the helper thread, reading `path` back as it is written. */
+  const threaded = (path: string) => worker.fileHasher(path);
+  /** The helper thread that hashes files, to kill it. */
+  const hashThread = (pool: ByteWorker) => (pool as unknown as { hashing?: { worker: { terminate(): Promise<number> } } }).hashing;
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'dsa-staging-'));
   });
@@ -488,30 +486,31 @@ describe('§15 writing a stream to staging', () => {
     return { data, chunks };
   }
 
-  it('writes every byte in order and hashes them, on a helper thread (past the end of its ring) or inline', async () => {
+  it('writes every byte in order and hashes them, on the helper thread (reading the file back) or inline', async () => {
     const { data, chunks } = chunked(9 * 1024 * 1024 + 12_345);
-    for (const [name, hasher] of [['worker', threaded()], ['inline', inlineHasher()]] as const) {
+    for (const name of ['worker', 'inline']) {
       const target = join(root, `whole-${name}`);
+      const hasher = name === 'worker' ? threaded(target) : inlineHasher();
       const written = await writeStaging(Readable.from(chunks), target, data.length, { hasher });
       expect(written).toEqual({ sizeBytes: data.length, sha256: sha(data) });
       expect(Buffer.compare(await readFile(target), data)).toBe(0);
     }
-    const empty = await writeStaging(Readable.from([]), join(root, 'empty'), 10, { hasher: threaded() });
+    const empty = await writeStaging(Readable.from([]), join(root, 'empty'), 10, { hasher: threaded(join(root, 'empty')) });
     expect(empty).toEqual({ sizeBytes: 0, sha256: sha('') });
   });
 
   it('413 once the stream passes the limit, and a stream that breaks off: no staging file either way', async () => {
     const { chunks } = chunked(5 * 1024 * 1024);
-    const over = writeStaging(Readable.from(chunks), join(root, 'over'), 3 * 1024 * 1024, { hasher: threaded() });
+    const over = writeStaging(Readable.from(chunks), join(root, 'over'), 3 * 1024 * 1024, { hasher: threaded(join(root, 'over')) });
     await expect(over).rejects.toMatchObject({ status: 413, code: 'payload_too_large' });
     const broken = Readable.from((async function* () {
       yield* chunks.slice(0, 30);
       throw new Error('client went away');
     })());
-    await expect(writeStaging(broken, join(root, 'broken'), Number.MAX_SAFE_INTEGER, { hasher: threaded() })).rejects.toThrow('client went away');
+    await expect(writeStaging(broken, join(root, 'broken'), Number.MAX_SAFE_INTEGER, { hasher: threaded(join(root, 'broken')) })).rejects.toThrow('client went away');
     expect(existsSync(join(root, 'over')) || existsSync(join(root, 'broken'))).toBe(false);
     // The helper thread is still fine for the next stream.
-    const next = await writeStaging(Readable.from([Buffer.from('after')]), join(root, 'after'), 10, { hasher: threaded() });
+    const next = await writeStaging(Readable.from([Buffer.from('after')]), join(root, 'after'), 10, { hasher: threaded(join(root, 'after')) });
     expect(next.sha256).toBe(sha('after'));
   });
 
@@ -519,11 +518,10 @@ describe('§15 writing a stream to staging', () => {
     const app = await makeApp();
     try {
       await app.createProject('h');
-      const threads = (app.services.byteWorker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers;
       let n = 0;
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
-          if (n === 3) await threads[0]!.worker.terminate();
+          if (n === 3) await hashThread(app.services.byteWorker)!.worker.terminate();
           if (n++ < 20) controller.enqueue(new Uint8Array(256 * 1024).fill(n));
           else controller.close();
         },
@@ -541,20 +539,23 @@ describe('§15 writing a stream to staging', () => {
     }
   });
 
-  it('four streams hash on helper threads at once; a fifth finds none (and is hashed inline); a finished one frees its thread, and a dropped one stops waiting for room', async () => {
+  it('one helper thread hashes several files at once, each to its own digest; a dropped one and a file it cannot read do not stop the others', async () => {
     const pool = new ByteWorker();
     try {
-      const hashers = Array.from({ length: 4 }, () => pool.hasher());
-      expect(hashers.every((h) => h !== undefined)).toBe(true);
-      expect(pool.hasher()).toBeUndefined();
-      const data = Array.from({ length: 4 }, (_, i) => Buffer.alloc(3 * 1024 * 1024 + i, 97 + i));
-      await Promise.all(hashers.map((h, i) => h!.update(data[i]!)));
-      expect(await Promise.all(hashers.map((h) => h!.digest()))).toEqual(data.map((d) => sha(d)));
-      // A stream dropped while its copy waits for room in the ring: the copy gives up.
-      const again = pool.hasher()!;
-      const pending = again.update(Buffer.alloc(20 * 1024 * 1024));
-      again.abort();
-      await pending;
+      const streams = Array.from({ length: 4 }, (_, i) => chunked(3 * 1024 * 1024 + i * 1000));
+      const results = await Promise.all(streams.map(({ chunks }, i) => writeStaging(Readable.from(chunks), join(root, `many-${i}`), Number.MAX_SAFE_INTEGER, { hasher: pool.fileHasher(join(root, `many-${i}`)) })));
+      expect(results.map((r) => r.sha256)).toEqual(streams.map(({ data }) => sha(data)));
+      // Dropped half-way: the thread lets the file go and serves the next one.
+      const dropped = pool.fileHasher(join(root, 'many-0'));
+      dropped.written(1024 * 1024);
+      dropped.abort();
+      // A file that is not there: the digest fails as the service's trouble (a 500 for an upload).
+      const missing = pool.fileHasher(join(root, 'not-there'));
+      missing.written(10);
+      await expect(missing.digest()).rejects.toThrow(HelperThreadError);
+      const next = pool.fileHasher(join(root, 'many-1'));
+      next.written(streams[1]!.data.length);
+      expect(await next.digest()).toBe(sha(streams[1]!.data));
     } finally {
       await pool.close();
     }
@@ -562,18 +563,18 @@ describe('§15 writing a stream to staging', () => {
 
   it('a helper thread that dies fails the stream (no staging file); the next stream gets a new thread', async () => {
     const { chunks } = chunked(6 * 1024 * 1024);
-    const hasher = threaded();
+    const hasher = threaded(join(root, 'dead'));
     let sent = 0;
     const source = Readable.from((async function* () {
       for (const chunk of chunks) {
         // Kill the thread once a few batches are out.
-        if ((sent += chunk.length) > 3 * 1024 * 1024 && sent - chunk.length <= 3 * 1024 * 1024) await (worker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers[0]!.worker.terminate();
+        if ((sent += chunk.length) > 3 * 1024 * 1024 && sent - chunk.length <= 3 * 1024 * 1024) await hashThread(worker)!.worker.terminate();
         yield chunk;
       }
     })());
     await expect(writeStaging(source, join(root, 'dead'), Number.MAX_SAFE_INTEGER, { hasher })).rejects.toThrow(HelperThreadError);
     expect(existsSync(join(root, 'dead'))).toBe(false);
-    const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded() });
+    const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded(join(root, 'again')) });
     expect(next.sha256).toBe(sha('again'));
   });
 });
@@ -742,6 +743,7 @@ describe('§15 staging with a hasher that takes chunks late', () => {
         if (!wait) return void hash.update(bytes);
         return wait.then(() => void hash.update(bytes));
       },
+      written() {},
       digest: () => Promise.resolve(hash.digest('hex')),
       abort() {},
     };

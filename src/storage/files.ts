@@ -51,7 +51,7 @@ export interface WrittenFile {
 }
 
 export interface StagingOptions {
-  /** Where the SHA-256 is computed; on this thread when not given. */
+  /** Where the SHA-256 is computed (for this staging file); on this thread when not given. */
   hasher?: StreamHasher;
   /** Called with the size of each chunk as it is read (job progress). */
   onBytes?: (n: number) => void;
@@ -63,12 +63,13 @@ const WRITE_BUFFER = 4 << 20;
 /**
  * Streams `source` into a new staging file, counting and hashing on the way; past `limit`
  * bytes it stops with 413 without reading on. The source's chunks are taken as they come
- * ('data', no per-chunk promise): each is counted, handed to the hasher (a helper thread
- * for a large stream, which copies the chunk into its ring and hashes beside the reads and
- * writes) and queued for the file; while one write is out the queue grows, and the next
- * write takes all of it at once (one writev). Memory stays flat: the source is paused while
- * the queue holds WRITE_BUFFER bytes or the hasher's ring is full. On any failure the source
- * is destroyed and the staging file removed.
+ * ('data', no per-chunk promise): each is counted and queued for the file; while one write
+ * is out the queue grows, and the next write takes all of it at once (one writev). After
+ * each write the hasher is told the file's size: for a large stream a helper thread reads
+ * the new bytes back from the page cache and hashes them beside the next reads and writes
+ * (a small one is hashed chunk by chunk on this thread). Memory stays flat: the source is
+ * paused while the queue holds WRITE_BUFFER bytes (or a hasher has not taken a chunk yet).
+ * On any failure the source is destroyed and the staging file removed.
  *
  * The file is not fsynced: it is complete in the page cache when this resolves, which is
  * what kill -9 needs (the kernel keeps it). A power cut before the kernel has written it
@@ -120,6 +121,7 @@ async function writeAll(handle: FileHandle, chunks: Buffer[], bytes: number): Pr
 function pumpToFile(source: Readable, handle: FileHandle, limit: number, hasher: StreamHasher, onBytes?: (n: number) => void): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let size = 0;
+    let written = 0;
     let queue: Buffer[] = [];
     let queued = 0;
     let writing = false;
@@ -159,6 +161,8 @@ function pumpToFile(source: Readable, handle: FileHandle, limit: number, hasher:
       writeAll(handle, batch, bytes).then(
         () => {
           writing = false;
+          written += bytes;
+          hasher.written(written);
           if (!failure && queued > 0) write();
           else settle();
           flow();
@@ -212,14 +216,18 @@ function pumpToFile(source: Readable, handle: FileHandle, limit: number, hasher:
   });
 }
 
-/** A body this small is hashed on the main thread: the helper's wake-ups would cost more. */
+/** A body this small is hashed on the main thread: the helper's messages would cost more. */
 const SMALL_BODY = 1 << 20;
 
-/** The hasher for a stream of `declared` bytes (unknown: undefined): another thread unless it is small. */
-export function hasherFor(services: Pick<Services, 'byteWorker'>, declared: number | undefined): StreamHasher {
+/**
+ * The hasher for `staging`, a file about to be written with `declared` bytes (unknown:
+ * undefined): the helper thread, reading the file back as it grows, unless the body is
+ * small (or the helper cannot be had).
+ */
+export function hasherFor(services: Pick<Services, 'byteWorker'>, staging: string, declared?: number): StreamHasher {
   if (declared !== undefined && declared < SMALL_BODY) return inlineHasher();
   try {
-    return services.byteWorker.hasher() ?? inlineHasher();
+    return services.byteWorker.fileHasher(staging);
   } catch {
     return inlineHasher();
   }
@@ -303,7 +311,7 @@ export async function storeUpload(services: Services, projectId: string, body: R
   const staging = paths.stagingFile(`upload-${randomUUID()}`);
   let written: WrittenFile;
   try {
-    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes, { hasher: hasherFor(services, declared) });
+    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes, { hasher: hasherFor(services, staging, declared) });
   } catch (error) {
     if (error instanceof HttpError) throw error;
     // File system or hash thread trouble is ours (500); anything else is the body breaking off.
