@@ -128,7 +128,7 @@ function pumpToFile(source: Readable, handle: FileHandle, limit: number, hasher:
     let ended = false;
     let settled = false;
     let failure: { error: unknown } | undefined;
-    // A chunk the hasher is still copying (its ring was full); later chunks wait behind it.
+    // A chunk the hasher has not taken yet (its update returned a promise); later chunks wait behind it.
     let hashing: Promise<void> | undefined;
 
     const settle = () => {
