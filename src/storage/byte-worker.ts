@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
  *   file and says how far it has got (`grown`) after each write; this thread reads the
  *   new bytes back (from the page cache, where they just went) and hashes them, and once
  *   told the file is complete (`end`) answers the digest. The main thread neither copies nor
- *   hashes anything; one thread serves every file at once, a block at a time.
+ *   hashes anything; one thread serves every file at once, each catching up in turn.
  * - `count`: reads a file in blocks and counts its records (CSV: line ends outside quotes;
  *   NDJSON: lines), posting the running count after each block, so a job can turn "DuckDB
  *   has read this many bytes" into "this many rows". Blank lines are not records.
