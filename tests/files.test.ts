@@ -795,6 +795,8 @@ describe('§15 staging with a hasher that takes chunks late', () => {
     const hasher = lateHasher((n) => (n === 0 ? held : undefined));
     const target = join(root, 'held');
     const writing = writeStaging(readable, target, Number.MAX_SAFE_INTEGER, { hasher });
+    // The file is opened first (on the thread pool); then the first chunk reaches the hasher.
+    while (hasher.updates === 0) await turn();
     for (let i = 0; i < 50; i++) await turn();
     // Flowing on would have read all 1000 chunks by now; paused, only what the source buffers.
     expect(state.made).toBeLessThan(5);
