@@ -1,6 +1,7 @@
-import { closeSync, existsSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { close, closeSync, existsSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBResult, DuckDBType, DuckDBValue } from '@duckdb/node-api';
+import { ChunkPool, recycling } from '../http/recycle.ts';
 import type { Database } from './db.ts';
 import { selectSql, type ReadPlan } from './filters.ts';
 import type { StoragePaths } from './paths.ts';
@@ -87,6 +88,8 @@ abstract class ExportSource {
   private tableReleased = false;
   /** Where the connections come from: the main instance unless a source picks another. */
   protected db: Database;
+  /** Read buffers; a writer that knows when a chunk has left the process gives them back (`recycle`). */
+  protected pool?: ChunkPool;
 
   constructor(
     protected readonly deps: ExportDeps,
@@ -98,6 +101,24 @@ abstract class ExportSource {
 
   /** The next chunk, or null at the end. */
   abstract next(): Promise<Uint8Array | null>;
+
+  /** A chunk of this source whose bytes are written out: its buffer may be read into again. */
+  recycle(chunk: Uint8Array): void {
+    this.pool?.give(chunk);
+  }
+
+  /**
+   * The first `bytes` of a pooled `buffer` as a chunk: the buffer itself when full, a view of
+   * it when mostly full; a short tail is copied out (the buffer goes back to the pool at once),
+   * so that a reader that keeps chunks never pins a whole buffer for a few bytes.
+   */
+  protected chunkOf(buffer: Buffer, bytes: number): Buffer {
+    if (bytes === buffer.length) return buffer;
+    if (bytes >= buffer.length / 4) return buffer.subarray(0, bytes);
+    const copy = Buffer.from(buffer.subarray(0, bytes));
+    this.pool?.give(buffer);
+    return copy;
+  }
 
   /** Frees what the source itself opened (files). */
   protected abstract dispose(): Promise<void>;
@@ -174,8 +195,7 @@ class CopySource extends ExportSource {
   private staging?: string;
   private copy?: Promise<void>;
   private copied = false;
-  /** The read buffer, reused after short reads. */
-  private spare?: Buffer;
+  protected override pool = new ChunkPool(FILE_CHUNK);
 
   async next(): Promise<Uint8Array | null> {
     if (!this.copy) this.startCopy();
@@ -189,16 +209,11 @@ class CopySource extends ExportSource {
         await rm(this.staging, { force: true });
         this.staging = undefined;
       }
-      const buffer = (this.spare ??= Buffer.allocUnsafe(FILE_CHUNK));
+      const buffer = this.pool.take();
       const { bytesRead } = await this.file.read(buffer, 0, FILE_CHUNK, null);
+      if (bytesRead && !this.closed) return this.chunkOf(buffer, bytesRead);
+      this.pool.give(buffer);
       if (this.closed) return null;
-      // A full read hands the buffer over; a short one (the tail of a file COPY is still
-      // writing) is copied out, so a few bytes never pin a whole chunk-sized buffer.
-      if (bytesRead === FILE_CHUNK) {
-        this.spare = undefined;
-        return buffer;
-      }
-      if (bytesRead) return Buffer.from(buffer.subarray(0, bytesRead));
       // At the end of what is written: the end of the export only once COPY had finished before the read.
       if (finished) return null;
       await this.moreData();
@@ -297,6 +312,7 @@ class RangedCopySource extends ExportSource {
   private readonly base: string;
   private alias?: string;
   private detached?: Promise<void>;
+  protected override pool = new ChunkPool(PART_CHUNK);
 
   constructor(
     deps: ExportDeps,
@@ -324,11 +340,13 @@ class RangedCopySource extends ExportSource {
       }
       // Read synchronously (a written part is in the page cache): the asynchronous reads
       // would queue in libuv's thread pool behind the COPY calls that occupy it.
-      const buffer = Buffer.allocUnsafe(PART_CHUNK);
+      const buffer = this.pool.take();
       const bytesRead = readSync(this.fd, buffer, 0, PART_CHUNK, null);
-      if (bytesRead === PART_CHUNK) return buffer;
-      if (bytesRead) return Buffer.from(buffer.subarray(0, bytesRead));
-      closeSync(this.fd);
+      if (bytesRead) return this.chunkOf(buffer, bytesRead);
+      this.pool.give(buffer);
+      // Closed in the thread pool: the last close of an unlinked part frees its pages, which
+      // takes a while for a large part and need not hold up the next one.
+      close(this.fd, () => {});
       this.fd = undefined;
       this.current++;
     }
@@ -611,5 +629,5 @@ export async function openExport(deps: ExportDeps, job: ExportJob, hooks: Export
   else hooks.signal?.addEventListener('abort', onAbort, { once: true });
   await ready;
   // CompressionStream takes any BufferSource in, which the DOM typings do not relate to Uint8Array.
-  return job.gzip ? stream.pipeThrough(new CompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>) : stream;
+  return job.gzip ? stream.pipeThrough(new CompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>) : recycling(stream, (chunk) => source.recycle(chunk));
 }
