@@ -192,6 +192,37 @@ describe('export', () => {
     expect(await sorted.text()).toBe('{"id":"9007199254740993"}\n{"id":1}\n{"id":-9007199254740991}\n');
   });
 
+  it("NDJSON timestamps from DuckDB's JSON writer are the streamed path's ISO text, at the ends of the range and beyond", async () => {
+    await seed(
+      t,
+      'stamps',
+      [{ name: 'id', type: 'INTEGER' }, { name: 'at', type: 'TIMESTAMP' }, { name: 'ratio', type: 'DOUBLE' }],
+      `INSERT INTO data VALUES
+        (1, TIMESTAMP '0001-01-01 00:00:00', 0), (2, TIMESTAMP '9999-12-31 23:59:59.999999', 0),
+        (3, TIMESTAMP '1969-12-31 23:59:59.5', 0), (4, TIMESTAMP '2024-02-29 12:00:00.000001', 0),
+        (5, TIMESTAMP '2024-02-29 00:00:00', 0), (6, TIMESTAMP 'infinity', 0), (7, TIMESTAMP '-infinity', 0), (8, NULL, 0),
+        (9, TIMESTAMP '1999-12-31 23:59:59.999999' + INTERVAL 1 MICROSECOND, 0), (10, TIMESTAMP '12000-06-01 08:30:00', 0)`,
+    );
+    const copied = await (await t.call('GET', `${T}/stamps/export?format=ndjson&columns=id,at`)).text();
+    expect(lastMethod()).toBe('parts');
+    const streamed = await (await t.call('GET', `${T}/stamps/export?format=ndjson&columns=id,at,ratio`)).text();
+    expect(lastMethod()).toBe('rows');
+    const lines = (text: string) => text.trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(lines(copied)).toEqual(lines(streamed).map(({ ratio: _ratio, ...rest }) => rest));
+    expect(lines(copied).map((row) => row.at)).toEqual([
+      '0001-01-01T00:00:00',
+      '9999-12-31T23:59:59.999999',
+      '1969-12-31T23:59:59.5',
+      '2024-02-29T12:00:00.000001',
+      '2024-02-29T00:00:00',
+      'infinity',
+      '-infinity',
+      null,
+      '2000-01-01T00:00:00',
+      '12000-06-01T08:30:00',
+    ]);
+  });
+
   it('exports NDJSON with the §7 value mapping', async () => {
     const response = await t.call('GET', `${T}/items/export?format=ndjson`);
     expect(response.status).toBe(200);
