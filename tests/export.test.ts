@@ -1,11 +1,13 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/server.ts';
+import { ChunkPool, recyclerOf, recycling } from '../src/http/recycle.ts';
+import { startServer, writeRecycling, type RunningServer } from '../src/server.ts';
 import { quoteLiteral } from '../src/storage/sql.ts';
 import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
 
@@ -477,19 +479,20 @@ describe('export over a real socket', () => {
   let root: string;
   let running: RunningServer;
 
+  const callJson = async (method: string, path: string, options: { body?: unknown } = {}) => {
+    const response = await fetch(running.url + path, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined, response };
+  };
+
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'dsa-export-'));
     const { logger } = captureLogger();
     running = await startServer(testConfig(join(root, 'data'), { HOST: '127.0.0.1', PORT: '0' }), logger);
-    const callJson = async (method: string, path: string, options: { body?: unknown } = {}) => {
-      const response = await fetch(running.url + path, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined, response };
-    };
     expect((await callJson('POST', '/projects', { body: { id: 'p1' } })).status).toBe(201);
     expect((await callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
     for (const name of ['wide_ndjson', 'wide_csv']) {
@@ -525,6 +528,32 @@ describe('export over a real socket', () => {
       request.end();
     });
 
+  it('a CSV export in parts arrives over the socket byte for byte as one ordered COPY writes it (read buffers reused)', async () => {
+    await seed(
+      { callJson, services: running.services },
+      'socket_csv',
+      [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }],
+      `INSERT INTO data SELECT range, md5(range::VARCHAR) || repeat('z', range % 50) FROM range(300000)`,
+    );
+    const response = await fetch(`${running.url}${T}/socket_csv/export`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(response.status).toBe(200);
+    const exported = Buffer.from(await response.arrayBuffer());
+    const { registry, db, paths } = running.services;
+    const path = paths.tableFile('p1', 'b1', 'socket_csv');
+    const file = join(root, 'socket_csv.csv');
+    const alias = await registry.acquire(path);
+    try {
+      await db.with((c) => c.run(`COPY (SELECT * FROM "${alias}".main.data) TO ${quoteLiteral(file)} (FORMAT csv, HEADER)`));
+    } finally {
+      registry.release(path);
+    }
+    const reference = await readFile(file);
+    // Several part files and many 1 MB chunks.
+    expect(reference.length).toBeGreaterThan(10 * 1024 * 1024);
+    expect(exported.length).toBe(reference.length);
+    expect(exported.equals(reference)).toBe(true);
+  });
+
   it.each([
     ['ndjson', 'wide_ndjson'],
     ['csv', 'wide_csv'],
@@ -535,5 +564,149 @@ describe('export over a real socket', () => {
     await until(async () => registry.openCount === 0 && !(await readdir(paths.filesDir)).some((f) => f.startsWith('export-')), 'the export to let go');
     const deleted = await fetch(`${running.url}${T}/${table}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
     expect(deleted.status).toBe(204);
+  });
+});
+
+describe('export bodies written by the server (read buffers handed back)', () => {
+  it('a pool hands a buffer out again only after it came back, once, and ignores chunks it did not give', () => {
+    const pool = new ChunkPool(16, 2);
+    const a = pool.take();
+    const b = pool.take();
+    expect(a.buffer).not.toBe(b.buffer);
+    // A view of a buffer brings the whole buffer back; a second give of it changes nothing.
+    pool.give(a.subarray(0, 5));
+    pool.give(a);
+    pool.give(Buffer.alloc(16));
+    const c = pool.take();
+    expect(c.buffer).toBe(a.buffer);
+    expect(c.length).toBe(16);
+    // Nothing else came back: the next one is new, not `a` a second time or `b` still out.
+    const d = pool.take();
+    expect([a.buffer, b.buffer]).not.toContain(d.buffer);
+    // At most `keep` wait for reuse.
+    pool.give(b);
+    pool.give(c);
+    pool.give(d);
+    const again = [pool.take(), pool.take(), pool.take()].map((x) => x.buffer);
+    expect(again.filter((x) => [b.buffer, c.buffer, d.buffer].includes(x))).toHaveLength(2);
+  });
+
+  /** A server whose only response is `body()` written by writeRecycling. */
+  async function serve(body: () => { stream: ReadableStream<Uint8Array>; recycled: Uint8Array[] }) {
+    const bodies: { stream: ReadableStream<Uint8Array>; recycled: Uint8Array[] }[] = [];
+    const server: Server = createServer((req, res) => {
+      const made = body();
+      bodies.push(made);
+      void writeRecycling(new Response(made.stream, { status: 200, headers: { 'content-type': 'text/plain' } }), req, res, recyclerOf(made.stream)!);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    return { url, bodies, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('sends every chunk as it was when handed over, and hands each back only once the socket has it', async () => {
+    const pool = new ChunkPool(256 * 1024);
+    const total = 40;
+    const buffers = new Set<ArrayBufferLike>();
+    const { url, bodies, close } = await serve(() => {
+      const recycled: Uint8Array[] = [];
+      let i = 0;
+      const stream = recycling(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (i === total) return controller.close();
+            // Each chunk filled with its own number: a buffer reused before its bytes left shows as wrong bytes.
+            const buffer = pool.take().fill(i % 251);
+            buffers.add(buffer.buffer);
+            controller.enqueue(i % 3 === 2 ? buffer.subarray(0, 100_000) : buffer);
+            i++;
+          },
+        }),
+        (chunk) => {
+          recycled.push(chunk);
+          pool.give(chunk);
+        },
+      );
+      return { stream, recycled };
+    });
+    try {
+      const received = await new Promise<Buffer>((resolve, reject) => {
+        httpRequest(url, (response) => {
+          const chunks: Buffer[] = [];
+          // A slow reader, so that writes queue up behind the socket.
+          response.on('data', (chunk: Buffer) => {
+            chunks.push(chunk);
+            response.pause();
+            setImmediate(() => response.resume());
+          });
+          response.on('end', () => resolve(Buffer.concat(chunks)));
+          response.on('error', reject);
+        })
+          .on('error', reject)
+          .end();
+      });
+      const expected = Buffer.concat(Array.from({ length: total }, (_, i) => Buffer.alloc(i % 3 === 2 ? 100_000 : 256 * 1024, i % 251)));
+      expect(received.length).toBe(expected.length);
+      expect(received.equals(expected)).toBe(true);
+      // Every chunk came back, and buffers were reused (far fewer than one per chunk).
+      expect(bodies[0]!.recycled).toHaveLength(total);
+      expect(buffers.size).toBeLessThan(total / 4);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a body that fails after the headers destroys the socket (the client sees a cut transfer), and a client that hangs up cancels the body', async () => {
+    let cancelled = false;
+    let fail = true;
+    const { url, close } = await serve(() => {
+      let sent = 0;
+      const stream = recycling(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent++ < 3) return controller.enqueue(Buffer.alloc(64 * 1024, 120));
+            if (fail) return controller.error(new Error('disk went away'));
+            // Slow and endless: only a cancel ends it.
+            return new Promise((resolve) => setTimeout(() => resolve(controller.enqueue(Buffer.alloc(1024, 121))), 5));
+          },
+          cancel() {
+            cancelled = true;
+          },
+        }),
+        () => {},
+      );
+      return { stream, recycled: [] };
+    });
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        httpRequest(url, (response) => {
+          response.on('data', () => {});
+          response.on('end', () => resolve('ended'));
+          response.on('error', () => resolve('broken'));
+          response.on('aborted', () => resolve('broken'));
+        })
+          .on('error', () => resolve('broken'))
+          .end();
+      });
+      expect(outcome).toBe('broken');
+      fail = false;
+      await new Promise<void>((resolve) => {
+        const request = httpRequest(url, { agent: false }, (response) => {
+          let received = 0;
+          response.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+            if (received > 3 * 64 * 1024) {
+              request.destroy();
+              resolve();
+            }
+          });
+        });
+        request.on('error', () => {});
+        request.end();
+      });
+      await until(() => cancelled, 'the body to be cancelled');
+    } finally {
+      await close();
+    }
   });
 });
