@@ -365,6 +365,14 @@ describe('export', () => {
     const ndjson = (await (await t.call('GET', `${T}/ordered/export?format=ndjson`)).text()).trim().split('\n');
     expect(ndjson.every((line, i) => JSON.parse(line).id === (i * 7919) % 200003)).toBe(true);
     expect(lastMethod()).toBe('parts');
+    // Parquet: one COPY in the export instance, in stored order although that instance runs without it.
+    const parquet = Buffer.from(await (await t.call('GET', `${T}/ordered/export?format=parquet`)).arrayBuffer());
+    expect(lastMethod()).toBe('attached');
+    const file = join(t.root, 'ordered.parquet');
+    await writeFile(file, parquet);
+    const read = await t.services.db.with(async (c) => (await c.runAndReadAll(`SELECT id FROM read_parquet(${quoteLiteral(file)})`)).getRows().map((row) => Number(row[0])));
+    expect(read).toHaveLength(200000);
+    expect(read.every((id, i) => id === (i * 7919) % 200003)).toBe(true);
     // With a sort: one COPY.
     await (await t.call('POST', `${T}/ordered/export`, { body: { order_by: [{ column: 'id' }] } })).text();
     expect(lastMethod()).toBe('copy');
@@ -454,6 +462,7 @@ describe('export', () => {
   it.each([
     ['one COPY (sorted)', 'sorted', { order_by: [{ column: 's', order: 'desc' }] }],
     ['parts', 'unsorted', {}],
+    ['one COPY in the export instance (Parquet)', 'unsorted_parquet', { format: 'parquet' }],
   ])('a request aborted while DuckDB writes the file stops the query and releases the table: %s', async (_, table, body) => {
     await seed(t, table, [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT range, md5(range::VARCHAR) FROM range(200000)`);
     const controller = new AbortController();

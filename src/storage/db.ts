@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
 /**
@@ -59,12 +60,19 @@ export class Database {
    * imports rely on it), which lets a COPY write each batch as soon as it is formatted instead
    * of holding it back until the batches before it are written. Its memory limit bounds the
    * table blocks it caches while it reads, whatever the table's size.
+   *
+   * It runs at most one DuckDB thread per CPU core, even when the main instance runs more:
+   * its work is many single-threaded COPYs side by side (or one Parquet COPY), and threads
+   * beyond the cores only spun. Measured on the 2-core machine, a 1M-row CSV export in parts
+   * took 260–275 ms of CPU with 2 threads (4 COPYs at once) against 400–470 ms with 4 (8 at
+   * once), and a 1M-row Parquet COPY added 57 MB of memory with 2 threads against 81 MB with 4.
    */
   exporter(): Promise<Database> {
     if (this.closed) return Promise.reject(new Error('database is closed'));
     return (this.exporting ??= (async () => {
+      const threads = Math.max(1, Math.min(this.threads, availableParallelism()));
       const instance = await DuckDBInstance.create(':memory:', {
-        threads: String(this.threads),
+        threads: String(threads),
         memory_limit: EXPORT_MEMORY_LIMIT,
         preserve_insertion_order: 'false',
         autoinstall_known_extensions: 'false',
@@ -75,7 +83,7 @@ export class Database {
         instance.closeSync();
         throw new Error('database is closed');
       }
-      return new Database(instance, this.threads);
+      return new Database(instance, threads);
     })());
   }
 

@@ -61,11 +61,15 @@ export interface ExportHooks {
   onError?: (error: unknown) => void;
   /** Rows read out of the table (in batches), for the metrics. */
   onRows?: (count: number) => void;
-  /** How the export is produced (for the request log): `parts` (split COPY), `copy` (one COPY), `rows` (streamed rows mapped in JS). */
+  /**
+   * How the export is produced (for the request log): `parts` (split COPY), `attached` (one
+   * COPY in the export instance), `copy` (one COPY in the main instance), `rows` (streamed
+   * rows mapped in JS).
+   */
   onMethod?: (method: ExportMethod) => void;
 }
 
-export type ExportMethod = 'parts' | 'copy' | 'rows';
+export type ExportMethod = 'parts' | 'attached' | 'copy' | 'rows';
 
 interface ExportDeps {
   db: Database;
@@ -180,8 +184,28 @@ abstract class ExportSource {
     })());
   }
 
-  /** Runs after the last query, before the connections and the table are given back. */
-  protected async afterQueries(): Promise<void> {}
+  /** The table file's alias in the export instance, once attached there. */
+  private alias?: string;
+  private detached?: Promise<void>;
+
+  /**
+   * Attaches the table file READ_ONLY to the export instance (`Database.exporter`), whose
+   * connections this source then uses; returns its alias there and the qualified table.
+   */
+  protected async attachToExporter(file: string): Promise<{ alias: string; data: string }> {
+    this.db = await this.deps.db.exporter();
+    const alias = this.db.nextAlias();
+    await this.duck((c) => c.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias)} (READ_ONLY)`));
+    this.alias = alias;
+    return { alias, data: `${quoteIdent(alias)}.main.data` };
+  }
+
+  /** Runs after the last query, before the connections and the table are given back: detaches the file from the export instance (once). */
+  protected afterQueries(): Promise<void> {
+    const alias = this.alias;
+    if (!alias) return Promise.resolve();
+    return (this.detached ??= this.db.with((c) => c.run(`DETACH ${quoteIdent(alias)}`)).then(() => {}));
+  }
 }
 
 /**
@@ -196,6 +220,16 @@ class CopySource extends ExportSource {
   private copy?: Promise<void>;
   private copied = false;
   protected override pool = new ChunkPool(FILE_CHUNK);
+
+  /**
+   * With `tableFile` (a Parquet export while the table's read lock is held): the COPY runs
+   * in the export instance on the file attached READ_ONLY there, in stored order (the
+   * session setting), so that what it caches and buffers is bounded by that instance's
+   * memory limit and threads instead of the main instance's.
+   */
+  constructor(deps: ExportDeps, job: ExportJob, hooks: ExportHooks, private readonly tableFile?: string) {
+    super(deps, job, hooks);
+  }
 
   async next(): Promise<Uint8Array | null> {
     if (!this.copy) this.startCopy();
@@ -221,18 +255,29 @@ class CopySource extends ExportSource {
   }
 
   private startCopy(): void {
-    const { sql, params } = copyQuery(this.job);
     const staging = this.deps.paths.stagingFile(this.deps.paths.stagingName('export', this.job.format));
     this.staging = staging;
     // DuckDB's CSV writer already follows the contract: NULL is an empty unquoted field,
     // an empty string is `""`, fields with a delimiter, quote or newline are quoted.
     // Its JSON writer writes one compact object per line, NULLs included.
     const format = COPY_FORMATS[this.job.format];
-    this.copy = this.duck((c) => c.run(`COPY (${sql}) TO ${quoteLiteral(staging)} (${format}, USE_TMP_FILE false)`, params)).then((result) => {
+    const tableFile = this.tableFile;
+    this.copy = (async () => {
+      const data = tableFile ? (await this.attachToExporter(tableFile)).data : this.job.data;
+      const { sql, params } = copyQuery({ ...this.job, data });
+      const result = await this.duck(async (c) => {
+        // The export instance runs without it (its parts need not wait for each other);
+        // this COPY keeps the stored order. Reset before the connection is used again.
+        if (tableFile) await c.run('SET SESSION preserve_insertion_order = true');
+        const copied = await c.run(`COPY (${sql}) TO ${quoteLiteral(staging)} (${format}, USE_TMP_FILE false)`, params);
+        if (tableFile) await c.run('RESET preserve_insertion_order');
+        return copied;
+      });
       this.hooks.onRows?.(result.rowsChanged);
       this.copied = true;
+      await this.afterQueries();
       this.doneWithTable();
-    });
+    })();
     // Awaited by next(); this keeps a failure seen only by close() from going unhandled.
     this.copy.catch(() => {});
   }
@@ -310,8 +355,6 @@ class RangedCopySource extends ExportSource {
   /** The part being sent. */
   private fd?: number;
   private readonly base: string;
-  private alias?: string;
-  private detached?: Promise<void>;
   protected override pool = new ChunkPool(PART_CHUNK);
 
   constructor(
@@ -354,11 +397,7 @@ class RangedCopySource extends ExportSource {
 
   /** Attaches the file to the export instance, plans the parts (one per row group) and starts writing them. */
   private async start(): Promise<void> {
-    this.db = await this.deps.db.exporter();
-    const alias = this.db.nextAlias();
-    await this.duck((c) => c.run(`ATTACH ${quoteLiteral(this.tableFile)} AS ${quoteIdent(alias)} (READ_ONLY)`));
-    this.alias = alias;
-    const data = `${quoteIdent(alias)}.main.data`;
+    const { alias, data } = await this.attachToExporter(this.tableFile);
     const groups = await this.duck(async (c) => {
       // A column of the table named rowid hides DuckDB's row id: then the export is one part.
       const names = (await c.runAndReadAll(`SELECT * FROM ${data} LIMIT 0`)).columnNames();
@@ -405,7 +444,7 @@ class RangedCopySource extends ExportSource {
         }
       }
     };
-    const workers = Array.from({ length: Math.min(this.deps.db.exportLanes, parts.length) }, (_, lane) => worker(lane));
+    const workers = Array.from({ length: Math.min(this.db.exportLanes, parts.length) }, (_, lane) => worker(lane));
     void Promise.all(workers).then(async () => {
       // Parts never started (after a failure, or the export closed) fail their readers too.
       for (const part of parts) part.settle(failed ?? new Error('export closed'));
@@ -423,13 +462,6 @@ class RangedCopySource extends ExportSource {
     const { sql, params } = copyQuery({ ...this.job, data: rows });
     const options = i === 0 ? COPY_FORMATS[this.job.format] : COPY_FORMATS_NO_HEADER[this.job.format];
     return { sql: `COPY (${sql}) TO ${quoteLiteral(path)} (${options}, USE_TMP_FILE false)`, params };
-  }
-
-  /** Detaches the file from the export instance (once), before the read lock is let go. */
-  protected override afterQueries(): Promise<void> {
-    const alias = this.alias;
-    if (!alias) return Promise.resolve();
-    return (this.detached ??= this.db.with((c) => c.run(`DETACH ${quoteIdent(alias)}`)).then(() => {}));
   }
 
   protected async dispose(): Promise<void> {
@@ -545,8 +577,8 @@ function exportSource(deps: ExportDeps, job: ExportJob, hooks: ExportHooks): Exp
     hooks.onMethod?.('rows');
     return new NdjsonSource(deps, job, hooks);
   }
-  // Parquet is one file (parts cannot be joined); a sort or a limit spans the whole table.
-  if (job.format !== 'parquet' && !job.plan.orderBy && job.limit === undefined) {
+  // A sort or a limit spans the whole table: one COPY in the main instance.
+  if (!job.plan.orderBy && job.limit === undefined) {
     // Without the table's read lock (a write is under way or waiting), the export does not
     // wait: one COPY reads the table as of one moment on its own.
     const unlock = job.table && !existsSync(`${job.table.file}.wal`) ? job.table.readLock() : undefined;
@@ -555,6 +587,11 @@ function exportSource(deps: ExportDeps, job: ExportJob, hooks: ExportHooks): Exp
         unlock();
         hooks.release();
       };
+      // Parquet is one file (parts cannot be joined): one COPY, in the export instance.
+      if (job.format === 'parquet') {
+        hooks.onMethod?.('attached');
+        return new CopySource(deps, job, { ...hooks, release }, job.table!.file);
+      }
       hooks.onMethod?.('parts');
       return new RangedCopySource(deps, job, { ...hooks, release }, job.table!.file);
     }
