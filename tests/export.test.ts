@@ -373,6 +373,11 @@ describe('export', () => {
     const read = await t.services.db.with(async (c) => (await c.runAndReadAll(`SELECT id FROM read_parquet(${quoteLiteral(file)})`)).getRows().map((row) => Number(row[0])));
     expect(read).toHaveLength(200000);
     expect(read.every((id, i) => id === (i * 7919) % 200003)).toBe(true);
+    // The connection that wrote it is back to the export instance's own setting (the parts
+    // after it would otherwise hold finished batches back, and memory with them).
+    const exporter = await t.services.db.exporter();
+    const setting = await exporter.with(async (c) => (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRows()[0]![0]);
+    expect(setting).toBe(false);
     // With a sort: one COPY.
     await (await t.call('POST', `${T}/ordered/export`, { body: { order_by: [{ column: 'id' }] } })).text();
     expect(lastMethod()).toBe('copy');

@@ -267,10 +267,11 @@ class CopySource extends ExportSource {
       const { sql, params } = copyQuery({ ...this.job, data });
       const result = await this.duck(async (c) => {
         // The export instance runs without it (its parts need not wait for each other);
-        // this COPY keeps the stored order. Reset before the connection is used again.
+        // this COPY keeps the stored order. Set back before the connection is used again
+        // (explicitly: RESET would turn it on, DuckDB's default, not the instance's setting).
         if (tableFile) await c.run('SET SESSION preserve_insertion_order = true');
         const copied = await c.run(`COPY (${sql}) TO ${quoteLiteral(staging)} (${format}, USE_TMP_FILE false)`, params);
-        if (tableFile) await c.run('RESET preserve_insertion_order');
+        if (tableFile) await c.run('SET SESSION preserve_insertion_order = false');
         return copied;
       });
       this.hooks.onRows?.(result.rowsChanged);
