@@ -383,6 +383,20 @@ describe('export', () => {
     expect(lastMethod()).toBe('copy');
   });
 
+  it('a Parquet export of more than 64 columns is one COPY in the main instance, and reads back', async () => {
+    const columns = Array.from({ length: 65 }, (_, i) => ({ name: `c${i}`, type: 'INTEGER' }));
+    await seed(t, 'wide_parquet', columns, `INSERT INTO data SELECT ${columns.map((_, i) => `range + ${i}`).join(', ')} FROM range(1000)`);
+    const bytes = Buffer.from(await (await t.call('GET', `${T}/wide_parquet/export?format=parquet`)).arrayBuffer());
+    expect(lastMethod()).toBe('copy');
+    const file = join(t.root, 'wide.parquet');
+    await writeFile(file, bytes);
+    const sums = await t.services.db.with(async (c) => (await c.runAndReadAll(`SELECT count(*), sum(c0), sum(c64) FROM read_parquet(${quoteLiteral(file)})`)).getRows()[0]!.map(Number));
+    expect(sums).toEqual([1000, 499500, 499500 + 64000]);
+    // Fewer columns of it: the export instance.
+    await (await t.call('GET', `${T}/wide_parquet/export?format=parquet&columns=c0,c1`)).arrayBuffer();
+    expect(lastMethod()).toBe('attached');
+  });
+
   it('an export while a write holds the table does not wait for it: one COPY of the committed rows', async () => {
     await seed(t, 'held', [{ name: 'id', type: 'BIGINT' }], `INSERT INTO data SELECT range FROM range(150000)`);
     const { registry, paths } = t.services;

@@ -75,6 +75,9 @@ export class Database {
         threads: String(threads),
         memory_limit: EXPORT_MEMORY_LIMIT,
         preserve_insertion_order: 'false',
+        // An in-memory instance would spill into `.tmp` under the process's working
+        // directory; its work must fit its memory limit instead.
+        temp_directory: '',
         autoinstall_known_extensions: 'false',
         autoload_known_extensions: 'false',
         ...ALLOCATOR_OPTIONS,

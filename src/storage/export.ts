@@ -572,14 +572,20 @@ class NdjsonSource extends ExportSource {
   }
 }
 
+/** The widest Parquet export written in the export instance (a row group, 122,880 rows, of 64 8-byte columns is 63 MB). */
+const MAX_ATTACHED_PARQUET_COLUMNS = 64;
+
 /** The way an export is produced: split into parts where it can be, else one COPY (or the streamed NDJSON mapping). */
 function exportSource(deps: ExportDeps, job: ExportJob, hooks: ExportHooks): ExportSource {
   if (job.format === 'ndjson' && !ndjsonByCopy(job.plan)) {
     hooks.onMethod?.('rows');
     return new NdjsonSource(deps, job, hooks);
   }
-  // A sort or a limit spans the whole table: one COPY in the main instance.
-  if (!job.plan.orderBy && job.limit === undefined) {
+  // A sort or a limit spans the whole table: one COPY in the main instance. So is a wide
+  // Parquet export: its writer buffers a row group per thread, which must fit the export
+  // instance's memory (it does not spill to disk).
+  const parquetFits = job.format !== 'parquet' || job.plan.columns.length <= MAX_ATTACHED_PARQUET_COLUMNS;
+  if (!job.plan.orderBy && job.limit === undefined && parquetFits) {
     // Without the table's read lock (a write is under way or waiting), the export does not
     // wait: one COPY reads the table as of one moment on its own.
     const unlock = job.table && !existsSync(`${job.table.file}.wal`) ? job.table.readLock() : undefined;
