@@ -375,7 +375,7 @@ describe('export', () => {
     expect(read.every((id, i) => id === (i * 7919) % 200003)).toBe(true);
     // The connection that wrote it is back to the export instance's own setting (the parts
     // after it would otherwise hold finished batches back, and memory with them).
-    const exporter = await t.services.db.exporter();
+    const exporter = await t.services.db.exporter('whole');
     const setting = await exporter.with(async (c) => (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRows()[0]![0]);
     expect(setting).toBe(false);
     // With a sort: one COPY.

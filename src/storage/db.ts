@@ -27,13 +27,15 @@ export class Database {
   private readonly idle: DuckDBConnection[] = [];
   private readonly all = new Set<DuckDBConnection>();
   private closed = false;
-  private exporting?: Promise<Database>;
+  private readonly exporters = new Map<'parts' | 'whole', Promise<Database>>();
   private aliases = 0;
 
   private constructor(
     readonly instance: DuckDBInstance,
-    /** DuckDB's worker threads: work split into parts runs this many parts side by side. */
+    /** DuckDB's threads. */
     readonly threads: number,
+    /** The CPU cores this instance's work may use: a split export runs two parts per core side by side. */
+    private readonly cores = threads,
   ) {}
 
   static async open(path: string, options: { threads: number; memoryLimit: string }): Promise<Database> {
@@ -53,24 +55,31 @@ export class Database {
   }
 
   /**
-   * A second instance, in memory, for exports split into parts (`export.ts`), opened on first
-   * use: it attaches a table file READ_ONLY for one export while the main instance's writers
-   * of that table are kept out. It runs without `preserve_insertion_order` (a setting of the
-   * whole instance, so it cannot be turned off for one query of the main instance, where
-   * imports rely on it), which lets a COPY write each batch as soon as it is formatted instead
-   * of holding it back until the batches before it are written. Its memory limit bounds the
+   * An instance in memory for exports (`export.ts`), opened on first use: it attaches a
+   * table file READ_ONLY for one export while the main instance's writers of that table are
+   * kept out. It runs without `preserve_insertion_order` (the main instance keeps it for
+   * imports), which lets a COPY write each batch as soon as it is formatted instead of
+   * holding it back until the batches before it are written. Its memory limit bounds the
    * table blocks it caches while it reads, whatever the table's size.
    *
-   * It runs at most one DuckDB thread per CPU core, even when the main instance runs more:
-   * its work is many single-threaded COPYs side by side (or one Parquet COPY), and threads
-   * beyond the cores only spun. Measured on the 2-core machine, a 1M-row CSV export in parts
-   * took 260–275 ms of CPU with 2 threads (4 COPYs at once) against 400–470 ms with 4 (8 at
-   * once), and a 1M-row Parquet COPY added 57 MB of memory with 2 threads against 81 MB with 4.
+   * Two of them, by the work they run:
+   * - `parts`: many single-threaded COPYs side by side (one per row group), so one DuckDB
+   *   thread, and as many COPYs at once as `exportLanes` (each runs on the libuv thread that
+   *   calls it). Worker threads with nothing to take only spun: on the 2-core machine a
+   *   1M-row CSV export in parts took 211–221 ms of CPU with 1 thread (4 COPYs at once),
+   *   235–300 ms with 2 and 400–470 ms with 4 threads (8 at once), against 210–260 ms for
+   *   DuckDB's own unordered COPY of the table with 4 threads.
+   * - `whole`: one COPY that DuckDB parallelizes (Parquet): at most one thread per core, even
+   *   when the main instance runs more; a 1M-row Parquet COPY added 57 MB of memory with 2
+   *   threads against 81 MB with 4.
    */
-  exporter(): Promise<Database> {
+  exporter(kind: 'parts' | 'whole' = 'parts'): Promise<Database> {
     if (this.closed) return Promise.reject(new Error('database is closed'));
-    return (this.exporting ??= (async () => {
-      const threads = Math.max(1, Math.min(this.threads, availableParallelism()));
+    const open = this.exporters.get(kind);
+    if (open) return open;
+    const cores = Math.max(1, Math.min(this.threads, availableParallelism()));
+    const opening = (async () => {
+      const threads = kind === 'parts' ? 1 : cores;
       const instance = await DuckDBInstance.create(':memory:', {
         threads: String(threads),
         memory_limit: EXPORT_MEMORY_LIMIT,
@@ -86,20 +95,22 @@ export class Database {
         instance.closeSync();
         throw new Error('database is closed');
       }
-      return new Database(instance, threads);
-    })());
+      return new Database(instance, threads, cores);
+    })();
+    this.exporters.set(kind, opening);
+    return opening;
   }
 
   /**
-   * How many COPYs of one split export run at once: two per DuckDB thread (one running, one
-   * queued behind it, so DuckDB's threads need not wait for the event loop to hand out the
-   * next part: under load that wait made a 10M-row export 3.6× DuckDB's time instead of
-   * 2.8×), but leaving two threads of libuv's pool free (each DuckDB call occupies one while
-   * it runs), so that other requests' DuckDB calls and file work do not queue behind them.
+   * How many COPYs of one split export run at once: two per core (one running, one queued
+   * behind it, so a core need not wait for the event loop to hand out the next part: under
+   * load that wait made a 10M-row export 3.6× DuckDB's time instead of 2.8×), but leaving two
+   * threads of libuv's pool free (each DuckDB call occupies one while it runs), so that other
+   * requests' DuckDB calls and file work do not queue behind them.
    */
   get exportLanes(): number {
     const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-    return Math.max(1, Math.min(2 * this.threads, pool - 2));
+    return Math.max(1, Math.min(2 * this.cores, pool - 2));
   }
 
   /** A fresh alias for an attachment of this instance's own (`e1`, `e2`, …). */
@@ -145,7 +156,7 @@ export class Database {
     }
     this.all.clear();
     this.idle.length = 0;
-    void this.exporting?.then((exporter) => exporter.close()).catch(() => {});
+    for (const exporter of this.exporters.values()) void exporter.then((opened) => opened.close()).catch(() => {});
     this.instance.closeSync();
   }
 }

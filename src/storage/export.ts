@@ -192,8 +192,8 @@ abstract class ExportSource {
    * Attaches the table file READ_ONLY to the export instance (`Database.exporter`), whose
    * connections this source then uses; returns its alias there and the qualified table.
    */
-  protected async attachToExporter(file: string): Promise<{ alias: string; data: string }> {
-    this.db = await this.deps.db.exporter();
+  protected async attachToExporter(file: string, kind: 'parts' | 'whole'): Promise<{ alias: string; data: string }> {
+    this.db = await this.deps.db.exporter(kind);
     const alias = this.db.nextAlias();
     await this.duck((c) => c.run(`ATTACH ${quoteLiteral(file)} AS ${quoteIdent(alias)} (READ_ONLY)`));
     this.alias = alias;
@@ -263,7 +263,7 @@ class CopySource extends ExportSource {
     const format = COPY_FORMATS[this.job.format];
     const tableFile = this.tableFile;
     this.copy = (async () => {
-      const data = tableFile ? (await this.attachToExporter(tableFile)).data : this.job.data;
+      const data = tableFile ? (await this.attachToExporter(tableFile, 'whole')).data : this.job.data;
       const { sql, params } = copyQuery({ ...this.job, data });
       const result = await this.duck(async (c) => {
         // The export instance runs without it (its parts need not wait for each other);
@@ -398,7 +398,7 @@ class RangedCopySource extends ExportSource {
 
   /** Attaches the file to the export instance, plans the parts (one per row group) and starts writing them. */
   private async start(): Promise<void> {
-    const { alias, data } = await this.attachToExporter(this.tableFile);
+    const { alias, data } = await this.attachToExporter(this.tableFile, 'parts');
     const groups = await this.duck(async (c) => {
       // A column of the table named rowid hides DuckDB's row id: then the export is one part.
       const names = (await c.runAndReadAll(`SELECT * FROM ${data} LIMIT 0`)).columnNames();
