@@ -383,6 +383,19 @@ describe('export', () => {
     expect(lastMethod()).toBe('copy');
   });
 
+  it('a wide table is exported in parts with its memory asked for, and the export instance goes back to its own limit', async () => {
+    const columns = Array.from({ length: 60 }, (_, i) => ({ name: `w${i}`, type: 'VARCHAR' }));
+    await seed(t, 'wide_parts', columns, `INSERT INTO data SELECT ${columns.map((_, i) => `md5((range * 61 + ${i})::VARCHAR)`).join(', ')} FROM range(40000)`);
+    const csv = await (await t.call('GET', `${T}/wide_parts/export`)).text();
+    expect(lastMethod()).toBe('parts');
+    const lines = csv.trimEnd().split('\n');
+    expect(lines).toHaveLength(40001);
+    expect(lines[0]!.split(',')).toHaveLength(60);
+    const parts = await t.services.db.exporter('parts');
+    const limit = async () => parts.with(async (c) => (await c.runAndReadAll(`SELECT current_setting('memory_limit')`)).getRows()[0]![0]);
+    await until(async () => (await limit()) === '30.5 MiB', 'the limit to go back');
+  });
+
   it('a Parquet export of more than 64 columns is one COPY in the main instance, and reads back', async () => {
     const columns = Array.from({ length: 65 }, (_, i) => ({ name: `c${i}`, type: 'INTEGER' }));
     await seed(t, 'wide_parquet', columns, `INSERT INTO data SELECT ${columns.map((_, i) => `range + ${i}`).join(', ')} FROM range(1000)`);

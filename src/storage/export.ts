@@ -317,6 +317,12 @@ class CopySource extends ExportSource {
 
 /** Bytes read from a written part per chunk handed to the response. */
 const PART_CHUNK = 1024 * 1024;
+/** A table block (DuckDB's block size): what one COPY keeps pinned per column it reads, at most. */
+const PINNED_PER_COLUMN = 256 * 1024;
+/** Pinned blocks of one export's COPYs at most (fewer COPYs at once for a wide table). */
+const MAX_PARTS_MEMORY = 240 * 1024 * 1024;
+/** Room for COPY's own buffers and the blocks cached between reads, on top of the pinned ones. */
+const PARTS_MEMORY_HEADROOM = 16 * 1024 * 1024;
 /** Rows of the first part of a split export: few, so that its bytes go out early. */
 const FIRST_PART_ROWS = 8_192;
 
@@ -357,6 +363,10 @@ class RangedCopySource extends ExportSource {
   private fd?: number;
   private readonly base: string;
   protected override pool = new ChunkPool(PART_CHUNK);
+  /** COPYs of parts running at once. */
+  private lanes = 1;
+  /** Gives back the memory this export asked the export instance for. */
+  private giveBackMemory?: () => Promise<void>;
 
   constructor(
     deps: ExportDeps,
@@ -399,9 +409,14 @@ class RangedCopySource extends ExportSource {
   /** Attaches the file to the export instance, plans the parts (one per row group) and starts writing them. */
   private async start(): Promise<void> {
     const { alias, data } = await this.attachToExporter(this.tableFile, 'parts');
+    const names = await this.duck(async (c) => (await c.runAndReadAll(`SELECT * FROM ${data} LIMIT 0`)).columnNames());
+    // Each COPY keeps a block of every column it reads pinned: as many COPYs at once as fit,
+    // and the instance's memory limit raised for them while this export runs.
+    const perLane = names.length * PINNED_PER_COLUMN;
+    this.lanes = Math.max(1, Math.min(this.db.exportLanes, Math.floor(MAX_PARTS_MEMORY / perLane)));
+    this.giveBackMemory = await this.db.demand(this.lanes * perLane + PARTS_MEMORY_HEADROOM);
     const groups = await this.duck(async (c) => {
       // A column of the table named rowid hides DuckDB's row id: then the export is one part.
-      const names = (await c.runAndReadAll(`SELECT * FROM ${data} LIMIT 0`)).columnNames();
       if (names.some((name) => name.toLowerCase() === 'rowid')) return undefined;
       // Row groups cover the row ids without gaps, in order (deleted rows keep theirs).
       const found = await c.runAndReadAll(
@@ -445,7 +460,7 @@ class RangedCopySource extends ExportSource {
         }
       }
     };
-    const workers = Array.from({ length: Math.min(this.db.exportLanes, parts.length) }, (_, lane) => worker(lane));
+    const workers = Array.from({ length: Math.min(this.lanes, parts.length) }, (_, lane) => worker(lane));
     void Promise.all(workers).then(async () => {
       // Parts never started (after a failure, or the export closed) fail their readers too.
       for (const part of parts) part.settle(failed ?? new Error('export closed'));
@@ -463,6 +478,15 @@ class RangedCopySource extends ExportSource {
     const { sql, params } = copyQuery({ ...this.job, data: rows });
     const options = i === 0 ? COPY_FORMATS[this.job.format] : COPY_FORMATS_NO_HEADER[this.job.format];
     return { sql: `COPY (${sql}) TO ${quoteLiteral(path)} (${options}, USE_TMP_FILE false)`, params };
+  }
+
+  /** Detaches the file (the base class), then gives back the memory asked for. */
+  protected override async afterQueries(): Promise<void> {
+    try {
+      await super.afterQueries();
+    } finally {
+      await this.giveBackMemory?.();
+    }
   }
 
   protected async dispose(): Promise<void> {
