@@ -394,6 +394,13 @@ describe('export', () => {
     const parts = await t.services.db.exporter('parts');
     const limit = async () => parts.with(async (c) => (await c.runAndReadAll(`SELECT current_setting('memory_limit')`)).getRows()[0]![0]);
     await until(async () => (await limit()) === '30.5 MiB', 'the limit to go back');
+    // Two at once (each with its own share), and one cancelled after its first chunk: all given back.
+    const both = await Promise.all([0, 1].map(async () => (await t.call('GET', `${T}/wide_parts/export`)).text()));
+    expect(both.map((text) => text.length)).toEqual([csv.length, csv.length]);
+    const reader = (await t.call('GET', `${T}/wide_parts/export`)).body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    await reader.cancel();
+    await until(async () => t.services.registry.openCount === 0 && (await limit()) === '30.5 MiB', 'the limit to go back after a cancel');
   });
 
   it('a Parquet export of more than 64 columns is one COPY in the main instance, and reads back', async () => {

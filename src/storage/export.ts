@@ -415,6 +415,11 @@ class RangedCopySource extends ExportSource {
     const perLane = names.length * PINNED_PER_COLUMN;
     this.lanes = Math.max(1, Math.min(this.db.exportLanes, Math.floor(MAX_PARTS_MEMORY / perLane)));
     this.giveBackMemory = await this.db.demand(this.lanes * perLane + PARTS_MEMORY_HEADROOM);
+    // Closed meanwhile: its clean-up has run already, without this to give back.
+    if (this.closed) {
+      await this.giveBackMemory();
+      throw new Error('export closed');
+    }
     const groups = await this.duck(async (c) => {
       // A column of the table named rowid hides DuckDB's row id: then the export is one part.
       if (names.some((name) => name.toLowerCase() === 'rowid')) return undefined;
