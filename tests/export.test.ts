@@ -1,11 +1,13 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../src/server.ts';
+import { ChunkPool, recyclerOf, recycling } from '../src/http/recycle.ts';
+import { startServer, writeRecycling, type RunningServer } from '../src/server.ts';
 import { quoteLiteral } from '../src/storage/sql.ts';
 import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
 
@@ -192,6 +194,37 @@ describe('export', () => {
     expect(await sorted.text()).toBe('{"id":"9007199254740993"}\n{"id":1}\n{"id":-9007199254740991}\n');
   });
 
+  it("NDJSON timestamps from DuckDB's JSON writer are the streamed path's ISO text, at the ends of the range and beyond", async () => {
+    await seed(
+      t,
+      'stamps',
+      [{ name: 'id', type: 'INTEGER' }, { name: 'at', type: 'TIMESTAMP' }, { name: 'ratio', type: 'DOUBLE' }],
+      `INSERT INTO data VALUES
+        (1, TIMESTAMP '0001-01-01 00:00:00', 0), (2, TIMESTAMP '9999-12-31 23:59:59.999999', 0),
+        (3, TIMESTAMP '1969-12-31 23:59:59.5', 0), (4, TIMESTAMP '2024-02-29 12:00:00.000001', 0),
+        (5, TIMESTAMP '2024-02-29 00:00:00', 0), (6, TIMESTAMP 'infinity', 0), (7, TIMESTAMP '-infinity', 0), (8, NULL, 0),
+        (9, TIMESTAMP '1999-12-31 23:59:59.999999' + INTERVAL 1 MICROSECOND, 0), (10, TIMESTAMP '12000-06-01 08:30:00', 0)`,
+    );
+    const copied = await (await t.call('GET', `${T}/stamps/export?format=ndjson&columns=id,at`)).text();
+    expect(lastMethod()).toBe('parts');
+    const streamed = await (await t.call('GET', `${T}/stamps/export?format=ndjson&columns=id,at,ratio`)).text();
+    expect(lastMethod()).toBe('rows');
+    const lines = (text: string) => text.trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(lines(copied)).toEqual(lines(streamed).map(({ ratio: _ratio, ...rest }) => rest));
+    expect(lines(copied).map((row) => row.at)).toEqual([
+      '0001-01-01T00:00:00',
+      '9999-12-31T23:59:59.999999',
+      '1969-12-31T23:59:59.5',
+      '2024-02-29T12:00:00.000001',
+      '2024-02-29T00:00:00',
+      'infinity',
+      '-infinity',
+      null,
+      '2000-01-01T00:00:00',
+      '12000-06-01T08:30:00',
+    ]);
+  });
+
   it('exports NDJSON with the §7 value mapping', async () => {
     const response = await t.call('GET', `${T}/items/export?format=ndjson`);
     expect(response.status).toBe(200);
@@ -332,9 +365,56 @@ describe('export', () => {
     const ndjson = (await (await t.call('GET', `${T}/ordered/export?format=ndjson`)).text()).trim().split('\n');
     expect(ndjson.every((line, i) => JSON.parse(line).id === (i * 7919) % 200003)).toBe(true);
     expect(lastMethod()).toBe('parts');
+    // Parquet: one COPY in the export instance, in stored order although that instance runs without it.
+    const parquet = Buffer.from(await (await t.call('GET', `${T}/ordered/export?format=parquet`)).arrayBuffer());
+    expect(lastMethod()).toBe('attached');
+    const file = join(t.root, 'ordered.parquet');
+    await writeFile(file, parquet);
+    const read = await t.services.db.with(async (c) => (await c.runAndReadAll(`SELECT id FROM read_parquet(${quoteLiteral(file)})`)).getRows().map((row) => Number(row[0])));
+    expect(read).toHaveLength(200000);
+    expect(read.every((id, i) => id === (i * 7919) % 200003)).toBe(true);
+    // The connection that wrote it is back to the export instance's own setting (the parts
+    // after it would otherwise hold finished batches back, and memory with them).
+    const exporter = await t.services.db.exporter('whole');
+    const setting = await exporter.with(async (c) => (await c.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`)).getRows()[0]![0]);
+    expect(setting).toBe(false);
     // With a sort: one COPY.
     await (await t.call('POST', `${T}/ordered/export`, { body: { order_by: [{ column: 'id' }] } })).text();
     expect(lastMethod()).toBe('copy');
+  });
+
+  it('a wide table is exported in parts with its memory asked for, and the export instance goes back to its own limit', async () => {
+    const columns = Array.from({ length: 60 }, (_, i) => ({ name: `w${i}`, type: 'VARCHAR' }));
+    await seed(t, 'wide_parts', columns, `INSERT INTO data SELECT ${columns.map((_, i) => `md5((range * 61 + ${i})::VARCHAR)`).join(', ')} FROM range(40000)`);
+    const csv = await (await t.call('GET', `${T}/wide_parts/export`)).text();
+    expect(lastMethod()).toBe('parts');
+    const lines = csv.trimEnd().split('\n');
+    expect(lines).toHaveLength(40001);
+    expect(lines[0]!.split(',')).toHaveLength(60);
+    const parts = await t.services.db.exporter('parts');
+    const limit = async () => parts.with(async (c) => (await c.runAndReadAll(`SELECT current_setting('memory_limit')`)).getRows()[0]![0]);
+    await until(async () => (await limit()) === '30.5 MiB', 'the limit to go back');
+    // Two at once (each with its own share), and one cancelled after its first chunk: all given back.
+    const both = await Promise.all([0, 1].map(async () => (await t.call('GET', `${T}/wide_parts/export`)).text()));
+    expect(both.map((text) => text.length)).toEqual([csv.length, csv.length]);
+    const reader = (await t.call('GET', `${T}/wide_parts/export`)).body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    await reader.cancel();
+    await until(async () => t.services.registry.openCount === 0 && (await limit()) === '30.5 MiB', 'the limit to go back after a cancel');
+  });
+
+  it('a Parquet export of more than 64 columns is one COPY in the main instance, and reads back', async () => {
+    const columns = Array.from({ length: 65 }, (_, i) => ({ name: `c${i}`, type: 'INTEGER' }));
+    await seed(t, 'wide_parquet', columns, `INSERT INTO data SELECT ${columns.map((_, i) => `range + ${i}`).join(', ')} FROM range(1000)`);
+    const bytes = Buffer.from(await (await t.call('GET', `${T}/wide_parquet/export?format=parquet`)).arrayBuffer());
+    expect(lastMethod()).toBe('copy');
+    const file = join(t.root, 'wide.parquet');
+    await writeFile(file, bytes);
+    const sums = await t.services.db.with(async (c) => (await c.runAndReadAll(`SELECT count(*), sum(c0), sum(c64) FROM read_parquet(${quoteLiteral(file)})`)).getRows()[0]!.map(Number));
+    expect(sums).toEqual([1000, 499500, 499500 + 64000]);
+    // Fewer columns of it: the export instance.
+    await (await t.call('GET', `${T}/wide_parquet/export?format=parquet&columns=c0,c1`)).arrayBuffer();
+    expect(lastMethod()).toBe('attached');
   });
 
   it('an export while a write holds the table does not wait for it: one COPY of the committed rows', async () => {
@@ -421,6 +501,7 @@ describe('export', () => {
   it.each([
     ['one COPY (sorted)', 'sorted', { order_by: [{ column: 's', order: 'desc' }] }],
     ['parts', 'unsorted', {}],
+    ['one COPY in the export instance (Parquet)', 'unsorted_parquet', { format: 'parquet' }],
   ])('a request aborted while DuckDB writes the file stops the query and releases the table: %s', async (_, table, body) => {
     await seed(t, table, [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT range, md5(range::VARCHAR) FROM range(200000)`);
     const controller = new AbortController();
@@ -446,19 +527,20 @@ describe('export over a real socket', () => {
   let root: string;
   let running: RunningServer;
 
+  const callJson = async (method: string, path: string, options: { body?: unknown } = {}) => {
+    const response = await fetch(running.url + path, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined, response };
+  };
+
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'dsa-export-'));
     const { logger } = captureLogger();
     running = await startServer(testConfig(join(root, 'data'), { HOST: '127.0.0.1', PORT: '0' }), logger);
-    const callJson = async (method: string, path: string, options: { body?: unknown } = {}) => {
-      const response = await fetch(running.url + path, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined, response };
-    };
     expect((await callJson('POST', '/projects', { body: { id: 'p1' } })).status).toBe(201);
     expect((await callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
     for (const name of ['wide_ndjson', 'wide_csv']) {
@@ -494,6 +576,32 @@ describe('export over a real socket', () => {
       request.end();
     });
 
+  it('a CSV export in parts arrives over the socket byte for byte as one ordered COPY writes it (read buffers reused)', async () => {
+    await seed(
+      { callJson, services: running.services },
+      'socket_csv',
+      [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }],
+      `INSERT INTO data SELECT range, md5(range::VARCHAR) || repeat('z', range % 50) FROM range(300000)`,
+    );
+    const response = await fetch(`${running.url}${T}/socket_csv/export`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(response.status).toBe(200);
+    const exported = Buffer.from(await response.arrayBuffer());
+    const { registry, db, paths } = running.services;
+    const path = paths.tableFile('p1', 'b1', 'socket_csv');
+    const file = join(root, 'socket_csv.csv');
+    const alias = await registry.acquire(path);
+    try {
+      await db.with((c) => c.run(`COPY (SELECT * FROM "${alias}".main.data) TO ${quoteLiteral(file)} (FORMAT csv, HEADER)`));
+    } finally {
+      registry.release(path);
+    }
+    const reference = await readFile(file);
+    // Several part files and many 1 MB chunks.
+    expect(reference.length).toBeGreaterThan(10 * 1024 * 1024);
+    expect(exported.length).toBe(reference.length);
+    expect(exported.equals(reference)).toBe(true);
+  });
+
   it.each([
     ['ndjson', 'wide_ndjson'],
     ['csv', 'wide_csv'],
@@ -504,5 +612,149 @@ describe('export over a real socket', () => {
     await until(async () => registry.openCount === 0 && !(await readdir(paths.filesDir)).some((f) => f.startsWith('export-')), 'the export to let go');
     const deleted = await fetch(`${running.url}${T}/${table}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
     expect(deleted.status).toBe(204);
+  });
+});
+
+describe('export bodies written by the server (read buffers handed back)', () => {
+  it('a pool hands a buffer out again only after it came back, once, and ignores chunks it did not give', () => {
+    const pool = new ChunkPool(16, 2);
+    const a = pool.take();
+    const b = pool.take();
+    expect(a.buffer).not.toBe(b.buffer);
+    // A view of a buffer brings the whole buffer back; a second give of it changes nothing.
+    pool.give(a.subarray(0, 5));
+    pool.give(a);
+    pool.give(Buffer.alloc(16));
+    const c = pool.take();
+    expect(c.buffer).toBe(a.buffer);
+    expect(c.length).toBe(16);
+    // Nothing else came back: the next one is new, not `a` a second time or `b` still out.
+    const d = pool.take();
+    expect([a.buffer, b.buffer]).not.toContain(d.buffer);
+    // At most `keep` wait for reuse.
+    pool.give(b);
+    pool.give(c);
+    pool.give(d);
+    const again = [pool.take(), pool.take(), pool.take()].map((x) => x.buffer);
+    expect(again.filter((x) => [b.buffer, c.buffer, d.buffer].includes(x))).toHaveLength(2);
+  });
+
+  /** A server whose only response is `body()` written by writeRecycling. */
+  async function serve(body: () => { stream: ReadableStream<Uint8Array>; recycled: Uint8Array[] }) {
+    const bodies: { stream: ReadableStream<Uint8Array>; recycled: Uint8Array[] }[] = [];
+    const server: Server = createServer((req, res) => {
+      const made = body();
+      bodies.push(made);
+      void writeRecycling(new Response(made.stream, { status: 200, headers: { 'content-type': 'text/plain' } }), req, res, recyclerOf(made.stream)!);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    return { url, bodies, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('sends every chunk as it was when handed over, and hands each back only once the socket has it', async () => {
+    const pool = new ChunkPool(256 * 1024);
+    const total = 40;
+    const buffers = new Set<ArrayBufferLike>();
+    const { url, bodies, close } = await serve(() => {
+      const recycled: Uint8Array[] = [];
+      let i = 0;
+      const stream = recycling(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (i === total) return controller.close();
+            // Each chunk filled with its own number: a buffer reused before its bytes left shows as wrong bytes.
+            const buffer = pool.take().fill(i % 251);
+            buffers.add(buffer.buffer);
+            controller.enqueue(i % 3 === 2 ? buffer.subarray(0, 100_000) : buffer);
+            i++;
+          },
+        }),
+        (chunk) => {
+          recycled.push(chunk);
+          pool.give(chunk);
+        },
+      );
+      return { stream, recycled };
+    });
+    try {
+      const received = await new Promise<Buffer>((resolve, reject) => {
+        httpRequest(url, (response) => {
+          const chunks: Buffer[] = [];
+          // A slow reader, so that writes queue up behind the socket.
+          response.on('data', (chunk: Buffer) => {
+            chunks.push(chunk);
+            response.pause();
+            setImmediate(() => response.resume());
+          });
+          response.on('end', () => resolve(Buffer.concat(chunks)));
+          response.on('error', reject);
+        })
+          .on('error', reject)
+          .end();
+      });
+      const expected = Buffer.concat(Array.from({ length: total }, (_, i) => Buffer.alloc(i % 3 === 2 ? 100_000 : 256 * 1024, i % 251)));
+      expect(received.length).toBe(expected.length);
+      expect(received.equals(expected)).toBe(true);
+      // Every chunk came back, and buffers were reused (far fewer than one per chunk).
+      expect(bodies[0]!.recycled).toHaveLength(total);
+      expect(buffers.size).toBeLessThan(total / 4);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a body that fails after the headers destroys the socket (the client sees a cut transfer), and a client that hangs up cancels the body', async () => {
+    let cancelled = false;
+    let fail = true;
+    const { url, close } = await serve(() => {
+      let sent = 0;
+      const stream = recycling(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent++ < 3) return controller.enqueue(Buffer.alloc(64 * 1024, 120));
+            if (fail) return controller.error(new Error('disk went away'));
+            // Slow and endless: only a cancel ends it.
+            return new Promise((resolve) => setTimeout(() => resolve(controller.enqueue(Buffer.alloc(1024, 121))), 5));
+          },
+          cancel() {
+            cancelled = true;
+          },
+        }),
+        () => {},
+      );
+      return { stream, recycled: [] };
+    });
+    try {
+      const outcome = await new Promise<string>((resolve) => {
+        httpRequest(url, (response) => {
+          response.on('data', () => {});
+          response.on('end', () => resolve('ended'));
+          response.on('error', () => resolve('broken'));
+          response.on('aborted', () => resolve('broken'));
+        })
+          .on('error', () => resolve('broken'))
+          .end();
+      });
+      expect(outcome).toBe('broken');
+      fail = false;
+      await new Promise<void>((resolve) => {
+        const request = httpRequest(url, { agent: false }, (response) => {
+          let received = 0;
+          response.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+            if (received > 3 * 64 * 1024) {
+              request.destroy();
+              resolve();
+            }
+          });
+        });
+        request.on('error', () => {});
+        request.end();
+      });
+      await until(() => cancelled, 'the body to be cancelled');
+    } finally {
+      await close();
+    }
   });
 });

@@ -74,6 +74,19 @@ export async function stopChild(child: ChildProcess | undefined): Promise<void> 
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
+/** CPU time (user + system, ms) a process has used so far, from /proc (10 ms ticks). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** CPU time (ms) this process has used since `since` (a process.cpuUsage() reading). */
+const ownCpuMs = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
+
 export async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
@@ -125,6 +138,7 @@ async function sortedLinesHash(data: Buffer): Promise<string> {
  * the server's resident memory sampled during each export.
  */
 async function measureFormat(url: string, pid: number, tableFile: string, referenceFile: string, format: Format, runs: number, table = 't') {
+  const referenceCpu: number[] = [];
   const reference = async (): Promise<number> => {
     // The server keeps a file attached for a moment after its last use; opening it here waits for that.
     const instance = await openFile(tableFile);
@@ -133,8 +147,12 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
       // The same row-order setting the server's export runs with.
       await c.run('SET preserve_insertion_order = false');
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       await c.run(`COPY (SELECT * FROM data) TO ${sqlString(referenceFile)} (${COPY_OPTIONS[format]})`);
-      return performance.now() - t0;
+      const ms = performance.now() - t0;
+      // This process does nothing else meanwhile: its CPU time is DuckDB's for the COPY.
+      referenceCpu.push(ownCpuMs(cpu0));
+      return ms;
     } finally {
       c.closeSync();
       instance.closeSync();
@@ -174,13 +192,20 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
   const exportTimes: number[] = [];
   const firstByteTimes: number[] = [];
   const addedKb: number[] = [];
+  const serverCpu: number[] = [];
+  const clientCpu: number[] = [];
   let peakKb = 0;
   try {
     for (let i = 0; i < runs; i++) {
       referenceTimes.push(await reference());
       const before = (await rssKb(pid)).rss;
       peak = before;
+      const server0 = await cpuMs(pid);
+      const client0 = process.cpuUsage();
       const run = await exportOnce();
+      // The client's share includes the memory sampler's reads of /proc (a few ms).
+      clientCpu.push(ownCpuMs(client0));
+      serverCpu.push((await cpuMs(pid)) - server0);
       exportTimes.push(run.ms);
       firstByteTimes.push(run.firstByteMs);
       addedKb.push(peak - before);
@@ -199,7 +224,7 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
   const lineCount = (data: Buffer) => data.toString('utf8').split('\n').length;
   const sameRows =
     !check ? undefined : format === 'ndjson' ? lineCount(last.body!) === lineCount(await readFile(referenceFile)) : (await sortedLinesHash(last.body!)) === (await sortedLinesHash(await readFile(referenceFile)));
-  return { referenceTimes, exportTimes, firstByteTimes, addedKb, peakKb, bytes: last.bytes, referenceBytes, sameRows };
+  return { referenceTimes, exportTimes, firstByteTimes, addedKb, peakKb, bytes: last.bytes, referenceBytes, sameRows, referenceCpu, serverCpu, clientCpu };
 }
 
 export async function exportBench(): Promise<Record<string, unknown>> {
@@ -251,6 +276,13 @@ export async function exportBench(): Promise<Record<string, unknown>> {
         export_bytes: result.bytes,
         reference_bytes: result.referenceBytes,
         same_rows_as_reference: result.sameRows,
+        // CPU time (medians, ms) of the reference COPY, of the server for the export, and of
+        // the bench client reading the response on the same two cores: what the service itself
+        // costs against DuckDB, whatever else loads the machine.
+        reference_cpu_ms: Math.round(median(result.referenceCpu)),
+        server_cpu_ms: Math.round(median(result.serverCpu)),
+        client_cpu_ms: Math.round(median(result.clientCpu)),
+        server_cpu_ratio: round2(median(result.serverCpu) / median(result.referenceCpu)),
       }));
       peaks.push(result.peakKb);
     }
