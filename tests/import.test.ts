@@ -834,6 +834,36 @@ describe('import', () => {
   });
 
   describe('limits and access', () => {
+    it('the staging file has no name once the body is staged: none is there while the import waits for the write lock, and the rows load', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const { registry, paths } = t.services;
+      let release!: () => void;
+      let holding!: () => void;
+      const holds = new Promise<void>((resolve) => (holding = resolve));
+      const held = registry.withWriteLock(paths.tableFile('p1', 'b1', 'people'), () => {
+        holding();
+        return new Promise<void>((resolve) => (release = resolve));
+      });
+      await holds;
+      // Held or waited for: the holder above, then the import once its body is staged.
+      expect(registry.waitingWrites).toBe(1);
+      const importing = importRaw('people', 'id,name\n1,a\n2,b\n');
+      for (let i = 0; i < 5000 && registry.waitingWrites === 1; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(registry.waitingWrites).toBe(2);
+      expect(await readdir(paths.filesDir)).toEqual([]);
+      release();
+      await held;
+      const { status, body } = await importing;
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ imported_rows: 2, row_count: 2 });
+      // A failing import reads its unnamed file again (for the line of a bad value) just as well.
+      const failed = await importRaw('people', 'id,name\n3,c\nx,d\n');
+      expect(failed.status).toBe(400);
+      expect(failed.body.detail.details.line).toBe(3);
+      expect(failed.body.detail.details.reason).not.toMatch(/proc|fd/);
+      expect((await fileRows(t, 'people')).map((r) => `${r.id}${r.name}`)).toEqual(['1a', '2b']);
+    });
+
     it('answers 413 for a body over MAX_IMPORT_BYTES and leaves no staging file', async () => {
       const small = await makeApp({ env: { MAX_IMPORT_BYTES: '1000' } });
       try {
