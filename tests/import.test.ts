@@ -359,6 +359,19 @@ describe('import', () => {
       expect(await catalogRowCount('stock')).toBe(4);
     });
 
+    it('an upsert into columns named like the names its statement gives the table and the rows', async () => {
+      await createTable(t, 'aliases', [
+        { name: 'import_rows', type: 'INTEGER' },
+        { name: 'import_target', type: 'VARCHAR' },
+        { name: 'x', type: 'INTEGER' },
+      ], ['import_rows']);
+      expect((await importRaw('aliases', 'import_rows,import_target,x\n1,a,10\n2,b,20\n')).status).toBe(200);
+      const { status, body } = await importRaw('aliases', 'import_target,import_rows\nB,2\nC,3\n', 'incremental=true');
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ imported_rows: 2, row_count: 3 });
+      expect((await fileRows(t, 'aliases')).map((r) => `${r.import_rows}${r.import_target}${r.x}`)).toEqual(['1a10', '2B20', '3Cnull']);
+    });
+
     it('an upsert that sets a NOT NULL column to NULL, or repeats a key next to a bad value, fails and changes nothing', async () => {
       await createTable(t, 'stock', [
         { name: 'item', type: 'INTEGER' },
