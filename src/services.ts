@@ -139,9 +139,16 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   // A marker that exists while the service runs: found at start, the last stop was unclean.
   const runningMarker = join(paths.dataDir, '.running');
   const uncleanStop = existsSync(runningMarker);
-  const db = await Database.open(paths.metadataFile, { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit });
+  const catalogDb = await Database.openCatalog(paths.metadataFile);
+  let db: Database;
   try {
-    const catalog = await Catalog.load(db);
+    db = await Database.open(':memory:', { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit, tempDirectory: `${paths.metadataFile}.tmp` });
+  } catch (error) {
+    catalogDb.close();
+    throw error;
+  }
+  try {
+    const catalog = await Catalog.load(catalogDb);
     const metadata = await MetadataStore.load(catalog.store);
     const schemaChanges = await SchemaChangeStore.load(catalog.store);
     const snapshots = await SnapshotCatalog.load(catalog.store);
@@ -235,8 +242,9 @@ export async function openServices(config: Config, logger: Logger, options: Serv
         await keys.stop().catch((error) => logger.error({ event: 'shutdown', err: (error as Error).message }, 'could not record key uses'));
         await sql.close();
         await registry.settle();
-        await db.with((c) => c.run('CHECKPOINT')).catch(() => {});
         db.close();
+        await catalogDb.with((c) => c.run('CHECKPOINT')).catch(() => {});
+        catalogDb.close();
         await rm(runningMarker, { force: true });
       },
     };
@@ -267,6 +275,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
     return services;
   } catch (error) {
     db.close();
+    catalogDb.close();
     throw error;
   }
 }

@@ -203,7 +203,7 @@ describe('§11 API keys', () => {
     const seen = (await t.callJson('GET', `${K}/${made.id}`, { key: adminKey })).body.last_used_at;
     expect(seen).toBe(clock.now().toISOString());
     const onDisk = async () =>
-      (await t.services.db.with(async (c) => (await c.runAndReadAll('SELECT last_used_at FROM project_keys WHERE id = $1', [made.id])).getRowObjectsJS()))[0]!.last_used_at;
+      (await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll('SELECT last_used_at FROM project_keys WHERE id = $1', [made.id])).getRowObjectsJS()))[0]!.last_used_at;
     // Not written per request: the row still has no use until the flush.
     expect(await onDisk()).toBeNull();
     await t.services.keys.flushUses();
@@ -289,7 +289,7 @@ describe('§11 keys across a restart', () => {
     let t = await makeApp({ root });
     const key = await t.createProject('old');
     // Put the key back the way the earlier layout stored it: one row in api_keys.
-    await t.services.db.with(async (c) => {
+    await t.services.catalog.store.db.with(async (c) => {
       await c.run('CREATE TABLE api_keys (digest VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, prefix VARCHAR NOT NULL, created_at VARCHAR NOT NULL)');
       await c.run("INSERT INTO api_keys VALUES ($1, 'old', 'proj_old_admin_...', '2026-01-01T00:00:00.000Z')", [sha256Hex(key)]);
       await c.run("DELETE FROM project_keys WHERE project_id = 'old'");
@@ -300,7 +300,7 @@ describe('§11 keys across a restart', () => {
       const current = await t.callJson('GET', '/projects/old/api-keys/current', { key });
       expect(current.status).toBe(200);
       expect(current.body).toMatchObject({ scope: 'admin', key_prefix: 'proj_old_admin_...', created_at: '2026-01-01T00:00:00.000Z' });
-      const tables = await t.services.db.with(async (c) => (await c.runAndReadAll("SELECT count(*)::INTEGER AS n FROM duckdb_tables() WHERE table_name = 'api_keys'")).getRowObjectsJS());
+      const tables = await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll("SELECT count(*)::INTEGER AS n FROM duckdb_tables() WHERE table_name = 'api_keys'")).getRowObjectsJS());
       expect(tables[0]!.n).toBe(0);
     } finally {
       await t.close();

@@ -288,6 +288,41 @@ describe('copy-on-write isolation', () => {
   });
 });
 
+  it('a first write whose copy fails while its record commits leaves no record, no file, and the branch on main', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    // The copy fails once its record is durable (the record commits while the file is cloned).
+    t.services.faultPoint = async (step) => {
+      if (step !== 'branch_clone_started') return;
+      for (let i = 0; i < 400; i++) {
+        const rows = await t.services.catalog.store.db.with(async (c) =>
+          (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM branch_tables WHERE project_id = $1 AND branch_id = $2', [id, branchId])).getRowObjectsJS(),
+        );
+        if (rows[0]!.n === 1) throw new Error('disk gone');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    try {
+      const failed = await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n');
+      expect(failed.status).toBe(500);
+    } finally {
+      t.services.faultPoint = undefined;
+    }
+    expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.branch_state).toBe('main');
+    expect(t.services.branches.tableStates(id, branchId)).toEqual([]);
+    const left = await t.services.catalog.store.db.with(async (c) =>
+      (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM branch_tables WHERE project_id = $1 AND branch_id = $2', [id, branchId])).getRowObjectsJS(),
+    );
+    expect(left[0]!.n).toBe(0);
+    expect(existsSync(t.services.paths.branchTableFile(id, branchId, 'b', 't'))).toBe(false);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2]);
+    // The next write copies again and works.
+    expect((await importCsv(`${B}/buckets/b/tables/t`, 'id,v\n3,c\n')).status).toBe(200);
+    expect(await ids(`${B}/buckets/b/tables/t`)).toEqual([1, 2, 3]);
+    expect(await ids(`${P}/buckets/b/tables/t`)).toEqual([1, 2]);
+  });
+
 describe('changes and reset', () => {
   it('lists copied, created and deleted tables and buckets, and whether main moved', async () => {
     const { P } = await project();
@@ -730,6 +765,33 @@ describe('schema changes and metadata in a branch (§12)', () => {
 });
 
 describe('snapshots in a branch (§13)', () => {
+  it('a restore in a branch that creates a deleted bucket again gives it the description and metadata of snapshot time, in the branch only', async () => {
+    const { id, P } = await project();
+    const B = await branch(P);
+    const branchId = B.split('/').pop()!;
+    expect((await t.callJson('POST', `${B}/buckets`, { body: { name: 'nb', description: 'made in dev' } })).status).toBe(201);
+    expect((await t.callJson('POST', `${B}/buckets/nb/tables`, { body: { name: 't', columns: [{ name: 'id', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await importCsv(`${B}/buckets/nb/tables/t`, 'id\n7\n')).status).toBe(200);
+    expect((await t.callJson('POST', `${B}/buckets/nb/metadata`, { body: { metadata: [{ key: 'KBC.owner', value: 'ann' }] } })).status).toBe(200);
+    const snap = (await t.callJson('POST', `${B}/buckets/nb/tables/t/snapshots`, { body: {} })).body;
+    const atSnapshot = (await t.callJson('GET', `${B}/buckets/nb`)).body;
+    expect(atSnapshot.metadata.map((e: any) => [e.key, e.value])).toEqual([['KBC.owner', 'ann']]);
+    await t.callJson('POST', `${B}/buckets/nb/metadata`, { body: { metadata: [{ key: 'KBC.owner', value: 'bob' }] } });
+    expect((await t.call('DELETE', `${B}/buckets/nb?force=true`)).status).toBe(204);
+    expect((await t.call('GET', `${B}/buckets/nb`)).status).toBe(404);
+
+    const restored = await t.callJson('POST', `${B}/snapshots/${snap.id}/restore`, { body: {} });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    const again = (await t.callJson('GET', `${B}/buckets/nb`)).body;
+    expect(again.description).toBe('made in dev');
+    expect(again.metadata).toEqual(atSnapshot.metadata);
+    expect((await t.callJson('GET', `${B}/buckets/nb/metadata`)).body.metadata).toEqual(atSnapshot.metadata);
+    expect(await ids(`${B}/buckets/nb/tables/t`)).toEqual([7]);
+    // Main has no such bucket, and no metadata of it.
+    expect((await t.call('GET', `${P}/buckets/nb`)).status).toBe(404);
+    expect(t.services.metadata.all().filter((r) => r.projectId === id && r.branch !== branchId && r.bucket === 'nb')).toEqual([]);
+  });
+
   it("belong to the branch: listed and reached under it only, restored into it, deleted with it", async () => {
     const { id, P } = await project();
     const B = await branch(P);

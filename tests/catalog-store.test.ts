@@ -13,6 +13,8 @@ let db: Database;
 let store: CatalogStore;
 /** Every COMMIT run on the database's connections. */
 let commits: number;
+/** Every statement text prepared on them. */
+let prepares: string[];
 
 async function open(): Promise<void> {
   db = await Database.open(join(root, 'metadata.duckdb'), { threads: 2, memoryLimit: '256MB' });
@@ -27,6 +29,11 @@ async function open(): Promise<void> {
         if (sql === 'COMMIT') commits++;
         return (run as (...a: unknown[]) => ReturnType<typeof c.run>)(sql, ...rest);
       }) as typeof c.run;
+      const prepare = c.prepare.bind(c);
+      c.prepare = ((sql: string) => {
+        prepares.push(sql);
+        return prepare(sql);
+      }) as typeof c.prepare;
     }
     return c;
   };
@@ -38,6 +45,7 @@ const rows = async () => db.with(async (c) => (await c.runAndReadAll('SELECT k, 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'dsa-store-'));
   commits = 0;
+  prepares = [];
   await open();
   await db.with((c) => c.run('CREATE TABLE kv (k VARCHAR PRIMARY KEY, v INTEGER)'));
 });
@@ -102,5 +110,25 @@ describe('CatalogStore group commit', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     expect(applied).toEqual(['a', 'b', 'c']);
     expect((await rows()).map((r) => r.k)).toEqual(['a', 'b', 'c', 'taken']);
+  });
+
+  it('runs a statement text through one prepared statement with fresh values each time, prepared again after it failed', async () => {
+    const insert = 'INSERT INTO kv VALUES ($1, $2)';
+    for (let i = 0; i < 5; i++) await store.commit([[insert, [`k${i}`, i]]], () => {});
+    await store.commit([['UPDATE kv SET v = $2 WHERE k = $1', ['k1', 10]]], () => {});
+    await store.commit([['UPDATE kv SET v = $2 WHERE k = $1', ['k2', 20]]], () => {});
+    expect(prepares.filter((sql) => sql === insert)).toHaveLength(1);
+    expect(prepares.filter((sql) => sql.startsWith('UPDATE'))).toHaveLength(1);
+    await expect(store.commit([[insert, ['k0', 0]]], () => {})).rejects.toThrow(/constraint|duplicate/i);
+    await store.commit([[insert, ['k5', 5]]], () => {});
+    expect(prepares.filter((sql) => sql === insert)).toHaveLength(2);
+    expect(await rows()).toEqual([
+      { k: 'k0', v: 0 },
+      { k: 'k1', v: 10 },
+      { k: 'k2', v: 20 },
+      { k: 'k3', v: 3 },
+      { k: 'k4', v: 4 },
+      { k: 'k5', v: 5 },
+    ]);
   });
 });

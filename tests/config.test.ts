@@ -164,6 +164,22 @@ describe('parseConfig', () => {
     }
   });
 
+  it('the catalog has its own one-thread DuckDB instance on metadata.duckdb; table files attach to the storage instance, which spills into the data folder', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dsa-config-'));
+    try {
+      const dataDir = join(root, 'data');
+      const services = await openServices(testConfig(dataDir, { DUCKDB_THREADS: '3' }), captureLogger().logger);
+      const settings = (db: typeof services.db) =>
+        db.with(async (c) => (await c.runAndReadAll("SELECT current_setting('threads')::INTEGER AS threads, current_database() AS name, current_setting('temp_directory') AS temp")).getRowObjectsJS()[0]!);
+      expect(services.catalog.store.db).not.toBe(services.db);
+      expect(await settings(services.catalog.store.db)).toMatchObject({ threads: 1, name: 'metadata' });
+      expect(await settings(services.db)).toEqual({ threads: 3, name: 'memory', temp: join(dataDir, 'metadata.duckdb.tmp') });
+      await services.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it('parseByteSize reads decimal and binary units', () => {
     expect(parseByteSize('10GB')).toBe(10e9);
     expect(parseByteSize('512MiB')).toBe(512 * 1024 * 1024);

@@ -147,8 +147,6 @@ export interface HeldStatement {
 export function statementGate(services: Services) {
   const rules: { match: (sql: string) => boolean; reach: (sql: string) => void; open: Promise<void> }[] = [];
   const wrapped = new WeakSet<object>();
-  const db = services.db;
-  const acquire = db.acquire.bind(db);
   const hold = async (sql: string) => {
     for (const rule of rules) {
       if (rule.match(sql)) {
@@ -157,34 +155,38 @@ export function statementGate(services: Services) {
       }
     }
   };
-  db.acquire = async () => {
-    const connection = await acquire();
-    if (!wrapped.has(connection)) {
-      wrapped.add(connection);
-      const run = connection.run.bind(connection);
-      const runAndReadAll = connection.runAndReadAll.bind(connection);
-      connection.run = (async (sql: string, ...rest: unknown[]) => {
-        await hold(sql);
-        return (run as (...a: unknown[]) => unknown)(sql, ...rest);
-      }) as typeof connection.run;
-      connection.runAndReadAll = (async (sql: string, ...rest: unknown[]) => {
-        await hold(sql);
-        return (runAndReadAll as (...a: unknown[]) => unknown)(sql, ...rest);
-      }) as typeof connection.runAndReadAll;
-      // A prepared statement is held each time it runs (previews reuse theirs).
-      const prepare = connection.prepare.bind(connection);
-      connection.prepare = (async (sql: string) => {
-        const statement = await prepare(sql);
-        const runPrepared = statement.run.bind(statement);
-        statement.run = (async () => {
+  // Both instances: the storage one (table files) and the catalog's (metadata.duckdb).
+  for (const db of [services.db, services.catalog.store.db]) {
+    const acquire = db.acquire.bind(db);
+    db.acquire = async () => {
+      const connection = await acquire();
+      if (!wrapped.has(connection)) {
+        wrapped.add(connection);
+        const run = connection.run.bind(connection);
+        const runAndReadAll = connection.runAndReadAll.bind(connection);
+        connection.run = (async (sql: string, ...rest: unknown[]) => {
           await hold(sql);
-          return runPrepared();
-        }) as typeof statement.run;
-        return statement;
-      }) as typeof connection.prepare;
-    }
-    return connection;
-  };
+          return (run as (...a: unknown[]) => unknown)(sql, ...rest);
+        }) as typeof connection.run;
+        connection.runAndReadAll = (async (sql: string, ...rest: unknown[]) => {
+          await hold(sql);
+          return (runAndReadAll as (...a: unknown[]) => unknown)(sql, ...rest);
+        }) as typeof connection.runAndReadAll;
+        // A prepared statement is held each time it runs (previews reuse theirs).
+        const prepare = connection.prepare.bind(connection);
+        connection.prepare = (async (sql: string) => {
+          const statement = await prepare(sql);
+          const runPrepared = statement.run.bind(statement);
+          statement.run = (async () => {
+            await hold(sql);
+            return runPrepared();
+          }) as typeof statement.run;
+          return statement;
+        }) as typeof connection.prepare;
+      }
+      return connection;
+    };
+  }
   return {
     /** Holds every statement for which `match` is true, from now until `release`. */
     hold(match: (sql: string) => boolean): HeldStatement {

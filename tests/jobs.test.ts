@@ -558,7 +558,7 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
     const job = await c.finished((await c.submit('log', { file_id: file, incremental: true })).body.id);
     expect(job.status).toBe('success');
     // As if killed after the rows committed but before the job's state was written.
-    await c.t.services.db.with((conn) => conn.run("UPDATE jobs SET status = 'processing', finished_at = NULL, result = NULL WHERE id = $1", [job.id]));
+    await c.t.services.catalog.store.db.with((conn) => conn.run("UPDATE jobs SET status = 'processing', finished_at = NULL, result = NULL WHERE id = $1", [job.id]));
     // And one that never ran: it must run after the restart.
     await c.t.services.jobs.insert({ ...c.t.services.jobs.get('p', job.id)!, id: 'j_00000000000000aa', seq: 999, status: 'waiting', params: { ...job.params }, result: null, finishedAt: null, startedAt: null, progress: { rows: 0, bytes: 0 } });
     await c.t.services.close();
@@ -682,14 +682,14 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
     const job = (await c.submit('t', { file_id: file })).body.id;
     const waiting = (await c.submit('t', { file_id: file })).body.id;
     // As if killed after the project was marked deleted, before its jobs went.
-    await c.t.services.db.with((conn) => conn.run("UPDATE projects SET status = 'deleted' WHERE id = 'p'"));
+    await c.t.services.catalog.store.db.with((conn) => conn.run("UPDATE projects SET status = 'deleted' WHERE id = 'p'"));
     release();
     await c.t.services.close();
     const again = await makeApp({ root });
     try {
       expect(again.services.jobs.byIdAnyProject(job)).toBeUndefined();
       expect(again.services.jobs.byIdAnyProject(waiting)).toBeUndefined();
-      const left = await again.services.db.with(async (conn) => Number((await conn.runAndReadAll("SELECT count(*) FROM jobs WHERE project_id = 'p'")).getRows()[0]![0]));
+      const left = await again.services.catalog.store.db.with(async (conn) => Number((await conn.runAndReadAll("SELECT count(*) FROM jobs WHERE project_id = 'p'")).getRows()[0]![0]));
       expect(left).toBe(0);
     } finally {
       await again.services.close();
@@ -740,7 +740,7 @@ describe('§16 jobs across a restart, expiry and project deletion', () => {
       expect((await deleting).status).toBe(204);
       expect(c.t.services.jobs.byIdAnyProject(running)).toBeUndefined();
       expect(c.t.services.jobs.byIdAnyProject(waiting)).toBeUndefined();
-      const rows = await c.t.services.db.with(async (conn) => (await conn.runAndReadAll("SELECT count(*) FROM jobs WHERE project_id = 'p'")).getRows()[0]![0]);
+      const rows = await c.t.services.catalog.store.db.with(async (conn) => (await conn.runAndReadAll("SELECT count(*) FROM jobs WHERE project_id = 'p'")).getRows()[0]![0]);
       expect(Number(rows)).toBe(0);
       expect(existsSync(c.t.services.paths.projectFilesDir('p'))).toBe(false);
     } finally {

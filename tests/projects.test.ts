@@ -123,7 +123,7 @@ describe('POST /projects', () => {
 
   it('stores only the SHA-256 digest of the key', async () => {
     const key = await t.createProject('digest');
-    const rows = await t.services.db.with(async (c) =>
+    const rows = await t.services.catalog.store.db.with(async (c) =>
       (await c.runAndReadAll("SELECT * FROM project_keys WHERE project_id = 'digest'")).getRowObjectsJS(),
     );
     expect(rows).toHaveLength(1);

@@ -29,13 +29,18 @@ export async function restoreInBranch(services: Services, project: ProjectRecord
   if (bucket?.source) throw errors.bucketReadonly(bucket);
   const early = bucket && tableIn(services, bucket, tableName);
   if (early && !target.overwrite) throw errors.tableExists(project.id, bucket!.name, early.name);
+  /** Set when the bucket is created again here: it gets the metadata its snapshot recorded. */
+  let createdBucket = false;
   if (!bucket) {
     if (target.bucket !== undefined) throw errors.bucketNotFound(project.id, bucketName);
-    const fresh: BucketRecord = { projectId: project.id, name: bucketName, description: null, createdAt: services.clock.now().toISOString(), readonlyAccess: false, source: null, branch };
+    // §13: created again as the snapshot saw it (its description here, its metadata with the table's record).
+    const description = snapshot.bucketState?.description ?? null;
+    const fresh: BucketRecord = { projectId: project.id, name: bucketName, description, createdAt: services.clock.now().toISOString(), readonlyAccess: false, source: null, branch };
     bucket = await createBranchBucket(services, fresh, () => {
       const taken = bucketIn(services, project.id, branch, bucketName);
       if (taken) throw conflict('bucket_exists', `Bucket ${taken.name} already exists in project ${project.id}`, { project_id: project.id, bucket_name: taken.name });
     });
+    createdBucket = true;
   }
   const into = bucket;
   const path = paths.branchTableFile(project.id, branch, into.name, tableName);
@@ -82,7 +87,10 @@ export async function restoreInBranch(services: Services, project: ProjectRecord
               await rm(`${path}.wal`, { force: true });
               await rename(staged, path);
               try {
-                await branches.commit([branches.putTableChange(record), metadata.replaceTableBundleChange(project.id, branch, into.name, name, snapshot.metadata ?? { table: [], columns: {} })], () => {
+                const changes = [branches.putTableChange(record), metadata.replaceTableBundleChange(project.id, branch, into.name, name, snapshot.metadata ?? { table: [], columns: {} })];
+                // A bucket the branch created holds its own metadata (nothing of main's to copy on write).
+                if (createdBucket && snapshot.bucketState?.metadata.length) changes.push(metadata.replaceBucketEntriesChange(project.id, branch, into.name, snapshot.bucketState.metadata));
+                await branches.commit(changes, () => {
                   if (!branches.get(project.id, branch)) throw errors.branchNotFound(project.id, branch);
                 });
               } catch (error) {

@@ -345,9 +345,11 @@ export async function withTableWrite<T>(deps: WriteDeps, table: TableRecord, wor
 
 /**
  * Gives the branch its own copy of main's table: under main's write lock (no write of main
- * commits meanwhile) main's file is cloned into the branch's layout, then the branch's
- * record is written with main's description and version. File first, record after: a
- * crash in between leaves a branch file without a record, which start-up removes.
+ * commits meanwhile) main's file is cloned into the branch's layout while the branch's
+ * record (main's description and version) is committed, and the record is shown once both
+ * are done. A crash in between leaves a branch file without a record, or a record without a
+ * file (the clone is renamed into place only once complete); start-up removes either, and
+ * the branch sees main's table again.
  */
 async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: string): Promise<TableRecord> {
   const { catalog, branches, paths, registry } = deps;
@@ -358,9 +360,6 @@ async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: s
     if (!main) throw new TableGoneError();
     const baseVersion = catalog.tableVersion(main.projectId, main.bucket, main.name);
     await rm(`${branchPath}.wal`, { force: true });
-    // Main's file stays: the clone needs no fsync before the branch uses it (see CloneDurability).
-    await cloneFile(deps, mainPath, branchPath, { live: true, durability: 'background', hooks: { beforeCopy: async () => deps.faultPoint?.('branch_clone_started') } });
-    await deps.faultPoint?.('branch_clone_copied');
     const record: BranchTableRecord = {
       projectId: main.projectId,
       branchId: branch,
@@ -375,14 +374,29 @@ async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: s
     };
     // The copy carries main's table and column metadata, in the same transaction as its record.
     const metadata = deps.metadata ? [deps.metadata.replaceTableBundleChange(main.projectId, branch, main.bucket, main.name, deps.metadata.tableBundle(main.projectId, MAIN, main.bucket, main.name))] : [];
-    try {
-      await branches.commit([branches.putTableChange(record), ...metadata], () => {
+    const changes = [branches.putTableChange(record), ...metadata];
+    // Committed, not yet applied in memory: readers see main's table until the copy is there.
+    const recorded = catalog.store.commit(
+      changes.flatMap((change) => change.statements),
+      () => {},
+      () => {
         if (!branches.get(main.projectId, branch)) throw new TableGoneError();
-      });
-    } catch (error) {
+      },
+    );
+    // Main's file stays: the clone needs no fsync before the branch uses it (see CloneDurability).
+    const cloned = cloneFile(deps, mainPath, branchPath, { live: true, durability: 'background', hooks: { beforeCopy: async () => deps.faultPoint?.('branch_clone_started') } }).then(() =>
+      deps.faultPoint?.('branch_clone_copied'),
+    );
+    const [copy, commit] = await Promise.allSettled([cloned, recorded]);
+    if (copy.status === 'rejected' || commit.status === 'rejected') {
+      if (commit.status === 'fulfilled') {
+        // The record went in without its file: it goes again (what it wrote, by its keys).
+        await branches.commit([branches.removeTableChange(record), ...dropBranchMetadata(deps, table)]).catch(() => {});
+      }
       await rm(branchPath, { force: true });
-      throw error;
+      throw copy.status === 'rejected' ? copy.reason : (commit as PromiseRejectedResult).reason;
     }
+    for (const change of changes) change.apply();
     return branchTableView(record);
   });
 }

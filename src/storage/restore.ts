@@ -141,18 +141,24 @@ async function restoreLocked(
     if (!auto) return snapshots.beginRestore(intent, null);
     show = await snapshots.beginRestoreWithOutcome(intent, auto, outcomeChanges(services, intent));
   };
+  // The staged copy is flushed to disk once it is in place (a flush running during the swap slowed its renames).
+  let placed!: () => void;
+  const inPlace = new Promise<void>((resolve) => (placed = resolve));
   // The snapshot cannot be deleted (by a user or the sweeper) while it is being copied.
   await registry.withFolderLock(snapshotFile, 'shared', async () => {
     if (!snapshots.find(project.id, snapshot.id)) throw errors.snapshotNotFound(project.id, snapshot.id);
     // The intent must be recorded before the table file is touched, not before the staged
     // copy is written (an unrecorded staged copy is removed at start): both run at once.
     // The snapshot stays, so the copy needs no fsync before the restore answers.
-    const [cloned, begun] = await Promise.allSettled([cloneFile(services, snapshotFile, staging, { live: false, durability: 'background' }), begin()]);
+    const [cloned, begun] = await Promise.allSettled([cloneFile(services, snapshotFile, staging, { live: false, durability: 'background', syncAfter: inPlace }), begin()]);
     if (cloned.status === 'rejected' || begun.status === 'rejected') {
       await rm(staging, { force: true });
       if (begun.status === 'fulfilled') await snapshots.abandonRestore(intent, undoChanges(services, intent));
       throw cloned.status === 'rejected' ? cloned.reason : (begun as PromiseRejectedResult).reason;
     }
+  }).catch((error: unknown) => {
+    placed();
+    throw error;
   });
   try {
     if (existing) {
@@ -179,6 +185,8 @@ async function restoreLocked(
     await rm(staging, { force: true });
     await snapshots.abandonRestore(intent, undoChanges(services, intent));
     throw error;
+  } finally {
+    placed();
   }
   // Off the answer's path for an overwrite (start-up finishes one whose files are in place).
   if (show) snapshots.forgetRestore(intent).catch(() => {});

@@ -278,16 +278,18 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   const data = `${quoteIdent(alias)}.main.data`;
   try {
     await deps.db.with(async (c) => {
-      // The intent must be durable before the file commits. The file's signature (read on
-      // another connection: the ALTER is not committed, so it reads the old table) and the
-      // catalog commit (an fsync) run while DuckDB does the ALTER work.
-      const side = deps.db.with((other) => fileSignature(other, alias)).then((before) => recordChange(deps, newIntent(deps, current, plan, before, null)));
-      side.catch(() => {});
-      const recorded = side.then((s) => s.recorded).then(() => deps.faultPoint?.('intent_recorded'));
-      recorded.catch(() => {});
+      // The intent must be durable before the file commits: the catalog commit (an fsync)
+      // runs while DuckDB does the ALTER work. The file's signature is read first, in the
+      // change's own transaction (under 1 ms; read on another connection while the ALTER
+      // ran, it waited for the ALTER and put both on the answer's path).
+      let side: CatalogSide | undefined;
       try {
         await c.run('BEGIN TRANSACTION');
         try {
+          const before = await fileSignature(c, alias);
+          side = recordChange(deps, newIntent(deps, current, plan, before, null));
+          const recorded = side.recorded.then(() => deps.faultPoint?.('intent_recorded'));
+          recorded.catch(() => {});
           for (const step of plan.steps ?? []) {
             try {
               await c.run(step.sql(data));
@@ -303,11 +305,11 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
         }
       } catch (error) {
         // Recorded or not, the previous row is what holds (undoing one never written is a no-op).
-        await side.then((s) => s.revert()).catch(() => {});
+        await side?.revert().catch(() => {});
         throw error;
       }
       await deps.faultPoint?.('altered_in_file');
-      (await side).complete();
+      side!.complete();
     });
   } finally {
     deps.registry.release(path);

@@ -293,11 +293,16 @@ export class BranchCatalog {
   deleteTableChange(projectId: string, branchId: string, bucket: string, name: string): CatalogChange {
     const record = this.tableState(projectId, branchId, bucket, name);
     if (!record) return { statements: [], apply: () => {} };
+    return this.removeTableChange(record);
+  }
+
+  /** The row of `record` removed by its keys, whether or not it is applied in memory yet. */
+  removeTableChange(record: Pick<BranchTableRecord, 'projectId' | 'branchId' | 'bucket' | 'name'>): CatalogChange {
     return {
       statements: [
         ['DELETE FROM branch_tables WHERE project_id = $1 AND branch_id = $2 AND bucket_name = $3 AND table_name = $4', [record.projectId, record.branchId, record.bucket, record.name]],
       ],
-      apply: () => this.node(projectId, branchId)?.tables.delete(nameKey(bucket, name)),
+      apply: () => this.node(record.projectId, record.branchId)?.tables.delete(nameKey(record.bucket, record.name)),
     };
   }
 
