@@ -7,7 +7,7 @@ import { payloadTooLarge, readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, QueryBoolSchema } from '../../src/http/schemas.ts';
 import { tableView } from '../../src/http/views.ts';
-import { importFile, stageBody, withStagingFile } from '../../src/storage/import.ts';
+import { importFile, withStagedBody } from '../../src/storage/import.ts';
 import { takeAutoSnapshot } from '../../src/storage/snapshots.ts';
 
 /** One character that is not a line break; `\t` (backslash, t) also means a tab. */
@@ -58,8 +58,8 @@ export const importTable: Handler = async (request, ctx) => {
   activeImports.count++;
   ctx.logFields.import_format = format;
   try {
-    return await withStagingFile(paths, paths.stagingName('import', format), async (staged) => {
-      ctx.services.metrics.importedBytes.inc(await stageBody(request.body, staged, { limit: config.maxImportBytes, gzip }));
+    return await withStagedBody(paths, paths.stagingName('import', format), request.body, { limit: config.maxImportBytes, gzip }, async (staged, size) => {
+      ctx.services.metrics.importedBytes.inc(size);
       const { importedRows, table: loaded } = await importFile(ctx.services, (path) => ctx.storage.attach(path), table, staged, {
         format,
         incremental: query.incremental,
