@@ -2,18 +2,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, IncomingMessage, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { startServer, type RunningServer } from '../src/server.ts';
-import { ByteWorker, HelperThreadError, inlineHasher, type StreamHasher } from '../src/storage/byte-worker.ts';
-import { createServerAdapter } from '@whatwg-node/server';
-import { createApp } from '../src/app.ts';
-import { bodyStream, writeStaging } from '../src/storage/files.ts';
+import { ByteWorker, HelperThreadError, inlineHasher } from '../src/storage/byte-worker.ts';
+import { writeStaging } from '../src/storage/files.ts';
 import { ADMIN_KEY, captureLogger, makeApp, manualClock, testConfig, walk, type TestApp } from './helpers.ts';
 
 const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -461,10 +458,12 @@ describe('§15 over a real socket', () => {
 describe('§15 writing a stream to staging', () => {
   let root: string;
   const worker = new ByteWorker();
-  /** A hasher on the helper thread, reading `path` back as it is written. */
-  const threaded = (path: string) => worker.fileHasher(path);
-  /** The helper thread that hashes files, to kill it. */
-  const hashThread = (pool: ByteWorker) => (pool as unknown as { hashing?: { worker: { terminate(): Promise<number> } } }).hashing;
+  /** A hasher on a helper thread (a free one is always there here). */
+  const threaded = () => {
+    const hasher = worker.hasher();
+    expect(hasher).toBeDefined();
+    return hasher!;
+  };
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'dsa-staging-'));
   });
@@ -486,31 +485,30 @@ describe('§15 writing a stream to staging', () => {
     return { data, chunks };
   }
 
-  it('writes every byte in order and hashes them, on the helper thread (reading the file back) or inline', async () => {
+  it('writes every byte in order and hashes them, on a helper thread (past the end of its ring) or inline', async () => {
     const { data, chunks } = chunked(9 * 1024 * 1024 + 12_345);
-    for (const name of ['worker', 'inline']) {
+    for (const [name, hasher] of [['worker', threaded()], ['inline', inlineHasher()]] as const) {
       const target = join(root, `whole-${name}`);
-      const hasher = name === 'worker' ? threaded(target) : inlineHasher();
       const written = await writeStaging(Readable.from(chunks), target, data.length, { hasher });
       expect(written).toEqual({ sizeBytes: data.length, sha256: sha(data) });
       expect(Buffer.compare(await readFile(target), data)).toBe(0);
     }
-    const empty = await writeStaging(Readable.from([]), join(root, 'empty'), 10, { hasher: threaded(join(root, 'empty')) });
+    const empty = await writeStaging(Readable.from([]), join(root, 'empty'), 10, { hasher: threaded() });
     expect(empty).toEqual({ sizeBytes: 0, sha256: sha('') });
   });
 
   it('413 once the stream passes the limit, and a stream that breaks off: no staging file either way', async () => {
     const { chunks } = chunked(5 * 1024 * 1024);
-    const over = writeStaging(Readable.from(chunks), join(root, 'over'), 3 * 1024 * 1024, { hasher: threaded(join(root, 'over')) });
+    const over = writeStaging(Readable.from(chunks), join(root, 'over'), 3 * 1024 * 1024, { hasher: threaded() });
     await expect(over).rejects.toMatchObject({ status: 413, code: 'payload_too_large' });
     const broken = Readable.from((async function* () {
       yield* chunks.slice(0, 30);
       throw new Error('client went away');
     })());
-    await expect(writeStaging(broken, join(root, 'broken'), Number.MAX_SAFE_INTEGER, { hasher: threaded(join(root, 'broken')) })).rejects.toThrow('client went away');
+    await expect(writeStaging(broken, join(root, 'broken'), Number.MAX_SAFE_INTEGER, { hasher: threaded() })).rejects.toThrow('client went away');
     expect(existsSync(join(root, 'over')) || existsSync(join(root, 'broken'))).toBe(false);
     // The helper thread is still fine for the next stream.
-    const next = await writeStaging(Readable.from([Buffer.from('after')]), join(root, 'after'), 10, { hasher: threaded(join(root, 'after')) });
+    const next = await writeStaging(Readable.from([Buffer.from('after')]), join(root, 'after'), 10, { hasher: threaded() });
     expect(next.sha256).toBe(sha('after'));
   });
 
@@ -518,10 +516,11 @@ describe('§15 writing a stream to staging', () => {
     const app = await makeApp();
     try {
       await app.createProject('h');
+      const threads = (app.services.byteWorker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers;
       let n = 0;
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
-          if (n === 3) await hashThread(app.services.byteWorker)!.worker.terminate();
+          if (n === 3) await threads[0]!.worker.terminate();
           if (n++ < 20) controller.enqueue(new Uint8Array(256 * 1024).fill(n));
           else controller.close();
         },
@@ -539,23 +538,20 @@ describe('§15 writing a stream to staging', () => {
     }
   });
 
-  it('one helper thread hashes several files at once, each to its own digest; a dropped one and a file it cannot read do not stop the others', async () => {
+  it('four streams hash on helper threads at once; a fifth finds none (and is hashed inline); a finished one frees its thread, and a dropped one stops waiting for room', async () => {
     const pool = new ByteWorker();
     try {
-      const streams = Array.from({ length: 4 }, (_, i) => chunked(3 * 1024 * 1024 + i * 1000));
-      const results = await Promise.all(streams.map(({ chunks }, i) => writeStaging(Readable.from(chunks), join(root, `many-${i}`), Number.MAX_SAFE_INTEGER, { hasher: pool.fileHasher(join(root, `many-${i}`)) })));
-      expect(results.map((r) => r.sha256)).toEqual(streams.map(({ data }) => sha(data)));
-      // Dropped half-way: the thread lets the file go and serves the next one.
-      const dropped = pool.fileHasher(join(root, 'many-0'));
-      dropped.written(1024 * 1024);
-      dropped.abort();
-      // A file that is not there: the digest fails as the service's trouble (a 500 for an upload).
-      const missing = pool.fileHasher(join(root, 'not-there'));
-      missing.written(10);
-      await expect(missing.digest()).rejects.toThrow(HelperThreadError);
-      const next = pool.fileHasher(join(root, 'many-1'));
-      next.written(streams[1]!.data.length);
-      expect(await next.digest()).toBe(sha(streams[1]!.data));
+      const hashers = Array.from({ length: 4 }, () => pool.hasher());
+      expect(hashers.every((h) => h !== undefined)).toBe(true);
+      expect(pool.hasher()).toBeUndefined();
+      const data = Array.from({ length: 4 }, (_, i) => Buffer.alloc(3 * 1024 * 1024 + i, 97 + i));
+      await Promise.all(hashers.map((h, i) => h!.update(data[i]!)));
+      expect(await Promise.all(hashers.map((h) => h!.digest()))).toEqual(data.map((d) => sha(d)));
+      // A stream dropped while its copy waits for room in the ring: the copy gives up.
+      const again = pool.hasher()!;
+      const pending = again.update(Buffer.alloc(20 * 1024 * 1024));
+      again.abort();
+      await pending;
     } finally {
       await pool.close();
     }
@@ -563,256 +559,18 @@ describe('§15 writing a stream to staging', () => {
 
   it('a helper thread that dies fails the stream (no staging file); the next stream gets a new thread', async () => {
     const { chunks } = chunked(6 * 1024 * 1024);
-    const hasher = threaded(join(root, 'dead'));
+    const hasher = threaded();
     let sent = 0;
     const source = Readable.from((async function* () {
       for (const chunk of chunks) {
         // Kill the thread once a few batches are out.
-        if ((sent += chunk.length) > 3 * 1024 * 1024 && sent - chunk.length <= 3 * 1024 * 1024) await hashThread(worker)!.worker.terminate();
+        if ((sent += chunk.length) > 3 * 1024 * 1024 && sent - chunk.length <= 3 * 1024 * 1024) await (worker as unknown as { hashers: { worker: { terminate(): Promise<number> } }[] }).hashers[0]!.worker.terminate();
         yield chunk;
       }
     })());
     await expect(writeStaging(source, join(root, 'dead'), Number.MAX_SAFE_INTEGER, { hasher })).rejects.toThrow(HelperThreadError);
     expect(existsSync(join(root, 'dead'))).toBe(false);
-    const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded(join(root, 'again')) });
+    const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded() });
     expect(next.sha256).toBe(sha('again'));
-  });
-});
-
-/**
- * The two ways a body reaches `storeUpload`: behind the node server the handler's Request
- * wraps the socket's IncomingMessage, which is read as node chunks (the fast path); in
- * process (tests, embedding) only a WHATWG Request exists, and its stream is adapted (the
- * fallback). Both run against one service here and must store the same thing.
- */
-describe('§15 the node request body and the Request fallback', () => {
-  const LIMIT = 3_000_000;
-  let running: RunningServer;
-  let root: string;
-  let app: ReturnType<typeof createApp>;
-  const auth = { authorization: `Bearer ${ADMIN_KEY}` };
-
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'dsa-files-paths-'));
-    running = await startServer(testConfig(join(root, 'data'), { PORT: '0', HOST: '127.0.0.1', MAX_FILE_BYTES: String(LIMIT) }), captureLogger().logger);
-    app = createApp(running.services);
-    await fetch(`${running.url}/projects`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'b' }) });
-  });
-  afterAll(async () => {
-    await running.stop();
-    await rm(root, { recursive: true, force: true });
-  });
-
-  /** `total` bytes of varied content, and the same cut into chunks of varied sizes. */
-  function content(total: number, seed = 1): { data: Buffer; chunks: Buffer[] } {
-    const data = Buffer.alloc(total);
-    for (let i = 0; i < total; i++) data[i] = (i * 131 + seed * 7 + (i >> 9)) & 0xff;
-    const chunks: Buffer[] = [];
-    for (let at = 0, k = seed; at < total; k++) {
-      const n = Math.min(total - at, ((k * 7_919) % 200_000) + 1);
-      chunks.push(data.subarray(at, at + n));
-      at += n;
-    }
-    return { data, chunks };
-  }
-
-  /** Over the socket: `declared` as Content-Length (none: chunked), the chunks, then the end or a cut. */
-  function overSocket(name: string, declared: number | undefined, chunks: Buffer[], cut = false): Promise<{ status: number; body: any }> {
-    return new Promise((resolve) => {
-      const headers: Record<string, string> = { ...auth, 'content-type': 'text/csv' };
-      if (declared !== undefined) headers['content-length'] = String(declared);
-      const req = httpRequest(`${running.url}/projects/b/files?name=${name}`, { method: 'POST', headers }, (res) => {
-        let text = '';
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
-      });
-      req.on('error', () => resolve({ status: 0, body: undefined }));
-      for (const chunk of chunks) req.write(chunk);
-      if (!cut) return void req.end();
-      // Cut once the server is staging the body.
-      void (async () => {
-        for (let i = 0; i < 1000 && (await staging()).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-        req.destroy();
-      })();
-    });
-  }
-
-  /** In process: a Request whose body is a WHATWG stream of the chunks (then an error when `cut`). */
-  async function inProcess(name: string, chunks: Buffer[], cut = false): Promise<{ status: number; body: any }> {
-    let i = 0;
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (i < chunks.length) controller.enqueue(new Uint8Array(chunks[i++]!));
-        else if (cut) controller.error(new Error('client went away'));
-        else controller.close();
-      },
-    });
-    const response = await app.fetch(new Request(`http://local.test/projects/b/files?name=${name}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body, duplex: 'half' } as RequestInit));
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  }
-
-  const stored = (id: string) => readFile(running.services.paths.storedFile('b', id));
-  const staging = async () => (await walk(running.services.paths.filesDir).catch(() => [] as string[])).filter((p) => !p.startsWith('project_'));
-  const names = () => running.services.files.list('b').map((f) => f.name);
-
-  it('behind the node server the handler gets the IncomingMessage itself; a plain Request body is adapted', async () => {
-    const seen: string[] = [];
-    const adapter = createServerAdapter(async (request) => {
-      const source = bodyStream(request.body);
-      seen.push(source instanceof IncomingMessage ? 'node' : 'adapted');
-      for await (const chunk of source) void chunk;
-      return new Response('ok');
-    });
-    const server = createServer(adapter);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    try {
-      const { port } = server.address() as AddressInfo;
-      const answer = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'abc' });
-      expect(await answer.text()).toBe('ok');
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
-    const plain = bodyStream(new Request('http://x/', { method: 'POST', body: 'abc' }).body);
-    seen.push(plain instanceof IncomingMessage ? 'node' : 'adapted');
-    expect(seen).toEqual(['node', 'adapted']);
-  });
-
-  it('stores the same bytes with the same SHA-256 either way, with a length or without', async () => {
-    const { data, chunks } = content(2_500_000);
-    const answers = [
-      await overSocket('declared', data.length, chunks),
-      await overSocket('chunked', undefined, chunks),
-      await inProcess('stream', chunks),
-    ];
-    for (const answer of answers) {
-      expect(answer.status).toBe(201);
-      expect(answer.body).toMatchObject({ size_bytes: data.length, sha256: sha(data) });
-      expect(Buffer.compare(await stored(answer.body.id), data)).toBe(0);
-    }
-    expect(await staging()).toEqual([]);
-  });
-
-  it('MAX_FILE_BYTES either way: exactly the limit is stored, one byte more is 413 with nothing left', async () => {
-    const { data, chunks } = content(LIMIT, 2);
-    const over = [...chunks, Buffer.from('!')];
-    const before = names();
-    expect((await overSocket('over-socket', undefined, over)).status).toBe(413);
-    const refused = await inProcess('over-process', over);
-    expect(refused.status).toBe(413);
-    expect(refused.body.detail.error).toBe('payload_too_large');
-    expect(names()).toEqual(before);
-    expect(await staging()).toEqual([]);
-    for (const fits of [await overSocket('fits-socket', undefined, chunks), await inProcess('fits-process', chunks)]) {
-      expect(fits.status).toBe(201);
-      expect(fits.body).toMatchObject({ size_bytes: LIMIT, sha256: sha(data) });
-    }
-  });
-
-  it('an upload broken off half-way leaves no file and no record either way', async () => {
-    const { data, chunks } = content(2_000_000, 3);
-    const before = names();
-    const filesBefore = await walk(running.services.paths.filesDir);
-    expect((await overSocket('cut-socket', data.length + 500_000, chunks, true)).status).toBe(0);
-    const cut = await inProcess('cut-process', chunks, true);
-    expect(cut.status).toBe(400);
-    expect(cut.body.detail.error).toBe('upload_failed');
-    // The server notices the broken socket on its own time: wait (bounded) for the staging file to go.
-    for (let i = 0; i < 500 && (await staging()).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(await walk(running.services.paths.filesDir)).toEqual(filesBefore);
-    expect(names()).toEqual(before);
-  });
-});
-
-describe('§15 staging with a hasher that takes chunks late', () => {
-  let root: string;
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'dsa-staging-late-'));
-  });
-  afterAll(() => rm(root, { recursive: true, force: true }));
-
-  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-  /** A hasher that hashes on this thread, taking some chunks only after `delay()` resolves. */
-  function lateHasher(late: (n: number) => Promise<void> | undefined): StreamHasher & { updates: number } {
-    const hash = createHash('sha256');
-    const hasher = {
-      updates: 0,
-      update(bytes: Uint8Array) {
-        const wait = late(hasher.updates++);
-        if (!wait) return void hash.update(bytes);
-        return wait.then(() => void hash.update(bytes));
-      },
-      written() {},
-      digest: () => Promise.resolve(hash.digest('hex')),
-      abort() {},
-    };
-    return hasher;
-  }
-
-  /** A source of `count` chunks of 64 KiB made as they are read; `made` counts them. */
-  function source(count: number) {
-    const state = { made: 0, data: [] as Buffer[] };
-    const readable = new Readable({
-      read() {
-        if (state.made === count) return void this.push(null);
-        const chunk = Buffer.alloc(64 * 1024, state.made++ & 0xff);
-        state.data.push(chunk);
-        this.push(chunk);
-      },
-    });
-    return { readable, state };
-  }
-
-  it('keeps the chunks in order when some are taken late', async () => {
-    const { readable, state } = source(300);
-    const hasher = lateHasher((n) => (n % 3 === 0 ? turn() : undefined));
-    const target = join(root, 'ordered');
-    const written = await writeStaging(readable, target, Number.MAX_SAFE_INTEGER, { hasher });
-    const data = Buffer.concat(state.data);
-    expect(written).toEqual({ sizeBytes: data.length, sha256: sha(data) });
-    expect(Buffer.compare(await readFile(target), data)).toBe(0);
-  });
-
-  it('keeps the order even for a source that emits chunks while the hasher still holds one (it ignores pause)', async () => {
-    const readable = new Readable({ read() {} });
-    const chunks = Array.from({ length: 50 }, (_, i) => Buffer.alloc(1000 + i, i));
-    const hasher = lateHasher((n) => (n % 2 === 0 ? turn() : undefined));
-    const target = join(root, 'unruly');
-    const writing = writeStaging(readable, target, Number.MAX_SAFE_INTEGER, { hasher });
-    while (readable.listenerCount('data') === 0) await turn();
-    for (const chunk of chunks) readable.emit('data', chunk);
-    readable.push(null);
-    const data = Buffer.concat(chunks);
-    expect(await writing).toEqual({ sizeBytes: data.length, sha256: sha(data) });
-    expect(Buffer.compare(await readFile(target), data)).toBe(0);
-  });
-
-  it('stops reading the source while the hasher holds a chunk, and goes on once it takes it', async () => {
-    const { readable, state } = source(1000);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const hasher = lateHasher((n) => (n === 0 ? held : undefined));
-    const target = join(root, 'held');
-    const writing = writeStaging(readable, target, Number.MAX_SAFE_INTEGER, { hasher });
-    // The file is opened first (on the thread pool); then the first chunk reaches the hasher.
-    while (hasher.updates === 0) await turn();
-    for (let i = 0; i < 50; i++) await turn();
-    // Flowing on would have read all 1000 chunks by now; paused, only what the source buffers.
-    expect(state.made).toBeLessThan(5);
-    expect(hasher.updates).toBe(1);
-    release();
-    const written = await writing;
-    expect(written.sizeBytes).toBe(1000 * 64 * 1024);
-    expect(written.sha256).toBe(sha(Buffer.concat(state.data)));
-  });
-
-  it('a hasher that fails mid-stream fails the write and leaves no staging file', async () => {
-    const { readable } = source(200);
-    const hasher = lateHasher((n) => (n === 20 ? Promise.reject(new HelperThreadError('gone')) : undefined));
-    const target = join(root, 'failed');
-    await expect(writeStaging(readable, target, Number.MAX_SAFE_INTEGER, { hasher })).rejects.toThrow('gone');
-    expect(existsSync(target)).toBe(false);
-    expect(readable.destroyed).toBe(true);
   });
 });

@@ -5,11 +5,8 @@ import { Worker } from 'node:worker_threads';
  * The helper threads' code, plain JavaScript (evaluated, so it runs the same under tsx,
  * vitest and the esbuild bundle). Two jobs, each keyed by a session id the main thread picks:
  *
- * - `file`: the SHA-256 of a file while it is being written. The main thread writes the
- *   file and says how far it has got (`grown`) after each write; this thread reads the
- *   new bytes back (from the page cache, where they just went) and hashes them, and once
- *   told the file is complete (`end`) answers the digest. The main thread neither copies nor
- *   hashes anything; one thread serves every file at once, each catching up in turn.
+ * - `ring`: the SHA-256 of a stream the main thread copies, chunk by chunk, into a ring in
+ *   shared memory (see `hashRing`); it holds its thread until the stream ends.
  * - `count`: reads a file in blocks and counts its records (CSV: line ends outside quotes;
  *   NDJSON: lines), posting the running count after each block, so a job can turn "DuckDB
  *   has read this many bytes" into "this many rows". Blank lines are not records.
@@ -18,7 +15,6 @@ const WORKER_SOURCE = String.raw`
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { open } = require('node:fs/promises');
-const fs = require('node:fs');
 const counts = new Map();
 const NL = 10, CR = 13, STEP = 1 << 20;
 
@@ -62,52 +58,46 @@ async function count(m) {
 }
 
 /**
- * File hash sessions: each reads its file from where it has hashed up to the size last
- * announced, in blocks of STEP (synchronous reads: the bytes are in the page cache, and
- * this thread has nothing else to do meanwhile), then returns to the message loop, where
- * the other sessions' announcements wait their turn. A session told its end answers the
- * digest once it has caught up; a failed read answers 'failed'.
+ * A hash session over a ring in shared memory: the main thread copies each chunk in and
+ * bumps WRITTEN; this thread hashes up to it and bumps HASHED, sleeping on the sequence
+ * word while there is nothing new. It owns the thread until the stream ends or is dropped.
  */
-const files = new Map();
-const block = Buffer.allocUnsafe(STEP);
-
-function hashFile(f) {
-  try {
-    if (f.fd === undefined) f.fd = fs.openSync(f.path, 'r');
-    while (f.hashed < f.size) {
-      const n = fs.readSync(f.fd, block, 0, Math.min(STEP, f.size - f.hashed), f.hashed);
-      if (n === 0) throw new Error('the file is shorter than was written');
-      f.hash.update(block.subarray(0, n));
-      f.hashed += n;
+function hashRing(m) {
+  const ring = new Uint8Array(m.ring);
+  const pos = new BigInt64Array(m.pos);
+  const sig = new Int32Array(m.sig);
+  const size = BigInt(ring.length);
+  const hash = createHash('sha256');
+  let hashed = 0n;
+  for (;;) {
+    const seq = Atomics.load(sig, 0);
+    const state = Atomics.load(sig, 2);
+    if (state === 2) {
+      // Wakes a copier still waiting for room, which then finds the stream dropped.
+      Atomics.add(sig, 1, 1);
+      Atomics.notify(sig, 1);
+      return parentPort.postMessage({ t: 'dropped', id: m.id });
     }
-    if (f.ended) {
-      closeFile(f);
-      parentPort.postMessage({ t: 'digest', id: f.id, hex: f.hash.digest('hex') });
+    const written = Atomics.load(pos, 0);
+    if (written > hashed) {
+      // At most 1 MiB (and never past the ring's end) per step, each step handed back at once.
+      const from = Number(hashed % size);
+      const n = Math.min(Number(written - hashed), ring.length - from, STEP);
+      hash.update(ring.subarray(from, from + n));
+      hashed += BigInt(n);
+      Atomics.store(pos, 1, hashed);
+      Atomics.add(sig, 1, 1);
+      Atomics.notify(sig, 1);
+      continue;
     }
-  } catch (error) {
-    closeFile(f);
-    parentPort.postMessage({ t: 'failed', id: f.id, message: String(error && error.message) });
+    if (state === 1) return parentPort.postMessage({ t: 'digest', id: m.id, hex: hash.digest('hex') });
+    Atomics.wait(sig, 0, seq);
   }
-}
-
-function closeFile(f) {
-  files.delete(f.id);
-  if (f.fd !== undefined) try { fs.closeSync(f.fd); } catch {}
-  f.fd = undefined;
 }
 
 parentPort.on('message', (m) => {
   switch (m.t) {
-    case 'file': files.set(m.id, { id: m.id, path: m.path, hash: createHash('sha256'), hashed: 0, size: 0, ended: false, fd: undefined }); break;
-    case 'grown': case 'end': {
-      const f = files.get(m.id);
-      if (!f) break;
-      if (m.t === 'grown') f.size = m.size;
-      else f.ended = true;
-      hashFile(f);
-      break;
-    }
-    case 'drop': { const f = files.get(m.id); if (f) closeFile(f); break; }
+    case 'ring': hashRing(m); break;
     case 'count': void count(m); break;
     case 'stop': { const state = counts.get(m.id); if (state) state.cancelled = true; break; }
   }
@@ -119,19 +109,16 @@ export class HelperThreadError extends Error {}
 
 type Reply =
   | { t: 'digest'; id: number; hex: string }
+  | { t: 'dropped'; id: number }
   | { t: 'counted'; id: number; offset: number; records: number; end?: boolean }
   | { t: 'failed'; id: number; message: string };
 
 /**
- * The SHA-256 of a stream written to a file, in order. `update` is given each chunk as it
- * arrives and returns nothing when it was taken at once, or a promise that resolves once
- * it is (the caller must not feed the next chunk before); `written` is told how many bytes
- * the file holds after each write (a hasher that reads them back from there needs only
- * that). `digest` resolves once all are hashed; `abort` drops the stream.
+ * The SHA-256 of a stream, fed chunk by chunk in order. `update` resolves once the chunk
+ * is taken (the caller may then reuse its memory); `digest` once all are hashed.
  */
 export interface StreamHasher {
-  update(bytes: Uint8Array): Promise<void> | undefined;
-  written(size: number): void;
+  update(bytes: Uint8Array): Promise<void>;
   digest(): Promise<string>;
   abort(): void;
 }
@@ -142,9 +129,8 @@ export function inlineHasher(): StreamHasher {
   return {
     update(bytes) {
       hash.update(bytes);
-      return undefined;
+      return Promise.resolve();
     },
-    written() {},
     digest: () => Promise.resolve(hash.digest('hex')),
     abort() {},
   };
@@ -168,24 +154,31 @@ export interface CountOptions {
   blockBytes?: number;
 }
 
+/** Bytes of a hash ring: how far the copying may run ahead of the hashing. */
+const RING_BYTES = 8 << 20;
+/** Hash threads at most; a stream that finds them all busy is hashed on the main thread. */
+const HASH_THREADS = 4;
+
 type Session = { onReply(reply: Reply): void; onFailure(error: Error): void };
 
-/** A helper thread and its sessions. */
+/** A helper thread, its sessions, and (for a hash thread) its ring and whether a stream holds it. */
 interface Thread {
   worker: Worker;
   sessions: Map<number, Session>;
+  ring?: { data: SharedArrayBuffer; bytes: Uint8Array };
+  busy: boolean;
 }
 
 /**
  * Helper threads for byte crunching that would otherwise hold the event loop while a
- * request streams: one hashes files as they are written (the SHA-256 of uploads and export
- * files, §15), one counts records for job progress (§16). They start on first use, are
- * unref'd (never keeping a process alive) and end with `close`. A thread that dies fails
- * its sessions; the next use starts a new one.
+ * request streams: the SHA-256 of uploads and export files (§15), and record counts for job
+ * progress (§16). One thread counts; up to four hash, one stream each. They start on first
+ * use, are unref'd (never keeping a process alive) and end with `close`. A thread that dies
+ * fails its sessions; the next use starts a new one.
  */
 export class ByteWorker {
   private counter: Thread | undefined;
-  private hashing: Thread | undefined;
+  private readonly hashers: Thread[] = [];
   private nextId = 1;
   private closed = false;
 
@@ -193,7 +186,7 @@ export class ByteWorker {
     if (this.closed) throw new HelperThreadError('the byte worker is closed');
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'dsa-bytes' });
     worker.unref();
-    const thread: Thread = { worker, sessions: new Map() };
+    const thread: Thread = { worker, sessions: new Map(), busy: false };
     worker.on('message', (reply: Reply) => thread.sessions.get(reply.id)?.onReply(reply));
     let gone = false;
     const fail = (error: Error) => {
@@ -216,58 +209,108 @@ export class ByteWorker {
     return this.counter;
   }
 
-  private hashThread(): Thread {
-    this.hashing ??= this.spawn((thread) => {
-      if (this.hashing === thread) this.hashing = undefined;
-    });
-    return this.hashing;
-  }
-
   /**
-   * A hasher for the file at `path` as the caller writes it: after each write the helper
-   * thread is told the size (one message per write, not per chunk) and reads the new bytes
-   * back and hashes them beside the next reads and writes; this thread copies nothing.
-   * Throws HelperThreadError when the thread cannot be had (closed).
+   * A hasher on a helper thread of its own, fed through a ring in shared memory: each
+   * `update` copies the chunk in (waiting only while the ring is full) and wakes the thread,
+   * so the hash runs beside the socket reads and file writes rather than between them.
+   * Undefined when every hash thread is taken.
    */
-  fileHasher(path: string): StreamHasher {
-    const { worker, sessions } = this.hashThread();
+  hasher(): StreamHasher | undefined {
+    let thread = this.hashers.find((t) => !t.busy);
+    if (!thread) {
+      if (this.hashers.length >= HASH_THREADS) return undefined;
+      thread = this.spawn((gone) => {
+        const at = this.hashers.indexOf(gone);
+        if (at >= 0) this.hashers.splice(at, 1);
+      });
+      this.hashers.push(thread);
+    }
+    thread.busy = true;
+    thread.ring ??= (() => {
+      const data = new SharedArrayBuffer(RING_BYTES);
+      return { data, bytes: new Uint8Array(data) };
+    })();
+    const { worker, sessions } = thread;
+    const ring = thread.ring.bytes;
+    const owner = thread;
+    // pos: [written, hashed] bytes; sig: [write sequence, hash sequence, state (1 end, 2 drop)].
+    const pos = new BigInt64Array(new SharedArrayBuffer(16));
+    const sig = new Int32Array(new SharedArrayBuffer(12));
     const id = this.nextId++;
+    let written = 0;
+    let dropped = false;
     let failure: Error | undefined;
-    let done = false;
+    let onFailed: ((error: Error) => void) | undefined;
     let digest: { resolve(hex: string): void; reject(error: Error): void } | undefined;
-    const fail = (error: Error) => {
-      failure ??= error;
+    const release = () => {
       sessions.delete(id);
-      digest?.reject(failure);
+      owner.busy = false;
     };
     sessions.set(id, {
       onReply: (reply) => {
         if (reply.t === 'digest') {
-          sessions.delete(id);
+          release();
           digest?.resolve(reply.hex);
-        } else if (reply.t === 'failed') fail(new HelperThreadError(`hashing ${path} failed: ${reply.message}`));
+        } else if (reply.t === 'dropped') release();
       },
-      onFailure: fail,
+      onFailure: (error) => {
+        failure = error;
+        onFailed?.(error);
+        digest?.reject(error);
+      },
     });
-    worker.postMessage({ t: 'file', id, path });
+    worker.postMessage({ t: 'ring', id, ring: thread.ring.data, pos: pos.buffer, sig: sig.buffer });
+    const signal = (state?: number) => {
+      if (state) Atomics.store(sig, 2, state);
+      Atomics.add(sig, 0, 1);
+      Atomics.notify(sig, 0);
+    };
+    /** Copies what fits of `bytes` from `offset`; returns the offset reached. */
+    const copy = (bytes: Uint8Array, offset: number): number => {
+      while (offset < bytes.length) {
+        const space = ring.length - (written - Number(Atomics.load(pos, 1)));
+        if (space === 0) break;
+        const at = written % ring.length;
+        const n = Math.min(space, bytes.length - offset, ring.length - at);
+        ring.set(bytes.subarray(offset, offset + n), at);
+        offset += n;
+        written += n;
+        Atomics.store(pos, 0, BigInt(written));
+        signal();
+      }
+      return offset;
+    };
+    const whenSpace = (): Promise<void> => {
+      const seen = Atomics.load(sig, 1);
+      if (ring.length - (written - Number(Atomics.load(pos, 1))) > 0) return Promise.resolve();
+      // Node has had Atomics.waitAsync since 16; TypeScript's lib here predates it.
+      const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<string> | string } }).waitAsync(sig, 1, seen);
+      const woken = wait.async ? (wait.value as Promise<string>).then(() => undefined) : Promise.resolve();
+      return Promise.race([woken, new Promise<void>((_, reject) => (onFailed = reject))]);
+    };
     return {
-      update: () => (failure ? Promise.reject(failure) : undefined),
-      written(size) {
-        if (!failure && !done) worker.postMessage({ t: 'grown', id, size });
+      update(bytes) {
+        if (failure) return Promise.reject(failure);
+        let offset = copy(bytes, 0);
+        if (offset === bytes.length) return Promise.resolve();
+        return (async () => {
+          while (offset < bytes.length && !dropped) {
+            await whenSpace();
+            if (!dropped) offset = copy(bytes, offset);
+          }
+        })();
       },
       digest() {
         if (failure) return Promise.reject(failure);
         return new Promise<string>((resolve, reject) => {
           digest = { resolve, reject };
-          done = true;
-          worker.postMessage({ t: 'end', id });
+          signal(1);
         });
       },
       abort() {
-        if (failure || done) return;
-        done = true;
-        sessions.delete(id);
-        worker.postMessage({ t: 'drop', id });
+        if (failure || digest || dropped) return;
+        dropped = true;
+        signal(2);
       },
     };
   }
@@ -322,8 +365,8 @@ export class ByteWorker {
 
   async close(): Promise<void> {
     this.closed = true;
-    const threads = [this.hashing, this.counter].filter((thread): thread is Thread => thread !== undefined);
-    this.hashing = undefined;
+    const threads = [...this.hashers, ...(this.counter ? [this.counter] : [])];
+    this.hashers.length = 0;
     this.counter = undefined;
     for (const thread of threads) {
       const sessions = [...thread.sessions.values()];

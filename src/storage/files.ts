@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { IncomingMessage } from 'node:http';
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished, Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { errors, HttpError } from '../http/errors.ts';
@@ -51,25 +52,22 @@ export interface WrittenFile {
 }
 
 export interface StagingOptions {
-  /** Where the SHA-256 is computed (for this staging file); on this thread when not given. */
+  /** Where the SHA-256 is computed; on this thread when not given. */
   hasher?: StreamHasher;
   /** Called with the size of each chunk as it is read (job progress). */
   onBytes?: (n: number) => void;
 }
 
-/** How many received bytes may wait for the disk before the source is paused. */
-const WRITE_BUFFER = 4 << 20;
+/** How much a staging write stream buffers before it holds the source back. */
+const WRITE_BUFFER = 1 << 20;
 
 /**
  * Streams `source` into a new staging file, counting and hashing on the way; past `limit`
- * bytes it stops with 413 without reading on. The source's chunks are taken as they come
- * ('data', no per-chunk promise): each is counted and queued for the file; while one write
- * is out the queue grows, and the next write takes all of it at once (one writev). After
- * each write the hasher is told the file's size: for a large stream a helper thread reads
- * the new bytes back from the page cache and hashes them beside the next reads and writes
- * (a small one is hashed chunk by chunk on this thread). Memory stays flat: the source is
- * paused while the queue holds WRITE_BUFFER bytes (or a hasher has not taken a chunk yet).
- * On any failure the source is destroyed and the staging file removed.
+ * bytes it stops with 413 without reading on. A pipe, so the socket keeps flowing: each
+ * chunk is handed to the hasher (a helper thread for a large stream, which copies the chunk
+ * into its ring and hashes beside the reads and writes) and written on; memory stays flat
+ * (the write buffer and the ring are bounded, and a full one holds the source back). On any
+ * failure the staging file is removed.
  *
  * The file is not fsynced: it is complete in the page cache when this resolves, which is
  * what kill -9 needs (the kernel keeps it). A power cut before the kernel has written it
@@ -77,157 +75,33 @@ const WRITE_BUFFER = 4 << 20;
  */
 export async function writeStaging(source: Readable, staging: string, limit: number, options: StagingOptions = {}): Promise<WrittenFile> {
   const hasher = options.hasher ?? inlineHasher();
-  let handle: FileHandle | undefined;
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > limit) return done(payloadTooLarge(limit));
+      options.onBytes?.(chunk.length);
+      hasher.update(chunk).then(() => done(null, chunk), done);
+    },
+  });
   try {
-    handle = await open(staging, 'wx');
-    const sizeBytes = await pumpToFile(source, handle, limit, hasher, options.onBytes);
-    await handle.close();
-    handle = undefined;
-    return { sizeBytes, sha256: await hasher.digest() };
+    await pipeline(source, meter, createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_BUFFER }));
+    return { sizeBytes: size, sha256: await hasher.digest() };
   } catch (error) {
     hasher.abort();
-    stopReading(source);
-    await handle?.close().catch(() => {});
     await rm(staging, { force: true });
     throw error;
   }
 }
 
-/**
- * Stops reading a source that failed or was refused, as `stream.pipeline` does: a server
- * request is first let go of its socket, so the socket stays open for the answer (a 413
- * still reaches the client) instead of being cut with the request.
- */
-function stopReading(source: Readable): void {
-  if (source instanceof IncomingMessage && !source.destroyed) (source as { socket: unknown }).socket = null;
-  source.destroy();
-}
-
-/** Writes `chunks` (`bytes` in all) at the file's position, the rest again after a short write. */
-async function writeAll(handle: FileHandle, chunks: Buffer[], bytes: number): Promise<void> {
-  const { bytesWritten } = await handle.writev(chunks);
-  if (bytesWritten < bytes) {
-    let rest = Buffer.concat(chunks).subarray(bytesWritten);
-    while (rest.length > 0) rest = rest.subarray((await handle.write(rest)).bytesWritten);
-  }
-}
-
-/**
- * The loop of `writeStaging`: resolves with the byte count once the source ended and every
- * byte is written and handed to the hasher; rejects on the first failure (the source's, the
- * file's, the hasher's, or 413), but only once no write or hash copy is still out, so the
- * caller may close and remove the file at once.
- */
-function pumpToFile(source: Readable, handle: FileHandle, limit: number, hasher: StreamHasher, onBytes?: (n: number) => void): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let size = 0;
-    let written = 0;
-    let queue: Buffer[] = [];
-    let queued = 0;
-    let writing = false;
-    let ended = false;
-    let settled = false;
-    let failure: { error: unknown } | undefined;
-    // A chunk the hasher has not taken yet (its update returned a promise); later chunks wait behind it.
-    let hashing: Promise<void> | undefined;
-
-    const settle = () => {
-      if (settled || writing || hashing) return;
-      if (failure) {
-        settled = true;
-        detach();
-        reject(failure.error);
-      } else if (ended && queued === 0) {
-        settled = true;
-        detach();
-        resolve(size);
-      }
-    };
-    const fail = (error: unknown) => {
-      failure ??= { error };
-      source.pause();
-      settle();
-    };
-    /** Lets the source flow again once the queue has room and the hasher has taken every chunk. */
-    const flow = () => {
-      if (!failure && !ended && !hashing && queued < WRITE_BUFFER && source.isPaused()) source.resume();
-    };
-    const write = () => {
-      const batch = queue;
-      const bytes = queued;
-      queue = [];
-      queued = 0;
-      writing = true;
-      writeAll(handle, batch, bytes).then(
-        () => {
-          writing = false;
-          written += bytes;
-          hasher.written(written);
-          if (!failure && queued > 0) write();
-          else settle();
-          flow();
-        },
-        (error: unknown) => {
-          writing = false;
-          fail(error);
-        },
-      );
-    };
-    const hash = (chunk: Buffer) => {
-      const taken = hashing ? hashing.then(() => hasher.update(chunk)) : hasher.update(chunk);
-      if (!taken) return;
-      source.pause();
-      const current: Promise<void> = taken.then(
-        () => {
-          if (hashing !== current) return;
-          hashing = undefined;
-          settle();
-          flow();
-        },
-        (error: unknown) => {
-          if (hashing === current) hashing = undefined;
-          fail(error);
-        },
-      );
-      hashing = current;
-    };
-    const onData = (chunk: Buffer) => {
-      if (failure) return;
-      size += chunk.length;
-      if (size > limit) return fail(payloadTooLarge(limit));
-      onBytes?.(chunk.length);
-      hash(chunk);
-      queue.push(chunk);
-      queued += chunk.length;
-      if (!writing) write();
-      else if (queued >= WRITE_BUFFER) source.pause();
-    };
-    const stopWatching = finished(source, { writable: false }, (error) => {
-      if (error) return fail(error);
-      ended = true;
-      settle();
-    });
-    const detach = () => {
-      source.off('data', onData);
-      stopWatching();
-    };
-    source.on('data', onData);
-    source.resume();
-  });
-}
-
-/** A body this small is hashed on the main thread: the helper's messages would cost more. */
+/** A body this small is hashed on the main thread: the helper's wake-ups would cost more. */
 const SMALL_BODY = 1 << 20;
 
-/**
- * The hasher for `staging`, a file about to be written with `declared` bytes (unknown:
- * undefined): the helper thread, reading the file back as it grows, unless the body is
- * small (or the helper cannot be had).
- */
-export function hasherFor(services: Pick<Services, 'byteWorker'>, staging: string, declared?: number): StreamHasher {
+/** The hasher for a stream of `declared` bytes (unknown: undefined): another thread unless it is small. */
+export function hasherFor(services: Pick<Services, 'byteWorker'>, declared: number | undefined): StreamHasher {
   if (declared !== undefined && declared < SMALL_BODY) return inlineHasher();
   try {
-    return services.byteWorker.fileHasher(staging);
+    return services.byteWorker.hasher() ?? inlineHasher();
   } catch {
     return inlineHasher();
   }
@@ -311,7 +185,7 @@ export async function storeUpload(services: Services, projectId: string, body: R
   const staging = paths.stagingFile(`upload-${randomUUID()}`);
   let written: WrittenFile;
   try {
-    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes, { hasher: hasherFor(services, staging, declared) });
+    written = await writeStaging(bodyStream(body), staging, config.maxFileBytes, { hasher: hasherFor(services, declared) });
   } catch (error) {
     if (error instanceof HttpError) throw error;
     // File system or hash thread trouble is ours (500); anything else is the body breaking off.

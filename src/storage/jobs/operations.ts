@@ -235,7 +235,7 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
       { release: session.hold(), signal: ctx.signal, onRows: (n) => (ctx.progress.rows += n) },
     );
     const source = Readable.fromWeb(stream as unknown as NodeReadableStream<Uint8Array>);
-    const written = await writeStaging(source, staging, Number.MAX_SAFE_INTEGER, { hasher: hasherFor(services, staging), onBytes: (n) => (ctx.progress.bytes += n) });
+    const written = await writeStaging(source, staging, Number.MAX_SAFE_INTEGER, { hasher: hasherFor(services, undefined), onBytes: (n) => (ctx.progress.bytes += n) });
     // Tests hold a written export here, to look at it running and to stop it.
     await services.faultPoint?.('export_job_written');
     // A stopped export's stream just ends: the abort, not the end, decides.
