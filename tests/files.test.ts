@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { createServer, IncomingMessage, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -10,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { ByteWorker, HelperThreadError, inlineHasher } from '../src/storage/byte-worker.ts';
-import { writeStaging } from '../src/storage/files.ts';
+import { createServerAdapter } from '@whatwg-node/server';
+import { createApp } from '../src/app.ts';
+import { bodyStream, writeStaging } from '../src/storage/files.ts';
 import { ADMIN_KEY, captureLogger, makeApp, manualClock, testConfig, walk, type TestApp } from './helpers.ts';
 
 const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -572,5 +575,144 @@ describe('§15 writing a stream to staging', () => {
     expect(existsSync(join(root, 'dead'))).toBe(false);
     const next = await writeStaging(Readable.from([Buffer.from('again')]), join(root, 'again'), 10, { hasher: threaded() });
     expect(next.sha256).toBe(sha('again'));
+  });
+});
+
+describe('§15 the node request body and the Request fallback', () => {
+  const LIMIT = 3_000_000;
+  let running: RunningServer;
+  let root: string;
+  let app: ReturnType<typeof createApp>;
+  const auth = { authorization: `Bearer ${ADMIN_KEY}` };
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-files-paths-'));
+    running = await startServer(testConfig(join(root, 'data'), { PORT: '0', HOST: '127.0.0.1', MAX_FILE_BYTES: String(LIMIT) }), captureLogger().logger);
+    app = createApp(running.services);
+    await fetch(`${running.url}/projects`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'b' }) });
+  });
+  afterAll(async () => {
+    await running.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** `total` bytes of varied content, and the same cut into chunks of varied sizes. */
+  function content(total: number, seed = 1): { data: Buffer; chunks: Buffer[] } {
+    const data = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) data[i] = (i * 131 + seed * 7 + (i >> 9)) & 0xff;
+    const chunks: Buffer[] = [];
+    for (let at = 0, k = seed; at < total; k++) {
+      const n = Math.min(total - at, ((k * 7_919) % 200_000) + 1);
+      chunks.push(data.subarray(at, at + n));
+      at += n;
+    }
+    return { data, chunks };
+  }
+
+  /** Over the socket: `declared` as Content-Length (none: chunked), the chunks, then the end or a cut. */
+  function overSocket(name: string, declared: number | undefined, chunks: Buffer[], cut = false): Promise<{ status: number; body: any }> {
+    return new Promise((resolve) => {
+      const headers: Record<string, string> = { ...auth, 'content-type': 'text/csv' };
+      if (declared !== undefined) headers['content-length'] = String(declared);
+      const req = httpRequest(`${running.url}/projects/b/files?name=${name}`, { method: 'POST', headers }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+      });
+      req.on('error', () => resolve({ status: 0, body: undefined }));
+      for (const chunk of chunks) req.write(chunk);
+      if (!cut) return void req.end();
+      // Cut once the server is staging the body.
+      void (async () => {
+        for (let i = 0; i < 1000 && (await staging()).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+        req.destroy();
+      })();
+    });
+  }
+
+  /** In process: a Request whose body is a WHATWG stream of the chunks (then an error when `cut`). */
+  async function inProcess(name: string, chunks: Buffer[], cut = false): Promise<{ status: number; body: any }> {
+    let i = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (i < chunks.length) controller.enqueue(new Uint8Array(chunks[i++]!));
+        else if (cut) controller.error(new Error('client went away'));
+        else controller.close();
+      },
+    });
+    const response = await app.fetch(new Request(`http://local.test/projects/b/files?name=${name}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body, duplex: 'half' } as RequestInit));
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  const stored = (id: string) => readFile(running.services.paths.storedFile('b', id));
+  const staging = async () => (await walk(running.services.paths.filesDir).catch(() => [] as string[])).filter((p) => !p.startsWith('project_'));
+  const names = () => running.services.files.list('b').map((f) => f.name);
+
+  it('behind the node server the handler gets the IncomingMessage itself; a plain Request body is adapted', async () => {
+    const seen: string[] = [];
+    const adapter = createServerAdapter(async (request) => {
+      const source = bodyStream(request.body);
+      seen.push(source instanceof IncomingMessage ? 'node' : 'adapted');
+      for await (const chunk of source) void chunk;
+      return new Response('ok');
+    });
+    const server = createServer(adapter);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'abc' });
+      expect(await answer.text()).toBe('ok');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const plain = bodyStream(new Request('http://x/', { method: 'POST', body: 'abc' }).body);
+    seen.push(plain instanceof IncomingMessage ? 'node' : 'adapted');
+    expect(seen).toEqual(['node', 'adapted']);
+  });
+
+  it('stores the same bytes with the same SHA-256 either way, with a length or without', async () => {
+    const { data, chunks } = content(2_500_000);
+    const answers = [
+      await overSocket('declared', data.length, chunks),
+      await overSocket('chunked', undefined, chunks),
+      await inProcess('stream', chunks),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(201);
+      expect(answer.body).toMatchObject({ size_bytes: data.length, sha256: sha(data) });
+      expect(Buffer.compare(await stored(answer.body.id), data)).toBe(0);
+    }
+    expect(await staging()).toEqual([]);
+  });
+
+  it('MAX_FILE_BYTES either way: exactly the limit is stored, one byte more is 413 with nothing left', async () => {
+    const { data, chunks } = content(LIMIT, 2);
+    const over = [...chunks, Buffer.from('!')];
+    const before = names();
+    expect((await overSocket('over-socket', undefined, over)).status).toBe(413);
+    const refused = await inProcess('over-process', over);
+    expect(refused.status).toBe(413);
+    expect(refused.body.detail.error).toBe('payload_too_large');
+    expect(names()).toEqual(before);
+    expect(await staging()).toEqual([]);
+    for (const fits of [await overSocket('fits-socket', undefined, chunks), await inProcess('fits-process', chunks)]) {
+      expect(fits.status).toBe(201);
+      expect(fits.body).toMatchObject({ size_bytes: LIMIT, sha256: sha(data) });
+    }
+  });
+
+  it('an upload broken off half-way leaves no file and no record either way', async () => {
+    const { data, chunks } = content(2_000_000, 3);
+    const before = names();
+    const filesBefore = await walk(running.services.paths.filesDir);
+    expect((await overSocket('cut-socket', data.length + 500_000, chunks, true)).status).toBe(0);
+    const cut = await inProcess('cut-process', chunks, true);
+    expect(cut.status).toBe(400);
+    expect(cut.body.detail.error).toBe('upload_failed');
+    // The server notices the broken socket on its own time: wait (bounded) for the staging file to go.
+    for (let i = 0; i < 500 && (await staging()).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await walk(running.services.paths.filesDir)).toEqual(filesBefore);
+    expect(names()).toEqual(before);
   });
 });
