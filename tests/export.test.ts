@@ -403,6 +403,83 @@ describe('export', () => {
     await until(async () => t.services.registry.openCount === 0 && (await limit()) === '30.5 MiB', 'the limit to go back after a cancel');
   });
 
+  it('a cancel while the export instance detaches the file closes no connection under a statement still running on it', async () => {
+    // Found by a stress run of cancelled Parquet exports: the COPY's own clean-up gave its
+    // connection back (closed, as a cancelled one) while the cancel still ran a statement on
+    // it, which hung that statement or corrupted the heap. Both moments are held here.
+    await seed(t, 'race', [{ name: 'id', type: 'BIGINT' }], `INSERT INTO data SELECT range FROM range(1000)`);
+    const exporter = await t.services.db.exporter('whole');
+    const closedUnder: string[] = [];
+    const gate = () => {
+      let open!: () => void;
+      let reach!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      const reached = new Promise<void>((resolve) => (reach = resolve));
+      return { open, reach, opened, reached };
+    };
+    const detach = gate();
+    const detached = gate();
+    const probe = gate();
+    const acquire = exporter.acquire.bind(exporter);
+    const wrapped = new WeakSet<object>();
+    exporter.acquire = async () => {
+      const c = await acquire();
+      if (wrapped.has(c)) return c;
+      wrapped.add(c);
+      let running: string | undefined;
+      const run = c.run.bind(c);
+      const closeSync = c.closeSync.bind(c);
+      c.run = (async (sql: string, ...rest: unknown[]) => {
+        running = sql;
+        try {
+          if (sql.startsWith('DETACH')) {
+            detach.reach();
+            await detach.opened;
+          }
+          if (sql === 'SELECT 1') {
+            probe.reach();
+            await probe.opened;
+          }
+          const result = await (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
+          if (sql.startsWith('DETACH')) detached.open();
+          return result;
+        } finally {
+          running = undefined;
+        }
+      }) as typeof c.run;
+      c.closeSync = () => {
+        if (running !== undefined) closedUnder.push(running);
+        closeSync();
+      };
+      return c;
+    };
+    try {
+      const response = await t.call('GET', `${T}/race/export?format=parquet`);
+      expect(response.status).toBe(200);
+      expect(lastMethod()).toBe('attached');
+      // COPY has written the file; the export instance is detaching it.
+      await detach.reached;
+      const cancelled = response.body!.cancel();
+      // The cancel ends the COPY connection's transaction with a statement of its own.
+      await probe.reached;
+      // Meanwhile the DETACH ends, and the COPY's clean-up has its turn.
+      detach.open();
+      await detached.opened;
+      await new Promise((resolve) => setImmediate(resolve));
+      probe.open();
+      await cancelled;
+    } finally {
+      exporter.acquire = acquire;
+      detach.open();
+      probe.open();
+    }
+    expect(closedUnder).toEqual([]);
+    await until(async () => t.services.registry.openCount === 0, 'the table to be released');
+    const preview = await t.callJson('GET', `${T}/race/preview?limit=1`);
+    expect(preview.status).toBe(200);
+    expect((await (await t.call('GET', `${T}/race/export?format=parquet`)).arrayBuffer()).byteLength).toBeGreaterThan(0);
+  });
+
   it('a Parquet export of more than 64 columns is one COPY in the main instance, and reads back', async () => {
     const columns = Array.from({ length: 65 }, (_, i) => ({ name: `c${i}`, type: 'INTEGER' }));
     await seed(t, 'wide_parquet', columns, `INSERT INTO data SELECT ${columns.map((_, i) => `range + ${i}`).join(', ')} FROM range(1000)`);

@@ -148,9 +148,22 @@ abstract class ExportSource {
     }
   }
 
-  /** The table is no longer read: its connections and attachment go back at once. */
+  /**
+   * The table is no longer read: its connections and attachment go back at once. A lane
+   * whose call is still running gives its connection back when that call has ended: a
+   * connection closed (a broken one) under a running statement is freed while DuckDB still
+   * uses it, which corrupted the heap in a stress run of cancelled exports.
+   */
   protected doneWithTable(): void {
-    for (const [lane, connection] of this.connections) this.db.release(connection, this.broken.has(lane));
+    for (const [lane, connection] of this.connections) {
+      const broken = this.broken.has(lane);
+      const running = this.pending.get(lane);
+      if (running) void running.then(
+        () => this.db.release(connection, broken),
+        () => this.db.release(connection, broken),
+      );
+      else this.db.release(connection, broken);
+    }
     this.connections.clear();
     if (!this.tableReleased) {
       this.tableReleased = true;
@@ -176,7 +189,11 @@ abstract class ExportSource {
       // new statement on the connection does.
       for (const [lane, connection] of this.connections) {
         if (this.cancelled) this.broken.add(lane);
-        if (this.broken.has(lane)) await connection.run('SELECT 1').catch(() => {});
+        if (!this.broken.has(lane)) continue;
+        const call = connection.run('SELECT 1');
+        this.pending.set(lane, call);
+        await call.catch(() => {});
+        this.pending.delete(lane);
       }
       await this.afterQueries().catch(() => {});
       // A connection interrupted mid-query (or left with an unread result) is not reused.
@@ -277,7 +294,10 @@ class CopySource extends ExportSource {
       this.hooks.onRows?.(result.rowsChanged);
       this.copied = true;
       await this.afterQueries();
-      this.doneWithTable();
+      // Closed meanwhile: close() gives the connections and the table back once its own
+      // statements on them are done (closing a connection under a running call frees it
+      // under DuckDB's feet).
+      if (!this.closed) this.doneWithTable();
     })();
     // Awaited by next(); this keeps a failure seen only by close() from going unhandled.
     this.copy.catch(() => {});
