@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runQuery } from '../src/storage/sql/query.ts';
 import { makeApp, walk, type TestApp } from './helpers.ts';
-import { seedSales } from './sql-fixture.ts';
+import { seedSales, seedTable } from './sql-fixture.ts';
 
 let t: TestApp;
 const Q = '/projects/p1/query';
@@ -272,5 +272,142 @@ describe('reserved bucket names', () => {
       const r = await t.callJson('POST', '/projects/p1/buckets', { body: { name } });
       expect(r.status, name).toBe(422);
     }
+  });
+});
+
+/** A moment a test holds: `reach` says it came, `open` lets it go on. */
+function gate() {
+  let open!: () => void;
+  let reach!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  return { open, reach, opened, reached };
+}
+
+type Opened = Awaited<ReturnType<TestApp['services']['sql']['openPooledQuerySandbox']>>;
+
+/** Lets `wrap` see the connection of each query sandbox handed out until the returned function restores the pool. */
+function watchSandboxes(wrap: (opened: Opened) => void): () => void {
+  const { sql } = t.services;
+  const open = sql.openPooledQuerySandbox.bind(sql);
+  sql.openPooledQuerySandbox = async (tables) => {
+    const opened = await open(tables);
+    wrap(opened);
+    return opened;
+  };
+  return () => {
+    sql.openPooledQuerySandbox = open;
+  };
+}
+
+describe('POST P/query: a stop never closes a sandbox under a running DuckDB call', () => {
+  beforeAll(() => seedTable(t, 'p1', 'in_c_life', 'nums', [{ name: 'id', type: 'INTEGER' }], 'id\n1\n2\n3\n'));
+
+  it('a streamed NDJSON body cancelled while its next chunk is fetched closes the sandbox (and gives the tables back) only after the fetch', async () => {
+    // Found by reading: the cancel closed the connection and the instance (and let writers
+    // at the hard-linked table file) while the pull's fetchChunk still ran in the thread pool.
+    const fetchHeld = gate();
+    const closedUnder: string[] = [];
+    let fetching = false;
+    const restore = watchSandboxes(({ sandbox }) => {
+      const c = sandbox.connection;
+      const start = c.start.bind(c);
+      const closeSync = c.closeSync.bind(c);
+      c.start = (async (...args: Parameters<typeof c.start>) => {
+        const pending = await start(...args);
+        const getResult = pending.getResult.bind(pending);
+        pending.getResult = async () => {
+          const result = await getResult();
+          const fetchChunk = result.fetchChunk.bind(result);
+          let calls = 0;
+          result.fetchChunk = async () => {
+            fetching = true;
+            try {
+              // The first chunk is read before the answer; the second by the body's next pull.
+              if (++calls === 2) {
+                fetchHeld.reach();
+                await fetchHeld.opened;
+              }
+              return await fetchChunk();
+            } finally {
+              fetching = false;
+            }
+          };
+          return result;
+        };
+        return pending;
+      }) as typeof c.start;
+      c.closeSync = () => {
+        if (fetching) closedUnder.push('fetchChunk');
+        closeSync();
+      };
+    });
+    try {
+      const response = await t.call('POST', Q, { body: { sql: 'SELECT n.id, r.range FROM in_c_life.nums n, range(100000) r', format: 'ndjson', limit: 100000 } });
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      expect((await reader.read()).done).toBe(false);
+      await fetchHeld.reached;
+      const cancelled = reader.cancel();
+      await new Promise((resolve) => setImmediate(resolve));
+      fetchHeld.open();
+      await cancelled;
+    } finally {
+      restore();
+      fetchHeld.open();
+    }
+    expect(closedUnder).toEqual([]);
+    expect(t.services.sql.activeQueries).toBe(0);
+    expect((await t.callJson('POST', Q, { body: { sql: 'SELECT count(*) AS n FROM in_c_life.nums' } })).body.rows).toEqual([{ n: 3 }]);
+  });
+
+  it('a client that goes away while a finished COPY answer puts its sandbox back interrupts nothing any more', async () => {
+    // The abort listener was still there while the clean-up ran: it interrupted the DETACH of
+    // the sandbox being put back, and started the timer's repeated interrupts after the timer
+    // was stopped, on a connection closed by then, for as long as the process lived.
+    const detach = gate();
+    let interruptsAfterDone = 0;
+    let done = false;
+    let discarded = false;
+    const restore = watchSandboxes(({ sandbox }) => {
+      const c = sandbox.connection;
+      const closeInstance = sandbox.instance.closeSync.bind(sandbox.instance);
+      sandbox.instance.closeSync = () => {
+        discarded = true;
+        closeInstance();
+      };
+      const run = c.run.bind(c);
+      const interrupt = c.interrupt.bind(c);
+      c.run = (async (sql: string, ...rest: unknown[]) => {
+        if (sql.startsWith('DETACH')) {
+          done = true;
+          detach.reach();
+          await detach.opened;
+        }
+        return (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
+      }) as typeof c.run;
+      c.interrupt = () => {
+        if (done) interruptsAfterDone++;
+        interrupt();
+      };
+    });
+    const abort = new AbortController();
+    let output: Awaited<ReturnType<typeof runQuery>>;
+    try {
+      const running = runQuery(t.services, { projectId: 'p1', sql: 'SELECT id FROM in_c_life.nums ORDER BY id', limit: 10, timeoutSeconds: 30, format: 'csv', allowedBuckets: null, signal: abort.signal });
+      await detach.reached;
+      abort.abort();
+      detach.open();
+      output = await running;
+    } finally {
+      restore();
+      detach.open();
+    }
+    expect(interruptsAfterDone).toBe(0);
+    expect(output.kind).toBe('stream');
+    if (output.kind === 'stream') expect(await new Response(output.body).text()).toBe('id\n1\n2\n3\n');
+    // The sandbox was put back, not thrown away as an interrupted one.
+    expect(discarded).toBe(false);
+    expect(t.services.sql.activeQueries).toBe(0);
   });
 });

@@ -178,19 +178,20 @@ function fileStream(path: string): ReadableStream<Uint8Array> {
 /**
  * NDJSON from a streamed result, one chunk per pull, at most `limit` rows. An interrupted
  * result ends silently in DuckDB, so the timer is asked: a timeout errors the body, and the
- * server then breaks the connection, so a cut result never looks complete.
+ * server then breaks the connection, so a cut result never looks complete. A cancel while a
+ * pull fetches a chunk interrupts the fetch and waits for it before the sandbox is closed
+ * and the tables' locks go back: until then DuckDB still reads the leased files.
  */
 function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit: number, timer: QueryTimer, cleanup: (complete: boolean) => Promise<void>): ReadableStream<Uint8Array> {
   let pending: DuckDBDataChunk | null | undefined = first;
   const names = result.columnNames();
   const types: DuckDBType[] = result.columnTypes();
   let sent = 0;
-  let done = false;
-  const finish = async (complete = false) => {
-    if (done) return;
-    done = true;
-    await cleanup(complete);
-  };
+  /** The clean-up, once started (whoever ends the stream first starts it; the others wait for it). */
+  let finishing: Promise<void> | undefined;
+  /** The fetch a pull is waiting for. */
+  let fetching: Promise<unknown> | undefined;
+  const finish = (complete = false) => (finishing ??= cleanup(complete));
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
@@ -198,7 +199,15 @@ function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit
         if (pending !== undefined) {
           chunk = pending;
           pending = undefined;
-        } else chunk = sent < limit ? await result.fetchChunk() : null;
+        } else if (sent < limit) {
+          const fetch = result.fetchChunk();
+          fetching = fetch;
+          try {
+            chunk = await fetch;
+          } finally {
+            fetching = undefined;
+          }
+        } else chunk = null;
         if (timer.fired) throw errors.queryTimeout(timer.seconds);
         if (!chunk || chunk.rowCount === 0) {
           await finish(true);
@@ -221,6 +230,7 @@ function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit
     },
     async cancel() {
       timer.interrupt();
+      await fetching?.catch(() => {});
       await finish();
     },
   });

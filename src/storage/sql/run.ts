@@ -11,6 +11,8 @@ import { GateError } from './gate.ts';
  */
 export class QueryTimer {
   fired = false;
+  /** Stopped: the connection may be closed (or reused) by now, so nothing interrupts it any more. */
+  private stopped = false;
   private handle: NodeJS.Timeout;
   private repeat: NodeJS.Timeout | undefined;
 
@@ -23,13 +25,14 @@ export class QueryTimer {
 
   /** Stops the running statement now (the timeout, or the client went away). */
   interrupt(): void {
-    if (this.fired) return;
+    if (this.fired || this.stopped) return;
     this.fired = true;
     this.connection.interrupt();
     this.repeat = setInterval(() => this.connection.interrupt(), 50);
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.handle);
     if (this.repeat) clearInterval(this.repeat);
   }
