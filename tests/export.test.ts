@@ -835,3 +835,61 @@ describe('export bodies written by the server (read buffers handed back)', () =>
     }
   });
 });
+
+describe('an export while the service closes', () => {
+  it('closing the services under a running COPY closes its connection only once the COPY has ended, and the export still completes', async () => {
+    // Found by reading: Database.close() closed every connection it had handed out, also
+    // one whose statement still ran in the thread pool (an export whose client went away
+    // during shutdown, or a job export stopped by it): DuckDB then used a freed connection.
+    const app = await makeApp();
+    const copy = { reach: () => {}, open: () => {} };
+    const reached = new Promise<void>((resolve) => (copy.reach = resolve));
+    const opened = new Promise<void>((resolve) => (copy.open = resolve));
+    const closedUnder: string[] = [];
+    try {
+      await app.createProject('p1');
+      expect((await app.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
+      await seed(app, 'closing', [{ name: 'id', type: 'BIGINT' }], 'INSERT INTO data SELECT range FROM range(1000)');
+      const { db } = app.services;
+      const acquire = db.acquire.bind(db);
+      const wrapped = new WeakSet<object>();
+      db.acquire = async () => {
+        const c = await acquire();
+        if (wrapped.has(c)) return c;
+        wrapped.add(c);
+        let running: string | undefined;
+        const run = c.run.bind(c);
+        const closeSync = c.closeSync.bind(c);
+        c.run = (async (sql: string, ...rest: unknown[]) => {
+          running = sql;
+          try {
+            if (sql.startsWith('COPY')) {
+              copy.reach();
+              await opened;
+            }
+            return await (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
+          } finally {
+            running = undefined;
+          }
+        }) as typeof c.run;
+        c.closeSync = () => {
+          if (running !== undefined) closedUnder.push(running.slice(0, 4));
+          closeSync();
+        };
+        return c;
+      };
+      // A limit makes it one COPY in the main instance.
+      const response = app.call('GET', `${T}/closing/export?format=csv&limit=500`);
+      await reached;
+      await app.services.close();
+      copy.open();
+      const answered = await response;
+      expect(answered.status).toBe(200);
+      expect((await answered.text()).trimEnd().split('\n')).toHaveLength(501);
+      expect(closedUnder).toEqual([]);
+    } finally {
+      copy.open();
+      await app.close();
+    }
+  });
+});

@@ -39,6 +39,9 @@ export class Database {
   private readonly idle: DuckDBConnection[] = [];
   private readonly all = new Set<DuckDBConnection>();
   private closed = false;
+  /** Connections being opened: the instance is closed only once none is (connect reads it in the thread pool). */
+  private connecting = 0;
+  private instanceClosed = false;
   private readonly exporters = new Map<'parts' | 'whole', Promise<Database>>();
   /** An export instance's own memory limit, and what running exports asked for on top (`demand`). */
   private baseLimit?: number;
@@ -186,11 +189,25 @@ export class Database {
 
   async acquire(): Promise<DuckDBConnection> {
     if (this.closed) throw new Error('database is closed');
-    const connection = this.idle.pop() ?? (await this.instance.connect());
+    let connection = this.idle.pop();
+    if (!connection) {
+      this.connecting++;
+      try {
+        connection = await this.instance.connect();
+      } finally {
+        this.connecting--;
+      }
+      if (this.closed) {
+        connection.closeSync();
+        this.closeInstance();
+        throw new Error('database is closed');
+      }
+    }
     this.all.add(connection);
     return connection;
   }
 
+  /** Gives a borrowed connection back; its last call must have ended (closing it under a running call frees it under DuckDB's feet). */
   release(connection: DuckDBConnection, broken = false): void {
     if (this.closed || broken || this.idle.length >= 16) {
       this.all.delete(connection);
@@ -210,19 +227,33 @@ export class Database {
     }
   }
 
+  /**
+   * Closes the idle connections and the instance; no connection can be borrowed any more. A
+   * connection still borrowed may have a call running in libuv's thread pool (an export a
+   * client left during shutdown, still being stopped): it is closed when it is given back,
+   * since closing it now would free it while DuckDB uses it. DuckDB keeps the instance
+   * itself alive for its connections still open.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const connection of this.all) {
+    for (const connection of this.idle) {
+      this.all.delete(connection);
       try {
         connection.closeSync();
       } catch {
         /* already closed */
       }
     }
-    this.all.clear();
     this.idle.length = 0;
     for (const exporter of this.exporters.values()) void exporter.then((opened) => opened.close()).catch(() => {});
+    this.closeInstance();
+  }
+
+  /** Closes the instance once closed and no connection is being opened. */
+  private closeInstance(): void {
+    if (!this.closed || this.connecting > 0 || this.instanceClosed) return;
+    this.instanceClosed = true;
     this.instance.closeSync();
   }
 }

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
 import { abortableTurn, KeyedRwLock, Mutex } from './mutex.ts';
 import { PreparedStatements } from './prepared.ts';
@@ -58,8 +57,6 @@ export class AttachmentRegistry {
   /** Checkpoints running after their writer got its result (still under its write lock), for `settle`. */
   private readonly lockTails = new Set<Promise<void>>();
   private counter = 0;
-  /** ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool. */
-  private ddlConnection: DuckDBConnection | undefined;
   /** Attachments nobody uses, least recently released first (a Map keeps insertion order). */
   private readonly idle = new Map<string, Attachment>();
   /** Detaches started and not yet finished (those attachments no longer count against the cap). */
@@ -81,9 +78,13 @@ export class AttachmentRegistry {
     this.now = options.now ?? (() => performance.now());
   }
 
+  /**
+   * ATTACH/DETACH run one at a time, on a pooled connection given back after each: one kept
+   * borrowed for good would keep the instance from closing (`Database.close` closes a
+   * borrowed connection only when it is given back).
+   */
   private async runDdlStatement(sql: string): Promise<void> {
-    this.ddlConnection ??= await this.db.acquire();
-    await this.ddlConnection.run(sql);
+    await this.db.with((c) => c.run(sql));
   }
 
   get openCount(): number {
