@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DuckDBInstance } from '@duckdb/node-api';
 import { runQuery } from '../src/storage/sql/query.ts';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 import { seedSales, seedTable } from './sql-fixture.ts';
@@ -409,5 +410,46 @@ describe('POST P/query: a stop never closes a sandbox under a running DuckDB cal
     // The sandbox was put back, not thrown away as an interrupted one.
     expect(discarded).toBe(false);
     expect(t.services.sql.activeQueries).toBe(0);
+  });
+});
+
+describe('the SQL service closing', () => {
+  it('closes the parser instance only once a connect to it under way has answered', async () => {
+    // Found by reading: close() closed the parser instance while a statement check could be
+    // connecting to it; DuckDB's connect reads the instance in the thread pool.
+    const app = await makeApp();
+    try {
+      const parser = (app.services.sql as unknown as { parser: DuckDBInstance }).parser;
+      const connect = parser.connect.bind(parser);
+      const closeSync = parser.closeSync.bind(parser);
+      const held = gate();
+      let connecting = false;
+      const closes: string[] = [];
+      parser.connect = async () => {
+        connecting = true;
+        try {
+          const c = await connect();
+          held.reach();
+          await held.opened;
+          return c;
+        } finally {
+          connecting = false;
+        }
+      };
+      parser.closeSync = () => {
+        closes.push(connecting ? 'under a connect' : 'after it');
+        closeSync();
+      };
+      const checking = app.services.sql.withParser(async (c) => (await c.extractStatements('SELECT 1; SELECT 2')).count);
+      await held.reached;
+      const closing = app.services.sql.close();
+      held.open();
+      expect(await checking).toBe(2);
+      await closing;
+      expect(closes).toEqual(['after it']);
+      await expect(app.services.sql.withParser(async () => 0)).rejects.toThrow(/closed/);
+    } finally {
+      await app.close();
+    }
   });
 });

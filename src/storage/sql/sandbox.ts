@@ -220,22 +220,39 @@ export class SqlService {
   }
 
   /** The statement check on the parser instance (no table of any project is attached there). */
-  async check(sql: string, scope: GateScope): Promise<CheckedStatement> {
-    const c = await this.parser.connect();
+  check(sql: string, scope: GateScope): Promise<CheckedStatement> {
+    return this.withParser((c) => checkReadStatement(c, sql, scope));
+  }
+
+  /** Set by `close`: nothing more is handed out, and what comes back is closed. */
+  private closed = false;
+  /** Connections of the parser instance being opened: `close` leaves the instance to the last of them. */
+  private parserConnecting = 0;
+
+  /** Runs `work` on a connection of the parser instance (statement checks of workspace SQL). */
+  async withParser<T>(work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('the SQL service is closed');
+    this.parserConnecting++;
+    let c: DuckDBConnection;
     try {
-      return await checkReadStatement(c, sql, scope);
+      c = await this.parser.connect();
+    } finally {
+      this.parserConnecting--;
+      // A connect reads the instance in the thread pool: closing it then frees it under DuckDB's feet.
+      if (this.closed && this.parserConnecting === 0) this.closeParser();
+    }
+    try {
+      return await work(c);
     } finally {
       c.closeSync();
     }
   }
 
-  /** Runs `work` on a connection of the parser instance (statement checks of workspace SQL). */
-  async withParser<T>(work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-    const c = await this.parser.connect();
+  private closeParser(): void {
     try {
-      return await work(c);
-    } finally {
-      c.closeSync();
+      this.parser.closeSync();
+    } catch {
+      /* closed already */
     }
   }
 
@@ -477,6 +494,10 @@ export class SqlService {
           await discard(own);
           return;
         }
+        if (this.closed) {
+          await discard(own);
+          return;
+        }
         this.idle.push({ key, dir, instance: own, catalog });
         while (this.idle.length > Math.max(2, this.deps.config.maxConcurrentQueries)) {
           const oldest = this.idle.shift()!;
@@ -575,7 +596,13 @@ export class SqlService {
     return message.split(this.root).join('').split(this.deps.paths.dataDir).join('$DATA_DIR').slice(0, 1000);
   }
 
+  /**
+   * Closes the kept sandboxes and the parser instance (once no connect of it is under way).
+   * Sandboxes of queries still running are closed by their queries; one that ends well is
+   * not kept any more.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     for (const entry of this.idle.splice(0)) {
       try {
         entry.instance.closeSync();
@@ -583,11 +610,7 @@ export class SqlService {
         /* closed already */
       }
     }
-    try {
-      this.parser.closeSync();
-    } catch {
-      /* closed already */
-    }
+    if (this.parserConnecting === 0) this.closeParser();
     await rm(this.root, { recursive: true, force: true });
   }
 }
