@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { runQuery } from '../src/storage/sql/query.ts';
@@ -11,6 +12,8 @@ beforeAll(async () => {
   t = await makeApp({ env: { MAX_CONCURRENT_QUERIES: '2' } });
   await t.createProject('p1');
   await seedSales(t);
+  // Read by the tests of stopped queries only (others truncate the sales tables).
+  await seedTable(t, 'p1', 'in_c_life', 'nums', [{ name: 'id', type: 'INTEGER' }], 'id\n1\n2\n3\n');
 });
 afterAll(() => t.close());
 
@@ -302,8 +305,6 @@ function watchSandboxes(wrap: (opened: Opened) => void): () => void {
 }
 
 describe('POST P/query: a stop never closes a sandbox under a running DuckDB call', () => {
-  beforeAll(() => seedTable(t, 'p1', 'in_c_life', 'nums', [{ name: 'id', type: 'INTEGER' }], 'id\n1\n2\n3\n'));
-
   it('a streamed NDJSON body cancelled while its next chunk is fetched closes the sandbox (and gives the tables back) only after the fetch', async () => {
     // Found by reading: the cancel closed the connection and the instance (and let writers
     // at the hard-linked table file) while the pull's fetchChunk still ran in the thread pool.
@@ -406,10 +407,43 @@ describe('POST P/query: a stop never closes a sandbox under a running DuckDB cal
     }
     expect(interruptsAfterDone).toBe(0);
     expect(output.kind).toBe('stream');
-    if (output.kind === 'stream') expect(await new Response(output.body).text()).toBe('id\n1\n2\n3\n');
+    // The client is gone: its answer is let go unread.
+    if (output.kind === 'stream') await output.body.cancel().catch(() => {});
     // The sandbox was put back, not thrown away as an interrupted one.
     expect(discarded).toBe(false);
     expect(t.services.sql.activeQueries).toBe(0);
+  });
+});
+
+describe('POST P/query: a client gone before it reads the streamed answer', () => {
+  /** Polls `check` (bounded), for clean-ups that run after the client has gone. */
+  async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+    for (let i = 0; i < 2000; i++) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  }
+  const outputs = async () => (await readdir(t.services.sql.root)).filter((name) => name.startsWith('out-'));
+
+  it('NDJSON: the query stops and gives back its sandbox, tables and slot; CSV and Parquet: the output file is removed', async () => {
+    // Found by a soak with dropped clients: the server neither reads nor cancels the body of
+    // a client that is gone, so these were kept for good.
+    for (const format of ['ndjson', 'csv', 'parquet'] as const) {
+      const abort = new AbortController();
+      const output = await runQuery(t.services, { projectId: 'p1', sql: 'SELECT n.id, r.range FROM in_c_life.nums n, range(100000) r', limit: 100000, timeoutSeconds: 30, format, allowedBuckets: null, signal: abort.signal });
+      expect(output.kind).toBe('stream');
+      if (format === 'ndjson') expect(t.services.sql.activeQueries).toBe(1);
+      else expect(await outputs()).toHaveLength(1);
+      abort.abort();
+      await until(async () => t.services.sql.activeQueries === 0 && (await outputs()).length === 0, `the ${format} answer to be let go`);
+    }
+    // Gone before the answer was handed over at all: the same.
+    const abort = new AbortController();
+    const running = runQuery(t.services, { projectId: 'p1', sql: 'SELECT id FROM in_c_life.nums', limit: 10, timeoutSeconds: 30, format: 'ndjson', allowedBuckets: null, signal: abort.signal });
+    abort.abort();
+    await running.catch(() => undefined);
+    await until(() => t.services.sql.activeQueries === 0, 'the slot to be given back');
   });
 });
 

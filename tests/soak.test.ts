@@ -16,7 +16,7 @@ describe('soak: mixed traffic on the real server', () => {
     // Every operation ran (setup requests come on top of the 400).
     const ran = Object.entries(summary.operations).filter(([op]) => op !== 'setup');
     expect(ran.reduce((sum, [, s]) => sum + s.count, 0)).toBe(400);
-    for (const op of ['create_table', 'import', 'preview', 'filtered_preview', 'export', 'delete_rows', 'delete_table', 'share', 'link', 'read_linked']) {
+    for (const op of ['create_table', 'import', 'preview', 'filtered_preview', 'export', 'export_dropped', 'query_dropped', 'delete_rows', 'delete_table', 'share', 'link', 'read_linked']) {
       expect(summary.operations[op]?.count ?? 0, op).toBeGreaterThan(0);
     }
     // The traffic did real work, not only refusals.

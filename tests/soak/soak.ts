@@ -10,6 +10,13 @@
 // MAX_CONCURRENT_IMPORTS — and anything else (a 5xx, a network error, a truncated export,
 // another code) counts.
 //
+// Clients also hang up: exports in every format (CSV, NDJSON by DuckDB's writer and by the
+// streamed rows, Parquet, gzip) dropped after their first chunk, and queries dropped while
+// they run or after their first chunk. Such an operation's outcome is `aborted` (it was
+// dropped), `complete` (it ended before the client hung up) or an expected status; after
+// the traffic the service must be healthy, with no query slot taken and no staging or
+// query output file left.
+//
 //   SOAK_SECONDS (60) SOAK_CONCURRENCY (32) SOAK_SEED (random) SOAK_OPERATIONS (unbounded)
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -64,6 +71,18 @@ const COLUMNS = [
   { name: 'ts', type: 'TIMESTAMP' },
 ];
 
+
+/** A table every project has, large enough that an export or query of it is many chunks: clients hang up on it. */
+const BIG = 'big';
+const BIG_ROWS = 30_000;
+/** A DOUBLE column: an NDJSON export of it streams rows (DuckDB's JSON writer prints floats differently). */
+const BIG_COLUMNS = [...COLUMNS, { name: 'score', type: 'DOUBLE' }];
+
+function bigCsv(rows: number): string {
+  const lines = ['id,name,amount,ts,score'];
+  for (let i = 0; i < rows; i++) lines.push(`${i},name ${i},${(i % 1000) + 0.25},2026-01-01 12:00:00,${i / 7}`);
+  return `${lines.join('\n')}\n`;
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -163,6 +182,48 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
     return { status, body: parsed };
   }
 
+  /**
+   * One request the client drops: after the response's first chunk (`first_chunk`), or
+   * `afterMs` after sending it, whichever comes first. Its outcome: `aborted`, `complete`
+   * (the body ended before), or the status when it is an error answered before the drop.
+   */
+  async function dropped(op: string, key: string, method: string, path: string, errors: Expected, when: { afterMs?: number }, json?: unknown): Promise<void> {
+    const controller = new AbortController();
+    const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+    if (json !== undefined) headers['content-type'] = 'application/json';
+    const started = performance.now();
+    const timer = when.afterMs === undefined ? undefined : setTimeout(() => controller.abort(), when.afterMs);
+    let outcome: number | string;
+    let bad: string | undefined;
+    try {
+      const response = await fetch(base + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json), signal: controller.signal });
+      outcome = response.status;
+      if (response.status !== 200) {
+        const text = await response.text();
+        const codes = errors[response.status];
+        if (!Object.hasOwn(errors, response.status) || (codes && !codes.includes(JSON.parse(text)?.detail?.error))) bad = `${method} ${path} → ${response.status} ${text.slice(0, 300)}`;
+      } else {
+        const reader = response.body!.getReader();
+        const first = await reader.read();
+        if (first.done) outcome = 'complete';
+        else {
+          controller.abort();
+          outcome = 'aborted';
+          await reader.cancel().catch(() => {});
+        }
+      }
+    } catch (error) {
+      if (controller.signal.aborted) outcome = 'aborted';
+      else {
+        outcome = 'network_error';
+        bad = `${method} ${path}: ${(error as Error).message}`;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    note(op, outcome, performance.now() - started, bad);
+  }
+
   // ---- setup (admin) -------------------------------------------------------------------
   const projects: { id: string; key: string }[] = [];
   const setupOk: Expected = { 200: null, 201: null };
@@ -174,6 +235,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
     await call('setup', ADMIN, 'POST', `/projects/${id}/buckets`, setupOk, { json: { name: 'pub' } });
     await call('setup', ADMIN, 'POST', `/projects/${id}/buckets/pub/tables`, setupOk, { json: { name: 'pt', columns: COLUMNS, primary_key: ['id'] } });
     await call('setup', ADMIN, 'POST', `/projects/${id}/buckets/pub/tables/pt/import`, setupOk, { raw: csv(random, 20) });
+    await call('setup', ADMIN, 'POST', `/projects/${id}/buckets/data/tables`, setupOk, { json: { name: BIG, columns: BIG_COLUMNS } });
+    await call('setup', ADMIN, 'POST', `/projects/${id}/buckets/data/tables/${BIG}/import`, setupOk, { raw: bigCsv(BIG_ROWS) });
   }
   if (unexpected > 0) throw new Error(`soak setup failed: ${samples.join('\n')}`);
 
@@ -223,6 +286,44 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
       run: () => {
         const p = pick(projects);
         return call('export', p.key, 'GET', `${T(p.id, pick(TABLES))}/export?format=${pick(['csv', 'ndjson'])}`, { 200: null, ...gone });
+      },
+    },
+    {
+      // Every way an export is made: parts (CSV, NDJSON of plain types), one COPY in the
+      // export instance (Parquet), one COPY in the main instance (a limit), streamed rows
+      // (NDJSON of a DOUBLE column), each also gzipped.
+      name: 'export_dropped',
+      weight: 6,
+      run: () => {
+        const p = pick(projects);
+        const big = random() < 0.7;
+        const table = big ? BIG : pick(TABLES);
+        const format = pick(['csv', 'ndjson', 'parquet']);
+        const columns = big && format === 'ndjson' && random() < 0.5 ? '&columns=id,name,amount,ts' : '';
+        const limit = random() < 0.25 ? `&limit=${1 + Math.floor(random() * BIG_ROWS)}` : '';
+        const gzip = random() < 0.3 ? '&gzip=true' : '';
+        return dropped('export_dropped', p.key, 'GET', `${T(p.id, table)}/export?format=${format}${columns}${limit}${gzip}`, gone, {});
+      },
+    },
+    {
+      // A query dropped while it runs (the answer is not sent yet), or a streamed one after its first chunk.
+      name: 'query_dropped',
+      weight: 4,
+      run: () => {
+        const p = pick(projects);
+        const busy = { 429: ['too_many_requests'] };
+        if (random() < 0.5) {
+          return dropped('query_dropped', p.key, 'POST', `/projects/${p.id}/query`, busy, { afterMs: Math.floor(random() * 60) }, {
+            sql: `SELECT count(*) FROM data.${BIG}, range(100000000)`,
+            format: pick(['json', 'csv', 'ndjson', 'parquet']),
+            timeout_seconds: 30,
+          });
+        }
+        return dropped('query_dropped', p.key, 'POST', `/projects/${p.id}/query`, busy, { afterMs: 2000 }, {
+          sql: `SELECT b.*, r.range FROM data.${BIG} b, range(3) r`,
+          format: pick(['csv', 'ndjson', 'parquet']),
+          limit: 100000,
+        });
       },
     },
     {
@@ -370,8 +471,23 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
         }
       }
     }
-    const staged = await readdir(running.services.paths.filesDir);
-    if (staged.length) violations.push(`staging files left: ${staged.length}`);
+    // A dropped request's clean-up runs on the server after the client has gone: give it a moment.
+    const leftovers = async () => {
+      const staged = await readdir(running.services.paths.filesDir);
+      const outputs = (await readdir(running.services.sql.root)).filter((name) => name.startsWith('out-'));
+      return { staged, outputs, queries: running.services.sql.activeQueries };
+    };
+    let left = await leftovers();
+    for (let i = 0; i < 100 && (left.staged.length || left.outputs.length || left.queries); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left = await leftovers();
+    }
+    if (left.staged.length) violations.push(`staging files left: ${left.staged.length}`);
+    if (left.outputs.length) violations.push(`query output files left: ${left.outputs.length}`);
+    if (left.queries) violations.push(`query slots still taken: ${left.queries}`);
+    const healthAfter = await fetch(`${base}/health`);
+    if (healthAfter.status !== 200) violations.push(`health after the checks ${healthAfter.status}`);
+    await healthAfter.body?.cancel();
 
     const all = [...stats.entries()].filter(([op]) => op !== 'setup').flatMap(([, s]) => s.latencies).sort((a, b) => a - b);
     const operations: SoakSummary['operations'] = {};

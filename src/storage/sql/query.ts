@@ -141,14 +141,14 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
         finished = true;
         await cleanup();
         handedOver = true;
-        return { kind: 'stream', body: fileStream(answer), headers: exportHeaders('query', input.format, false) };
+        return { kind: 'stream', body: fileStream(answer, input.signal), headers: exportHeaders('query', input.format, false) };
       }
 
       const result = await limited(input.limit).then(backgroundResult).catch(fail);
       // The first chunk is read before answering, so an error there is an ordinary error response.
       const first = await result.fetchChunk().catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
-      const stream = ndjsonStream(result, first, input.limit, timer, async (complete) => {
+      const stream = ndjsonStream(result, first, input.limit, timer, input.signal, async (complete) => {
         finished = complete;
         await cleanup();
       });
@@ -167,11 +167,20 @@ async function canonicalSql(sql: SqlService, source: string): Promise<string> {
   return sql.withParser(async (c) => String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [source])).getRows()[0]![0]));
 }
 
-/** A finished output file as a body; the file is removed once read or abandoned. */
-function fileStream(path: string): ReadableStream<Uint8Array> {
+/**
+ * A finished output file as a body; the file is removed once read or abandoned. A client that
+ * goes away (`signal`), also before the body is read at all, ends it: the server neither reads
+ * nor cancels a body whose client is gone, which left the file behind.
+ */
+function fileStream(path: string, signal?: AbortSignal): ReadableStream<Uint8Array> {
   const node = createReadStream(path, { highWaterMark: 256 * 1024 });
-  const remove = () => void rm(path, { force: true });
-  node.on('close', remove);
+  const onAbort = () => node.destroy();
+  node.on('close', () => {
+    signal?.removeEventListener('abort', onAbort);
+    void rm(path, { force: true });
+  });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
   return Readable.toWeb(node) as ReadableStream<Uint8Array>;
 }
 
@@ -180,9 +189,19 @@ function fileStream(path: string): ReadableStream<Uint8Array> {
  * result ends silently in DuckDB, so the timer is asked: a timeout errors the body, and the
  * server then breaks the connection, so a cut result never looks complete. A cancel while a
  * pull fetches a chunk interrupts the fetch and waits for it before the sandbox is closed
- * and the tables' locks go back: until then DuckDB still reads the leased files.
+ * and the tables' locks go back: until then DuckDB still reads the leased files. A client
+ * that goes away (`signal`), also before the body is read at all, stops it the same way:
+ * the server neither reads nor cancels a body whose client is gone, which kept the sandbox,
+ * the tables' locks and the query slot for good.
  */
-function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit: number, timer: QueryTimer, cleanup: (complete: boolean) => Promise<void>): ReadableStream<Uint8Array> {
+function ndjsonStream(
+  result: DuckDBResult,
+  first: DuckDBDataChunk | null,
+  limit: number,
+  timer: QueryTimer,
+  signal: AbortSignal | undefined,
+  cleanup: (complete: boolean) => Promise<void>,
+): ReadableStream<Uint8Array> {
   let pending: DuckDBDataChunk | null | undefined = first;
   const names = result.columnNames();
   const types: DuckDBType[] = result.columnTypes();
@@ -191,9 +210,31 @@ function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit
   let finishing: Promise<void> | undefined;
   /** The fetch a pull is waiting for. */
   let fetching: Promise<unknown> | undefined;
-  const finish = (complete = false) => (finishing ??= cleanup(complete));
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
+  const finish = (complete = false) =>
+    (finishing ??= (async () => {
+      signal?.removeEventListener('abort', onAbort);
+      await cleanup(complete);
+    })());
+  const stop = async () => {
+    timer.interrupt();
+    await fetching?.catch(() => {});
+    await finish();
+  };
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  // Ended, not errored: nobody reads it any more (as an export's body, see openExport).
+  const onAbort = () => {
+    try {
+      controller.close();
+    } catch {
+      /* closed already */
+    }
+    void stop();
+  };
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    async pull() {
       try {
         let chunk: DuckDBDataChunk | null;
         if (pending !== undefined) {
@@ -228,10 +269,9 @@ function ndjsonStream(result: DuckDBResult, first: DuckDBDataChunk | null, limit
         controller.error(error instanceof GateError ? errors.invalidQuery(error.message) : error);
       }
     },
-    async cancel() {
-      timer.interrupt();
-      await fetching?.catch(() => {});
-      await finish();
-    },
+    cancel: stop,
   });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return stream;
 }
