@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from './db.ts';
 import { abortableTurn, KeyedRwLock, Mutex } from './mutex.ts';
 import { PreparedStatements } from './prepared.ts';
@@ -57,6 +58,12 @@ export class AttachmentRegistry {
   /** Checkpoints running after their writer got its result (still under its write lock), for `settle`. */
   private readonly lockTails = new Set<Promise<void>>();
   private counter = 0;
+  /**
+   * ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool
+   * (no other statement ever runs on it) until `settle` gives it back, since
+   * `Database.close` closes a connection still handed out only when it is given back.
+   */
+  private ddlConnection: DuckDBConnection | undefined;
   /** Attachments nobody uses, least recently released first (a Map keeps insertion order). */
   private readonly idle = new Map<string, Attachment>();
   /** Detaches started and not yet finished (those attachments no longer count against the cap). */
@@ -78,13 +85,9 @@ export class AttachmentRegistry {
     this.now = options.now ?? (() => performance.now());
   }
 
-  /**
-   * ATTACH/DETACH run one at a time, on a pooled connection given back after each: one kept
-   * borrowed for good would keep the instance from closing (`Database.close` closes a
-   * borrowed connection only when it is given back).
-   */
   private async runDdlStatement(sql: string): Promise<void> {
-    await this.db.with((c) => c.run(sql));
+    this.ddlConnection ??= await this.db.acquire();
+    await this.ddlConnection.run(sql);
   }
 
   get openCount(): number {
@@ -261,7 +264,13 @@ export class AttachmentRegistry {
       for (const [path, entry] of this.idle) this.detach(path, entry);
       this.armTimer();
       const pending = [...this.attachments.values()].flatMap((entry) => (entry.gone ? [entry.gone] : []));
-      await this.ddl.run(async () => {});
+      await this.ddl.run(async () => {
+        // Nothing runs on it between two turns of the lock; a later ATTACH takes one again.
+        if (!pending.length && this.ddlConnection) {
+          this.db.release(this.ddlConnection);
+          this.ddlConnection = undefined;
+        }
+      });
       if (!pending.length) return;
       await Promise.all(pending);
     }
