@@ -353,6 +353,27 @@ describe('export', () => {
     expect((await t.call('GET', `${T}/items/export?format=csv`)).status).toBe(200);
   });
 
+  it('a client gone before the export starts gets an answer at once, and the table is released', async () => {
+    // The body was closed before its first pull, so the first chunk the answer waits for
+    // never came: the request (and a job export, with its cancel) waited for good.
+    for (const format of ['csv', 'ndjson', 'parquet']) {
+      const abort = new AbortController();
+      abort.abort();
+      let answered = false;
+      const response = t.app
+        .fetch(new Request(`http://local.test${T}/items/export?format=${format}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: abort.signal }))
+        .then((r) => {
+          answered = true;
+          return r;
+        });
+      await until(() => answered, `the ${format} export to answer`);
+      await (await response).body?.cancel();
+      await until(() => t.services.registry.openCount === 0, 'the table to be released');
+    }
+    expect(await stagingFiles()).toEqual([]);
+    expect((await t.call('GET', `${T}/items/export?format=csv`)).status).toBe(200);
+  });
+
   it('an export without order_by keeps the stored row order (as imported), in every format', async () => {
     await seed(t, 'ordered', [{ name: 'id', type: 'BIGINT' }, { name: 's', type: 'VARCHAR' }], `INSERT INTO data SELECT (range * 7919) % 200003, md5(range::VARCHAR) FROM range(200000)`);
     const csv = await (await t.call('GET', `${T}/ordered/export?format=csv`)).text();

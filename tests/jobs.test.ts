@@ -438,6 +438,49 @@ describe('§16 listing, long-polling, cancel, order and limits', () => {
     }
   });
 
+  it('an export stopped before its first chunk (while it attaches the table) is cancelled, not left running', async () => {
+    // Found by a stress run of cancelled jobs: the export's body was closed by the abort
+    // before its first pull, so the first chunk it waited for never came; the job, and the
+    // cancel waiting for it, hung for good.
+    await c.createTable('early', [{ name: 'v', type: 'VARCHAR' }]);
+    await c.t.callJson('POST', `${T('early')}/import`, { raw: 'v\nx\n', headers: { 'content-type': 'text/csv' } });
+    const filesBefore = c.t.services.files.list('p').length;
+    let held = gate();
+    let reached = false;
+    c.t.services.faultPoint = async (step) => {
+      if (step !== 'export_job_attached') return;
+      reached = true;
+      await held.opened;
+    };
+    try {
+      for (const body of [{ format: 'csv' }, { format: 'parquet' }, { format: 'csv', gzip: true }]) {
+        held.open();
+        held = gate();
+        reached = false;
+        const id = (await c.submit('early', body, 'export-async')).body.id;
+        await c.until(() => reached, 'the export to attach the table');
+        let answered = false;
+        const cancelled = c.t.call('DELETE', `${P}/jobs/${id}`).then((r) => {
+          answered = true;
+          return r;
+        });
+        const runs = (c.t.services.jobRunner as unknown as { running: Map<string, { controller: AbortController }> }).running;
+        await c.until(() => runs.get(id)?.controller.signal.aborted === true, 'the cancel to stop the job');
+        held.open();
+        await c.until(() => answered, `the cancel of the ${JSON.stringify(body)} export to answer`);
+        expect((await cancelled).status).toBe(204);
+        expect((await c.t.callJson('GET', `${P}/jobs/${id}`)).body).toMatchObject({ status: 'cancelled', result: null, error: null });
+      }
+      expect(c.t.services.files.list('p').length).toBe(filesBefore);
+      expect(c.t.services.jobRunner.runningCount).toBe(0);
+      await c.until(() => c.t.services.registry.waitingWrites === 0, 'nothing to wait for the table');
+      expect((await c.t.callJson('POST', `${T('early')}/import`, { raw: 'v\ny\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    } finally {
+      c.t.services.faultPoint = undefined;
+      held.open();
+    }
+  });
+
   it('at most MAX_CONCURRENT_JOBS run at once in the whole service; the others wait', async () => {
     const d = await setup({ MAX_CONCURRENT_JOBS: '2' });
     try {

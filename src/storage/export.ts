@@ -681,6 +681,9 @@ export async function openExport(deps: ExportDeps, job: ExportJob, hooks: Export
   // it any more, and the node adapter's own cancel of an errored body would go unhandled.
   const onAbort = () => {
     settle();
+    // Gone before the first chunk (already before the start): no pull comes any more to give
+    // the answer, which left the caller (a job, holding its cancel) waiting for good.
+    first.resolve();
     void source.close(true);
   };
   const stopListening = () => hooks.signal?.removeEventListener('abort', onAbort);

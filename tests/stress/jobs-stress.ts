@@ -54,7 +54,10 @@ const deadline = Date.now() + Number(process.env.STRESS_MS ?? 60000);
 let rounds = 0;
 while (Date.now() < deadline) {
   rounds++;
-  const timer = setTimeout(() => console.log('HANG', rounds, process.pid), 20000);
+  const timer = setTimeout(() => {
+    const jobs = t.services.jobs.list('p').filter((job) => !['success', 'error', 'cancelled'].includes(job.status));
+    console.log('HANG', rounds, process.pid, JSON.stringify({ running: t.services.jobRunner.runningCount, open: t.services.registry.openCount, waitingWrites: t.services.registry.waitingWrites, jobs: jobs.map((job) => [job.id, job.operation, job.status]) }));
+  }, 20000);
   const ms = (k: number) => (rounds * k) % 120;
   const exportJob = formats[rounds % formats.length]!;
   await Promise.all([

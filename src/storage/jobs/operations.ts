@@ -229,6 +229,8 @@ export async function runExportJob(services: Services, ctx: JobContext): Promise
   const staging = services.paths.stagingFile(`job-${job.id}-${randomUUID()}`);
   try {
     const alias = await session.attach(path);
+    // Tests hold an export here, to stop it before its first chunk.
+    await services.faultPoint?.('export_job_attached');
     const stream = await openExport(
       services,
       { data: `${quoteIdent(alias)}.main.data`, plan, limit: params.limit ?? undefined, format: params.format, gzip: params.gzip, table: { file: path, readLock: () => services.registry.tryReadLock(path) } },
