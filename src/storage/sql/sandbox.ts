@@ -611,7 +611,9 @@ export class SqlService {
       }
     }
     if (this.parserConnecting === 0) this.closeParser();
-    await rm(this.root, { recursive: true, force: true });
+    // A query still running may be adding files meanwhile (ENOTEMPTY): what is left of an
+    // earlier process's folder is removed at the next start (removeStaleRoots).
+    await rm(this.root, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
   }
 }
 
