@@ -567,6 +567,53 @@ describe('import', () => {
       expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([1, 2]);
     });
 
+    it('a table file COMMIT that fails after the catalog recorded the new row count writes the old count back; the new count shows only after the file committed', async () => {
+      await createTable(t, 'people', PEOPLE, ['id']);
+      expect((await importRaw('people', GOOD)).status).toBe(200);
+      const { db } = t.services;
+      const acquire = db.acquire.bind(db);
+      const wrapped = new WeakSet<object>();
+      let armed = true;
+      let shownAtCommit: number | undefined;
+      db.acquire = async () => {
+        const c = await acquire();
+        if (wrapped.has(c)) return c;
+        wrapped.add(c);
+        const run = c.run.bind(c);
+        c.run = (async (sql: string, ...rest: unknown[]) => {
+          if (armed && sql === 'COMMIT') {
+            armed = false;
+            shownAtCommit = (await t.callJson('GET', `${T}/people`)).body.row_count;
+            throw new Error('injected: the disk is full at COMMIT');
+          }
+          return (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
+        }) as typeof c.run;
+        return c;
+      };
+      try {
+        for (const query of ['incremental=true', '']) {
+          armed = true;
+          const failed = await importRaw('people', 'id,name,score\n3,c,3\n4,d,4\n', query);
+          expect(failed.status, query).toBe(500);
+          expect(armed).toBe(false);
+          expect(shownAtCommit).toBe(2);
+          expect(await catalogRowCount('people')).toBe(2);
+          const stored = await t.services.catalog.store.db.with(async (c) =>
+            (await c.runAndReadAll("SELECT row_count FROM tables_catalog WHERE project_id = 'p1' AND bucket_name = 'b1' AND name = 'people'")).getRows(),
+          );
+          expect(stored.map((row) => Number(row[0]))).toEqual([2]);
+          expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([1, 2]);
+        }
+      } finally {
+        db.acquire = acquire;
+        armed = false;
+      }
+      const ok = await importRaw('people', 'id,name,score\n3,c,3\n', 'incremental=true');
+      expect(ok.status).toBe(200);
+      expect(ok.body.table.row_count).toBe(3);
+      expect(await catalogRowCount('people')).toBe(3);
+    });
+
     it('an incremental load into a keyed table needs the key columns', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       const { status, body } = await importRaw('people', 'name\nx\n', 'incremental=true');

@@ -178,6 +178,26 @@ describe('POST P/query: §17 details', () => {
     expect(joined.body.detail.error).toBe('invalid_query');
   });
 
+  it('a statement parsed once is checked again against every caller: the same text is refused to a key that may not see its bucket', async () => {
+    const sql = 'SELECT count(*) AS n FROM in_c_sales.orders';
+    // Parsed and kept for the admin key…
+    const first = await t.callJson('POST', Q, { body: { sql } });
+    expect(first.status).toBe(200);
+    expect((await t.callJson('POST', Q, { body: { sql } })).body.rows).toEqual(first.body.rows);
+    // …the same text again, for a key restricted to another bucket.
+    const key = await t.callJson('POST', '/projects/p1/api-keys', { body: { scope: 'read', buckets: ['in_c_crm'] } });
+    const hidden = await t.callJson('POST', Q, { key: key.body.api_key, body: { sql } });
+    expect(hidden.status).toBe(400);
+    expect(hidden.body.detail.error).toBe('invalid_query');
+    // And in a project without that bucket.
+    await t.createProject('p_other');
+    const elsewhere = await t.callJson('POST', '/projects/p_other/query', { body: { sql } });
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.body.detail.error).toBe('invalid_query');
+    // A text that failed its parse is refused again (nothing of it was kept as good).
+    for (let i = 0; i < 2; i++) expect((await t.callJson('POST', Q, { body: { sql: 'SELECT 1; SELECT 2' } })).body.detail.error).toBe('invalid_query');
+  });
+
   it('a result whose later rows fail is an error in every format, never a short answer', async () => {
     // Wide rows: DuckDB has produced many chunks before row 50,000 raises the error (and a
     // streamed result of DuckDB's ends silently there, as if complete).
@@ -225,9 +245,12 @@ describe('kept sandboxes', () => {
         return format === 'json' ? (await r.json()).rows.map((row: { v: string }) => row.v) : (await r.text()).trim().split('\n');
       };
       expect(await ask('a')).toEqual(['from-a']);
+      // Given back to the pool after the answer.
+      await other.services.sql.returned();
       expect(other.services.sql.idleSandboxes).toBe(1);
       // The same names in another project: the kept sandbox is taken, with b's file.
       expect(await ask('b')).toEqual(['from-b']);
+      await other.services.sql.returned();
       expect(other.services.sql.idleSandboxes).toBe(1);
       const imported = await other.call('POST', '/projects/a/buckets/shop/tables/items/import?incremental=true', { raw: 'v\nnew-a\n', headers: { 'content-type': 'text/csv' } });
       expect(imported.status).toBe(200);
@@ -235,10 +258,35 @@ describe('kept sandboxes', () => {
       expect(await ask('a', 'csv')).toEqual(['v', 'from-a', 'new-a']);
       expect(await ask('b', 'ndjson')).toEqual(['{"v":"from-b"}']);
       // A query that failed does not give its sandbox back.
+      await other.services.sql.returned();
       const before = other.services.sql.idleSandboxes;
       expect((await other.callJson('POST', '/projects/a/query', { body: { sql: "SELECT v::INTEGER FROM shop.items" } })).status).toBe(400);
       expect(other.services.sql.idleSandboxes).toBe(before - 1);
       expect(await ask('a')).toEqual(['from-a', 'new-a']);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('kept sandboxes, given back after the answer', () => {
+  it('the next query for the same tables, sent as soon as the answer came, takes the sandbox being given back instead of opening another', async () => {
+    const other = await makeApp({});
+    try {
+      await other.createProject('a');
+      const { seedTable } = await import('./sql-fixture.ts');
+      await seedTable(other, 'a', 'shop', 'items', [{ name: 'v', type: 'VARCHAR' }], 'v\nx\n');
+      for (let i = 0; i < 5; i++) {
+        const r = await other.callJson('POST', '/projects/a/query', { body: { sql: `SELECT v, ${i} AS i FROM shop.items` } });
+        expect(r.status).toBe(200);
+        expect(r.body.rows).toEqual([{ v: 'x', i }]);
+      }
+      await other.services.sql.returned();
+      expect(other.services.sql.idleSandboxes).toBe(1);
+      expect(other.services.sql.activeQueries).toBe(0);
+      // Nothing of the queries holds the table: a write goes through at once, and the next query sees it.
+      expect((await other.call('POST', '/projects/a/buckets/shop/tables/items/import?incremental=true', { raw: 'v\ny\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+      expect((await other.callJson('POST', '/projects/a/query', { body: { sql: 'SELECT v FROM shop.items ORDER BY v' } })).body.rows).toEqual([{ v: 'x' }, { v: 'y' }]);
     } finally {
       await other.close();
     }

@@ -549,6 +549,28 @@ export class Catalog {
     );
   }
 
+  /**
+   * `setRowCount` in two steps, for a write whose table file commits at the same time: the
+   * new count (and the table's version) is made durable now but shown only by `show`, once
+   * the file's COMMIT succeeded; `undo` writes the old count back if it failed. The caller
+   * holds the table's write lock throughout. A crash between the two commits is an unclean
+   * stop, after which start-up re-reads every table file's row count.
+   */
+  async beginRowCount(table: TableRecord, rowCount: number): Promise<{ show: () => void; undo: () => Promise<void> }> {
+    const bump = this.bumpVersion(table.projectId, table.bucket, table.name);
+    const update = (count: number): [string, DuckDBValue[]] => ['UPDATE tables_catalog SET row_count = $1 WHERE project_id = $2 AND bucket_name = $3 AND name = $4', [count, table.projectId, table.bucket, table.name]];
+    await this.store.commit([update(rowCount), ...bump.statements], () => {});
+    return {
+      show: () => {
+        bump.apply();
+        const current = this.getTable(table.projectId, table.bucket, table.name);
+        if (current) this.putTable({ ...current, rowCount });
+      },
+      // The version stays bumped (a merge then sees a change that did not happen: a conflict to confirm, never a change missed).
+      undo: () => this.store.commit([update(table.rowCount)], () => bump.apply()),
+    };
+  }
+
   deleteTableRow(projectId: string, bucket: string, name: string): Promise<void> {
     if (!this.getTable(projectId, bucket, name)) return Promise.resolve();
     let change: CatalogChange | undefined;

@@ -165,13 +165,20 @@ export interface CheckedStatement {
   refs: TableRef[];
 }
 
+/** What the parser makes of a read-only statement, before its names are checked against a scope. */
+export interface ParsedStatement {
+  tree: Json;
+  source: string;
+  explain: boolean;
+}
+
 /**
- * Checks that `sql` is exactly one statement that only reads: a SELECT-like statement
- * (SELECT, WITH, VALUES, DESCRIBE, SUMMARIZE, PIVOT … IN) or EXPLAIN [ANALYZE] of one, whose
- * every table reference and function passes the allow-list. `c` is any connection: nothing
- * is bound or run here (the sandbox checks the statement type again when it prepares it).
+ * Parses `sql` as exactly one SELECT-like statement (SELECT, WITH, VALUES, DESCRIBE,
+ * SUMMARIZE, PIVOT … IN) or EXPLAIN [ANALYZE] of one. `c` is any connection: nothing is
+ * bound or run here. The result depends on the text alone, so it may be kept and checked
+ * again (`checkParsed`) against whatever scope a later request has.
  */
-export async function checkReadStatement(c: DuckDBConnection, sql: string, scope: GateScope): Promise<CheckedStatement> {
+export async function parseReadStatement(c: DuckDBConnection, sql: string): Promise<ParsedStatement> {
   // Anything the parser cannot split into statements is a fault of the statement.
   const extracted = await c.extractStatements(sql).catch((error: Error) => {
     throw new GateError(sql.trim() === '' ? 'The query contains no statement' : error.message.replace(/^Failed to extract statements: /, ''));
@@ -188,10 +195,23 @@ export async function checkReadStatement(c: DuckDBConnection, sql: string, scope
     explain = true;
   }
   if (serialized.statements.length !== 1) throw new GateError('Exactly one statement is allowed');
-  const tree = serialized.statements[0]!;
+  return { tree: serialized.statements[0]!, source: serialized.raw, explain };
+}
+
+/** Checks a parsed statement's every table reference and function against the allow-list and `scope` (the tree is only read). */
+export function checkParsed(parsed: ParsedStatement, scope: GateScope): CheckedStatement {
   const refs: TableRef[] = [];
-  walk(tree, [], scope, refs);
-  return { tree, source: serialized.raw, explain, refs };
+  walk(parsed.tree, [], scope, refs);
+  return { ...parsed, refs };
+}
+
+/**
+ * Checks that `sql` is exactly one statement that only reads (`parseReadStatement`), whose
+ * every table reference and function passes the allow-list (`checkParsed`). The sandbox
+ * checks the statement type again when it prepares it.
+ */
+export async function checkReadStatement(c: DuckDBConnection, sql: string, scope: GateScope): Promise<CheckedStatement> {
+  return checkParsed(await parseReadStatement(c, sql), scope);
 }
 
 /** Logical operators of a plan that only read (or compute) rows. */

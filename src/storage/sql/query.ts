@@ -63,8 +63,13 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   let finished = false;
   const cleanup = async () => {
     timer?.stop();
-    if (sandbox && finished && !timer?.fired) await sandbox.recycle();
-    else sandbox?.close();
+    if (sandbox && finished && !timer?.fired) {
+      // A query that ran to its end frees its slot at once; its sandbox is given back to the
+      // pool meanwhile, off the answer's path (a query for the same tables waits for that
+      // instead of opening another instance).
+      release();
+      await sandbox.recycle();
+    } else sandbox?.close();
     await lease?.release();
     release();
   };
@@ -101,7 +106,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       // checked tree under a LIMIT (an EXPLAIN's few rows as they are).
       const limited = async (rows: number) => {
         if (checked.explain) return prepared.start();
-        return connection.start(`SELECT * FROM (\n${await canonicalSql(sql, checked.source)}\n) LIMIT ${integerLiteral(rows)}`);
+        return connection.start(`SELECT * FROM (\n${await sql.canonical(checked.source)}\n) LIMIT ${integerLiteral(rows)}`);
       };
       if (input.format === 'json') {
         const result = await limited(input.limit + 1).then(backgroundResult).catch(fail);
@@ -122,7 +127,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       if (output) {
         // DuckDB's own writer; the statement is DuckDB's rendering of the checked tree, so the
         // text written into COPY is exactly what was checked.
-        const canonical = await canonicalSql(sql, checked.source);
+        const canonical = await sql.canonical(checked.source);
         const options = input.format === 'csv' ? "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'" : 'FORMAT parquet';
         await connection
           .start(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
@@ -158,13 +163,12 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       input.signal?.removeEventListener('abort', onAbort);
     }
   } finally {
-    if (!handedOver) await cleanup();
+    if (!handedOver) {
+      // The answer is ready: the files are detached and the locks given back after it.
+      if (finished) void cleanup().catch(() => {});
+      else await cleanup();
+    }
   }
-}
-
-/** DuckDB's own text of a checked statement tree (what runs is exactly what was checked). */
-async function canonicalSql(sql: SqlService, source: string): Promise<string> {
-  return sql.withParser(async (c) => String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [source])).getRows()[0]![0]));
 }
 
 /**

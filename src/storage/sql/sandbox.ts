@@ -11,7 +11,7 @@ import { KeyedMutex } from '../mutex.ts';
 import type { StoragePaths } from '../paths.ts';
 import { TableGoneError, type AttachmentRegistry } from '../registry.ts';
 import { quoteIdent, quoteLiteral } from '../sql.ts';
-import { checkReadStatement, type CheckedStatement, type GateScope } from './gate.ts';
+import { checkParsed, parseReadStatement, type CheckedStatement, type GateScope, type ParsedStatement } from './gate.ts';
 
 export interface SqlDeps {
   config: Config;
@@ -174,14 +174,29 @@ export class SqlService {
     return new SqlService(deps, root, linkable, parser, names);
   }
 
+  /**
+   * Statements parsed (by their text) and their canonical texts (by tree), most recently
+   * used last: the same query text again skips the parser instance (two of its calls, about
+   * 3 ms of a small query). Only the parse is kept; every request checks the names again.
+   */
+  private readonly parsed = new Map<string, ParsedStatement>();
+  private readonly canonicalTexts = new Map<string, string>();
+
   /** The sandbox instance creation under way (creations take turns, see createLowPriority). */
   private creating: Promise<void> = Promise.resolve();
 
   /** Query sandboxes kept for reuse, the most recently used last. */
   private readonly idle: IdleSandbox[] = [];
+  /** Query sandboxes being given back to `idle` (after their query answered), by view catalog. */
+  private readonly returning = new Set<{ key: string; done: Promise<void> }>();
 
   get idleSandboxes(): number {
     return this.idle.length;
+  }
+
+  /** Resolves once the sandboxes being given back after their answers are in the pool (or closed). */
+  async returned(): Promise<void> {
+    while (this.returning.size) await Promise.all([...this.returning].map((entry) => entry.done));
   }
 
   /** Workspace statements running now (past their checks and locks). */
@@ -220,8 +235,29 @@ export class SqlService {
   }
 
   /** The statement check on the parser instance (no table of any project is attached there). */
-  check(sql: string, scope: GateScope): Promise<CheckedStatement> {
-    return this.withParser((c) => checkReadStatement(c, sql, scope));
+  async check(sql: string, scope: GateScope): Promise<CheckedStatement> {
+    let parsed = this.parsed.get(sql);
+    if (parsed) touch(this.parsed, sql, parsed);
+    else {
+      parsed = await this.withParser((c) => parseReadStatement(c, sql));
+      if (sql.length <= MAX_KEPT_TEXT) keep(this.parsed, sql, parsed);
+    }
+    // The names are checked on every request: what a caller may read is its own.
+    return checkParsed(parsed, scope);
+  }
+
+  /**
+   * DuckDB's own text of a checked statement tree (`CheckedStatement.source`): what runs is
+   * exactly what was checked. Kept per tree, as the parse is.
+   */
+  async canonical(source: string): Promise<string> {
+    let text = this.canonicalTexts.get(source);
+    if (text !== undefined) touch(this.canonicalTexts, source, text);
+    else {
+      text = await this.withParser(async (c) => String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [source])).getRows()[0]![0]));
+      if (source.length <= MAX_KEPT_TEXT * 8) keep(this.canonicalTexts, source, text);
+    }
+    return text;
   }
 
   /** Set by `close`: nothing more is handed out, and what comes back is closed. */
@@ -431,6 +467,11 @@ export class SqlService {
    */
   async openPooledQuerySandbox(tables: SandboxTable[]): Promise<{ lease: TableLease; sandbox: QuerySandbox }> {
     const key = catalogKey(sortTables(tables));
+    // One of these being given back after its query answered is as good as an idle one.
+    if (!this.idle.some((entry) => entry.key === key)) {
+      const returning = [...this.returning].filter((entry) => entry.key === key);
+      if (returning.length) await Promise.race(returning.map((entry) => entry.done));
+    }
     const at = this.idle.findLastIndex((entry) => entry.key === key);
     const reused = at >= 0 ? this.idle.splice(at, 1)[0] : undefined;
     const dir = reused?.dir ?? join(this.root, `s-${randomUUID()}`);
@@ -486,19 +527,28 @@ export class SqlService {
       recycle: async () => {
         if (done) return;
         done = true;
+        let settle!: () => void;
+        const entry = { key, done: new Promise<void>((resolve) => (settle = resolve)) };
+        this.returning.add(entry);
         try {
-          for (const i of lease.files.keys()) await open.run(`DETACH ${quoteIdent(alias(i))}`);
-          open.closeSync();
-          for (const file of [...lease.files, ...Object.values(outputs)]) await rm(file, { force: true });
-        } catch {
-          await discard(own);
-          return;
+          try {
+            for (const i of lease.files.keys()) await open.run(`DETACH ${quoteIdent(alias(i))}`);
+            open.closeSync();
+            for (const file of [...lease.files, ...Object.values(outputs)]) await rm(file, { force: true });
+          } catch {
+            await discard(own);
+            return;
+          }
+          // Closed meanwhile: nothing would close a sandbox kept now.
+          if (this.closed) {
+            await discard(own);
+            return;
+          }
+          this.idle.push({ key, dir, instance: own, catalog });
+        } finally {
+          this.returning.delete(entry);
+          settle();
         }
-        if (this.closed) {
-          await discard(own);
-          return;
-        }
-        this.idle.push({ key, dir, instance: own, catalog });
         while (this.idle.length > Math.max(2, this.deps.config.maxConcurrentQueries)) {
           const oldest = this.idle.shift()!;
           oldest.instance.closeSync();
@@ -603,6 +653,8 @@ export class SqlService {
    */
   async close(): Promise<void> {
     this.closed = true;
+    // Sandboxes still being given back after their answer are closed with the idle ones.
+    await this.returned();
     for (const entry of this.idle.splice(0)) {
       try {
         entry.instance.closeSync();
@@ -614,6 +666,25 @@ export class SqlService {
     // A query still running may be adding files meanwhile (ENOTEMPTY): what is left of an
     // earlier process's folder is removed at the next start (removeStaleRoots).
     await rm(this.root, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
+  }
+}
+
+/** Parses kept at most (and texts longer than this are not kept). */
+const MAX_KEPT_PARSES = 256;
+const MAX_KEPT_TEXT = 16 * 1024;
+
+/** Marks an entry of a most-recently-used-last map as just used. */
+function touch<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+}
+
+/** Adds an entry to a most-recently-used-last map, dropping the least recently used beyond MAX_KEPT_PARSES. */
+function keep<V>(map: Map<string, V>, key: string, value: V): void {
+  touch(map, key, value);
+  for (const oldest of map.keys()) {
+    if (map.size <= MAX_KEPT_PARSES) break;
+    map.delete(oldest);
   }
 }
 
