@@ -1,7 +1,7 @@
 // CONTRACT §15: files kept by the service.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer, IncomingMessage, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -455,6 +455,76 @@ describe('§15 over a real socket', () => {
     }
     expect(await walk(running.services.paths.filesDir)).toEqual(before);
     expect(running.services.files.list('h').length).toBe(count);
+  });
+});
+
+describe('§15 downloads a client leaves', () => {
+  let running: RunningServer;
+  let root: string;
+  const auth = { authorization: `Bearer ${ADMIN_KEY}` };
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dsa-files-gone-'));
+    running = await startServer(testConfig(join(root, 'data'), { PORT: '0', HOST: '127.0.0.1' }), captureLogger().logger);
+    await fetch(`${running.url}/projects`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'g' }) });
+  });
+  afterAll(async () => {
+    await running.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** This process's open descriptors on `path` (Linux), or undefined where they cannot be listed. */
+  const openOn = async (path: string): Promise<number | undefined> => {
+    let names: string[];
+    try {
+      names = await readdir('/proc/self/fd');
+    } catch {
+      return undefined;
+    }
+    let count = 0;
+    for (const name of names) {
+      const target = await readlink(`/proc/self/fd/${name}`).catch(() => '');
+      if (target === path) count++;
+    }
+    return count;
+  };
+
+  it('a client that hangs up mid-download closes the stored file (whole and by range)', async () => {
+    // Larger than the socket buffers: the server is still reading the file when the client goes.
+    const data = Buffer.alloc(48 * 1024 * 1024, 97);
+    const up = await fetch(`${running.url}/projects/g/files?name=big.bin`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: data });
+    expect(up.status).toBe(201);
+    const file = await up.json();
+    const stored = running.services.paths.storedFile('g', file.id);
+    if ((await openOn(stored)) === undefined) return; // no /proc: nothing to count here
+    for (const range of [undefined, 'bytes=1024-']) {
+      const req = await new Promise<ReturnType<typeof httpRequest>>((resolve, reject) => {
+        const headers: Record<string, string> = { ...auth };
+        if (range) headers.range = range;
+        const made = httpRequest(`${running.url}/projects/g/files/${file.id}/download`, { headers }, (res) => {
+          res.once('data', () => {
+            res.pause();
+            resolve(made);
+          });
+        });
+        made.on('error', () => {});
+        made.end();
+        setTimeout(() => reject(new Error('no byte of the download arrived')), 30_000).unref();
+      });
+      // The server is reading the file now…
+      expect(await openOn(stored)).toBeGreaterThan(0);
+      // …and the client goes.
+      req.destroy();
+      let left = await openOn(stored);
+      for (let i = 0; i < 500 && left; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        left = await openOn(stored);
+      }
+      expect(left, `range ${range}`).toBe(0);
+    }
+    // And the file is still whole for the next reader.
+    const again = await fetch(`${running.url}/projects/g/files/${file.id}/download`, { headers: auth });
+    expect(Buffer.from(await again.arrayBuffer()).length).toBe(data.length);
   });
 });
 
