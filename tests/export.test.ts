@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkPool, recyclerOf, recycling } from '../src/http/recycle.ts';
 import { startServer, writeRecycling, type RunningServer } from '../src/server.ts';
 import { quoteLiteral } from '../src/storage/sql.ts';
-import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
+import { ADMIN_KEY, captureLogger, makeApp, testConfig, watchConnections, type TestApp } from './helpers.ts';
 
 const T = '/projects/p1/buckets/b1/tables';
 
@@ -430,7 +430,6 @@ describe('export', () => {
     // it, which hung that statement or corrupted the heap. Both moments are held here.
     await seed(t, 'race', [{ name: 'id', type: 'BIGINT' }], `INSERT INTO data SELECT range FROM range(1000)`);
     const exporter = await t.services.db.exporter('whole');
-    const closedUnder: string[] = [];
     const gate = () => {
       let open!: () => void;
       let reach!: () => void;
@@ -441,39 +440,19 @@ describe('export', () => {
     const detach = gate();
     const detached = gate();
     const probe = gate();
-    const acquire = exporter.acquire.bind(exporter);
-    const wrapped = new WeakSet<object>();
-    exporter.acquire = async () => {
-      const c = await acquire();
-      if (wrapped.has(c)) return c;
-      wrapped.add(c);
-      let running: string | undefined;
-      const run = c.run.bind(c);
-      const closeSync = c.closeSync.bind(c);
-      c.run = (async (sql: string, ...rest: unknown[]) => {
-        running = sql;
-        try {
-          if (sql.startsWith('DETACH')) {
-            detach.reach();
-            await detach.opened;
-          }
-          if (sql === 'SELECT 1') {
-            probe.reach();
-            await probe.opened;
-          }
-          const result = await (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
-          if (sql.startsWith('DETACH')) detached.open();
-          return result;
-        } finally {
-          running = undefined;
-        }
-      }) as typeof c.run;
-      c.closeSync = () => {
-        if (running !== undefined) closedUnder.push(running);
-        closeSync();
-      };
-      return c;
-    };
+    const watched = watchConnections(exporter, async (sql, run) => {
+      if (sql.startsWith('DETACH')) {
+        detach.reach();
+        await detach.opened;
+      }
+      if (sql === 'SELECT 1') {
+        probe.reach();
+        await probe.opened;
+      }
+      const result = await run();
+      if (sql.startsWith('DETACH')) detached.open();
+      return result;
+    });
     try {
       const response = await t.call('GET', `${T}/race/export?format=parquet`);
       expect(response.status).toBe(200);
@@ -490,11 +469,11 @@ describe('export', () => {
       probe.open();
       await cancelled;
     } finally {
-      exporter.acquire = acquire;
+      watched.restore();
       detach.open();
       probe.open();
     }
-    expect(closedUnder).toEqual([]);
+    expect(watched.closedUnder).toEqual([]);
     await until(async () => t.services.registry.openCount === 0, 'the table to be released');
     const preview = await t.callJson('GET', `${T}/race/preview?limit=1`);
     expect(preview.status).toBe(200);
@@ -866,39 +845,17 @@ describe('an export while the service closes', () => {
     const copy = { reach: () => {}, open: () => {} };
     const reached = new Promise<void>((resolve) => (copy.reach = resolve));
     const opened = new Promise<void>((resolve) => (copy.open = resolve));
-    const closedUnder: string[] = [];
     try {
       await app.createProject('p1');
       expect((await app.callJson('POST', '/projects/p1/buckets', { body: { name: 'b1' } })).status).toBe(201);
       await seed(app, 'closing', [{ name: 'id', type: 'BIGINT' }], 'INSERT INTO data SELECT range FROM range(1000)');
-      const { db } = app.services;
-      const acquire = db.acquire.bind(db);
-      const wrapped = new WeakSet<object>();
-      db.acquire = async () => {
-        const c = await acquire();
-        if (wrapped.has(c)) return c;
-        wrapped.add(c);
-        let running: string | undefined;
-        const run = c.run.bind(c);
-        const closeSync = c.closeSync.bind(c);
-        c.run = (async (sql: string, ...rest: unknown[]) => {
-          running = sql;
-          try {
-            if (sql.startsWith('COPY')) {
-              copy.reach();
-              await opened;
-            }
-            return await (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
-          } finally {
-            running = undefined;
-          }
-        }) as typeof c.run;
-        c.closeSync = () => {
-          if (running !== undefined) closedUnder.push(running.slice(0, 4));
-          closeSync();
-        };
-        return c;
-      };
+      const watched = watchConnections(app.services.db, async (sql, run) => {
+        if (sql.startsWith('COPY')) {
+          copy.reach();
+          await opened;
+        }
+        return run();
+      });
       // A limit makes it one COPY in the main instance.
       const response = app.call('GET', `${T}/closing/export?format=csv&limit=500`);
       await reached;
@@ -907,7 +864,7 @@ describe('an export while the service closes', () => {
       const answered = await response;
       expect(answered.status).toBe(200);
       expect((await answered.text()).trimEnd().split('\n')).toHaveLength(501);
-      expect(closedUnder).toEqual([]);
+      expect(watched.closedUnder).toEqual([]);
     } finally {
       copy.open();
       await app.close();

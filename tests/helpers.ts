@@ -6,6 +6,7 @@ import pino from 'pino';
 import { createApp, type App } from '../src/app.ts';
 import { parseConfig, type Config } from '../src/config.ts';
 import { openServices, type Clock, type Services } from '../src/services.ts';
+import type { Database } from '../src/storage/db.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -206,6 +207,46 @@ export function statementGate(services: Services) {
           return released;
         },
       };
+    },
+  };
+}
+
+/**
+ * Wraps the connections `db` hands out from now on: each `run` statement goes through
+ * `around(sql, run)` (which may hold it, fail it, or note its end), and a connection closed
+ * while a statement of its own still runs is recorded in `closedUnder` (that statement's
+ * text): DuckDB would then use a freed connection. `restore()` puts `acquire` back;
+ * connections wrapped already stay wrapped.
+ */
+export function watchConnections(db: Database, around: (sql: string, run: () => Promise<unknown>) => Promise<unknown> = (_sql, run) => run()) {
+  const closedUnder: string[] = [];
+  const acquire = db.acquire.bind(db);
+  const wrapped = new WeakSet<object>();
+  db.acquire = async () => {
+    const c = await acquire();
+    if (wrapped.has(c)) return c;
+    wrapped.add(c);
+    let running: string | undefined;
+    const run = c.run.bind(c);
+    const closeSync = c.closeSync.bind(c);
+    c.run = (async (sql: string, ...rest: unknown[]) => {
+      running = sql;
+      try {
+        return await around(sql, () => (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest));
+      } finally {
+        running = undefined;
+      }
+    }) as typeof c.run;
+    c.closeSync = () => {
+      if (running !== undefined) closedUnder.push(running);
+      closeSync();
+    };
+    return c;
+  };
+  return {
+    closedUnder,
+    restore: () => {
+      db.acquire = acquire;
     },
   };
 }

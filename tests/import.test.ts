@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { CsvHeaderParser, type CsvDialect } from '../src/storage/csv-header.ts';
-import { ADMIN_KEY, captureLogger, makeApp, testConfig, type TestApp } from './helpers.ts';
+import { ADMIN_KEY, captureLogger, makeApp, testConfig, watchConnections, type TestApp } from './helpers.ts';
 
 const B = '/projects/p1/buckets/b1';
 const T = `${B}/tables`;
@@ -570,26 +570,16 @@ describe('import', () => {
     it('a table file COMMIT that fails after the catalog recorded the new row count writes the old count back; the new count shows only after the file committed', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       expect((await importRaw('people', GOOD)).status).toBe(200);
-      const { db } = t.services;
-      const acquire = db.acquire.bind(db);
-      const wrapped = new WeakSet<object>();
       let armed = true;
       let shownAtCommit: number | undefined;
-      db.acquire = async () => {
-        const c = await acquire();
-        if (wrapped.has(c)) return c;
-        wrapped.add(c);
-        const run = c.run.bind(c);
-        c.run = (async (sql: string, ...rest: unknown[]) => {
-          if (armed && sql === 'COMMIT') {
-            armed = false;
-            shownAtCommit = (await t.callJson('GET', `${T}/people`)).body.row_count;
-            throw new Error('injected: the disk is full at COMMIT');
-          }
-          return (run as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
-        }) as typeof c.run;
-        return c;
-      };
+      const watched = watchConnections(t.services.db, async (sql, run) => {
+        if (armed && sql === 'COMMIT') {
+          armed = false;
+          shownAtCommit = (await t.callJson('GET', `${T}/people`)).body.row_count;
+          throw new Error('injected: the disk is full at COMMIT');
+        }
+        return run();
+      });
       try {
         for (const query of ['incremental=true', '']) {
           armed = true;
@@ -605,7 +595,7 @@ describe('import', () => {
           expect((await fileRows(t, 'people')).map((r) => r.id)).toEqual([1, 2]);
         }
       } finally {
-        db.acquire = acquire;
+        watched.restore();
         armed = false;
       }
       const ok = await importRaw('people', 'id,name,score\n3,c,3\n', 'incremental=true');
