@@ -139,7 +139,11 @@ abstract class ExportSource {
       }
       this.connections.set(lane, connection);
     }
-    const call = work(connection);
+    return this.track(lane, work(connection));
+  }
+
+  /** Remembers a lane's running call until it ends (a cancel interrupts it and waits; its connection is given back only after it). */
+  private async track<T>(lane: number, call: Promise<T>): Promise<T> {
     this.pending.set(lane, call);
     try {
       return await call;
@@ -189,11 +193,7 @@ abstract class ExportSource {
       // new statement on the connection does.
       for (const [lane, connection] of this.connections) {
         if (this.cancelled) this.broken.add(lane);
-        if (!this.broken.has(lane)) continue;
-        const call = connection.run('SELECT 1');
-        this.pending.set(lane, call);
-        await call.catch(() => {});
-        this.pending.delete(lane);
+        if (this.broken.has(lane)) await this.track(lane, connection.run('SELECT 1')).catch(() => {});
       }
       await this.afterQueries().catch(() => {});
       // A connection interrupted mid-query (or left with an unread result) is not reused.
