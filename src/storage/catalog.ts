@@ -537,7 +537,7 @@ export class Catalog {
       (c) => {
         bump = this.bumpVersion(table.projectId, table.bucket, table.name);
         return this.transaction(c, [
-          ['UPDATE tables_catalog SET row_count = $1 WHERE project_id = $2 AND bucket_name = $3 AND name = $4', [rowCount, table.projectId, table.bucket, table.name]],
+          rowCountStatement(table, rowCount),
           ...bump.statements,
         ]);
       },
@@ -558,8 +558,7 @@ export class Catalog {
    */
   async beginRowCount(table: TableRecord, rowCount: number): Promise<{ show: () => void; undo: () => Promise<void> }> {
     const bump = this.bumpVersion(table.projectId, table.bucket, table.name);
-    const update = (count: number): [string, DuckDBValue[]] => ['UPDATE tables_catalog SET row_count = $1 WHERE project_id = $2 AND bucket_name = $3 AND name = $4', [count, table.projectId, table.bucket, table.name]];
-    await this.store.commit([update(rowCount), ...bump.statements], () => {});
+    await this.store.commit([rowCountStatement(table, rowCount), ...bump.statements], () => {});
     return {
       show: () => {
         bump.apply();
@@ -567,7 +566,7 @@ export class Catalog {
         if (current) this.putTable({ ...current, rowCount });
       },
       // The version stays bumped (a merge then sees a change that did not happen: a conflict to confirm, never a change missed).
-      undo: () => this.store.commit([update(table.rowCount)], () => bump.apply()),
+      undo: () => this.store.commit([rowCountStatement(table, table.rowCount)], () => bump.apply()),
     };
   }
 
@@ -592,4 +591,9 @@ export class Catalog {
     }
     bucketTables.set(lower(table.name), table);
   }
+}
+
+/** The statement that sets a table's row count in `tables_catalog`. */
+function rowCountStatement(table: Pick<TableRecord, 'projectId' | 'bucket' | 'name'>, rowCount: number): Statement {
+  return ['UPDATE tables_catalog SET row_count = $1 WHERE project_id = $2 AND bucket_name = $3 AND name = $4', [rowCount, table.projectId, table.bucket, table.name]];
 }

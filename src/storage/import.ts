@@ -690,13 +690,11 @@ export async function importFile(
     if (!isDevBranch(current.branch)) {
       plan.committing = async (rowCount) => {
         const pending = await deps.catalog.beginRowCount(current, rowCount);
-        return {
-          show: () => {
-            pending.show();
-            recorded = true;
-          },
-          undo: pending.undo,
+        const show = () => {
+          pending.show();
+          recorded = true;
         };
+        return { ...pending, show };
       };
     }
     // Taken under the write lock, before the rows change; dropped again if the load fails.
