@@ -240,7 +240,7 @@ export class SqlService {
     if (parsed) touch(this.parsed, sql, parsed);
     else {
       parsed = await this.withParser((c) => parseReadStatement(c, sql));
-      if (sql.length <= MAX_KEPT_TEXT) keep(this.parsed, sql, parsed);
+      if (sql.length <= MAX_KEPT_TEXT && parsed.source.length <= MAX_KEPT_TREE) keep(this.parsed, sql, parsed);
     }
     // The names are checked on every request: what a caller may read is its own.
     return checkParsed(parsed, scope);
@@ -255,7 +255,7 @@ export class SqlService {
     if (text !== undefined) touch(this.canonicalTexts, source, text);
     else {
       text = await this.withParser(async (c) => String((await c.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON)', [source])).getRows()[0]![0]));
-      if (source.length <= MAX_KEPT_TEXT * 8) keep(this.canonicalTexts, source, text);
+      if (source.length <= MAX_KEPT_TREE) keep(this.canonicalTexts, source, text);
     }
     return text;
   }
@@ -669,9 +669,13 @@ export class SqlService {
   }
 }
 
-/** Parses kept at most (and texts longer than this are not kept). */
-const MAX_KEPT_PARSES = 256;
+/**
+ * Parses kept at most, and the longest statement text and tree (DuckDB's JSON of it) kept:
+ * a few MB at worst, whatever texts callers send.
+ */
+const MAX_KEPT_PARSES = 128;
 const MAX_KEPT_TEXT = 16 * 1024;
+const MAX_KEPT_TREE = 32 * 1024;
 
 /** Marks an entry of a most-recently-used-last map as just used. */
 function touch<V>(map: Map<string, V>, key: string, value: V): void {
