@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import { toJsonSchema, type JsonSchema } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
 import { BranchIdSchema, BucketNameSchema, ColumnNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './http/schemas.ts';
-import { MetadataKeySchema } from './http/columns.ts';
+import { MetadataKeySchema } from './http/schemas.ts';
 import { FILES_JOBS_SCHEMAS, FILES_JOBS_STATUS_TEXT, FILES_JOBS_SUCCESS_BODY, FILES_JOBS_SUCCESS_CONTENT, isUpload, UPLOAD_BODY } from './openapi-files-jobs.ts';
 import type { RouteDef } from './routes.ts';
 

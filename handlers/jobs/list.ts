@@ -4,13 +4,13 @@ import { jobView } from '../../src/http/file-views.ts';
 import { maySee, scopedProject } from '../../src/http/lookup.ts';
 import { readQuery } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
-import { PagingEntries } from '../../src/http/schemas.ts';
+import { BranchIdSchema, PagingEntries } from '../../src/http/schemas.ts';
 import { isDevBranch } from '../../src/storage/locator.ts';
 
 export const ListJobsQuerySchema = v.object({
   status: v.optional(v.picklist(['waiting', 'processing', 'success', 'error', 'cancelled'], 'status must be waiting, processing, success, error or cancelled')),
   operation: v.optional(v.picklist(['import', 'export'], 'operation must be import or export')),
-  branch: v.optional(v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,40}$/, 'branch must be a branch id'))),
+  branch: v.optional(v.pipe(BranchIdSchema, v.transform((id) => id.toLowerCase()))),
   ...PagingEntries,
 });
 

@@ -5,41 +5,18 @@ import type { MetadataTarget } from '../storage/catalog/metadata.ts';
 import { metadataBranchOfBucket, metadataBranchOfTable } from '../storage/locator.ts';
 import { errors } from './errors.ts';
 import { columnNotFound } from '../storage/schema.ts';
-import { bucketFromPath, dataBucket, requireWritable, tableFromPath } from './lookup.ts';
+import { bucketFromPath, dataBucket, requireWritable, tableFromPath, validatePathNames } from './lookup.ts';
 import { validate } from './request.ts';
-import { BucketNameSchema, ColumnNameSchema, ProjectIdSchema, TableNameSchema } from './schemas.ts';
 
 /** A column default as §7 takes it: a literal or one of the allowed functions. */
 export const ColumnDefaultSchema = v.nullable(v.union([v.pipe(v.string(), v.maxLength(1000)), v.pipe(v.number(), v.finite()), v.boolean()]));
 
-export const MetadataKeySchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'Metadata key must be 1-255 characters of A-Z, a-z, 0-9, _, ., : or -'));
 
 export const MetadataProviderSchema = v.pipe(v.string(), v.regex(/^[a-z0-9._-]{1,64}$/, 'Provider must be 1-64 characters of a-z, 0-9, ., _ or -'));
 
-const PATH_NAMES: Record<string, v.GenericSchema<unknown, unknown>> = {
-  id: ProjectIdSchema,
-  bucket: BucketNameSchema,
-  table: TableNameSchema,
-  column: ColumnNameSchema,
-  key: MetadataKeySchema,
-};
-
-/** A path parameter, percent-decoding undone (a metadata key may hold `:`, which clients encode). */
-export function pathParam(ctx: HandlerContext, name: string): string {
-  const raw = ctx.params[name] ?? '';
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return raw;
-  }
-}
-
-/** Part II order of checks: every name in the path is validated (422) before anything is looked up. */
-export function validatePathNames(ctx: HandlerContext): void {
-  for (const [name, schema] of Object.entries(PATH_NAMES)) {
-    if (ctx.params[name] !== undefined) validate(schema, pathParam(ctx, name), `path.${name}`);
-  }
-}
+// The path-name checks live with the lookups (every project route runs them first).
+export { pathParam, validatePathNames } from './lookup.ts';
+export { MetadataKeySchema } from './schemas.ts';
 
 export interface ColumnLookup {
   project: ProjectRecord;

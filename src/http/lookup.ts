@@ -6,10 +6,45 @@ import type { BranchRecord } from '../storage/catalog/branches.ts';
 import type { SnapshotRecord } from '../storage/catalog/snapshots.ts';
 import { HttpError, errors } from './errors.ts';
 import { validate } from './request.ts';
-import { BranchIdSchema, BucketNameSchema, FileIdSchema, JobIdSchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './schemas.ts';
+import * as v from 'valibot';
+import { BranchIdSchema, BucketNameSchema, ColumnNameSchema, FileIdSchema, JobIdSchema, MetadataKeySchema, ProjectIdSchema, SnapshotIdSchema, TableNameSchema, WorkspaceIdSchema } from './schemas.ts';
 import type { FileRecord } from '../storage/catalog/files.ts';
 import type { JobRecord } from '../storage/catalog/jobs.ts';
 import { bucketIn, isDevBranch, MAIN, tableIn } from '../storage/locator.ts';
+
+/** Every name and id a project route's path may hold, in the order they are checked. */
+const PATH_NAMES: Record<string, v.GenericSchema<unknown, unknown>> = {
+  id: ProjectIdSchema,
+  branch: BranchIdSchema,
+  bucket: BucketNameSchema,
+  table: TableNameSchema,
+  column: ColumnNameSchema,
+  key: MetadataKeySchema,
+  snapshot_id: SnapshotIdSchema,
+  file_id: FileIdSchema,
+  job_id: JobIdSchema,
+  ws: WorkspaceIdSchema,
+};
+
+/** A path parameter, percent-decoding undone (a metadata key may hold `:`, which clients encode). */
+export function pathParam(ctx: HandlerContext, name: string): string {
+  const raw = ctx.params[name] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Part II order of checks: every name in the path is validated (422) before anything is
+ * looked up, so `P/branches/nope/buckets/a.b` is a 422, not a 404 of the branch.
+ */
+export function validatePathNames(ctx: HandlerContext): void {
+  for (const [name, schema] of Object.entries(PATH_NAMES)) {
+    if (ctx.params[name] !== undefined) validate(schema, pathParam(ctx, name), `path.${name}`);
+  }
+}
 
 /** §4: the project named in the path; 404 `not_found` unless active (or `allowDeleted`). */
 export function projectFromPath(ctx: HandlerContext, allowDeleted = false): ProjectRecord {
@@ -24,6 +59,7 @@ export function projectFromPath(ctx: HandlerContext, allowDeleted = false): Proj
 
 /** §5–§8: the active project of the path; 404 `project_not_found` otherwise. */
 export function scopedProject(ctx: HandlerContext): ProjectRecord {
+  validatePathNames(ctx);
   const id = validate(ProjectIdSchema, ctx.params.id, 'path.id');
   const project = ctx.services.catalog.getActiveProject(id);
   if (!project) throw errors.projectNotFound(id);

@@ -21,8 +21,12 @@ export const TableNameSchema = v.pipe(
   ),
 );
 
-/** A branch id (§14): `default` or a generated `[a-z0-9_]{1,40}`. */
-export const BranchIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_]{1,40}$/, 'Branch id must be 1-40 characters of a-z, 0-9 or _'));
+/**
+ * A branch id (§14): `default` or a generated `[a-z0-9_]{1,40}`. Any id of the shape ids
+ * have (as for files, jobs, snapshots) is looked up, so one that does not exist is a 404
+ * `branch_not_found`, not a 422.
+ */
+export const BranchIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'Branch id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
 
 export const ColumnNameSchema = v.pipe(
   v.string(),
@@ -60,11 +64,15 @@ export const SettingsSchema = v.nullable(
   ),
 );
 
-export const WorkspaceIdSchema = v.pipe(v.string(), v.regex(/^w_[a-z0-9]{1,40}$/, 'Workspace id must look like w_ followed by lowercase letters and digits'));
+/** A workspace id in a path (`w_…` when the service made it; others of this shape are simply not found: 404). */
+export const WorkspaceIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'Workspace id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
 
 /** Ids of files and jobs in a path (§15, §16); an id of this shape that does not exist is a 404. */
 export const FileIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'File id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
 export const JobIdSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'Job id must be 1-64 characters of A-Z, a-z, 0-9, _ or -'));
+
+/** A metadata key (§12), also in a path (`…/metadata/{key}`). */
+export const MetadataKeySchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'Metadata key must be 1-255 characters of A-Z, a-z, 0-9, _, ., : or -'));
 
 /** A file tag (§15): 1–64 of `[A-Za-z0-9_.:-]`. */
 export const TagSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'A tag must be 1-64 characters of A-Z, a-z, 0-9, _ . : or -'));
