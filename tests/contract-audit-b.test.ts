@@ -440,3 +440,118 @@ describe('§17 workspaces, sentence by sentence', () => {
     expect(created.body.table.columns.map((c: any) => [c.name, c.type])).toEqual([['k', 'INTEGER'], ['label', 'VARCHAR']]);
   });
 });
+
+describe('§1 conventions on the §14–§17 routes', () => {
+  it('415 for a JSON route sent another type, 422 for JSON that does not parse, 413 over 1 MiB; nothing created', async () => {
+    const { P } = await project();
+    for (const path of [`${P}/branches`, `${P}/query`, `${P}/workspaces`]) {
+      expectError(await t.callJson('POST', path, { raw: '{"name":"x","sql":"SELECT 1"}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
+      expectError(await t.callJson('POST', path, { raw: '{"name":', headers: { 'content-type': 'application/json' } }), 422, 'validation_error');
+      expectError(await t.callJson('POST', path, { body: { name: 'x', sql: `SELECT '${'x'.repeat(1024 * 1024)}'` } }), 413, 'payload_too_large');
+    }
+    expect((await t.callJson('GET', `${P}/branches`)).body.total).toBe(1);
+    expect((await t.callJson('GET', `${P}/workspaces`)).body.total).toBe(0);
+  });
+
+  it('405 with Allow for a known path and a wrong method; 404 not_found for an unknown one; X-Request-ID and CORS on streams', async () => {
+    const { P } = await project();
+    const wrong = await t.callJson('PUT', `${P}/branches`);
+    expectError(wrong, 405, 'method_not_allowed');
+    expect(wrong.response.headers.get('allow')).toMatch(/GET/);
+    expect(wrong.response.headers.get('allow')).toMatch(/POST/);
+    expectError(await t.callJson('GET', `${P}/branches/default/nothing-here`), 404, 'not_found');
+    const stream = await t.call('POST', `${P}/query`, { body: { sql: 'SELECT 1 AS a', format: 'csv' }, headers: { 'x-request-id': 'probe-1' } });
+    expect(stream.headers.get('x-request-id')).toBe('probe-1');
+    expect(stream.headers.get('access-control-allow-origin')).toBe('*');
+    await stream.text();
+  });
+});
+
+describe('§14–§17 orders and ties', () => {
+  it('newest first (files, jobs) and by creation (branches) also when timestamps are equal', async () => {
+    const { P } = await project();
+    const files = [];
+    for (let i = 0; i < 4; i++) files.push((await upload(P, `x${i}`, `name=f${i}`)).id);
+    expect((await t.callJson('GET', `${P}/files`)).body.files.map((f: any) => f.id)).toEqual([...files].reverse());
+    expect((await t.callJson('GET', `${P}/files?limit=2&offset=1`)).body).toMatchObject({ total: 4, files: [{ id: files[2] }, { id: files[1] }] });
+    const branches = [];
+    for (let i = 0; i < 4; i++) branches.push((await branch(P, `br${i}`)).id);
+    expect((await t.callJson('GET', `${P}/branches`)).body.branches.map((b: any) => b.id)).toEqual(['default', ...branches]);
+    const jobs = [];
+    for (let i = 0; i < 4; i++) jobs.push((await t.callJson('POST', `${P}/buckets/b/tables/t/export-async`, { body: {} })).body.id);
+    for (const id of jobs) await finished(P, id);
+    expect((await t.callJson('GET', `${P}/jobs`)).body.jobs.map((j: any) => j.id)).toEqual([...jobs].reverse());
+    expect((await t.callJson('GET', `${P}/jobs?operation=export&status=success&limit=1`)).body).toMatchObject({ total: 4, jobs: [{ id: jobs[3] }] });
+  });
+
+  it('branches created in one millisecond keep their creation order across a restart', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const root = await mkdtemp(join(tmpdir(), 'dsa-audit-b-'));
+    const frozen = manualClock();
+    try {
+      let app = await makeApp({ root, clock: frozen });
+      await app.createProject('order');
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) ids.push((await app.callJson('POST', '/projects/order/branches', { body: { name: `n${i}` } })).body.id);
+      const listed = async () => (await app.callJson('GET', '/projects/order/branches')).body.branches.map((b: any) => b.id);
+      expect(await listed()).toEqual(['default', ...ids]);
+      await app.close();
+      app = await makeApp({ root, clock: frozen });
+      expect(await listed()).toEqual(['default', ...ids]);
+      await app.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('download ranges: suffix, open-ended, and a range past the end is clipped', async () => {
+    const { P } = await project();
+    const file = await upload(P, '0123456789', 'name=d');
+    const get = (range: string) => t.call('GET', `${P}/files/${file.id}/download`, { headers: { range } });
+    const suffix = await get('bytes=-3');
+    expect([suffix.status, suffix.headers.get('content-range'), await suffix.text()]).toEqual([206, 'bytes 7-9/10', '789']);
+    const open = await get('bytes=5-');
+    expect([open.status, open.headers.get('content-range'), await open.text()]).toEqual([206, 'bytes 5-9/10', '56789']);
+    const clipped = await get('bytes=8-100');
+    expect([clipped.status, clipped.headers.get('content-range'), await clipped.text()]).toEqual([206, 'bytes 8-9/10', '89']);
+  });
+});
+
+describe('§17 edges', () => {
+  it('an empty sql is 422 (one of blanks only has no statement: 400 invalid_query, as query.test pins); over 100 KiB is 422; a fractional limit is 422', async () => {
+    const { P } = await project();
+    expectError(await t.callJson('POST', `${P}/query`, { body: { sql: '   ' } }), 400, 'invalid_query');
+    for (const body of [{ sql: '' }, { sql: `SELECT 1 ${' '.repeat(100 * 1024)}` }, { sql: 'SELECT 1', limit: 1.5 }, { sql: 'SELECT 1', timeout_seconds: 301 }, { sql: 'SELECT 1', limit: 100001 }]) {
+      expectError(await t.callJson('POST', `${P}/query`, { body }), 422, 'validation_error');
+    }
+    expect((await t.callJson('POST', `${P}/query`, { body: { sql: 'SELECT 1 AS a', limit: 100000, timeout_seconds: 300 } })).status).toBe(200);
+  });
+
+  it('a refused load changes nothing in the workspace (not even the tables a non-preserving load would drop)', async () => {
+    const { P } = await project();
+    const W = `${P}/workspaces/${(await t.callJson('POST', `${P}/workspaces`, { body: {} })).body.id}`;
+    expect((await t.callJson('POST', `${W}/load`, { body: { tables: [{ source: 'b.t', destination: 'keep' }] } })).status).toBe(200);
+    const before = (await t.callJson('GET', W)).body.tables;
+    expectError(await t.callJson('POST', `${W}/load`, { body: { tables: [{ source: 'b.t', destination: 'new' }, { source: 'b.nope', destination: 'x' }] } }), 404, 'table_not_found');
+    expectError(await t.callJson('POST', `${W}/load`, { body: { tables: [{ source: 'b.t', destination: 'new' }, { source: 'nope.t', destination: 'x' }] } }), 404, 'bucket_not_found');
+    expectError(await t.callJson('POST', `${W}/load`, { body: { tables: [] } }), 422, 'validation_error');
+    expectError(await t.callJson('POST', `${W}/load`, { body: { tables: [{ source: 'b.t', destination: 'n', columns: ['nope'] }] } }), 422, 'validation_error');
+    expect((await t.callJson('GET', W)).body.tables).toEqual(before);
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: 'SELECT count(*) AS n FROM keep' } })).body.results[0].rows).toEqual([{ n: 2 }]);
+  });
+
+  it('unload: a source column type §7 does not accept is 400 invalid_column; a key column not in the source is refused; nothing created', async () => {
+    const { P } = await project();
+    const W = `${P}/workspaces/${(await t.callJson('POST', `${P}/workspaces`, { body: {} })).body.id}`;
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: "CREATE TABLE l AS SELECT [1, 2] AS arr, 1 AS k; CREATE TABLE ok AS SELECT 1 AS k" } })).status).toBe(200);
+    const before = (await t.callJson('GET', `${P}/buckets/b/tables`)).body;
+    const listed = await t.callJson('POST', `${W}/unload`, { body: { source: 'l', bucket: 'b', table: 'lst' } });
+    // §7 tables take scalar types; LIST/STRUCT/MAP appear only in its value mapping.
+    expectError(listed, 400, 'invalid_column');
+    const badKey = await t.callJson('POST', `${W}/unload`, { body: { source: 'ok', bucket: 'b', table: 'bk', primary_key: ['nope'] } });
+    expect(badKey.status, JSON.stringify(badKey.body)).toBe(400);
+    expect(badKey.body.detail.error).toBe('invalid_primary_key');
+    expect((await t.callJson('GET', `${P}/buckets/b/tables`)).body).toEqual(before);
+  });
+});

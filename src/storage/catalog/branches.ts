@@ -124,7 +124,8 @@ export class BranchCatalog {
   }
 
   private async readAll(c: DuckDBConnection): Promise<void> {
-    for (const r of await CatalogStore.rows(c, 'SELECT * FROM branches')) {
+    // In creation order (rowid breaks ties of one millisecond), which list() keeps.
+    for (const r of await CatalogStore.rows(c, 'SELECT * FROM branches ORDER BY created_at, rowid')) {
       this.putBranch({ projectId: r.project_id as string, id: r.id as string, name: r.name as string, description: (r.description as string | null) ?? null, createdAt: r.created_at as string });
     }
     for (const r of await CatalogStore.rows(c, 'SELECT * FROM branch_buckets')) {
@@ -190,13 +191,17 @@ export class BranchCatalog {
     return this.node(projectId, branchId)?.record;
   }
 
-  /** The project's branches in the order they were created. */
+  /**
+   * The project's branches in the order they were created: by `created_at`, and within one
+   * millisecond in the order they were added (the sort is stable; the nodes are kept in
+   * creation order, also when loaded), never by their random ids.
+   */
   list(projectId: string): BranchRecord[] {
     const lowered = lower(projectId);
     return [...this.nodes.values()]
       .map((n) => n.record)
       .filter((b) => lower(b.projectId) === lowered)
-      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
   }
 
   /** Every branch of every project (reconciliation). */
