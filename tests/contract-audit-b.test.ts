@@ -117,7 +117,6 @@ describe('§14 branches, sentence by sentence', () => {
     expect(merged.status).toBe(200);
     expect(Object.keys(merged.body).sort()).toEqual(['snapshot_id', 'table']);
     expect(merged.body.table).toMatchObject({ name: 't', bucket: 'b', row_count: 3 });
-    expect(merged.body.table).not.toHaveProperty('branch_state');
     const snap = await t.callJson('GET', `${P}/snapshots/${merged.body.snapshot_id}`);
     expect(snap.body).toMatchObject({ kind: 'auto', reason: 'merge', branch: 'default', row_count: 2, bucket: 'b', table: 't' });
     expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.branch_state).toBe('main');
@@ -553,5 +552,74 @@ describe('§17 edges', () => {
     expect(badKey.status, JSON.stringify(badKey.body)).toBe(400);
     expect(badKey.body.detail.error).toBe('invalid_primary_key');
     expect((await t.callJson('GET', `${P}/buckets/b/tables`)).body).toEqual(before);
+  });
+});
+
+describe('§14–§17 side effects and layout', () => {
+  it('a first write in a branch clones the table to duckdb/branches/project_{id}/{branch}/{bucket}/{table}.duckdb; deleting the branch removes it', async () => {
+    const { id, P } = await project();
+    const { B, id: bid } = await branch(P);
+    expect((await t.call('POST', `${B}/buckets/b/tables/t/truncate`)).status).toBe(200);
+    const file = join(t.dataDir, 'duckdb', 'branches', `project_${id}`, bid, 'b', 't.duckdb');
+    expect((await walk(join(t.dataDir, 'duckdb', 'branches', `project_${id}`))).filter((f) => !f.endsWith('.wal'))).toContain(`${bid}/b/t.duckdb`);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.row_count).toBe(2);
+    expect((await t.call('DELETE', `${P}/branches/${bid}`)).status).toBe(204);
+    expect((await walk(join(t.dataDir, 'duckdb', 'branches'), { allowMissing: true }) ?? []).filter((f) => f.startsWith(`project_${id}/${bid}`))).toEqual([]);
+    expect(file).toContain(bid);
+  });
+
+  it('merge takes its auto snapshot even when every auto snapshot setting is off', async () => {
+    const { P } = await project();
+    const off = await t.callJson('PUT', `${P}/settings/snapshots`, { body: { auto: { drop_table: false, truncate: false, drop_column: false, full_import: false } } });
+    expect(off.status).toBe(200);
+    const { B } = await branch(P);
+    expect((await t.call('POST', `${B}/buckets/b/tables/t/import?incremental=true`, { raw: 'id,v\n3,c\n', headers: CSV })).status).toBe(200);
+    const merged = await t.callJson('POST', `${B}/buckets/b/tables/t/merge`, { body: {} });
+    expect(merged.status).toBe(200);
+    expect(typeof merged.body.snapshot_id).toBe('string');
+    expect((await t.callJson('GET', `${P}/snapshots/${merged.body.snapshot_id}`)).body).toMatchObject({ kind: 'auto', reason: 'merge' });
+  });
+
+  it('a bucket linked under a name SQL reserves is refused (422): new buckets may not take those names', async () => {
+    const { id, P } = await project();
+    await t.createProject(`${id}src`);
+    expect((await t.call('POST', `/projects/${id}src/buckets`, { body: { name: 's' } })).status).toBe(201);
+    expect((await t.call('POST', `/projects/${id}src/buckets/s/share`, { body: { target_project_id: id } })).status).toBe(200);
+    for (const name of ['main', 'Information_Schema']) {
+      expectError(await t.callJson('POST', `${P}/buckets/${name}/link`, { body: { source_project_id: `${id}src`, source_bucket_name: 's' } }), 422, 'validation_error');
+    }
+    expect((await t.callJson('GET', `${P}/buckets`)).body.total).toBe(1);
+  });
+
+  it('workspace: its file at workspaces/project_{id}/{ws}.duckdb; ISO timestamps; project tables are read-only and nothing outside is reachable', async () => {
+    const { id, P } = await project();
+    const ws = (await t.callJson('POST', `${P}/workspaces`, { body: {} })).body;
+    expect(ws.created_at).toMatch(ISO);
+    expect(ws.expires_at).toMatch(ISO);
+    expect(await walk(join(t.dataDir, 'workspaces', `project_${id}`))).toContain(`${ws.id}.duckdb`);
+    const W = `${P}/workspaces/${ws.id}`;
+    for (const sql of ["INSERT INTO b.t VALUES (9, 'z')", 'DELETE FROM b.t', 'DROP TABLE b.t', "SELECT * FROM read_csv('/etc/passwd')", "COPY (SELECT 1) TO '/tmp/audit-b.csv'", "ATTACH '/tmp/audit-b.duckdb' AS x", "SET memory_limit = '100GB'", 'CREATE SCHEMA b']) {
+      const res = await t.callJson('POST', `${W}/query`, { body: { sql } });
+      expect(res.status, sql).toBe(400);
+      expect(['invalid_query', 'query_failed'], sql).toContain(res.body.detail.error);
+    }
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.row_count).toBe(2);
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: 'CREATE VIEW vv AS SELECT * FROM b.t; SELECT count(*) AS n FROM vv' } })).body.results[1].rows).toEqual([{ n: 2 }]);
+    expect((await t.call('DELETE', W)).status).toBe(204);
+    expect(await walk(join(t.dataDir, 'workspaces', `project_${id}`))).not.toContain(`${ws.id}.duckdb`);
+    expectError(await t.callJson('DELETE', W), 404, 'workspace_not_found');
+  });
+
+  it('unload: primary_key applies only when the table is created; a NULL key value is 409 duplicate_keys', async () => {
+    const { P } = await project();
+    const W = `${P}/workspaces/${(await t.callJson('POST', `${P}/workspaces`, { body: {} })).body.id}`;
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: "CREATE TABLE s AS SELECT * FROM (VALUES (3, 'c'), (4, 'd')) v(id, v); CREATE TABLE n AS SELECT * FROM (VALUES (1), (NULL)) v(k)" } })).status).toBe(200);
+    const into = await t.callJson('POST', `${W}/unload`, { body: { source: 's', bucket: 'b', table: 't', incremental: true, primary_key: ['v'] } });
+    expect(into.status, JSON.stringify(into.body)).toBe(200);
+    expect(into.body).toMatchObject({ imported_rows: 2, table: { primary_key: ['id'], row_count: 4 } });
+    expectError(await t.callJson('POST', `${W}/unload`, { body: { source: 'n', bucket: 'b', table: 'nk', primary_key: ['k'] } }), 409, 'duplicate_keys');
+    expectError(await t.callJson('GET', `${P}/buckets/b/tables/nk`), 404, 'table_not_found');
+    const full = await t.callJson('POST', `${W}/unload`, { body: { source: 's', bucket: 'b', table: 't' } });
+    expect(full.body).toMatchObject({ imported_rows: 2, table: { row_count: 2 } });
   });
 });

@@ -4,16 +4,14 @@ import { conflict, errors } from '../../src/http/errors.ts';
 import { scopedProject } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
-import { BucketNameSchema } from '../../src/http/schemas.ts';
+import { NewBucketNameSchema } from '../../src/http/schemas.ts';
 import { bucketView } from '../../src/http/views.ts';
 import { createBucket as storeBucket } from '../../src/storage/buckets.ts';
 import { createBranchBucket } from '../../src/storage/branches.ts';
 import { bucketIn, isDevBranch } from '../../src/storage/locator.ts';
-import { isReservedSchema } from '../../src/storage/sql/gate.ts';
 
 export const CreateBucketSchema = v.object({
-  // §17: buckets are schemas in SQL, so the names SQL reserves for its own schemas are refused.
-  name: v.pipe(BucketNameSchema, v.check((name) => !isReservedSchema(name), 'main, temp, system, information_schema and pg_catalog are reserved by SQL and cannot be bucket names')),
+  name: NewBucketNameSchema,
   description: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(4096))), null),
 });
 

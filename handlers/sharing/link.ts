@@ -4,7 +4,7 @@ import { conflict, HttpError, errors } from '../../src/http/errors.ts';
 import { requireMainBranch, scopedProject } from '../../src/http/lookup.ts';
 import { readJson, validate } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
-import { BucketNameSchema, ProjectIdSchema } from '../../src/http/schemas.ts';
+import { BucketNameSchema, NewBucketNameSchema, ProjectIdSchema } from '../../src/http/schemas.ts';
 import { bucketView } from '../../src/http/views.ts';
 import type { BucketRecord } from '../../src/storage/catalog.ts';
 import { findShare, linkOf } from '../../src/storage/sharing.ts';
@@ -21,7 +21,8 @@ export const LinkBucketSchema = v.object({
  */
 export const linkBucket: Handler = async (request, ctx) => {
   const project = scopedProject(ctx);
-  const name = validate(BucketNameSchema, ctx.params.bucket, 'path.bucket');
+  // The link makes a new bucket of this name: the names SQL reserves are refused (§17).
+  const name = validate(NewBucketNameSchema, ctx.params.bucket, 'path.bucket');
   requireMainBranch(ctx);
   const body = await readJson(request, LinkBucketSchema);
   const { catalog } = ctx.services;

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { isReservedSchema } from '../storage/sql/gate.ts';
 
 export const ProjectIdSchema = v.pipe(
   v.string(),
@@ -11,6 +12,15 @@ export const BucketNameSchema = v.pipe(
     /^[A-Za-z0-9][A-Za-z0-9_-]{0,95}$/,
     'Bucket name must be 1-96 characters of A-Z, a-z, 0-9, _ or -, starting with a letter or digit',
   ),
+);
+
+/**
+ * The name of a bucket being made (created, or linked in): §17 buckets are schemas in SQL,
+ * so the names SQL reserves for its own schemas are refused (422).
+ */
+export const NewBucketNameSchema = v.pipe(
+  BucketNameSchema,
+  v.check((name) => !isReservedSchema(name), 'main, temp, system, information_schema and pg_catalog are reserved by SQL and cannot be bucket names'),
 );
 
 export const TableNameSchema = v.pipe(
