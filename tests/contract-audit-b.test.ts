@@ -623,3 +623,82 @@ describe('§14–§17 side effects and layout', () => {
     expect(full.body).toMatchObject({ imported_rows: 2, table: { row_count: 2 } });
   });
 });
+
+describe('§1 no host paths in any error of §15–§17', () => {
+  const noPath = (body: unknown) => {
+    const text = JSON.stringify(body);
+    expect(text).not.toContain(t.dataDir);
+    expect(text).not.toContain(t.root);
+    expect(text).not.toMatch(/\/tmp\/|dsa-test-/);
+  };
+
+  it('failed import jobs (bad values, bad CSV, bad parquet, bad gzip), failed queries and workspace statements', async () => {
+    const { P } = await project();
+    const bad = [
+      await upload(P, 'id,v\nx,c\n'),
+      await upload(P, 'id,v\n1,"unterminated\n'),
+      await upload(P, 'not parquet at all', 'name=p.parquet', { 'content-type': 'application/vnd.apache.parquet' }),
+      await upload(P, '\x1f\x8b\x08garbage', 'name=g.csv.gz', { 'content-type': 'text/csv', 'content-encoding': 'gzip' }),
+      await upload(P, '{"id": "x"}\n', 'name=n.ndjson', { 'content-type': 'application/x-ndjson' }),
+    ];
+    for (const file of bad) {
+      const job = await finished(P, (await t.callJson('POST', `${P}/buckets/b/tables/t/import-async`, { body: { file_id: file.id } })).body.id);
+      expect(job.status, file.name).toBe('error');
+      noPath(job);
+    }
+    for (const sql of ['SELECT * FROM b.nope', "SELECT 'a'::INTEGER", "SELECT * FROM read_parquet('x.parquet')", 'SELECT * FROM nope']) {
+      const res = await t.callJson('POST', `${P}/query`, { body: { sql } });
+      expect(res.status).toBe(400);
+      noPath(res.body);
+    }
+    const W = `${P}/workspaces/${(await t.callJson('POST', `${P}/workspaces`, { body: {} })).body.id}`;
+    for (const sql of ['SELECT * FROM nope', "ATTACH 'x.duckdb' AS y", "COPY (SELECT 1) TO 'x.csv'", 'CREATE TABLE a (x INTEGER PRIMARY KEY); INSERT INTO a VALUES (1), (1)', "SELECT * FROM read_csv('x.csv')"]) {
+      const res = await t.callJson('POST', `${W}/query`, { body: { sql } });
+      expect(res.status, sql).toBe(400);
+      noPath(res.body);
+    }
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: "CREATE TABLE s AS SELECT 'x' AS id" } })).status).toBe(200);
+    const failed = await t.callJson('POST', `${W}/unload`, { body: { source: 's', bucket: 'b', table: 't' } });
+    expectError(failed, 400, 'import_failed');
+    noPath(failed.body);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/t`)).body.row_count).toBe(2);
+  });
+});
+
+describe('odd bodies on the §14–§17 routes are a 4xx, never a 500, and change nothing', () => {
+  it('null, arrays, strings, numbers and wrong field types', async () => {
+    const { P } = await project();
+    const { B } = await branch(P);
+    const W = `${P}/workspaces/${(await t.callJson('POST', `${P}/workspaces`, { body: {} })).body.id}`;
+    const file = await upload(P, 'id,v\n5,e\n');
+    const T = `${P}/buckets/b/tables/t`;
+    const routes: [string, unknown[]][] = [
+      [`${P}/branches`, [{ name: ['x'] }, { name: 'x', description: {} }]],
+      [`${B}/buckets/b/tables/t/merge`, [{ force: 1 }, { force: null }]],
+      [`${T}/import-async`, [{ file_id: file.id, incremental: 'true' }, { file_id: file.id, columns: [] }, { file_id: file.id, columns: ['bad name'] }, { file_id: file.id, header: 'no' }, { file_id: file.id, null_string: 5 }, { file_id: file.id, format: 'xml' }, { file_id: 5 }, { file_id: file.id, quote: '' }, { file_id: file.id, escape: 'ab' }]],
+      [`${T}/export-async`, [{ limit: 0 }, { limit: 1.5 }, { gzip: 'yes' }, { filters: [{ column: 'id', operator: 'between', values: [1] }] }, { order_by: [{ column: 'nope' }] }, { columns: [] }]],
+      [`${P}/query`, [{ sql: 5 }, { sql: 'SELECT 1', limit: '10' }, { sql: 'SELECT 1', format: 'JSON' }, { sql: null }]],
+      [`${P}/workspaces`, [{ ttl_hours: '24' }, { name: null }]],
+      [`${W}/load`, [{ tables: {} }, { tables: [{ source: 'b', destination: 'x' }] }, { tables: [{ source: 'b.t', destination: 'a.b' }] }, { tables: [{ source: 'b.t', destination: 'x' }, { source: 'b.t', destination: 'X' }] }, { tables: [{ source: 'b.t', destination: 'x', limit: 0 }] }, { tables: [{ source: 'b.t', destination: 'x', filters: [{ column: 'id', operator: 'eq', values: ['q'] }] }] }]],
+      [`${W}/query`, [{ sql: ['SELECT 1'] }, { sql: 'SELECT 1', timeout_seconds: 'x' }]],
+      [`${W}/unload`, [{ source: 'x' }, { source: 'x', bucket: 'b', table: 'a.b' }, { source: 'x', bucket: 'b', table: 'n', primary_key: 'id' }, { source: 'x', bucket: 'b', table: 'n', incremental: 1 }]],
+    ];
+    for (const [path, bodies] of routes) {
+      for (const body of [null, [], 'x', 1, ...bodies]) {
+        const res = await t.callJson('POST', path, { body });
+        expect(res.status, `${path} ${JSON.stringify(body)} ${JSON.stringify(res.body)}`).toBeGreaterThanOrEqual(400);
+        expect(res.status, `${path} ${JSON.stringify(body)} ${JSON.stringify(res.body)}`).toBeLessThan(500);
+        expect(res.body.detail.error).toBeTruthy();
+      }
+    }
+    // A JSON array is not the object these routes take, even where every field is optional.
+    for (const path of [`${T}/export-async`, `${B}/buckets/b/tables/t/merge`, `${P}/workspaces`, `${W}/load`]) {
+      expectError(await t.callJson('POST', path, { body: [] }), 422, 'validation_error');
+    }
+    expect((await t.callJson('GET', `${P}/branches`)).body.total).toBe(2);
+    expect((await t.callJson('GET', `${P}/jobs`)).body.total).toBe(0);
+    expect((await t.callJson('GET', `${P}/workspaces`)).body.total).toBe(1);
+    expect((await t.callJson('GET', W)).body.tables).toEqual([]);
+    expect((await t.callJson('GET', `${P}/buckets/b/tables`)).body.total).toBe(1);
+  });
+});

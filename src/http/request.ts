@@ -96,6 +96,9 @@ export async function readJson<S extends AnySchema>(request: Request, schema: S)
   } catch (error) {
     throw validationError([{ path: '(body)', message: (error as Error).message }], 'Body is not valid JSON');
   }
+  // Every JSON body of the contract is an object; valibot's object schemas take an array
+  // for one (with every field absent), which would run a request nobody described.
+  if (Array.isArray(parsed)) throw validationError([{ path: '(body)', message: 'Body must be a JSON object, not an array' }], 'Body must be a JSON object');
   return validate(schema, parsed);
 }
 
