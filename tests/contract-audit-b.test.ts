@@ -415,6 +415,15 @@ describe('§17 workspaces, sentence by sentence', () => {
     expect(failed.body.detail.details.statement).toBe(2);
     expect((await t.callJson('POST', `${W}/query`, { body: { sql: 'SELECT x FROM a ORDER BY x' } })).body.results[0].rows).toEqual([{ x: 3 }, { x: 7 }]);
     expectError(await t.callJson('POST', `${W}/query`, { body: { sql: 'SELEC 1' } }), 400, 'invalid_query');
+    // No statement at all (semicolons, comments): invalid_query, in a workspace and in a query.
+    for (const sql of [';', ' ; ;', '-- nothing', '/* nothing */']) {
+      const inWorkspace = await t.callJson('POST', `${W}/query`, { body: { sql } });
+      expectError(inWorkspace, 400, 'invalid_query');
+      expect(inWorkspace.body.detail.message).toBe('The query contains no statement');
+      const query = await t.callJson('POST', `${P}/query`, { body: { sql } });
+      expectError(query, 400, 'invalid_query');
+      expect(query.body.detail.message).toBe('The query contains no statement');
+    }
     for (const body of [{ sql: '' }, { sql: 'SELECT 1', timeout_seconds: 0 }, { sql: 'SELECT 1', timeout_seconds: 3601 }, {}]) {
       expectError(await t.callJson('POST', `${W}/query`, { body }), 422, 'validation_error');
     }

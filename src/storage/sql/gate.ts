@@ -181,7 +181,8 @@ export interface ParsedStatement {
 export async function parseReadStatement(c: DuckDBConnection, sql: string): Promise<ParsedStatement> {
   // Anything the parser cannot split into statements is a fault of the statement.
   const extracted = await c.extractStatements(sql).catch((error: Error) => {
-    throw new GateError(sql.trim() === '' ? 'The query contains no statement' : error.message.replace(/^Failed to extract statements: /, ''));
+    // DuckDB fails a text of only blanks, semicolons and comments with a bare native error.
+    throw new GateError(splitStatements(sql).length === 0 ? 'The query contains no statement' : error.message.replace(/^Failed to extract statements: /, ''));
   });
   if (extracted.count !== 1) throw new GateError(extracted.count === 0 ? 'The query contains no statement' : `Exactly one statement is allowed; the query contains ${extracted.count}`);
   let explain = false;

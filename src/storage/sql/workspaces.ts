@@ -302,6 +302,8 @@ export async function queryWorkspace(services: Services, record: WorkspaceRecord
   if (!release) throw errors.tooManyQueries(sql.maxQueries);
   try {
     const pieces = splitStatements(text);
+    // Only blanks, semicolons and comments: DuckDB's parser fails these with a bare native error.
+    if (pieces.length === 0) throw errors.invalidQuery('The query contains no statement');
     const total = await sql.withParser(async (c) => (await c.extractStatements(text)).count).catch((error) => {
       throw queryError(error, undefined, (m) => sql.scrub(m));
     });
