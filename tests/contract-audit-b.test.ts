@@ -711,3 +711,25 @@ describe('odd bodies on the §14–§17 routes are a 4xx, never a 500, and chang
     expect((await t.callJson('GET', `${P}/buckets/b/tables`)).body.total).toBe(1);
   });
 });
+
+describe('§17 unload: its errors in the order the table lists them', () => {
+  it('the source (404 table_not_found), then the bucket (404 bucket_not_found), then 403 bucket_readonly; a source named in another case is found', async () => {
+    const { id, P } = await project();
+    await t.createProject(`${id}src`);
+    expect((await t.call('POST', `/projects/${id}src/buckets`, { body: { name: 's' } })).status).toBe(201);
+    expect((await t.call('POST', `/projects/${id}src/buckets/s/share`, { body: { target_project_id: id } })).status).toBe(200);
+    expect((await t.call('POST', `${P}/buckets/lnk/link`, { body: { source_project_id: `${id}src`, source_bucket_name: 's' } })).status).toBe(201);
+    const W = `${P}/workspaces/${(await t.callJson('POST', `${P}/workspaces`, { body: {} })).body.id}`;
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: 'CREATE TABLE MixedCase AS SELECT 1 AS k' } })).status).toBe(200);
+    const unload = (body: Record<string, unknown>) => t.callJson('POST', `${W}/unload`, { body });
+    expectError(await unload({ source: 'nope', bucket: 'nope', table: 'x' }), 404, 'table_not_found');
+    expectError(await unload({ source: 'nope', bucket: 'lnk', table: 'x' }), 404, 'table_not_found');
+    expectError(await unload({ source: 'mixedcase', bucket: 'nope', table: 'x' }), 404, 'bucket_not_found');
+    expectError(await unload({ source: 'mixedcase', bucket: 'lnk', table: 'x' }), 403, 'bucket_readonly');
+    expect((await t.callJson('GET', `/projects/${id}src/buckets/s/tables`)).body.total).toBe(0);
+    const made = await unload({ source: 'mixedcase', bucket: 'B', table: 'made' });
+    expect(made.status, JSON.stringify(made.body)).toBe(200);
+    expect(made.body).toMatchObject({ imported_rows: 1, table: { name: 'made', bucket: 'b', row_count: 1 } });
+    expect((await t.callJson('GET', `${P}/buckets/b/tables/made`)).body.bucket).toBe('b');
+  });
+});

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, ResultReturnType, StatementType, type DuckDBConnection } from '@duckdb/node-api';
 import { conflict, errors, HttpError } from '../../http/errors.ts';
 import type { Services } from '../../services.ts';
-import type { ColumnDef, TableRecord } from '../catalog.ts';
+import type { BucketRecord, ColumnDef, TableRecord } from '../catalog.ts';
 import type { WorkspaceRecord, WorkspaceTableInfo } from '../catalog/workspaces.ts';
 import { checkConversions, selectSql, type ReadPlan } from '../filters.ts';
 import { importFile, withStagingFile } from '../import.ts';
@@ -442,26 +442,32 @@ export async function unloadWorkspace(services: Services, record: WorkspaceRecor
   const { catalog, paths, registry } = services;
   return withWorkspace(services, record, async (current, file) =>
     withStagingFile(paths, `unload-${randomUUID()}.parquet`, async (staged) => {
-      // §14: the storage table as the workspace's branch sees it.
-      const target = bucketIn(services, input.projectId, current.branch, input.bucket);
-      if (!target) throw errors.bucketNotFound(input.projectId, input.bucket);
-      const existing = tableIn(services, target, input.table);
       let columns: ColumnDef[] = [];
+      let target: BucketRecord | undefined;
+      let existing: TableRecord | undefined;
       const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY', autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1', memory_limit: services.config.queryMemoryLimit });
       try {
         const c = await instance.connect();
         try {
+          // SQL names are case-insensitive: `source` finds the table whatever case it was made in.
           const described = (
             await c.runAndReadAll(
               `SELECT column_name, data_type FROM duckdb_columns()
-               WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $1 ORDER BY column_index`,
+               WHERE database_name = current_database() AND schema_name = 'main' AND lower(table_name) = lower($1) ORDER BY column_index`,
               [input.source],
             )
           ).getRows();
-          const isTable = (await c.runAndReadAll(`SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $1`, [input.source])).getRows()[0]![0];
+          const isTable = (await c.runAndReadAll(`SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND lower(table_name) = lower($1)`, [input.source])).getRows()[0]![0];
+          // The route's errors in the order §17 lists them: the source, then the bucket, then
+          // (as for every write into a link) 403 bucket_readonly.
           if (!described.length || !Number(isTable)) {
             throw new HttpError(404, 'table_not_found', `Workspace ${current.id} has no table ${input.source}`, { workspace_id: current.id, table_name: input.source });
           }
+          // §14: the storage table as the workspace's branch sees it.
+          target = bucketIn(services, input.projectId, current.branch, input.bucket);
+          if (!target) throw errors.bucketNotFound(input.projectId, input.bucket);
+          if (target.source) throw errors.bucketReadonly(target);
+          existing = tableIn(services, target, input.table);
           const source = `main.${quoteIdent(input.source)}`;
           if (!existing) columns = await newTableColumns(c, source, described, input.primaryKey);
           // Parquet has no 128-bit integers (DuckDB writes them as DOUBLE): they travel as exact text.
@@ -479,9 +485,9 @@ export async function unloadWorkspace(services: Services, record: WorkspaceRecor
       if (!table) {
         const pk = input.primaryKey.map((k) => columns.find((col) => col.name.toLowerCase() === k.toLowerCase())!.name);
         const branch = isDevBranch(current.branch) ? { branch: current.branch, branchState: 'created' as const } : {};
-        const fresh: TableRecord = { projectId: input.projectId, bucket: input.bucket, name: input.table, columns, primaryKey: pk, rowCount: 0, createdAt: services.clock.now().toISOString(), ...branch };
+        const fresh: TableRecord = { projectId: input.projectId, bucket: target!.name, name: input.table, columns, primaryKey: pk, rowCount: 0, createdAt: services.clock.now().toISOString(), ...branch };
         await createTable(services, fresh, () => {
-          if (tableIn(services, target, input.table)) throw conflict('table_exists', `Table ${input.table} was created meanwhile`, { table_name: input.table });
+          if (tableIn(services, target!, input.table)) throw conflict('table_exists', `Table ${input.table} was created meanwhile`, { table_name: input.table });
         });
         table = currentTable(services, fresh) ?? fresh;
         created = true;
