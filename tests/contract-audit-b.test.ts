@@ -733,3 +733,26 @@ describe('§17 unload: its errors in the order the table lists them', () => {
     expect((await t.callJson('GET', `${P}/buckets/b/tables/made`)).body.bucket).toBe('b');
   });
 });
+
+describe('§17 small statements', () => {
+  it('CSV answers as §8 exports: NULL an empty unquoted field, an empty string ""', async () => {
+    const { P } = await project();
+    const res = await t.call('POST', `${P}/query`, { body: { sql: "SELECT NULL AS a, '' AS b, 'x,y' AS c", format: 'csv' } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('a,b,c\n,"","x,y"\n');
+    const nd = await t.call('POST', `${P}/query`, { body: { sql: "SELECT NULL AS a, 1.5::DECIMAL(4,2) AS d, DATE '2026-11-29' AS day", format: 'ndjson' } });
+    expect(JSON.parse((await nd.text()).trim())).toEqual({ a: null, d: '1.50', day: '2026-11-29' });
+  });
+
+  it('workspace names need not be unique; the name may be left out', async () => {
+    const { P } = await project();
+    const a = await t.callJson('POST', `${P}/workspaces`, { body: { name: 'same' } });
+    const b = await t.callJson('POST', `${P}/workspaces`, { body: { name: 'same' } });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(a.body.id).not.toBe(b.body.id);
+    const unnamed = await t.callJson('POST', `${P}/workspaces`);
+    expect(unnamed.status).toBe(201);
+    expect(typeof unnamed.body.name).toBe('string');
+    expect((await t.callJson('GET', `${P}/workspaces`)).body.total).toBe(3);
+  });
+});
