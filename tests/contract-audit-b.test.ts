@@ -399,7 +399,12 @@ describe('§17 workspaces, sentence by sentence', () => {
     expect(Date.parse((await t.callJson('GET', W)).body.expires_at)).toBe(clock.now().getTime() + 2 * 3600 * 1000);
     clock.advance(60_000);
     expect((await t.callJson('POST', `${W}/unload`, { body: { source: 'x', bucket: 'b', table: 'out' } })).status).toBe(200);
-    expect(Date.parse((await t.callJson('GET', W)).body.expires_at)).toBe(clock.now().getTime() + 2 * 3600 * 1000);
+    const used = clock.now().getTime();
+    expect(Date.parse((await t.callJson('GET', W)).body.expires_at)).toBe(used + 2 * 3600 * 1000);
+    // Reading the workspace (GET, list) is not a use.
+    clock.advance(60_000);
+    expect(Date.parse((await t.callJson('GET', W)).body.expires_at)).toBe(used + 2 * 3600 * 1000);
+    expect(Date.parse((await t.callJson('GET', `${P}/workspaces`)).body.workspaces[0].expires_at)).toBe(used + 2 * 3600 * 1000);
   });
 
   it('query results: statement numbers from 1, changed_rows only for INSERT/UPDATE/DELETE, failure names its statement', async () => {
@@ -754,5 +759,25 @@ describe('§17 small statements', () => {
     expect(unnamed.status).toBe(201);
     expect(typeof unnamed.body.name).toBe('string');
     expect((await t.callJson('GET', `${P}/workspaces`)).body.total).toBe(3);
+  });
+});
+
+describe('Part II order of checks on §14/§16 writes into a linked bucket', () => {
+  it('a missing table is 404 table_not_found before 403 bucket_readonly; an existing one is 403 and nothing is queued', async () => {
+    const { id, P } = await project();
+    await t.createProject(`${id}src`);
+    expect((await t.call('POST', `/projects/${id}src/buckets`, { body: { name: 's' } })).status).toBe(201);
+    expect((await t.call('POST', `/projects/${id}src/buckets/s/tables`, { body: { name: 'st', columns: [{ name: 'a', type: 'INTEGER' }] } })).status).toBe(201);
+    expect((await t.call('POST', `/projects/${id}src/buckets/s/share`, { body: { target_project_id: id } })).status).toBe(200);
+    expect((await t.call('POST', `${P}/buckets/lnk/link`, { body: { source_project_id: `${id}src`, source_bucket_name: 's' } })).status).toBe(201);
+    const file = await upload(P, 'a\n1\n');
+    expectError(await t.callJson('POST', `${P}/buckets/lnk/tables/nope/import-async`, { body: { file_id: file.id } }), 404, 'table_not_found');
+    expectError(await t.callJson('POST', `${P}/buckets/lnk/tables/st/import-async`, { body: { file_id: file.id } }), 403, 'bucket_readonly');
+    expectError(await t.callJson('POST', `${P}/buckets/lnk/tables/st/import-async`, { body: { file_id: 'f_000000000000' } }), 403, 'bucket_readonly');
+    expect((await t.callJson('GET', `${P}/jobs`)).body.total).toBe(0);
+    const { B } = await branch(P);
+    expectError(await t.callJson('POST', `${B}/buckets/lnk/tables/nope/merge`, { body: {} }), 404, 'table_not_found');
+    expectError(await t.callJson('POST', `${B}/buckets/lnk/tables/st/merge`, { body: {} }), 403, 'bucket_readonly');
+    expectError(await t.callJson('POST', `${B}/buckets/lnk/tables/nope/import-async`, { body: { file_id: file.id } }), 404, 'table_not_found');
   });
 });

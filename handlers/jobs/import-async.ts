@@ -4,7 +4,7 @@ import { validationError } from '../../src/http/errors.ts';
 import { jobView } from '../../src/http/file-views.ts';
 import { csvOptionClashes } from '../../src/http/import-options.ts';
 import { formatForFile, jobLocation } from '../../src/http/job-options.ts';
-import { callerKeyId, visibleFile, writableTableFromPath } from '../../src/http/lookup.ts';
+import { callerKeyId, requireWritable, tableFromPath, visibleFile } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { ColumnNameSchema, FileIdSchema } from '../../src/http/schemas.ts';
@@ -29,7 +29,9 @@ export const ImportAsyncSchema = v.object({
 
 /** POST …/tables/{table}/import-async — queues an import of a stored file; 202 with the job. */
 export const importAsync: Handler = async (request, ctx) => {
-  const { project, bucket, table } = writableTableFromPath(ctx);
+  // Part II order: the table's 404, then 403 bucket_readonly for a linked bucket.
+  const { project, bucket, table } = tableFromPath(ctx);
+  requireWritable(bucket);
   const body = await readJson(request, ImportAsyncSchema);
   const file = visibleFile(ctx, project.id, body.file_id);
   const format = body.format ?? formatForFile(file.contentType);
