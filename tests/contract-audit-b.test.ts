@@ -297,6 +297,11 @@ describe('§16 jobs, sentence by sentence', () => {
     for (const [op, body, status, code] of refusals) expectError(await t.callJson('POST', `${P}/buckets/b/tables/t/${op}`, { body }), status, code);
     expectError(await t.callJson('POST', `${P}/buckets/b/tables/nope/export-async`, { body: {} }), 404, 'table_not_found');
     expectError(await t.callJson('POST', `${P}/buckets/b/tables/nope/import-async`, { body: { file_id: json.id } }), 404, 'table_not_found');
+    // Options naming their format are the body: 422 before the file's 404, issues at the body's paths.
+    const clash = await t.callJson('POST', `${P}/buckets/b/tables/t/import-async`, { body: { file_id: 'f_000000000000', format: 'csv', delimiter: ';', quote: ';' } });
+    expectError(clash, 422, 'validation_error');
+    expect(clash.body.detail.details.issues.map((i: any) => i.path)).toEqual(['quote', 'escape']);
+    expectError(await t.callJson('POST', `${P}/buckets/b/tables/t/import-async`, { body: { file_id: 'f_000000000000', format: 'csv', header: false } }), 422, 'validation_error');
     expect((await t.callJson('GET', `${P}/jobs`)).body).toEqual({ jobs: [], total: 0 });
   });
 

@@ -33,13 +33,17 @@ export const importAsync: Handler = async (request, ctx) => {
   const { project, bucket, table } = tableFromPath(ctx);
   requireWritable(bucket);
   const body = await readJson(request, ImportAsyncSchema);
+  const escape = body.escape ?? body.quote;
+  const checkCsvOptions = () => {
+    if (!body.header && !body.columns) throw validationError([{ path: 'columns', message: 'columns is required when header=false' }]);
+    csvOptionClashes(body.delimiter, body.quote, escape, body.null_string ?? undefined, '');
+  };
+  // The options are the body (422) and come before the file (404) when they name their
+  // format; without one, the format is the file's, so the file is looked up first.
+  if (body.format === 'csv') checkCsvOptions();
   const file = visibleFile(ctx, project.id, body.file_id);
   const format = body.format ?? formatForFile(file.contentType);
-  const escape = body.escape ?? body.quote;
-  if (format === 'csv') {
-    if (!body.header && !body.columns) throw validationError([{ path: 'columns', message: 'columns is required when header=false' }]);
-    csvOptionClashes(body.delimiter, body.quote, escape, body.null_string ?? undefined);
-  }
+  if (format === 'csv' && body.format === undefined) checkCsvOptions();
   const params: ImportJobParams = {
     file_id: file.id,
     format,

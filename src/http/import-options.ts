@@ -41,13 +41,17 @@ export function isGzip(request: Request): boolean {
   throw new HttpError(415, 'unsupported_media_type', 'Content-Encoding must be gzip or identity', { content_encoding: encoding.slice(0, 100) });
 }
 
-/** DuckDB refuses these at bind time: the delimiter, quote and escape characters must not clash. */
-export function csvOptionClashes(delimiter: string, quote: string, escape: string, nullString: string | undefined): void {
+/**
+ * DuckDB refuses these at bind time: the delimiter, quote and escape characters must not
+ * clash. `prefix` is where the options came from (`query.` for §8's query string, empty for
+ * the JSON body of an import job).
+ */
+export function csvOptionClashes(delimiter: string, quote: string, escape: string, nullString: string | undefined, prefix = 'query.'): void {
   const issues: ValidationIssue[] = [];
-  if (quote === delimiter) issues.push({ path: 'query.quote', message: 'quote must differ from delimiter' });
-  if (escape === delimiter) issues.push({ path: 'query.escape', message: 'escape must differ from delimiter' });
+  if (quote === delimiter) issues.push({ path: `${prefix}quote`, message: 'quote must differ from delimiter' });
+  if (escape === delimiter) issues.push({ path: `${prefix}escape`, message: 'escape must differ from delimiter' });
   for (const [name, ch] of [['delimiter', delimiter], ['quote', quote], ['escape', escape]] as const) {
-    if (nullString?.includes(ch)) issues.push({ path: 'query.null_string', message: `null_string must not contain the ${name} character` });
+    if (nullString?.includes(ch)) issues.push({ path: `${prefix}null_string`, message: `null_string must not contain the ${name} character` });
   }
   if (issues.length) throw validationError(issues);
 }
