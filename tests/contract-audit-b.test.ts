@@ -786,3 +786,31 @@ describe('Part II order of checks on §14/§16 writes into a linked bucket', () 
     expectError(await t.callJson('POST', `${B}/buckets/lnk/tables/nope/import-async`, { body: { file_id: file.id } }), 404, 'table_not_found');
   });
 });
+
+describe('Part II: a workspace file with no record is deleted at start, a record without its file dropped', () => {
+  it('after a restart the stray file is gone, the kept workspace works, the one whose file vanished is 404', async () => {
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const root = await mkdtemp(join(tmpdir(), 'dsa-audit-b-'));
+    try {
+      let app = await makeApp({ root });
+      await app.createProject('wsr');
+      const P = '/projects/wsr';
+      const kept = (await app.callJson('POST', `${P}/workspaces`, { body: {} })).body.id;
+      const lost = (await app.callJson('POST', `${P}/workspaces`, { body: {} })).body.id;
+      expect((await app.callJson('POST', `${P}/workspaces/${kept}/query`, { body: { sql: 'CREATE TABLE a AS SELECT 1 AS x' } })).status).toBe(200);
+      await app.close();
+      const dir = join(root, 'data', 'workspaces', 'project_wsr');
+      await writeFile(join(dir, 'w_stray0000000.duckdb'), 'not a database');
+      await rm(join(dir, `${lost}.duckdb`));
+      app = await makeApp({ root });
+      expect((await walk(dir)).filter((f) => !f.endsWith('.wal'))).toEqual([`${kept}.duckdb`]);
+      expect((await app.callJson('GET', `${P}/workspaces`)).body.workspaces.map((w: any) => w.id)).toEqual([kept]);
+      expect((await app.callJson('GET', `${P}/workspaces/${lost}`)).body.detail.error).toBe('workspace_not_found');
+      expect((await app.callJson('POST', `${P}/workspaces/${kept}/query`, { body: { sql: 'SELECT x FROM a' } })).body.results[0].rows).toEqual([{ x: 1 }]);
+      await app.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
