@@ -555,3 +555,110 @@ describe('§13 snapshots', () => {
     expectError(await t.callJson('GET', `${P}/snapshots/${r.body.id}`), 404, 'snapshot_not_found');
   });
 });
+
+describe('audit, second pass', () => {
+  const snap = async (path: string, body: unknown = {}) => {
+    const r = await t.callJson('POST', `${path}/snapshots`, { body });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return r.body;
+  };
+
+  it('metadata: 404 of the object before the body (422); table and column metadata of a linked table are the source’s', async () => {
+    expectError(await t.callJson('POST', `${T('nope')}/metadata`, { body: { metadata: [] } }), 404, 'table_not_found');
+    expectError(await t.callJson('POST', `${P}/buckets/in_c_nope/metadata`, { body: {} }), 404, 'bucket_not_found');
+    const name = await table();
+    expectError(await t.callJson('POST', `${T(name)}/columns/nope/metadata`, { body: {} }), 404, 'column_not_found');
+    await t.callJson('POST', `${T(name)}/metadata`, { body: { metadata: [{ key: 'desc', value: 'orders' }] } });
+    await t.callJson('POST', `${T(name)}/columns/v/metadata`, { body: { metadata: [{ key: 'pii', value: 'no' }] } });
+    const linked = `/projects/other/buckets/linked/tables/${name}`;
+    expect((await t.callJson('GET', `${linked}/metadata`)).body.metadata.map((e: any) => e.key)).toEqual(['desc']);
+    expect((await t.callJson('GET', `${linked}/columns/v/metadata`)).body.metadata.map((e: any) => e.key)).toEqual(['pii']);
+    const tv = (await t.callJson('GET', linked)).body;
+    expect(tv.metadata.map((e: any) => e.key)).toEqual(['desc']);
+    expect(tv.columns.find((c: any) => c.name === 'v').metadata.map((e: any) => e.key)).toEqual(['pii']);
+    // A column rename keeps its metadata; a dropped column's metadata is gone with it.
+    const renamed = await t.callJson('PATCH', `${T(name)}/columns/v`, { body: { name: 'w' } });
+    expect(renamed.body.columns.find((c: any) => c.name === 'w').metadata.map((e: any) => e.key)).toEqual(['pii']);
+    expect((await t.callJson('GET', `${T(name)}/columns/w/metadata`)).body.metadata.map((e: any) => e.key)).toEqual(['pii']);
+    expect((await t.callJson('DELETE', `${T(name)}/columns/w`)).status).toBe(200);
+    await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'w', type: 'VARCHAR' } });
+    expect((await t.callJson('GET', `${T(name)}/columns/w/metadata`)).body.metadata).toEqual([]);
+  });
+
+  it('restore: only a table given goes into the snapshot’s bucket, created again if it was deleted; overwrite of a missing table takes no auto snapshot', async () => {
+    await t.callJson('POST', `${P}/buckets`, { body: { name: 'in_c_gone', description: 'gone soon' } });
+    const name = await table('g1', { bucket: 'in_c_gone' });
+    const s = await snap(T(name, 'in_c_gone'));
+    expect((await t.call('DELETE', `${P}/buckets/in_c_gone`)).status).toBe(204);
+    const r = await t.callJson('POST', `${P}/snapshots/${s.id}/restore`, { body: { table: 'g2' } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.table).toMatchObject({ name: 'g2', bucket: 'in_c_gone', row_count: 2 });
+    expect((await t.callJson('GET', `${P}/buckets/in_c_gone`)).status).toBe(200);
+    const o = await t.callJson('POST', `${P}/snapshots/${s.id}/restore`, { body: { overwrite: true } });
+    expect(o.status, JSON.stringify(o.body)).toBe(200);
+    expect(o.body.auto_snapshot_id).toBeNull();
+    expect(o.body.table).toMatchObject({ name: 'g1', bucket: 'in_c_gone', row_count: 2 });
+  });
+
+  it('GET T/snapshots includes those of earlier tables of the same name (the drop_table auto snapshot too)', async () => {
+    const name = await table();
+    const manual = await snap(T(name));
+    expect((await t.call('DELETE', T(name))).status).toBe(204);
+    await table(name);
+    const list = (await t.callJson('GET', `${T(name)}/snapshots`)).body;
+    expect(list.total).toBe(2);
+    expect(list.snapshots.map((s: any) => s.kind)).toEqual(['auto', 'manual']);
+    expect(list.snapshots[0].reason).toBe('drop_table');
+    expect(list.snapshots[1].id).toBe(manual.id);
+  });
+
+  it('settings apply to snapshots taken from then on', async () => {
+    await t.callJson('POST', '/projects', { body: { id: 'retain' } });
+    await t.callJson('POST', '/projects/retain/buckets', { body: { name: 'b' } });
+    await table('x', { project: 'retain', bucket: 'b' });
+    const path = '/projects/retain/buckets/b/tables/x';
+    const early = await snap(path);
+    const put = await t.callJson('PUT', '/projects/retain/settings/snapshots', { body: { manual_retention_days: 2 } });
+    expect(put.status).toBe(200);
+    const late = await snap(path);
+    expect(Date.parse(late.expires_at) - Date.parse(late.created_at)).toBe(2 * 24 * 3600 * 1000);
+    expect((await t.callJson('GET', `/projects/retain/snapshots/${early.id}`)).body.expires_at).toBe(early.expires_at);
+    // A write key cannot change them; a refused PUT changes nothing.
+    const write = (await t.callJson('POST', '/projects/retain/api-keys', { body: { scope: 'write' } })).body.api_key;
+    expectError(await t.callJson('PUT', '/projects/retain/settings/snapshots', { body: { manual_retention_days: 5 }, key: write }), 403, 'insufficient_scope');
+    expect((await t.callJson('GET', '/projects/retain/settings/snapshots', { key: write })).body.manual_retention_days).toBe(2);
+  });
+
+  it('a deleted project deletes its keys, snapshots and settings; a project created again with the id starts fresh', async () => {
+    const id = 'reborn';
+    const k = await t.createProject(id);
+    await t.callJson('POST', `/projects/${id}/buckets`, { body: { name: 'b' } });
+    await table('x', { project: id, bucket: 'b' });
+    const s = await snap(`/projects/${id}/buckets/b/tables/x`);
+    await t.callJson('PUT', `/projects/${id}/settings/snapshots`, { body: { auto_retention_days: 1 }, key: k });
+    expect((await t.call('DELETE', `/projects/${id}`, { key: k })).status).toBe(204);
+    expect(statSync(t.services.paths.snapshotFile(id, s.id), { throwIfNoEntry: false })).toBeUndefined();
+    expect(t.services.snapshots.list(id)).toEqual([]);
+    expect(t.services.keys.list(id)).toEqual([]);
+  });
+});
+
+describe('§11 bucket-restricted keys in listings', () => {
+  it("a branch's changes show a bucket-restricted key only its buckets", async () => {
+    const b = (await t.callJson('POST', `${P}/branches`, { body: { name: 'changes-dev' } })).body.id as string;
+    const inA = await table();
+    const inB = await table(undefined, { bucket: 'in_c_b' });
+    for (const [bucket, name] of [['in_c_a', inA], ['in_c_b', inB]]) {
+      const r = await t.callJson('POST', `${P}/branches/${b}/buckets/${bucket}/tables/${name}/truncate`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+    }
+    expect((await t.callJson('POST', `${P}/branches/${b}/buckets`, { body: { name: 'in_c_branch_only' } })).status).toBe(201);
+    const all = (await t.callJson('GET', `${P}/branches/${b}/changes`)).body;
+    expect(all.tables.map((x: any) => x.bucket).sort()).toEqual(['in_c_a', 'in_c_b']);
+    expect(all.buckets.map((x: any) => x.bucket)).toEqual(['in_c_branch_only']);
+    const restricted = await key({ scope: 'read', buckets: ['in_c_a'] });
+    const seen = await t.callJson('GET', `${P}/branches/${b}/changes`, { key: restricted.api_key });
+    expect(seen.status).toBe(200);
+    expect(seen.body).toEqual({ tables: all.tables.filter((x: any) => x.bucket === 'in_c_a'), buckets: [] });
+  });
+});
