@@ -662,3 +662,47 @@ describe('§11 bucket-restricted keys in listings', () => {
     expect(seen.body).toEqual({ tables: all.tables.filter((x: any) => x.bucket === 'in_c_a'), buckets: [] });
   });
 });
+
+describe('§13 in a development branch', () => {
+  it('writes inside a dev branch take auto snapshots by the same settings; they belong to the branch and restore there', async () => {
+    const name = await table();
+    const b = (await t.callJson('POST', `${P}/branches`, { body: { name: 'auto-dev' } })).body.id as string;
+    const BT = `${P}/branches/${b}/buckets/in_c_a/tables/${name}`;
+    expect((await t.callJson('POST', `${BT}/truncate`)).status).toBe(200);
+    const autos = (await t.callJson('GET', `${P}/snapshots?table=${name}&kind=auto`)).body.snapshots;
+    expect(autos.map((s: any) => [s.reason, s.branch, s.row_count])).toEqual([['truncate', b, 2]]);
+    expect((await t.callJson('GET', `${P}/branches/${b}/snapshots?table=${name}`)).body.total).toBe(1);
+    expect((await t.callJson('GET', `${T(name)}/snapshots`)).body.total).toBe(0);
+    // Restored (through the main path or the branch's), it goes into the branch; main is untouched.
+    const r = await t.callJson('POST', `${P}/snapshots/${autos[0].id}/restore`, { body: { overwrite: true } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.table).toMatchObject({ name, row_count: 2, branch_state: 'copied' });
+    expect((await t.callJson('GET', BT)).body.row_count).toBe(2);
+    expect((await t.callJson('GET', T(name))).body.row_count).toBe(2);
+    const auto = (await t.callJson('GET', `${P}/snapshots/${r.body.auto_snapshot_id}`)).body;
+    expect(auto).toMatchObject({ kind: 'auto', reason: 'restore', branch: b, row_count: 0 });
+  });
+});
+
+describe('§13 paging defaults', () => {
+  it('GET P/snapshots pages 100 by default, total counts the filter without paging', async () => {
+    await t.callJson('POST', '/projects', { body: { id: 'many' } });
+    await t.callJson('POST', '/projects/many/buckets', { body: { name: 'b' } });
+    // Each drop takes a drop_table auto snapshot (the file itself, no copy).
+    for (let i = 0; i < 101; i++) {
+      await table('x', { project: 'many', bucket: 'b', csv: null });
+      expect((await t.call('DELETE', '/projects/many/buckets/b/tables/x')).status).toBe(204);
+    }
+    const page = (await t.callJson('GET', '/projects/many/snapshots')).body;
+    expect(page.total).toBe(101);
+    expect(page.snapshots.length).toBe(100);
+    const rest = (await t.callJson('GET', '/projects/many/snapshots?offset=100')).body;
+    expect(rest.snapshots.length).toBe(1);
+    expect(page.snapshots.map((s: any) => s.id)).not.toContain(rest.snapshots[0].id);
+    expect((await t.callJson('GET', '/projects/many/snapshots?offset=500')).body).toEqual({ snapshots: [], total: 101 });
+    await table('x', { project: 'many', bucket: 'b', csv: null });
+    const tablePage = (await t.callJson('GET', '/projects/many/buckets/b/tables/x/snapshots')).body;
+    expect(tablePage.total).toBe(101);
+    expect(tablePage.snapshots.length).toBe(100);
+  });
+});
