@@ -706,3 +706,27 @@ describe('§13 paging defaults', () => {
     expect(tablePage.snapshots.length).toBe(100);
   });
 });
+
+describe('§1 conventions on the §11–§13 routes', () => {
+  it('405 with Allow on a known path; *+json bodies are JSON; an array or null body is 422', async () => {
+    const name = await table();
+    const wrong = await t.callJson('PATCH', `${T(name)}/primary-key`, { body: {} });
+    expectError(wrong, 405, 'method_not_allowed');
+    expect(wrong.response.headers.get('allow')).toMatch(/PUT/);
+    expect(wrong.response.headers.get('allow')).toMatch(/DELETE/);
+    const keyPath = await t.callJson('PUT', `${P}/api-keys/k_000000000000`, { body: {} });
+    expectError(keyPath, 405, 'method_not_allowed');
+    expect(keyPath.response.headers.get('allow')).toMatch(/GET/);
+    const patched = await t.callJson('PATCH', `${T(name)}/columns/v`, { raw: JSON.stringify({ default: 'x' }), headers: { 'content-type': 'application/merge-patch+json' } });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    for (const raw of ['[]', 'null', '"x"', '42']) {
+      expectError(await t.callJson('POST', `${T(name)}/metadata`, { raw, headers: { 'content-type': 'application/json' } }), 422, 'validation_error');
+    }
+    expectError(await t.callJson('POST', `${P}/api-keys`, { raw: '[]', headers: { 'content-type': 'application/json' }, key: admin }), 422, 'validation_error');
+    const big = await t.callJson('POST', `${T(name)}/snapshots`, { body: { description: 'x'.repeat(1024 * 1024 + 1) } });
+    expectError(big, 413, 'payload_too_large');
+    // Every answer carries a request id; errors have the §1 body and no more.
+    expect(big.response.headers.get('x-request-id')).toBeTruthy();
+    expect(Object.keys(big.body)).toEqual(['detail']);
+  });
+});
