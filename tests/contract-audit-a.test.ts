@@ -730,3 +730,29 @@ describe('§1 conventions on the §11–§13 routes', () => {
     expect(Object.keys(big.body)).toEqual(['detail']);
   });
 });
+
+describe('§11 key listing order', () => {
+  it('oldest first also for keys made in one millisecond, after a rotation and across a restart', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const root = await mkdtemp(join(tmpdir(), 'dsa-audit-keys-'));
+    const frozen = manualClock();
+    let app = await makeApp({ root, clock: frozen });
+    try {
+      const first = await app.createProject('order');
+      const made: string[] = [(await app.callJson('GET', '/projects/order/api-keys/current', { key: first })).body.id];
+      for (let i = 0; i < 12; i++) made.push((await app.callJson('POST', '/projects/order/api-keys', { body: { scope: 'read', description: `k${i}` } })).body.id);
+      const ids = async () => (await app.callJson('GET', '/projects/order/api-keys')).body.api_keys.map((k: any) => k.id);
+      expect(await ids()).toEqual(made);
+      expect((await app.callJson('POST', `/projects/order/api-keys/${made[3]}/rotate`)).status).toBe(200);
+      expect(await ids()).toEqual(made);
+      await app.services.close();
+      app = await makeApp({ root, clock: frozen });
+      expect(await ids()).toEqual(made);
+    } finally {
+      await app.services.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
