@@ -629,7 +629,7 @@ describe('audit, second pass', () => {
     expect((await t.callJson('GET', '/projects/retain/settings/snapshots', { key: write })).body.manual_retention_days).toBe(2);
   });
 
-  it('a deleted project deletes its keys, snapshots and settings; a project created again with the id starts fresh', async () => {
+  it('a deleted project deletes its keys, snapshot files and snapshot records', async () => {
     const id = 'reborn';
     const k = await t.createProject(id);
     await t.callJson('POST', `/projects/${id}/buckets`, { body: { name: 'b' } });
