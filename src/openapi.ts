@@ -167,7 +167,7 @@ const SCHEMAS: Record<string, Schema> = {
   },
   ProjectStats: {
     type: 'object',
-    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes', 'branches_size_bytes'],
+    required: ['id', 'size_bytes', 'table_count', 'bucket_count', 'snapshots_size_bytes', 'files_size_bytes', 'branches_size_bytes', 'workspaces_size_bytes'],
     properties: {
       id: { type: 'string' },
       size_bytes: count,
@@ -176,6 +176,7 @@ const SCHEMAS: Record<string, Schema> = {
       snapshots_size_bytes: { ...count, description: "Bytes on disk of the project's snapshot files" },
       files_size_bytes: { ...count, description: 'Bytes of the stored files (§15)' },
       branches_size_bytes: { ...count, description: "Bytes on disk of the tables the project's development branches hold (§14)" },
+      workspaces_size_bytes: { ...count, description: "Bytes on disk of the project's workspaces, of every branch (§17)" },
     },
   },
   Bucket: {

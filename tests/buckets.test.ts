@@ -278,7 +278,7 @@ describe('project stats and the project object follow buckets and tables live', 
 
   it('counts buckets, tables and bytes', async () => {
     const empty = await t.callJson('GET', '/projects/p1/stats');
-    expect(empty.body).toEqual({ id: 'p1', size_bytes: 0, table_count: 0, bucket_count: 0, snapshots_size_bytes: 0, files_size_bytes: 0, branches_size_bytes: 0 });
+    expect(empty.body).toEqual({ id: 'p1', size_bytes: 0, table_count: 0, bucket_count: 0, snapshots_size_bytes: 0, files_size_bytes: 0, branches_size_bytes: 0, workspaces_size_bytes: 0 });
 
     await createBucket(t, 'p1', 'b1');
     await createBucket(t, 'p1', 'b2');

@@ -62,8 +62,27 @@ const CASES: Case[] = [
   ['VARCHAR', 'FLOAT', '1e39', fails('out of range for FLOAT')],
   ['DOUBLE', 'FLOAT', '1e300', fails('out of range for FLOAT')],
   ['DOUBLE', 'FLOAT', 'inf', 'Infinity'],
-  ['VARCHAR', 'DATE', '2020-02-30', fails('not a valid value of this type')],
+  ['VARCHAR', 'DATE', '2020-02-30', fails('not a date')],
   ['VARCHAR', 'DATE', '2020-02-29', '2020-02-29'],
+  // DuckDB's DATE and TIME casts (and its CSV reader) keep what they can read and drop the rest.
+  ['VARCHAR', 'DATE', '2026-01-01abc', fails('not a date')],
+  ['VARCHAR', 'DATE', '2026-01-01 junk', fails('not a date')],
+  ['VARCHAR', 'DATE', '2026-01-01Z', fails('not a date')],
+  ['VARCHAR', 'DATE', '20260101', fails('not a date')],
+  ['VARCHAR', 'DATE', '', fails('not a date')],
+  ['VARCHAR', 'DATE', ' 2026-01-01 ', '2026-01-01'],
+  ['VARCHAR', 'DATE', '2026/1/1', '2026-01-01'],
+  ['VARCHAR', 'DATE', '2026-01-01 10:00:00', '2026-01-01'],
+  ['VARCHAR', 'DATE', '0044-03-15 (BC)', '0044-03-15 (BC)'],
+  ['VARCHAR', 'DATE', '300000-01-01', '300000-01-01'],
+  ['VARCHAR', 'TIME', '12:30:00', '12:30:00'],
+  ['VARCHAR', 'TIME', ' 12:30 ', '12:30:00'],
+  ['VARCHAR', 'TIME', '12:30:00.25', '12:30:00.25'],
+  ['VARCHAR', 'TIME', '24:00:00', '24:00:00'],
+  ['VARCHAR', 'TIME', '12:30:00abc', fails('not a time of day')],
+  ['VARCHAR', 'TIME', '12:30:00 junk', fails('not a time of day')],
+  ['VARCHAR', 'TIME', '12:61', fails('not a time of day')],
+  ['TIMESTAMP', 'DATE', '2026-01-01 10:00:00', '2026-01-01'],
 ];
 
 describe('strict conversion (convert.ts)', () => {
@@ -96,6 +115,14 @@ describe('strict conversion (convert.ts)', () => {
       }
     });
   }
+
+  it('reads the infinite dates as DuckDB does', async () => {
+    for (const text of ['infinity', '-infinity']) {
+      const conversion = strictConversion('x', 'VARCHAR', 'DATE');
+      const row = (await c.runAndReadAll(`SELECT ${conversion.value} = CAST(x AS DATE), ${conversion.invalid} FROM (SELECT $1::VARCHAR AS x)`, [text])).getRowsJson()[0];
+      expect(row, text).toEqual([true, false]);
+    }
+  });
 
   it('keeps NULL as NULL and never fails on it', async () => {
     const conversion = strictConversion('x', 'VARCHAR', 'INTEGER');

@@ -549,6 +549,26 @@ describe('import', () => {
       expect(await catalogRowCount('people')).toBe(1);
     });
 
+    it('a date or a time of day with text after it fails the import (DuckDB\'s reader keeps the date and drops the rest)', async () => {
+      await createTable(t, 'events', [{ name: 'id', type: 'INTEGER', nullable: false }, { name: 'day', type: 'DATE' }, { name: 'at', type: 'TIME' }], ['id']);
+      expect((await importRaw('events', 'id,day,at\n1, 2026-01-01 ,12:30\n2,2026/2/3 10:00:00,24:00:00\n')).status).toBe(200);
+      const before = await fileRows(t, 'events');
+      expect(before.map((r) => [r.id, String(r.day), String(r.at)])).toEqual([[1, '2026-01-01', '12:30:00'], [2, '2026-02-03', '24:00:00']]);
+      for (const [body, query, column] of [
+        ['id,day\n3,2026-01-01abc\n', '', 'day'],
+        ['id,at\n3,12:30:00 junk\n', 'incremental=true', 'at'],
+        ['{"id":3,"day":"2026-01-01Z"}\n', 'format=ndjson&incremental=true', 'day'],
+        ['{"id":3,"at":"12:30:00abc"}\n', 'format=ndjson', 'at'],
+      ] as const) {
+        const { status, body: answer } = await importRaw('events', body, query);
+        expect(status, body).toBe(400);
+        expect(answer.detail.error).toBe('import_failed');
+        expect(answer.detail.message, body).toMatch(column === 'day' ? /not a date/ : /not a time of day/);
+        expect(await fileRows(t, 'events')).toEqual(before);
+        expect(await catalogRowCount('events')).toBe(2);
+      }
+    });
+
     it('a bad date, a short row and bad NDJSON fail too', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       await importRaw('people', GOOD);

@@ -543,7 +543,7 @@ describe('GET /projects/{id}/stats', () => {
   it('200 with live figures', async () => {
     const { status, body } = await t.callJson('GET', '/projects/st/stats', { key });
     expect(status).toBe(200);
-    expect(body).toEqual({ id: 'st', size_bytes: 0, table_count: 0, bucket_count: 0, snapshots_size_bytes: 0, files_size_bytes: 0, branches_size_bytes: 0 });
+    expect(body).toEqual({ id: 'st', size_bytes: 0, table_count: 0, bucket_count: 0, snapshots_size_bytes: 0, files_size_bytes: 0, branches_size_bytes: 0, workspaces_size_bytes: 0 });
   });
 
   it('counts the stored files apart from the tables', async () => {

@@ -106,6 +106,10 @@ describe('POST P/query: errors', () => {
     }
     const column = await t.callJson('POST', Q, { body: { sql: 'SELECT nope FROM in_c_sales.orders' } });
     expect(column.body.detail.message).toMatch(/nope/);
+    // What runs is DuckDB's rendering of the statement under a LIMIT; a fault is told in the caller's own text.
+    const own = await t.callJson('POST', Q, { body: { sql: 'select  nope  from in_c_sales.orders' } });
+    expect(own.body.detail.message).toContain('select  nope  from in_c_sales.orders');
+    expect(own.body.detail.message).not.toMatch(/LIMIT/);
   });
 
   it('400 query_failed for a runtime error', async () => {
@@ -361,32 +365,43 @@ describe('POST P/query: a stop never closes a sandbox under a running DuckDB cal
     let fetching = false;
     const restore = watchSandboxes(({ sandbox }) => {
       const c = sandbox.connection;
-      const start = c.start.bind(c);
       const closeSync = c.closeSync.bind(c);
-      c.start = (async (...args: Parameters<typeof c.start>) => {
-        const pending = await start(...args);
-        const getResult = pending.getResult.bind(pending);
-        pending.getResult = async () => {
-          const result = await getResult();
-          const fetchChunk = result.fetchChunk.bind(result);
-          let calls = 0;
-          result.fetchChunk = async () => {
-            fetching = true;
-            try {
-              // The first chunk is read before the answer; the second by the body's next pull.
-              if (++calls === 2) {
-                fetchHeld.reach();
-                await fetchHeld.opened;
-              }
-              return await fetchChunk();
-            } finally {
-              fetching = false;
-            }
+      const extract = c.extractStatements.bind(c);
+      // The answer runs a prepared statement: its pending result's chunks are watched.
+      c.extractStatements = (async (sql: string) => {
+        const extracted = await extract(sql);
+        const prepare = extracted.prepare.bind(extracted);
+        extracted.prepare = async (index: number) => {
+          const prepared = await prepare(index);
+          const start = prepared.start.bind(prepared);
+          prepared.start = () => {
+            const pending = start();
+            const getResult = pending.getResult.bind(pending);
+            pending.getResult = async () => {
+              const result = await getResult();
+              const fetchChunk = result.fetchChunk.bind(result);
+              let calls = 0;
+              result.fetchChunk = async () => {
+                fetching = true;
+                try {
+                  // The first chunk is read before the answer; the second by the body's next pull.
+                  if (++calls === 2) {
+                    fetchHeld.reach();
+                    await fetchHeld.opened;
+                  }
+                  return await fetchChunk();
+                } finally {
+                  fetching = false;
+                }
+              };
+              return result;
+            };
+            return pending;
           };
-          return result;
+          return prepared;
         };
-        return pending;
-      }) as typeof c.start;
+        return extracted;
+      }) as typeof c.extractStatements;
       c.closeSync = () => {
         if (fetching) closedUnder.push('fetchChunk');
         closeSync();

@@ -138,6 +138,44 @@ describe('a read of one table while another table finishes a write (§9: reads n
     expect((await app.callJson('GET', '/projects/p/buckets/b/tables/big/preview?limit=1')).body.total_row_count).toBe(20_000);
   });
 
+  it('GET T shows the size the file has once the checkpoint after its last write is done (the same size around a refused request); the write answers before it', async () => {
+    const T = '/projects/p/buckets/b/tables/small';
+    const path = app.services.paths.tableFile('p', 'b', 'small');
+    await app.services.registry.settle();
+    let alias: string | undefined;
+    const held = gate.hold((sql) => {
+      const attach = /^ATTACH '(.*)' AS "(t\d+)"$/.exec(sql);
+      if (attach && attach[1] === path) alias = attach[2];
+      return alias !== undefined && sql === `CHECKPOINT "${alias}"`;
+    });
+    const rows = ['id,v'];
+    for (let i = 100; i < 3000; i++) rows.push(`${i},value ${i}`);
+    let got: { status: number; body: any } | undefined;
+    try {
+      // The import answers while its checkpoint is held.
+      const imported = await app.callJson('POST', `${T}/import?incremental=true`, { raw: `${rows.join('\n')}\n`, headers: { 'content-type': 'text/csv' } });
+      expect(imported.status).toBe(200);
+      await held.reached;
+      expect(existsSync(`${path}.wal`)).toBe(true);
+      const reading = app.callJson('GET', T).then((r) => (got = r));
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      expect(got, 'GET T waits for the checkpoint').toBeUndefined();
+      held.release();
+      await reading;
+    } finally {
+      held.release();
+    }
+    await app.services.registry.writesSettled();
+    const onDisk = (await import('node:fs')).statSync(path).size;
+    expect(existsSync(`${path}.wal`)).toBe(false);
+    expect(got!.body.size_bytes).toBe(onDisk);
+    // A refused import between two reads: the table object is the same, size included.
+    const before = await app.callJson('GET', T);
+    expect((await app.callJson('POST', `${T}/import?incremental=true`, { raw: 'id,v\n1.5,x\n', headers: { 'content-type': 'text/csv' } })).status).toBe(400);
+    expect((await app.callJson('GET', T)).body).toEqual(before.body);
+    expect((await app.callJson('GET', '/projects/p/buckets/b/tables')).body.tables.find((t: { name: string }) => t.name === 'small')).toEqual(before.body);
+  });
+
   it('the write checkpoints before it lets go of the table: a DETACH right after has no WAL to write back', async () => {
     const smallPath = app.services.paths.tableFile('p', 'b', 'small');
     const { registry } = app.services;

@@ -266,6 +266,24 @@ describe('PATCH T/columns/{column}', () => {
     await expectCleanFolder();
   });
 
+  it('text to DATE or TIME converts the whole text or fails: a date with text after it is 400 conversion_failed', async () => {
+    const columns = [{ name: 'id', type: 'INTEGER', nullable: false }, { name: 'day', type: 'VARCHAR' }, { name: 'at', type: 'VARCHAR' }];
+    const good = await freshTable({ columns, rows: 'id,day,at\n1,2026-01-01,12:30\n2, 2026/2/3 ,\n' });
+    expect((await t.callJson('PATCH', `${T(good)}/columns/day`, { body: { type: 'DATE' } })).status).toBe(200);
+    expect((await t.callJson('PATCH', `${T(good)}/columns/at`, { body: { type: 'TIME' } })).status).toBe(200);
+    expect((await rows(good)).map((r: any) => [String(r.day), r.at === null ? null : String(r.at)])).toEqual([['2026-01-01', '12:30:00'], ['2026-02-03', null]]);
+    const bad = await freshTable({ columns, rows: 'id,day,at\n1,2026-01-01,12:30\n2,2026-01-01abc,12:30:00 junk\n' });
+    const before = await state(bad);
+    const day = await t.callJson('PATCH', `${T(bad)}/columns/day`, { body: { type: 'DATE' } });
+    expectError(day, 400, 'conversion_failed');
+    expect(day.body.detail.details).toMatchObject({ column_name: 'day', to_type: 'DATE', example: '2026-01-01abc' });
+    const at = await t.callJson('PATCH', `${T(bad)}/columns/at`, { body: { type: 'TIME' } });
+    expectError(at, 400, 'conversion_failed');
+    expect(at.body.detail.details).toMatchObject({ column_name: 'at', to_type: 'TIME', example: '12:30:00 junk' });
+    expect(await state(bad)).toEqual(before);
+    await expectCleanFolder();
+  });
+
   it('400 conversion_failed on a key column (a rebuild) leaves the old table; a retype that repeats keys is 409 duplicate_keys', async () => {
     const name = await freshTable({ columns: [{ name: 'id', type: 'VARCHAR' }, { name: 'v', type: 'INTEGER' }], rows: 'id,v\n1,1\n01,2\nx,3\n' });
     const before = await state(name);

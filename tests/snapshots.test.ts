@@ -833,3 +833,32 @@ describe('§13 start-up repair', () => {
     }
   });
 });
+
+describe('§13 the clone primitive', () => {
+  it('copies a file byte for byte at every size around its copy chunks (reads and writes, where the file system cannot clone)', async () => {
+    const { cloneFile } = await import('../src/storage/clone.ts');
+    const { randomBytes } = await import('node:crypto');
+    const { readFile } = await import('node:fs/promises');
+    const app = await makeApp({});
+    const dir = await mkdtemp(join(tmpdir(), 'dsa-clone-'));
+    try {
+      const chunk = 512 * 1024;
+      for (const size of [0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3 * chunk + 12345]) {
+        const source = join(dir, `source-${size}.duckdb`);
+        const bytes = randomBytes(size);
+        await writeFile(source, bytes);
+        for (const durability of ['sync', 'background'] as const) {
+          const target = join(dir, 'copies', `copy-${size}-${durability}.duckdb`);
+          expect(await cloneFile(app.services, source, target, { live: false, durability })).toBe(size);
+          expect((await readFile(target)).equals(bytes), `${size} bytes, ${durability}`).toBe(true);
+        }
+      }
+      // A copy that fails (the source is gone) leaves no partial file behind.
+      await expect(cloneFile(app.services, join(dir, 'missing.duckdb'), join(dir, 'copies', 'none.duckdb'), { live: false })).rejects.toThrow();
+      expect((await readdir(join(dir, 'copies'))).filter((name) => !name.startsWith('copy-'))).toEqual([]);
+    } finally {
+      await app.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

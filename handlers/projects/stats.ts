@@ -4,6 +4,7 @@ import { json } from '../../src/http/respond.ts';
 import { branchesSizeBytes } from '../../src/storage/branches.ts';
 import { projectStats } from '../../src/storage/projects.ts';
 import { snapshotsSizeBytes } from '../../src/storage/snapshots.ts';
+import { workspacesSizeBytes } from '../../src/storage/sql/workspaces.ts';
 
 /** GET /projects/{id}/stats — measured live. */
 export const getProjectStats: Handler = async (_request, ctx) => {
@@ -16,5 +17,6 @@ export const getProjectStats: Handler = async (_request, ctx) => {
     snapshots_size_bytes: snapshotsSizeBytes(ctx.services, project.id),
     branches_size_bytes: await branchesSizeBytes(ctx.services, project.id),
     files_size_bytes: filesSize,
+    workspaces_size_bytes: workspacesSizeBytes(ctx.services, project.id),
   });
 };

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import type { Handler } from '../../src/context.ts';
-import { writableTableFromPath } from '../../src/http/lookup.ts';
+import { requireWritable, tableFromPath } from '../../src/http/lookup.ts';
 import { readJson } from '../../src/http/request.ts';
 import { json } from '../../src/http/respond.ts';
 import { snapshotView } from '../../src/http/snapshot-view.ts';
@@ -15,7 +15,9 @@ export const CreateSnapshotSchema = v.object({
 
 /** POST …/tables/{table}/snapshots — a copy of the table as it is now. */
 export const createTableSnapshot: Handler = async (request, ctx) => {
-  const { table } = writableTableFromPath(ctx);
+  // Part II order of checks: the path's objects (404) before 403 `bucket_readonly`, then the body.
+  const { bucket, table } = tableFromPath(ctx);
+  requireWritable(bucket);
   const body = await readJson(request, CreateSnapshotSchema);
   const record = await createSnapshot(ctx.services, table, { description: body.description, retentionDays: body.retention_days });
   return json(snapshotView(record), 201);

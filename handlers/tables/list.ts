@@ -9,6 +9,6 @@ export const listTables: Handler = async (_request, ctx) => {
   const { bucket } = bucketFromPath(ctx);
   if (bucket.source) dataBucket(ctx, bucket);
   const records = tablesIn(ctx.services, bucket);
-  const tables = await Promise.all(records.map((t) => tableView(ctx.services, t, bucket.name)));
+  const tables = await Promise.all(records.map((t) => tableView(ctx.services, t, bucket.name, { settled: true })));
   return json({ tables, total: tables.length });
 };

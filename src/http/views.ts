@@ -46,9 +46,11 @@ export function columnViews(table: Pick<TableRecord, 'columns'>, names?: string[
 
 /**
  * The §7 table object. `bucketName` is the bucket as the caller addressed it (a linked
- * bucket's own name when read through a link).
+ * bucket's own name when read through a link). `settled`: reads (GET, list) show the size
+ * the file has once the checkpoint after its last write is done, so that the table object
+ * stays the same across a refused request; a write's own answer does not wait for that.
  */
-export async function tableView(services: Services, table: TableRecord, bucketName = table.bucket) {
+export async function tableView(services: Services, table: TableRecord, bucketName = table.bucket, options: { settled?: boolean } = {}) {
   // `table` names where the rows live, so a linked table shows its source's metadata.
   const bundle = services.metadata.tableBundle(table.projectId, metadataBranchOfTable(table), table.bucket, table.name);
   const byColumn = new Map(Object.entries(bundle.columns).map(([name, entries]) => [name.toLowerCase(), entries]));
@@ -62,7 +64,7 @@ export async function tableView(services: Services, table: TableRecord, bucketNa
     bucket: bucketName,
     columns,
     row_count: table.rowCount,
-    size_bytes: await tableSize(services.paths, table),
+    size_bytes: await tableSize(services.paths, table, options.settled ? services.registry : undefined),
     primary_key: table.primaryKey,
     created_at: table.createdAt,
     // §14: in a development branch, whose table this is.

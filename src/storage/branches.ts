@@ -50,7 +50,7 @@ export function branchFiles(services: Services, projectId: string, branchId: str
 /** §4/§14 stats: the size on disk of the files the project's branches hold. */
 export async function branchesSizeBytes(services: Services, projectId: string): Promise<number> {
   const tables = services.branches.list(projectId).flatMap((b) => services.branches.tableStates(projectId, b.id).filter((t) => t.state !== 'deleted').map((t) => ({ ...t, branch: b.id, branchState: 'copied' as const })));
-  const sizes = await Promise.all(tables.map((t) => tableSize(services.paths, t)));
+  const sizes = await Promise.all(tables.map((t) => tableSize(services.paths, t, services.registry)));
   return sizes.reduce((a, b) => a + b, 0);
 }
 

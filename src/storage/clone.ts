@@ -1,5 +1,5 @@
 import { constants, existsSync, statSync } from 'node:fs';
-import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
+import { copyFile, type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Database } from './db.ts';
 import { partialPath } from './paths.ts';
@@ -64,6 +64,75 @@ export async function settleWal(deps: CloneDeps, path: string, mode: 'shared' | 
   }
 }
 
+/** Bytes per read and write of a copy, two in flight: one read while the previous chunk is written. */
+const COPY_CHUNK = 512 * 1024;
+
+/** Errors of a copy-on-write clone that mean "this file system cannot clone", not "this copy failed". */
+const NO_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY', 'EPERM']);
+
+/**
+ * Copies `source` to `target` (created or overwritten): a copy-on-write clone where the file
+ * system offers one, else the bytes through the page cache with plain reads and writes.
+ *
+ * Not with copy_file_range, which is what a copy falls back to otherwise: on ext4 without
+ * reflink its blocks go to the running journal transaction, so the next fsync anywhere on
+ * the file system waits until they are on disk. Measured on this machine with an 18 MB
+ * table file: a catalog commit's fsync running beside the copy took 15 ms instead of under
+ * 1 ms (a restore answered in 20 ms where the copy alone took 9), and the copy itself is as
+ * fast this way. Written with delayed allocation, the bytes reach the disk when the kernel
+ * writes them back or the clone's own fsync asks for them.
+ */
+async function copyBytes(source: string, target: string): Promise<void> {
+  try {
+    await copyFile(source, target, constants.COPYFILE_FICLONE_FORCE);
+    return;
+  } catch (error) {
+    if (!NO_CLONE.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  }
+  const from = await open(source, 'r');
+  try {
+    const to = await open(target, 'w');
+    try {
+      const buffers = [Buffer.allocUnsafe(COPY_CHUNK), Buffer.allocUnsafe(COPY_CHUNK)];
+      let position = 0;
+      let next = 0;
+      let reading = from.read(buffers[0]!, 0, COPY_CHUNK, 0);
+      let writing: Promise<void> = Promise.resolve();
+      try {
+        for (;;) {
+          const { bytesRead } = await reading;
+          // The chunk before must be written before its buffer is read into again.
+          await writing;
+          if (bytesRead === 0) break;
+          const chunk = buffers[next]!;
+          const at = position;
+          position += bytesRead;
+          next ^= 1;
+          reading = from.read(buffers[next]!, 0, COPY_CHUNK, position);
+          writing = writeAll(to, chunk, bytesRead, at);
+        }
+      } catch (error) {
+        // Neither call may outlive the handles (nor fail later unheard).
+        await Promise.allSettled([reading, writing]);
+        throw error;
+      }
+    } finally {
+      await to.close();
+    }
+  } finally {
+    await from.close();
+  }
+}
+
+/** Writes the first `length` bytes of `chunk` at `position` (a write may take fewer bytes than asked). */
+async function writeAll(file: FileHandle, chunk: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await file.write(chunk, done, length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
 /**
  * How a clone's bytes reach the disk. `sync`: fsynced before the rename, and the folder
  * after it (the caller may then drop the only other copy). `background`: the rename comes
@@ -107,10 +176,10 @@ export async function cloneFile(
   const temp = partialPath(destination);
   try {
     await options.hooks?.beforeCopy?.();
-    await copyFile(source, temp, constants.COPYFILE_FICLONE);
+    await copyBytes(source, temp);
     if (existsSync(`${source}.wal`) && hasWal(source)) {
       // The checkpoint did not happen: the WAL is copied with the file and folded into the copy.
-      await copyFile(`${source}.wal`, `${temp}.wal`, constants.COPYFILE_FICLONE);
+      await copyBytes(`${source}.wal`, `${temp}.wal`);
       await checkpointPrivate(deps, temp);
     }
     if (options.durability === 'background') {

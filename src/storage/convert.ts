@@ -21,14 +21,16 @@ export const INTEGER_TYPES: ReadonlySet<string> = new Set([
 ]);
 const FLOAT_TYPES: ReadonlySet<string> = new Set(['FLOAT', 'DOUBLE']);
 const TEXT_TYPES: ReadonlySet<string> = new Set(['VARCHAR', 'JSON']);
+/** Read from text, DuckDB's DATE and TIME casts (and its CSV reader) stop where the value ends and drop the rest: `2026-01-01abc` is 2026-01-01. */
+const CALENDAR_TYPES: ReadonlySet<string> = new Set(['DATE', 'TIME']);
 const DECIMAL = /^DECIMAL\((\d{1,2}),(\d{1,2})\)$/;
 
 /** The first words of every message a strict conversion fails with (after DuckDB's "Invalid Input Error: "). */
 export const CONVERSION_ERROR_PREFIX = 'Cannot convert';
 
-/** Whether `type` is a target this module converts strictly (integers, FLOAT, DOUBLE, DECIMAL(p,s)). */
+/** Whether `type` is a target this module converts strictly (integers, FLOAT, DOUBLE, DECIMAL(p,s), DATE, TIME). */
 export function isStrictTarget(type: string): boolean {
-  return INTEGER_TYPES.has(type) || FLOAT_TYPES.has(type) || DECIMAL.test(type);
+  return INTEGER_TYPES.has(type) || FLOAT_TYPES.has(type) || DECIMAL.test(type) || CALENDAR_TYPES.has(type);
 }
 
 /** SQL of one conversion of `expr` (of `sourceType`) to `targetType`. */
@@ -62,6 +64,10 @@ export interface StrictConversion {
  *   does), so `1.005` is `1.01`. Values that do not fit the precision fail.
  * - Into DOUBLE or FLOAT: a finite number must stay finite (`1e400` fails); `inf`, `nan`
  *   written as such are kept.
+ * - Into DATE or TIME from text: the whole text must be a date (as a TIMESTAMP's text is
+ *   read: `2026-01-01`, `2026/1/1`, `2026-01-01 10:00` whose time goes, as PostgreSQL does,
+ *   `infinity`; or a plain year-month-day beyond TIMESTAMP's range) or a time of day;
+ *   `2026-01-01abc` and `12:30:00 junk` fail instead of losing their tail.
  * - Any other target: DuckDB's CAST, which already fails for values it cannot convert.
  *
  * `expr` is pasted into the result several times: pass a column reference or a parameter,
@@ -106,12 +112,35 @@ function conversionParts(x: string, source: string, target: string): Parts {
   if (INTEGER_TYPES.has(target)) return toInteger(x, source, target);
   if (FLOAT_TYPES.has(target)) return toFloat(x, source, target);
   if (DECIMAL.test(target)) return toDecimal(x, source, target);
+  if (CALENDAR_TYPES.has(target) && isTextSource(source)) return fromCalendarText(x, target);
   return { exact: source === target ? x : `TRY_CAST(${x} AS ${target})`, reason: quoteLiteral('not a valid value of this type') };
 }
 
 const isTextSource = (source: string) => TEXT_TYPES.has(source);
 const isApproximate = (source: string) => FLOAT_TYPES.has(source) || source === 'REAL';
 const isExactFractional = (source: string) => DECIMAL.test(source) || source.startsWith('DECIMAL');
+
+// ---- dates and times written as text ----------------------------------------------------
+
+/**
+ * DuckDB's TIMESTAMP cast reads the whole text or fails, so a date or a time of day is read
+ * through it; DATE's own cast covers only the plain year-month-day dates beyond TIMESTAMP's
+ * range (years past 294246). Surrounding blanks are ignored, as the casts do.
+ */
+function fromCalendarText(x: string, target: string): Parts {
+  const t = `trim(${x})`;
+  if (target === 'DATE') {
+    // The text as it is first: trimming every value doubled the cost of a million dates.
+    return {
+      exact: `coalesce(TRY_CAST(TRY_CAST(${x} AS TIMESTAMP) AS DATE), TRY_CAST(TRY_CAST(${t} AS TIMESTAMP) AS DATE), CASE WHEN regexp_full_match(${t}, '-?[0-9]{1,7}-[0-9]{1,2}-[0-9]{1,2}') THEN TRY_CAST(${t} AS DATE) END)`,
+      reason: quoteLiteral('not a date'),
+    };
+  }
+  return {
+    exact: `(CASE WHEN TRY_CAST('1970-01-01 ' || ${t} AS TIMESTAMP) IS NOT NULL THEN TRY_CAST(${t} AS TIME) END)`,
+    reason: quoteLiteral('not a time of day'),
+  };
+}
 
 // ---- numbers written as text ------------------------------------------------------------
 

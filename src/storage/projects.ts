@@ -21,7 +21,7 @@ export interface ProjectStats {
 /** Live figures: table files measured on disk, counts from the catalog. */
 export async function projectStats(services: Services, projectId: string): Promise<ProjectStats> {
   const tables = services.catalog.listProjectTables(projectId);
-  const sizes = await Promise.all(tables.map((table) => tableSize(services.paths, table)));
+  const sizes = await Promise.all(tables.map((table) => tableSize(services.paths, table, services.registry)));
   return {
     size_bytes: sizes.reduce((a, b) => a + b, 0),
     table_count: tables.length,

@@ -57,6 +57,8 @@ export class AttachmentRegistry {
   private readonly paused = new Map<string, Promise<void>>();
   /** Checkpoints running after their writer got its result (still under its write lock), for `settle`. */
   private readonly lockTails = new Set<Promise<void>>();
+  /** The checkpoint running after a path's last write, by path (lower-cased, as the write locks). */
+  private readonly tailOf = new Map<string, Promise<void>>();
   private counter = 0;
   /**
    * ATTACH/DETACH run one at a time anyway: they share one connection, kept out of the pool
@@ -247,6 +249,15 @@ export class AttachmentRegistry {
     this.idleTimer.unref();
   }
 
+  /**
+   * Resolves once the checkpoint after the last write to `path` is done (at once when none
+   * runs). The file's size changes when it folds its WAL in: a read that shows the size
+   * waits for that, so two reads around a refused request show the same size.
+   */
+  async checkpointed(path: string): Promise<void> {
+    await this.tailOf.get(path.toLowerCase())?.catch(() => {});
+  }
+
   /** Resolves once the checkpoints that run after writes have answered are done. */
   async writesSettled(): Promise<void> {
     while (this.lockTails.size) await Promise.allSettled([...this.lockTails]);
@@ -310,8 +321,13 @@ export class AttachmentRegistry {
           }
           resolve(result);
           const tail = this.checkpoint(path);
+          const key = path.toLowerCase();
           this.lockTails.add(tail);
-          await tail.finally(() => this.lockTails.delete(tail));
+          this.tailOf.set(key, tail);
+          await tail.finally(() => {
+            this.lockTails.delete(tail);
+            if (this.tailOf.get(key) === tail) this.tailOf.delete(key);
+          });
         });
         // The lock itself failing (nothing in `run` throws past the catch above).
         held.catch(reject);

@@ -230,10 +230,13 @@ async function deleteBranchTable(deps: TableStoreDeps, table: TableRecord, snaps
 /**
  * Size of a table's file(s) on disk; 0 when the file is gone. A synchronous stat of a
  * local file takes microseconds, a tenth of the CPU of fs/promises' (which also builds an
- * error for the usually missing WAL): listing 200 tables makes 400 of these.
+ * error for the usually missing WAL): listing 200 tables makes 400 of these. With
+ * `settled`, measured once the checkpoint after the file's last write is done (a write
+ * answers before it, and the file grows when it folds its WAL in).
  */
-export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name' | 'branch' | 'branchState'>): Promise<number> {
+export async function tableSize(paths: StoragePaths, table: Pick<TableRecord, 'projectId' | 'bucket' | 'name' | 'branch' | 'branchState'>, settled?: Pick<AttachmentRegistry, 'checkpointed'>): Promise<number> {
   const path = paths.tableFileOf(table);
+  await settled?.checkpointed(path);
   let size = 0;
   for (const file of [path, paths.walFile(path)]) {
     try {

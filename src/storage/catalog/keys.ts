@@ -52,7 +52,8 @@ export class KeyCatalog {
     await store.db.with(async (c) => {
       await c.run(SCHEMA);
       await keys.migrateLegacyKeys(c);
-      for (const row of await CatalogStore.rows(c, 'SELECT * FROM project_keys')) keys.put(fromRow(row));
+      // In creation order (rowid breaks ties of one millisecond), which list() keeps.
+      for (const row of await CatalogStore.rows(c, 'SELECT * FROM project_keys ORDER BY created_at, rowid')) keys.put(fromRow(row));
     });
     return keys;
   }
@@ -83,12 +84,16 @@ export class KeyCatalog {
     return key && key.projectId.toLowerCase() === projectId.toLowerCase() ? key : undefined;
   }
 
-  /** The project's keys, oldest first. */
+  /**
+   * The project's keys, oldest first: by `created_at`, and within one millisecond in the
+   * order they were made (the sort is stable and `byId` keeps creation order, also when
+   * loaded and across rotations), never by their random ids.
+   */
   list(projectId: string): ApiKeyRecord[] {
     const lowered = projectId.toLowerCase();
     return [...this.byId.values()]
       .filter((key) => key.projectId.toLowerCase() === lowered)
-      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
   }
 
   /** The statement that stores a new key; for callers that write it in their own transaction. */
@@ -119,7 +124,8 @@ export class KeyCatalog {
     const next: ApiKeyRecord = { ...key, digest, rotatedAt: now };
     return this.store
       .commit([['UPDATE project_keys SET digest = $1, rotated_at = $2 WHERE id = $3', [digest, now, key.id]]], () => {
-        this.forget(key);
+        // Replaced in place: the key keeps its place in creation order (and a use not yet flushed).
+        if (this.byDigest.get(key.digest)?.id === key.id) this.byDigest.delete(key.digest);
         this.put(next);
       }, () => {
         if (!this.byId.has(key.id)) throw new KeyGoneError();

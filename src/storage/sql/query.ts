@@ -61,7 +61,10 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   let handedOver = false;
   /** Set once the query ran to its end: only then is its sandbox kept for another query. */
   let finished = false;
+  /** Destroys the prepared statement, before the sandbox is given back or closed. */
+  let dropPrepared: (() => void) | undefined;
   const cleanup = async () => {
+    dropPrepared?.();
     timer?.stop();
     if (sandbox && finished && !timer?.fired) {
       // A query that ran to its end frees its slot at once; its sandbox is given back to the
@@ -95,21 +98,40 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
     input.signal?.addEventListener('abort', onAbort, { once: true });
     if (input.signal?.aborted) timer.interrupt();
     try {
-      const prepared = await prepareOne(connection, input.sql).catch(fail);
+      // What runs: DuckDB's rendering of the checked tree under a LIMIT of at most `limit` (+1)
+      // rows, since DuckDB ends a streamed result silently when a later chunk fails (as when
+      // interrupted) and results are therefore materialized; an EXPLAIN's few rows as they
+      // are. That very text is prepared, its bound plan checked, and the prepared statement
+      // run (no second parse and bind). CSV and Parquet run it inside DuckDB's COPY below.
+      const text =
+        checked.explain || output
+          ? input.sql
+          : `SELECT * FROM (\n${await sql.canonical(checked.source)}\n) LIMIT ${integerLiteral(input.format === 'json' ? input.limit + 1 : input.limit)}`;
+      const prepared = await prepareOne(connection, text).catch(async (error) => {
+        // A fault of the statement is told in the caller's own words, not in the rendering's.
+        if (text !== input.sql) await prepareOne(connection, input.sql).then((own) => own.destroySync(), fail);
+        return fail(error);
+      });
       if (!READ_STATEMENTS.has(prepared.statementType)) throw errors.invalidQuery('Only SELECT-like statements and EXPLAIN of them are allowed');
       // The bound plan, views expanded, calls nothing but what the allow-list has.
-      await checkPlan(connection, input.sql, { storageIndex: aliasIndex, localCatalogs: new Set(), gate: visible.gateScope(sql.systemNames) }, false).catch(fail);
+      await checkPlan(connection, text, { storageIndex: aliasIndex, localCatalogs: new Set(), gate: visible.gateScope(sql.systemNames) }, false).catch(fail);
       if (timer.fired) fail(new Error('interrupted'));
-
-      // DuckDB ends a streamed result silently when a later chunk fails (as when interrupted),
-      // so results are materialized, at most `limit` (+1) rows: DuckDB's rendering of the
-      // checked tree under a LIMIT (an EXPLAIN's few rows as they are).
-      const limited = async (rows: number) => {
-        if (checked.explain) return prepared.start();
-        return connection.start(`SELECT * FROM (\n${await sql.canonical(checked.source)}\n) LIMIT ${integerLiteral(rows)}`);
+      // Destroyed once started (its pending result keeps what it needs), and on every other way
+      // out: a prepared statement still alive holds the attached files, whose DETACH then fails
+      // and the sandbox could not be kept.
+      let destroyed = false;
+      dropPrepared = () => {
+        if (!destroyed) prepared.destroySync();
+        destroyed = true;
       };
+      const run = async () => {
+        const pending = prepared.start();
+        dropPrepared?.();
+        return backgroundResult(pending);
+      };
+
       if (input.format === 'json') {
-        const result = await limited(input.limit + 1).then(backgroundResult).catch(fail);
+        const result = await run().catch(fail);
         const read = await readResult(result, input.limit, input.limit + 1, timer).catch(fail);
         finished = true;
         return {
@@ -149,7 +171,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
         return { kind: 'stream', body: fileStream(answer, input.signal), headers: exportHeaders('query', input.format, false) };
       }
 
-      const result = await limited(input.limit).then(backgroundResult).catch(fail);
+      const result = await run().catch(fail);
       // The first chunk is read before answering, so an error there is an ordinary error response.
       const first = await result.fetchChunk().catch(fail);
       if (timer.fired) fail(new Error('interrupted'));

@@ -25,11 +25,24 @@ const HOUR_MS = 3_600_000;
 /** Rows a workspace query returns per statement. */
 export const WORKSPACE_ROWS = 1000;
 
-export function workspaceView(services: Services, record: WorkspaceRecord) {
+/** A workspace's size on disk: its file and its WAL. */
+function workspaceSize(services: Services, record: WorkspaceRecord): number {
   const path = services.paths.workspaceFile(record.projectId, record.id);
   let size = 0;
   for (const file of [path, `${path}.wal`]) size += statSync(file, { throwIfNoEntry: false })?.size ?? 0;
-  return { id: record.id, name: record.name, branch: record.branch, created_at: record.createdAt, expires_at: record.expiresAt, size_bytes: size, tables: record.tables };
+  return size;
+}
+
+export function workspaceView(services: Services, record: WorkspaceRecord) {
+  return { id: record.id, name: record.name, branch: record.branch, created_at: record.createdAt, expires_at: record.expiresAt, size_bytes: workspaceSize(services, record), tables: record.tables };
+}
+
+/** §13 stats: what the project's workspaces (of every branch) take on disk. */
+export function workspacesSizeBytes(services: Services, projectId: string): number {
+  return services.workspaces
+    .all()
+    .filter((record) => record.projectId.toLowerCase() === projectId.toLowerCase())
+    .reduce((sum, record) => sum + workspaceSize(services, record), 0);
 }
 
 /** Runs `work` holding the workspace's lock (one request at a time per workspace); 404 when it is gone meanwhile. */
