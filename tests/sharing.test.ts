@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent } from '../src/storage/sql.ts';
-import { makeApp, type TestApp } from './helpers.ts';
+import { makeApp, manualClock, type TestApp } from './helpers.ts';
 
 const COLUMNS = [
   { name: 'id', type: 'INTEGER', nullable: false },
@@ -730,5 +730,26 @@ describe('catalog writes queued behind each other', () => {
     await Promise.all([deleting, granting]);
     expect(catalog.getBucket('cr_p', 'b')).toBeUndefined();
     expect(await bucketNames('cr_p')).toEqual([]);
+  });
+});
+
+describe('timestamps of buckets, links and shares come from the service clock', () => {
+  it('a created bucket and a linked bucket are stamped with the clock\'s time', async () => {
+    const clock = manualClock(new Date('2030-05-06T07:08:09.000Z'));
+    const app = await makeApp({ clock });
+    try {
+      await app.createProject('src');
+      await app.createProject('dst');
+      const created = await app.callJson('POST', '/projects/src/buckets', { body: { name: 'shared' } });
+      expect(created.status).toBe(201);
+      expect(created.body.created_at).toBe('2030-05-06T07:08:09.000Z');
+      clock.advance(60_000);
+      expect((await app.callJson('POST', '/projects/src/buckets/shared/share', { body: { target_project_id: 'dst' } })).status).toBe(200);
+      const linked = await app.callJson('POST', '/projects/dst/buckets/mirror/link', { body: { source_project_id: 'src', source_bucket_name: 'shared' } });
+      expect(linked.status).toBe(201);
+      expect(linked.body.created_at).toBe('2030-05-06T07:09:09.000Z');
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -27,7 +27,7 @@ export const createBucket: Handler = async (request, ctx) => {
     if (existing) throw conflict('bucket_exists', `Bucket ${existing.name} already exists in project ${project.id}`, { project_id: project.id, bucket_name: existing.name });
   };
   refuseExisting();
-  const bucket = { projectId: project.id, name: body.name, description: body.description, createdAt: new Date().toISOString(), readonlyAccess: false, source: null };
+  const bucket = { projectId: project.id, name: body.name, description: body.description, createdAt: ctx.services.clock.now().toISOString(), readonlyAccess: false, source: null };
   if (isDevBranch(ctx.branch)) {
     // §14: a bucket created in a development branch exists only there.
     return json(bucketView(ctx.services, await createBranchBucket(ctx.services, { ...bucket, branch: ctx.branch }, refuseExisting)), 201);

@@ -53,7 +53,7 @@ export const linkBucket: Handler = async (request, ctx) => {
     projectId: project.id,
     name,
     description: `Linked from ${source.projectId}.${source.name}`,
-    createdAt: new Date().toISOString(),
+    createdAt: ctx.services.clock.now().toISOString(),
     readonlyAccess: false,
     source: { projectId: source.projectId, bucket: source.name },
   };

@@ -33,7 +33,7 @@ export const shareBucket: Handler = async (request, ctx) => {
     return target;
   };
   const target = check();
-  await catalog.addShare({ projectId: project.id, bucket: bucket.name, targetProjectId: target.id, createdAt: new Date().toISOString() }, check);
+  await catalog.addShare({ projectId: project.id, bucket: bucket.name, targetProjectId: target.id, createdAt: ctx.services.clock.now().toISOString() }, check);
   return json({
     shared_with: catalog.sharesOf(project.id, bucket.name).map((s) => s.targetProjectId).sort(),
     is_linked: false,
