@@ -835,26 +835,42 @@ describe('§13 start-up repair', () => {
 });
 
 describe('§13 the clone primitive', () => {
-  it('copies a file byte for byte at every size around its copy chunks (reads and writes, where the file system cannot clone)', async () => {
+  it('a buffered clone copies byte for byte at every size around its copy chunks (reads and writes, where the file system cannot clone)', async () => {
     const { cloneFile } = await import('../src/storage/clone.ts');
     const { randomBytes } = await import('node:crypto');
     const { readFile } = await import('node:fs/promises');
     const app = await makeApp({});
     const dir = await mkdtemp(join(tmpdir(), 'dsa-clone-'));
     try {
-      const chunk = 512 * 1024;
-      for (const size of [0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3 * chunk + 12345]) {
-        const source = join(dir, `source-${size}.duckdb`);
+      // The helper thread's chunks are 256 KiB, this thread's 1 MiB.
+      const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024 + 1, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024 + 12345];
+      const sources = new Map<number, Buffer>();
+      for (const size of sizes) {
         const bytes = randomBytes(size);
-        await writeFile(source, bytes);
-        for (const durability of ['sync', 'background'] as const) {
-          const target = join(dir, 'copies', `copy-${size}-${durability}.duckdb`);
-          expect(await cloneFile(app.services, source, target, { live: false, durability })).toBe(size);
-          expect((await readFile(target)).equals(bytes), `${size} bytes, ${durability}`).toBe(true);
+        await writeFile(join(dir, `source-${size}.duckdb`), bytes);
+        sources.set(size, bytes);
+      }
+      // On the helper thread (the service's deps), on this thread (deps without one, as at
+      // start-up), and several at once (the helper copies one, the others copy here).
+      const own = { db: app.services.db, registry: app.services.registry };
+      for (const [how, deps] of [['helper', app.services], ['own', own]] as const) {
+        for (const size of sizes) {
+          for (const durability of ['sync', 'background'] as const) {
+            const target = join(dir, 'copies', `copy-${size}-${durability}-${how}.duckdb`);
+            expect(await cloneFile(deps, join(dir, `source-${size}.duckdb`), target, { live: false, durability, buffered: true })).toBe(size);
+            expect((await readFile(target)).equals(sources.get(size)!), `${size} bytes, ${durability}, ${how}`).toBe(true);
+          }
         }
       }
-      // A copy that fails (the source is gone) leaves no partial file behind.
-      await expect(cloneFile(app.services, join(dir, 'missing.duckdb'), join(dir, 'copies', 'none.duckdb'), { live: false })).rejects.toThrow();
+      const together = await Promise.all(sizes.map((size) => cloneFile(app.services, join(dir, `source-${size}.duckdb`), join(dir, 'copies', `copy-${size}-together.duckdb`), { live: false, buffered: true })));
+      expect(together).toEqual(sizes);
+      for (const size of sizes) expect((await readFile(join(dir, 'copies', `copy-${size}-together.duckdb`))).equals(sources.get(size)!)).toBe(true);
+      // A copy that fails (the source is gone) leaves no partial file behind, and says why.
+      for (const deps of [app.services, own]) {
+        for (const buffered of [true, false]) {
+          await expect(cloneFile(deps, join(dir, 'missing.duckdb'), join(dir, 'copies', 'none.duckdb'), { live: false, buffered })).rejects.toMatchObject({ code: 'ENOENT' });
+        }
+      }
       expect((await readdir(join(dir, 'copies'))).filter((name) => !name.startsWith('copy-'))).toEqual([]);
     } finally {
       await app.close();

@@ -15,6 +15,7 @@ const WORKER_SOURCE = String.raw`
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { open } = require('node:fs/promises');
+const fs = require('node:fs');
 const counts = new Map();
 const NL = 10, CR = 13, STEP = 1 << 20;
 
@@ -95,9 +96,35 @@ function hashRing(m) {
   }
 }
 
+/**
+ * Copies a file with plain reads and writes, synchronously (one file at a time per thread):
+ * no event-loop turn between two chunks, and no copy_file_range (see clone.ts).
+ */
+function copy(m) {
+  const buffer = Buffer.allocUnsafe(m.chunk);
+  let from, to;
+  try {
+    from = fs.openSync(m.source, 'r');
+    to = fs.openSync(m.target, 'w');
+    for (let position = 0; ; ) {
+      const n = fs.readSync(from, buffer, 0, buffer.length, position);
+      if (n === 0) break;
+      for (let done = 0; done < n; ) done += fs.writeSync(to, buffer, done, n - done, position + done);
+      position += n;
+    }
+    parentPort.postMessage({ t: 'copied', id: m.id });
+  } catch (error) {
+    parentPort.postMessage({ t: 'failed', id: m.id, message: String(error && error.message), code: error && error.code });
+  } finally {
+    if (from !== undefined) try { fs.closeSync(from); } catch {}
+    if (to !== undefined) try { fs.closeSync(to); } catch {}
+  }
+}
+
 parentPort.on('message', (m) => {
   switch (m.t) {
     case 'ring': hashRing(m); break;
+    case 'copy': copy(m); break;
     case 'count': void count(m); break;
     case 'stop': { const state = counts.get(m.id); if (state) state.cancelled = true; break; }
   }
@@ -111,7 +138,8 @@ type Reply =
   | { t: 'digest'; id: number; hex: string }
   | { t: 'dropped'; id: number }
   | { t: 'counted'; id: number; offset: number; records: number; end?: boolean }
-  | { t: 'failed'; id: number; message: string };
+  | { t: 'copied'; id: number }
+  | { t: 'failed'; id: number; message: string; code?: string };
 
 /**
  * The SHA-256 of a stream, fed chunk by chunk in order. `update` resolves once the chunk
@@ -176,8 +204,12 @@ interface Thread {
  * use, are unref'd (never keeping a process alive) and end with `close`. A thread that dies
  * fails its sessions; the next use starts a new one.
  */
+/** Bytes per read and write of a copy on the helper thread (256 KiB measured best here: 5.5 ms for 18 MB). */
+const COPY_CHUNK = 256 << 10;
+
 export class ByteWorker {
   private counter: Thread | undefined;
+  private copier: Thread | undefined;
   private readonly hashers: Thread[] = [];
   private nextId = 1;
   private closed = false;
@@ -363,11 +395,47 @@ export class ByteWorker {
     };
   }
 
+  /**
+   * Copies `source` to `target` (created or overwritten) on the copy thread; undefined when
+   * that thread is copying another file (the caller copies on its own then), so concurrent
+   * clones never queue behind each other. Rejects with the file system's error (its `code`
+   * kept), or a HelperThreadError when the thread is gone.
+   */
+  copyFile(source: string, target: string): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    this.copier ??= this.spawn((thread) => {
+      if (this.copier === thread) this.copier = undefined;
+    });
+    const thread = this.copier;
+    if (thread.busy) return undefined;
+    thread.busy = true;
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        thread.sessions.delete(id);
+        thread.busy = false;
+      };
+      thread.sessions.set(id, {
+        onReply: (reply) => {
+          done();
+          if (reply.t === 'copied') resolve();
+          else if (reply.t === 'failed') reject(Object.assign(new Error(reply.message), reply.code ? { code: reply.code } : {}));
+        },
+        onFailure: (error) => {
+          done();
+          reject(error);
+        },
+      });
+      thread.worker.postMessage({ t: 'copy', id, source, target, chunk: COPY_CHUNK });
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    const threads = [...this.hashers, ...(this.counter ? [this.counter] : [])];
+    const threads = [...this.hashers, ...(this.counter ? [this.counter] : []), ...(this.copier ? [this.copier] : [])];
     this.hashers.length = 0;
     this.counter = undefined;
+    this.copier = undefined;
     for (const thread of threads) {
       const sessions = [...thread.sessions.values()];
       thread.sessions.clear();

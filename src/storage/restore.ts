@@ -149,8 +149,10 @@ async function restoreLocked(
     if (!snapshots.find(project.id, snapshot.id)) throw errors.snapshotNotFound(project.id, snapshot.id);
     // The intent must be recorded before the table file is touched, not before the staged
     // copy is written (an unrecorded staged copy is removed at start): both run at once.
-    // The snapshot stays, so the copy needs no fsync before the restore answers.
-    const [cloned, begun] = await Promise.allSettled([cloneFile(services, snapshotFile, staging, { live: false, durability: 'background', syncAfter: inPlace }), begin()]);
+    // The snapshot stays, so the copy needs no fsync before the restore answers. Buffered:
+    // the intent's fsync beside copy_file_range waited 13–15 ms for the copy's bytes (the
+    // restore answered in 18–21 ms, 11–12 ms this way; see `bufferedCopy`).
+    const [cloned, begun] = await Promise.allSettled([cloneFile(services, snapshotFile, staging, { live: false, durability: 'background', syncAfter: inPlace, buffered: true }), begin()]);
     if (cloned.status === 'rejected' || begun.status === 'rejected') {
       await rm(staging, { force: true });
       if (begun.status === 'fulfilled') await snapshots.abandonRestore(intent, undoChanges(services, intent));
