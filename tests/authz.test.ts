@@ -245,6 +245,12 @@ const victimBranchSnapshots = new Map<string, string>();
 const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /** Everything about the victim that a request could change, as plain data. */
+/** Waits for the work that runs after an answer: queued and running jobs (§16), and the checkpoints after writes. */
+async function backgroundDone(): Promise<void> {
+  for (let i = 0; i < 3000 && (t.services.jobRunner.runningCount > 0 || t.services.jobRunner.waitingCount > 0); i++) await new Promise((r) => setTimeout(r, 5));
+  await t.services.registry.writesSettled();
+}
+
 async function snapshot(id: string, key: string) {
   const { catalog, paths } = t.services;
   const project = catalog.getProject(id);
@@ -374,12 +380,14 @@ describe("another project's key: 403 forbidden and nothing changes", () => {
         if (route.method === 'GET') {
           expect(text.length).toBeGreaterThan(0);
         } else if (!route.path.endsWith('/preview') && !route.path.endsWith('/export') && !(route.twinOf ?? route.path).endsWith('/:id/query')) {
+          // A queued job (§16) and a write's checkpoint run after the answer: the folder is read once they are done.
+          await backgroundDone();
           expect(await snapshot(victim, victimKey), `${label(route)} with the own key changed nothing`).not.toEqual(before);
         }
       } finally {
         await cleanup?.();
         // Jobs the own-key call queued (§16) finish before the next test looks at the data folder.
-        for (let i = 0; i < 3000 && (t.services.jobRunner.runningCount > 0 || t.services.jobRunner.waitingCount > 0); i++) await new Promise((r) => setTimeout(r, 5));
+        await backgroundDone();
         await t.services.registry.settle();
       }
     });
