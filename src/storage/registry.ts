@@ -55,9 +55,11 @@ export class AttachmentRegistry {
   private readonly closing = new Set<string>();
   /** Files being replaced (`swap`): new users wait for the replacement instead of failing. */
   private readonly paused = new Map<string, Promise<void>>();
-  /** Checkpoints running after their writer got its result (still under its write lock), for `settle`. */
-  private readonly lockTails = new Set<Promise<void>>();
-  /** The checkpoint running after a path's last write, by path (lower-cased, as the write locks). */
+  /**
+   * The checkpoint running after a path's last write, by path (lower-cased, as the write
+   * locks), for `checkpointed` and `settle`. It runs under that path's write lock, so a
+   * path has at most one.
+   */
   private readonly tailOf = new Map<string, Promise<void>>();
   private counter = 0;
   /**
@@ -260,7 +262,7 @@ export class AttachmentRegistry {
 
   /** Resolves once the checkpoints that run after writes have answered are done. */
   async writesSettled(): Promise<void> {
-    while (this.lockTails.size) await Promise.allSettled([...this.lockTails]);
+    while (this.tailOf.size) await Promise.allSettled([...this.tailOf.values()]);
   }
 
   /**
@@ -322,12 +324,8 @@ export class AttachmentRegistry {
           resolve(result);
           const tail = this.checkpoint(path);
           const key = path.toLowerCase();
-          this.lockTails.add(tail);
           this.tailOf.set(key, tail);
-          await tail.finally(() => {
-            this.lockTails.delete(tail);
-            if (this.tailOf.get(key) === tail) this.tailOf.delete(key);
-          });
+          await tail.finally(() => this.tailOf.delete(key));
         });
         // The lock itself failing (nothing in `run` throws past the catch above).
         held.catch(reject);
