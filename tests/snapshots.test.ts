@@ -842,16 +842,17 @@ describe('§13 the clone primitive', () => {
     const app = await makeApp({});
     const dir = await mkdtemp(join(tmpdir(), 'dsa-clone-'));
     try {
-      // The helper thread's chunks are 256 KiB, this thread's 1 MiB.
-      const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024 + 1, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024 + 12345];
+      // The copy thread reads and writes 256 KiB at a time.
+      const sizes = [0, 1, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 1024 * 1024 + 1, 3 * 1024 * 1024 + 12345];
       const sources = new Map<number, Buffer>();
       for (const size of sizes) {
         const bytes = randomBytes(size);
         await writeFile(join(dir, `source-${size}.duckdb`), bytes);
         sources.set(size, bytes);
       }
-      // On the helper thread (the service's deps), on this thread (deps without one, as at
-      // start-up), and several at once (the helper copies one, the others copy here).
+      // On the copy thread (the service's deps), without one (deps as at start-up: the
+      // ordinary copy), and several at once (the copy thread takes one, the others copy
+      // the ordinary way).
       const own = { db: app.services.db, registry: app.services.registry };
       for (const [how, deps] of [['helper', app.services], ['own', own]] as const) {
         for (const size of sizes) {
