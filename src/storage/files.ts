@@ -1,9 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { errors, HttpError } from '../http/errors.ts';
@@ -11,6 +9,7 @@ import { payloadTooLarge } from '../http/request.ts';
 import type { Services } from '../services.ts';
 import { HelperThreadError, inlineHasher, type StreamHasher } from './byte-worker.ts';
 import type { Catalog } from './catalog.ts';
+import { pipeIntoNewFile } from './file-sink.ts';
 import type { FileCatalog, FileRecord } from './catalog/files.ts';
 import { withProjectLock } from './locks.ts';
 import type { StoragePaths } from './paths.ts';
@@ -85,7 +84,7 @@ export async function writeStaging(source: Readable, staging: string, limit: num
     },
   });
   try {
-    await pipeline(source, meter, createWriteStream(staging, { flags: 'wx', highWaterMark: WRITE_BUFFER }));
+    await pipeIntoNewFile(staging, [source, meter], { highWaterMark: WRITE_BUFFER });
     return { sizeBytes: size, sha256: await hasher.digest() };
   } catch (error) {
     hasher.abort();

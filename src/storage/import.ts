@@ -1,7 +1,6 @@
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -11,6 +10,7 @@ import type { ColumnDef, TableRecord } from './catalog.ts';
 import type { Database } from './db.ts';
 import { isDevBranch, saveRowCount, storedTable, withTableWrite, type WriteDeps } from './locator.ts';
 import type { StoragePaths } from './paths.ts';
+import { pipeIntoNewFile } from './file-sink.ts';
 import { HeaderTooLargeError, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, readCsvHeader } from './csv-header.ts';
 import { CONVERSION_ERROR_PREFIX, isStrictTarget, strictConversion } from './convert.ts';
 import { integerLiteral, quoteIdent, quoteLiteral } from './sql.ts';
@@ -153,11 +153,10 @@ export async function stageBody(body: ReadableStream<Uint8Array> | null, path: s
   const { limit, gzip } = options;
   let size = 0;
   const counter = byteLimit(limit, (n) => (size = n));
-  const sink = createWriteStream(path, { flags: 'wx', highWaterMark: STAGE_CHUNK });
   const source = body ? nodeStream(body) : Readable.from([]);
   try {
-    if (gzip) await pipeline(source, counter, createGunzip({ chunkSize: 256 << 10 }), byteLimit(limit), sink);
-    else await pipeline(source, counter, sink);
+    const stages: [Readable, ...Transform[]] = gzip ? [source, counter, createGunzip({ chunkSize: 256 << 10 }), byteLimit(limit)] : [source, counter];
+    await pipeIntoNewFile(path, stages, { highWaterMark: STAGE_CHUNK });
     return size;
   } catch (error) {
     if (error instanceof HttpError) throw error;

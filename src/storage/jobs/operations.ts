@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { constants, copyFile, link, open, rm, stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import { errors, HttpError } from '../../http/errors.ts';
@@ -12,6 +11,7 @@ import { tableView } from '../../http/views.ts';
 import type { Services } from '../../services.ts';
 import type { BucketRecord, TableRecord } from '../catalog.ts';
 import type { FileRecord } from '../catalog/files.ts';
+import { pipeIntoNewFile } from '../file-sink.ts';
 import type { JobRecord } from '../catalog/jobs.ts';
 import { exportHeaders, openExport, type ExportFormat } from '../export.ts';
 import { fileRecord, hasherFor, placeProjectFile, projectStillActive, writeStaging } from '../files.ts';
@@ -103,7 +103,7 @@ async function gunzipInto(source: string, target: string, limit: number, ctx: Jo
     },
   });
   try {
-    await pipeline(createReadStream(source), counter, createGunzip({ chunkSize: 256 << 10 }), bound, createWriteStream(target, { flags: 'wx' }), { signal: ctx.signal });
+    await pipeIntoNewFile(target, [createReadStream(source), counter, createGunzip({ chunkSize: 256 << 10 }), bound], { signal: ctx.signal });
   } catch (error) {
     ctx.signal.throwIfAborted();
     if (error instanceof HttpError) throw error;
