@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { saveDownload } from '../src/client/index.ts';
 import { pipeIntoNewFile } from '../src/storage/file-sink.ts';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 
@@ -43,6 +44,22 @@ describe('a stream into a new file that fails before the file is open', () => {
       const failing = new Readable({ read() { this.destroy(new Error('over the limit')); } });
       await expect(pipeIntoNewFile(path, [failing])).rejects.toThrow('over the limit');
       await rm(path, { force: true });
+      await afterLateOpens();
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a client download cut off before its partial file is open', () => {
+  it('fails with stream_failed and leaves no partial file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dsa-sink-'));
+    try {
+      slowOpensBelow(dir, 50);
+      const body = new ReadableStream<Uint8Array>({ pull: (controller) => controller.error(new Error('server went away')) });
+      const download = { body, contentType: 'text/csv', filename: null, size: null, response: new Response(null) };
+      await expect(saveDownload(download, join(dir, 'out.csv'))).rejects.toMatchObject({ code: 'stream_failed' });
       await afterLateOpens();
       expect(await readdir(dir)).toEqual([]);
     } finally {

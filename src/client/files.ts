@@ -45,10 +45,13 @@ export async function saveDownload(download: Download, path: string, onProgress?
     },
     download.size,
   );
+  const sink = createWriteStream(temporary, { mode: 0o644 });
   try {
-    await pipeline(Readable.fromWeb(counted as unknown as NodeWebStream<Uint8Array>), createWriteStream(temporary, { mode: 0o644 }));
+    await pipeline(Readable.fromWeb(counted as unknown as NodeWebStream<Uint8Array>), sink);
     await rename(temporary, path);
   } catch (error) {
+    // The sink opens its file in the background; removed before that, the file would come back.
+    if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await rm(temporary, { force: true });
     if (error instanceof StorageApiError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
