@@ -8,12 +8,23 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
  * release (a detached table file's blocks) of 16 MB or more is flushed at once instead of
  * from 512 MB. Measured with tests/bench/memory-bench.ts (three 1M-row imports, 10 s idle),
  * resident memory after the idle time: 276–301 MB with these, 285–360 MB without.
+ *
+ * The background threads are one switch for the whole process (one allocator), and every
+ * instance sets it as it opens: an instance opened without these options (a query sandbox,
+ * a workspace) turned them off for all. A script on this machine that imported three 1M-row
+ * files into one instance and then idled kept 135 MB resident; with a second default
+ * instance opened beside it, 241 MB. So every instance is opened through `openInstance`.
  */
 const ALLOCATOR_OPTIONS = {
   allocator_background_threads: 'true',
   allocator_flush_threshold: '32MB',
   allocator_bulk_deallocation_flush_threshold: '16MB',
 };
+
+/** Opens a DuckDB instance with `options` and the allocator options every instance of the service must have. */
+export function openInstance(path: string, options: Record<string, string>): Promise<DuckDBInstance> {
+  return DuckDBInstance.create(path, { ...options, ...ALLOCATOR_OPTIONS });
+}
 
 const MB = 1024 * 1024;
 
@@ -59,7 +70,7 @@ export class Database {
   ) {}
 
   static async open(path: string, options: { threads: number; memoryLimit: string; tempDirectory?: string }): Promise<Database> {
-    const instance = await DuckDBInstance.create(path, {
+    const instance = await openInstance(path, {
       threads: String(options.threads),
       memory_limit: options.memoryLimit,
       // Where big sorts and index builds spill (DuckDB's default for an in-memory instance is `.tmp` in the working folder).
@@ -71,7 +82,6 @@ export class Database {
       // materialization"): a 100-row preview took 4x as long (2.8 ms instead of 0.7 ms on
       // 2,000 rows) and ORDER BY … LIMIT gained nothing from it in our measurements.
       disabled_optimizers: 'late_materialization',
-      ...ALLOCATOR_OPTIONS,
     });
     return new Database(instance, options.threads);
   }
@@ -112,7 +122,7 @@ export class Database {
     const cores = Math.max(1, Math.min(this.threads, availableParallelism()));
     const opening = (async () => {
       const threads = kind === 'parts' ? 1 : cores;
-      const instance = await DuckDBInstance.create(':memory:', {
+      const instance = await openInstance(':memory:', {
         threads: String(threads),
         memory_limit: `${EXPORT_MEMORY_LIMIT[kind] / MB}MB`,
         preserve_insertion_order: 'false',
@@ -121,7 +131,6 @@ export class Database {
         temp_directory: '',
         autoinstall_known_extensions: 'false',
         autoload_known_extensions: 'false',
-        ...ALLOCATOR_OPTIONS,
       });
       if (this.closed) {
         instance.closeSync();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
-import type { Database } from '../db.ts';
+import { openInstance, type Database } from '../db.ts';
 import { KeyedMutex } from '../mutex.ts';
 import type { StoragePaths } from '../paths.ts';
 import { TableGoneError, type AttachmentRegistry } from '../registry.ts';
@@ -156,7 +156,7 @@ export class SqlService {
       linkable = await canLink(deps.paths.filesDir, root);
     }
     await mkdir(join(root, 'catalogs'), { recursive: true });
-    const parser = await DuckDBInstance.create(':memory:', { ...sandboxOptions(deps.config), memory_limit: '64MB', threads: '1' });
+    const parser = await openInstance(':memory:', { ...sandboxOptions(deps.config), memory_limit: '64MB', threads: '1' });
     const names = new Set<string>();
     const c = await parser.connect();
     try {
@@ -422,7 +422,7 @@ export class SqlService {
   private async buildCatalog(key: string, lease: TableLease): Promise<string> {
     const final = join(this.root, 'catalogs', `${key}.duckdb`);
     const temp = join(this.root, 'catalogs', `${key}.${randomUUID()}.building`);
-    const instance = await DuckDBInstance.create(temp, { ...sandboxOptions(this.deps.config), threads: '1' });
+    const instance = await openInstance(temp, { ...sandboxOptions(this.deps.config), threads: '1' });
     try {
       const c = await instance.connect();
       try {
@@ -621,7 +621,7 @@ export class SqlService {
   private createLowPriority(base: string, options: Record<string, string>): Promise<DuckDBInstance> {
     const turn = this.creating.then(async () => {
       const before = threadIds();
-      const instance = await DuckDBInstance.create(base, options);
+      const instance = await openInstance(base, options);
       if (before) {
         for (const tid of threadIds() ?? []) {
           if (before.has(tid)) continue;

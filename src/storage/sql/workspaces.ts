@@ -2,11 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DuckDBInstance, ResultReturnType, StatementType, type DuckDBConnection } from '@duckdb/node-api';
+import { ResultReturnType, StatementType, type DuckDBConnection } from '@duckdb/node-api';
 import { conflict, errors, HttpError } from '../../http/errors.ts';
 import type { Services } from '../../services.ts';
 import type { BucketRecord, ColumnDef, TableRecord } from '../catalog.ts';
 import type { WorkspaceRecord, WorkspaceTableInfo } from '../catalog/workspaces.ts';
+import { openInstance } from '../db.ts';
 import { checkConversions, selectSql, type ReadPlan } from '../filters.ts';
 import { importFile, withStagingFile } from '../import.ts';
 import { bucketIn, currentTable, isDevBranch, tableIn } from '../locator.ts';
@@ -78,7 +79,7 @@ export async function createWorkspace(services: Services, input: { projectId: st
     if (!services.catalog.getActiveProject(input.projectId)) throw errors.projectNotFound(input.projectId);
     await mkdir(services.paths.projectWorkspacesDir(input.projectId), { recursive: true });
     try {
-      const instance = await DuckDBInstance.create(temp, { autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1' });
+      const instance = await openInstance(temp, { autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1' });
       instance.closeSync();
       await rm(`${temp}.wal`, { force: true });
       await rename(temp, file);
@@ -458,7 +459,7 @@ export async function unloadWorkspace(services: Services, record: WorkspaceRecor
       let columns: ColumnDef[] = [];
       let target: BucketRecord | undefined;
       let existing: TableRecord | undefined;
-      const instance = await DuckDBInstance.create(file, { access_mode: 'READ_ONLY', autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1', memory_limit: services.config.queryMemoryLimit });
+      const instance = await openInstance(file, { access_mode: 'READ_ONLY', autoload_known_extensions: 'false', autoinstall_known_extensions: 'false', threads: '1', memory_limit: services.config.queryMemoryLimit });
       try {
         const c = await instance.connect();
         try {
