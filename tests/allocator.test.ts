@@ -2,23 +2,13 @@
 // instance the service opens carries them: the allocator's background threads are one
 // switch for the process, and an instance opened without the option turns them off again
 // (a query sandbox opened at start did, and idle memory stayed high).
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInstance } from '../src/storage/db.ts';
-import { makeApp, type TestApp } from './helpers.ts';
+import { makeApp, walk, type TestApp } from './helpers.ts';
 
 const setting = (rows: unknown[][]) => String(rows[0]![0]);
-
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await sourceFiles(path)));
-    else if (entry.name.endsWith('.ts')) out.push(path);
-  }
-  return out;
-}
 
 describe('DuckDB instances and the allocator options', () => {
   let t: TestApp;
@@ -52,11 +42,10 @@ describe('DuckDB instances and the allocator options', () => {
     const root = join(import.meta.dirname, '..');
     const offenders: string[] = [];
     for (const dir of ['src', 'handlers']) {
-      for (const file of await sourceFiles(join(root, dir))) {
-        const rel = relative(root, file);
+      for (const rel of (await walk(join(root, dir))).map((path) => `${dir}/${path}`)) {
         // The CLI runs in a process of its own; db.ts is where openInstance lives.
-        if (rel === join('src', 'storage', 'db.ts') || rel.startsWith(join('src', 'cli'))) continue;
-        if ((await readFile(file, 'utf8')).includes('DuckDBInstance.create(')) offenders.push(rel);
+        if (!rel.endsWith('.ts') || rel === 'src/storage/db.ts' || rel.startsWith('src/cli/')) continue;
+        if ((await readFile(join(root, rel), 'utf8')).includes('DuckDBInstance.create(')) offenders.push(rel);
       }
     }
     expect(offenders).toEqual([]);
