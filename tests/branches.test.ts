@@ -280,9 +280,10 @@ describe('copy-on-write isolation', () => {
     expect((await unknown.json()).detail.error).toBe('unknown_columns');
     expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.branch_state).toBe('main');
     expect(t.services.branches.tableStates(id, branchId)).toEqual([]);
-    // The copy's file goes once the failed request let go of it.
+    // The copy's file goes once the failed request let go of it, in a turn of the file's
+    // write lock queued before the answer: the next turn of that lock comes after it.
     const file = t.services.paths.branchTableFile(id, branchId, 'b', 't');
-    for (let i = 0; i < 200 && existsSync(file); i++) await new Promise((r) => setTimeout(r, 5));
+    await t.services.registry.withWriteLock(file, async () => {});
     expect(existsSync(file)).toBe(false);
     expect((await t.callJson('GET', `${B}/changes`)).body).toEqual({ tables: [], buckets: [] });
   });

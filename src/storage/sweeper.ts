@@ -17,6 +17,8 @@ export class Sweeper {
   private readonly tasks: SweepTask[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** The pass that follows the one under way (see `runNow`). */
+  private queued: Promise<void> | undefined;
   private stopped = false;
 
   constructor(
@@ -37,10 +39,21 @@ export class Sweeper {
     this.timer.unref();
   }
 
-  /** One pass over every task; a pass already under way is awaited instead of doubled. */
+  /**
+   * One pass over every task, started after this call. A pass already under way may have
+   * read the clock (and the records) before the caller moved it or made something due, so
+   * it is not enough: one more pass follows it, shared by every call made meanwhile.
+   */
   runNow(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.running ??= this.pass().finally(() => {
+    if (this.running) {
+      this.queued ??= this.running.then(() => {
+        this.queued = undefined;
+        return this.runNow();
+      });
+      return this.queued;
+    }
+    this.running = this.pass().finally(() => {
       this.running = undefined;
     });
     return this.running;
