@@ -230,7 +230,7 @@ export class ByteWorker {
       for (const session of sessions) session.onFailure(error);
     };
     worker.on('error', (error) => fail(new HelperThreadError(`the byte worker failed: ${error.message}`)));
-    worker.on('exit', (code) => fail(new HelperThreadError(`the byte worker exited with code ${code}`)));
+    worker.on('exit', (code) => fail(new HelperThreadError(this.closed ? 'the byte worker is closed' : `the byte worker exited with code ${code}`)));
     return thread;
   }
 
@@ -436,11 +436,13 @@ export class ByteWorker {
     this.hashers.length = 0;
     this.counter = undefined;
     this.copier = undefined;
+    // Each thread is stopped before its sessions fail (its exit fails them): a copy failed
+    // while its thread still wrote would let the caller copy into the same file beside it.
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
     for (const thread of threads) {
       const sessions = [...thread.sessions.values()];
       thread.sessions.clear();
       for (const session of sessions) session.onFailure(new HelperThreadError('the byte worker is closed'));
     }
-    await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }
 }
