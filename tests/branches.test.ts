@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
+import { makeApp, manualClock, shareAndLink, walk, type TestApp } from './helpers.ts';
 import { withWriteLocks } from '../src/storage/branch-snapshots.ts';
 
 let t: TestApp;
@@ -116,8 +116,7 @@ describe('the branch twins of the routes', () => {
     // A linked bucket, so that unlink gets past its 404 (link_not_found).
     await t.createProject(`${id}src`);
     expect((await t.call('POST', `/projects/${id}src/buckets`, { body: { name: 's' } })).status).toBe(201);
-    expect((await t.call('POST', `/projects/${id}src/buckets/s/share`, { body: { target_project_id: id } })).status).toBe(200);
-    expect((await t.call('POST', `${P}/buckets/lnk/link`, { body: { source_project_id: `${id}src`, source_bucket_name: 's' } })).status).toBe(201);
+    await shareAndLink(t, { from: `${id}src`, bucket: 's', to: id, as: 'lnk' });
     const B = await branch(P);
     const calls: [string, string, unknown?][] = [
       ['POST', `${B}/buckets/b/share`, { target_project_id: 'x' }],
@@ -235,8 +234,7 @@ describe('copy-on-write isolation', () => {
     const { id, P } = await project();
     expect((await t.call('POST', `${P}/buckets`, { body: { name: 'shared' } })).status).toBe(201);
     await t.createProject(`${id}_t`);
-    expect((await t.call('POST', `${P}/buckets/shared/share`, { body: { target_project_id: `${id}_t` } })).status).toBe(200);
-    expect((await t.call('POST', `/projects/${id}_t/buckets/lnk/link`, { body: { source_project_id: id, source_bucket_name: 'shared' } })).status).toBe(201);
+    await shareAndLink(t, { from: id, bucket: 'shared', to: `${id}_t`, as: 'lnk' });
     const B = await branch(P);
     expect((await t.call('DELETE', `${B}/buckets/b/tables/t`)).status).toBe(204);
     expect((await t.callJson('GET', `${B}/buckets/b/tables/t`)).body.detail.error).toBe('table_not_found');
@@ -258,9 +256,8 @@ describe('copy-on-write isolation', () => {
   it('linked buckets show up read-only in a branch', async () => {
     const { id, P } = await project();
     await t.createProject(`${id}_l`);
-    expect((await t.call('POST', `${P}/buckets/b/share`, { body: { target_project_id: `${id}_l` } })).status).toBe(200);
+    await shareAndLink(t, { from: id, bucket: 'b', to: `${id}_l`, as: 'lnk' });
     const L = `/projects/${id}_l`;
-    expect((await t.call('POST', `${L}/buckets/lnk/link`, { body: { source_project_id: id, source_bucket_name: 'b' } })).status).toBe(201);
     const B = await branch(L);
     expect(await ids(`${B}/buckets/lnk/tables/t`)).toEqual([1, 2]);
     const write = await importCsv(`${B}/buckets/lnk/tables/t`, 'id,v\n3,c\n');
@@ -744,8 +741,7 @@ describe('schema changes and metadata in a branch (§12)', () => {
       await app.createProject('m');
       await app.createProject('src');
       await app.call('POST', '/projects/src/buckets', { body: { name: 'shared' } });
-      expect((await app.call('POST', '/projects/src/buckets/shared/share', { body: { target_project_id: 'm' } })).status).toBe(200);
-      expect((await app.call('POST', '/projects/m/buckets/lnk/link', { body: { source_project_id: 'src', source_bucket_name: 'shared' } })).status).toBe(201);
+      await shareAndLink(app, { from: 'src', bucket: 'shared', to: 'm', as: 'lnk' });
       await app.call('POST', '/projects/m/buckets', { body: { name: 'b' } });
       await app.call('POST', '/projects/m/buckets/b/metadata', { body: { metadata: [{ key: 'k', value: 'main' }] } });
       const branchId = (await app.callJson('POST', '/projects/m/branches', { body: { name: 'dev' } })).body.id;

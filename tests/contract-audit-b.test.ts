@@ -3,7 +3,7 @@
 // (status, error code, fields, headers) and that a refused request changed nothing.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApp, manualClock, walk, type TestApp } from './helpers.ts';
+import { makeApp, manualClock, shareAndLink, walk, type TestApp } from './helpers.ts';
 
 let t: TestApp;
 const clock = manualClock(new Date('2026-12-01T00:00:00.000Z'));
@@ -727,8 +727,7 @@ describe('§17 unload: its errors in the order the table lists them', () => {
     const { id, P } = await project();
     await t.createProject(`${id}src`);
     expect((await t.call('POST', `/projects/${id}src/buckets`, { body: { name: 's' } })).status).toBe(201);
-    expect((await t.call('POST', `/projects/${id}src/buckets/s/share`, { body: { target_project_id: id } })).status).toBe(200);
-    expect((await t.call('POST', `${P}/buckets/lnk/link`, { body: { source_project_id: `${id}src`, source_bucket_name: 's' } })).status).toBe(201);
+    await shareAndLink(t, { from: `${id}src`, bucket: 's', to: id, as: 'lnk' });
     const W = `${P}/workspaces/${(await t.callJson('POST', `${P}/workspaces`, { body: {} })).body.id}`;
     expect((await t.callJson('POST', `${W}/query`, { body: { sql: 'CREATE TABLE MixedCase AS SELECT 1 AS k' } })).status).toBe(200);
     const unload = (body: Record<string, unknown>) => t.callJson('POST', `${W}/unload`, { body });
@@ -773,8 +772,7 @@ describe('Part II order of checks on §14/§16 writes into a linked bucket', () 
     await t.createProject(`${id}src`);
     expect((await t.call('POST', `/projects/${id}src/buckets`, { body: { name: 's' } })).status).toBe(201);
     expect((await t.call('POST', `/projects/${id}src/buckets/s/tables`, { body: { name: 'st', columns: [{ name: 'a', type: 'INTEGER' }] } })).status).toBe(201);
-    expect((await t.call('POST', `/projects/${id}src/buckets/s/share`, { body: { target_project_id: id } })).status).toBe(200);
-    expect((await t.call('POST', `${P}/buckets/lnk/link`, { body: { source_project_id: `${id}src`, source_bucket_name: 's' } })).status).toBe(201);
+    await shareAndLink(t, { from: `${id}src`, bucket: 's', to: id, as: 'lnk' });
     const file = await upload(P, 'a\n1\n');
     expectError(await t.callJson('POST', `${P}/buckets/lnk/tables/nope/import-async`, { body: { file_id: file.id } }), 404, 'table_not_found');
     expectError(await t.callJson('POST', `${P}/buckets/lnk/tables/st/import-async`, { body: { file_id: file.id } }), 403, 'bucket_readonly');

@@ -84,6 +84,17 @@ export async function makeApp(options: { basePath?: string; env?: Record<string,
   };
 }
 
+/**
+ * §10: shares bucket `bucket` of project `from` with project `to` and links it there as
+ * `as`; throws unless the share answers 200 and the link 201.
+ */
+export async function shareAndLink(t: Pick<TestApp, 'callJson'>, link: { from: string; bucket: string; to: string; as: string }): Promise<void> {
+  const shared = await t.callJson('POST', `/projects/${link.from}/buckets/${link.bucket}/share`, { body: { target_project_id: link.to } });
+  if (shared.status !== 200) throw new Error(`share failed: ${shared.status} ${JSON.stringify(shared.body)}`);
+  const linked = await t.callJson('POST', `/projects/${link.to}/buckets/${link.as}/link`, { body: { source_project_id: link.from, source_bucket_name: link.bucket } });
+  if (linked.status !== 201) throw new Error(`link failed: ${linked.status} ${JSON.stringify(linked.body)}`);
+}
+
 /** A clock tests move by hand (`advance`), so expiry is tested without sleeping. */
 export function manualClock(start = new Date('2026-12-01T00:00:00.000Z')): Clock & { advance(ms: number): void; set(date: Date): void } {
   let current = start.getTime();
