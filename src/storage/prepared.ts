@@ -19,7 +19,11 @@ function materialized(result: DuckDBMaterializedResult): ReadResult {
   return { names: result.columnNames(), types: result.columnTypes(), rows };
 }
 
-async function runPlain(c: DuckDBConnection, sql: string): Promise<ReadResult> {
+/**
+ * Runs `sql` without parameters (several statements are allowed: the last one's result
+ * is read) and reads the whole result in one trip through the thread pool.
+ */
+export async function runPlain(c: DuckDBConnection, sql: string): Promise<ReadResult> {
   return materialized(await c.run(sql));
 }
 
