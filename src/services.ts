@@ -13,7 +13,7 @@ import { KeyCatalog } from './storage/catalog/keys.ts';
 import { MetadataStore } from './storage/catalog/metadata.ts';
 import { SchemaChangeStore } from './storage/catalog/schema-changes.ts';
 import { SnapshotCatalog } from './storage/catalog/snapshots.ts';
-import { Database } from './storage/db.ts';
+import { Database, storageThreads } from './storage/db.ts';
 import { StoragePaths } from './storage/paths.ts';
 import { reconcileBranches } from './storage/branch-recovery.ts';
 import { recoverMerges } from './storage/merge.ts';
@@ -142,7 +142,7 @@ export async function openServices(config: Config, logger: Logger, options: Serv
   const catalogDb = await Database.openCatalog(paths.metadataFile);
   let db: Database;
   try {
-    db = await Database.open(':memory:', { threads: config.duckdbThreads, memoryLimit: config.duckdbMemoryLimit, tempDirectory: `${paths.metadataFile}.tmp` });
+    db = await Database.open(':memory:', { threads: storageThreads(config.duckdbThreads), memoryLimit: config.duckdbMemoryLimit, tempDirectory: `${paths.metadataFile}.tmp` });
   } catch (error) {
     catalogDb.close();
     throw error;
