@@ -25,8 +25,8 @@ const ALLOCATOR_OPTIONS = {
 /**
  * The threads of the instance the table files are attached to: `DUCKDB_THREADS`, but at
  * most one per CPU core. Threads beyond the cores only wake and spin around each small
- * statement: on the 2-core machine, 100-row previews of a 2,000-row table on 8 connections
- * at once ran 2,000–2,200 per second with 4 threads and 3,000 with 2 (p99 12–13 against
+ * statement: on the 2-core machine, in DuckDB alone, a 100-row preview's statement on 8
+ * connections at once ran 2,000–2,200 times per second with 4 threads and 3,000 with 2 (p99 12–13 against
  * 8–9 ms; one connection: 0.95–1.0 against 0.55–0.62 ms each), while a 1M-row import took
  * the same time with either.
  */
