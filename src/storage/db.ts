@@ -21,19 +21,19 @@ const ALLOCATOR_OPTIONS = {
   allocator_bulk_deallocation_flush_threshold: '16MB',
 };
 
-/** Opens a DuckDB instance with `options` and the allocator options every instance of the service must have. */
 /**
  * The threads of the instance the table files are attached to: `DUCKDB_THREADS`, but at
  * most one per CPU core. Threads beyond the cores only wake and spin around each small
  * statement: on the 2-core machine, in DuckDB alone, a 100-row preview's statement on 8
- * connections at once ran 2,000–2,200 times per second with 4 threads and 3,000 with 2 (p99 12–13 against
- * 8–9 ms; one connection: 0.95–1.0 against 0.55–0.62 ms each), while a 1M-row import took
- * the same time with either.
+ * connections at once ran 2,000–2,200 times per second with 4 threads and 3,000 with 2
+ * (p99 12–13 against 8–9 ms; one connection: 0.95–1.0 against 0.55–0.62 ms each), while
+ * a 1M-row import took no longer with 2.
  */
 export function storageThreads(configured: number, cores = availableParallelism()): number {
   return Math.max(1, Math.min(configured, cores));
 }
 
+/** Opens a DuckDB instance with `options` and the allocator options every instance of the service must have. */
 export function openInstance(path: string, options: Record<string, string>): Promise<DuckDBInstance> {
   return DuckDBInstance.create(path, { ...options, ...ALLOCATOR_OPTIONS });
 }
