@@ -77,7 +77,7 @@ interface Scenario {
   steps: readonly string[];
   /** After a crash at this step: the new table (else the old one). */
   newAfter: readonly string[];
-  next: { columns: unknown[]; primaryKey: string[]; rows: unknown[][]; metadataOn: string | null };
+  next: { columns: unknown[]; primaryKey: string[]; rows: unknown[][]; metadataOn: string | null; nameDefault?: string };
 }
 
 const SCENARIOS: Scenario[] = [
@@ -94,6 +94,22 @@ const SCENARIOS: Scenario[] = [
     steps: ['intent_recorded', 'altered_in_file'],
     newAfter: ['altered_in_file'],
     next: { columns: [['order_id', 'INTEGER', true], ['name', 'VARCHAR', false], ['score', 'DOUBLE', false]], primaryKey: ['order_id'], rows: ROWS, metadataOn: 'order_id' },
+  },
+  {
+    // Told after the crash by the file's shape (the intent reads nothing from the file).
+    title: 'a column added in place',
+    change: ['POST', `${T}/columns`, { name: 'flag', type: 'INTEGER', default: 7 }],
+    steps: ['intent_recorded', 'altered_in_file'],
+    newAfter: ['altered_in_file'],
+    next: { columns: [...OLD_COLUMNS, ['flag', 'INTEGER', false]], primaryKey: ['id'], rows: ROWS.map((r) => [...r, 7]), metadataOn: 'id' },
+  },
+  {
+    // The shape stays: told after the crash by the file's signature.
+    title: 'a default set in place',
+    change: ['PATCH', `${T}/columns/name`, { default: 'anon' }],
+    steps: ['intent_recorded', 'altered_in_file'],
+    newAfter: ['altered_in_file'],
+    next: { columns: OLD_COLUMNS, primaryKey: ['id'], rows: ROWS, metadataOn: 'id', nameDefault: 'anon' },
   },
   {
     title: 'the primary key dropped (a rebuild)',
@@ -146,6 +162,7 @@ describe('kill -9 at every step of a schema change', () => {
           expect(table.body.columns.map((c: any) => [c.name, c.type, !c.nullable])).toEqual(expected.columns);
           expect(table.body.primary_key).toEqual(expected.primaryKey);
           expect(table.body.row_count).toBe(3);
+          expect(table.body.columns.find((c: any) => c.name === 'name').default).toBe(expected.nameDefault ?? null);
           // The column's metadata is where the column is.
           const withMetadata = table.body.columns.filter((c: any) => c.metadata.length).map((c: any) => c.name);
           expect(withMetadata).toEqual([expected.metadataOn]);

@@ -4,6 +4,7 @@
 // key, rows, metadata); each refusal leaves file, rows, catalog and folder as they were.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAIN_BRANCH } from '../src/storage/catalog/metadata.ts';
+import { DECIDED_BY_SHAPE } from '../src/storage/schema.ts';
 import { quoteIdent, quoteLiteral } from '../src/storage/sql.ts';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 
@@ -534,5 +535,49 @@ describe('deleting objects deletes their metadata', () => {
     expect(t.services.metadata.all().filter((r) => r.projectId === 'p3').map((r) => r.bucket)).toEqual(['c']);
     expect((await t.callJson('DELETE', '/projects/p3')).status).toBe(204);
     expect(t.services.metadata.all().filter((r) => r.projectId === 'p3')).toEqual([]);
+  });
+});
+
+describe('how an interrupted change is told apart after a crash', () => {
+  beforeEach(settled);
+  /** The intents recorded while each request ran, read at the moment its intent became durable. */
+  async function intentsOf(request: () => Promise<{ status: number }>, status: number) {
+    const seen: { before: string; next: string[] }[] = [];
+    t.services.faultPoint = async (step) => {
+      if (step !== 'intent_recorded') return;
+      // As a start after a crash here would read them: from metadata.duckdb.
+      const rows = await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll('SELECT before, next FROM schema_changes')).getRowObjectsJS());
+      for (const r of rows) seen.push({ before: r.before as string, next: JSON.parse(r.next as string).columns.map((c: { name: string }) => c.name) });
+    };
+    try {
+      expect((await request()).status).toBe(status);
+    } finally {
+      t.services.faultPoint = undefined;
+    }
+    return seen;
+  }
+
+  it("a change of the columns' shape records an intent decided by the file's shape, without reading the file first", async () => {
+    const name = await freshTable();
+    const added = await intentsOf(() => t.callJson('POST', `${T(name)}/columns`, { body: { name: 'flag', type: 'INTEGER', default: 0 } }), 201);
+    expect(added).toEqual([{ before: DECIDED_BY_SHAPE, next: ['id', 'name', 'score', 'amount', 'code', 'flag'] }]);
+    const retyped = await intentsOf(() => t.callJson('PATCH', `${T(name)}/columns/flag`, { body: { type: 'BIGINT' } }), 200);
+    expect(retyped.map((i) => i.before)).toEqual([DECIDED_BY_SHAPE]);
+    // A default alone leaves the shape as it was: the file's signature tells the change.
+    const defaulted = await intentsOf(() => t.callJson('PATCH', `${T(name)}/columns/flag`, { body: { default: 5 } }), 200);
+    expect(defaulted).toHaveLength(1);
+    expect(JSON.parse(defaulted[0]!.before)).toContainEqual(['flag', 'BIGINT', false, "CAST('0' AS BIGINT)", false]);
+  });
+
+  it('a change of shape the file refuses leaves no intent and the previous row', async () => {
+    const name = await freshTable();
+    const before = (await t.callJson('GET', T(name))).body;
+    // 1.5 is no INTEGER: the intent was committed beside the ALTER and is written back.
+    const refused = await intentsOf(() => t.callJson('PATCH', `${T(name)}/columns/score`, { body: { type: 'INTEGER' } }), 400);
+    expect(refused.map((i) => i.before)).toEqual([DECIDED_BY_SHAPE]);
+    const left = await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM schema_changes')).getRowObjectsJS());
+    expect(left).toEqual([{ n: 0 }]);
+    expect((await t.callJson('GET', T(name))).body).toEqual(before);
+    expect((await fileSchema(name)).columns.find((c) => c.name === 'score')).toMatchObject({ type: 'DOUBLE' });
   });
 });

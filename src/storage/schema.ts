@@ -113,6 +113,13 @@ async function fileSignature(c: DuckDBConnection, alias: string, begin = false):
   return JSON.stringify(rows.map(([name, type, notnull, dflt, pk]) => [name, type, notnull, dflt ?? null, pk]));
 }
 
+/**
+ * An intent's `before` when the change alters the columns' shape (see `sameShape`): after
+ * a crash the file's shape alone says whether it took effect. Never a signature, which is
+ * a JSON array.
+ */
+export const DECIDED_BY_SHAPE = '';
+
 /** `true` when the file's columns and key are those of the record (names, types, nullability, key). */
 function sameShape(a: Pick<TableRecord, 'columns' | 'primaryKey'>, b: Pick<TableRecord, 'columns' | 'primaryKey'>): boolean {
   const shape = (t: Pick<TableRecord, 'columns' | 'primaryKey'>) =>
@@ -279,25 +286,39 @@ function newIntent(deps: SchemaDeps, current: TableRecord, plan: Plan, before: s
 }
 
 async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord, plan: Plan): Promise<void> {
-  // Not the request's session: a fallback to a rebuild must find the file unused.
-  const alias = await deps.registry.acquire(path);
+  // The intent must be durable before the file commits. A change of the columns' names,
+  // types, nullability or key is told after a crash by the file's shape alone, so its
+  // intent needs nothing from the file and its catalog commit (an fsync) starts at once,
+  // while the file is attached and DuckDB does the ALTER work. Any other change (a default)
+  // compares the file's signature, read first in the change's own transaction (read on
+  // another connection while the ALTER ran, it waited for the ALTER).
+  const byShape = !sameShape(current, plan.next);
+  let side = byShape ? recordChange(deps, newIntent(deps, current, plan, DECIDED_BY_SHAPE, null)) : undefined;
+  let alias: string;
+  try {
+    // Not the request's session: a fallback to a rebuild must find the file unused.
+    alias = await deps.registry.acquire(path);
+  } catch (error) {
+    await side?.revert().catch(() => {});
+    throw error;
+  }
   const data = `${quoteIdent(alias)}.main.data`;
   try {
     await deps.db.with(async (c) => {
-      // The intent must be durable before the file commits: the catalog commit (an fsync)
-      // runs while DuckDB does the ALTER work. The file's signature is read first, in the
-      // change's own transaction (under 1 ms; read on another connection while the ALTER
-      // ran, it waited for the ALTER and put both on the answer's path).
-      let side: CatalogSide | undefined;
       try {
         try {
-          const before = await fileSignature(c, alias, true);
-          side = recordChange(deps, newIntent(deps, current, plan, before, null));
+          if (!side) side = recordChange(deps, newIntent(deps, current, plan, await fileSignature(c, alias, true), null));
           const recorded = side.recorded.then(() => deps.faultPoint?.('intent_recorded'));
           recorded.catch(() => {});
-          for (const step of plan.steps ?? []) {
+          const steps = plan.steps ?? [];
+          let first = byShape;
+          if (first && !steps.length) await c.run('BEGIN TRANSACTION');
+          for (const step of steps) {
+            // BEGIN goes in the same trip through the thread pool as the first statement.
+            const sql = first ? `BEGIN TRANSACTION; ${step.sql(data)}` : step.sql(data);
+            first = false;
             try {
-              await c.run(step.sql(data));
+              await c.run(sql);
             } catch (error) {
               throw (await rolledBack(c, () => step.fail?.(error as Error, c, data))) ?? new InPlaceRefused((error as Error).message);
             }
@@ -314,7 +335,7 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
         throw error;
       }
       await deps.faultPoint?.('altered_in_file');
-      side!.complete();
+      side.complete();
     });
   } finally {
     deps.registry.release(path);
@@ -652,7 +673,11 @@ export async function recoverSchemaChanges(deps: SchemaDeps, logger: Logger): Pr
     let outcome: 'rolled_back' | 'completed' | 'abandoned' = 'rolled_back';
     if (existsSync(path) && currentTable(deps, intent.next)) {
       const seen = await withPrivateAttachment(deps, path, async (c, alias) => ({ signature: await fileSignature(c, alias), table: await inspectAttached(c, alias) })).catch(() => undefined);
-      if (seen && seen.signature !== intent.before) {
+      // An intent decided by shape has `previous` (written by this version): the file still
+      // of the previous shape never took the change.
+      const changed =
+        seen && (intent.before === DECIDED_BY_SHAPE ? !(seen.table && intent.previous && sameShape(seen.table, intent.previous.record)) : seen.signature !== intent.before);
+      if (seen && changed) {
         outcome = seen.table && sameShape(seen.table, intent.next) ? 'completed' : 'abandoned';
         if (outcome === 'completed') {
           const next = { ...intent.next, rowCount: seen.table!.rowCount };

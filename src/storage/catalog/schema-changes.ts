@@ -18,7 +18,7 @@ export interface SchemaChangeIntent {
   projectId: string;
   bucket: string;
   table: string;
-  /** The file's own description before the change (see `fileSignature`). */
+  /** The file's own description before the change (see `fileSignature`), or `DECIDED_BY_SHAPE` for a change of the columns' shape. */
   before: string;
   /** The catalog row once the change has taken effect. */
   next: TableRecord;
