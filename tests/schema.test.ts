@@ -569,6 +569,35 @@ describe('how an interrupted change is told apart after a crash', () => {
     expect(JSON.parse(defaulted[0]!.before)).toContainEqual(['flag', 'BIGINT', false, "CAST('0' AS BIGINT)", false]);
   });
 
+  it('a change of shape that cannot get a connection for its ALTER leaves no intent and the previous row', async () => {
+    const name = await freshTable();
+    const before = (await t.callJson('GET', T(name))).body;
+    const { db } = t.services;
+    const original = db.with;
+    let refused = 0;
+    // The intent's catalog commit is already under way when the ALTER asks for its connection.
+    db.with = async function <R>(this: typeof db, work: Parameters<typeof original>[0]): Promise<R> {
+      if (refused++ === 0) throw new Error('no connection to be had');
+      return original.call(this, work) as Promise<R>;
+    } as typeof original;
+    try {
+      expect((await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'flag', type: 'INTEGER', default: 0 } })).status).toBe(500);
+    } finally {
+      db.with = original;
+    }
+    expect(refused).toBeGreaterThan(0);
+    // Catalog writes run in order: one queued now ends after any the change left in flight.
+    await t.services.catalog.store.commitChanges([]);
+    const rows = await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM schema_changes')).getRowObjectsJS());
+    expect(rows).toEqual([{ n: 0 }]);
+    const stored = await t.services.catalog.store.db.with(async (c) =>
+      (await c.runAndReadAll("SELECT columns FROM tables_catalog WHERE project_id = 'p1' AND bucket_name = 'in_c_main' AND name = $1", [name])).getRowObjectsJS(),
+    );
+    expect(JSON.parse(stored[0]!.columns as string).map((c: { name: string }) => c.name)).toEqual(['id', 'name', 'score', 'amount', 'code']);
+    expect((await t.callJson('GET', T(name))).body).toEqual(before);
+    expect((await t.callJson('POST', `${T(name)}/columns`, { body: { name: 'flag', type: 'INTEGER', default: 0 } })).status).toBe(201);
+  });
+
   it('a change of shape the file refuses leaves no intent and the previous row', async () => {
     const name = await freshTable();
     const before = (await t.callJson('GET', T(name))).body;

@@ -294,51 +294,50 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   // another connection while the ALTER ran, it waited for the ALTER).
   const byShape = !sameShape(current, plan.next);
   let side = byShape ? recordChange(deps, newIntent(deps, current, plan, DECIDED_BY_SHAPE, null)) : undefined;
-  let alias: string;
+  /** Set once the file holds the new table: from then on the change is never undone. */
+  let altered = false;
+  let alias: string | undefined;
   try {
     // Not the request's session: a fallback to a rebuild must find the file unused.
     alias = await deps.registry.acquire(path);
-  } catch (error) {
-    await side?.revert().catch(() => {});
-    throw error;
-  }
-  const data = `${quoteIdent(alias)}.main.data`;
-  try {
+    const attached = alias;
+    const data = `${quoteIdent(attached)}.main.data`;
     await deps.db.with(async (c) => {
       try {
-        try {
-          if (!side) side = recordChange(deps, newIntent(deps, current, plan, await fileSignature(c, alias, true), null));
-          const recorded = side.recorded.then(() => deps.faultPoint?.('intent_recorded'));
-          recorded.catch(() => {});
-          const steps = plan.steps ?? [];
-          let first = byShape;
-          if (first && !steps.length) await c.run('BEGIN TRANSACTION');
-          for (const step of steps) {
-            // BEGIN goes in the same trip through the thread pool as the first statement.
-            const sql = first ? `BEGIN TRANSACTION; ${step.sql(data)}` : step.sql(data);
-            first = false;
-            try {
-              await c.run(sql);
-            } catch (error) {
-              throw (await rolledBack(c, () => step.fail?.(error as Error, c, data))) ?? new InPlaceRefused((error as Error).message);
-            }
+        if (!side) side = recordChange(deps, newIntent(deps, current, plan, await fileSignature(c, attached, true), null));
+        const recorded = side.recorded.then(() => deps.faultPoint?.('intent_recorded'));
+        recorded.catch(() => {});
+        const steps = plan.steps ?? [];
+        let first = byShape;
+        if (first && !steps.length) await c.run('BEGIN TRANSACTION');
+        for (const step of steps) {
+          // BEGIN goes in the same trip through the thread pool as the first statement.
+          const sql = first ? `BEGIN TRANSACTION; ${step.sql(data)}` : step.sql(data);
+          first = false;
+          try {
+            await c.run(sql);
+          } catch (error) {
+            throw (await rolledBack(c, () => step.fail?.(error as Error, c, data))) ?? new InPlaceRefused((error as Error).message);
           }
-          await recorded;
-          await c.run('COMMIT');
-        } catch (error) {
-          await c.run('ROLLBACK').catch(() => {});
-          throw error;
         }
+        await recorded;
+        await c.run('COMMIT');
       } catch (error) {
-        // Recorded or not, the previous row is what holds (undoing one never written is a no-op).
-        await side?.revert().catch(() => {});
+        await c.run('ROLLBACK').catch(() => {});
         throw error;
       }
+      altered = true;
       await deps.faultPoint?.('altered_in_file');
       side.complete();
     });
+  } catch (error) {
+    // Any failure before the file changed (the ATTACH, a connection, the ALTER, the intent's
+    // own commit): recorded or not, the previous row is what holds (undoing an intent never
+    // written is a no-op), so no intent is left for a later start to misread.
+    if (!altered) await side?.revert().catch(() => {});
+    throw error;
   } finally {
-    deps.registry.release(path);
+    if (alias !== undefined) deps.registry.release(path);
   }
 }
 
