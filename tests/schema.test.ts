@@ -88,7 +88,7 @@ async function state(table: string) {
     file: await fileSchema(table),
     rows: await rows(table),
     folder: await walk(t.services.paths.bucketDir('p1', 'in_c_main')),
-    intents: t.services.schemaChanges.list(),
+    intents: await storedIntents(),
     metadata: t.services.metadata.tableBundle('p1', MAIN_BRANCH, 'in_c_main', table),
   };
 }
@@ -103,12 +103,24 @@ async function settled() {
   for (let i = 0; i < 1000 && t.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 2));
 }
 
+/**
+ * The schema-change records in metadata.duckdb, as a start after a crash would read them.
+ * With `settle`, once the catalog writes queued so far are done (a change's record is
+ * removed after its answer).
+ */
+async function storedIntents(settle = true): Promise<{ before: string; next: string[] }[]> {
+  const store = t.services.catalog.store;
+  if (settle) await store.commitChanges([]);
+  const rows = await store.db.with(async (c) => (await c.runAndReadAll('SELECT before, next FROM schema_changes ORDER BY created_at')).getRowObjectsJS());
+  return rows.map((r) => ({ before: r.before as string, next: JSON.parse(r.next as string).columns.map((c: { name: string }) => c.name) }));
+}
+
 /** The folder holds exactly the table files (no temporary rebuild file, no WAL left behind). */
 async function expectCleanFolder() {
   await settled();
   const files = await walk(t.services.paths.bucketDir('p1', 'in_c_main'));
   expect(files.filter((f) => !/^t\d+\.duckdb$/.test(f))).toEqual([]);
-  expect(t.services.schemaChanges.list()).toEqual([]);
+  expect(await storedIntents()).toEqual([]);
 }
 
 async function metadata(table: string, column: string | null, key: string, value: string) {
@@ -544,10 +556,8 @@ describe('how an interrupted change is told apart after a crash', () => {
   async function intentsOf(request: () => Promise<{ status: number }>, status: number) {
     const seen: { before: string; next: string[] }[] = [];
     t.services.faultPoint = async (step) => {
-      if (step !== 'intent_recorded') return;
-      // As a start after a crash here would read them: from metadata.duckdb.
-      const rows = await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll('SELECT before, next FROM schema_changes')).getRowObjectsJS());
-      for (const r of rows) seen.push({ before: r.before as string, next: JSON.parse(r.next as string).columns.map((c: { name: string }) => c.name) });
+      // As a start after a crash here would read them (no wait: the change itself waits on this step).
+      if (step === 'intent_recorded') seen.push(...(await storedIntents(false)));
     };
     try {
       expect((await request()).status).toBe(status);
@@ -586,10 +596,8 @@ describe('how an interrupted change is told apart after a crash', () => {
       db.with = original;
     }
     expect(refused).toBeGreaterThan(0);
-    // Catalog writes run in order: one queued now ends after any the change left in flight.
-    await t.services.catalog.store.commitChanges([]);
-    const rows = await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM schema_changes')).getRowObjectsJS());
-    expect(rows).toEqual([{ n: 0 }]);
+    // Catalog writes run in order: storedIntents waits for any the change left in flight.
+    expect(await storedIntents()).toEqual([]);
     const stored = await t.services.catalog.store.db.with(async (c) =>
       (await c.runAndReadAll("SELECT columns FROM tables_catalog WHERE project_id = 'p1' AND bucket_name = 'in_c_main' AND name = $1", [name])).getRowObjectsJS(),
     );
@@ -604,8 +612,7 @@ describe('how an interrupted change is told apart after a crash', () => {
     // 1.5 is no INTEGER: the intent was committed beside the ALTER and is written back.
     const refused = await intentsOf(() => t.callJson('PATCH', `${T(name)}/columns/score`, { body: { type: 'INTEGER' } }), 400);
     expect(refused.map((i) => i.before)).toEqual([DECIDED_BY_SHAPE]);
-    const left = await t.services.catalog.store.db.with(async (c) => (await c.runAndReadAll('SELECT count(*)::INTEGER AS n FROM schema_changes')).getRowObjectsJS());
-    expect(left).toEqual([{ n: 0 }]);
+    expect(await storedIntents()).toEqual([]);
     expect((await t.callJson('GET', T(name))).body).toEqual(before);
     expect((await fileSchema(name)).columns.find((c) => c.name === 'score')).toMatchObject({ type: 'DOUBLE' });
   });
