@@ -115,6 +115,29 @@ describe('import', () => {
       expect(response.body.row_count).toBe(5);
     });
 
+    it('keeps nothing of a staged body once it is read: the next body staged under the same descriptor path is read afresh', async () => {
+      // Bodies are read through /proc/self/fd/N, and N comes round again for the next body.
+      // DuckDB's file cache keyed by that path once served a later import bytes of an
+      // earlier one ("Snappy decompression failure"); the storage instance runs without it.
+      await createTable(t, 'people', PEOPLE, ['id']);
+      const parquet = async (rows: number) => {
+        const file = join(t.root, `people-${rows}.parquet`);
+        await t.services.db.with((c) => c.run(`COPY (SELECT i AS id, 'p' || i AS name FROM range(1, ${rows + 1}) r(i)) TO '${file}' (FORMAT parquet)`));
+        const bytes = await readFile(file);
+        await rm(file);
+        return bytes;
+      };
+      for (const rows of [2, 3, 40, 2]) {
+        const response = await importRaw('people', await parquet(rows), 'format=parquet');
+        expect(response.status, JSON.stringify(response.body)).toBe(200);
+        expect(response.body.row_count).toBe(rows);
+        expect((await fileRows(t, 'people')).map((r) => r.name).at(-1)).toBe(`p${rows}`);
+      }
+      expect((await importRaw('people', 'id,name\n1,a\n2,b\n', '')).status).toBe(200);
+      const cached = await t.services.db.with(async (c) => (await c.runAndReadAll('SELECT path FROM duckdb_external_file_cache()')).getRows());
+      expect(cached).toEqual([]);
+    });
+
     it('fails a Parquet file whose values do not convert to the column types, changing nothing', async () => {
       await createTable(t, 'people', PEOPLE, ['id']);
       await importRaw('people', 'id\n1\n');
