@@ -1,4 +1,6 @@
 // What the benchmark sections share: the admin key of their servers and a JSON call.
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { Readable } from 'node:stream';
 import { resolve } from 'node:path';
@@ -54,4 +56,62 @@ export function postStream(url: string, body: Readable, headers: Record<string, 
     req.on('error', reject);
     body.on('error', reject).pipe(req);
   });
+}
+
+/** Whether `curl` runs here: the client of the bench's bulk transfers when it does (`curlTransfer`). */
+export const hasCurl = (() => {
+  try {
+    execFileSync('curl', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+export interface CurlAnswer {
+  status: number;
+  /** Wall time from starting curl to its exit: curl's own start is in it, on the service's side of the ratio. */
+  ms: number;
+  /** curl's own time of the transfer, connect to last byte. */
+  transferMs: number;
+  /** When the answer's first byte (its status line) arrived. */
+  firstByteMs: number;
+  /** Bytes of the answer's body. */
+  bytes: number;
+  /** The body as text, or '' when it was discarded. */
+  text: string;
+}
+
+const CURL_MARK = '\n--curl-write-out--';
+
+/**
+ * One HTTP transfer by curl, the client the README's examples use. A bulk transfer through
+ * a Node client costs that client 60-100 ms of CPU for 50 MB on the same two cores the
+ * server and DuckDB share, which DuckDB's own statement, the reference, never pays; curl
+ * costs a fraction of that. `upload` is a file streamed as the body (`-T`, with its length,
+ * no `Expect: 100-continue`); `discard` drops the body (it is still read to its end and
+ * counted).
+ */
+export async function curlTransfer(url: string, options: { method?: string; headers?: Record<string, string>; upload?: string; discard?: boolean } = {}): Promise<CurlAnswer> {
+  const headerArgs = Object.entries({ expect: '', ...options.headers }).flatMap(([name, value]) => ['-H', value === '' ? `${name}:` : `${name}: ${value}`]);
+  const args = ['-sS', '-X', options.method ?? 'GET', ...headerArgs, ...(options.upload ? ['-T', options.upload] : []), '-o', options.discard ? '/dev/null' : '-', '-w', `${CURL_MARK}%{json}`, url];
+  const started = performance.now();
+  const stdout = await new Promise<string>((resolveOut, reject) =>
+    execFile('curl', args, { maxBuffer: 64 << 20 }, (error, out) => (error ? reject(error) : resolveOut(out))),
+  );
+  const ms = performance.now() - started;
+  const at = stdout.lastIndexOf(CURL_MARK);
+  const info = JSON.parse(stdout.slice(at + CURL_MARK.length)) as { http_code: number; time_total: number; time_starttransfer: number; size_download: number };
+  return { status: info.http_code, ms, transferMs: info.time_total * 1000, firstByteMs: info.time_starttransfer * 1000, bytes: info.size_download, text: stdout.slice(0, at) };
+}
+
+/** CPU time (user + system, ms) of this process's children that have exited (curl runs), from /proc; 0 elsewhere. */
+export function exitedChildrenCpuMs(): number {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    // cutime and cstime (fields 16 and 17) in clock ticks, 100 per second on Linux.
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
 }

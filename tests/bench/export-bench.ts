@@ -2,7 +2,9 @@
  * Export benchmark: a 1M-row table (integer key, text, decimal, timestamp) exported as CSV,
  * NDJSON and Parquet over HTTP by the real server (a child process), against DuckDB's own
  * `COPY … TO` a file of the same table in the same format, with the time to the first byte
- * and what each export adds to the server's resident memory; then a 10M-row table's CSV
+ * and what each export adds to the server's resident memory. The timed export is read by
+ * curl when it runs here (`curlTransfer`); a node:http client in this process reads it once
+ * more each round, for the first byte of the body and its own time for comparison. Then a 10M-row table's CSV
  * export (EXPORT_BENCH_BIG_ROWS, 0 to skip), to show that this does not grow with the table.
  *
  * Run alone: `node --import tsx tests/bench/export-bench.ts` prints one JSON line.
@@ -16,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api, runWhenMain, sqlString } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, sqlString, hasCurl, curlTransfer, exitedChildrenCpuMs } from './common.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.EXPORT_BENCH_RUNS ?? 5);
@@ -158,10 +160,11 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
       instance.closeSync();
     }
   };
+  const exportUrl = `${url}/projects/bench/buckets/b/tables/${table}/export?format=${format}`;
   const exportOnce = (keep = false): Promise<{ ms: number; firstByteMs: number; bytes: number; body?: Buffer }> =>
     new Promise((resolve, reject) => {
       const t0 = performance.now();
-      const request = httpGet(`${url}/projects/bench/buckets/b/tables/${table}/export?format=${format}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (response) => {
+      const request = httpGet(exportUrl, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (response) => {
         if (response.statusCode !== 200) {
           reject(new Error(`export: ${response.statusCode}`));
           response.resume();
@@ -190,6 +193,8 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
   })();
   const referenceTimes: number[] = [];
   const exportTimes: number[] = [];
+  const nodeTimes: number[] = [];
+  const curlCpu: number[] = [];
   const firstByteTimes: number[] = [];
   const addedKb: number[] = [];
   const serverCpu: number[] = [];
@@ -200,13 +205,25 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
       referenceTimes.push(await reference());
       const before = (await rssKb(pid)).rss;
       peak = before;
+      if (hasCurl) {
+        // The timed export: curl reads it (see `curlTransfer`), its start included.
+        const server0 = await cpuMs(pid);
+        const curl0 = exitedChildrenCpuMs();
+        const run = await curlTransfer(exportUrl, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, discard: true });
+        if (run.status !== 200) throw new Error(`export: ${run.status}`);
+        curlCpu.push(exitedChildrenCpuMs() - curl0);
+        serverCpu.push((await cpuMs(pid)) - server0);
+        exportTimes.push(run.ms);
+      }
+      // The node:http client: the first byte of the body, and its own time for comparison.
       const server0 = await cpuMs(pid);
       const client0 = process.cpuUsage();
       const run = await exportOnce();
       // The client's share includes the memory sampler's reads of /proc (a few ms).
       clientCpu.push(ownCpuMs(client0));
-      serverCpu.push((await cpuMs(pid)) - server0);
-      exportTimes.push(run.ms);
+      if (!hasCurl) serverCpu.push((await cpuMs(pid)) - server0);
+      nodeTimes.push(run.ms);
+      if (!hasCurl) exportTimes.push(run.ms);
       firstByteTimes.push(run.firstByteMs);
       addedKb.push(peak - before);
       peakKb = Math.max(peakKb, peak);
@@ -224,7 +241,7 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
   const lineCount = (data: Buffer) => data.toString('utf8').split('\n').length;
   const sameRows =
     !check ? undefined : format === 'ndjson' ? lineCount(last.body!) === lineCount(await readFile(referenceFile)) : (await sortedLinesHash(last.body!)) === (await sortedLinesHash(await readFile(referenceFile)));
-  return { referenceTimes, exportTimes, firstByteTimes, addedKb, peakKb, bytes: last.bytes, referenceBytes, sameRows, referenceCpu, serverCpu, clientCpu };
+  return { referenceTimes, exportTimes, nodeTimes, firstByteTimes, addedKb, peakKb, bytes: last.bytes, referenceBytes, sameRows, referenceCpu, serverCpu, clientCpu, curlCpu };
 }
 
 export async function exportBench(): Promise<Record<string, unknown>> {
@@ -260,7 +277,7 @@ export async function exportBench(): Promise<Record<string, unknown>> {
     const round2 = (x: number) => Math.round(x * 100) / 100;
     const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
     const pid = child.pid!;
-    const out: Record<string, unknown> = { rows: ROWS, threads: THREADS };
+    const out: Record<string, unknown> = { rows: ROWS, threads: THREADS, client: hasCurl ? 'curl' : 'node:http' };
     const peaks: number[] = [];
     for (const format of FORMATS) {
       const result = await measureFormat(url, pid, tableFile, join(root, `reference.${format}`), format, RUNS);
@@ -268,6 +285,9 @@ export async function exportBench(): Promise<Record<string, unknown>> {
         export_1m_ms: Math.round(median(result.exportTimes)),
         reference_ms: Math.round(median(result.referenceTimes)),
         ratio: round2(median(result.exportTimes) / median(result.referenceTimes)),
+        // The same export read by a node:http client in this process, for comparison.
+        node_client_ms: Math.round(median(result.nodeTimes)),
+        node_client_ratio: round2(median(result.nodeTimes) / median(result.referenceTimes)),
         best_ratio: round2(Math.min(...result.exportTimes) / Math.min(...result.referenceTimes)),
         first_byte_ms: Math.round(median(result.firstByteTimes)),
         rss_added_mb: mb(Math.max(...result.addedKb)),
@@ -282,6 +302,7 @@ export async function exportBench(): Promise<Record<string, unknown>> {
         reference_cpu_ms: Math.round(median(result.referenceCpu)),
         server_cpu_ms: Math.round(median(result.serverCpu)),
         client_cpu_ms: Math.round(median(result.clientCpu)),
+        ...(hasCurl ? { curl_cpu_ms: Math.round(median(result.curlCpu)) } : {}),
         server_cpu_ratio: round2(median(result.serverCpu) / median(result.referenceCpu)),
       }));
       peaks.push(result.peakKb);

@@ -1,7 +1,8 @@
 /**
  * Import benchmark: a 1M-row CSV (integer key, text, decimal, timestamp; ~50 MB) streamed
- * over HTTP into a keyed table by the real server (a process of its own), against DuckDB's own
- * `INSERT INTO t SELECT * FROM read_csv(file)` into an identical table in a fresh file;
+ * over HTTP (by curl when it runs here) into a keyed table by the real server (a process of
+ * its own), against DuckDB's own `INSERT INTO t SELECT * FROM read_csv(file)` into an
+ * identical table in a fresh file;
  * then an incremental upsert of 100k rows (half new keys, half existing) against DuckDB's
  * own `INSERT … ON CONFLICT DO UPDATE`. Same threads and memory limit on both sides; each
  * figure is the median of a few rounds, each round on fresh tables.
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { ADMIN_KEY, api, runWhenMain, sqlString, median, round, postStream } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, sqlString, median, round, postStream, hasCurl, curlTransfer, exitedChildrenCpuMs } from './common.ts';
 import { startChild } from './export-bench.ts';
 
 const ROWS = 1_000_000;
@@ -41,9 +42,14 @@ export async function writeCsv(c: DuckDBConnection, path: string, from: number, 
   );
 }
 
-/** Streams a file as the body of a POST (the file piped in 1 MiB chunks). */
-export function upload(url: string, file: string, size: number, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return postStream(url, createReadStream(file, { highWaterMark: 1 << 20 }), { ...headers, 'content-length': String(size) });
+/**
+ * Streams a file as the body of a POST: by curl when it runs here (see `curlTransfer`),
+ * otherwise piped in 1 MiB chunks by node:http.
+ */
+export async function upload(url: string, file: string, size: number, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  if (!hasCurl) return postStream(url, createReadStream(file, { highWaterMark: 1 << 20 }), { ...headers, 'content-length': String(size) });
+  const answer = await curlTransfer(url, { method: 'POST', headers, upload: file });
+  return { status: answer.status, body: answer.text ? JSON.parse(answer.text) : undefined };
 }
 
 /** CPU time (user + system, all threads) a process has used so far, in ms (Linux /proc; 0 elsewhere). */
@@ -59,16 +65,18 @@ async function processCpuMs(pid: number): Promise<number> {
 
 /**
  * Wall time of `work` in ms. When `cpu` is given, the CPU time (all threads) used meanwhile
- * by this process and, for the server's calls, by the server's process is added to it.
+ * by this process, by the curl it ran and, for the server's calls, by the server's process
+ * is added to it.
  */
 async function timed<T>(work: () => Promise<T>, cpu?: number[], serverPid?: number): Promise<[number, T]> {
   const started = performance.now();
   const cpuStart = process.cpuUsage();
+  const curlStart = exitedChildrenCpuMs();
   const serverStart = serverPid ? await processCpuMs(serverPid) : 0;
   const result = await work();
   const used = process.cpuUsage(cpuStart);
   const server = serverPid ? (await processCpuMs(serverPid)) - serverStart : 0;
-  cpu?.push((used.user + used.system) / 1000 + server);
+  cpu?.push((used.user + used.system) / 1000 + exitedChildrenCpuMs() - curlStart + server);
   return [performance.now() - started, result];
 }
 
@@ -198,6 +206,7 @@ export async function importBench(): Promise<Record<string, unknown>> {
       upsert_rows: UPSERT_ROWS,
       runs: RUNS,
       threads: THREADS,
+      client: hasCurl ? 'curl' : 'node:http',
       import_1m_ms: round(importMs, 0),
       reference_ms: round(referenceMs, 0),
       ratio: round(importMs / referenceMs),

@@ -1,8 +1,9 @@
 /**
  * Files and jobs benchmark (§15, §16), against the real server in a child process:
  *
- * - upload of the 1M-row CSV (~50 MB) to `POST P/files`, against `cp` of the same file in
- *   the same run (both write the bytes once to the same file system);
+ * - upload of the 1M-row CSV (~50 MB) to `POST P/files` (by curl when it runs here, as the
+ *   import bench sends its files), against `cp` of the same file in the same run (both
+ *   write the bytes once to the same file system);
  * - import-async of that file end to end (submit → GET ?wait until success), against the
  *   synchronous import of the same file (its body streamed), into fresh keyed tables;
  * - 20 import jobs queued at once on 4 tables, all of which must succeed;
@@ -12,16 +13,15 @@
  * Run alone: `node --import tsx tests/bench/jobs-bench.ts` prints one JSON line.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ADMIN_KEY, api, runWhenMain, median, round, postStream } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, median, round, postStream, hasCurl } from './common.ts';
 import { rssKb, startChild } from './export-bench.ts';
-import { writeCsv } from './import-bench.ts';
+import { upload, writeCsv } from './import-bench.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.JOBS_BENCH_RUNS ?? 3);
@@ -78,7 +78,6 @@ export async function jobsBench(): Promise<Record<string, unknown>> {
     await api(url, 'POST', '/projects', { id: 'bench' });
     await api(url, 'POST', '/projects/bench/buckets', { name: 'b' });
     const P = `${url}/projects/bench`;
-    const csvHeaders = { 'content-type': 'text/csv', 'content-length': String(size) };
 
     // Upload vs cp.
     const uploads: number[] = [];
@@ -86,7 +85,7 @@ export async function jobsBench(): Promise<Record<string, unknown>> {
     let fileId = '';
     for (let round = 0; round <= RUNS; round++) {
       const t0 = performance.now();
-      const up = await post(`${P}/files?name=full${round}.csv`, createReadStream(csv, { highWaterMark: 1 << 20 }), csvHeaders);
+      const up = await upload(`${P}/files?name=full${round}.csv`, csv, size, { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' });
       const uploadMs = performance.now() - t0;
       if (up.status !== 201 || up.body.size_bytes !== size) throw new Error(`upload: ${up.status} ${JSON.stringify(up.body)}`);
       fileId = up.body.id;
@@ -112,7 +111,7 @@ export async function jobsBench(): Promise<Record<string, unknown>> {
       const aMs = performance.now() - t0;
       if (done.status !== 'success' || done.result.row_count !== ROWS) throw new Error(`import-async: ${JSON.stringify(done)}`);
       const t1 = performance.now();
-      const sync = await post(`${P}/buckets/b/tables/s${round}/import`, createReadStream(csv, { highWaterMark: 1 << 20 }), csvHeaders);
+      const sync = await upload(`${P}/buckets/b/tables/s${round}/import`, csv, size, { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' });
       const sMs = performance.now() - t1;
       if (sync.status !== 200 || sync.body.row_count !== ROWS) throw new Error(`import: ${sync.status}`);
       if (round > 0) {
@@ -154,6 +153,7 @@ export async function jobsBench(): Promise<Record<string, unknown>> {
 
     return {
       bench: 'jobs',
+      client: hasCurl ? 'curl' : 'node:http',
       csv_mb: round(size / 1e6, 1),
       runs: RUNS,
       upload_ms: round(median(uploads), 0),
