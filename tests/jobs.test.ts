@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ByteWorker, type CountOptions } from '../src/storage/byte-worker.ts';
 import { makeApp, manualClock, type TestApp } from './helpers.ts';
+import { prng } from './prng.ts';
 
 const P = '/projects/p';
 const B = `${P}/buckets/in_c_jobs`;
@@ -866,5 +867,53 @@ describe('§16 progress: counting the records of an import file', () => {
   it('NDJSON: one record a line, quotes and escaped quotes inside strings do not matter', async () => {
     const ndjson = '{"a":"x\\"y"}\n\n{"a":"\\\\"}\n{"a":3}';
     expect((await counted(ndjson, {})).total).toBe(3);
+  });
+  /** Records of `bytes` as one byte at a time counts them: what the word-at-a-time scan must match. */
+  function byteByByte(bytes: Uint8Array, quote: number, escape: number): number {
+    let records = 0;
+    let inQuotes = false;
+    let skip = false;
+    let content = false;
+    for (const b of bytes) {
+      if (skip) skip = false;
+      else if (inQuotes) {
+        if (b === escape && escape !== quote) skip = true;
+        else if (b === quote) inQuotes = false;
+      } else if (b === 10) {
+        if (content) records++;
+        content = false;
+      } else if (b !== 13 && b !== 32 && b !== 9) {
+        content = true;
+        if (b === quote) inQuotes = true;
+      }
+    }
+    return content ? records + 1 : records;
+  }
+
+  it('counts long lines four bytes at a time exactly as byte by byte, in blocks of any size and alignment', async () => {
+    const random = prng(20261202);
+    // Mostly plain text, with line ends, quotes, escapes, blanks and multi-byte characters among it.
+    const pieces = ['a', 'bc', '12345', ',', 'é', '€', '\n', '\r\n', '"', '""', '\\', "'", ' ', '\t', '\n\n', ' \n'];
+    const weights = [30, 20, 20, 10, 3, 2, 6, 2, 3, 1, 2, 2, 2, 1, 1, 1];
+    const pick = () => {
+      let r = random() * weights.reduce((a, b) => a + b, 0);
+      for (const [i, w] of weights.entries()) if ((r -= w) < 0) return pieces[i]!;
+      return pieces[0]!;
+    };
+    const byte = (c: string | undefined) => (c ? c.charCodeAt(0) : -1);
+    for (let round = 0; round < 6; round++) {
+      const text = Array.from({ length: 2000 + Math.floor(random() * 3000) }, pick).join('');
+      const bytes = Buffer.from(text);
+      for (const options of [{ quote: '"', escape: '"' }, { quote: '"', escape: '\\' }, { quote: "'", escape: "'" }, {}] as CountOptions[]) {
+        const expected = byteByByte(bytes, byte(options.quote), options.escape ? byte(options.escape) : byte(options.quote));
+        for (const blockBytes of [5, 64, 1021, 1 << 16]) {
+          const path = join(root, `w${round}-${blockBytes}`);
+          await writeFile(path, bytes);
+          const count = worker.countRecords(path, { blockBytes, ...options });
+          await count.done;
+          expect({ round, options, blockBytes, total: count.rowsBefore(bytes.length) }).toEqual({ round, options, blockBytes, total: expected });
+        }
+      }
+    }
   });
 });

@@ -25,14 +25,38 @@ async function count(m) {
   let handle;
   try {
     handle = await open(m.path, 'r');
-    const block = Buffer.allocUnsafe(m.block);
+    // A whole number of 4-byte words, read also as words (see below).
+    const words = new ArrayBuffer(Math.ceil(m.block / 4) * 4);
+    const block = new Uint8Array(words), word = new Uint32Array(words);
     const quote = m.quote, escape = m.escape;
+    // The quote byte in each byte of a word (a byte no quote matches when there is none).
+    const quotes = quote >= 0 ? Math.imul(quote, 0x01010101) : 0;
     let records = 0, inQuotes = false, skip = false, content = false, offset = 0;
     for (;;) {
       if (state.cancelled) return;
-      const { bytesRead } = await handle.read(block, 0, block.length, offset);
+      const { bytesRead } = await handle.read(block, 0, m.block, offset);
       if (bytesRead === 0) break;
+      const whole = bytesRead >> 2;
       for (let i = 0; i < bytesRead; i++) {
+        if (content && !inQuotes && !skip && (i & 3) === 0) {
+          // On a line that has content, outside quotes, a byte that is neither a line end
+          // nor a quote changes nothing: skip whole words holding neither (tested four
+          // bytes at once: a byte of x ^ pattern is zero where it matches), at about a
+          // third of the byte loop's time.
+          let w = i >> 2;
+          for (; w < whole; w++) {
+            const x = word[w];
+            const n = x ^ 0x0a0a0a0a;
+            let hit = (n - 0x01010101) & ~n & 0x80808080;
+            if (quote >= 0) {
+              const q = x ^ quotes;
+              hit |= (q - 0x01010101) & ~q & 0x80808080;
+            }
+            if (hit) break;
+          }
+          i = w << 2;
+          if (i >= bytesRead) break;
+        }
         const b = block[i];
         if (skip) { skip = false; continue; }
         if (inQuotes) {
