@@ -2,9 +2,9 @@
  * Branch benchmark (§14), on the bench's shared server: creating a branch with 10 and with
  * 2,000 tables in the project (p50 over 30 creates each: a branch copies nothing, so the two
  * should be alike), and the first write to a 1,000,000-row table in a branch against `cp` of
- * that file on the same disk (median of 3 each, each first write in a fresh branch). The
- * write is a delete-rows that matches no row, so what the first one costs beyond the second
- * (`clone_ms`) is the clone of the file and nothing else.
+ * that file on the same disk (median of 5 rounds of each, taking turns, each first write in a
+ * fresh branch). The write is a delete-rows that matches no row, so what the first one costs
+ * beyond the second (`clone_ms`) is the clone of the file and nothing else.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { median } from './common.ts';
 
 const BUCKET = 'in_c_branches';
 const ROWS = 1_000_000;
+const ROUNDS = 5;
 
 async function tablesUpTo(ctx: BenchContext, from: number, to: number): Promise<void> {
   const P = `/projects/${ctx.projectId}`;
@@ -56,17 +57,17 @@ export async function branchBench(ctx: BenchContext): Promise<SectionResult> {
     const file = join(ctx.dataDir, 'duckdb', `project_${ctx.projectId}`, BUCKET, 'big.duckdb');
     const bytes = (await stat(file)).size;
 
+    // Each round a cp of the file, then the first and a second write in a fresh branch: the
+    // two sides take turns, so both see what the disk is writing back at the time.
     const cp: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    const firstWrite: number[] = [];
+    const laterWrite: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
       const target = join(work, `copy_${i}.duckdb`);
       const started = performance.now();
       execFileSync('cp', [file, target]);
       cp.push(performance.now() - started);
       await rm(target, { force: true });
-    }
-    const firstWrite: number[] = [];
-    const laterWrite: number[] = [];
-    for (let i = 0; i < 3; i++) {
       const branch = await ctx.request('POST', `${P}/branches`, { name: `write_${i}` });
       expectStatus(branch, 201, 'create branch');
       const rows = `${P}/branches/${branch.body.id}/buckets/${BUCKET}/tables/big/delete-rows`;
