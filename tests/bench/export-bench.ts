@@ -201,15 +201,22 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
   const clientCpu: number[] = [];
   let peakKb = 0;
   try {
-    for (let i = 0; i < runs; i++) {
-      referenceTimes.push(await reference());
+    // What one export adds to the server's memory: its peak over the memory just before it.
+    const added = async <T>(work: () => Promise<T>): Promise<T> => {
       const before = (await rssKb(pid)).rss;
       peak = before;
+      const result = await work();
+      addedKb.push(peak - before);
+      peakKb = Math.max(peakKb, peak);
+      return result;
+    };
+    for (let i = 0; i < runs; i++) {
+      referenceTimes.push(await reference());
       if (hasCurl) {
         // The timed export: curl reads it (see `curlTransfer`), its start included.
         const server0 = await cpuMs(pid);
         const curl0 = exitedChildrenCpuMs();
-        const run = await curlTransfer(exportUrl, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, discard: true });
+        const run = await added(() => curlTransfer(exportUrl, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, discard: true }));
         if (run.status !== 200) throw new Error(`export: ${run.status}`);
         curlCpu.push(exitedChildrenCpuMs() - curl0);
         serverCpu.push((await cpuMs(pid)) - server0);
@@ -218,15 +225,13 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
       // The node:http client: the first byte of the body, and its own time for comparison.
       const server0 = await cpuMs(pid);
       const client0 = process.cpuUsage();
-      const run = await exportOnce();
+      const run = await added(() => exportOnce());
       // The client's share includes the memory sampler's reads of /proc (a few ms).
       clientCpu.push(ownCpuMs(client0));
       if (!hasCurl) serverCpu.push((await cpuMs(pid)) - server0);
       nodeTimes.push(run.ms);
       if (!hasCurl) exportTimes.push(run.ms);
       firstByteTimes.push(run.firstByteMs);
-      addedKb.push(peak - before);
-      peakKb = Math.max(peakKb, peak);
     }
   } finally {
     sampling = false;
