@@ -20,6 +20,21 @@ export async function api(url: string, method: string, path: string, body?: unkn
   return text ? JSON.parse(text) : undefined;
 }
 
+/** Table files the server at `url` has attached (its /metrics). */
+async function openAttachments(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
+  return Number(/^duckdb_storage_open_attachments (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+/**
+ * Waits until the server at `url` has detached every table file (it keeps one attached for
+ * a moment after its last request, and a write's checkpoint runs after its answer), at most
+ * a minute.
+ */
+export async function settled(url: string): Promise<void> {
+  for (let i = 0; i < 6000 && (await openAttachments(url)) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 /**
  * Runs a section when its file is the script node was started with
  * (`node --import tsx tests/bench/x-bench.ts`): one JSON line on stdout, exit code 1 when it fails.

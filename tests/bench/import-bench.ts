@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { ADMIN_KEY, api, runWhenMain, sqlString, median, round, postStream, hasCurl, curlTransfer, exitedChildrenCpuMs } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, sqlString, median, round, postStream, hasCurl, curlTransfer, exitedChildrenCpuMs, settled as settledServer } from './common.ts';
 import { startChild } from './export-bench.ts';
 
 const ROWS = 1_000_000;
@@ -110,13 +110,7 @@ export async function importBench(): Promise<Record<string, unknown>> {
     const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
     // The server detaches a table file once the last request using it is done (after a
     // write's checkpoint); the next request then opens it again. Stopping waits for that too.
-    const openAttachments = async () => {
-      const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
-      return Number(/^duckdb_storage_open_attachments (\d+)/m.exec(text)?.[1] ?? 0);
-    };
-    const settled = async () => {
-      for (let i = 0; i < 6000 && (await openAttachments()) > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    };
+    const settled = () => settledServer(server.url);
     stopServer = async () => {
       await settled();
       child!.kill('SIGTERM');

@@ -1,7 +1,8 @@
 /**
  * Schema-change benchmark (§12) on a 1,000,000-row table (BIGINT id, INTEGER qty, VARCHAR
- * name, DECIMAL(12,2) amount), the server over HTTP against DuckDB's own statements on a
- * byte copy of the same table file, in the same run, same threads and memory limit:
+ * name, DECIMAL(12,2) amount), the server (a process of its own) over HTTP against DuckDB's
+ * own statements on a byte copy of the same table file, in the same run, same threads and
+ * memory limit:
  *
  * - add a column with a default: `ALTER TABLE … ADD COLUMN flag INTEGER DEFAULT 0`
  * - a type change INTEGER → BIGINT: `ALTER TABLE … ALTER qty SET DATA TYPE BIGINT`
@@ -15,15 +16,13 @@
  * timing. Each figure is the median of a few rounds, each round on a fresh table.
  * Run alone: `node --import tsx tests/bench/schema-bench.ts` prints one JSON line.
  */
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import pino from 'pino';
-import { parseConfig } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
-import { startServer } from '../../src/server.ts';
-import { ADMIN_KEY, api, runWhenMain, sqlString, median, round } from './common.ts';
+import { ADMIN_KEY, api, runWhenMain, sqlString, median, round, settled } from './common.ts';
+import { startChild, stopChild } from './export-bench.ts';
+import { upload } from './import-bench.ts';
 
 const ROWS = 1_000_000;
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -61,24 +60,15 @@ export async function schemaBench(): Promise<Record<string, unknown>> {
       c.closeSync();
       generator.closeSync();
     }
+    // The server in a process of its own, as it runs in production (and as the other
+    // sections run it): the bench's client and the reference's DuckDB do not share its event
+    // loop, its heap or its garbage collector.
     const dataDir = join(root, 'data');
-    const config = parseConfig({
-      DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_API_KEY: ADMIN_KEY,
-      DEBUG: 'false',
-      LOG_LEVEL: 'warn',
-      DUCKDB_THREADS: String(THREADS),
-      DUCKDB_MEMORY_LIMIT: MEMORY_LIMIT,
-    });
-    const server = await startServer(config, createLogger('warn', pino.destination({ dest: 2, sync: false })));
-    const settled = async () => {
-      for (let i = 0; i < 6000 && server.services.registry.openCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    };
+    const started = await startChild(dataDir);
+    const server = { url: started.url };
     stopServer = async () => {
-      await settled();
-      await server.stop();
+      await settled(server.url);
+      await stopChild(started.child);
     };
     await api(server.url, 'POST', '/projects', { id: 'bench' });
     await api(server.url, 'POST', '/projects/bench/buckets', { name: 'in_c_schema' });
@@ -90,16 +80,11 @@ export async function schemaBench(): Promise<Record<string, unknown>> {
       const name = `t${n}`;
       const T = `${B}/tables/${name}`;
       await api(server.url, 'POST', `${B}/tables`, { name, columns: COLUMNS });
-      const imported = await fetch(`${server.url}${T}/import`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' },
-        body: await import('node:fs/promises').then((fs) => fs.readFile(csv)),
-      });
-      if (imported.status !== 200) throw new Error(`import: ${imported.status} ${await imported.text()}`);
-      await imported.arrayBuffer();
-      await settled();
+      const imported = await upload(`${server.url}${T}/import`, csv, (await stat(csv)).size, { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'text/csv' });
+      if (imported.status !== 200) throw new Error(`import: ${imported.status} ${JSON.stringify(imported.body)}`);
+      await settled(server.url);
       // The reference works on a byte copy of the file as the server has it now.
-      const file = server.services.paths.tableFile('bench', 'in_c_schema', name);
+      const file = join(dataDir, 'duckdb', 'project_bench', 'in_c_schema', `${name}.duckdb`);
       const copy = join(root, `ref${n}.duckdb`);
       await copyFile(file, copy);
       const alias = `ref${n}`;
@@ -118,7 +103,7 @@ export async function schemaBench(): Promise<Record<string, unknown>> {
       const out: Record<string, number> = {};
       const step = async (label: string, ours: () => Promise<unknown>, theirs: string) => {
         [out[label]] = await timed(ours);
-        await settled();
+        await settled(server.url);
         out[`${label}_reference`] = await reopen(() => rc.run(theirs));
       };
       await step('add_column', () => api(server.url, 'POST', `${T}/columns`, { name: 'flag', type: 'INTEGER', default: 0 }), `ALTER TABLE ${alias}.main.data ADD COLUMN flag INTEGER DEFAULT 0`);
@@ -126,11 +111,11 @@ export async function schemaBench(): Promise<Record<string, unknown>> {
       await step('set_primary_key', () => api(server.url, 'PUT', `${T}/primary-key`, { columns: ['id'] }), `ALTER TABLE ${alias}.main.data ADD PRIMARY KEY (id)`);
       // The profile against SUMMARIZE of the same rows.
       [out.profile] = await timed(() => api(server.url, 'GET', `${T}/profile`));
-      await settled();
+      await settled(server.url);
       out.profile_reference = await reopen(() => rc.runAndReadAll(`SUMMARIZE ${alias}.main.data`));
       // A key column's type change: the server's rebuild against DuckDB's own rebuild.
       [out.key_type_change] = await timed(() => api(server.url, 'PATCH', `${T}/columns/id`, { type: 'HUGEINT' }));
-      await settled();
+      await settled(server.url);
       const rebuilt = join(root, `rebuilt${n}.duckdb`);
       out.key_type_change_reference = await reopen(async () => {
         await rc.run(`ATTACH ${sqlString(rebuilt)} AS nb${n}`);
