@@ -835,6 +835,37 @@ describe('§13 start-up repair', () => {
 });
 
 describe('§13 the clone primitive', () => {
+  it('a snapshot, an overwrite restore and the first write in a branch copy on the copy thread, with plain writes: their catalog commit runs beside the copy', async () => {
+    const app = await makeApp({});
+    try {
+      await app.createProject('cp');
+      await bucket(app, 'cp', 'b');
+      await table(app, 'cp', 'b', 't');
+      const worker = app.services.byteWorker;
+      const copied: string[] = [];
+      const original = worker.copyFile.bind(worker);
+      worker.copyFile = (source: string, target: string) => {
+        copied.push(target);
+        return original(source, target);
+      };
+      const snap = await app.callJson('POST', `${T('cp', 'b', 't')}/snapshots`, { body: {} });
+      expect(snap.status, JSON.stringify(snap.body)).toBe(201);
+      const restored = await app.callJson('POST', `${P('cp')}/snapshots/${snap.body.id}/restore`, { body: { overwrite: true } });
+      expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+      const branch = await app.callJson('POST', `${P('cp')}/branches`, { body: { name: 'dev' } });
+      const write = await app.callJson('POST', `${P('cp')}/branches/${branch.body.id}/buckets/b/tables/t/delete-rows`, { body: { filters: [{ column: 'id', operator: 'eq', values: [1] }] } });
+      expect(write.status, JSON.stringify(write.body)).toBe(200);
+      const under = (dir: string) => copied.filter((target) => target.startsWith(dir)).length;
+      // The snapshot, and the restore's staged copy beside the snapshots.
+      expect(under(app.services.paths.snapshotsProjectDir('cp'))).toBe(2);
+      expect(under(join(app.services.paths.duckdbDir, 'branches'))).toBe(1);
+      expect(copied.length).toBe(3);
+      expect((await rowsOf(app, 'cp', 'b', 't')).map((r: any) => r.id)).toEqual([1, 2, 3]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('a buffered clone copies byte for byte at every size around its copy chunks (reads and writes, where the file system cannot clone)', async () => {
     const { cloneFile } = await import('../src/storage/clone.ts');
     const { randomBytes } = await import('node:crypto');

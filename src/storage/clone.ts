@@ -74,14 +74,17 @@ const NO_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 
  * Copies `source` to `target` (created or overwritten): a copy-on-write clone where the file
  * system offers one, else the bytes through the page cache with plain reads and writes.
  *
- * For a caller whose own catalog commit (an fsync) runs beside the copy: copy_file_range,
+ * For a caller whose own catalog commit (an fsync) runs beside the copy (a restore's intent,
+ * a snapshot's record, the record of a branch's first copy of a table): copy_file_range,
  * which a copy otherwise falls back to, puts its blocks into ext4's running journal
  * transaction without reflink, so the next fsync anywhere on the file system waits until
  * they are on disk. Measured on this machine with an 18 MB table file: a catalog fsync beside
- * copy_file_range took 13–15 ms, beside plain writes 1–2.5 ms. Written with delayed
- * allocation, the bytes reach the disk when the kernel writes them back or the clone's own
- * fsync asks for them. (Where no commit waits beside it, copy_file_range is the faster copy
- * in the server: a snapshot's clone took 7–8 ms with it and 8–9 ms this way.)
+ * copy_file_range took 13–15 ms (a snapshot's record 13–16 ms in two of five, a branch copy's
+ * record 22–24 ms in five of ten), beside plain writes 1–2.5 ms (a snapshot's record 2.4–7.8
+ * ms, a branch copy's 4.5–16). Written with delayed allocation, the bytes reach the disk when
+ * the kernel writes them back or the clone's own fsync asks for them. The copy itself takes
+ * about as long either way (6–11 ms with copy_file_range, 7–13 ms this way; the first one
+ * after start 25 ms more, as the copy thread starts then).
  */
 async function bufferedCopy(deps: CloneDeps, source: string, target: string): Promise<void> {
   try {

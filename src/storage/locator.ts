@@ -384,7 +384,8 @@ async function copyIntoBranch(deps: WriteDeps, table: TableRecord, branchPath: s
       },
     );
     // Main's file stays: the clone needs no fsync before the branch uses it (see CloneDurability).
-    const cloned = cloneFile(deps, mainPath, branchPath, { live: true, durability: 'background', hooks: { beforeCopy: async () => deps.faultPoint?.('branch_clone_started') } }).then(() =>
+    // Buffered: the record's commit runs beside the copy (see `bufferedCopy`).
+    const cloned = cloneFile(deps, mainPath, branchPath, { live: true, durability: 'background', buffered: true, hooks: { beforeCopy: async () => deps.faultPoint?.('branch_clone_started') } }).then(() =>
       deps.faultPoint?.('branch_clone_copied'),
     );
     const [copy, commit] = await Promise.allSettled([cloned, recorded]);

@@ -113,7 +113,8 @@ async function cloneIntoSnapshot(
   const file = deps.paths.snapshotFile(table.projectId, record.id);
   const [recorded, cloned] = await Promise.allSettled([
     deps.snapshots.insertHidden([record]),
-    cloneFile(deps, source, file, { live: true, hooks: options.hooks, durability: 'background' }),
+    // Buffered: the record's commit runs beside the copy (see `bufferedCopy`).
+    cloneFile(deps, source, file, { live: true, hooks: options.hooks, durability: 'background', buffered: true }),
   ]);
   if (recorded.status === 'rejected' || cloned.status === 'rejected') {
     if (recorded.status === 'fulfilled') await deps.snapshots.remove([record.id]).catch(() => {});
