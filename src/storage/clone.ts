@@ -79,7 +79,7 @@ const NO_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 
  * which a copy otherwise falls back to, puts its blocks into ext4's running journal
  * transaction without reflink, so the next fsync anywhere on the file system waits until
  * they are on disk. Measured on this machine with an 18 MB table file: a catalog fsync beside
- * copy_file_range took 13–15 ms (a snapshot's record 13–16 ms in two of five, a branch copy's
+ * copy_file_range took 13–15 ms (a snapshot's record 13–16 ms in four of ten, a branch copy's
  * record 22–24 ms in five of ten), beside plain writes 1–2.5 ms (a snapshot's record 2.4–7.8
  * ms, a branch copy's 4.5–16). Written with delayed allocation, the bytes reach the disk when
  * the kernel writes them back or the clone's own fsync asks for them. The copy itself takes
