@@ -87,10 +87,6 @@ export interface CurlAnswer {
   status: number;
   /** Wall time from starting curl to its exit: curl's own start is in it, on the service's side of the ratio. */
   ms: number;
-  /** curl's own time of the transfer, connect to last byte. */
-  transferMs: number;
-  /** When the answer's first byte (its status line) arrived. */
-  firstByteMs: number;
   /** Bytes of the answer's body. */
   bytes: number;
   /** The body as text, or '' when it was discarded. */
@@ -115,8 +111,8 @@ export async function curlTransfer(url: string, options: { method?: string; head
   );
   const ms = performance.now() - started;
   const at = stdout.lastIndexOf(CURL_MARK);
-  const info = JSON.parse(stdout.slice(at + CURL_MARK.length)) as { http_code: number; time_total: number; time_starttransfer: number; size_download: number };
-  return { status: info.http_code, ms, transferMs: info.time_total * 1000, firstByteMs: info.time_starttransfer * 1000, bytes: info.size_download, text: stdout.slice(0, at) };
+  const info = JSON.parse(stdout.slice(at + CURL_MARK.length)) as { http_code: number; size_download: number };
+  return { status: info.http_code, ms, bytes: info.size_download, text: stdout.slice(0, at) };
 }
 
 /** CPU time (user + system, ms) of this process's children that have exited (curl runs), from /proc; 0 elsewhere. */

@@ -4,8 +4,9 @@
  * `COPY … TO` a file of the same table in the same format, with the time to the first byte
  * and what each export adds to the server's resident memory. The timed export is read by
  * curl when it runs here (`curlTransfer`); a node:http client in this process reads it once
- * more each round, for the first byte of the body and its own time for comparison. Then a 10M-row table's CSV
- * export (EXPORT_BENCH_BIG_ROWS, 0 to skip), to show that this does not grow with the table.
+ * more each round, for the first byte of the body and its own time for comparison. Then a
+ * 10M-row table's CSV export (EXPORT_BENCH_BIG_ROWS, 0 to skip), to show that this does not
+ * grow with the table.
  *
  * Run alone: `node --import tsx tests/bench/export-bench.ts` prints one JSON line.
  */
@@ -212,6 +213,7 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
     };
     for (let i = 0; i < runs; i++) {
       referenceTimes.push(await reference());
+      let curlBytes: number | undefined;
       if (hasCurl) {
         // The timed export: curl reads it (see `curlTransfer`), its start included.
         const server0 = await cpuMs(pid);
@@ -221,6 +223,7 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
         curlCpu.push(exitedChildrenCpuMs() - curl0);
         serverCpu.push((await cpuMs(pid)) - server0);
         exportTimes.push(run.ms);
+        curlBytes = run.bytes;
       }
       // The node:http client: the first byte of the body, and its own time for comparison.
       const server0 = await cpuMs(pid);
@@ -229,6 +232,8 @@ async function measureFormat(url: string, pid: number, tableFile: string, refere
       // The client's share includes the memory sampler's reads of /proc (a few ms).
       clientCpu.push(ownCpuMs(client0));
       if (!hasCurl) serverCpu.push((await cpuMs(pid)) - server0);
+      // A cut stream would look fast: curl must have read the whole export.
+      if (curlBytes !== undefined && curlBytes !== run.bytes) throw new Error(`export: curl read ${curlBytes} bytes, node:http ${run.bytes}`);
       nodeTimes.push(run.ms);
       if (!hasCurl) exportTimes.push(run.ms);
       firstByteTimes.push(run.firstByteMs);
