@@ -116,7 +116,12 @@ describe('POST P/query: errors', () => {
     const r = await t.callJson('POST', Q, { body: { sql: "SELECT 'abc'::INTEGER" } });
     expect(r.status).toBe(400);
     expect(r.body.detail.error).toBe('query_failed');
-    expect(r.body.detail.message).toMatch(/Conversion Error/);
+    // DuckDB's own message from its start, not the client library's note about a failed pending result.
+    expect(r.body.detail.message).toMatch(/^Conversion Error: Could not convert string 'abc' to INT32/);
+    expect(r.body.detail.message).not.toMatch(/pending query result/);
+    // Likewise for a failure while rows are produced, and for error() called by the statement.
+    const raised = await t.callJson('POST', Q, { body: { sql: "SELECT error('stop at ' || 7) AS x" } });
+    expect(raised.body.detail).toMatchObject({ error: 'query_failed', message: 'Invalid Input Error: stop at 7' });
   });
 
   it('400 query_timeout stops a long query at its timeout', async () => {

@@ -125,6 +125,10 @@ describe('query', () => {
     expect(r.status).toBe(400);
     expect(r.body.detail.error).toBe('query_failed');
     expect(r.body.detail.details.statement).toBe(3);
+    // A failure while the statement runs is told in DuckDB's own words, from their start.
+    const running = await t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: "INSERT INTO a SELECT 'q' || 1" } });
+    expect(running.body.detail).toMatchObject({ error: 'query_failed', details: { statement: 1 } });
+    expect(running.body.detail.message).toMatch(/^Conversion Error: Could not convert string 'q1' to INT32/);
     const after = await t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'SELECT count(*) AS n FROM a' } });
     expect(after.body.results[0].rows).toEqual([{ n: 2 }]);
     const refused = await t.callJson('POST', `${P}/workspaces/${ws.id}/query`, { body: { sql: 'SELECT 1; ATTACH \':memory:\' AS m' } });

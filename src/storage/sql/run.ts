@@ -113,7 +113,15 @@ export async function backgroundResult(pending: DuckDBPendingResult): Promise<Du
   const started = performance.now();
   for (;;) {
     const state = bindings.pending_execute_check_state(raw);
-    if (state === bindings.PendingState.RESULT_READY || state === bindings.PendingState.ERROR) break;
+    if (state === bindings.PendingState.RESULT_READY) break;
+    if (state === bindings.PendingState.ERROR) {
+      // A finished execution reports ERROR too (the C API has no state of its own for it),
+      // with no message. A failed one is answered with DuckDB's own message: asking for its
+      // result would only say that "an unsuccessful pending query result" cannot be executed.
+      const message = bindings.pending_error(raw);
+      if (message) throw new Error(message);
+      break;
+    }
     // 1 ms while the statement is young, then up to 5 ms between looks.
     await new Promise((resolve) => setTimeout(resolve, Math.min(5, 1 + Math.floor((performance.now() - started) / 50))));
   }
