@@ -253,6 +253,22 @@ describe('DELETE /projects/{id}/buckets/{bucket}', () => {
     expect((await t.callJson('GET', '/projects/p1/buckets/q')).body.table_count).toBe(1);
   });
 
+  it('a required field that is absent is named in plain words, in a body, nested in one, and in a query', async () => {
+    const bucket = await t.callJson('POST', '/projects/p1/buckets', { body: { description: 'no name' } });
+    expectError(bucket, 422, 'validation_error');
+    expect(bucket.body.detail.details.issues).toEqual([{ path: 'name', message: 'name is required' }]);
+    await createBucket(t, 'p1', 'req');
+    const table = await t.callJson('POST', '/projects/p1/buckets/req/tables', { body: { name: 'x', columns: [{ type: 'INTEGER' }] } });
+    expectError(table, 422, 'validation_error');
+    expect(table.body.detail.details.issues).toContainEqual({ path: 'columns.0.name', message: 'name is required' });
+    const file = await t.callJson('POST', '/projects/p1/files', { raw: 'x', headers: { 'content-type': 'text/plain' } });
+    expectError(file, 422, 'validation_error');
+    expect(file.body.detail.details.issues).toEqual([{ path: 'query.name', message: 'name is required' }]);
+    // Nothing was made by the refused requests.
+    expect((await t.callJson('GET', '/projects/p1/buckets/req')).body.table_count).toBe(0);
+    expect((await t.callJson('GET', '/projects/p1/files')).body.files).toEqual([]);
+  });
+
   it('404 bucket_not_found and 404 project_not_found', async () => {
     expectError(await t.callJson('DELETE', '/projects/p1/buckets/never'), 404, 'bucket_not_found');
     expectError(await t.callJson('DELETE', '/projects/nope/buckets/never'), 404, 'project_not_found');

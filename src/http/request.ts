@@ -9,8 +9,18 @@ export function issuesOf(issues: readonly v.BaseIssue<unknown>[], prefix?: strin
   return issues.map((issue) => {
     const dot = v.getDotPath(issue);
     const path = [prefix, dot].filter((p) => p !== undefined && p !== null && p !== '').join('.');
-    return { path: path || '(root)', message: issue.message };
+    return { path: path || '(root)', message: missingKey(issue) ?? issue.message };
   });
+}
+
+/**
+ * A required field that is absent says so in plain words ("name is required"), instead of
+ * valibot's "Invalid key: Expected "name" but received undefined".
+ */
+function missingKey(issue: v.BaseIssue<unknown>): string | undefined {
+  if (issue.kind !== 'schema' || issue.type !== 'object' || issue.received !== 'undefined') return undefined;
+  const key = issue.path?.at(-1)?.key;
+  return typeof key === 'string' ? `${key} is required` : undefined;
 }
 
 /** Validates `input` against `schema`; a failure becomes 422 `validation_error`. */
