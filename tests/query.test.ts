@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { runQuery } from '../src/storage/sql/query.ts';
+import { renderingLines, runQuery } from '../src/storage/sql/query.ts';
 import { makeApp, walk, type TestApp } from './helpers.ts';
 import { seedSales, seedTable } from './sql-fixture.ts';
 
@@ -122,6 +122,25 @@ describe('POST P/query: errors', () => {
     // Likewise for a failure while rows are produced, and for error() called by the statement.
     const raised = await t.callJson('POST', Q, { body: { sql: "SELECT error('stop at ' || 7) AS x" } });
     expect(raised.body.detail).toMatchObject({ error: 'query_failed', message: 'Invalid Input Error: stop at 7' });
+    // The line DuckDB points at is the line of the statement it quotes (the one that ran is
+    // wrapped in a LIMIT that starts a line above it), in every format.
+    for (const format of ['json', 'ndjson', 'csv', 'parquet']) {
+      const r = await t.callJson('POST', Q, { body: { sql: "SELECT\n  'abc'::INTEGER AS n", format } });
+      expect(r.body.detail.error, format).toBe('query_failed');
+      expect(r.body.detail.message, format).toMatch(/\n\nLINE 1: SELECT CAST\('abc' AS INTEGER\)/);
+    }
+  });
+
+  it('renderingLines tells a line one lower, unless the number would get shorter, and leaves other errors alone', () => {
+    const told = (message: string) => (renderingLines(new Error(message)) as Error).message;
+    expect(told('Conversion Error: x\n\nLINE 2: SELECT 1\n        ^')).toBe('Conversion Error: x\n\nLINE 1: SELECT 1\n        ^');
+    expect(told('Conversion Error: x\n\nLINE 12: SELECT 1')).toBe('Conversion Error: x\n\nLINE 11: SELECT 1');
+    expect(told('Conversion Error: x\n\nLINE 10: SELECT 1')).toBe('Conversion Error: x\n\nLINE 10: SELECT 1');
+    expect(told('Conversion Error: no line')).toBe('Conversion Error: no line');
+    class Other extends Error {}
+    const other = new Other('x\nLINE 2: y');
+    expect(renderingLines(other)).toBe(other);
+    expect(renderingLines('text')).toBe('text');
   });
 
   it('400 query_timeout stops a long query at its timeout', async () => {

@@ -79,6 +79,8 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   const fail = (error: unknown) => {
     throw queryError(error, timer, (text) => sql.scrub(text));
   };
+  /** A fault while the rendering ran: its lines are told as the rendering's own (see renderingLines). */
+  const failRun = (error: unknown) => fail(renderingLines(error));
   try {
     const visible = visibleTables(deps, input.projectId, input.allowedBuckets, input.branch);
     const checked = await sql.check(input.sql, visible.gateScope(sql.systemNames)).catch(fail);
@@ -131,8 +133,8 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       };
 
       if (input.format === 'json') {
-        const result = await run().catch(fail);
-        const read = await readResult(result, input.limit, input.limit + 1, timer).catch(fail);
+        const result = await run().catch(failRun);
+        const read = await readResult(result, input.limit, input.limit + 1, timer).catch(failRun);
         finished = true;
         return {
           kind: 'json',
@@ -156,7 +158,7 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
           .then(backgroundResult)
           .catch(async (error) => {
             await rm(output, { force: true });
-            return fail(error);
+            return failRun(error);
           });
         if (timer.fired) {
           await rm(output, { force: true });
@@ -171,9 +173,9 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
         return { kind: 'stream', body: fileStream(answer, input.signal), headers: exportHeaders('query', input.format, false) };
       }
 
-      const result = await run().catch(fail);
+      const result = await run().catch(failRun);
       // The first chunk is read before answering, so an error there is an ordinary error response.
-      const first = await result.fetchChunk().catch(fail);
+      const first = await result.fetchChunk().catch(failRun);
       if (timer.fired) fail(new Error('interrupted'));
       const stream = ndjsonStream(result, first, input.limit, timer, input.signal, async (complete) => {
         finished = complete;
@@ -191,6 +193,21 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       else await cleanup();
     }
   }
+}
+
+/**
+ * What runs is `SELECT * FROM (\n{rendering}\n) LIMIT n` (or a COPY of it), so DuckDB points
+ * at a runtime fault one line below the rendering's own line: the caller is told the line
+ * within the rendering that the message quotes. (Left as it is where the number would get
+ * shorter, which would move the caret under the quoted line.)
+ */
+export function renderingLines(error: unknown): unknown {
+  if (!(error instanceof Error) || error.constructor !== Error) return error;
+  const message = error.message.replace(/\nLINE (\d+): /g, (line, n: string) => {
+    const own = String(Number(n) - 1);
+    return Number(n) > 1 && own.length === n.length ? `\nLINE ${own}: ` : line;
+  });
+  return message === error.message ? error : new Error(message);
 }
 
 /**
