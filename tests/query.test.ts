@@ -129,6 +129,12 @@ describe('POST P/query: errors', () => {
       expect(r.body.detail.error, format).toBe('query_failed');
       expect(r.body.detail.message, format).toMatch(/\n\nLINE 1: SELECT CAST\('abc' AS INTEGER\)/);
     }
+    // An EXPLAIN runs as the caller wrote it: its lines are the caller's own.
+    for (const format of ['json', 'ndjson']) {
+      const r = await t.callJson('POST', Q, { body: { sql: "EXPLAIN ANALYZE SELECT\n  'abc'::INTEGER AS n", format } });
+      expect(r.body.detail.error, format).toBe('query_failed');
+      expect(r.body.detail.message, format).toMatch(/\n\nLINE 2: {3}'abc'::INTEGER AS n/);
+    }
   });
 
   it('renderingLines tells a line one lower, unless the number would get shorter, and leaves other errors alone', () => {

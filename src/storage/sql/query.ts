@@ -79,8 +79,10 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   const fail = (error: unknown) => {
     throw queryError(error, timer, (text) => sql.scrub(text));
   };
-  /** A fault while the rendering ran: its lines are told as the rendering's own (see renderingLines). */
-  const failRun = (error: unknown) => fail(renderingLines(error));
+  /** Set when what runs is the rendering under a LIMIT (`underLimit`) rather than the caller's own text. */
+  let wrapped = false;
+  /** A fault while the statement ran; the wrapper's lines are told as the rendering's own. */
+  const failRun = (error: unknown) => fail(wrapped ? renderingLines(error) : error);
   try {
     const visible = visibleTables(deps, input.projectId, input.allowedBuckets, input.branch);
     const checked = await sql.check(input.sql, visible.gateScope(sql.systemNames)).catch(fail);
@@ -108,7 +110,8 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
       const text =
         checked.explain || output
           ? input.sql
-          : `SELECT * FROM (\n${await sql.canonical(checked.source)}\n) LIMIT ${integerLiteral(input.format === 'json' ? input.limit + 1 : input.limit)}`;
+          : underLimit(await sql.canonical(checked.source), input.format === 'json' ? input.limit + 1 : input.limit);
+      wrapped = text !== input.sql;
       const prepared = await prepareOne(connection, text).catch(async (error) => {
         // A fault of the statement is told in the caller's own words, not in the rendering's.
         if (text !== input.sql) await prepareOne(connection, input.sql).then((own) => own.destroySync(), fail);
@@ -153,8 +156,9 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
         // text written into COPY is exactly what was checked.
         const canonical = await sql.canonical(checked.source);
         const options = input.format === 'csv' ? "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'" : 'FORMAT parquet';
+        wrapped = true;
         await connection
-          .start(`COPY (SELECT * FROM (\n${canonical}\n) LIMIT ${integerLiteral(input.limit)}) TO ${quoteLiteral(output)} (${options})`)
+          .start(`COPY (${underLimit(canonical, input.limit)}) TO ${quoteLiteral(output)} (${options})`)
           .then(backgroundResult)
           .catch(async (error) => {
             await rm(output, { force: true });
@@ -195,11 +199,16 @@ export async function runQuery(deps: QueryDeps, input: QueryInput): Promise<Quer
   }
 }
 
+/** The rendering of a checked statement under a LIMIT, as it runs (on its own or inside a COPY). */
+function underLimit(rendering: string, limit: number): string {
+  return `SELECT * FROM (\n${rendering}\n) LIMIT ${integerLiteral(limit)}`;
+}
+
 /**
- * What runs is `SELECT * FROM (\n{rendering}\n) LIMIT n` (or a COPY of it), so DuckDB points
- * at a runtime fault one line below the rendering's own line: the caller is told the line
- * within the rendering that the message quotes. (Left as it is where the number would get
- * shorter, which would move the caret under the quoted line.)
+ * `underLimit` starts a line above the rendering, so DuckDB points at a runtime fault one
+ * line below the rendering's own line: the caller is told the line within the rendering
+ * that the message quotes. (Left as it is where the number would get shorter, which would
+ * move the caret under the quoted line.)
  */
 export function renderingLines(error: unknown): unknown {
   if (!(error instanceof Error) || error.constructor !== Error) return error;
