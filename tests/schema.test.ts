@@ -556,8 +556,11 @@ describe('how an interrupted change is told apart after a crash', () => {
   async function intentsOf(request: () => Promise<{ status: number }>, status: number) {
     const seen: { before: string; next: string[] }[] = [];
     t.services.faultPoint = async (step) => {
-      // As a start after a crash here would read them (no wait: the change itself waits on this step).
-      if (step === 'intent_recorded') seen.push(...(await storedIntents(false)));
+      // As a start after a crash here would read them (no wait: the change itself waits on this
+      // step). The pause stands for a slow step: whatever the change does next waits for it.
+      if (step !== 'intent_recorded') return;
+      await new Promise((r) => setTimeout(r, 50));
+      seen.push(...(await storedIntents(false)));
     };
     try {
       expect((await request()).status).toBe(status);

@@ -297,6 +297,8 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   /** Set once the file holds the new table: from then on the change is never undone. */
   let altered = false;
   let alias: string | undefined;
+  /** The intent's commit followed by its fault step; a failed change waits for it before undoing. */
+  let recorded: Promise<void> | undefined;
   try {
     // Not the request's session: a fallback to a rebuild must find the file unused.
     alias = await deps.registry.acquire(path);
@@ -305,7 +307,7 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
     await deps.db.with(async (c) => {
       try {
         if (!side) side = recordChange(deps, newIntent(deps, current, plan, await fileSignature(c, attached, true), null));
-        const recorded = side.recorded.then(() => deps.faultPoint?.('intent_recorded'));
+        recorded = side.recorded.then(() => deps.faultPoint?.('intent_recorded'));
         recorded.catch(() => {});
         const steps = plan.steps ?? [];
         let first = byShape;
@@ -333,8 +335,13 @@ async function alterInPlace(deps: SchemaDeps, path: string, current: TableRecord
   } catch (error) {
     // Any failure before the file changed (the ATTACH, a connection, the ALTER, the intent's
     // own commit): recorded or not, the previous row is what holds (undoing an intent never
-    // written is a no-op), so no intent is left for a later start to misread.
-    if (!altered) await side?.revert().catch(() => {});
+    // written is a no-op), so no intent is left for a later start to misread. An ALTER refused
+    // before the intent's commit finished waits for it: every step the change reached happens
+    // before its answer, never after it.
+    if (!altered) {
+      await recorded?.catch(() => {});
+      await side?.revert().catch(() => {});
+    }
     throw error;
   } finally {
     if (alias !== undefined) deps.registry.release(path);
