@@ -320,6 +320,32 @@ describe('what the sandbox still allows', () => {
     }
   });
 
+  it('a PIVOT whose values are not listed is refused with what to write instead, not as two statements the caller never wrote', async () => {
+    const sql = 'PIVOT in_c_sales.orders ON customer USING sum(amount)';
+    const r = await t.callJson('POST', '/projects/p1/query', { body: { sql } });
+    expect(r.status).toBe(400);
+    expect(r.body.detail).toEqual({
+      error: 'invalid_query',
+      message: "Exactly one statement is allowed; DuckDB runs this statement as 2 statements, as it does a PIVOT whose values are not listed: name them (PIVOT … ON column IN ('a', 'b') …)",
+    });
+    // Two statements the caller wrote are still counted as written.
+    const two = await t.callJson('POST', '/projects/p1/query', { body: { sql: 'SELECT 1; SELECT 2' } });
+    expect(two.body.detail.message).toBe('Exactly one statement is allowed; the query contains 2');
+
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const W = `/projects/p1/workspaces/${ws.body.id}`;
+    const refused = await t.callJson('POST', `${W}/query`, { body: { sql: `CREATE TABLE kept AS SELECT 1 AS x; ${sql}` } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.detail).toEqual({
+      error: 'invalid_query',
+      message: "Statement 2: DuckDB runs this statement as 2 statements, as it does a PIVOT whose values are not listed: name them (PIVOT … ON column IN ('a', 'b') …)",
+      details: { statement: 2 },
+    });
+    // Refused before anything ran: the first statement did not run either.
+    expect((await t.callJson('GET', W)).body.tables).toEqual([]);
+    expect((await t.callJson('DELETE', W)).status).toBe(204);
+  });
+
   it('a workspace still runs statements of every kind over its own tables and the project\'s', async () => {
     const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
     const P = `/projects/p1/workspaces/${ws.body.id}`;

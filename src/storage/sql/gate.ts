@@ -184,7 +184,10 @@ export async function parseReadStatement(c: DuckDBConnection, sql: string): Prom
     // DuckDB fails a text of only blanks, semicolons and comments with a bare native error.
     throw new GateError(splitStatements(sql).length === 0 ? 'The query contains no statement' : error.message.replace(/^Failed to extract statements: /, ''));
   });
-  if (extracted.count !== 1) throw new GateError(extracted.count === 0 ? 'The query contains no statement' : `Exactly one statement is allowed; the query contains ${extracted.count}`);
+  if (extracted.count === 0) throw new GateError('The query contains no statement');
+  if (extracted.count !== 1) {
+    throw new GateError(splitStatements(sql).length === 1 ? `Exactly one statement is allowed; ${expandsTo(extracted.count)}` : `Exactly one statement is allowed; the query contains ${extracted.count}`);
+  }
   let explain = false;
   let serialized = await serialize(c, sql);
   if (!serialized.ok) {
@@ -329,6 +332,14 @@ export const READ_STATEMENTS = new Set<StatementType>([StatementType.SELECT, Sta
 
 export function statementTypeName(type: StatementType): string {
   return (StatementType as unknown as Record<number, string>)[type] ?? String(type);
+}
+
+/**
+ * Why one statement the caller wrote counts as several: DuckDB runs a PIVOT whose values
+ * are not listed as two statements (the first finds the values).
+ */
+export function expandsTo(count: number): string {
+  return `DuckDB runs this statement as ${count} statements, as it does a PIVOT whose values are not listed: name them (PIVOT … ON column IN ('a', 'b') …)`;
 }
 
 /**

@@ -17,7 +17,7 @@ import { withProjectLock } from '../locks.ts';
 import { createTable, deleteTableFile } from '../tables.ts';
 import { normalizeType } from '../types.ts';
 import type { JsonValue } from '../values.ts';
-import { checkPlan, GateError, isReservedSchema, splitStatements, statementTypeName, WORKSPACE_STATEMENTS, type PlanScope } from './gate.ts';
+import { checkPlan, expandsTo, GateError, isReservedSchema, splitStatements, statementTypeName, WORKSPACE_STATEMENTS, type PlanScope } from './gate.ts';
 import { backgroundResult, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
 import { aliasIndex, type Sandbox, type SandboxTable, type TableLease, type WorkspaceSession } from './sandbox.ts';
 import { visibleTables } from './scope.ts';
@@ -322,7 +322,17 @@ export async function queryWorkspace(services: Services, record: WorkspaceRecord
       throw queryError(error, undefined, (m) => sql.scrub(m));
     });
     if (total === 0) throw errors.invalidQuery('The query contains no statement');
-    if (pieces.length !== total) throw errors.invalidQuery('The statements could not be told apart; separate them with semicolons outside strings and comments');
+    if (pieces.length !== total) {
+      // A piece DuckDB counts as several statements is named; otherwise the split went wrong.
+      const counts = await sql.withParser(async (c) => {
+        const out: number[] = [];
+        for (const piece of pieces) out.push(await c.extractStatements(piece).then((e) => e.count, () => 1));
+        return out;
+      });
+      const expanded = counts.findIndex((n) => n > 1);
+      if (expanded >= 0) throw errors.invalidQuery(`Statement ${expanded + 1}: ${expandsTo(counts[expanded]!)}`, { statement: expanded + 1 });
+      throw errors.invalidQuery('The statements could not be told apart; separate them with semicolons outside strings and comments');
+    }
     return await withWorkspace(services, record, async (current, file) => {
       const visible = visibleTables(services, current.projectId, null, current.branch);
       const buckets = new Set(visible.all().map((t) => t.schema.toLowerCase()));
