@@ -460,6 +460,19 @@ describe('PUT and DELETE T/primary-key', () => {
     await expectCleanFolder();
   });
 
+  it('409 duplicate_keys shows the key values themselves when a key column is called n (the name the count once took)', async () => {
+    const name = await freshTable({ columns: [{ name: 'id', type: 'INTEGER' }, { name: 'n', type: 'DECIMAL(10,2)' }, { name: 'N_', type: 'INTEGER' }], key: [], rows: 'id,n,N_\n1,1.5,1\n2,1.5,1\n3,1.5,1\n4,2.25,7\n5,2.25,7\n' });
+    const before = await state(name);
+    const res = await t.callJson('PUT', `${T(name)}/primary-key`, { body: { columns: ['n', 'N_'] } });
+    expectError(res, 409, 'duplicate_keys');
+    expect(res.body.detail.details.examples).toEqual([
+      { n: '1.50', N_: 1 },
+      { n: '2.25', N_: 7 },
+    ]);
+    expect(await state(name)).toEqual(before);
+    await expectCleanFolder();
+  });
+
   it('400 invalid_primary_key for a column that does not exist or is named twice; 422 for an empty list', async () => {
     const name = await freshTable();
     const before = await state(name);

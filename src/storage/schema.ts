@@ -152,8 +152,11 @@ async function conversionFailed(c: DuckDBConnection, data: string, table: TableR
 async function duplicateKeys(c: DuckDBConnection, data: string, key: { name: string; expr: string }[]): Promise<HttpError> {
   const select = key.map((k) => `${k.expr} AS ${quoteIdent(k.name)}`).join(', ');
   const anyNull = key.map((k) => `${quoteIdent(k.name)} IS NULL`).join(' OR ');
+  // The count's own name is none of the key's (a key column may well be called `n`).
+  let n = 'n';
+  while (key.some((k) => k.name.toLowerCase() === n)) n += '_';
   const reader = await c.runAndReadAll(
-    `SELECT * EXCLUDE (n), n FROM (SELECT ${select}, count(*) AS n FROM ${data} GROUP BY ALL) WHERE n > 1 OR ${anyNull} ORDER BY n DESC LIMIT 5`,
+    `SELECT * FROM (SELECT ${select}, count(*) AS ${n} FROM ${data} GROUP BY ALL) WHERE ${n} > 1 OR ${anyNull} ORDER BY ${n} DESC LIMIT 5`,
   );
   const types = reader.columnTypes();
   const examples = reader.getRows().map((row) => {
