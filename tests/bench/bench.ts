@@ -206,8 +206,8 @@ async function loaded(concurrency: number, total: number, call: (i: number) => P
 }
 
 /**
- * Behaviour under load: mixed reads at concurrency 8 and 32 (throughput must not fall as
- * concurrency rises, p99 stays low), and previews of one table while a 1M-row import runs
+ * Behaviour under load: mixed reads at concurrency 8 and 32 once warmed up (throughput must
+ * not fall as concurrency rises, p99 stays low), and previews of one table while a 1M-row import runs
  * into another, against the same previews with nothing else running.
  */
 export const load: Section = {
@@ -230,9 +230,27 @@ export const load: Section = {
       () => B,
     ];
     const mixedRead = async (i: number) => expectStatus(await request('GET', reads[i % reads.length]!(i)), 200, 'mixed read');
+    // Warm-up at both levels until the server runs steadily: on a 2-core machine a fresh
+    // server (and this client) needed about 4,000 such requests before the latencies settled.
+    // Measured so: the first c32 round's p99 was 54-86 ms, later rounds' 30-43 ms, and the
+    // c8 throughput rose from about 1,200 to 2,000 req/s. The first c32 round is still
+    // reported, as `mixed_reads_c32_p99_cold_ms`, without a target. Then three rounds of
+    // each level, taking turns, so that neither is the warmer one: throughput is all the
+    // rounds' requests over their time, p99 over all their latencies.
     await loaded(8, 400, mixedRead);
-    const c8 = await loaded(8, 2000, mixedRead);
-    const c32 = await loaded(32, 2000, mixedRead);
+    const cold = await loaded(32, 2000, mixedRead);
+    await loaded(8, 2000, mixedRead);
+    const rounds: Record<8 | 32, { rps: number; latencies: number[] }[]> = { 8: [], 32: [] };
+    for (let round_ = 0; round_ < 3; round_++) {
+      for (const level of [8, 32] as const) rounds[level].push(await loaded(level, 2000, mixedRead));
+    }
+    const pooled = (list: { rps: number; latencies: number[] }[]) => ({
+      // Each round has 2,000 requests, so its time is 2,000 / rps.
+      rps: (2000 * list.length) / list.reduce((ms, r) => ms + 2000 / r.rps, 0),
+      latencies: list.flatMap((r) => r.latencies),
+    });
+    const c8 = pooled(rounds[8]);
+    const c32 = pooled(rounds[32]);
 
     // Previews of r0, idle and then while a 1M-row CSV streams into another table.
     const previewPath = `${B}/tables/r0/preview?limit=100`;
@@ -269,6 +287,7 @@ export const load: Section = {
           mixed_reads_c32_vs_c8: round(c32.rps / c8.rps),
           mixed_reads_c8_p99_ms: round(percentile(c8.latencies, 99)),
           mixed_reads_c32_p99_ms: round(percentile(c32.latencies, 99)),
+          mixed_reads_c32_p99_cold_ms: round(percentile(cold.latencies, 99)),
           preview_idle_p50_ms: round(idleP50),
           preview_during_import_p50_ms: round(duringP50),
           preview_during_import_samples: during.length,
