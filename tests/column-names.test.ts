@@ -81,4 +81,57 @@ describe('column names that are special in JavaScript round-trip in every output
     const nested = await t.callJson('GET', `${T}/nested/preview`);
     expect(entries(nested.body.rows[0].s)).toEqual([['__proto__', { x: 1 }], ['constructor', 2]]);
   });
+
+  it('keeps them in SQL answers: a query as JSON and NDJSON, and a workspace query', async () => {
+    const sql = 'SELECT id, "__proto__", "constructor" FROM b1.odd WHERE id = 1';
+    const expected = [['id', 1], ['__proto__', '__proto__-1-0'], ['constructor', 'constructor-1-1']];
+    const json = await t.callJson('POST', '/projects/p1/query', { body: { sql } });
+    expect(json.status, JSON.stringify(json.body)).toBe(200);
+    expect(json.body.rows.map(entries)).toEqual([expected]);
+    const ndjson = await (await t.call('POST', '/projects/p1/query', { body: { sql, format: 'ndjson' } })).text();
+    expect(ndjson.trim().split('\n').map((line) => entries(JSON.parse(line)))).toEqual([expected]);
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const W = `/projects/p1/workspaces/${ws.body.id}`;
+    const run = await t.callJson('POST', `${W}/query`, { body: { sql } });
+    expect(run.status, JSON.stringify(run.body)).toBe(200);
+    expect(run.body.results[0].rows.map(entries)).toEqual([expected]);
+    expect((await t.callJson('DELETE', W)).status).toBe(204);
+  });
+
+  it('keeps column metadata of such columns in the table object, and through a snapshot and its restore', async () => {
+    for (const name of ['__proto__', 'constructor']) {
+      const put = await t.callJson('POST', `${T}/odd/columns/${name}/metadata`, { body: { metadata: [{ key: 'owner', value: `${name}-owner` }] } });
+      expect(put.status, JSON.stringify(put.body)).toBe(200);
+    }
+    const metadataOf = (table: { columns: { name: string; metadata: { key: string; value: string }[] }[] }, name: string) =>
+      table.columns.find((c) => c.name === name)!.metadata.map((m) => [m.key, m.value]);
+    const table = (await t.callJson('GET', `${T}/odd`)).body;
+    expect(metadataOf(table, '__proto__')).toEqual([['owner', '__proto__-owner']]);
+    expect(metadataOf(table, 'constructor')).toEqual([['owner', 'constructor-owner']]);
+    expect(metadataOf(table, 'toString')).toEqual([]);
+    const snapshot = await t.callJson('POST', `${T}/odd/snapshots`, { body: {} });
+    expect(snapshot.status, JSON.stringify(snapshot.body)).toBe(201);
+    const restored = await t.callJson('POST', `/projects/p1/snapshots/${snapshot.body.id}/restore`, { body: { table: 'odd_copy' } });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    expect(metadataOf(restored.body.table, '__proto__')).toEqual([['owner', '__proto__-owner']]);
+    expect(metadataOf(restored.body.table, 'constructor')).toEqual([['owner', 'constructor-owner']]);
+  });
+
+  it('shows the key values of such key columns in duplicate_keys: a primary key set on a table, and an unload', async () => {
+    const columns = [{ name: 'id', type: 'INTEGER' }, { name: '__proto__', type: 'VARCHAR' }];
+    expect((await t.callJson('POST', T, { body: { name: 'dups', columns } })).status).toBe(201);
+    expect((await t.callJson('POST', `${T}/dups/import`, { raw: 'id,__proto__\n1,same\n2,same\n' })).status).toBe(200);
+    const set = await t.callJson('PUT', `${T}/dups/primary-key`, { body: { columns: ['__proto__'] } });
+    expect(set.status).toBe(409);
+    expect(set.body.detail.details.examples.map(entries)).toEqual([[['__proto__', 'same']]]);
+
+    const ws = await t.callJson('POST', '/projects/p1/workspaces', { body: {} });
+    const W = `/projects/p1/workspaces/${ws.body.id}`;
+    expect((await t.callJson('POST', `${W}/query`, { body: { sql: `CREATE TABLE s AS SELECT * FROM (VALUES (1, 'twice'), (2, 'twice')) v(id, "__proto__")` } })).status).toBe(200);
+    const unload = await t.callJson('POST', `${W}/unload`, { body: { source: 's', bucket: 'b1', table: 'unloaded', primary_key: ['__proto__'] } });
+    expect(unload.status, JSON.stringify(unload.body)).toBe(409);
+    expect(unload.body.detail.details.examples.map(entries)).toEqual([[['__proto__', 'twice']]]);
+    expect((await t.callJson('GET', `${T}/unloaded`)).status).toBe(404);
+    expect((await t.callJson('DELETE', W)).status).toBe(204);
+  });
 });

@@ -17,7 +17,7 @@ import { quoteIdent, quoteLiteral } from './sql.ts';
 import { checkDefaults } from './table-spec.ts';
 import { addColumnDefault, columnsDdl, defaultExpression, inspectAttached, withPrivateAttachment, type TableStoreDeps } from './tables.ts';
 import { normalizeType } from './types.ts';
-import { toJsonValue, type JsonValue } from './values.ts';
+import { setEntry, toJsonValue, type JsonValue } from './values.ts';
 
 /** Calls other capabilities make into schema changes (§13: an auto snapshot before a column drop). */
 export interface SnapshotHooks {
@@ -161,7 +161,7 @@ async function duplicateKeys(c: DuckDBConnection, data: string, key: { name: str
   const types = reader.columnTypes();
   const examples = reader.getRows().map((row) => {
     const value: Record<string, JsonValue> = {};
-    key.forEach((k, i) => (value[k.name] = toJsonValue(row[i]!, types[i])));
+    key.forEach((k, i) => setEntry(value, k.name, toJsonValue(row[i]!, types[i])));
     return value;
   });
   return conflict('duplicate_keys', `Stored rows repeat a key or hold NULL in it: ${JSON.stringify(examples).slice(0, 300)}`, {

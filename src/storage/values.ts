@@ -90,7 +90,7 @@ export function intervalToIso(interval: DuckDBIntervalValue): string {
  * would change the object's prototype instead, and a column (or struct field) of that
  * name would vanish from the JSON.
  */
-export function setEntry(out: Record<string, JsonValue>, key: string, value: JsonValue): void {
+export function setEntry<T>(out: Record<string, T>, key: string, value: T): void {
   if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   else out[key] = value;
 }

@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { CatalogStore, type CatalogChange, type Statement } from './store.ts';
+import { setEntry } from '../values.ts';
 
 /** The branch name of main (§14). */
 export const MAIN_BRANCH = 'default';
@@ -144,7 +145,7 @@ export class MetadataStore {
   tableBundle(projectId: string, branch: string, bucket: string, table: string): TableMetadataBundle {
     const node = this.buckets.get(bucketKey(projectId, branch, bucket))?.tables.get(lower(table));
     const columns: Record<string, MetadataEntry[]> = {};
-    for (const column of node?.columns.values() ?? []) if (column.entries.size) columns[column.name] = sorted(column.entries.values());
+    for (const column of node?.columns.values() ?? []) if (column.entries.size) setEntry(columns, column.name, sorted(column.entries.values()));
     return { table: sorted(node?.entries.values()), columns };
   }
 

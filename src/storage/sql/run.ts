@@ -1,7 +1,7 @@
 import type { DuckDBConnection, DuckDBPendingResult, DuckDBPreparedStatement, DuckDBResult } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 import { errors, type HttpError } from '../../http/errors.ts';
-import { toJsonValue, type JsonValue } from '../values.ts';
+import { setEntry, toJsonValue, type JsonValue } from '../values.ts';
 import { GateError } from './gate.ts';
 
 /**
@@ -92,7 +92,7 @@ export async function readResult(result: DuckDBResult, keep: number, countUpTo: 
       for (const row of chunk.getRows()) {
         if (rows.length >= keep) break;
         const out: Record<string, JsonValue> = {};
-        for (let i = 0; i < names.length; i++) out[names[i]!] = toJsonValue(row[i]!, types[i]);
+        for (let i = 0; i < names.length; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
         rows.push(out);
       }
     }

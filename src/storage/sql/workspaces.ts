@@ -569,9 +569,10 @@ async function newTableColumns(c: DuckDBConnection, source: string, described: u
     const nullCheck = key.map((k) => `${quoteIdent(k.name)} IS NULL`).join(' OR ');
     const rows = (
       await c.runAndReadAll(`SELECT ${list} FROM ${source} GROUP BY ${list} HAVING count(*) > 1 OR bool_or(${nullCheck}) LIMIT 5`)
-    ).getRowObjectsJS();
+    ).getRows();
     if (rows.length) {
-      const examples = rows.map((row) => Object.fromEntries(key.map((k) => [k.name, row[k.name] === null || row[k.name] === undefined ? null : String(row[k.name])])));
+      // By position: a row object keyed by name would lose a key column called __proto__.
+      const examples = rows.map((row) => Object.fromEntries(key.map((k, i) => [k.name, row[i] === null || row[i] === undefined ? null : String(row[i])])));
       throw conflict('duplicate_keys', 'The source repeats a primary key value or holds NULL in a key column', { examples });
     }
   }
