@@ -1,18 +1,14 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { PreparedStatements, ReadResult } from './prepared.ts';
 import { integerLiteral, quoteIdent } from './sql.ts';
-import { setEntry, toJsonValue, type JsonValue } from './values.ts';
+import { jsonRow, type JsonValue } from './values.ts';
 
 /** Runs a query and maps every row to a JSON object by the §7 value mapping. */
 export async function readJsonRows(c: DuckDBConnection, sql: string, params: DuckDBValue[] = []): Promise<Record<string, JsonValue>[]> {
   const reader = await c.runAndReadAll(sql, params);
   const names = reader.columnNames();
   const types = reader.columnTypes();
-  return reader.getRows().map((row) => {
-    const out: Record<string, JsonValue> = {};
-    for (let i = 0; i < names.length; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
-    return out;
-  });
+  return reader.getRows().map((row) => jsonRow(names, types, row));
 }
 
 /** Name of the extra column that carries the total row count in `readRowsWithTotal` queries. */
@@ -32,10 +28,8 @@ function rowsWithTotal(result: ReadResult): { rows: Record<string, JsonValue>[];
   const last = names.length - 1;
   let total = 0;
   const rows = result.rows.map((row) => {
-    const out: Record<string, JsonValue> = {};
-    for (let i = 0; i < last; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
     total = Number(row[last]);
-    return out;
+    return jsonRow(names, types, row, last);
   });
   return { rows, total };
 }

@@ -95,6 +95,16 @@ export function setEntry<T>(out: Record<string, T>, key: string, value: T): void
   else out[key] = value;
 }
 
+/**
+ * One result row as a JSON object by the §7 mapping: the first `count` columns (all by
+ * default), each an own property, so a column called `__proto__` stays a column.
+ */
+export function jsonRow(names: readonly string[], types: readonly DuckDBType[], row: readonly DuckDBValue[], count = names.length): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (let i = 0; i < count; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
+  return out;
+}
+
 /** The §7 JSON mapping of one DuckDB value. `type` tells JSON columns from plain text. */
 export function toJsonValue(value: DuckDBValue, type?: DuckDBType): JsonValue {
   if (value === null || value === undefined) return null;

@@ -10,7 +10,7 @@ import type { BranchCatalog } from '../catalog/branches.ts';
 import { exportHeaders } from '../export.ts';
 import type { StoragePaths } from '../paths.ts';
 import { integerLiteral, quoteLiteral } from '../sql.ts';
-import { setEntry, toJsonValue, type JsonValue } from '../values.ts';
+import { jsonRow, type JsonValue } from '../values.ts';
 import { checkPlan, GateError, READ_STATEMENTS } from './gate.ts';
 import { backgroundResult, prepareOne, queryError, QueryTimer, readResult, type ColumnInfo } from './run.ts';
 import { aliasIndex, type QuerySandbox, type SqlService, type TableLease } from './sandbox.ts';
@@ -310,9 +310,7 @@ function ndjsonStream(
         let text = '';
         for (const row of chunk.getRows()) {
           if (sent >= limit) break;
-          const out: Record<string, JsonValue> = {};
-          for (let i = 0; i < names.length; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
-          text += `${JSON.stringify(out)}\n`;
+          text += `${JSON.stringify(jsonRow(names, types, row))}\n`;
           sent++;
         }
         controller.enqueue(Buffer.from(text));

@@ -1,7 +1,7 @@
 import type { DuckDBConnection, DuckDBPendingResult, DuckDBPreparedStatement, DuckDBResult } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
 import { errors, type HttpError } from '../../http/errors.ts';
-import { setEntry, toJsonValue, type JsonValue } from '../values.ts';
+import { jsonRow, type JsonValue } from '../values.ts';
 import { GateError } from './gate.ts';
 
 /**
@@ -91,9 +91,7 @@ export async function readResult(result: DuckDBResult, keep: number, countUpTo: 
     if (rows.length < keep) {
       for (const row of chunk.getRows()) {
         if (rows.length >= keep) break;
-        const out: Record<string, JsonValue> = {};
-        for (let i = 0; i < names.length; i++) setEntry(out, names[i]!, toJsonValue(row[i]!, types[i]));
-        rows.push(out);
+        rows.push(jsonRow(names, types, row));
       }
     }
     produced += chunk.rowCount;
